@@ -1,0 +1,1 @@
+//! Connectors: Kafka in and out, ClickHouse out.

@@ -1,0 +1,7 @@
+//! Credit Steward's domain model: pure and I/O-free.
+//!
+//! See `rules/README.md` for which module owns what.
+
+pub mod event;
+pub mod time;
+pub mod uscc;
