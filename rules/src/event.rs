@@ -30,7 +30,6 @@ macro_rules! wire_enum {
         }
     };
 }
-pub(crate) use wire_enum;
 
 wire_enum!(
     /// The eleven input feeds.
