@@ -10,7 +10,8 @@
 #   scripts/services.sh install   install packages and fetch the Kafka jars only
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
 #
-# Environment: STEWARD_CACHE (default <repo>/.cache), SERVICE_WAIT_SECS (default 90, per service).
+# Environment: STEWARD_CACHE (default <repo>/.cache); SERVICE_WAIT_SECS (default 90): how long
+# `up` waits, in all, for the started services to answer before it fails naming the service.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,8 +105,8 @@ ready() {
   esac
 }
 
-wait_ready() {
-  local name=$1 deadline=$((SECONDS + WAIT))
+wait_ready() { # name deadline(SECONDS)
+  local name=$1 deadline=$2
   while ! ready "$name"; do
     if ! running "$name"; then
       tail -n 20 "$(logfile "$name")" >&2 || true
@@ -185,7 +186,8 @@ up() {
       "start_$s"
     fi
   done
-  for s in "${SERVICES[@]}"; do wait_ready "$s"; done
+  local deadline=$((SECONDS + WAIT))
+  for s in "${SERVICES[@]}"; do wait_ready "$s" "$deadline"; done
 }
 
 stop_one() {

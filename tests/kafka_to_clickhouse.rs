@@ -148,7 +148,7 @@ async fn run(topic: &str, table: &str) -> Result<()> {
     ))
     .execute()
     .await?;
-    let mut insert = ch.insert::<Rec>(&format!("default.{table}")).await?;
+    let mut insert = ch.insert::<Rec>(table).await?;
     for rec in &consumed {
         insert.write(rec).await?;
     }

@@ -18,6 +18,7 @@ pub fn clickhouse_url() -> String {
 pub fn clickhouse_client() -> clickhouse::Client {
     clickhouse::Client::default()
         .with_url(clickhouse_url())
+        .with_database("default")
         .with_validation(false)
 }
 

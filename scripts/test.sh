@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# README command (b): installs and starts the local services (Kafka, ClickHouse, Prometheus,
+# Alertmanager), checks formatting and lints, and runs every test of the workspace — unit,
+# property, integration and end to end. `.ci/run` calls exactly this.
+#
+# Services that this script started are stopped again at the end; set
+# STEWARD_KEEP_SERVICES=1 to leave them running for the next run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+started=0
+if ! scripts/services.sh status >/dev/null 2>&1; then
+  started=1
+fi
+stop_services() {
+  if [ "$started" = 1 ] && [ "${STEWARD_KEEP_SERVICES:-0}" != 1 ]; then
+    scripts/services.sh down || true
+  fi
+}
+trap stop_services EXIT
+
+scripts/services.sh up
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test (unit, property, integration, end to end)"
+log=$(mktemp)
+status=0
+{ cargo test --workspace --doc --locked && cargo test --workspace --all-targets --locked; } 2>&1 |
+  tee "$log" || status=$?
+# One closing line over every test binary, in the plain 'N passed, N failed' form.
+passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+echo "all tests: $passed passed, $failed failed"
+exit "$status"
