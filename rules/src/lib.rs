@@ -5,3 +5,6 @@
 pub mod event;
 pub mod time;
 pub mod uscc;
+pub mod catalogue;
+pub mod fact;
+pub mod lifecycle;

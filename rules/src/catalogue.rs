@@ -1,0 +1,545 @@
+//! The model as data: the indicator tree, weights, computation parameters, windows, colour
+//! bands, triggers and hysteresis, loaded from a versioned TOML file and validated.
+//!
+//! The default is `rules/catalogue/v1.toml`, embedded in the binary.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::event::{Body, DishonestyClass, Event};
+use crate::time::{add_months, date_end, Ts};
+
+/// The embedded default catalogue.
+pub const DEFAULT_TOML: &str = include_str!("../catalogue/v1.toml");
+
+/// Number of level-3 indicators.
+pub const ROWS: usize = 49;
+
+/// A catalogue that cannot be used; the message names the offending entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogueError {
+    /// Not valid TOML or a field of the wrong type.
+    #[error("catalogue: {0}")]
+    Parse(String),
+    /// A consistency check failed.
+    #[error("catalogue {version}: {what}")]
+    Invalid {
+        /// The catalogue's version.
+        version: String,
+        /// What is wrong, naming the entry.
+        what: String,
+    },
+}
+
+/// Final score weights.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreWeights {
+    /// Weight of P (provincial public credit score).
+    pub p: f64,
+    /// Weight of M (monitoring score).
+    pub m: f64,
+    /// Weight of Q (model score).
+    pub q: f64,
+}
+
+/// Colour band lower bounds and the hysteresis margin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Colours {
+    /// Lower bound of blue.
+    pub blue: f64,
+    /// Lower bound of green.
+    pub green: f64,
+    /// Lower bound of yellow.
+    pub yellow: f64,
+    /// Points above a better band's lower bound needed to move into it.
+    pub hysteresis_margin: f64,
+}
+
+/// `amt` and `amt_rev` steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amounts {
+    /// Four ascending thresholds in fen.
+    pub steps_fen: Vec<i64>,
+    /// `amt` values for `< s1 … < s4, ≥ s4` (zero gives 0).
+    pub amt_values: Vec<f64>,
+    /// `amt_rev` values for `0, < s1, < s2, < s3, ≥ s3`.
+    pub amt_rev_values: Vec<f64>,
+}
+
+/// Windows and periods.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// Row 3.
+    pub penalty_amount_months: u32,
+    /// Row 6.
+    pub inspection_fail_months: u32,
+    /// Row 13.
+    pub key_change_months: u32,
+    /// Row 22.
+    pub tax_paid_months: u32,
+    /// Row 39.
+    pub defendant_case_months: u32,
+    /// Rows 30 and 31.
+    pub history_months: u32,
+    /// Row 27, R5, R7.
+    pub commitment_broken_months: u32,
+    /// Row 29.
+    pub commitment_kept_months: u32,
+    /// Default rectification deadline, days.
+    pub rectify_default_days: i64,
+    /// Row 44: months without an update after which an account stops counting.
+    pub suspicious_stale_months: u32,
+    /// Row 45: days after which a personal score is stale.
+    pub person_score_days: i64,
+    /// R8: years a firm counts as young.
+    pub young_firm_years: u32,
+}
+
+/// Penalty publicity periods.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publicity {
+    /// GENERAL maximum, months.
+    pub general_max_months: u32,
+    /// SERIOUS maximum, months.
+    pub serious_max_months: u32,
+    /// GENERAL minimum, months (earlier repairs are flagged).
+    pub general_min_months: u32,
+    /// SERIOUS minimum, months.
+    pub serious_min_months: u32,
+}
+
+/// Record lifecycle parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Allowed lateness of the watermark, seconds.
+    pub lateness_secs: Ts,
+    /// Hold for retractions and repairs with unknown targets, seconds.
+    pub hold_secs: Ts,
+    /// Retention after a record's effect ends, years.
+    pub retention_years: u32,
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    /// A score drop of at least this many points …
+    pub score_drop_points: f64,
+    /// … within this many days raises `SCORE_DROP`.
+    pub score_drop_days: i64,
+}
+
+/// A level-1 group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level1 {
+    /// Code `A`–`H`.
+    pub code: String,
+    /// English name.
+    pub name: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Weight in `R`.
+    pub weight: f64,
+}
+
+/// A level-2 group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level2 {
+    /// Code, e.g. `A1`.
+    pub code: String,
+    /// Level-1 code.
+    pub parent: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Weight within the parent.
+    pub weight: f64,
+}
+
+/// How a level-3 value is computed from its measure: a kind and its parameters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Compute {
+    /// The transform's kind.
+    pub kind: String,
+    /// Numeric parameters.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+impl Compute {
+    /// A numeric parameter (validated at load).
+    pub fn num(&self, name: &str) -> f64 {
+        self.params.get(name).and_then(as_f64).unwrap_or(f64::NAN)
+    }
+    /// A list parameter (validated at load).
+    pub fn list(&self, name: &str) -> Vec<f64> {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(as_f64).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn as_f64(v: &toml::Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
+}
+
+/// A level-3 indicator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    /// Row number 1–49.
+    pub row: usize,
+    /// Stable id.
+    pub id: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Level-2 code.
+    pub group: String,
+    /// Computation.
+    pub compute: Compute,
+    /// Value when no record of that kind was ever visible.
+    #[serde(default)]
+    pub default: Option<f64>,
+}
+
+/// A trigger's cap on the final colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cap {
+    /// Red.
+    Red,
+    /// At best yellow.
+    Yellow,
+    /// At best green.
+    Green,
+    /// Scoring stops (R9).
+    None,
+}
+
+/// A rule trigger.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// `R1`–`R9`.
+    pub code: String,
+    /// Cap.
+    pub cap: Cap,
+    /// The rows it reads (documentation and reference check).
+    pub rows: Vec<usize>,
+    /// For count triggers (R5): how many.
+    #[serde(default)]
+    pub min_count: Option<u32>,
+}
+
+/// The whole catalogue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    /// Version written with every result.
+    pub version: String,
+    /// Final score weights.
+    pub score: ScoreWeights,
+    /// Colour bands.
+    pub colours: Colours,
+    /// Amount steps.
+    pub amounts: Amounts,
+    /// Windows.
+    pub windows: Windows,
+    /// Publicity periods.
+    pub publicity: Publicity,
+    /// Lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Alert thresholds.
+    pub alerts: AlertParams,
+    /// Level-1 groups.
+    pub level1: Vec<Level1>,
+    /// Level-2 groups.
+    pub level2: Vec<Level2>,
+    /// Level-3 indicators.
+    #[serde(rename = "indicator")]
+    pub indicators: Vec<Indicator>,
+    /// Triggers.
+    #[serde(rename = "trigger")]
+    pub triggers: Vec<Trigger>,
+}
+
+/// Parameters each computation kind needs.
+const KIND_PARAMS: &[(&str, &[&str])] = &[
+    ("sat", &["k"]),
+    ("flag", &[]),
+    ("amt", &[]),
+    ("amt_rev", &[]),
+    ("linear", &["per", "cap"]),
+    ("bands", &["thresholds", "values"]),
+    ("pass_streak", &["base", "step"]),
+    ("grade", &["A", "B", "M", "C", "D"]),
+    ("firm_age", &["base", "per_year"]),
+    ("paid_in_ratio", &["zero_capital"]),
+    ("yoy", &["base", "scale", "no_prior", "zero_both", "zero_prior"]),
+    ("staff_change", &["per_unit", "lag_months"]),
+    ("rectify", &["open", "overdue", "cap"]),
+    ("kept_ratio", &[]),
+    ("active_good", &["inactive"]),
+    ("max", &[]),
+    ("xinan", &["pivot", "divisor"]),
+    ("ratio", &[]),
+];
+
+/// The computation kind each row's measure produces (the code side of the contract).
+pub const ROW_KINDS: [&str; ROWS] = [
+    "sat", "sat", "amt", "flag", "flag", "sat", "pass_streak", "grade", "amt", "flag", "flag",
+    "firm_age", "sat", "bands", "flag", "flag", "paid_in_ratio", "bands", "linear", "amt",
+    "linear", "amt_rev", "yoy", "linear", "bands", "staff_change", "sat", "rectify",
+    "kept_ratio", "kept_ratio", "kept_ratio", "active_good", "active_good", "flag", "flag",
+    "sat", "sat", "amt", "sat", "max", "amt", "flag", "flag", "linear", "xinan", "flag",
+    "linear", "linear", "ratio",
+];
+
+/// Trigger codes the code implements.
+pub const TRIGGERS: [&str; 9] = ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9"];
+
+impl Catalogue {
+    /// The embedded default catalogue.
+    pub fn embedded() -> Self {
+        Self::from_toml(DEFAULT_TOML).expect("the embedded catalogue is validated by tests")
+    }
+
+    /// Parses and validates a catalogue.
+    pub fn from_toml(text: &str) -> Result<Self, CatalogueError> {
+        let mut cat: Catalogue =
+            toml::from_str(text).map_err(|e| CatalogueError::Parse(e.to_string()))?;
+        cat.indicators.sort_by_key(|i| i.row);
+        cat.validate()?;
+        Ok(cat)
+    }
+
+    fn invalid(&self, what: String) -> CatalogueError {
+        CatalogueError::Invalid {
+            version: self.version.clone(),
+            what,
+        }
+    }
+
+    fn validate(&self) -> Result<(), CatalogueError> {
+        const EPS: f64 = 1e-9;
+        if self.version.trim().is_empty() {
+            return Err(self.invalid("`version` is empty".into()));
+        }
+        let sum1: f64 = self.level1.iter().map(|g| g.weight).sum();
+        if (sum1 - 1.0).abs() > EPS {
+            return Err(self.invalid(format!("level-1 weights sum to {sum1}, not 1")));
+        }
+        let l1: BTreeSet<&str> = self.level1.iter().map(|g| g.code.as_str()).collect();
+        if l1.len() != self.level1.len() {
+            return Err(self.invalid("duplicate level-1 code".into()));
+        }
+        for g in &self.level2 {
+            if !l1.contains(g.parent.as_str()) {
+                return Err(self.invalid(format!(
+                    "level2 {}: parent {:?} is not a level-1 code",
+                    g.code, g.parent
+                )));
+            }
+        }
+        for p in &self.level1 {
+            let s: f64 = self
+                .level2
+                .iter()
+                .filter(|g| g.parent == p.code)
+                .map(|g| g.weight)
+                .sum();
+            if (s - 1.0).abs() > EPS {
+                return Err(self.invalid(format!(
+                    "level1 {}: level-2 weights sum to {s}, not 1",
+                    p.code
+                )));
+            }
+        }
+        let l2: BTreeSet<&str> = self.level2.iter().map(|g| g.code.as_str()).collect();
+        if l2.len() != self.level2.len() {
+            return Err(self.invalid("duplicate level-2 code".into()));
+        }
+        let rows: Vec<usize> = self.indicators.iter().map(|i| i.row).collect();
+        for (i, r) in rows.iter().enumerate() {
+            if *r != i + 1 {
+                return Err(self.invalid(format!(
+                    "indicator rows must be 1..=49, each exactly once; found row {r} at position {}",
+                    i + 1
+                )));
+            }
+        }
+        if rows.len() != ROWS {
+            return Err(self.invalid(format!("{} indicators, expected {ROWS}", rows.len())));
+        }
+        let ids: BTreeSet<&str> = self.indicators.iter().map(|i| i.id.as_str()).collect();
+        if ids.len() != ROWS {
+            return Err(self.invalid("duplicate indicator id".into()));
+        }
+        for ind in &self.indicators {
+            let name = format!("indicator {} ({})", ind.row, ind.id);
+            if !l2.contains(ind.group.as_str()) {
+                return Err(self.invalid(format!("{name}: group {:?} is not a level-2 code", ind.group)));
+            }
+            let want = ROW_KINDS[ind.row - 1];
+            if ind.compute.kind != want {
+                return Err(self.invalid(format!(
+                    "{name}: compute kind {:?}, this row computes {want:?}",
+                    ind.compute.kind
+                )));
+            }
+            let params = KIND_PARAMS
+                .iter()
+                .find(|(k, _)| *k == want)
+                .map(|(_, p)| *p)
+                .unwrap_or(&[]);
+            for p in params {
+                let ok = match ind.compute.params.get(*p) {
+                    Some(v) if v.is_array() => !ind.compute.list(p).is_empty(),
+                    Some(v) => as_f64(v).is_some_and(f64::is_finite),
+                    None => false,
+                };
+                if !ok {
+                    return Err(self.invalid(format!("{name}: compute parameter {p:?} missing or not a number")));
+                }
+            }
+            if want == "bands" && ind.compute.list("values").len() != ind.compute.list("thresholds").len() + 1 {
+                return Err(self.invalid(format!("{name}: bands need one more value than thresholds")));
+            }
+        }
+        for g in &self.level2 {
+            if !self.indicators.iter().any(|i| i.group == g.code) {
+                return Err(self.invalid(format!("level2 {}: has no indicator", g.code)));
+            }
+        }
+        let codes: BTreeSet<&str> = self.triggers.iter().map(|t| t.code.as_str()).collect();
+        for code in TRIGGERS {
+            if !codes.contains(code) {
+                return Err(self.invalid(format!("trigger {code} is missing")));
+            }
+        }
+        for t in &self.triggers {
+            if !TRIGGERS.contains(&t.code.as_str()) {
+                return Err(self.invalid(format!("trigger {}: unknown code", t.code)));
+            }
+            if let Some(r) = t.rows.iter().find(|r| **r == 0 || **r > ROWS) {
+                return Err(self.invalid(format!("trigger {}: row {r} does not exist", t.code)));
+            }
+        }
+        let c = &self.colours;
+        if !(c.blue > c.green && c.green > c.yellow && c.hysteresis_margin >= 0.0) {
+            return Err(self.invalid("colours: need blue > green > yellow and margin ≥ 0".into()));
+        }
+        let a = &self.amounts;
+        if a.steps_fen.len() != 4 || a.amt_values.len() != 5 || a.amt_rev_values.len() != 5 {
+            return Err(self.invalid("amounts: need 4 steps, 5 amt values and 5 amt_rev values".into()));
+        }
+        if a.steps_fen.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(self.invalid("amounts.steps_fen must ascend".into()));
+        }
+        let s = &self.score;
+        if [s.p, s.m, s.q].iter().any(|w| *w < 0.0) || s.p + s.m + s.q <= 0.0 {
+            return Err(self.invalid("score: weights must be ≥ 0 with a positive sum".into()));
+        }
+        Ok(())
+    }
+
+    /// The indicator of a row (1-based).
+    pub fn indicator(&self, row: usize) -> &Indicator {
+        &self.indicators[row - 1]
+    }
+
+    /// Index of a level-2 group in `level2`.
+    pub fn level2_index(&self, code: &str) -> usize {
+        self.level2.iter().position(|g| g.code == code).unwrap_or(0)
+    }
+
+    /// The minimum publicity end of a penalty (repairs before it are flagged); other
+    /// records have none (`Ts::MIN`).
+    pub fn min_publicity_end(&self, e: &Event) -> Ts {
+        let Body::Pen(p) = &e.body else {
+            return Ts::MIN;
+        };
+        if let Some(d) = p.publicity_min_end {
+            return date_end(d);
+        }
+        match p.dishonesty_class {
+            Some(DishonestyClass::General) => add_months(e.event_time, self.publicity.general_min_months),
+            Some(DishonestyClass::Serious) => add_months(e.event_time, self.publicity.serious_min_months),
+            _ => Ts::MIN,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalogue_is_valid() {
+        let c = Catalogue::embedded();
+        assert_eq!(c.indicators.len(), 49);
+        assert_eq!(c.level2.len(), 19);
+        assert_eq!(c.level1.len(), 8);
+        assert_eq!(c.version, "catalogue-v1");
+    }
+
+    fn broken(from: &str, to: &str) -> String {
+        assert!(DEFAULT_TOML.contains(from), "{from}");
+        let err = Catalogue::from_toml(&DEFAULT_TOML.replacen(from, to, 1)).unwrap_err();
+        err.to_string()
+    }
+
+    #[test]
+    fn level1_weights_must_sum_to_one() {
+        let e = broken("weight = 0.20", "weight = 0.25");
+        assert!(e.contains("level-1 weights sum to"), "{e}");
+    }
+
+    #[test]
+    fn level2_weights_must_sum_to_one_per_group() {
+        let e = broken("weight = 0.35", "weight = 0.30");
+        assert!(e.contains("level1 A: level-2 weights"), "{e}");
+    }
+
+    #[test]
+    fn every_row_exactly_once() {
+        let e = broken("row = 2\n", "row = 1\n");
+        assert!(e.contains("each exactly once"), "{e}");
+    }
+
+    #[test]
+    fn unknown_group_is_named() {
+        let e = broken("group = \"A3\"", "group = \"Z9\"");
+        assert!(e.contains("indicator 6 (inspect_fail_24m): group \"Z9\""), "{e}");
+    }
+
+    #[test]
+    fn wrong_kind_and_missing_parameter_are_named() {
+        let e = broken("compute = { kind = \"sat\", k = 2.0 }", "compute = { kind = \"flag\" }");
+        assert!(e.contains("indicator 1 (pen_general_active): compute kind"), "{e}");
+        let e = broken("compute = { kind = \"sat\", k = 1.5 }", "compute = { kind = \"sat\" }");
+        assert!(e.contains("indicator 6 (inspect_fail_24m): compute parameter \"k\""), "{e}");
+    }
+
+    #[test]
+    fn trigger_rows_must_exist() {
+        let e = broken("rows = [34]", "rows = [74]");
+        assert!(e.contains("trigger R1: row 74"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = broken("[score]\n", "[score]\nbogus = 1\n");
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,813 @@
+//! Facts: what the indicators read, each with the interval of event time in which it holds.
+//!
+//! [`derive`] turns one enterprise's resolved records into facts. Every time-dependence of
+//! the model (windows, publicity periods, deadlines, overdue days growing, firm age, the
+//! 1 July annual-report date, staleness) is an interval boundary here, so the indicators
+//! are a pure function of the facts active at `t`. The pipeline turns a fact derived at
+//! logical time `v` into `+1` at `max(v, start)` and `−1` at `max(v, end)`; the reference
+//! keeps the facts with `start ≤ t < end` of the records visible at `t`. Both agree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::Catalogue;
+use crate::event::{
+    Body, ChangeField, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind,
+    InspResult, JudKind, JudRole, ListType, PenKind, PerKind, PersonRole, RegKind, RegStatus,
+    TaxGrade, TaxKind,
+};
+use crate::lifecycle::{is_pen_decision, Accepted, Resolved};
+use crate::time::{add_months, add_years, date_end, ymd, Period, Ts, DAY};
+
+/// The record a fact comes from, for explanations: `(feed, event_id)`.
+pub type Src = (Feed, String);
+
+/// One fact with its interval `[start, end)` in event time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fact {
+    /// What holds.
+    pub what: What,
+    /// First second it holds.
+    pub start: Ts,
+    /// First second it no longer holds (`Ts::MAX` = open).
+    pub end: Ts,
+    /// "Latest" order of the source record: `(event_time, ingest_time)`; `src.1` breaks ties.
+    pub order: (Ts, Ts),
+    /// The source record.
+    pub src: Src,
+}
+
+impl Fact {
+    /// Whether the fact holds at `t`.
+    pub fn active_at(&self, t: Ts) -> bool {
+        self.start <= t && t < self.end
+    }
+    /// The full "latest" key `(event_time, ingest_time, event_id)`.
+    pub fn latest_key(&self) -> (Ts, Ts, &str) {
+        (self.order.0, self.order.1, &self.src.1)
+    }
+}
+
+/// The facts the indicators read. Person-scoped facts carry the `person_hash`; relations
+/// carry the other enterprise's USCC.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum What {
+    /// Row 1: a GENERAL penalty in publicity.
+    PenGeneral,
+    /// Row 2: a SERIOUS penalty in publicity.
+    PenSerious,
+    /// Row 3: fine + confiscation within 36 months, fen.
+    PenAmount(i64),
+    /// Row 4: on the abnormal-operations list.
+    ListAbnormal,
+    /// Row 5: on the serious-illegal list.
+    ListSerious,
+    /// Row 6: an inspection result other than PASS within 24 months.
+    InspFail,
+    /// Row 7: an inspection result (for the PASS streak).
+    InspResult {
+        /// Result was PASS.
+        pass: bool,
+    },
+    /// Row 8: a tax grade.
+    TaxGrade {
+        /// Evaluated year (orders grades before event time).
+        eval_year: i32,
+        /// The grade.
+        grade: TaxGrade,
+    },
+    /// Row 9: an arrears assessment's unpaid balance, fen.
+    Arrears(i64),
+    /// Row 10: abnormal tax household.
+    TaxAbnormal,
+    /// Row 11: major tax violation.
+    TaxMajor,
+    /// Row 12: whole years since establishment (5 = five or more).
+    FirmAge(u8),
+    /// Trigger R8: established less than 2 years ago.
+    Young,
+    /// Row 13: a key registration change within 12 months.
+    KeyChange,
+    /// Row 14: firms at the same address.
+    AddressCluster(i64),
+    /// Row 15: annual reports are due (from the first 1 July after establishment).
+    AnnualDue,
+    /// Row 15: the report for the year now due is filed.
+    AnnualFiled,
+    /// Row 16: annual report contradicts tax records.
+    AnnualMismatch,
+    /// Rows 17–18: capital, fen.
+    Capital {
+        /// Registered capital.
+        registered: i64,
+        /// Paid-in capital.
+        paid_in: i64,
+    },
+    /// Row 19: pledged equity, basis points.
+    Pledge(i64),
+    /// Row 20: frozen amount, fen.
+    Freeze(i64),
+    /// Row 21: a chattel mortgage.
+    Mortgage,
+    /// Row 22: tax paid within 12 months, fen.
+    TaxPaid(i64),
+    /// Row 23: declared sales of a period in the last 12 periods, fen.
+    SalesRecent(i64),
+    /// Row 23: declared sales of a period in the 12 periods before those, fen.
+    SalesPrior(i64),
+    /// Row 24: a zero declaration in the last 12 periods.
+    ZeroDecl,
+    /// Rows 25–26: insured staff of a period.
+    Insured {
+        /// The period.
+        period: Period,
+        /// Insured staff.
+        count: i64,
+    },
+    /// Row 27, R5, R7: a commitment broken within 24 months.
+    CmtBroken(String),
+    /// Row 28: a rectification open before its deadline.
+    RectifyOpen,
+    /// Row 28: a rectification past its deadline.
+    RectifyOverdue,
+    /// Row 29: a verification within 36 months.
+    CmtVerified {
+        /// Result counts as NORMAL.
+        normal: bool,
+    },
+    /// Row 30: an unrevoked repair effective within 36 months.
+    RepairDone,
+    /// Row 30: a negative record whose effect ended without repair within 36 months.
+    NegUnrepaired,
+    /// Row 31: an obligation performed within 36 months.
+    Obligation {
+        /// Performed before the due date ended.
+        on_time: bool,
+    },
+    /// Row 32: an honour in force.
+    Honour,
+    /// Row 33: a voluntary commitment in force and unbroken.
+    Voluntary,
+    /// Row 34, R1: dishonest judgement debtor.
+    JudDishonest,
+    /// Row 35: consumption restriction.
+    Consumption,
+    /// Row 36: terminated enforcement with unpaid amount.
+    TerminatedUnpaid,
+    /// Rows 37–38: an open enforcement case with its amount, fen.
+    EnforcedOpen(i64),
+    /// Row 39: a case against the enterprise within 12 months.
+    DefendantCase,
+    /// Rows 40–41: an overdue loan's state.
+    Overdue {
+        /// Loan id.
+        loan: String,
+        /// Row 40 value of the days band: 0, 30, 60 or 100.
+        band: u8,
+        /// Overdue amount, fen.
+        amount: i64,
+    },
+    /// Row 42: debt evasion list.
+    DebtEvasion,
+    /// Row 43: police dishonesty list.
+    Police,
+    /// Row 44: a suspicious account.
+    Suspicious(String),
+    /// Row 45 (person-scoped): a personal score.
+    PersonScore {
+        /// The person.
+        person: String,
+        /// Score.
+        score: i64,
+        /// Scale.
+        scale_max: i64,
+    },
+    /// Row 46 (person-scoped): personal dishonesty.
+    PersonDishonest(String),
+    /// `LR(E)` candidate: a legal-representative role.
+    LegalRep(String),
+    /// Rows 48: a shareholder (another enterprise) with its share of this one, bp.
+    Shareholder {
+        /// The shareholder.
+        uscc: String,
+        /// Share, bp (0 ends it).
+        bp: i64,
+    },
+    /// Row 49: an investment in another enterprise, bp.
+    Investment {
+        /// The affiliate.
+        uscc: String,
+        /// Share, bp (0 ends it).
+        bp: i64,
+    },
+    /// R9: registration status.
+    Status(RegStatus),
+    /// `P`: provincial public credit score.
+    Pcs(i64),
+    /// Region and industry (latest REG record that carries them).
+    Place {
+        /// Region code.
+        region: Option<String>,
+        /// Industry code.
+        industry: Option<String>,
+    },
+    /// A repair applied before the minimum publicity end (review flag).
+    RepairBeforeMinPublicity,
+}
+
+/// Collects facts, clipping each interval and dropping empty ones.
+struct Out<'c> {
+    facts: Vec<Fact>,
+    cat: &'c Catalogue,
+}
+
+impl Out<'_> {
+    fn push(&mut self, what: What, start: Ts, end: Ts, a: &Accepted) {
+        if start < end {
+            self.facts.push(Fact {
+                what,
+                start,
+                end,
+                order: (a.event.event_time, a.event.ingest_time),
+                src: a.id(),
+            });
+        }
+    }
+}
+
+/// Derives every fact of one enterprise from its resolved records.
+pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
+    let mut out = Out {
+        facts: Vec::new(),
+        cat,
+    };
+    let mut cases: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    let mut loans: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut accounts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut declared: BTreeMap<Period, usize> = BTreeMap::new();
+    let mut insured: BTreeMap<Period, usize> = BTreeMap::new();
+    let mut relations: BTreeMap<(bool, String), usize> = BTreeMap::new();
+    let mut established: Option<usize> = None;
+
+    for (i, a) in res.records.iter().enumerate() {
+        let ending = res.endings[i];
+        let end = ending.end();
+        let et = a.event.event_time;
+        if ending.repair_before_min_publicity {
+            out.push(What::RepairBeforeMinPublicity, et, Ts::MAX, a);
+        }
+        if let Some(neg_end) = negative_end(a, end, cat) {
+            if ending.repaired.is_none() && neg_end < Ts::MAX {
+                out.push(
+                    What::NegUnrepaired,
+                    neg_end,
+                    add_months(neg_end, cat.windows.history_months),
+                    a,
+                );
+            }
+        }
+        match &a.event.body {
+            Body::Pen(p) if is_pen_decision(&a.event) => {
+                if let Some(pub_end) = publicity_end(a, cat) {
+                    let what = match p.dishonesty_class {
+                        Some(DishonestyClass::Serious) => What::PenSerious,
+                        _ => What::PenGeneral,
+                    };
+                    out.push(what, et, pub_end.min(end), a);
+                }
+                let amount = p.fine_fen.unwrap_or(0) + p.confiscation_fen.unwrap_or(0);
+                if amount > 0 {
+                    let w = add_months(et, cat.windows.penalty_amount_months).min(end);
+                    out.push(What::PenAmount(amount), et, w, a);
+                }
+            }
+            Body::Pen(_) => {}
+            Body::List(l) => {
+                let what = match l.list_kind {
+                    Some(ListType::SeriousIllegal) => What::ListSerious,
+                    _ => What::ListAbnormal,
+                };
+                out.push(what, et, end, a);
+            }
+            Body::Insp(x) => {
+                let pass = x.result == Some(InspResult::Pass);
+                if !pass {
+                    let w = add_months(et, cat.windows.inspection_fail_months).min(end);
+                    out.push(What::InspFail, et, w, a);
+                }
+                out.push(What::InspResult { pass }, et, end, a);
+            }
+            Body::Tax(t) => match t.kind {
+                TaxKind::Grade => {
+                    if let (Some(grade), Some(eval_year)) = (t.grade, t.eval_year) {
+                        out.push(What::TaxGrade { eval_year, grade }, et, end, a);
+                    }
+                }
+                TaxKind::ArrearsAssessed => arrears(&mut out, a, end, res.payments.get(&i)),
+                TaxKind::AbnormalHousehold => out.push(What::TaxAbnormal, et, end, a),
+                TaxKind::MajorViolation => out.push(What::TaxMajor, et, end, a),
+                TaxKind::Paid => {
+                    let w = add_months(et, cat.windows.tax_paid_months).min(end);
+                    out.push(What::TaxPaid(t.amount_fen.unwrap_or(0)), et, w, a);
+                }
+                TaxKind::Declared => latest_per_period(&mut declared, t.period, i, res),
+                TaxKind::SocialInsurance => latest_per_period(&mut insured, t.period, i, res),
+                _ => {}
+            },
+            Body::Reg(r) => {
+                if r.region_code.is_some() || r.industry_code.is_some() {
+                    let place = What::Place {
+                        region: r.region_code.clone(),
+                        industry: r.industry_code.clone(),
+                    };
+                    out.push(place, et, end, a);
+                }
+                match r.kind {
+                    RegKind::Established => {
+                        if established.is_none_or(|e| res.records[e].order() < a.order()) {
+                            established = Some(i);
+                        }
+                    }
+                    RegKind::Changed => {
+                        if r.change_field.is_some_and(|f| f != ChangeField::Other) {
+                            let w = add_months(et, cat.windows.key_change_months).min(end);
+                            out.push(What::KeyChange, et, w, a);
+                        }
+                    }
+                    RegKind::AddressCluster => {
+                        out.push(What::AddressCluster(r.address_firm_count.unwrap_or(0)), et, end, a)
+                    }
+                    RegKind::Capital => {
+                        let what = What::Capital {
+                            registered: r.registered_capital_fen.unwrap_or(0),
+                            paid_in: r.paid_in_fen.unwrap_or(0),
+                        };
+                        out.push(what, et, end, a);
+                    }
+                    RegKind::EquityPledge => out.push(What::Pledge(r.share_bp.unwrap_or(0)), et, end, a),
+                    RegKind::Mortgage => out.push(What::Mortgage, et, end, a),
+                    RegKind::AnnualReport => annual_report(&mut out, res, i, end),
+                    RegKind::Shareholder | RegKind::Investment => {
+                        if let Some(cp) = &r.counterparty_uscc {
+                            let key = (r.kind == RegKind::Investment, cp.clone());
+                            let keep = relations
+                                .get(&key)
+                                .is_none_or(|&j| res.records[j].order() < a.order());
+                            if keep && *cp != a.event.uscc {
+                                relations.insert(key, i);
+                            }
+                        }
+                    }
+                    RegKind::Status => {
+                        if let Some(s) = r.status {
+                            out.push(What::Status(s), et, end, a);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Body::Jud(j) => {
+                let key = (
+                    j.court_code.clone().unwrap_or_default(),
+                    j.case_no.clone().unwrap_or_default(),
+                );
+                cases.entry(key).or_default().push(i);
+                match j.kind {
+                    JudKind::DishonestListed => {
+                        let until = j.list_until.map_or(Ts::MAX, date_end);
+                        out.push(What::JudDishonest, et, end.min(until), a);
+                    }
+                    JudKind::ConsumptionRestricted => out.push(What::Consumption, et, end, a),
+                    JudKind::Freeze if j.role == Some(JudRole::Defendant) => {
+                        out.push(What::Freeze(j.amount_fen.unwrap_or(0)), et, end, a)
+                    }
+                    JudKind::CaseFiled if j.role == Some(JudRole::Defendant) && !ending.voided => {
+                        let w = add_months(et, cat.windows.defendant_case_months).min(end);
+                        out.push(What::DefendantCase, et, w, a);
+                    }
+                    _ => {}
+                }
+            }
+            Body::Fin(f) => match f.kind {
+                FinKind::OverdueListed | FinKind::OverdueUpdated => {
+                    loans.entry(f.loan_id.clone().unwrap_or_default()).or_default().push(i)
+                }
+                FinKind::DebtEvasionListed => out.push(What::DebtEvasion, et, end, a),
+                FinKind::PoliceListed => out.push(What::Police, et, end, a),
+                FinKind::SuspiciousAccount => accounts
+                    .entry(f.account_hash.clone().unwrap_or_default())
+                    .or_default()
+                    .push(i),
+                _ => {}
+            },
+            Body::Per(p) => {
+                let person = p.person_hash.clone().unwrap_or_default();
+                match p.kind {
+                    PerKind::Score => {
+                        let what = What::PersonScore {
+                            person,
+                            score: p.score.unwrap_or(0),
+                            scale_max: p.scale_max.unwrap_or(1),
+                        };
+                        let stale = et.saturating_add(cat.windows.person_score_days * DAY);
+                        out.push(what, et, stale.min(end), a);
+                    }
+                    PerKind::DishonestListed => out.push(What::PersonDishonest(person), et, end, a),
+                    PerKind::Role if p.role == Some(PersonRole::LegalRep) => {
+                        out.push(What::LegalRep(person), et, end, a)
+                    }
+                    _ => {}
+                }
+            }
+            Body::Pcs(p) => match p.kind {
+                crate::event::PcsKind::Score => out.push(What::Pcs(p.score.unwrap_or(0)), et, end, a),
+                crate::event::PcsKind::Honour => {
+                    let until = p.valid_until.map_or(Ts::MAX, date_end);
+                    out.push(What::Honour, et, end.min(until), a);
+                }
+                crate::event::PcsKind::HonourRevoked => {}
+            },
+            Body::Cmt(_) | Body::Rpr(_) => {}
+        }
+    }
+
+    for (_, &i) in &relations {
+        let a = res.records[i];
+        if let Body::Reg(r) = &a.event.body {
+            let (uscc, bp) = (r.counterparty_uscc.clone().unwrap_or_default(), r.share_bp.unwrap_or(0));
+            let what = if r.kind == RegKind::Investment {
+                What::Investment { uscc, bp }
+            } else {
+                What::Shareholder { uscc, bp }
+            };
+            out.push(what, a.event.event_time, res.endings[i].end(), a);
+        }
+    }
+    if let Some(i) = established {
+        firm_age(&mut out, res.records[i], res.endings[i].end());
+    } else {
+        // Unknown establishment date counts as established: reports are always due.
+        let first = res.records.first().or(res.winners.first());
+        if let Some(a) = first {
+            out.push(What::AnnualDue, Ts::MIN, Ts::MAX, a);
+        }
+    }
+    periods(&mut out, res, &declared, &insured);
+    for idx in cases.values() {
+        enforcement(&mut out, res, idx);
+    }
+    for idx in loans.values() {
+        overdue(&mut out, res, idx);
+    }
+    for (account, idx) in &accounts {
+        suspicious(&mut out, res, account, idx);
+    }
+    obligations(&mut out, res);
+    commitments(&mut out, res);
+    for (rep, _, at) in &res.repairs {
+        out.push(What::RepairDone, *at, add_months(*at, cat.windows.history_months), rep);
+    }
+    let mut facts = out.facts;
+    facts.sort();
+    facts
+}
+
+/// The publicity end of a counted penalty decision, or `None` for MINOR.
+fn publicity_end(a: &Accepted, cat: &Catalogue) -> Option<Ts> {
+    let Body::Pen(p) = &a.event.body else {
+        return None;
+    };
+    let months = match p.dishonesty_class? {
+        DishonestyClass::Minor => return None,
+        DishonestyClass::General => cat.publicity.general_max_months,
+        DishonestyClass::Serious => cat.publicity.serious_max_months,
+    };
+    Some(
+        p.publicity_max_end
+            .map_or_else(|| add_months(a.event.event_time, months), date_end),
+    )
+}
+
+/// For the negative records of row 30: when their effect ends (`Ts::MAX` if open).
+fn negative_end(a: &Accepted, end: Ts, cat: &Catalogue) -> Option<Ts> {
+    let e = &a.event;
+    let negative = match &e.body {
+        Body::Pen(_) => return publicity_end(a, cat).map(|p| p.min(end)),
+        Body::List(_) => true,
+        Body::Tax(t) => matches!(t.kind, TaxKind::AbnormalHousehold | TaxKind::MajorViolation),
+        Body::Jud(j) => matches!(j.kind, JudKind::DishonestListed | JudKind::ConsumptionRestricted),
+        Body::Fin(f) => matches!(f.kind, FinKind::DebtEvasionListed | FinKind::PoliceListed),
+        _ => false,
+    };
+    if !negative {
+        return None;
+    }
+    let until = match &e.body {
+        Body::Jud(j) => j.list_until.map_or(Ts::MAX, date_end),
+        _ => Ts::MAX,
+    };
+    Some(end.min(until))
+}
+
+fn latest_per_period(map: &mut BTreeMap<Period, usize>, p: Option<Period>, i: usize, res: &Resolved<'_>) {
+    if let Some(p) = p {
+        let keep = map.get(&p).is_none_or(|&j| res.records[j].order() < res.records[i].order());
+        if keep {
+            map.insert(p, i);
+        }
+    }
+}
+
+fn arrears(out: &mut Out<'_>, a: &Accepted, end: Ts, payments: Option<&Vec<crate::lifecycle::Payment>>) {
+    let Body::Tax(t) = &a.event.body else { return };
+    let mut balance = t.amount_fen.unwrap_or(0);
+    let mut from = a.event.event_time;
+    let mut pays: Vec<_> = payments.cloned().unwrap_or_default();
+    pays.sort_by_key(|p| p.at);
+    for p in pays {
+        if balance <= 0 {
+            break;
+        }
+        out.push(What::Arrears(balance), from, p.at.min(end), a);
+        from = from.max(p.at);
+        balance = p.amount_fen.map_or(0, |x| balance - x);
+    }
+    if balance > 0 {
+        out.push(What::Arrears(balance), from, end, a);
+    }
+}
+
+fn firm_age(out: &mut Out<'_>, a: &Accepted, end: Ts) {
+    let et = a.event.event_time;
+    for k in 0..5u8 {
+        let from = add_years(et, u32::from(k));
+        out.push(What::FirmAge(k), from, add_years(et, u32::from(k) + 1).min(end), a);
+    }
+    out.push(What::FirmAge(5), add_years(et, 5), end, a);
+    out.push(What::Young, et, add_years(et, out.cat.windows.young_firm_years).min(end), a);
+    // Reports are due from 1 July of the year after the establishment year.
+    let year = crate::time::local_year(et);
+    out.push(What::AnnualDue, ymd(year + 1, 7, 1), Ts::MAX, a);
+}
+
+fn annual_report(out: &mut Out<'_>, res: &Resolved<'_>, i: usize, end: Ts) {
+    let a = res.records[i];
+    let Body::Reg(r) = &a.event.body else { return };
+    let Some(y) = r.report_year else { return };
+    let (due, next_due) = (ymd(y + 1, 7, 1), ymd(y + 2, 7, 1));
+    out.push(What::AnnualFiled, a.event.event_time.max(due), next_due.min(end), a);
+    // Row 16: reported tax or staff is 0 while TAX shows payments / insured staff that year.
+    let contradiction = res
+        .records
+        .iter()
+        .filter(|t| match &t.event.body {
+            Body::Tax(x) => {
+                let in_year = x.period.is_some_and(|p| p.year() == y);
+                in_year
+                    && ((x.kind == TaxKind::Paid
+                        && x.amount_fen.unwrap_or(0) > 0
+                        && r.reported_tax_fen == Some(0))
+                        || (x.kind == TaxKind::SocialInsurance
+                            && x.insured_count.unwrap_or(0) > 0
+                            && r.reported_staff == Some(0)))
+            }
+            _ => false,
+        })
+        .map(|t| t.event.event_time)
+        .min();
+    if let Some(tax_time) = contradiction {
+        out.push(What::AnnualMismatch, a.event.event_time.max(tax_time), next_due.min(end), a);
+    }
+}
+
+fn periods(
+    out: &mut Out<'_>,
+    res: &Resolved<'_>,
+    declared: &BTreeMap<Period, usize>,
+    insured: &BTreeMap<Period, usize>,
+) {
+    for (&p, &i) in declared {
+        let a = res.records[i];
+        let (et, end) = (a.event.event_time, res.endings[i].end());
+        let Body::Tax(t) = &a.event.body else { continue };
+        let sales = t.sales_fen.unwrap_or(0);
+        let recent = (Period(p.0 + 1).start(), Period(p.0 + 13).start());
+        let prior = (Period(p.0 + 13).start(), Period(p.0 + 25).start());
+        out.push(What::SalesRecent(sales), et.max(recent.0), recent.1.min(end), a);
+        out.push(What::SalesPrior(sales), et.max(prior.0), prior.1.min(end), a);
+        if sales == 0 {
+            out.push(What::ZeroDecl, et.max(recent.0), recent.1.min(end), a);
+        }
+    }
+    for (&period, &i) in insured {
+        let a = res.records[i];
+        let Body::Tax(t) = &a.event.body else { continue };
+        let what = What::Insured {
+            period,
+            count: t.insured_count.unwrap_or(0),
+        };
+        out.push(what, a.event.event_time, res.endings[i].end(), a);
+    }
+}
+
+/// Rows 36–38 for one court case.
+fn enforcement(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
+    let kind_of = |i: usize| match &res.records[i].event.body {
+        Body::Jud(j) => Some(j),
+        _ => None,
+    };
+    let filed = idx
+        .iter()
+        .copied()
+        .find(|&i| kind_of(i).is_some_and(|j| j.kind == JudKind::EnforcementFiled));
+    let terminated = idx
+        .iter()
+        .copied()
+        .find(|&i| kind_of(i).is_some_and(|j| j.kind == JudKind::EnforcementTerminated));
+    let defendant = filed
+        .or(terminated)
+        .and_then(kind_of)
+        .is_some_and(|j| j.role.unwrap_or(JudRole::Defendant) == JudRole::Defendant);
+    if !defendant {
+        return;
+    }
+    let term = terminated.map(|i| {
+        let j = kind_of(i).map_or(0, |j| j.unpaid_fen.unwrap_or(0));
+        (i, res.records[i].event.event_time, j)
+    });
+    if let Some(f) = filed {
+        let a = res.records[f];
+        let end = res.endings[f].end();
+        let amount = kind_of(f).map_or(0, |j| j.amount_fen.unwrap_or(0));
+        match term {
+            Some((_, tt, unpaid)) => {
+                out.push(What::EnforcedOpen(amount), a.event.event_time, tt.min(end), a);
+                out.push(What::EnforcedOpen(unpaid), tt.max(a.event.event_time), end, a);
+            }
+            None => out.push(What::EnforcedOpen(amount), a.event.event_time, end, a),
+        }
+    }
+    if let Some((t, tt, unpaid)) = term {
+        let a = res.records[t];
+        let end = res.endings[t].end();
+        if filed.is_none() {
+            out.push(What::EnforcedOpen(unpaid), tt, end, a);
+        }
+        if unpaid > 0 {
+            out.push(What::TerminatedUnpaid, tt, end, a);
+        }
+    }
+}
+
+/// Rows 40–41: the states of one loan, with the days band growing with time.
+fn overdue(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
+    let mut chain: Vec<usize> = idx.to_vec();
+    chain.sort_by(|&a, &b| res.records[a].order().cmp(&res.records[b].order()));
+    for (n, &i) in chain.iter().enumerate() {
+        let a = res.records[i];
+        let Body::Fin(f) = &a.event.body else { continue };
+        let et = a.event.event_time;
+        let next = chain.get(n + 1).map_or(Ts::MAX, |&j| res.records[j].event.event_time);
+        let end = res.endings[i].end().min(next);
+        let loan = f.loan_id.clone().unwrap_or_default();
+        let amount = f.overdue_fen.unwrap_or(0);
+        let d0 = f.overdue_days.unwrap_or(0);
+        // days(t) = d0 + whole days since et; band edges at days 1, 31 and 91.
+        let edge = |days: i64| et.saturating_add((days - d0).max(0).saturating_mul(DAY));
+        let bands = [(0u8, Ts::MIN, edge(1)), (30, edge(1), edge(31)), (60, edge(31), edge(91)), (100, edge(91), Ts::MAX)];
+        for (band, from, to) in bands {
+            let what = What::Overdue {
+                loan: loan.clone(),
+                band,
+                amount,
+            };
+            out.push(what, from.max(et), to.min(end), a);
+        }
+    }
+}
+
+/// Row 44: one account, active until cleared or 12 months without an update.
+fn suspicious(out: &mut Out<'_>, res: &Resolved<'_>, account: &str, idx: &[usize]) {
+    let mut chain: Vec<usize> = idx.to_vec();
+    chain.sort_by(|&a, &b| res.records[a].order().cmp(&res.records[b].order()));
+    for (n, &i) in chain.iter().enumerate() {
+        let a = res.records[i];
+        let et = a.event.event_time;
+        let next = chain.get(n + 1).map_or(Ts::MAX, |&j| res.records[j].event.event_time);
+        let stale = add_months(et, out.cat.windows.suspicious_stale_months);
+        let end = res.endings[i].end().min(next).min(stale);
+        out.push(What::Suspicious(account.to_owned()), et, end, a);
+    }
+}
+
+/// Row 31: performed obligations against their due dates.
+fn obligations(out: &mut Out<'_>, res: &Resolved<'_>) {
+    let months = out.cat.windows.history_months;
+    for perf in &res.winners {
+        let due = match &perf.event.body {
+            Body::Pen(p) if p.kind == PenKind::Performed => res
+                .records
+                .iter()
+                .filter(|d| is_pen_decision(&d.event))
+                .filter_map(|d| match &d.event.body {
+                    Body::Pen(x) if x.decision_no == p.decision_no => x.due_date,
+                    _ => None,
+                })
+                .min(),
+            Body::Jud(j) if j.kind == JudKind::Performed => res
+                .records
+                .iter()
+                .filter_map(|d| match &d.event.body {
+                    Body::Jud(x)
+                        if x.kind == JudKind::EnforcementFiled
+                            && x.case_no == j.case_no
+                            && x.court_code == j.court_code =>
+                    {
+                        x.due_date
+                    }
+                    _ => None,
+                })
+                .min(),
+            _ => None,
+        };
+        if let Some(due) = due {
+            let et = perf.event.event_time;
+            let what = What::Obligation {
+                on_time: et < date_end(due),
+            };
+            out.push(what, et, add_months(et, months), perf);
+        }
+    }
+}
+
+/// Rows 27–29 and 33 from the CMT records of each commitment.
+fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
+    let w = out.cat.windows.clone();
+    let mut by_id: BTreeMap<&str, Vec<&Accepted>> = BTreeMap::new();
+    for a in &res.winners {
+        if let Body::Cmt(c) = &a.event.body {
+            by_id.entry(c.commitment_id.as_deref().unwrap_or("")).or_default().push(a);
+        }
+    }
+    for (cid, recs) in by_id {
+        let cmt = |a: &Accepted| match &a.event.body {
+            Body::Cmt(c) => Some(c.clone()),
+            _ => None,
+        };
+        let rectified: Vec<Ts> = recs
+            .iter()
+            .filter(|a| cmt(a).is_some_and(|c| c.kind == CmtKind::Rectified))
+            .map(|a| a.event.event_time)
+            .collect();
+        let mut broken: Option<(Ts, &Accepted)> = None;
+        let mut note_broken = |at: Ts, a| {
+            if broken.is_none_or(|(b, _)| at < b) {
+                broken = Some((at, a));
+            }
+        };
+        for a in recs.iter().copied() {
+            let Some(c) = cmt(a) else { continue };
+            if c.kind != CmtKind::Verified {
+                continue;
+            }
+            let et = a.event.event_time;
+            let verified_end = add_months(et, w.commitment_kept_months);
+            match c.result {
+                Some(CmtResult::Broken) => {
+                    note_broken(et, a);
+                    out.push(What::CmtVerified { normal: false }, et, verified_end, a);
+                }
+                Some(CmtResult::Normal) => out.push(What::CmtVerified { normal: true }, et, verified_end, a),
+                Some(CmtResult::Rectify) => {
+                    let deadline = c
+                        .rectify_deadline
+                        .map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
+                    let fixed = rectified.iter().copied().filter(|&r| r >= et).min().unwrap_or(Ts::MAX);
+                    out.push(What::RectifyOpen, et, deadline.min(fixed), a);
+                    out.push(What::RectifyOverdue, deadline, fixed, a);
+                    if fixed >= deadline {
+                        note_broken(deadline, a);
+                    }
+                    out.push(What::CmtVerified { normal: false }, et, fixed.min(verified_end), a);
+                    out.push(What::CmtVerified { normal: true }, fixed, verified_end, a);
+                }
+                None => {}
+            }
+        }
+        let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
+        if let Some((b, a)) = broken {
+            out.push(What::CmtBroken(cid.to_owned()), b, add_months(b, w.commitment_broken_months), a);
+        }
+        for a in recs.iter().copied() {
+            let Some(c) = cmt(a) else { continue };
+            if c.kind == CmtKind::Published && c.commitment_type == Some(CommitmentType::Voluntary) {
+                let et = a.event.event_time;
+                let valid = c
+                    .valid_until
+                    .map_or_else(|| add_years(et, 1), date_end);
+                out.push(What::Voluntary, et, valid.min(broken_at), a);
+            }
+        }
+    }
+}

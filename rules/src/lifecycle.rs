@@ -1,0 +1,447 @@
+//! Record lifecycle (`semantics.md` §2): versions and duplicates per `(feed, event_id)`,
+//! then, per enterprise, retractions, repairs, holds and dead letters.
+//!
+//! Both stages are pure functions of a *set* of visible records, so the incremental
+//! pipeline (which calls them inside `reduce`) and the reference (which calls them on the
+//! log filtered to `v ≤ t`) agree by construction.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::Catalogue;
+use crate::event::{Body, Event, Feed, FinKind, JudKind, PenKind, RprKind, TaxKind};
+use crate::time::Ts;
+
+/// An accepted record and the logical time it became visible.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Accepted {
+    /// Visibility time `v`.
+    pub v: Ts,
+    /// SHA-256 of the canonical bytes (tie-break between equal versions).
+    pub digest: [u8; 32],
+    /// The typed record.
+    pub event: Event,
+}
+
+/// A record's identity: `(feed, event_id)`.
+pub type RecordId = (Feed, String);
+
+impl Accepted {
+    /// `(feed, event_id)`.
+    pub fn id(&self) -> RecordId {
+        (self.event.feed(), self.event.event_id.clone())
+    }
+    /// The "latest" order: `(event_time, ingest_time, event_id)`.
+    pub fn order(&self) -> (Ts, Ts, &str) {
+        (
+            self.event.event_time,
+            self.event.ingest_time,
+            &self.event.event_id,
+        )
+    }
+}
+
+/// A lifecycle decision that sends a record to the dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum DeadReason {
+    /// A version switched between a retraction and a non-retraction kind.
+    VersionKindChange,
+    /// The named target has another `uscc` or a kind that is not paired.
+    TargetMismatch,
+    /// The target was not visible within the hold period.
+    UnknownTarget,
+}
+
+impl DeadReason {
+    /// The reason code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::VersionKindChange => "version_kind_change",
+            DeadReason::TargetMismatch => "target_mismatch",
+            DeadReason::UnknownTarget => "unknown_target",
+        }
+    }
+}
+
+/// A lifecycle dead letter: which record, why, and from which logical time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Dead {
+    /// The record.
+    pub id: RecordId,
+    /// Its version.
+    pub version: u32,
+    /// Why.
+    pub reason: DeadReason,
+    /// Logical time of the decision (`v`, or `v + hold` for `unknown_target`).
+    pub at: Ts,
+}
+
+/// Stage 1 for one `(feed, event_id)`: the winning version and the versions that are
+/// dead-lettered because they switch kind class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionOutcome<'a> {
+    /// The record in effect, if any.
+    pub winner: Option<&'a Accepted>,
+    /// Versions refused as `version_kind_change`.
+    pub dead: Vec<Dead>,
+}
+
+/// Resolves the visible versions of one `(feed, event_id)`.
+///
+/// The lowest version (ties: smaller digest) fixes whether the record is a retraction;
+/// versions of the other class are dead-lettered. Among the rest the highest version wins;
+/// equal versions with different bytes keep the smaller SHA-256.
+pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
+    let Some(first) = versions
+        .iter()
+        .min_by_key(|a| (a.event.version, a.digest))
+        .copied()
+    else {
+        return VersionOutcome {
+            winner: None,
+            dead: Vec::new(),
+        };
+    };
+    let class = first.event.body.is_retraction();
+    let mut dead = Vec::new();
+    let mut winner: Option<&Accepted> = None;
+    for &a in versions {
+        if a.event.body.is_retraction() != class {
+            dead.push(Dead {
+                id: a.id(),
+                version: a.event.version,
+                reason: DeadReason::VersionKindChange,
+                at: a.v,
+            });
+            continue;
+        }
+        let better = match winner {
+            None => true,
+            Some(w) => (a.event.version, std::cmp::Reverse(a.digest)) > (w.event.version, std::cmp::Reverse(w.digest)),
+        };
+        if better {
+            winner = Some(a);
+        }
+    }
+    dead.sort();
+    dead.dedup();
+    VersionOutcome { winner, dead }
+}
+
+/// How a record's effect ends, as decided by retractions and repairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ending {
+    /// Earliest end set by a retraction (`max(target.event_time, retraction.event_time)`).
+    pub retracted: Option<Ts>,
+    /// End set by an unrevoked repair (`max(target.event_time, effective_time)`).
+    pub repaired: Option<Ts>,
+    /// The repair came before the minimum publicity end (flag for review).
+    pub repair_before_min_publicity: bool,
+    /// `CASE_CLOSED` as `WITHDRAWN` / `DISMISSED`: void from the start for row 39.
+    pub voided: bool,
+}
+
+impl Ending {
+    /// The earliest end from retraction or repair.
+    pub fn end(&self) -> Ts {
+        self.retracted
+            .unwrap_or(Ts::MAX)
+            .min(self.repaired.unwrap_or(Ts::MAX))
+    }
+}
+
+/// A paid amount against an arrears assessment (`ARREARS_PAID` subtracts, not ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payment {
+    /// When it takes effect (`max(assessment.event_time, paid.event_time)`).
+    pub at: Ts,
+    /// Amount paid; `None` = fully paid.
+    pub amount_fen: Option<i64>,
+}
+
+/// Stage 2 for one enterprise: every winning record with how it ends, plus dead letters.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved<'a> {
+    /// Every winning record of the enterprise, retractions and repairs included.
+    pub winners: Vec<&'a Accepted>,
+    /// Non-retraction records in effect (retractions only act on these).
+    pub records: Vec<&'a Accepted>,
+    /// Endings by index into `records`.
+    pub endings: Vec<Ending>,
+    /// Payments against arrears assessments by index into `records`.
+    pub payments: BTreeMap<usize, Vec<Payment>>,
+    /// Applied repairs: (repair record, index of target in `records`, effect time).
+    pub repairs: Vec<(&'a Accepted, usize, Ts)>,
+    /// Lifecycle dead letters.
+    pub dead: Vec<Dead>,
+    /// Retractions and repairs still held (target unknown, hold not yet over).
+    pub held: Vec<RecordId>,
+}
+
+/// The kinds a retraction may act on, as `(feed, kind wire name)` of the target.
+fn paired_targets(body: &Body) -> &'static [&'static str] {
+    match body {
+        Body::Pen(_) => &["DECIDED", "CORRECTED"],
+        Body::List(_) => &["LISTED"],
+        Body::Tax(b) => match b.kind {
+            TaxKind::ArrearsPaid => &["ARREARS_ASSESSED"],
+            TaxKind::AbnormalLifted => &["ABNORMAL_HOUSEHOLD"],
+            _ => &["MAJOR_VIOLATION"],
+        },
+        Body::Jud(b) => match b.kind {
+            JudKind::CaseClosed => &["CASE_FILED"],
+            JudKind::EnforcementClosed | JudKind::Performed => {
+                &["ENFORCEMENT_FILED", "ENFORCEMENT_TERMINATED"]
+            }
+            JudKind::DishonestRemoved => &["DISHONEST_LISTED"],
+            JudKind::ConsumptionLifted => &["CONSUMPTION_RESTRICTED"],
+            _ => &["FREEZE"],
+        },
+        Body::Fin(b) => match b.kind {
+            FinKind::OverdueCleared => &["OVERDUE_LISTED", "OVERDUE_UPDATED"],
+            FinKind::DebtEvasionRemoved => &["DEBT_EVASION_LISTED"],
+            FinKind::PoliceRemoved => &["POLICE_LISTED"],
+            _ => &["SUSPICIOUS_ACCOUNT"],
+        },
+        Body::Reg(b) => match b.kind {
+            crate::event::RegKind::PledgeReleased => &["EQUITY_PLEDGE"],
+            _ => &["MORTGAGE"],
+        },
+        Body::Per(b) => match b.kind {
+            crate::event::PerKind::DishonestRemoved => &["DISHONEST_LISTED"],
+            _ => &["ROLE"],
+        },
+        Body::Rpr(_) => &["COMPLETED"],
+        Body::Pcs(_) => &["HONOUR"],
+        Body::Cmt(_) | Body::Insp(_) => &[],
+    }
+}
+
+/// The business key a retraction without `ref_event_id` is linked by (docs D2).
+fn business_key(e: &Event) -> Option<String> {
+    match &e.body {
+        Body::Jud(b) => Some(format!(
+            "{}\u{1f}{}",
+            b.court_code.as_deref().unwrap_or(""),
+            b.case_no.as_deref().unwrap_or("")
+        )),
+        Body::Fin(b) if matches!(b.kind, FinKind::OverdueListed | FinKind::OverdueUpdated | FinKind::OverdueCleared) => {
+            b.loan_id.clone()
+        }
+        Body::Fin(b) if matches!(b.kind, FinKind::SuspiciousAccount | FinKind::SuspiciousAccountCleared) => {
+            b.account_hash.clone()
+        }
+        _ => None,
+    }
+}
+
+/// Stage 2: resolves retractions and repairs among one enterprise's winning records.
+///
+/// A retraction or repair whose target is not visible is held; if the target does not
+/// become visible by `v + hold`, the record is dead-lettered as `unknown_target` at
+/// `v + hold` and never applies, even if the target arrives later.
+pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Resolved<'a> {
+    let hold = cat.lifecycle.hold_secs;
+    let mut out = Resolved {
+        winners: winners.to_vec(),
+        ..Resolved::default()
+    };
+    out.winners.sort_by(|a, b| a.order().cmp(&b.order()));
+    let mut retractions = Vec::new();
+    for &a in winners {
+        if a.event.body.is_retraction() {
+            retractions.push(a);
+        } else if !matches!(a.event.body, Body::Rpr(_)) {
+            out.records.push(a);
+        }
+    }
+    out.records.sort_by(|a, b| a.order().cmp(&b.order()));
+    out.endings = vec![Ending::default(); out.records.len()];
+    let by_id: BTreeMap<(Feed, &str), usize> = out
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ((a.event.feed(), a.event.event_id.as_str()), i))
+        .collect();
+
+    // Repairs first (their revocations are retractions of RPR records).
+    let mut repairs: Vec<&Accepted> = winners
+        .iter()
+        .copied()
+        .filter(|a| matches!(&a.event.body, Body::Rpr(r) if r.kind == RprKind::Completed))
+        .collect();
+    repairs.sort_by(|a, b| a.order().cmp(&b.order()));
+    let repair_ids: BTreeMap<&str, &Accepted> = repairs
+        .iter()
+        .map(|a| (a.event.event_id.as_str(), *a))
+        .collect();
+
+    let records = out.records.clone();
+    // Which targets a retraction names, or why it cannot act.
+    enum Link {
+        Targets(Vec<usize>),
+        Repair,
+        Mismatch,
+        Unknown,
+    }
+    let link = |r: &Accepted| -> Link {
+        let feed = r.event.feed();
+        let kinds = paired_targets(&r.event.body);
+        if feed == Feed::Rpr {
+            return match r.event.ref_event_id.as_deref().and_then(|id| repair_ids.get(id)) {
+                Some(_) => Link::Repair,
+                None if winners.iter().any(|w| {
+                    w.event.feed() == Feed::Rpr
+                        && Some(w.event.event_id.as_str()) == r.event.ref_event_id.as_deref()
+                }) =>
+                {
+                    Link::Mismatch
+                }
+                None => Link::Unknown,
+            };
+        }
+        if let Some(rid) = r.event.ref_event_id.as_deref() {
+            return match by_id.get(&(feed, rid)) {
+                Some(&i) if kinds.contains(&records[i].event.body.kind_str()) => {
+                    Link::Targets(vec![i])
+                }
+                Some(_) => Link::Mismatch,
+                None => Link::Unknown,
+            };
+        }
+        let Some(key) = business_key(&r.event) else {
+            return Link::Unknown;
+        };
+        let targets: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.event.feed() == feed
+                    && kinds.contains(&t.event.body.kind_str())
+                    && business_key(&t.event).as_deref() == Some(key.as_str())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if targets.is_empty() {
+            Link::Unknown
+        } else {
+            Link::Targets(targets)
+        }
+    };
+    // The target must have become visible within the hold period.
+    let in_time = |r: &Accepted, target: &Accepted| target.v <= r.v.saturating_add(hold);
+
+    let mut revoked_repairs: BTreeMap<&str, ()> = BTreeMap::new();
+    retractions.sort_by(|a, b| a.order().cmp(&b.order()));
+    for r in &retractions {
+        match link(r) {
+            Link::Mismatch => out.dead.push(dead(r, DeadReason::TargetMismatch, r.v)),
+            Link::Unknown => hold_or_dead(&mut out, r, hold),
+            Link::Repair => {
+                let target = r.event.ref_event_id.as_deref().unwrap_or_default();
+                if repair_ids.get(target).is_some_and(|t| in_time(r, t)) {
+                    revoked_repairs.insert(target, ());
+                } else {
+                    out.dead.push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                }
+            }
+            Link::Targets(ts) => {
+                let ts: Vec<usize> = ts
+                    .into_iter()
+                    .filter(|&i| in_time(r, out.records[i]))
+                    .collect();
+                if ts.is_empty() {
+                    out.dead.push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                    continue;
+                }
+                for i in ts {
+                    apply_retraction(&mut out, i, r);
+                }
+            }
+        }
+    }
+
+    for rep in repairs {
+        if revoked_repairs.contains_key(rep.event.event_id.as_str()) {
+            continue;
+        }
+        let Body::Rpr(b) = &rep.event.body else {
+            continue;
+        };
+        let target = b
+            .target_feed
+            .zip(b.target_event_id.as_deref())
+            .and_then(|(f, id)| by_id.get(&(f, id)).copied());
+        match target {
+            Some(i) if in_time(rep, out.records[i]) => {
+                let t = out.records[i];
+                let at = t
+                    .event
+                    .event_time
+                    .max(b.effective_time.unwrap_or(rep.event.event_time));
+                let e = &mut out.endings[i];
+                e.repaired = Some(e.repaired.map_or(at, |x| x.min(at)));
+                e.repair_before_min_publicity |= at < cat.min_publicity_end(&t.event);
+                out.repairs.push((rep, i, at));
+            }
+            Some(_) => out
+                .dead
+                .push(dead(rep, DeadReason::UnknownTarget, rep.v.saturating_add(hold))),
+            None => hold_or_dead(&mut out, rep, hold),
+        }
+    }
+    out.dead.sort();
+    out.held.sort();
+    out
+}
+
+fn dead(a: &Accepted, reason: DeadReason, at: Ts) -> Dead {
+    Dead {
+        id: a.id(),
+        version: a.event.version,
+        reason,
+        at,
+    }
+}
+
+/// An unlinked retraction or repair is held now and dead-lettered when the hold ends.
+/// Both are part of the output: the held entry for the state, the dead letter with its
+/// future logical time.
+fn hold_or_dead(out: &mut Resolved<'_>, a: &Accepted, hold: Ts) {
+    out.held.push(a.id());
+    out.dead.push(dead(a, DeadReason::UnknownTarget, a.v.saturating_add(hold)));
+}
+
+fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
+    let target = out.records[i];
+    let at = target.event.event_time.max(r.event.event_time);
+    match &r.event.body {
+        Body::Tax(b) if b.kind == TaxKind::ArrearsPaid => {
+            out.payments.entry(i).or_default().push(Payment {
+                at,
+                amount_fen: b.amount_fen,
+            });
+        }
+        Body::Jud(b)
+            if b.kind == JudKind::CaseClosed
+                && matches!(
+                    b.close_reason,
+                    Some(crate::event::CloseReason::Withdrawn | crate::event::CloseReason::Dismissed)
+                ) =>
+        {
+            out.endings[i].voided = true;
+            set_retracted(&mut out.endings[i], at);
+        }
+        _ => set_retracted(&mut out.endings[i], at),
+    }
+}
+
+fn set_retracted(e: &mut Ending, at: Ts) {
+    e.retracted = Some(e.retracted.map_or(at, |x| x.min(at)));
+}
+
+/// True for PEN decision records (`DECIDED`, or `CORRECTED` which counts as `DECIDED`).
+pub fn is_pen_decision(e: &Event) -> bool {
+    matches!(&e.body, Body::Pen(p) if matches!(p.kind, PenKind::Decided | PenKind::Corrected))
+}
