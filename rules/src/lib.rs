@@ -8,3 +8,5 @@ pub mod uscc;
 pub mod catalogue;
 pub mod fact;
 pub mod lifecycle;
+pub mod indicators;
+pub mod score;

@@ -1,0 +1,514 @@
+//! Level-3 indicators: one shared function per row over the facts active at `t`
+//! (`semantics.md` §3: floats only in per-enterprise functions of integer aggregates).
+//!
+//! [`local`] computes everything an enterprise's own facts decide (rows 1–44, the inputs
+//! of triggers, `LR(E)`, relations, status, `P`). Rows 45–49 need other enterprises and
+//! persons; [`Cross`] carries those joined inputs, and [`crate::score::evaluate`] finishes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{Catalogue, Compute, ROWS};
+use crate::event::{RegStatus, TaxGrade};
+use crate::fact::{Fact, Src, What};
+
+/// Rounds half away from zero to 0.01.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What an enterprise's own active facts decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Local {
+    /// r-values of rows 1–44 (45–49 are 0 here), rounded to 0.01.
+    pub r: Vec<f64>,
+    /// The records behind each row.
+    pub evidence: Vec<Vec<Src>>,
+    /// Latest tax grade, if any.
+    pub tax_grade: Option<TaxGrade>,
+    /// Active SERIOUS penalties.
+    pub serious_penalties: u32,
+    /// Distinct commitments broken within 24 months.
+    pub broken_commitments: u32,
+    /// Some loan is more than 90 days overdue.
+    pub overdue_over_90: bool,
+    /// An ESTABLISHED record is in effect.
+    pub established: bool,
+    /// Established less than 2 years ago.
+    pub young: bool,
+    /// `LR(E)`: the legal representative's `person_hash`, with the role record.
+    pub legal_rep: Option<(String, Src)>,
+    /// Corporate shareholders at ≥ 500 bp, with the share record.
+    pub shareholders: Vec<(String, Src)>,
+    /// Affiliates invested in at > 0 bp, with the investment record.
+    pub investments: Vec<(String, Src)>,
+    /// Latest registration status.
+    pub status: Option<RegStatus>,
+    /// Latest provincial public credit score.
+    pub p: Option<i64>,
+    /// Region code from the latest REG record that carries one.
+    pub region: Option<String>,
+    /// Industry code from the latest REG record that carries one.
+    pub industry: Option<String>,
+    /// A repair before the minimum publicity end is in effect (review flag).
+    pub repair_before_min_publicity: bool,
+}
+
+impl Local {
+    /// Any red trigger R1–R5 is active (what rows 47–49 of related enterprises read).
+    pub fn red_trigger(&self) -> bool {
+        self.r[33] > 0.0
+            || self.r[4] > 0.0
+            || self.r[10] > 0.0
+            || self.r[41] > 0.0
+            || self.r[42] > 0.0
+            || self.broken_commitments >= 2
+    }
+    /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).
+    pub fn stopped(&self) -> bool {
+        matches!(self.status, Some(RegStatus::Revoked | RegStatus::Deregistered))
+    }
+}
+
+/// The inputs of rows 45–49 joined from persons and related enterprises.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cross {
+    /// Latest personal score of `LR(E)` counting at `t`: `(score, scale_max, record)`.
+    pub person_score: Option<(i64, i64, Src)>,
+    /// `LR(E)`'s active personal dishonesty records.
+    pub person_dishonest: Vec<Src>,
+    /// Other enterprises of the same legal representative with a red trigger.
+    pub rep_others_red: Vec<String>,
+    /// Corporate shareholders (≥ 500 bp) with a red trigger.
+    pub shareholders_red: Vec<String>,
+    /// Affiliates with a red trigger.
+    pub affiliates_red: Vec<String>,
+    /// All affiliates still scored.
+    pub affiliates_all: u32,
+}
+
+/// What a row's own code measures before the catalogue's transform.
+enum Measure {
+    /// A count `n`.
+    Count(f64),
+    /// A sum in fen.
+    Sum(i64),
+    /// A flag.
+    Flag(bool),
+    /// A number the transform maps (bands) or a final value (row formulas).
+    Value(f64),
+    /// No record of that kind: the row's default.
+    Missing,
+}
+
+fn amt(x: i64, cat: &Catalogue) -> f64 {
+    let a = &cat.amounts;
+    if x <= 0 {
+        return 0.0;
+    }
+    let i = a.steps_fen.iter().take_while(|s| x >= **s).count();
+    a.amt_values[i]
+}
+
+fn amt_rev(x: i64, cat: &Catalogue) -> f64 {
+    let a = &cat.amounts;
+    if x <= 0 {
+        return a.amt_rev_values[0];
+    }
+    let i = a.steps_fen.iter().take(3).take_while(|s| x >= **s).count();
+    a.amt_rev_values[i + 1]
+}
+
+fn bands(x: f64, c: &Compute) -> f64 {
+    let t = c.list("thresholds");
+    let v = c.list("values");
+    let i = t.iter().take_while(|th| x >= **th).count();
+    v.get(i).copied().unwrap_or(0.0)
+}
+
+/// Applies row `row`'s catalogue transform to its measure, rounded to 0.01.
+fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
+    let ind = cat.indicator(row);
+    let c = &ind.compute;
+    let v = match (c.kind.as_str(), m) {
+        (_, Measure::Missing) => ind.default.unwrap_or(0.0),
+        ("sat", Measure::Count(n)) => 100.0 * (1.0 - (-n / c.num("k")).exp()),
+        ("flag", Measure::Flag(f)) => {
+            if f {
+                100.0
+            } else {
+                0.0
+            }
+        }
+        ("amt", Measure::Sum(x)) => amt(x, cat),
+        ("amt_rev", Measure::Sum(x)) => amt_rev(x, cat),
+        ("linear", Measure::Count(n)) => (c.num("per") * n).min(c.num("cap")),
+        ("bands", Measure::Value(x)) => bands(x, c),
+        (_, Measure::Value(x)) => x,
+        _ => 0.0,
+    };
+    round2(v.clamp(0.0, 100.0))
+}
+
+/// Active facts of one enterprise, grouped for the rows.
+struct View<'a> {
+    facts: Vec<&'a Fact>,
+}
+
+impl<'a> View<'a> {
+    fn all<'b, P: Fn(&What) -> bool + 'b>(&'b self, pred: P) -> impl Iterator<Item = &'a Fact> + 'b {
+        self.facts.iter().copied().filter(move |f| pred(&f.what))
+    }
+    fn count(&self, pred: impl Fn(&What) -> bool) -> f64 {
+        self.all(pred).count() as f64
+    }
+    fn latest(&self, pred: impl Fn(&What) -> bool) -> Option<&'a Fact> {
+        self.all(pred).max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+    }
+    fn srcs(&self, pred: impl Fn(&What) -> bool) -> Vec<Src> {
+        let set: BTreeSet<Src> = self.all(pred).map(|f| f.src.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Computes rows 1–44 and the enterprise's own trigger inputs from its active facts.
+pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
+    let v = View {
+        facts: active.to_vec(),
+    };
+    let mut r = vec![0.0; ROWS];
+    let mut evidence: Vec<Vec<Src>> = vec![Vec::new(); ROWS];
+    let mut set = |row: usize, m: Measure, ev: Vec<Src>| {
+        r[row - 1] = value(row, m, cat);
+        evidence[row - 1] = ev;
+    };
+    macro_rules! count_row {
+        ($row:expr, $pat:pat) => {
+            set($row, Measure::Count(v.count(|w| matches!(w, $pat))), v.srcs(|w| matches!(w, $pat)))
+        };
+    }
+    macro_rules! flag_row {
+        ($row:expr, $pat:pat) => {
+            set($row, Measure::Flag(v.count(|w| matches!(w, $pat)) > 0.0), v.srcs(|w| matches!(w, $pat)))
+        };
+    }
+    macro_rules! sum_row {
+        ($row:expr, $pat:pat => $x:expr) => {{
+            let get = |w: &What| match w {
+                $pat => Some($x),
+                _ => None,
+            };
+            let s: i64 = v.facts.iter().filter_map(|f| get(&f.what)).sum();
+            set($row, Measure::Sum(s), v.srcs(|w| get(w).is_some()))
+        }};
+    }
+    count_row!(1, What::PenGeneral);
+    count_row!(2, What::PenSerious);
+    sum_row!(3, What::PenAmount(x) => *x);
+    flag_row!(4, What::ListAbnormal);
+    flag_row!(5, What::ListSerious);
+    count_row!(6, What::InspFail);
+
+    // Row 7: streak of the latest PASS results.
+    let mut results: Vec<&Fact> = v.all(|w| matches!(w, What::InspResult { .. })).collect();
+    results.sort_by(|a, b| b.latest_key().cmp(&a.latest_key()));
+    let streak = results
+        .iter()
+        .take_while(|f| matches!(f.what, What::InspResult { pass: true }))
+        .count() as f64;
+    let c7 = &cat.indicator(7).compute;
+    let m7 = if results.is_empty() {
+        Measure::Missing
+    } else {
+        Measure::Value((c7.num("base") - c7.num("step") * streak).max(0.0))
+    };
+    set(7, m7, results.iter().map(|f| f.src.clone()).take(1).collect());
+
+    // Row 8: latest grade, by evaluated year first.
+    let grade = v
+        .all(|w| matches!(w, What::TaxGrade { .. }))
+        .max_by(|a, b| {
+            let y = |f: &Fact| match f.what {
+                What::TaxGrade { eval_year, .. } => eval_year,
+                _ => 0,
+            };
+            (y(a), a.latest_key()).cmp(&(y(b), b.latest_key()))
+        });
+    let tax_grade = grade.and_then(|f| match f.what {
+        What::TaxGrade { grade, .. } => Some(grade),
+        _ => None,
+    });
+    let m8 = tax_grade.map_or(Measure::Missing, |g| {
+        Measure::Value(cat.indicator(8).compute.num(g.as_str()))
+    });
+    set(8, m8, grade.map(|f| vec![f.src.clone()]).unwrap_or_default());
+
+    sum_row!(9, What::Arrears(x) => *x);
+    flag_row!(10, What::TaxAbnormal);
+    flag_row!(11, What::TaxMajor);
+
+    let age = v.latest(|w| matches!(w, What::FirmAge(_)));
+    let c12 = &cat.indicator(12).compute;
+    let m12 = age.map_or(Measure::Missing, |f| match f.what {
+        What::FirmAge(y) => Measure::Value((c12.num("base") - c12.num("per_year") * f64::from(y)).max(0.0)),
+        _ => Measure::Missing,
+    });
+    set(12, m12, age.map(|f| vec![f.src.clone()]).unwrap_or_default());
+
+    count_row!(13, What::KeyChange);
+    let cluster = v.latest(|w| matches!(w, What::AddressCluster(_)));
+    let m14 = match cluster.map(|f| &f.what) {
+        Some(What::AddressCluster(n)) => Measure::Value(*n as f64),
+        _ => Measure::Missing,
+    };
+    set(14, m14, cluster.map(|f| vec![f.src.clone()]).unwrap_or_default());
+
+    let due = v.count(|w| matches!(w, What::AnnualDue)) > 0.0;
+    let filed = v.count(|w| matches!(w, What::AnnualFiled)) > 0.0;
+    set(15, Measure::Flag(due && !filed), v.srcs(|w| matches!(w, What::AnnualFiled)));
+    flag_row!(16, What::AnnualMismatch);
+
+    let capital = v.latest(|w| matches!(w, What::Capital { .. }));
+    let (m17, m18) = match capital.map(|f| &f.what) {
+        Some(What::Capital { registered, paid_in }) => {
+            let ratio = if *registered == 0 {
+                cat.indicator(17).compute.num("zero_capital")
+            } else {
+                100.0 * (1.0 - *paid_in as f64 / *registered as f64)
+            };
+            (Measure::Value(ratio), Measure::Value(*registered as f64))
+        }
+        _ => (Measure::Missing, Measure::Missing),
+    };
+    let cap_src: Vec<Src> = capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
+    set(17, m17, cap_src.clone());
+    set(18, m18, cap_src);
+
+    let pledged: i64 = v
+        .all(|w| matches!(w, What::Pledge(_)))
+        .map(|f| match f.what {
+            What::Pledge(bp) => bp,
+            _ => 0,
+        })
+        .sum();
+    set(19, Measure::Count(pledged as f64), v.srcs(|w| matches!(w, What::Pledge(_))));
+    sum_row!(20, What::Freeze(x) => *x);
+    count_row!(21, What::Mortgage);
+    sum_row!(22, What::TaxPaid(x) => *x);
+
+    // Row 23: sales year over year.
+    let c23 = &cat.indicator(23).compute;
+    let sum = |pat: fn(&What) -> Option<i64>| -> (i64, usize) {
+        let xs: Vec<i64> = v.facts.iter().filter_map(|f| pat(&f.what)).collect();
+        (xs.iter().sum(), xs.len())
+    };
+    let (recent, _) = sum(|w| match w {
+        What::SalesRecent(x) => Some(*x),
+        _ => None,
+    });
+    let (prior, n_prior) = sum(|w| match w {
+        What::SalesPrior(x) => Some(*x),
+        _ => None,
+    });
+    let v23 = if n_prior == 0 {
+        c23.num("no_prior")
+    } else if prior == 0 && recent == 0 {
+        c23.num("zero_both")
+    } else if prior == 0 {
+        c23.num("zero_prior")
+    } else {
+        let yoy = (recent - prior) as f64 / prior as f64;
+        c23.num("base") - c23.num("scale") * yoy
+    };
+    set(23, Measure::Value(v23), v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_))));
+    let zero = v.count(|w| matches!(w, What::ZeroDecl)).min(12.0);
+    set(24, Measure::Count(zero), v.srcs(|w| matches!(w, What::ZeroDecl)));
+
+    // Rows 25–26: latest insured staff, and its change against period − 6.
+    let staff = v.latest(|w| matches!(w, What::Insured { .. }));
+    let (m25, m26, ev26) = match staff.map(|f| &f.what) {
+        Some(What::Insured { period, count }) => {
+            let lag = cat.indicator(26).compute.num("lag_months") as i32;
+            let before = v.all(|w| matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag)).max_by(|a, b| a.latest_key().cmp(&b.latest_key()));
+            let n6 = before.and_then(|f| match f.what {
+                What::Insured { count, .. } => Some(count),
+                _ => None,
+            });
+            let v26 = match n6 {
+                Some(n6) if n6 > 0 => {
+                    let delta = (*count - n6) as f64 / n6 as f64;
+                    -cat.indicator(26).compute.num("per_unit") * delta
+                }
+                _ => 0.0,
+            };
+            let ev: Vec<Src> = staff.iter().chain(before.iter()).map(|f| f.src.clone()).collect();
+            (Measure::Value(*count as f64), Measure::Value(v26), ev)
+        }
+        _ => (Measure::Missing, Measure::Value(0.0), Vec::new()),
+    };
+    set(25, m25, staff.map(|f| vec![f.src.clone()]).unwrap_or_default());
+    set(26, m26, ev26);
+
+    let broken: BTreeSet<&str> = v
+        .all(|w| matches!(w, What::CmtBroken(_)))
+        .filter_map(|f| match &f.what {
+            What::CmtBroken(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let broken_commitments = broken.len() as u32;
+    set(27, Measure::Count(broken.len() as f64), v.srcs(|w| matches!(w, What::CmtBroken(_))));
+
+    let c28 = &cat.indicator(28).compute;
+    let open = v.count(|w| matches!(w, What::RectifyOpen));
+    let overdue = v.count(|w| matches!(w, What::RectifyOverdue));
+    let v28 = (c28.num("open") * open + c28.num("overdue") * overdue).min(c28.num("cap"));
+    set(28, Measure::Value(v28), v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue)));
+
+    // Rows 29–31: share of good outcomes.
+    let ratio = |good: f64, all: f64| -> Measure {
+        if all == 0.0 {
+            Measure::Missing
+        } else {
+            Measure::Value(100.0 * (1.0 - good / all))
+        }
+    };
+    let normal = v.count(|w| matches!(w, What::CmtVerified { normal: true }));
+    let verified = v.count(|w| matches!(w, What::CmtVerified { .. }));
+    set(29, ratio(normal, verified), v.srcs(|w| matches!(w, What::CmtVerified { .. })));
+    let repaired = v.count(|w| matches!(w, What::RepairDone));
+    let unrepaired = v.count(|w| matches!(w, What::NegUnrepaired));
+    set(30, ratio(repaired, repaired + unrepaired), v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired)));
+    let on_time = v.count(|w| matches!(w, What::Obligation { on_time: true }));
+    let obligations = v.count(|w| matches!(w, What::Obligation { .. }));
+    set(31, ratio(on_time, obligations), v.srcs(|w| matches!(w, What::Obligation { .. })));
+
+    let good = |row: usize, active: bool| {
+        if active {
+            Measure::Value(0.0)
+        } else {
+            Measure::Value(cat.indicator(row).compute.num("inactive"))
+        }
+    };
+    set(32, good(32, v.count(|w| matches!(w, What::Honour)) > 0.0), v.srcs(|w| matches!(w, What::Honour)));
+    set(33, good(33, v.count(|w| matches!(w, What::Voluntary)) > 0.0), v.srcs(|w| matches!(w, What::Voluntary)));
+
+    flag_row!(34, What::JudDishonest);
+    flag_row!(35, What::Consumption);
+    count_row!(36, What::TerminatedUnpaid);
+    count_row!(37, What::EnforcedOpen(_));
+    sum_row!(38, What::EnforcedOpen(x) => *x);
+    count_row!(39, What::DefendantCase);
+
+    let band = v
+        .all(|w| matches!(w, What::Overdue { .. }))
+        .filter_map(|f| match f.what {
+            What::Overdue { band, .. } => Some(band),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    set(40, Measure::Value(f64::from(band)), v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0)));
+    sum_row!(41, What::Overdue { amount, .. } => *amount);
+    flag_row!(42, What::DebtEvasion);
+    flag_row!(43, What::Police);
+    let accounts: BTreeSet<&str> = v
+        .all(|w| matches!(w, What::Suspicious(_)))
+        .filter_map(|f| match &f.what {
+            What::Suspicious(a) => Some(a.as_str()),
+            _ => None,
+        })
+        .collect();
+    set(44, Measure::Count(accounts.len() as f64), v.srcs(|w| matches!(w, What::Suspicious(_))));
+
+    // Relations, status and the rest of the state.
+    let legal_rep = v.latest(|w| matches!(w, What::LegalRep(_))).and_then(|f| match &f.what {
+        What::LegalRep(p) => Some((p.clone(), f.src.clone())),
+        _ => None,
+    });
+    let mut shareholders = Vec::new();
+    let mut investments = Vec::new();
+    let mut seen: BTreeMap<(bool, &str), &Fact> = BTreeMap::new();
+    for f in v.all(|w| matches!(w, What::Shareholder { .. } | What::Investment { .. })) {
+        let key = match &f.what {
+            What::Shareholder { uscc, .. } => (false, uscc.as_str()),
+            What::Investment { uscc, .. } => (true, uscc.as_str()),
+            _ => continue,
+        };
+        if seen.get(&key).is_none_or(|g| g.latest_key() < f.latest_key()) {
+            seen.insert(key, f);
+        }
+    }
+    for f in seen.values() {
+        match &f.what {
+            What::Shareholder { uscc, bp } if *bp >= 500 => shareholders.push((uscc.clone(), f.src.clone())),
+            What::Investment { uscc, bp } if *bp > 0 => investments.push((uscc.clone(), f.src.clone())),
+            _ => {}
+        }
+    }
+    let status = v.latest(|w| matches!(w, What::Status(_))).and_then(|f| match f.what {
+        What::Status(s) => Some(s),
+        _ => None,
+    });
+    let p = v.latest(|w| matches!(w, What::Pcs(_))).and_then(|f| match f.what {
+        What::Pcs(s) => Some(s),
+        _ => None,
+    });
+    let region = v
+        .all(|w| matches!(w, What::Place { region: Some(_), .. }))
+        .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+        .and_then(|f| match &f.what {
+            What::Place { region, .. } => region.clone(),
+            _ => None,
+        });
+    let industry = v
+        .all(|w| matches!(w, What::Place { industry: Some(_), .. }))
+        .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+        .and_then(|f| match &f.what {
+            What::Place { industry, .. } => industry.clone(),
+            _ => None,
+        });
+    Local {
+        r,
+        evidence,
+        tax_grade,
+        serious_penalties: v.count(|w| matches!(w, What::PenSerious)) as u32,
+        broken_commitments,
+        overdue_over_90: band >= 100,
+        established: age.is_some(),
+        young: v.count(|w| matches!(w, What::Young)) > 0.0,
+        legal_rep,
+        shareholders,
+        investments,
+        status,
+        p,
+        region,
+        industry,
+        repair_before_min_publicity: v.count(|w| matches!(w, What::RepairBeforeMinPublicity)) > 0.0,
+    }
+}
+
+/// Rows 45–49 from the joined inputs; writes them into `r` and `evidence`.
+pub fn cross_rows(r: &mut [f64], evidence: &mut [Vec<Src>], cross: &Cross, cat: &Catalogue) {
+    let c45 = &cat.indicator(45).compute;
+    let m45 = match &cross.person_score {
+        Some((score, scale, _)) if *scale > 0 => {
+            let s = *score as f64 * 1000.0 / *scale as f64;
+            Measure::Value((c45.num("pivot") - s) / c45.num("divisor"))
+        }
+        _ => Measure::Missing,
+    };
+    r[44] = value(45, m45, cat);
+    evidence[44] = cross.person_score.iter().map(|(_, _, s)| s.clone()).collect();
+    r[45] = value(46, Measure::Flag(!cross.person_dishonest.is_empty()), cat);
+    evidence[45] = cross.person_dishonest.clone();
+    r[46] = value(47, Measure::Count(cross.rep_others_red.len() as f64), cat);
+    r[47] = value(48, Measure::Count(cross.shareholders_red.len() as f64), cat);
+    let m49 = if cross.affiliates_all == 0 {
+        Measure::Value(0.0)
+    } else {
+        Measure::Value(100.0 * cross.affiliates_red.len() as f64 / f64::from(cross.affiliates_all))
+    };
+    r[48] = value(49, m49, cat);
+}
