@@ -10,3 +10,4 @@ pub mod fact;
 pub mod lifecycle;
 pub mod indicators;
 pub mod score;
+pub mod reference;
