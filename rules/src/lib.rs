@@ -3,5 +3,6 @@
 //! See `rules/README.md` for which module owns what.
 
 pub mod event;
+pub mod generate;
 pub mod time;
 pub mod uscc;
