@@ -82,6 +82,16 @@ pub fn generate(
     progress: &mut dyn FnMut(u64),
     sink: &mut dyn FnMut(GenRecord),
 ) -> Result<GenSummary, GenConfigError> {
+    run_windows(cfg, WINDOW_RECORDS, progress, sink)
+}
+
+/// [`generate`] with windows sized for `window_records` expected records.
+fn run_windows(
+    cfg: &GenConfig,
+    window_records: u64,
+    progress: &mut dyn FnMut(u64),
+    sink: &mut dyn FnMut(GenRecord),
+) -> Result<GenSummary, GenConfigError> {
     cfg.validate()?;
     let usccs = ids::usccs(cfg);
     let ctx = Ctx {
@@ -90,7 +100,7 @@ pub fn generate(
     };
     let n = u64::from(cfg.enterprises);
     let estimate = n * u64::from(cfg.years) * RECORDS_PER_ENTERPRISE_YEAR;
-    let passes = estimate.div_ceil(WINDOW_RECORDS).max(1);
+    let passes = estimate.div_ceil(window_records).max(1);
     let end = add_years(cfg.start, cfg.years);
     let bound = |pass: u64| match pass {
         0 => Ts::MIN,

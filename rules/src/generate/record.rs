@@ -711,13 +711,89 @@ impl Rec {
     /// The wire bytes: one JSON object, no newline; broken as configured for malformed
     /// deliveries (`rng` picks where).
     pub fn to_line(&self, ctx: &Ctx<'_>, rng: &mut impl Rng) -> Vec<u8> {
-        let event = self.to_event(ctx);
-        let line = serde_json::to_vec(&event).expect("events serialise");
+        let line = encode(&self.to_event(ctx));
         match self.delivery {
             Delivery::Malformed(how) => malform(line, how, rng),
             Delivery::Original | Delivery::Duplicate => line,
         }
     }
+}
+
+/// The bytes of `serde_json::to_vec(event)`, produced faster: the envelope is written
+/// directly (with a calendar computation instead of `chrono` formatting for its two
+/// timestamps) and only the body goes through serde. Tests check the equality.
+pub(super) fn encode(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    let field = |out: &mut Vec<u8>, name: &str| {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    };
+    let string = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("strings serialise");
+    };
+    field(&mut out, "uscc");
+    string(&mut out, &event.uscc);
+    field(&mut out, "event_id");
+    string(&mut out, &event.event_id);
+    field(&mut out, "version");
+    out.extend_from_slice(event.version.to_string().as_bytes());
+    for (name, t) in [
+        ("event_time", event.event_time),
+        ("ingest_time", event.ingest_time),
+    ] {
+        field(&mut out, name);
+        push_timestamp(&mut out, t);
+    }
+    for (name, value) in [
+        ("source_org", &event.source_org),
+        ("ref_event_id", &event.ref_event_id),
+    ] {
+        if let Some(value) = value {
+            field(&mut out, name);
+            string(&mut out, value);
+        }
+    }
+    let body = out.len();
+    serde_json::to_writer(&mut out, &event.body).expect("bodies serialise");
+    out[body] = b',';
+    out
+}
+
+/// Appends `"…Z"`, the canonical form of [`format_rfc3339`].
+pub(super) fn push_timestamp(out: &mut Vec<u8>, t: Ts) {
+    let (days, secs) = (t.div_euclid(DAY), t.rem_euclid(DAY));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        out.push(b'"');
+        out.extend_from_slice(format_rfc3339(t).as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let mut buf = *b"\"0000-00-00T00:00:00Z\"";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, year);
+    put(6, 2, month);
+    put(9, 2, day);
+    put(12, 2, secs / 3600);
+    put(15, 2, secs / 60 % 60);
+    put(18, 2, secs % 60);
+    out.extend_from_slice(&buf);
 }
 
 fn tax(kind: TaxKind) -> Tax {
