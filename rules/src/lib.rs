@@ -3,6 +3,7 @@
 //! See `rules/README.md` for which module owns what.
 
 pub mod event;
+pub mod generate;
 pub mod time;
 pub mod uscc;
 pub mod catalogue;
