@@ -2,6 +2,9 @@
 //!
 //! See `rules/README.md` for which module owns what.
 
+pub mod decode;
 pub mod event;
+pub mod reject;
+pub mod schema;
 pub mod time;
 pub mod uscc;
