@@ -1,33 +1,35 @@
 //! Decoding: raw record bytes → a validated, typed [`Event`], or a [`Rejection`].
 //!
-//! The bytes are parsed once into a JSON object and validated against the tables of
-//! [`crate::schema`] in the order below; the first failing step decides the reason.
+//! The bytes are parsed once into a JSON tree that borrows its strings, validated against
+//! the tables of [`crate::schema`] in the order below (the first failing step decides the
+//! reason), and the typed event is then built from the same tree.
 //!
 //! 1. size (`oversized`), UTF-8 and JSON object (`invalid_json`);
 //! 2. `feed` known (`unknown_feed`) and equal to the topic's feed (`feed_topic_mismatch`);
 //! 3. `kind` known for the feed (`unknown_kind`);
 //! 4. required fields of the kind (`missing_field`; a required array must be non-empty);
 //! 5. JSON types (`bad_type`), then enum values and date/time/period formats (`bad_value`),
-//!    then value checks (`negative_amount`, `bad_value`; FIN `database` matches the kind,
-//!    ranges, `PER.score ≤ scale_max`);
+//!    then value checks (`negative_amount`, `bad_value`: ranges, `PER.score ≤ scale_max`,
+//!    FIN `database` matches the kind);
 //! 6. `uscc` and `counterparty_uscc`, normalised and checked (`bad_uscc` unless allow-listed);
 //! 7. `event_time ≤ ingest_time + 1 day` (`future_event_time`);
 //! 8. `event_id` of 1–64 characters and `version` in `1..=u32::MAX` (`bad_value`).
 //!
-//! `missing_field` and `bad_type` for `feed` and `kind` themselves are reported in step 2
-//! and 3. Unknown extra fields are ignored. `null` is a value like any other, so it is a
-//! `bad_type` wherever a field is listed.
+//! A missing or non-string `feed` or `kind` is reported in step 2 or 3. Unknown extra fields
+//! are ignored. `null` is a value like any other, so it is a `bad_type` for a listed field.
+//! With duplicate keys the last one counts.
 
 use std::collections::BTreeSet;
 
+use serde::de::value::MapDeserializer;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::event::{Event, Feed};
+use crate::event::{Body, Event, Feed};
+use crate::raw::Val;
 use crate::reject::{Reason, Rejection};
 use crate::schema::{feed_schema, FieldDef, Ty, ENVELOPE_REQUIRED};
-use crate::time::{parse_rfc3339, Period, DAY};
+use crate::time::{parse_rfc3339, Period, Ts, DAY};
 use crate::uscc;
 
 /// Decoder settings.
@@ -57,7 +59,7 @@ pub struct Decoded {
     pub legacy_uscc: bool,
 }
 
-/// Validation steps over individual fields, in the order they are applied to all fields.
+/// Validation steps over individual fields, each applied to all fields before the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// JSON type.
@@ -70,6 +72,20 @@ enum Step {
     Envelope,
 }
 
+/// The listed fields present in a record, in table order.
+type Present<'r, 'a> = Vec<(&'static FieldDef, &'r Val<'a>)>;
+
+fn lookup<'r, 'a>(present: &Present<'r, 'a>, name: &str) -> Option<&'r Val<'a>> {
+    present
+        .iter()
+        .find(|(def, _)| def.name == name)
+        .map(|(_, v)| *v)
+}
+
+fn reject<T>(reason: Reason, message: String) -> Result<T, Rejection> {
+    Err(Rejection::new(reason, message))
+}
+
 /// Decodes and validates one record. `expected_feed` is the feed of the topic it came from.
 pub fn decode(
     bytes: &[u8],
@@ -77,96 +93,77 @@ pub fn decode(
     cfg: &DecodeConfig,
 ) -> Result<Decoded, Rejection> {
     if bytes.len() > cfg.max_bytes {
-        return Err(Rejection::new(
+        let (n, max) = (bytes.len(), cfg.max_bytes);
+        return reject(
             Reason::Oversized,
-            format!(
-                "record is {} bytes, the limit is {}",
-                bytes.len(),
-                cfg.max_bytes
-            ),
-        ));
+            format!("record is {n} bytes, the limit is {max}"),
+        );
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::new(Reason::InvalidJson, format!("not UTF-8: {e}")))?;
-    let mut map = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => map,
+    let record = match Val::parse(text) {
+        Ok(record @ Val::Object(_)) => record,
         Ok(other) => {
-            return Err(Rejection::new(
-                Reason::InvalidJson,
-                format!("not a JSON object but {}", type_name(&other)),
-            ))
+            let what = other.type_name();
+            return reject(Reason::InvalidJson, format!("not a JSON object but {what}"));
         }
-        Err(e) => {
-            return Err(Rejection::new(
-                Reason::InvalidJson,
-                format!("not JSON: {e}"),
-            ))
-        }
+        Err(e) => return reject(Reason::InvalidJson, format!("not JSON: {e}")),
     };
 
-    let feed_name = envelope_str(&map, "feed")?;
-    let feed = Feed::parse(feed_name).ok_or_else(|| {
-        Rejection::new(
+    let feed_name = envelope_str(&record, "feed")?;
+    let Some(feed) = Feed::parse(feed_name) else {
+        return reject(
             Reason::UnknownFeed,
             format!("unknown feed {}", quote(feed_name)),
-        )
-    })?;
+        );
+    };
     if let Some(topic) = expected_feed.filter(|&t| t != feed) {
-        return Err(Rejection::new(
-            Reason::FeedTopicMismatch,
-            format!("feed {feed} does not match the topic's feed {topic}"),
-        ));
+        let msg = format!("feed {feed} does not match the topic's feed {topic}");
+        return reject(Reason::FeedTopicMismatch, msg);
     }
     let schema = feed_schema(feed);
-    let kind_name = envelope_str(&map, "kind")?;
-    let rule = schema.kind(kind_name).ok_or_else(|| {
-        Rejection::new(
-            Reason::UnknownKind,
-            format!("unknown kind {} for feed {feed}", quote(kind_name)),
-        )
-    })?;
+    let kind_name = envelope_str(&record, "kind")?;
+    let Some(rule) = schema.kind(kind_name) else {
+        let msg = format!("unknown kind {} for feed {feed}", quote(kind_name));
+        return reject(Reason::UnknownKind, msg);
+    };
 
+    let present: Present = schema
+        .all_fields()
+        .filter_map(|def| record.get(def.name).map(|v| (def, v)))
+        .collect();
     for name in ENVELOPE_REQUIRED
         .iter()
         .copied()
         .chain(schema.required(rule))
     {
-        let missing = match map.get(name) {
+        let missing = match record.get(name) {
             None => true,
-            Some(Value::Array(items)) => items.is_empty(),
+            Some(Val::Array(items)) => items.is_empty(),
             Some(_) => false,
         };
         if missing {
-            return Err(Rejection::new(
-                Reason::MissingField,
-                format!("missing field \"{name}\" required for {feed}.{}", rule.kind),
-            ));
+            let msg = format!("missing field \"{name}\" required for {feed}.{}", rule.kind);
+            return reject(Reason::MissingField, msg);
         }
     }
 
-    let present: Vec<(&FieldDef, &Value)> = schema
-        .all_fields()
-        .filter_map(|def| map.get(def.name).map(|v| (def, v)))
-        .collect();
     for step in [Step::Type, Step::Domain, Step::Range] {
         for &(def, value) in &present {
-            check(step, def, value, &map)?;
+            check(step, def, value, &present)?;
         }
     }
     for &(name, want) in rule.fixed {
-        if let Some(got) = map
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|got| *got != want)
+        if let Some(got) = lookup(&present, name)
+            .and_then(Val::as_str)
+            .filter(|g| *g != want)
         {
-            return Err(Rejection::new(
-                Reason::BadValue,
-                format!(
-                    "field \"{name}\" is {} but {feed}.{} needs {want}",
-                    quote(got),
-                    rule.kind
-                ),
-            ));
+            let msg = format!(
+                "field \"{name}\" is {} but {feed}.{} needs {want}",
+                quote(got),
+                rule.kind
+            );
+            return reject(Reason::BadValue, msg);
         }
     }
 
@@ -174,51 +171,58 @@ pub fn decode(
     let mut normalised = Vec::new();
     for &(def, value) in present.iter().filter(|(def, _)| def.ty == Ty::Uscc) {
         let raw = value.as_str().unwrap_or_default();
-        let code = uscc::normalise(raw);
+        let code = if raw
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            raw.to_owned() // already normalised: the common case, without a char-by-char pass
+        } else {
+            uscc::normalise(raw)
+        };
         if let Err(e) = uscc::check(&code) {
             if !cfg.legacy_usccs.contains(&code) {
-                return Err(Rejection::new(
-                    Reason::BadUscc,
-                    format!(
-                        "field \"{}\" {} is not a valid USCC: {e}",
-                        def.name,
-                        quote(raw)
-                    ),
-                ));
+                let msg = format!(
+                    "field \"{}\" {} is not a valid USCC: {e}",
+                    def.name,
+                    quote(raw)
+                );
+                return reject(Reason::BadUscc, msg);
             }
             legacy_uscc = true;
         }
-        if code != raw {
-            normalised.push((def.name, code));
-        }
+        normalised.push((def.name, Val::Str(code.into())));
     }
 
     let time = |name: &str| {
-        map.get(name)
-            .and_then(Value::as_str)
+        lookup(&present, name)
+            .and_then(Val::as_str)
             .and_then(parse_rfc3339)
     };
-    if let (Some(event_time), Some(ingest_time)) = (time("event_time"), time("ingest_time")) {
-        if event_time > ingest_time.saturating_add(DAY) {
-            return Err(Rejection::new(
-                Reason::FutureEventTime,
-                format!(
-                    "event_time is {} s after ingest_time, at most {DAY} s allowed",
-                    event_time.saturating_sub(ingest_time)
-                ),
-            ));
-        }
+    let (Some(event_time), Some(ingest_time)) = (time("event_time"), time("ingest_time")) else {
+        // Both are required and passed the format check above.
+        return reject(
+            Reason::BadValue,
+            "event_time or ingest_time unreadable".into(),
+        );
+    };
+    if event_time > ingest_time.saturating_add(DAY) {
+        let ahead = event_time.saturating_sub(ingest_time);
+        let msg = format!("event_time is {ahead} s after ingest_time, at most {DAY} s allowed");
+        return reject(Reason::FutureEventTime, msg);
     }
 
     for &(def, value) in &present {
-        check(Step::Envelope, def, value, &map)?;
+        check(Step::Envelope, def, value, &present)?;
     }
-    drop(present);
 
-    for (name, code) in normalised {
-        map.insert(name.to_owned(), Value::String(code));
-    }
-    let event = Event::deserialize(Value::Object(map)).map_err(|e| {
+    let field = |name: &str| {
+        normalised
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .or_else(|| record.get(name))
+    };
+    let event = build(feed, &field, event_time, ingest_time).map_err(|e| {
         // Unreachable when the tables match the types (a test checks that they do).
         Rejection::new(
             Reason::BadType,
@@ -230,8 +234,8 @@ pub fn decode(
 
 /// The canonical bytes of a record (`docs/decisions.md` D1): its typed re-encoding.
 pub fn encode(e: &Event) -> Vec<u8> {
-    // Serialising an `Event` cannot fail: every field is a string, integer, array or a
-    // struct with string keys, and timestamps always format.
+    // Serialising an `Event` cannot fail: every field is a string, an integer, an array or
+    // a struct with string keys, and timestamps always format.
     serde_json::to_vec(e).expect("an Event always serialises to JSON")
 }
 
@@ -240,48 +244,77 @@ pub fn digest(e: &Event) -> [u8; 32] {
     Sha256::digest(encode(e)).into()
 }
 
+/// Builds the typed event from validated fields: the envelope directly, the body by
+/// deserialising the feed's struct from the fields the table lists.
+fn build<'r, 'a: 'r>(
+    feed: Feed,
+    field: &impl Fn(&str) -> Option<&'r Val<'a>>,
+    event_time: Ts,
+    ingest_time: Ts,
+) -> Result<Event, String> {
+    let text = |name: &str| field(name).and_then(Val::as_str).map(str::to_owned);
+    let fields = std::iter::once("kind")
+        .chain(feed_schema(feed).fields.iter().map(|def| def.name))
+        .filter_map(|name| field(name).map(|v| (name, v)));
+    let body = body(feed, MapDeserializer::new(fields)).map_err(|e| e.to_string())?;
+    Ok(Event {
+        uscc: text("uscc").ok_or("no uscc")?,
+        event_id: text("event_id").ok_or("no event_id")?,
+        version: match field("version") {
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or("bad version")?,
+            None => 1,
+        },
+        event_time,
+        ingest_time,
+        source_org: text("source_org"),
+        ref_event_id: text("ref_event_id"),
+        body,
+    })
+}
+
+/// Deserialises the body struct of a feed from its fields.
+fn body<'de, D: serde::Deserializer<'de>>(feed: Feed, fields: D) -> Result<Body, D::Error> {
+    macro_rules! bodies {
+        ($($variant:ident),+) => {
+            match feed { $(Feed::$variant => Body::$variant(Deserialize::deserialize(fields)?)),+ }
+        };
+    }
+    Ok(bodies!(
+        Pen, List, Tax, Jud, Fin, Reg, Per, Cmt, Rpr, Insp, Pcs
+    ))
+}
+
 /// Reads `feed` or `kind`, which decide everything else and are checked before the rest.
-fn envelope_str<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a str, Rejection> {
-    match map.get(name) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(Rejection::new(
-            Reason::BadType,
-            format!(
+fn envelope_str<'r>(record: &'r Val<'_>, name: &str) -> Result<&'r str, Rejection> {
+    match record.get(name) {
+        Some(Val::Str(s)) => Ok(s),
+        Some(other) => {
+            let msg = format!(
                 "field \"{name}\" must be a string, got {}",
-                type_name(other)
-            ),
-        )),
-        None => Err(Rejection::new(
+                other.type_name()
+            );
+            reject(Reason::BadType, msg)
+        }
+        None => reject(
             Reason::MissingField,
             format!("missing field \"{name}\" required for every record"),
-        )),
+        ),
     }
 }
 
 /// Applies one validation step to one present field.
-fn check(
-    step: Step,
-    def: &FieldDef,
-    value: &Value,
-    map: &Map<String, Value>,
-) -> Result<(), Rejection> {
+fn check(step: Step, def: &FieldDef, value: &Val<'_>, present: &Present) -> Result<(), Rejection> {
     let name = def.name;
-    let bad_value = |what: String| {
-        Err(Rejection::new(
-            Reason::BadValue,
-            format!("field \"{name}\" {what}"),
-        ))
-    };
+    let bad_value = |what: String| reject(Reason::BadValue, format!("field \"{name}\" {what}"));
     match (step, def.ty) {
         (Step::Type, ty) => {
             let (ok, want) = match ty {
-                Ty::Int { .. } | Ty::Amount | Ty::Version => {
-                    (value.is_i64() || value.is_u64(), "an integer")
-                }
+                Ty::Int { .. } | Ty::Amount | Ty::Version => (value.is_integer(), "an integer"),
                 Ty::EnumArray(_) => (
-                    value
-                        .as_array()
-                        .is_some_and(|items| items.iter().all(Value::is_string)),
+                    matches!(value, Val::Array(items) if items.iter().all(|i| i.as_str().is_some())),
                     "an array of strings",
                 ),
                 Ty::Text
@@ -290,23 +323,20 @@ fn check(
                 | Ty::Date
                 | Ty::Timestamp
                 | Ty::Period
-                | Ty::Enum(_) => (value.is_string(), "a string"),
+                | Ty::Enum(_) => (value.as_str().is_some(), "a string"),
             };
             if ok {
                 Ok(())
             } else {
-                Err(Rejection::new(
-                    Reason::BadType,
-                    format!("field \"{name}\" must be {want}, got {}", type_name(value)),
-                ))
+                let msg = format!("field \"{name}\" must be {want}, got {}", value.type_name());
+                reject(Reason::BadType, msg)
             }
         }
         (Step::Domain, Ty::Enum(values)) => one_of(name, value, values),
-        (Step::Domain, Ty::EnumArray(values)) => value
-            .as_array()
-            .into_iter()
-            .flatten()
-            .try_for_each(|item| one_of(name, item, values)),
+        (Step::Domain, Ty::EnumArray(values)) => match value {
+            Val::Array(items) => items.iter().try_for_each(|item| one_of(name, item, values)),
+            _ => Ok(()),
+        },
         (Step::Domain, Ty::Date | Ty::Timestamp | Ty::Period) => {
             let s = value.as_str().unwrap_or_default();
             let (ok, want) = match def.ty {
@@ -324,10 +354,10 @@ fn check(
             }
         }
         (Step::Range, Ty::Amount) => match value.as_i64() {
-            Some(v) if v < 0 => Err(Rejection::new(
-                Reason::NegativeAmount,
-                format!("field \"{name}\" is a negative amount ({v} fen)"),
-            )),
+            Some(v) if v < 0 => {
+                let msg = format!("field \"{name}\" is a negative amount ({v} fen)");
+                reject(Reason::NegativeAmount, msg)
+            }
             Some(_) => Ok(()),
             None => bad_value(format!("is out of range ({value})")),
         },
@@ -335,10 +365,9 @@ fn check(
             let Some(v) = value.as_i64().filter(|v| (min..=max).contains(v)) else {
                 return bad_value(format!("must be in {min}..={max}, got {value}"));
             };
-            match at_most.and_then(|other| Some((other, map.get(other)?.as_i64()?))) {
-                Some((other, bound)) if v > bound => {
-                    bad_value(format!("is {v}, above {other} ({bound})"))
-                }
+            let bound = at_most.and_then(|other| Some((other, lookup(present, other)?.as_i64()?)));
+            match bound {
+                Some((other, b)) if v > b => bad_value(format!("is {v}, above {other} ({b})")),
                 _ => Ok(()),
             }
         }
@@ -350,60 +379,52 @@ fn check(
                 bad_value(format!("must have 1-64 characters, has {n}"))
             }
         }
-        (Step::Envelope, Ty::Version) => match value
-            .as_u64()
-            .filter(|v| *v >= 1 && *v <= u64::from(u32::MAX))
-        {
-            Some(_) => Ok(()),
-            None => bad_value(format!(
-                "must be an integer in 1..={}, got {value}",
-                u32::MAX
-            )),
-        },
+        (Step::Envelope, Ty::Version) => {
+            match value
+                .as_u64()
+                .filter(|v| (1..=u64::from(u32::MAX)).contains(v))
+            {
+                Some(_) => Ok(()),
+                None => bad_value(format!(
+                    "must be an integer in 1..={}, got {value}",
+                    u32::MAX
+                )),
+            }
+        }
         _ => Ok(()),
     }
 }
 
-fn one_of(name: &str, value: &Value, values: &[&str]) -> Result<(), Rejection> {
+fn one_of(name: &str, value: &Val<'_>, values: &[&str]) -> Result<(), Rejection> {
     let s = value.as_str().unwrap_or_default();
     if values.contains(&s) {
         Ok(())
     } else {
-        Err(Rejection::new(
-            Reason::BadValue,
-            format!(
-                "field \"{name}\" has unknown value {} (one of {})",
-                quote(s),
-                values.join(", ")
-            ),
-        ))
+        let msg = format!(
+            "field \"{name}\" has unknown value {} (one of {})",
+            quote(s),
+            values.join(", ")
+        );
+        reject(Reason::BadValue, msg)
     }
 }
 
 /// Strictly `YYYY-MM-DD` (what the JSON Schema format `date` means), and a real date.
 fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        })
-        && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a non-integer number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<u32>().ok());
+    shape
+        && match (num(0..4), num(5..7), num(8..10)) {
+            (Some(y), Some(m), Some(d)) => i32::try_from(y)
+                .ok()
+                .and_then(|y| chrono::NaiveDate::from_ymd_opt(y, m, d))
+                .is_some(),
+            _ => false,
+        }
 }
 
 /// Quotes untrusted text for a message, cut to 64 characters.

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod event;
+mod raw;
 pub mod reject;
 pub mod schema;
 pub mod time;

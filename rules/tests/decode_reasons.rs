@@ -43,8 +43,10 @@ fn reason_of(r: &Value) -> Option<Reason> {
     run(r, &DecodeConfig::default()).err().map(|e| e.reason)
 }
 
-/// (case, record bytes, expected feed of the topic, expected reason, text the message contains)
-fn reason_cases() -> Vec<(&'static str, Vec<u8>, Option<Feed>, Reason, &'static str)> {
+/// (case, record bytes, feed of the topic, expected reason, text the message contains)
+type Case = (&'static str, Vec<u8>, Option<Feed>, Reason, &'static str);
+
+fn reason_cases() -> Vec<Case> {
     let bytes = |v: Value| serde_json::to_vec(&v).unwrap();
     let decided =
         json!({"decision_no": "D1", "dishonesty_class": "MINOR", "penalty_types": ["fine"]});
