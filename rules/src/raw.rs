@@ -62,8 +62,13 @@ impl<'a> Val<'a> {
         }
     }
 
+    /// True for integers, including those too large for `i64`/`u64` (written as `1e30`).
     pub(crate) fn is_integer(&self) -> bool {
-        matches!(self, Val::Int(_) | Val::UInt(_))
+        match *self {
+            Val::Int(_) | Val::UInt(_) => true,
+            Val::Float(x) => x.fract() == 0.0,
+            _ => false,
+        }
     }
 
     /// The JSON type, for messages.
@@ -72,6 +77,7 @@ impl<'a> Val<'a> {
             Val::Null => "null",
             Val::Bool(_) => "a boolean",
             Val::Int(_) | Val::UInt(_) => "an integer",
+            Val::Float(x) if x.fract() == 0.0 => "an integer",
             Val::Float(_) => "a non-integer number",
             Val::Str(_) => "a string",
             Val::Array(_) => "an array",
@@ -118,8 +124,15 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_u64<E>(self, u: u64) -> Result<Val<'de>, E> {
         Ok(Val::UInt(u))
     }
+    /// A number with a zero fraction is an integer (JSON Schema: `1.0` is an integer).
     fn visit_f64<E>(self, x: f64) -> Result<Val<'de>, E> {
-        Ok(Val::Float(x))
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        Ok(match x {
+            x if x.fract() != 0.0 => Val::Float(x),
+            x if (-TWO_63..TWO_63).contains(&x) => Val::Int(x as i64),
+            x if (0.0..2.0 * TWO_63).contains(&x) => Val::UInt(x as u64),
+            x => Val::Float(x),
+        })
     }
     fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Val<'de>, E> {
         Ok(Val::Str(Cow::Borrowed(s)))
@@ -240,6 +253,30 @@ mod tests {
             Val::parse(r#"{"k": "plain"}"#).unwrap().get("k"),
             Some(Val::Str(Cow::Borrowed(_)))
         ));
+    }
+
+    #[test]
+    fn integral_numbers_are_integers() {
+        let v = Val::parse("[5.0, -0.0, 1e3, -9223372036854775808.0, 1e19, 1e30, 2.5]").unwrap();
+        let Val::Array(items) = v else {
+            panic!("array")
+        };
+        let ints: Vec<Option<i64>> = items.iter().map(Val::as_i64).collect();
+        assert_eq!(
+            ints,
+            [
+                Some(5),
+                Some(0),
+                Some(1000),
+                Some(i64::MIN),
+                None,
+                None,
+                None
+            ]
+        );
+        assert_eq!(items[4].as_u64(), Some(10_000_000_000_000_000_000));
+        let integral: Vec<bool> = items.iter().map(Val::is_integer).collect();
+        assert_eq!(integral, [true, true, true, true, true, true, false]);
     }
 
     #[test]

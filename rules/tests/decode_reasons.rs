@@ -151,6 +151,13 @@ fn reason_cases() -> Vec<Case> {
             "\"fine_fen\"",
         ),
         (
+            "huge integer",
+            pen(json!({"fine_fen": 1e30})),
+            None,
+            Reason::BadValue,
+            "\"fine_fen\"",
+        ),
+        (
             "null is not absent",
             pen(json!({"domain": null})),
             None,
@@ -457,6 +464,20 @@ fn size_limit_is_configurable_and_inclusive() {
         decode(&bytes, None, &below).map_err(|e| e.reason),
         Err(Reason::Oversized)
     );
+}
+
+#[test]
+fn integral_numbers_count_as_integers() {
+    // JSON Schema treats 5.0 as an integer; so does the decoder (canonical form `5`).
+    let r = record(
+        "TAX",
+        "PAID",
+        json!({"period": "2024-02", "amount_fen": 5.0, "version": 2.0}),
+    );
+    let d = run(&r, &DecodeConfig::default()).unwrap();
+    assert_eq!(d.event.version, 2);
+    let canonical: Value = serde_json::from_slice(&encode(&d.event)).unwrap();
+    assert_eq!(canonical["amount_fen"], json!(5));
 }
 
 #[test]
