@@ -691,6 +691,21 @@ mod tests {
         }
     }
 
+    /// Amounts are exactly the `_fen` fields.
+    #[test]
+    fn amounts_are_the_fen_fields() {
+        for s in FEEDS {
+            for def in s.all_fields() {
+                assert_eq!(
+                    def.ty.is_amount(),
+                    def.name.ends_with("_fen"),
+                    "{}",
+                    def.name
+                );
+            }
+        }
+    }
+
     /// Every required name is a field of the feed, and no field is listed twice.
     #[test]
     fn required_fields_exist() {
