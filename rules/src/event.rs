@@ -15,11 +15,13 @@ use crate::time::{rfc3339, rfc3339_opt, Period, Ts};
 macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $wire:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name { $($(#[$vm])* #[serde(rename = $wire)] $var),+ }
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// Every wire name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($wire),+];
             /// The wire name.
             pub fn as_str(self) -> &'static str { match self { $($name::$var => $wire),+ } }
             /// Parses the wire name.
@@ -30,6 +32,7 @@ macro_rules! wire_enum {
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// The eleven input feeds.

@@ -2,13 +2,17 @@
 //!
 //! See `rules/README.md` for which module owns what.
 
+pub mod catalogue;
+pub mod decode;
 pub mod event;
+pub mod fact;
 pub mod generate;
+pub mod indicators;
+pub mod lifecycle;
+mod raw;
+pub mod reference;
+pub mod reject;
+pub mod schema;
+pub mod score;
 pub mod time;
 pub mod uscc;
-pub mod catalogue;
-pub mod fact;
-pub mod lifecycle;
-pub mod indicators;
-pub mod score;
-pub mod reference;

@@ -153,7 +153,8 @@ impl Serialize for Period {
 impl<'de> Deserialize<'de> for Period {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Period::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad period {s:?}, want YYYY-MM")))
+        Period::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad period {s:?}, want YYYY-MM")))
     }
 }
 
@@ -231,6 +232,9 @@ mod tests {
         assert_eq!(Period::parse("2024-13"), None);
         assert_eq!(Period::parse("24-03"), None);
         assert_eq!(Period::of(ymd(2024, 3, 1)), p);
-        assert_eq!(Period::of(ymd(2024, 3, 1) - 1), Period::parse("2024-02").unwrap());
+        assert_eq!(
+            Period::of(ymd(2024, 3, 1) - 1),
+            Period::parse("2024-02").unwrap()
+        );
     }
 }
