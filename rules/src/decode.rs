@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::event::{Body, Event, Feed};
 use crate::raw::Val;
 use crate::reject::{Reason, Rejection};
-use crate::schema::{feed_schema, FieldDef, Ty, ENVELOPE_REQUIRED};
+use crate::schema::{feed_schema, FieldDef, KindRule, Ty, ENVELOPE_REQUIRED};
 use crate::time::{parse_rfc3339, Period, Ts, DAY};
 use crate::uscc;
 
@@ -92,6 +92,43 @@ pub fn decode(
     expected_feed: Option<Feed>,
     cfg: &DecodeConfig,
 ) -> Result<Decoded, Rejection> {
+    let record = parse(bytes, cfg)?;
+    let (feed, rule) = identify(&record, expected_feed)?;
+    let schema = feed_schema(feed);
+    require(&record, feed, rule)?;
+    let present: Present = schema
+        .all_fields()
+        .filter_map(|def| record.get(def.name).map(|v| (def, v)))
+        .collect();
+    for step in [Step::Type, Step::Domain, Step::Range] {
+        for &(def, value) in &present {
+            check(step, def, value, &present)?;
+        }
+    }
+    fixed_values(&present, feed, rule)?;
+    let (normalised, legacy_uscc) = usccs(&present, cfg)?;
+    let (event_time, ingest_time) = times(&present)?;
+    for &(def, value) in &present {
+        check(Step::Envelope, def, value, &present)?;
+    }
+
+    let field = |name: &str| {
+        normalised
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .or_else(|| record.get(name))
+    };
+    let event = build(feed, &field, event_time, ingest_time).map_err(|e| {
+        // Unreachable when the tables match the types (a test checks that they do).
+        let msg = format!("record does not fit the {feed} event type: {e}");
+        Rejection::new(Reason::BadType, msg)
+    })?;
+    Ok(Decoded { event, legacy_uscc })
+}
+
+/// Size, UTF-8, JSON, object.
+fn parse<'a>(bytes: &'a [u8], cfg: &DecodeConfig) -> Result<Val<'a>, Rejection> {
     if bytes.len() > cfg.max_bytes {
         let (n, max) = (bytes.len(), cfg.max_bytes);
         return reject(
@@ -101,16 +138,22 @@ pub fn decode(
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::new(Reason::InvalidJson, format!("not UTF-8: {e}")))?;
-    let record = match Val::parse(text) {
-        Ok(record @ Val::Object(_)) => record,
+    match Val::parse(text) {
+        Ok(record @ Val::Object(_)) => Ok(record),
         Ok(other) => {
             let what = other.type_name();
-            return reject(Reason::InvalidJson, format!("not a JSON object but {what}"));
+            reject(Reason::InvalidJson, format!("not a JSON object but {what}"))
         }
-        Err(e) => return reject(Reason::InvalidJson, format!("not JSON: {e}")),
-    };
+        Err(e) => reject(Reason::InvalidJson, format!("not JSON: {e}")),
+    }
+}
 
-    let feed_name = envelope_str(&record, "feed")?;
+/// The feed (known, and the topic's) and the kind's rule.
+fn identify(
+    record: &Val<'_>,
+    expected_feed: Option<Feed>,
+) -> Result<(Feed, &'static KindRule), Rejection> {
+    let feed_name = envelope_str(record, "feed")?;
     let Some(feed) = Feed::parse(feed_name) else {
         return reject(
             Reason::UnknownFeed,
@@ -121,22 +164,23 @@ pub fn decode(
         let msg = format!("feed {feed} does not match the topic's feed {topic}");
         return reject(Reason::FeedTopicMismatch, msg);
     }
-    let schema = feed_schema(feed);
-    let kind_name = envelope_str(&record, "kind")?;
-    let Some(rule) = schema.kind(kind_name) else {
-        let msg = format!("unknown kind {} for feed {feed}", quote(kind_name));
-        return reject(Reason::UnknownKind, msg);
-    };
+    let kind_name = envelope_str(record, "kind")?;
+    match feed_schema(feed).kind(kind_name) {
+        Some(rule) => Ok((feed, rule)),
+        None => {
+            let msg = format!("unknown kind {} for feed {feed}", quote(kind_name));
+            reject(Reason::UnknownKind, msg)
+        }
+    }
+}
 
-    let present: Present = schema
-        .all_fields()
-        .filter_map(|def| record.get(def.name).map(|v| (def, v)))
-        .collect();
-    for name in ENVELOPE_REQUIRED
+/// Every field the kind requires is present; a required array is non-empty.
+fn require(record: &Val<'_>, feed: Feed, rule: &KindRule) -> Result<(), Rejection> {
+    let required = ENVELOPE_REQUIRED
         .iter()
         .copied()
-        .chain(schema.required(rule))
-    {
+        .chain(feed_schema(feed).required(rule));
+    for name in required {
         let missing = match record.get(name) {
             None => true,
             Some(Val::Array(items)) => items.is_empty(),
@@ -147,27 +191,34 @@ pub fn decode(
             return reject(Reason::MissingField, msg);
         }
     }
+    Ok(())
+}
 
-    for step in [Step::Type, Step::Domain, Step::Range] {
-        for &(def, value) in &present {
-            check(step, def, value, &present)?;
-        }
-    }
+/// Fields whose value the kind fixes (FIN `database`).
+fn fixed_values(present: &Present, feed: Feed, rule: &KindRule) -> Result<(), Rejection> {
     for &(name, want) in rule.fixed {
-        if let Some(got) = lookup(&present, name)
+        if let Some(got) = lookup(present, name)
             .and_then(Val::as_str)
             .filter(|g| *g != want)
         {
+            let kind = rule.kind;
             let msg = format!(
-                "field \"{name}\" is {} but {feed}.{} needs {want}",
-                quote(got),
-                rule.kind
+                "field \"{name}\" is {} but {feed}.{kind} needs {want}",
+                quote(got)
             );
             return reject(Reason::BadValue, msg);
         }
     }
+    Ok(())
+}
 
-    let mut legacy_uscc = false;
+/// USCC fields with their normalised values.
+type Normalised<'a> = Vec<(&'static str, Val<'a>)>;
+
+/// Normalises and checks the USCC fields: their normalised values, and whether one was
+/// accepted only through the legacy allow-list.
+fn usccs<'a>(present: &Present, cfg: &DecodeConfig) -> Result<(Normalised<'a>, bool), Rejection> {
+    let mut legacy = false;
     let mut normalised = Vec::new();
     for &(def, value) in present.iter().filter(|(def, _)| def.ty == Ty::Uscc) {
         let raw = value.as_str().unwrap_or_default();
@@ -188,18 +239,22 @@ pub fn decode(
                 );
                 return reject(Reason::BadUscc, msg);
             }
-            legacy_uscc = true;
+            legacy = true;
         }
         normalised.push((def.name, Val::Str(code.into())));
     }
+    Ok((normalised, legacy))
+}
 
+/// `event_time` and `ingest_time`; the first at most one day after the second.
+fn times(present: &Present) -> Result<(Ts, Ts), Rejection> {
     let time = |name: &str| {
-        lookup(&present, name)
+        lookup(present, name)
             .and_then(Val::as_str)
             .and_then(parse_rfc3339)
     };
     let (Some(event_time), Some(ingest_time)) = (time("event_time"), time("ingest_time")) else {
-        // Both are required and passed the format check above.
+        // Both are required and passed the format check, so this does not happen.
         return reject(
             Reason::BadValue,
             "event_time or ingest_time unreadable".into(),
@@ -210,26 +265,7 @@ pub fn decode(
         let msg = format!("event_time is {ahead} s after ingest_time, at most {DAY} s allowed");
         return reject(Reason::FutureEventTime, msg);
     }
-
-    for &(def, value) in &present {
-        check(Step::Envelope, def, value, &present)?;
-    }
-
-    let field = |name: &str| {
-        normalised
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-            .or_else(|| record.get(name))
-    };
-    let event = build(feed, &field, event_time, ingest_time).map_err(|e| {
-        // Unreachable when the tables match the types (a test checks that they do).
-        Rejection::new(
-            Reason::BadType,
-            format!("record does not fit the {feed} event type: {e}"),
-        )
-    })?;
-    Ok(Decoded { event, legacy_uscc })
+    Ok((event_time, ingest_time))
 }
 
 /// The canonical bytes of a record (`docs/decisions.md` D1): its typed re-encoding.
