@@ -105,7 +105,10 @@ fn consume(topic: &str, group: &str) -> Result<Vec<Rec>> {
             Some(Ok(msg)) => {
                 let payload = msg.payload().context("message without payload")?;
                 let rec: Rec = serde_json::from_slice(payload)?;
-                ensure!(msg.key() == Some(rec.uscc.as_bytes()), "key differs from uscc");
+                ensure!(
+                    msg.key() == Some(rec.uscc.as_bytes()),
+                    "key differs from uscc"
+                );
                 out.push(rec);
             }
         }
@@ -139,7 +142,11 @@ async fn run(topic: &str, table: &str) -> Result<()> {
 
     let (t, g) = (topic.to_owned(), format!("{topic}_group"));
     let consumed = tokio::task::spawn_blocking(move || consume(&t, &g)).await??;
-    ensure!(consumed.len() == RECORDS as usize, "consumed {}", consumed.len());
+    ensure!(
+        consumed.len() == RECORDS as usize,
+        "consumed {}",
+        consumed.len()
+    );
 
     let ch = clickhouse_client();
     ch.query(&format!(
@@ -174,6 +181,9 @@ async fn run(topic: &str, table: &str) -> Result<()> {
         );
     }
     let distinct: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.id).collect();
-    ensure!(distinct.len() == RECORDS as usize, "duplicate ids in ClickHouse");
+    ensure!(
+        distinct.len() == RECORDS as usize,
+        "duplicate ids in ClickHouse"
+    );
     Ok(())
 }

@@ -63,7 +63,7 @@ enum Command {
 struct GenArgs {
     /// Number of enterprises.
     #[arg(long, default_value_t = 5_000)]
-    enterprises: usize,
+    enterprises: u32,
     /// Random seed; the same seed gives the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -97,8 +97,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -112,7 +111,8 @@ fn main() -> Result<()> {
         } => {
             let cat = match catalogue {
                 Some(p) => Catalogue::from_toml(
-                    &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+                    &std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?,
                 )?,
                 None => Catalogue::embedded(),
             };
@@ -178,7 +178,12 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     // (feed, event_id) → highest (version, digest) applied: an equal or lower version is a
     // duplicate, except an equal version with other bytes, which the lifecycle resolves.
     let mut seen: std::collections::HashMap<(Feed, String), (u32, [u8; 32])> = Default::default();
-    let mut accept = |feed: Feed, source: &str, offset: u64, line: &[u8], dead: &mut BufWriter<File>| -> Result<()> {
+    let mut accept = |feed: Feed,
+                      source: &str,
+                      offset: u64,
+                      line: &[u8],
+                      dead: &mut BufWriter<File>|
+     -> Result<()> {
         tally.read += 1;
         match decode(line, Some(feed), &cfg) {
             Ok(d) => {
@@ -197,7 +202,11 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
                 let watermark = max_ingest.saturating_sub(cat.lifecycle.lateness_secs);
                 let v = e.ingest_time.max(watermark);
                 max_ingest = max_ingest.max(e.ingest_time);
-                log.push(Accepted { v, digest: dg, event: e });
+                log.push(Accepted {
+                    v,
+                    digest: dg,
+                    event: e,
+                });
             }
             Err(rej) => {
                 *tally.rejected.entry(rej.reason.as_str()).or_default() += 1;
@@ -261,7 +270,9 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     let mut out = BufWriter::new(File::create(output.join("state.jsonl"))?);
     let mut colours: BTreeMap<Colour, u64> = BTreeMap::new();
     for (uscc, (local, e)) in &states {
-        let colour = e.s10.map_or(Colour::None, |s| published(score_colour(s, cat), e.cap));
+        let colour = e
+            .s10
+            .map_or(Colour::None, |s| published(score_colour(s, cat), e.cap));
         *colours.entry(colour).or_default() += 1;
         let row = json!({
             "uscc": uscc,
@@ -283,13 +294,24 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     let secs = started.elapsed().as_secs_f64();
     let rejected: u64 = tally.rejected.values().sum();
     let lifecycle_dead_now = lifecycle_dead.iter().filter(|d| d.at <= as_of).count() as u64;
-    println!("Credit Steward — evaluation as of {} ({} enterprises)", format_rfc3339(as_of), states.len());
-    println!("note: final state by the rules reference computation (not yet the incremental dataflow)");
+    println!(
+        "Credit Steward — evaluation as of {} ({} enterprises)",
+        format_rfc3339(as_of),
+        states.len()
+    );
+    println!(
+        "note: final state by the rules reference computation (not yet the incremental dataflow)"
+    );
     println!();
     println!("{:<8} {:>8} {:>7}", "colour", "count", "share");
     let total = states.len().max(1) as f64;
     for (c, n) in &colours {
-        println!("{:<8} {:>8} {:>6.1}%", c.as_str(), n, 100.0 * *n as f64 / total);
+        println!(
+            "{:<8} {:>8} {:>6.1}%",
+            c.as_str(),
+            n,
+            100.0 * *n as f64 / total
+        );
     }
     println!();
     println!("records read      {:>10}", tally.read);
@@ -300,6 +322,10 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
         println!("  {reason:<20} {n:>8}");
     }
     println!("lifecycle dead letters (version_kind_change, target_mismatch, unknown_target) {lifecycle_dead_now}");
-    println!("wrote {}/state.jsonl and dead_letters.jsonl in {secs:.1} s ({:.0} records/s)", output.display(), tally.read as f64 / secs);
+    println!(
+        "wrote {}/state.jsonl and dead_letters.jsonl in {secs:.1} s ({:.0} records/s)",
+        output.display(),
+        tally.read as f64 / secs
+    );
     Ok(())
 }

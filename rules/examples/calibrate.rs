@@ -23,7 +23,11 @@ fn main() {
     let summary = generate(&cfg, &mut |_| {}, &mut |r| {
         if let Ok(event) = serde_json::from_slice::<Event>(&r.line) {
             let digest = Sha256::digest(&r.line).into();
-            log.push(Accepted { v: event.ingest_time, digest, event });
+            log.push(Accepted {
+                v: event.ingest_time,
+                digest,
+                event,
+            });
         }
     })
     .expect("valid config");
@@ -33,13 +37,21 @@ fn main() {
     let mut shares: BTreeMap<Colour, usize> = BTreeMap::new();
     let mut plain: BTreeMap<Colour, usize> = BTreeMap::new();
     for (_, e) in states.values() {
-        let c = e.s10.map_or(Colour::None, |s| published(score_colour(s, &cat), e.cap));
+        let c = e
+            .s10
+            .map_or(Colour::None, |s| published(score_colour(s, &cat), e.cap));
         *shares.entry(c).or_default() += 1;
         *plain.entry(e.score_colour).or_default() += 1;
     }
     println!("records {} enterprises {}", summary.records, states.len());
     for (c, n) in &shares {
         let p = plain.get(c).copied().unwrap_or(0);
-        println!("{:<7} {:>6} {:>6.1}%   score colour only {:>6.1}%", c.as_str(), n, 100.0 * *n as f64 / states.len() as f64, 100.0 * p as f64 / states.len() as f64);
+        println!(
+            "{:<7} {:>6} {:>6.1}%   score colour only {:>6.1}%",
+            c.as_str(),
+            n,
+            100.0 * *n as f64 / states.len() as f64,
+            100.0 * p as f64 / states.len() as f64
+        );
     }
 }

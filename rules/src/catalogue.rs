@@ -285,7 +285,10 @@ const KIND_PARAMS: &[(&str, &[&str])] = &[
     ("grade", &["A", "B", "M", "C", "D"]),
     ("firm_age", &["base", "per_year"]),
     ("paid_in_ratio", &["zero_capital"]),
-    ("yoy", &["base", "scale", "no_prior", "zero_both", "zero_prior"]),
+    (
+        "yoy",
+        &["base", "scale", "no_prior", "zero_both", "zero_prior"],
+    ),
     ("staff_change", &["per_unit", "lag_months"]),
     ("rectify", &["open", "overdue", "cap"]),
     ("kept_ratio", &[]),
@@ -297,12 +300,55 @@ const KIND_PARAMS: &[(&str, &[&str])] = &[
 
 /// The computation kind each row's measure produces (the code side of the contract).
 pub const ROW_KINDS: [&str; ROWS] = [
-    "sat", "sat", "amt", "flag", "flag", "sat", "pass_streak", "grade", "amt", "flag", "flag",
-    "firm_age", "sat", "bands", "flag", "flag", "paid_in_ratio", "bands", "linear", "amt",
-    "linear", "amt_rev", "yoy", "linear", "bands", "staff_change", "sat", "rectify",
-    "kept_ratio", "kept_ratio", "kept_ratio", "active_good", "active_good", "flag", "flag",
-    "sat", "sat", "amt", "sat", "max", "amt", "flag", "flag", "linear", "xinan", "flag",
-    "linear", "linear", "ratio",
+    "sat",
+    "sat",
+    "amt",
+    "flag",
+    "flag",
+    "sat",
+    "pass_streak",
+    "grade",
+    "amt",
+    "flag",
+    "flag",
+    "firm_age",
+    "sat",
+    "bands",
+    "flag",
+    "flag",
+    "paid_in_ratio",
+    "bands",
+    "linear",
+    "amt",
+    "linear",
+    "amt_rev",
+    "yoy",
+    "linear",
+    "bands",
+    "staff_change",
+    "sat",
+    "rectify",
+    "kept_ratio",
+    "kept_ratio",
+    "kept_ratio",
+    "active_good",
+    "active_good",
+    "flag",
+    "flag",
+    "sat",
+    "sat",
+    "amt",
+    "sat",
+    "max",
+    "amt",
+    "flag",
+    "flag",
+    "linear",
+    "xinan",
+    "flag",
+    "linear",
+    "linear",
+    "ratio",
 ];
 
 /// Trigger codes the code implements.
@@ -388,7 +434,10 @@ impl Catalogue {
         for ind in &self.indicators {
             let name = format!("indicator {} ({})", ind.row, ind.id);
             if !l2.contains(ind.group.as_str()) {
-                return Err(self.invalid(format!("{name}: group {:?} is not a level-2 code", ind.group)));
+                return Err(self.invalid(format!(
+                    "{name}: group {:?} is not a level-2 code",
+                    ind.group
+                )));
             }
             let want = ROW_KINDS[ind.row - 1];
             if ind.compute.kind != want {
@@ -409,11 +458,17 @@ impl Catalogue {
                     None => false,
                 };
                 if !ok {
-                    return Err(self.invalid(format!("{name}: compute parameter {p:?} missing or not a number")));
+                    return Err(self.invalid(format!(
+                        "{name}: compute parameter {p:?} missing or not a number"
+                    )));
                 }
             }
-            if want == "bands" && ind.compute.list("values").len() != ind.compute.list("thresholds").len() + 1 {
-                return Err(self.invalid(format!("{name}: bands need one more value than thresholds")));
+            if want == "bands"
+                && ind.compute.list("values").len() != ind.compute.list("thresholds").len() + 1
+            {
+                return Err(
+                    self.invalid(format!("{name}: bands need one more value than thresholds"))
+                );
             }
         }
         for g in &self.level2 {
@@ -441,7 +496,9 @@ impl Catalogue {
         }
         let a = &self.amounts;
         if a.steps_fen.len() != 4 || a.amt_values.len() != 5 || a.amt_rev_values.len() != 5 {
-            return Err(self.invalid("amounts: need 4 steps, 5 amt values and 5 amt_rev values".into()));
+            return Err(
+                self.invalid("amounts: need 4 steps, 5 amt values and 5 amt_rev values".into())
+            );
         }
         if a.steps_fen.windows(2).any(|w| w[0] >= w[1]) {
             return Err(self.invalid("amounts.steps_fen must ascend".into()));
@@ -473,8 +530,12 @@ impl Catalogue {
             return date_end(d);
         }
         match p.dishonesty_class {
-            Some(DishonestyClass::General) => add_months(e.event_time, self.publicity.general_min_months),
-            Some(DishonestyClass::Serious) => add_months(e.event_time, self.publicity.serious_min_months),
+            Some(DishonestyClass::General) => {
+                add_months(e.event_time, self.publicity.general_min_months)
+            }
+            Some(DishonestyClass::Serious) => {
+                add_months(e.event_time, self.publicity.serious_min_months)
+            }
             _ => Ts::MIN,
         }
     }
@@ -520,15 +581,30 @@ mod tests {
     #[test]
     fn unknown_group_is_named() {
         let e = broken("group = \"A3\"", "group = \"Z9\"");
-        assert!(e.contains("indicator 6 (inspect_fail_24m): group \"Z9\""), "{e}");
+        assert!(
+            e.contains("indicator 6 (inspect_fail_24m): group \"Z9\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn wrong_kind_and_missing_parameter_are_named() {
-        let e = broken("compute = { kind = \"sat\", k = 2.0 }", "compute = { kind = \"flag\" }");
-        assert!(e.contains("indicator 1 (pen_general_active): compute kind"), "{e}");
-        let e = broken("compute = { kind = \"sat\", k = 1.5 }", "compute = { kind = \"sat\" }");
-        assert!(e.contains("indicator 6 (inspect_fail_24m): compute parameter \"k\""), "{e}");
+        let e = broken(
+            "compute = { kind = \"sat\", k = 2.0 }",
+            "compute = { kind = \"flag\" }",
+        );
+        assert!(
+            e.contains("indicator 1 (pen_general_active): compute kind"),
+            "{e}"
+        );
+        let e = broken(
+            "compute = { kind = \"sat\", k = 1.5 }",
+            "compute = { kind = \"sat\" }",
+        );
+        assert!(
+            e.contains("indicator 6 (inspect_fail_24m): compute parameter \"k\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -324,20 +324,21 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                     out.push(place, et, end, a);
                 }
                 match r.kind {
-                    RegKind::Established => {
-                        if established.is_none_or(|e| res.records[e].order() < a.order()) {
-                            established = Some(i);
-                        }
+                    RegKind::Established
+                        if established.is_none_or(|e| res.records[e].order() < a.order()) =>
+                    {
+                        established = Some(i);
                     }
-                    RegKind::Changed => {
-                        if r.change_field.is_some_and(|f| f != ChangeField::Other) {
-                            let w = add_months(et, cat.windows.key_change_months).min(end);
-                            out.push(What::KeyChange, et, w, a);
-                        }
+                    RegKind::Changed if r.change_field.is_some_and(|f| f != ChangeField::Other) => {
+                        let w = add_months(et, cat.windows.key_change_months).min(end);
+                        out.push(What::KeyChange, et, w, a);
                     }
-                    RegKind::AddressCluster => {
-                        out.push(What::AddressCluster(r.address_firm_count.unwrap_or(0)), et, end, a)
-                    }
+                    RegKind::AddressCluster => out.push(
+                        What::AddressCluster(r.address_firm_count.unwrap_or(0)),
+                        et,
+                        end,
+                        a,
+                    ),
                     RegKind::Capital => {
                         let what = What::Capital {
                             registered: r.registered_capital_fen.unwrap_or(0),
@@ -345,7 +346,9 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                         };
                         out.push(what, et, end, a);
                     }
-                    RegKind::EquityPledge => out.push(What::Pledge(r.share_bp.unwrap_or(0)), et, end, a),
+                    RegKind::EquityPledge => {
+                        out.push(What::Pledge(r.share_bp.unwrap_or(0)), et, end, a)
+                    }
                     RegKind::Mortgage => out.push(What::Mortgage, et, end, a),
                     RegKind::AnnualReport => annual_report(&mut out, res, i, end),
                     RegKind::Shareholder | RegKind::Investment => {
@@ -390,9 +393,10 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                 }
             }
             Body::Fin(f) => match f.kind {
-                FinKind::OverdueListed | FinKind::OverdueUpdated => {
-                    loans.entry(f.loan_id.clone().unwrap_or_default()).or_default().push(i)
-                }
+                FinKind::OverdueListed | FinKind::OverdueUpdated => loans
+                    .entry(f.loan_id.clone().unwrap_or_default())
+                    .or_default()
+                    .push(i),
                 FinKind::DebtEvasionListed => out.push(What::DebtEvasion, et, end, a),
                 FinKind::PoliceListed => out.push(What::Police, et, end, a),
                 FinKind::SuspiciousAccount => accounts
@@ -421,7 +425,9 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                 }
             }
             Body::Pcs(p) => match p.kind {
-                crate::event::PcsKind::Score => out.push(What::Pcs(p.score.unwrap_or(0)), et, end, a),
+                crate::event::PcsKind::Score => {
+                    out.push(What::Pcs(p.score.unwrap_or(0)), et, end, a)
+                }
                 crate::event::PcsKind::Honour => {
                     let until = p.valid_until.map_or(Ts::MAX, date_end);
                     out.push(What::Honour, et, end.min(until), a);
@@ -432,10 +438,13 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
         }
     }
 
-    for (_, &i) in &relations {
+    for &i in relations.values() {
         let a = res.records[i];
         if let Body::Reg(r) = &a.event.body {
-            let (uscc, bp) = (r.counterparty_uscc.clone().unwrap_or_default(), r.share_bp.unwrap_or(0));
+            let (uscc, bp) = (
+                r.counterparty_uscc.clone().unwrap_or_default(),
+                r.share_bp.unwrap_or(0),
+            );
             let what = if r.kind == RegKind::Investment {
                 What::Investment { uscc, bp }
             } else {
@@ -466,7 +475,12 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
     obligations(&mut out, res);
     commitments(&mut out, res);
     for (rep, _, at) in &res.repairs {
-        out.push(What::RepairDone, *at, add_months(*at, cat.windows.history_months), rep);
+        out.push(
+            What::RepairDone,
+            *at,
+            add_months(*at, cat.windows.history_months),
+            rep,
+        );
     }
     let mut facts = out.facts;
     facts.sort();
@@ -496,7 +510,10 @@ fn negative_end(a: &Accepted, end: Ts, cat: &Catalogue) -> Option<Ts> {
         Body::Pen(_) => return publicity_end(a, cat).map(|p| p.min(end)),
         Body::List(_) => true,
         Body::Tax(t) => matches!(t.kind, TaxKind::AbnormalHousehold | TaxKind::MajorViolation),
-        Body::Jud(j) => matches!(j.kind, JudKind::DishonestListed | JudKind::ConsumptionRestricted),
+        Body::Jud(j) => matches!(
+            j.kind,
+            JudKind::DishonestListed | JudKind::ConsumptionRestricted
+        ),
         Body::Fin(f) => matches!(f.kind, FinKind::DebtEvasionListed | FinKind::PoliceListed),
         _ => false,
     };
@@ -510,16 +527,28 @@ fn negative_end(a: &Accepted, end: Ts, cat: &Catalogue) -> Option<Ts> {
     Some(end.min(until))
 }
 
-fn latest_per_period(map: &mut BTreeMap<Period, usize>, p: Option<Period>, i: usize, res: &Resolved<'_>) {
+fn latest_per_period(
+    map: &mut BTreeMap<Period, usize>,
+    p: Option<Period>,
+    i: usize,
+    res: &Resolved<'_>,
+) {
     if let Some(p) = p {
-        let keep = map.get(&p).is_none_or(|&j| res.records[j].order() < res.records[i].order());
+        let keep = map
+            .get(&p)
+            .is_none_or(|&j| res.records[j].order() < res.records[i].order());
         if keep {
             map.insert(p, i);
         }
     }
 }
 
-fn arrears(out: &mut Out<'_>, a: &Accepted, end: Ts, payments: Option<&Vec<crate::lifecycle::Payment>>) {
+fn arrears(
+    out: &mut Out<'_>,
+    a: &Accepted,
+    end: Ts,
+    payments: Option<&Vec<crate::lifecycle::Payment>>,
+) {
     let Body::Tax(t) = &a.event.body else { return };
     let mut balance = t.amount_fen.unwrap_or(0);
     let mut from = a.event.event_time;
@@ -542,10 +571,20 @@ fn firm_age(out: &mut Out<'_>, a: &Accepted, end: Ts) {
     let et = a.event.event_time;
     for k in 0..5u8 {
         let from = add_years(et, u32::from(k));
-        out.push(What::FirmAge(k), from, add_years(et, u32::from(k) + 1).min(end), a);
+        out.push(
+            What::FirmAge(k),
+            from,
+            add_years(et, u32::from(k) + 1).min(end),
+            a,
+        );
     }
     out.push(What::FirmAge(5), add_years(et, 5), end, a);
-    out.push(What::Young, et, add_years(et, out.cat.windows.young_firm_years).min(end), a);
+    out.push(
+        What::Young,
+        et,
+        add_years(et, out.cat.windows.young_firm_years).min(end),
+        a,
+    );
     // Reports are due from 1 July of the year after the establishment year.
     let year = crate::time::local_year(et);
     out.push(What::AnnualDue, ymd(year + 1, 7, 1), Ts::MAX, a);
@@ -556,7 +595,12 @@ fn annual_report(out: &mut Out<'_>, res: &Resolved<'_>, i: usize, end: Ts) {
     let Body::Reg(r) = &a.event.body else { return };
     let Some(y) = r.report_year else { return };
     let (due, next_due) = (ymd(y + 1, 7, 1), ymd(y + 2, 7, 1));
-    out.push(What::AnnualFiled, a.event.event_time.max(due), next_due.min(end), a);
+    out.push(
+        What::AnnualFiled,
+        a.event.event_time.max(due),
+        next_due.min(end),
+        a,
+    );
     // Row 16: reported tax or staff is 0 while TAX shows payments / insured staff that year.
     let contradiction = res
         .records
@@ -577,7 +621,12 @@ fn annual_report(out: &mut Out<'_>, res: &Resolved<'_>, i: usize, end: Ts) {
         .map(|t| t.event.event_time)
         .min();
     if let Some(tax_time) = contradiction {
-        out.push(What::AnnualMismatch, a.event.event_time.max(tax_time), next_due.min(end), a);
+        out.push(
+            What::AnnualMismatch,
+            a.event.event_time.max(tax_time),
+            next_due.min(end),
+            a,
+        );
     }
 }
 
@@ -590,19 +639,33 @@ fn periods(
     for (&p, &i) in declared {
         let a = res.records[i];
         let (et, end) = (a.event.event_time, res.endings[i].end());
-        let Body::Tax(t) = &a.event.body else { continue };
+        let Body::Tax(t) = &a.event.body else {
+            continue;
+        };
         let sales = t.sales_fen.unwrap_or(0);
         let recent = (Period(p.0 + 1).start(), Period(p.0 + 13).start());
         let prior = (Period(p.0 + 13).start(), Period(p.0 + 25).start());
-        out.push(What::SalesRecent(sales), et.max(recent.0), recent.1.min(end), a);
-        out.push(What::SalesPrior(sales), et.max(prior.0), prior.1.min(end), a);
+        out.push(
+            What::SalesRecent(sales),
+            et.max(recent.0),
+            recent.1.min(end),
+            a,
+        );
+        out.push(
+            What::SalesPrior(sales),
+            et.max(prior.0),
+            prior.1.min(end),
+            a,
+        );
         if sales == 0 {
             out.push(What::ZeroDecl, et.max(recent.0), recent.1.min(end), a);
         }
     }
     for (&period, &i) in insured {
         let a = res.records[i];
-        let Body::Tax(t) = &a.event.body else { continue };
+        let Body::Tax(t) = &a.event.body else {
+            continue;
+        };
         let what = What::Insured {
             period,
             count: t.insured_count.unwrap_or(0),
@@ -642,8 +705,18 @@ fn enforcement(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
         let amount = kind_of(f).map_or(0, |j| j.amount_fen.unwrap_or(0));
         match term {
             Some((_, tt, unpaid)) => {
-                out.push(What::EnforcedOpen(amount), a.event.event_time, tt.min(end), a);
-                out.push(What::EnforcedOpen(unpaid), tt.max(a.event.event_time), end, a);
+                out.push(
+                    What::EnforcedOpen(amount),
+                    a.event.event_time,
+                    tt.min(end),
+                    a,
+                );
+                out.push(
+                    What::EnforcedOpen(unpaid),
+                    tt.max(a.event.event_time),
+                    end,
+                    a,
+                );
             }
             None => out.push(What::EnforcedOpen(amount), a.event.event_time, end, a),
         }
@@ -666,16 +739,25 @@ fn overdue(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
     chain.sort_by(|&a, &b| res.records[a].order().cmp(&res.records[b].order()));
     for (n, &i) in chain.iter().enumerate() {
         let a = res.records[i];
-        let Body::Fin(f) = &a.event.body else { continue };
+        let Body::Fin(f) = &a.event.body else {
+            continue;
+        };
         let et = a.event.event_time;
-        let next = chain.get(n + 1).map_or(Ts::MAX, |&j| res.records[j].event.event_time);
+        let next = chain
+            .get(n + 1)
+            .map_or(Ts::MAX, |&j| res.records[j].event.event_time);
         let end = res.endings[i].end().min(next);
         let loan = f.loan_id.clone().unwrap_or_default();
         let amount = f.overdue_fen.unwrap_or(0);
         let d0 = f.overdue_days.unwrap_or(0);
         // days(t) = d0 + whole days since et; band edges at days 1, 31 and 91.
         let edge = |days: i64| et.saturating_add((days - d0).max(0).saturating_mul(DAY));
-        let bands = [(0u8, Ts::MIN, edge(1)), (30, edge(1), edge(31)), (60, edge(31), edge(91)), (100, edge(91), Ts::MAX)];
+        let bands = [
+            (0u8, Ts::MIN, edge(1)),
+            (30, edge(1), edge(31)),
+            (60, edge(31), edge(91)),
+            (100, edge(91), Ts::MAX),
+        ];
         for (band, from, to) in bands {
             let what = What::Overdue {
                 loan: loan.clone(),
@@ -694,7 +776,9 @@ fn suspicious(out: &mut Out<'_>, res: &Resolved<'_>, account: &str, idx: &[usize
     for (n, &i) in chain.iter().enumerate() {
         let a = res.records[i];
         let et = a.event.event_time;
-        let next = chain.get(n + 1).map_or(Ts::MAX, |&j| res.records[j].event.event_time);
+        let next = chain
+            .get(n + 1)
+            .map_or(Ts::MAX, |&j| res.records[j].event.event_time);
         let stale = add_months(et, out.cat.windows.suspicious_stale_months);
         let end = res.endings[i].end().min(next).min(stale);
         out.push(What::Suspicious(account.to_owned()), et, end, a);
@@ -747,7 +831,10 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
     let mut by_id: BTreeMap<&str, Vec<&Accepted>> = BTreeMap::new();
     for a in &res.winners {
         if let Body::Cmt(c) = &a.event.body {
-            by_id.entry(c.commitment_id.as_deref().unwrap_or("")).or_default().push(a);
+            by_id
+                .entry(c.commitment_id.as_deref().unwrap_or(""))
+                .or_default()
+                .push(a);
         }
     }
     for (cid, recs) in by_id {
@@ -778,18 +865,30 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
                     note_broken(et, a);
                     out.push(What::CmtVerified { normal: false }, et, verified_end, a);
                 }
-                Some(CmtResult::Normal) => out.push(What::CmtVerified { normal: true }, et, verified_end, a),
+                Some(CmtResult::Normal) => {
+                    out.push(What::CmtVerified { normal: true }, et, verified_end, a)
+                }
                 Some(CmtResult::Rectify) => {
                     let deadline = c
                         .rectify_deadline
                         .map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
-                    let fixed = rectified.iter().copied().filter(|&r| r >= et).min().unwrap_or(Ts::MAX);
+                    let fixed = rectified
+                        .iter()
+                        .copied()
+                        .filter(|&r| r >= et)
+                        .min()
+                        .unwrap_or(Ts::MAX);
                     out.push(What::RectifyOpen, et, deadline.min(fixed), a);
                     out.push(What::RectifyOverdue, deadline, fixed, a);
                     if fixed >= deadline {
                         note_broken(deadline, a);
                     }
-                    out.push(What::CmtVerified { normal: false }, et, fixed.min(verified_end), a);
+                    out.push(
+                        What::CmtVerified { normal: false },
+                        et,
+                        fixed.min(verified_end),
+                        a,
+                    );
                     out.push(What::CmtVerified { normal: true }, fixed, verified_end, a);
                 }
                 None => {}
@@ -797,15 +896,19 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
         }
         let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
         if let Some((b, a)) = broken {
-            out.push(What::CmtBroken(cid.to_owned()), b, add_months(b, w.commitment_broken_months), a);
+            out.push(
+                What::CmtBroken(cid.to_owned()),
+                b,
+                add_months(b, w.commitment_broken_months),
+                a,
+            );
         }
         for a in recs.iter().copied() {
             let Some(c) = cmt(a) else { continue };
-            if c.kind == CmtKind::Published && c.commitment_type == Some(CommitmentType::Voluntary) {
+            if c.kind == CmtKind::Published && c.commitment_type == Some(CommitmentType::Voluntary)
+            {
                 let et = a.event.event_time;
-                let valid = c
-                    .valid_until
-                    .map_or_else(|| add_years(et, 1), date_end);
+                let valid = c.valid_until.map_or_else(|| add_years(et, 1), date_end);
                 out.push(What::Voluntary, et, valid.min(broken_at), a);
             }
         }

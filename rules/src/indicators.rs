@@ -67,7 +67,10 @@ impl Local {
     }
     /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).
     pub fn stopped(&self) -> bool {
-        matches!(self.status, Some(RegStatus::Revoked | RegStatus::Deregistered))
+        matches!(
+            self.status,
+            Some(RegStatus::Revoked | RegStatus::Deregistered)
+        )
     }
 }
 
@@ -134,13 +137,7 @@ fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
     let v = match (c.kind.as_str(), m) {
         (_, Measure::Missing) => ind.default.unwrap_or(0.0),
         ("sat", Measure::Count(n)) => 100.0 * (1.0 - (-n / c.num("k")).exp()),
-        ("flag", Measure::Flag(f)) => {
-            if f {
-                100.0
-            } else {
-                0.0
-            }
-        }
+        ("flag", Measure::Flag(true)) => 100.0,
         ("amt", Measure::Sum(x)) => amt(x, cat),
         ("amt_rev", Measure::Sum(x)) => amt_rev(x, cat),
         ("linear", Measure::Count(n)) => (c.num("per") * n).min(c.num("cap")),
@@ -157,14 +154,18 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn all<'b, P: Fn(&What) -> bool + 'b>(&'b self, pred: P) -> impl Iterator<Item = &'a Fact> + 'b {
+    fn all<'b, P: Fn(&What) -> bool + 'b>(
+        &'b self,
+        pred: P,
+    ) -> impl Iterator<Item = &'a Fact> + 'b {
         self.facts.iter().copied().filter(move |f| pred(&f.what))
     }
     fn count(&self, pred: impl Fn(&What) -> bool) -> f64 {
         self.all(pred).count() as f64
     }
     fn latest(&self, pred: impl Fn(&What) -> bool) -> Option<&'a Fact> {
-        self.all(pred).max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+        self.all(pred)
+            .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
     }
     fn srcs(&self, pred: impl Fn(&What) -> bool) -> Vec<Src> {
         let set: BTreeSet<Src> = self.all(pred).map(|f| f.src.clone()).collect();
@@ -185,12 +186,20 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     };
     macro_rules! count_row {
         ($row:expr, $pat:pat) => {
-            set($row, Measure::Count(v.count(|w| matches!(w, $pat))), v.srcs(|w| matches!(w, $pat)))
+            set(
+                $row,
+                Measure::Count(v.count(|w| matches!(w, $pat))),
+                v.srcs(|w| matches!(w, $pat)),
+            )
         };
     }
     macro_rules! flag_row {
         ($row:expr, $pat:pat) => {
-            set($row, Measure::Flag(v.count(|w| matches!(w, $pat)) > 0.0), v.srcs(|w| matches!(w, $pat)))
+            set(
+                $row,
+                Measure::Flag(v.count(|w| matches!(w, $pat)) > 0.0),
+                v.srcs(|w| matches!(w, $pat)),
+            )
         };
     }
     macro_rules! sum_row {
@@ -223,7 +232,11 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     } else {
         Measure::Value((c7.num("base") - c7.num("step") * streak).max(0.0))
     };
-    set(7, m7, results.iter().map(|f| f.src.clone()).take(1).collect());
+    set(
+        7,
+        m7,
+        results.iter().map(|f| f.src.clone()).take(1).collect(),
+    );
 
     // Row 8: latest grade, by evaluated year first.
     let grade = v
@@ -242,7 +255,11 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     let m8 = tax_grade.map_or(Measure::Missing, |g| {
         Measure::Value(cat.indicator(8).compute.num(g.as_str()))
     });
-    set(8, m8, grade.map(|f| vec![f.src.clone()]).unwrap_or_default());
+    set(
+        8,
+        m8,
+        grade.map(|f| vec![f.src.clone()]).unwrap_or_default(),
+    );
 
     sum_row!(9, What::Arrears(x) => *x);
     flag_row!(10, What::TaxAbnormal);
@@ -251,10 +268,16 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     let age = v.latest(|w| matches!(w, What::FirmAge(_)));
     let c12 = &cat.indicator(12).compute;
     let m12 = age.map_or(Measure::Missing, |f| match f.what {
-        What::FirmAge(y) => Measure::Value((c12.num("base") - c12.num("per_year") * f64::from(y)).max(0.0)),
+        What::FirmAge(y) => {
+            Measure::Value((c12.num("base") - c12.num("per_year") * f64::from(y)).max(0.0))
+        }
         _ => Measure::Missing,
     });
-    set(12, m12, age.map(|f| vec![f.src.clone()]).unwrap_or_default());
+    set(
+        12,
+        m12,
+        age.map(|f| vec![f.src.clone()]).unwrap_or_default(),
+    );
 
     count_row!(13, What::KeyChange);
     let cluster = v.latest(|w| matches!(w, What::AddressCluster(_)));
@@ -262,16 +285,27 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         Some(What::AddressCluster(n)) => Measure::Value(*n as f64),
         _ => Measure::Missing,
     };
-    set(14, m14, cluster.map(|f| vec![f.src.clone()]).unwrap_or_default());
+    set(
+        14,
+        m14,
+        cluster.map(|f| vec![f.src.clone()]).unwrap_or_default(),
+    );
 
     let due = v.count(|w| matches!(w, What::AnnualDue)) > 0.0;
     let filed = v.count(|w| matches!(w, What::AnnualFiled)) > 0.0;
-    set(15, Measure::Flag(due && !filed), v.srcs(|w| matches!(w, What::AnnualFiled)));
+    set(
+        15,
+        Measure::Flag(due && !filed),
+        v.srcs(|w| matches!(w, What::AnnualFiled)),
+    );
     flag_row!(16, What::AnnualMismatch);
 
     let capital = v.latest(|w| matches!(w, What::Capital { .. }));
     let (m17, m18) = match capital.map(|f| &f.what) {
-        Some(What::Capital { registered, paid_in }) => {
+        Some(What::Capital {
+            registered,
+            paid_in,
+        }) => {
             let ratio = if *registered == 0 {
                 cat.indicator(17).compute.num("zero_capital")
             } else {
@@ -292,7 +326,11 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             _ => 0,
         })
         .sum();
-    set(19, Measure::Count(pledged as f64), v.srcs(|w| matches!(w, What::Pledge(_))));
+    set(
+        19,
+        Measure::Count(pledged as f64),
+        v.srcs(|w| matches!(w, What::Pledge(_))),
+    );
     sum_row!(20, What::Freeze(x) => *x);
     count_row!(21, What::Mortgage);
     sum_row!(22, What::TaxPaid(x) => *x);
@@ -321,16 +359,26 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         let yoy = (recent - prior) as f64 / prior as f64;
         c23.num("base") - c23.num("scale") * yoy
     };
-    set(23, Measure::Value(v23), v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_))));
+    set(
+        23,
+        Measure::Value(v23),
+        v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_))),
+    );
     let zero = v.count(|w| matches!(w, What::ZeroDecl)).min(12.0);
-    set(24, Measure::Count(zero), v.srcs(|w| matches!(w, What::ZeroDecl)));
+    set(
+        24,
+        Measure::Count(zero),
+        v.srcs(|w| matches!(w, What::ZeroDecl)),
+    );
 
     // Rows 25–26: latest insured staff, and its change against period − 6.
     let staff = v.latest(|w| matches!(w, What::Insured { .. }));
     let (m25, m26, ev26) = match staff.map(|f| &f.what) {
         Some(What::Insured { period, count }) => {
             let lag = cat.indicator(26).compute.num("lag_months") as i32;
-            let before = v.all(|w| matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag)).max_by(|a, b| a.latest_key().cmp(&b.latest_key()));
+            let before = v
+                .all(|w| matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag))
+                .max_by(|a, b| a.latest_key().cmp(&b.latest_key()));
             let n6 = before.and_then(|f| match f.what {
                 What::Insured { count, .. } => Some(count),
                 _ => None,
@@ -342,12 +390,20 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
                 }
                 _ => 0.0,
             };
-            let ev: Vec<Src> = staff.iter().chain(before.iter()).map(|f| f.src.clone()).collect();
+            let ev: Vec<Src> = staff
+                .iter()
+                .chain(before.iter())
+                .map(|f| f.src.clone())
+                .collect();
             (Measure::Value(*count as f64), Measure::Value(v26), ev)
         }
         _ => (Measure::Missing, Measure::Value(0.0), Vec::new()),
     };
-    set(25, m25, staff.map(|f| vec![f.src.clone()]).unwrap_or_default());
+    set(
+        25,
+        m25,
+        staff.map(|f| vec![f.src.clone()]).unwrap_or_default(),
+    );
     set(26, m26, ev26);
 
     let broken: BTreeSet<&str> = v
@@ -358,13 +414,21 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         })
         .collect();
     let broken_commitments = broken.len() as u32;
-    set(27, Measure::Count(broken.len() as f64), v.srcs(|w| matches!(w, What::CmtBroken(_))));
+    set(
+        27,
+        Measure::Count(broken.len() as f64),
+        v.srcs(|w| matches!(w, What::CmtBroken(_))),
+    );
 
     let c28 = &cat.indicator(28).compute;
     let open = v.count(|w| matches!(w, What::RectifyOpen));
     let overdue = v.count(|w| matches!(w, What::RectifyOverdue));
     let v28 = (c28.num("open") * open + c28.num("overdue") * overdue).min(c28.num("cap"));
-    set(28, Measure::Value(v28), v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue)));
+    set(
+        28,
+        Measure::Value(v28),
+        v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue)),
+    );
 
     // Rows 29–31: share of good outcomes.
     let ratio = |good: f64, all: f64| -> Measure {
@@ -376,13 +440,25 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     };
     let normal = v.count(|w| matches!(w, What::CmtVerified { normal: true }));
     let verified = v.count(|w| matches!(w, What::CmtVerified { .. }));
-    set(29, ratio(normal, verified), v.srcs(|w| matches!(w, What::CmtVerified { .. })));
+    set(
+        29,
+        ratio(normal, verified),
+        v.srcs(|w| matches!(w, What::CmtVerified { .. })),
+    );
     let repaired = v.count(|w| matches!(w, What::RepairDone));
     let unrepaired = v.count(|w| matches!(w, What::NegUnrepaired));
-    set(30, ratio(repaired, repaired + unrepaired), v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired)));
+    set(
+        30,
+        ratio(repaired, repaired + unrepaired),
+        v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired)),
+    );
     let on_time = v.count(|w| matches!(w, What::Obligation { on_time: true }));
     let obligations = v.count(|w| matches!(w, What::Obligation { .. }));
-    set(31, ratio(on_time, obligations), v.srcs(|w| matches!(w, What::Obligation { .. })));
+    set(
+        31,
+        ratio(on_time, obligations),
+        v.srcs(|w| matches!(w, What::Obligation { .. })),
+    );
 
     let good = |row: usize, active: bool| {
         if active {
@@ -391,8 +467,16 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             Measure::Value(cat.indicator(row).compute.num("inactive"))
         }
     };
-    set(32, good(32, v.count(|w| matches!(w, What::Honour)) > 0.0), v.srcs(|w| matches!(w, What::Honour)));
-    set(33, good(33, v.count(|w| matches!(w, What::Voluntary)) > 0.0), v.srcs(|w| matches!(w, What::Voluntary)));
+    set(
+        32,
+        good(32, v.count(|w| matches!(w, What::Honour)) > 0.0),
+        v.srcs(|w| matches!(w, What::Honour)),
+    );
+    set(
+        33,
+        good(33, v.count(|w| matches!(w, What::Voluntary)) > 0.0),
+        v.srcs(|w| matches!(w, What::Voluntary)),
+    );
 
     flag_row!(34, What::JudDishonest);
     flag_row!(35, What::Consumption);
@@ -409,7 +493,11 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         })
         .max()
         .unwrap_or(0);
-    set(40, Measure::Value(f64::from(band)), v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0)));
+    set(
+        40,
+        Measure::Value(f64::from(band)),
+        v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0)),
+    );
     sum_row!(41, What::Overdue { amount, .. } => *amount);
     flag_row!(42, What::DebtEvasion);
     flag_row!(43, What::Police);
@@ -420,13 +508,19 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             _ => None,
         })
         .collect();
-    set(44, Measure::Count(accounts.len() as f64), v.srcs(|w| matches!(w, What::Suspicious(_))));
+    set(
+        44,
+        Measure::Count(accounts.len() as f64),
+        v.srcs(|w| matches!(w, What::Suspicious(_))),
+    );
 
     // Relations, status and the rest of the state.
-    let legal_rep = v.latest(|w| matches!(w, What::LegalRep(_))).and_then(|f| match &f.what {
-        What::LegalRep(p) => Some((p.clone(), f.src.clone())),
-        _ => None,
-    });
+    let legal_rep = v
+        .latest(|w| matches!(w, What::LegalRep(_)))
+        .and_then(|f| match &f.what {
+            What::LegalRep(p) => Some((p.clone(), f.src.clone())),
+            _ => None,
+        });
     let mut shareholders = Vec::new();
     let mut investments = Vec::new();
     let mut seen: BTreeMap<(bool, &str), &Fact> = BTreeMap::new();
@@ -436,34 +530,61 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             What::Investment { uscc, .. } => (true, uscc.as_str()),
             _ => continue,
         };
-        if seen.get(&key).is_none_or(|g| g.latest_key() < f.latest_key()) {
+        if seen
+            .get(&key)
+            .is_none_or(|g| g.latest_key() < f.latest_key())
+        {
             seen.insert(key, f);
         }
     }
     for f in seen.values() {
         match &f.what {
-            What::Shareholder { uscc, bp } if *bp >= 500 => shareholders.push((uscc.clone(), f.src.clone())),
-            What::Investment { uscc, bp } if *bp > 0 => investments.push((uscc.clone(), f.src.clone())),
+            What::Shareholder { uscc, bp } if *bp >= 500 => {
+                shareholders.push((uscc.clone(), f.src.clone()))
+            }
+            What::Investment { uscc, bp } if *bp > 0 => {
+                investments.push((uscc.clone(), f.src.clone()))
+            }
             _ => {}
         }
     }
-    let status = v.latest(|w| matches!(w, What::Status(_))).and_then(|f| match f.what {
-        What::Status(s) => Some(s),
-        _ => None,
-    });
-    let p = v.latest(|w| matches!(w, What::Pcs(_))).and_then(|f| match f.what {
-        What::Pcs(s) => Some(s),
-        _ => None,
-    });
+    let status = v
+        .latest(|w| matches!(w, What::Status(_)))
+        .and_then(|f| match f.what {
+            What::Status(s) => Some(s),
+            _ => None,
+        });
+    let p = v
+        .latest(|w| matches!(w, What::Pcs(_)))
+        .and_then(|f| match f.what {
+            What::Pcs(s) => Some(s),
+            _ => None,
+        });
     let region = v
-        .all(|w| matches!(w, What::Place { region: Some(_), .. }))
+        .all(|w| {
+            matches!(
+                w,
+                What::Place {
+                    region: Some(_),
+                    ..
+                }
+            )
+        })
         .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
         .and_then(|f| match &f.what {
             What::Place { region, .. } => region.clone(),
             _ => None,
         });
     let industry = v
-        .all(|w| matches!(w, What::Place { industry: Some(_), .. }))
+        .all(|w| {
+            matches!(
+                w,
+                What::Place {
+                    industry: Some(_),
+                    ..
+                }
+            )
+        })
         .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
         .and_then(|f| match &f.what {
             What::Place { industry, .. } => industry.clone(),
@@ -500,7 +621,11 @@ pub fn cross_rows(r: &mut [f64], evidence: &mut [Vec<Src>], cross: &Cross, cat: 
         _ => Measure::Missing,
     };
     r[44] = value(45, m45, cat);
-    evidence[44] = cross.person_score.iter().map(|(_, _, s)| s.clone()).collect();
+    evidence[44] = cross
+        .person_score
+        .iter()
+        .map(|(_, _, s)| s.clone())
+        .collect();
     r[45] = value(46, Measure::Flag(!cross.person_dishonest.is_empty()), cat);
     evidence[45] = cross.person_dishonest.clone();
     r[46] = value(47, Measure::Count(cross.rep_others_red.len() as f64), cat);

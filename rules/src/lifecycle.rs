@@ -118,7 +118,10 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
         }
         let better = match winner {
             None => true,
-            Some(w) => (a.event.version, std::cmp::Reverse(a.digest)) > (w.event.version, std::cmp::Reverse(w.digest)),
+            Some(w) => {
+                (a.event.version, std::cmp::Reverse(a.digest))
+                    > (w.event.version, std::cmp::Reverse(w.digest))
+            }
         };
         if better {
             winner = Some(a);
@@ -226,10 +229,20 @@ fn business_key(e: &Event) -> Option<String> {
             b.court_code.as_deref().unwrap_or(""),
             b.case_no.as_deref().unwrap_or("")
         )),
-        Body::Fin(b) if matches!(b.kind, FinKind::OverdueListed | FinKind::OverdueUpdated | FinKind::OverdueCleared) => {
+        Body::Fin(b)
+            if matches!(
+                b.kind,
+                FinKind::OverdueListed | FinKind::OverdueUpdated | FinKind::OverdueCleared
+            ) =>
+        {
             b.loan_id.clone()
         }
-        Body::Fin(b) if matches!(b.kind, FinKind::SuspiciousAccount | FinKind::SuspiciousAccountCleared) => {
+        Body::Fin(b)
+            if matches!(
+                b.kind,
+                FinKind::SuspiciousAccount | FinKind::SuspiciousAccountCleared
+            ) =>
+        {
             b.account_hash.clone()
         }
         _ => None,
@@ -289,7 +302,12 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
         let feed = r.event.feed();
         let kinds = paired_targets(&r.event.body);
         if feed == Feed::Rpr {
-            return match r.event.ref_event_id.as_deref().and_then(|id| repair_ids.get(id)) {
+            return match r
+                .event
+                .ref_event_id
+                .as_deref()
+                .and_then(|id| repair_ids.get(id))
+            {
                 Some(_) => Link::Repair,
                 None if winners.iter().any(|w| {
                     w.event.feed() == Feed::Rpr
@@ -343,7 +361,8 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                 if repair_ids.get(target).is_some_and(|t| in_time(r, t)) {
                     revoked_repairs.insert(target, ());
                 } else {
-                    out.dead.push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                    out.dead
+                        .push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
                 }
             }
             Link::Targets(ts) => {
@@ -352,7 +371,8 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                     .filter(|&i| in_time(r, out.records[i]))
                     .collect();
                 if ts.is_empty() {
-                    out.dead.push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                    out.dead
+                        .push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
                     continue;
                 }
                 for i in ts {
@@ -385,9 +405,11 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                 e.repair_before_min_publicity |= at < cat.min_publicity_end(&t.event);
                 out.repairs.push((rep, i, at));
             }
-            Some(_) => out
-                .dead
-                .push(dead(rep, DeadReason::UnknownTarget, rep.v.saturating_add(hold))),
+            Some(_) => out.dead.push(dead(
+                rep,
+                DeadReason::UnknownTarget,
+                rep.v.saturating_add(hold),
+            )),
             None => hold_or_dead(&mut out, rep, hold),
         }
     }
@@ -410,7 +432,8 @@ fn dead(a: &Accepted, reason: DeadReason, at: Ts) -> Dead {
 /// future logical time.
 fn hold_or_dead(out: &mut Resolved<'_>, a: &Accepted, hold: Ts) {
     out.held.push(a.id());
-    out.dead.push(dead(a, DeadReason::UnknownTarget, a.v.saturating_add(hold)));
+    out.dead
+        .push(dead(a, DeadReason::UnknownTarget, a.v.saturating_add(hold)));
 }
 
 fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
@@ -427,7 +450,9 @@ fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
             if b.kind == JudKind::CaseClosed
                 && matches!(
                     b.close_reason,
-                    Some(crate::event::CloseReason::Withdrawn | crate::event::CloseReason::Dismissed)
+                    Some(
+                        crate::event::CloseReason::Withdrawn | crate::event::CloseReason::Dismissed
+                    )
                 ) =>
         {
             out.endings[i].voided = true;

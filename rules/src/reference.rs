@@ -18,7 +18,10 @@ use crate::score::{evaluate, hysteresis, published, Colour, Evaluation, Reason};
 use crate::time::{format_rfc3339, Ts};
 
 /// Stage 1 and 2 over a set of visible records: every enterprise's facts, plus dead letters.
-pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> (BTreeMap<String, Vec<Fact>>, Vec<Dead>) {
+pub fn facts_of(
+    visible: &[&Accepted],
+    cat: &Catalogue,
+) -> (BTreeMap<String, Vec<Fact>>, Vec<Dead>) {
     let mut by_id: BTreeMap<RecordId, Vec<&Accepted>> = BTreeMap::new();
     for a in visible {
         by_id.entry(a.id()).or_default().push(a);
@@ -44,17 +47,22 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> (BTreeMap<String, Vec
 
 /// The cross-enterprise inputs of rows 45–49 for every enterprise, from the locals and the
 /// person-scoped facts active at `t`.
-pub fn cross_inputs(locals: &BTreeMap<String, Local>, active: &BTreeMap<String, Vec<&Fact>>) -> BTreeMap<String, Cross> {
+pub fn cross_inputs(
+    locals: &BTreeMap<String, Local>,
+    active: &BTreeMap<String, Vec<&Fact>>,
+) -> BTreeMap<String, Cross> {
     // Person-scoped facts from whichever enterprise they were filed under.
     let mut scores: BTreeMap<&str, &Fact> = BTreeMap::new();
     let mut dishonest: BTreeMap<&str, BTreeSet<Src>> = BTreeMap::new();
     for facts in active.values() {
         for f in facts {
             match &f.what {
-                What::PersonScore { person, .. } => {
-                    if scores.get(person.as_str()).is_none_or(|g| g.latest_key() < f.latest_key()) {
-                        scores.insert(person, f);
-                    }
+                What::PersonScore { person, .. }
+                    if scores
+                        .get(person.as_str())
+                        .is_none_or(|g| g.latest_key() < f.latest_key()) =>
+                {
+                    scores.insert(person, f);
                 }
                 What::PersonDishonest(person) => {
                     dishonest.entry(person).or_default().insert(f.src.clone());
@@ -64,7 +72,11 @@ pub fn cross_inputs(locals: &BTreeMap<String, Local>, active: &BTreeMap<String, 
         }
     }
     let scored = |u: &str| locals.get(u).is_none_or(|l| !l.stopped());
-    let red = |u: &str| locals.get(u).is_some_and(|l| !l.stopped() && l.red_trigger());
+    let red = |u: &str| {
+        locals
+            .get(u)
+            .is_some_and(|l| !l.stopped() && l.red_trigger())
+    };
     let mut by_rep: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (u, l) in locals {
         if let Some((p, _)) = &l.legal_rep {
@@ -79,10 +91,15 @@ pub fn cross_inputs(locals: &BTreeMap<String, Local>, active: &BTreeMap<String, 
             let mut c = Cross::default();
             if let Some((p, _)) = &l.legal_rep {
                 c.person_score = scores.get(p.as_str()).and_then(|f| match &f.what {
-                    What::PersonScore { score, scale_max, .. } => Some((*score, *scale_max, f.src.clone())),
+                    What::PersonScore {
+                        score, scale_max, ..
+                    } => Some((*score, *scale_max, f.src.clone())),
                     _ => None,
                 });
-                c.person_dishonest = dishonest.get(p.as_str()).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+                c.person_dishonest = dishonest
+                    .get(p.as_str())
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
                 c.rep_others_red = by_rep
                     .get(p.as_str())
                     .into_iter()
@@ -91,8 +108,18 @@ pub fn cross_inputs(locals: &BTreeMap<String, Local>, active: &BTreeMap<String, 
                     .map(|o| (*o).to_owned())
                     .collect();
             }
-            c.shareholders_red = l.shareholders.iter().filter(|(s, _)| red(s)).map(|(s, _)| s.clone()).collect();
-            c.affiliates_red = l.investments.iter().filter(|(s, _)| red(s)).map(|(s, _)| s.clone()).collect();
+            c.shareholders_red = l
+                .shareholders
+                .iter()
+                .filter(|(s, _)| red(s))
+                .map(|(s, _)| s.clone())
+                .collect();
+            c.affiliates_red = l
+                .investments
+                .iter()
+                .filter(|(s, _)| red(s))
+                .map(|(s, _)| s.clone())
+                .collect();
             c.affiliates_all = l.investments.iter().filter(|(s, _)| scored(s)).count() as u32;
             (u.clone(), c)
         })
@@ -100,18 +127,29 @@ pub fn cross_inputs(locals: &BTreeMap<String, Local>, active: &BTreeMap<String, 
 }
 
 /// Every enterprise's evaluation (before hysteresis) at logical time `t`.
-pub fn evaluate_at(log: &[Accepted], t: Ts, cat: &Catalogue) -> BTreeMap<String, (Local, Evaluation)> {
+pub fn evaluate_at(
+    log: &[Accepted],
+    t: Ts,
+    cat: &Catalogue,
+) -> BTreeMap<String, (Local, Evaluation)> {
     let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= t).collect();
     let (facts, _) = facts_of(&visible, cat);
     evaluate_facts(&facts, t, cat)
 }
 
-fn evaluate_facts(facts: &BTreeMap<String, Vec<Fact>>, t: Ts, cat: &Catalogue) -> BTreeMap<String, (Local, Evaluation)> {
+fn evaluate_facts(
+    facts: &BTreeMap<String, Vec<Fact>>,
+    t: Ts,
+    cat: &Catalogue,
+) -> BTreeMap<String, (Local, Evaluation)> {
     let active: BTreeMap<String, Vec<&Fact>> = facts
         .iter()
         .map(|(u, fs)| (u.clone(), fs.iter().filter(|f| f.active_at(t)).collect()))
         .collect();
-    let locals: BTreeMap<String, Local> = active.iter().map(|(u, fs)| (u.clone(), local(fs, cat))).collect();
+    let locals: BTreeMap<String, Local> = active
+        .iter()
+        .map(|(u, fs)| (u.clone(), local(fs, cat)))
+        .collect();
     let cross = cross_inputs(&locals, &active);
     locals
         .into_iter()
@@ -151,7 +189,13 @@ pub struct ColourChange {
 
 /// `change_id`: hex SHA-256 of `uscc|as_of|from|to|rules_version` (as_of in RFC 3339 UTC,
 /// `from` empty for the first colour).
-pub fn change_id(uscc: &str, as_of: Ts, from: Option<Colour>, to: Colour, rules_version: &str) -> String {
+pub fn change_id(
+    uscc: &str,
+    as_of: Ts,
+    from: Option<Colour>,
+    to: Colour,
+    rules_version: &str,
+) -> String {
     let text = format!(
         "{uscc}|{}|{}|{}|{rules_version}",
         format_rfc3339(as_of),
@@ -181,7 +225,11 @@ fn trigger_bits(triggers: &[String]) -> u16 {
 
 /// Advances one enterprise's colour state with its evaluation at an instant. Returns the
 /// new published colour when it changed.
-pub fn step(state: &mut ColourState, e: &Evaluation, cat: &Catalogue) -> Option<(Option<Colour>, Colour)> {
+pub fn step(
+    state: &mut ColourState,
+    e: &Evaluation,
+    cat: &Catalogue,
+) -> Option<(Option<Colour>, Colour)> {
     let key = (e.s10, trigger_bits(&e.triggers));
     if state.last == Some(key) {
         return None;

@@ -143,8 +143,16 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
     let stopped = local.stopped();
     let w = &cat.score;
     let parts = [(Some(m), w.m), (p, w.p), (q, w.q)];
-    let wsum: f64 = parts.iter().filter(|(x, _)| x.is_some()).map(|(_, w)| w).sum();
-    let s_raw: f64 = parts.iter().filter_map(|(x, w)| x.map(|x| x * w)).sum::<f64>() / wsum;
+    let wsum: f64 = parts
+        .iter()
+        .filter(|(x, _)| x.is_some())
+        .map(|(_, w)| w)
+        .sum();
+    let s_raw: f64 = parts
+        .iter()
+        .filter_map(|(x, w)| x.map(|x| x * w))
+        .sum::<f64>()
+        / wsum;
     let s10 = (!stopped).then(|| round_half_away(10.0 * s_raw));
     let triggers = triggers(local, &r, cat);
     let cap = if stopped {
@@ -163,7 +171,11 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
             .unwrap_or(Colour::Blue)
     };
     let mut order: Vec<usize> = (0..ROWS).filter(|i| contributions[*i] > 0.0).collect();
-    order.sort_by(|a, b| contributions[*b].total_cmp(&contributions[*a]).then(a.cmp(b)));
+    order.sort_by(|a, b| {
+        contributions[*b]
+            .total_cmp(&contributions[*a])
+            .then(a.cmp(b))
+    });
     let reasons = order
         .into_iter()
         .take(5)

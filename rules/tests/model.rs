@@ -59,11 +59,14 @@ fn general_penalty_counts_during_publicity_only() {
         json!({"decision_no": "D1", "dishonesty_class": "GENERAL", "penalty_types": ["fine"], "fine_fen": 5_000_000}),
     )];
     let cat = Catalogue::embedded();
-    assert!(evaluate_at(&log, ts("2024-03-01T09:59:59+08:00"), &cat).is_empty(), "not yet visible");
+    assert!(
+        evaluate_at(&log, ts("2024-03-01T09:59:59+08:00"), &cat).is_empty(),
+        "not yet visible"
+    );
     assert_eq!(r(&log, "2024-03-01T10:00:00+08:00", 1), 39.35); // sat(1, 2)
     assert_eq!(r(&log, "2025-03-01T09:59:59+08:00", 1), 39.35);
     assert_eq!(r(&log, "2025-03-01T10:00:00+08:00", 1), 0.0); // 1-year publicity ends
-    // Row 3: 50,000 CNY = 5,000,000 fen → amt = 40, for 36 months.
+                                                              // Row 3: 50,000 CNY = 5,000,000 fen → amt = 40, for 36 months.
     assert_eq!(r(&log, "2027-03-01T09:59:59+08:00", 3), 40.0);
     assert_eq!(r(&log, "2027-03-01T10:00:00+08:00", 3), 0.0);
 }
@@ -77,7 +80,13 @@ fn retraction_ends_effect_at_the_later_event_time() {
         "2024-03-01T00:00:00+08:00",
         json!({"decision_no": "D1", "dishonesty_class": "SERIOUS", "penalty_types": ["fine"]}),
     );
-    let revoked = rec("PEN", "REVOKED", "p2", "2024-05-01T00:00:00+08:00", json!({"ref_event_id": "p1"}));
+    let revoked = rec(
+        "PEN",
+        "REVOKED",
+        "p2",
+        "2024-05-01T00:00:00+08:00",
+        json!({"ref_event_id": "p1"}),
+    );
     let log = vec![decided, revoked];
     assert_eq!(r(&log, "2024-04-30T23:59:59+08:00", 2), 63.21); // sat(1, 1)
     assert_eq!(r(&log, "2024-05-01T00:00:00+08:00", 2), 0.0);
@@ -85,7 +94,13 @@ fn retraction_ends_effect_at_the_later_event_time() {
 
 #[test]
 fn repair_ends_effect_and_revoking_it_restores() {
-    let listed = rec("LIST", "LISTED", "l1", "2024-01-10T00:00:00+08:00", json!({"list_kind": "ABNORMAL"}));
+    let listed = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"list_kind": "ABNORMAL"}),
+    );
     let repair = rec(
         "RPR",
         "COMPLETED",
@@ -98,16 +113,38 @@ fn repair_ends_effect_and_revoking_it_restores() {
     assert_eq!(r(&log, "2024-02-15T00:00:00+08:00", 4), 0.0);
     // Row 30 counts the repair.
     assert_eq!(r(&log, "2024-03-01T00:00:00+08:00", 30), 0.0);
-    let revoke = rec("RPR", "REVOKED", "r2", "2024-03-01T00:00:00+08:00", json!({"ref_event_id": "r1"}));
+    let revoke = rec(
+        "RPR",
+        "REVOKED",
+        "r2",
+        "2024-03-01T00:00:00+08:00",
+        json!({"ref_event_id": "r1"}),
+    );
     let log = vec![listed, repair, revoke];
-    assert_eq!(r(&log, "2024-02-20T00:00:00+08:00", 4), 0.0, "before the revocation is visible");
+    assert_eq!(
+        r(&log, "2024-02-20T00:00:00+08:00", 4),
+        0.0,
+        "before the revocation is visible"
+    );
     assert_eq!(r(&log, "2024-03-01T00:00:00+08:00", 4), 100.0, "restored");
 }
 
 #[test]
 fn higher_version_replaces_and_equal_version_keeps_smaller_digest() {
-    let v1 = rec("LIST", "LISTED", "l1", "2024-01-10T00:00:00+08:00", json!({"list_kind": "ABNORMAL"}));
-    let mut v2 = rec("LIST", "LISTED", "l1", "2024-01-10T00:00:00+08:00", json!({"list_kind": "SERIOUS_ILLEGAL", "version": 2}));
+    let v1 = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"list_kind": "ABNORMAL"}),
+    );
+    let mut v2 = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"list_kind": "SERIOUS_ILLEGAL", "version": 2}),
+    );
     v2.v = ts("2024-02-01T00:00:00+08:00");
     let log = vec![v1.clone(), v2];
     assert_eq!(r(&log, "2024-01-20T00:00:00+08:00", 4), 100.0);
@@ -115,7 +152,13 @@ fn higher_version_replaces_and_equal_version_keeps_smaller_digest() {
     assert_eq!(r(&log, "2024-02-01T00:00:00+08:00", 4), 0.0);
     assert_eq!(r(&log, "2024-02-01T00:00:00+08:00", 5), 100.0);
 
-    let other = rec("LIST", "LISTED", "l1", "2024-01-10T00:00:00+08:00", json!({"list_kind": "SERIOUS_ILLEGAL"}));
+    let other = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"list_kind": "SERIOUS_ILLEGAL"}),
+    );
     let winner_is_serious = other.digest < v1.digest;
     let log = vec![v1, other];
     let want = if winner_is_serious { 100.0 } else { 0.0 };
@@ -125,20 +168,47 @@ fn higher_version_replaces_and_equal_version_keeps_smaller_digest() {
 
 #[test]
 fn version_switching_kind_class_is_dead_lettered() {
-    let v1 = rec("LIST", "LISTED", "l1", "2024-01-10T00:00:00+08:00", json!({"list_kind": "ABNORMAL"}));
-    let v2 = rec("LIST", "REMOVED", "l1", "2024-01-11T00:00:00+08:00", json!({"ref_event_id": "l1", "version": 2}));
+    let v1 = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"list_kind": "ABNORMAL"}),
+    );
+    let v2 = rec(
+        "LIST",
+        "REMOVED",
+        "l1",
+        "2024-01-11T00:00:00+08:00",
+        json!({"ref_event_id": "l1", "version": 2}),
+    );
     let cat = Catalogue::embedded();
     let out = run(&[v1, v2], ts("2024-02-01T00:00:00+08:00"), &cat);
-    assert!(out.dead.iter().any(|d| d.reason == DeadReason::VersionKindChange && d.version == 2));
+    assert!(out
+        .dead
+        .iter()
+        .any(|d| d.reason == DeadReason::VersionKindChange && d.version == 2));
     assert_eq!(out.last[&code()].0.r[3], 100.0);
 }
 
 #[test]
 fn unknown_target_is_held_then_dead_lettered() {
     let cat = Catalogue::embedded();
-    let removed = rec("LIST", "REMOVED", "x", "2024-01-01T00:00:00+08:00", json!({"ref_event_id": "late"}));
+    let removed = rec(
+        "LIST",
+        "REMOVED",
+        "x",
+        "2024-01-01T00:00:00+08:00",
+        json!({"ref_event_id": "late"}),
+    );
     // Target arrives 3 days later: the removal applies.
-    let mut target = rec("LIST", "LISTED", "late", "2023-12-01T00:00:00+08:00", json!({"list_kind": "ABNORMAL"}));
+    let mut target = rec(
+        "LIST",
+        "LISTED",
+        "late",
+        "2023-12-01T00:00:00+08:00",
+        json!({"list_kind": "ABNORMAL"}),
+    );
     target.v = removed.v + 3 * DAY;
     let log = vec![removed.clone(), target.clone()];
     let out = run(&log, removed.v + 30 * DAY, &cat);
@@ -148,14 +218,28 @@ fn unknown_target_is_held_then_dead_lettered() {
     target.v = removed.v + 8 * DAY;
     let log = vec![removed.clone(), target];
     let out = run(&log, removed.v + 30 * DAY, &cat);
-    let d = out.dead.iter().find(|d| d.reason == DeadReason::UnknownTarget).expect("dead letter");
+    let d = out
+        .dead
+        .iter()
+        .find(|d| d.reason == DeadReason::UnknownTarget)
+        .expect("dead letter");
     assert_eq!(d.at, removed.v + 7 * DAY);
-    assert_eq!(out.last[&code()].0.r[3], 100.0, "the late target stays listed");
+    assert_eq!(
+        out.last[&code()].0.r[3],
+        100.0,
+        "the late target stays listed"
+    );
 }
 
 #[test]
 fn key_change_window_edge() {
-    let log = vec![rec("REG", "CHANGED", "c1", "2024-01-31T12:00:00+08:00", json!({"change_field": "LEGAL_REP"}))];
+    let log = vec![rec(
+        "REG",
+        "CHANGED",
+        "c1",
+        "2024-01-31T12:00:00+08:00",
+        json!({"change_field": "LEGAL_REP"}),
+    )];
     let end = add_months(ts("2024-01-31T12:00:00+08:00"), 12);
     assert_eq!(rules::time::format_rfc3339(end), "2025-01-31T04:00:00Z");
     let cat = Catalogue::embedded();
@@ -191,9 +275,27 @@ fn overdue_days_grow_into_bands() {
 fn red_trigger_caps_the_colour_and_hysteresis_holds_on_recovery() {
     let cat = Catalogue::embedded();
     let mut log = vec![
-        rec("REG", "ESTABLISHED", "e1", "2010-01-01T00:00:00+08:00", json!({"region_code": "330802"})),
-        rec("TAX", "GRADE", "g1", "2024-01-01T00:00:00+08:00", json!({"eval_year": 2023, "grade": "A"})),
-        rec("PCS", "SCORE", "s1", "2024-01-01T00:00:00+08:00", json!({"score": 900})),
+        rec(
+            "REG",
+            "ESTABLISHED",
+            "e1",
+            "2010-01-01T00:00:00+08:00",
+            json!({"region_code": "330802"}),
+        ),
+        rec(
+            "TAX",
+            "GRADE",
+            "g1",
+            "2024-01-01T00:00:00+08:00",
+            json!({"eval_year": 2023, "grade": "A"}),
+        ),
+        rec(
+            "PCS",
+            "SCORE",
+            "s1",
+            "2024-01-01T00:00:00+08:00",
+            json!({"score": 900}),
+        ),
     ];
     log.push(rec(
         "JUD",
@@ -211,29 +313,65 @@ fn red_trigger_caps_the_colour_and_hysteresis_holds_on_recovery() {
     ));
     let out = run(&log, ts("2024-04-01T00:00:00+08:00"), &cat);
     let seq: Vec<(Option<Colour>, Colour)> = out.changes.iter().map(|c| (c.from, c.to)).collect();
-    assert_eq!(seq[0], (None, Colour::Green), "{seq:?}: no tax grade yet caps at green (R8)");
+    assert_eq!(
+        seq[0],
+        (None, Colour::Green),
+        "{seq:?}: no tax grade yet caps at green (R8)"
+    );
     assert!(seq.contains(&(Some(Colour::Blue), Colour::Red)), "{seq:?}");
-    let red = out.changes.iter().find(|c| c.to == Colour::Red).expect("red");
+    let red = out
+        .changes
+        .iter()
+        .find(|c| c.to == Colour::Red)
+        .expect("red");
     assert_eq!(red.as_of, ts("2024-02-01T00:00:00+08:00"));
     assert!(red.triggers.contains(&"R1".to_owned()));
     assert_eq!(red.reasons[0].indicator, "dishonest_debtor_active");
-    assert_eq!(red.reasons[0].records, vec![(rules::event::Feed::Jud, "j1".to_owned())]);
+    assert_eq!(
+        red.reasons[0].records,
+        vec![(rules::event::Feed::Jud, "j1".to_owned())]
+    );
     // Lifting the trigger takes effect at once.
     let after = out.changes.last().expect("change");
     assert_eq!(after.as_of, ts("2024-03-01T00:00:00+08:00"));
     assert_ne!(after.to, Colour::Red);
-    let ids: std::collections::BTreeSet<&str> = out.changes.iter().map(|c| c.change_id.as_str()).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        out.changes.iter().map(|c| c.change_id.as_str()).collect();
     assert_eq!(ids.len(), out.changes.len());
 }
 
 #[test]
 fn annual_report_late_after_30_june() {
     let log = vec![
-        rec("REG", "ESTABLISHED", "e1", "2020-05-01T00:00:00+08:00", json!({})),
-        rec("REG", "ANNUAL_REPORT", "a1", "2023-08-01T00:00:00+08:00", json!({"report_year": 2022, "reported_tax_fen": 100, "reported_staff": 3})),
+        rec(
+            "REG",
+            "ESTABLISHED",
+            "e1",
+            "2020-05-01T00:00:00+08:00",
+            json!({}),
+        ),
+        rec(
+            "REG",
+            "ANNUAL_REPORT",
+            "a1",
+            "2023-08-01T00:00:00+08:00",
+            json!({"report_year": 2022, "reported_tax_fen": 100, "reported_staff": 3}),
+        ),
     ];
-    assert_eq!(r(&log, "2023-06-30T23:59:59+08:00", 15), 100.0, "2021 report missing since 2022-07-01");
-    assert_eq!(r(&log, "2023-07-01T00:00:00+08:00", 15), 100.0, "2022 report now due, not filed");
+    assert_eq!(
+        r(&log, "2023-06-30T23:59:59+08:00", 15),
+        100.0,
+        "2021 report missing since 2022-07-01"
+    );
+    assert_eq!(
+        r(&log, "2023-07-01T00:00:00+08:00", 15),
+        100.0,
+        "2022 report now due, not filed"
+    );
     assert_eq!(r(&log, "2023-08-01T00:00:00+08:00", 15), 0.0, "filed late");
-    assert_eq!(r(&log, "2024-07-01T00:00:00+08:00", 15), 100.0, "2023 report missing");
+    assert_eq!(
+        r(&log, "2024-07-01T00:00:00+08:00", 15),
+        100.0,
+        "2023 report missing"
+    );
 }
