@@ -145,7 +145,8 @@ fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
         (_, Measure::Value(x)) => x,
         _ => 0.0,
     };
-    round2(v.clamp(0.0, 100.0))
+    // `+ 0.0` turns −0 into 0 so outputs never print "-0".
+    round2(v.clamp(0.0, 100.0)) + 0.0
 }
 
 /// Active facts of one enterprise, grouped for the rows.

@@ -1,0 +1,75 @@
+//! Golden test on a small generated dataset: the decoded records' final evaluation (colour,
+//! S₁₀, triggers and all 49 r-values of every enterprise) must match the committed file.
+//! After an intended model change, rewrite it with `UPDATE_GOLDEN=1 cargo test -p rules --test golden`
+//! and review the diff.
+
+use std::fmt::Write as _;
+
+use rules::catalogue::Catalogue;
+use rules::decode::{decode, digest, DecodeConfig};
+use rules::generate::{generate, GenConfig};
+use rules::lifecycle::Accepted;
+use rules::reference::evaluate_at;
+use rules::score::{published, score_colour, Colour};
+use rules::time::add_years;
+
+#[test]
+fn small_generated_dataset_matches_golden() {
+    let cfg = GenConfig {
+        enterprises: 150,
+        seed: 3,
+        years: 2,
+        ..GenConfig::default()
+    };
+    let mut log = Vec::new();
+    let mut rejected = 0;
+    generate(&cfg, &mut |_| {}, &mut |r| match decode(
+        &r.line,
+        Some(r.feed),
+        &DecodeConfig::default(),
+    ) {
+        Ok(d) => log.push(Accepted {
+            v: d.event.ingest_time,
+            digest: digest(&d.event),
+            event: d.event,
+        }),
+        Err(_) => rejected += 1,
+    })
+    .expect("valid config");
+    let cat = Catalogue::embedded();
+    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), &cat);
+    let mut text = format!(
+        "records {} rejected {rejected} enterprises {}\n",
+        log.len(),
+        states.len()
+    );
+    for (uscc, (_, e)) in &states {
+        let colour = e
+            .s10
+            .map_or(Colour::None, |s| published(score_colour(s, &cat), e.cap));
+        let r: Vec<String> = e.r.iter().map(|x| format!("{x}")).collect();
+        writeln!(
+            text,
+            "{uscc} {} s10={:?} [{}] r={}",
+            colour.as_str(),
+            e.s10,
+            e.triggers.join(","),
+            r.join(",")
+        )
+        .expect("write to string");
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/small.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &text).expect("write golden file");
+    }
+    let want = std::fs::read_to_string(path).expect("golden file (UPDATE_GOLDEN=1 creates it)");
+    assert!(
+        states.len() >= 150,
+        "every generated enterprise is evaluated"
+    );
+    assert!(
+        text == want,
+        "evaluation differs from {path}; first differing line: {:?}",
+        text.lines().zip(want.lines()).find(|(a, b)| a != b)
+    );
+}
