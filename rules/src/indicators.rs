@@ -561,36 +561,19 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             What::Pcs(s) => Some(s),
             _ => None,
         });
-    let region = v
-        .all(|w| {
-            matches!(
-                w,
-                What::Place {
-                    region: Some(_),
-                    ..
-                }
-            )
-        })
-        .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
-        .and_then(|f| match &f.what {
-            What::Place { region, .. } => region.clone(),
-            _ => None,
-        });
-    let industry = v
-        .all(|w| {
-            matches!(
-                w,
-                What::Place {
-                    industry: Some(_),
-                    ..
-                }
-            )
-        })
-        .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
-        .and_then(|f| match &f.what {
-            What::Place { industry, .. } => industry.clone(),
-            _ => None,
-        });
+    let place = |pick: fn(&What) -> Option<&String>| {
+        v.all(move |w| pick(w).is_some())
+            .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+            .and_then(|f| pick(&f.what).cloned())
+    };
+    let region = place(|w| match w {
+        What::Place { region, .. } => region.as_ref(),
+        _ => None,
+    });
+    let industry = place(|w| match w {
+        What::Place { industry, .. } => industry.as_ref(),
+        _ => None,
+    });
     Local {
         r,
         evidence,

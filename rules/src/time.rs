@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Seconds since the Unix epoch (UTC). All logical times and event times are `Ts`.
@@ -55,18 +55,21 @@ pub fn local_date(t: Ts) -> NaiveDate {
         .unwrap_or(NaiveDate::MAX)
 }
 
+/// Shifts `t` by calendar months in Shanghai local time, clamped to the month's end;
+/// `fallback` when out of range.
+fn shift_months(t: Ts, shift: impl Fn(NaiveDateTime) -> Option<NaiveDateTime>, fallback: Ts) -> Ts {
+    shanghai()
+        .timestamp_opt(t, 0)
+        .single()
+        .and_then(|local| shift(local.naive_local()))
+        .and_then(|n| shanghai().from_local_datetime(&n).single())
+        .map_or(fallback, |d| d.timestamp())
+}
+
 /// `t` plus `n` calendar months in Shanghai local time, clamped to the month's end
 /// (Jan 31 + 1 month = Feb 28/29). Saturates at `Ts::MAX`.
 pub fn add_months(t: Ts, n: u32) -> Ts {
-    let Some(local) = shanghai().timestamp_opt(t, 0).single() else {
-        return Ts::MAX;
-    };
-    local
-        .naive_local()
-        .checked_add_months(Months::new(n))
-        .and_then(|n| shanghai().from_local_datetime(&n).single())
-        .map(|d| d.timestamp())
-        .unwrap_or(Ts::MAX)
+    shift_months(t, |d| d.checked_add_months(Months::new(n)), Ts::MAX)
 }
 
 /// `t` plus `n` calendar years (12·n months).
@@ -76,15 +79,7 @@ pub fn add_years(t: Ts, n: u32) -> Ts {
 
 /// `t` minus `n` calendar months in Shanghai local time, clamped to the month's end.
 pub fn sub_months(t: Ts, n: u32) -> Ts {
-    let Some(local) = shanghai().timestamp_opt(t, 0).single() else {
-        return Ts::MIN;
-    };
-    local
-        .naive_local()
-        .checked_sub_months(Months::new(n))
-        .and_then(|n| shanghai().from_local_datetime(&n).single())
-        .map(|d| d.timestamp())
-        .unwrap_or(Ts::MIN)
+    shift_months(t, |d| d.checked_sub_months(Months::new(n)), Ts::MIN)
 }
 
 /// 00:00 +08:00 on the given calendar date, if it exists.
