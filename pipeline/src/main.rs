@@ -5,7 +5,8 @@
 //!   record, and evaluates every enterprise with the `rules` reference computation at the
 //!   end of the input; it writes `state.jsonl` and `dead_letters.jsonl` and prints a summary.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
-use rules::reference::{evaluate_at, facts_of};
-use rules::score::{published, score_colour, Colour};
+use rules::reference::{evaluate_facts, facts_of};
+use rules::score::Colour;
 use rules::time::{format_rfc3339, Ts};
 use serde_json::json;
 
@@ -157,100 +158,120 @@ fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {
     Ok(())
 }
 
-/// Counts of what happened to the records read.
-#[derive(Debug, Default)]
-struct Tally {
+/// Reads records one at a time: decodes, dead-letters rejects, drops duplicates and
+/// assigns visibility times with the replay clock.
+struct Ingest<'c> {
+    cat: &'c Catalogue,
+    cfg: DecodeConfig,
+    dead: BufWriter<File>,
+    /// Accepted records with their visibility times.
+    log: Vec<Accepted>,
+    /// (feed, event_id) → highest (version, digest) applied: an equal or lower version is a
+    /// duplicate, except an equal version with other bytes, which the lifecycle resolves.
+    seen: HashMap<(Feed, String), (u32, [u8; 32])>,
+    /// Largest `ingest_time` read; the watermark trails it by the allowed lateness.
+    max_ingest: Ts,
     read: u64,
     duplicate: u64,
     rejected: BTreeMap<&'static str, u64>,
 }
 
-fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) -> Result<()> {
-    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    let started = Instant::now();
-    let mut dead = BufWriter::new(File::create(output.join("dead_letters.jsonl"))?);
-    let cfg = DecodeConfig::default();
-    let mut tally = Tally::default();
-    // Replay clock: the watermark is the largest ingest_time read minus the lateness; a
-    // record behind the watermark is late and becomes visible at the watermark.
-    let mut max_ingest = Ts::MIN;
-    let mut log: Vec<Accepted> = Vec::new();
-    // (feed, event_id) → highest (version, digest) applied: an equal or lower version is a
-    // duplicate, except an equal version with other bytes, which the lifecycle resolves.
-    let mut seen: std::collections::HashMap<(Feed, String), (u32, [u8; 32])> = Default::default();
-    let mut accept = |feed: Feed,
-                      source: &str,
-                      offset: u64,
-                      line: &[u8],
-                      dead: &mut BufWriter<File>|
-     -> Result<()> {
-        tally.read += 1;
-        match decode(line, Some(feed), &cfg) {
-            Ok(d) => {
-                let e = d.event;
-                let dg = digest(&e);
-                let key = (e.feed(), e.event_id.clone());
-                if let Some(&(ver, old)) = seen.get(&key) {
-                    if e.version < ver || (e.version == ver && dg == old) {
-                        tally.duplicate += 1;
-                        return Ok(());
-                    }
-                }
-                if seen.get(&key).is_none_or(|&(ver, _)| e.version > ver) {
-                    seen.insert(key, (e.version, dg));
-                }
-                let watermark = max_ingest.saturating_sub(cat.lifecycle.lateness_secs);
-                let v = e.ingest_time.max(watermark);
-                max_ingest = max_ingest.max(e.ingest_time);
-                log.push(Accepted {
-                    v,
-                    digest: dg,
-                    event: e,
-                });
-            }
+impl<'c> Ingest<'c> {
+    fn new(cat: &'c Catalogue, output: &Path) -> Result<Self> {
+        let path = output.join("dead_letters.jsonl");
+        let dead = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Ingest {
+            cat,
+            cfg: DecodeConfig::default(),
+            dead: BufWriter::new(dead),
+            log: Vec::new(),
+            seen: HashMap::new(),
+            max_ingest: Ts::MIN,
+            read: 0,
+            duplicate: 0,
+            rejected: BTreeMap::new(),
+        })
+    }
+
+    /// One raw record read from `feed`'s topic at `offset`.
+    fn accept(&mut self, feed: Feed, offset: u64, line: &[u8]) -> Result<()> {
+        self.read += 1;
+        let e = match decode(line, Some(feed), &self.cfg) {
+            Ok(d) => d.event,
             Err(rej) => {
-                *tally.rejected.entry(rej.reason.as_str()).or_default() += 1;
+                *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
                 let row = json!({
                     "original": String::from_utf8_lossy(line),
-                    "source_topic": source,
+                    "source_topic": feed.default_topic(),
                     "offset": offset,
                     "reason": rej.reason.as_str(),
                     "message": rej.message,
                 });
-                serde_json::to_writer(&mut *dead, &row)?;
-                dead.write_all(b"\n")?;
+                serde_json::to_writer(&mut self.dead, &row)?;
+                self.dead.write_all(b"\n")?;
+                return Ok(());
+            }
+        };
+        let dg = digest(&e);
+        match self.seen.entry((e.feed(), e.event_id.clone())) {
+            Entry::Occupied(mut o) => {
+                let (ver, old) = *o.get();
+                if e.version < ver || (e.version == ver && dg == old) {
+                    self.duplicate += 1;
+                    return Ok(());
+                }
+                if e.version > ver {
+                    o.insert((e.version, dg));
+                }
+            }
+            Entry::Vacant(v) => {
+                v.insert((e.version, dg));
             }
         }
+        // Replay clock: a record behind the watermark is late and visible at the watermark.
+        let watermark = self
+            .max_ingest
+            .saturating_sub(self.cat.lifecycle.lateness_secs);
+        let v = e.ingest_time.max(watermark);
+        self.max_ingest = self.max_ingest.max(e.ingest_time);
+        self.log.push(Accepted {
+            v,
+            digest: dg,
+            event: e,
+        });
         Ok(())
-    };
+    }
+}
+
+fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) -> Result<()> {
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let started = Instant::now();
+    let mut ingest = Ingest::new(cat, output)?;
     match input {
         Some(dir) => {
-            let mut lines: Vec<(Feed, String, u64, Vec<u8>)> = Vec::new();
+            let mut files = 0;
             for feed in Feed::ALL {
-                let name = format!("{}.jsonl", feed.as_str().to_ascii_lowercase());
-                let path = dir.join(&name);
+                let path = dir.join(format!("{}.jsonl", feed.as_str().to_ascii_lowercase()));
                 if !path.exists() {
                     continue;
                 }
+                files += 1;
                 let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
-                    lines.push((*feed, feed.default_topic(), i as u64, line?));
+                    ingest.accept(*feed, i as u64, &line?)?;
                 }
             }
-            if lines.is_empty() {
+            if files == 0 {
                 bail!("no <feed>.jsonl files in {}", dir.display());
-            }
-            for (feed, topic, offset, line) in lines {
-                accept(feed, &topic, offset, &line, &mut dead)?;
             }
         }
         None => {
-            let bar = progress(gen.enterprises as u64, "generating");
+            let bar = progress(u64::from(gen.enterprises), "generating");
             let mut offsets: BTreeMap<Feed, u64> = BTreeMap::new();
             let mut err = None;
             generate(gen, &mut |n| bar.set_position(n), &mut |r| {
                 let off = offsets.entry(r.feed).or_default();
-                if let Err(e) = accept(r.feed, &r.feed.default_topic(), *off, &r.line, &mut dead) {
+                if let Err(e) = ingest.accept(r.feed, *off, &r.line) {
                     err.get_or_insert(e);
                 }
                 *off += 1;
@@ -261,18 +282,17 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
             }
         }
     }
-    dead.flush()?;
+    ingest.dead.flush()?;
+    let log = &ingest.log;
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let visible: Vec<&Accepted> = log.iter().collect();
-    let (_, lifecycle_dead) = facts_of(&visible, cat);
-    let states = evaluate_at(&log, as_of, cat);
+    let (facts, lifecycle_dead) = facts_of(&visible, cat);
+    let states = evaluate_facts(&facts, as_of, cat);
 
     let mut out = BufWriter::new(File::create(output.join("state.jsonl"))?);
     let mut colours: BTreeMap<Colour, u64> = BTreeMap::new();
     for (uscc, (local, e)) in &states {
-        let colour = e
-            .s10
-            .map_or(Colour::None, |s| published(score_colour(s, cat), e.cap));
+        let colour = e.colour_without_hysteresis();
         *colours.entry(colour).or_default() += 1;
         let row = json!({
             "uscc": uscc,
@@ -292,7 +312,7 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     out.flush()?;
 
     let secs = started.elapsed().as_secs_f64();
-    let rejected: u64 = tally.rejected.values().sum();
+    let rejected: u64 = ingest.rejected.values().sum();
     let lifecycle_dead_now = lifecycle_dead.iter().filter(|d| d.at <= as_of).count() as u64;
     println!(
         "Credit Steward — evaluation as of {} ({} enterprises)",
@@ -314,18 +334,18 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
         );
     }
     println!();
-    println!("records read      {:>10}", tally.read);
+    println!("records read      {:>10}", ingest.read);
     println!("records applied   {:>10}", log.len());
-    println!("duplicates        {:>10}", tally.duplicate);
+    println!("duplicates        {:>10}", ingest.duplicate);
     println!("rejected          {rejected:>10}");
-    for (reason, n) in &tally.rejected {
+    for (reason, n) in &ingest.rejected {
         println!("  {reason:<20} {n:>8}");
     }
     println!("lifecycle dead letters (version_kind_change, target_mismatch, unknown_target) {lifecycle_dead_now}");
     println!(
         "wrote {}/state.jsonl and dead_letters.jsonl in {secs:.1} s ({:.0} records/s)",
         output.display(),
-        tally.read as f64 / secs
+        ingest.read as f64 / secs
     );
     Ok(())
 }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Catalogue;
 use crate::event::{
-    Body, ChangeField, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind,
-    InspResult, JudKind, JudRole, ListType, PenKind, PerKind, PersonRole, RegKind, RegStatus,
-    TaxGrade, TaxKind,
+    Body, ChangeField, Cmt, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind,
+    InspResult, JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind,
+    RegStatus, TaxGrade, TaxKind,
 };
 use crate::lifecycle::{is_pen_decision, Accepted, Resolved};
 use crate::time::{add_months, add_years, date_end, ymd, Period, Ts, DAY};
@@ -247,7 +247,6 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
     let mut accounts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut declared: BTreeMap<Period, usize> = BTreeMap::new();
     let mut insured: BTreeMap<Period, usize> = BTreeMap::new();
-    let mut relations: BTreeMap<(bool, String), usize> = BTreeMap::new();
     let mut established: Option<usize> = None;
 
     for (i, a) in res.records.iter().enumerate() {
@@ -351,15 +350,18 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                     }
                     RegKind::Mortgage => out.push(What::Mortgage, et, end, a),
                     RegKind::AnnualReport => annual_report(&mut out, res, i, end),
+                    // Every share record; the rows take the latest per counterparty at `t`.
                     RegKind::Shareholder | RegKind::Investment => {
-                        if let Some(cp) = &r.counterparty_uscc {
-                            let key = (r.kind == RegKind::Investment, cp.clone());
-                            let keep = relations
-                                .get(&key)
-                                .is_none_or(|&j| res.records[j].order() < a.order());
-                            if keep && *cp != a.event.uscc {
-                                relations.insert(key, i);
-                            }
+                        if let Some(uscc) =
+                            r.counterparty_uscc.clone().filter(|cp| *cp != a.event.uscc)
+                        {
+                            let bp = r.share_bp.unwrap_or(0);
+                            let what = if r.kind == RegKind::Investment {
+                                What::Investment { uscc, bp }
+                            } else {
+                                What::Shareholder { uscc, bp }
+                            };
+                            out.push(what, et, end, a);
                         }
                     }
                     RegKind::Status => {
@@ -425,34 +427,17 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
                 }
             }
             Body::Pcs(p) => match p.kind {
-                crate::event::PcsKind::Score => {
-                    out.push(What::Pcs(p.score.unwrap_or(0)), et, end, a)
-                }
-                crate::event::PcsKind::Honour => {
+                PcsKind::Score => out.push(What::Pcs(p.score.unwrap_or(0)), et, end, a),
+                PcsKind::Honour => {
                     let until = p.valid_until.map_or(Ts::MAX, date_end);
                     out.push(What::Honour, et, end.min(until), a);
                 }
-                crate::event::PcsKind::HonourRevoked => {}
+                PcsKind::HonourRevoked => {}
             },
             Body::Cmt(_) | Body::Rpr(_) => {}
         }
     }
 
-    for &i in relations.values() {
-        let a = res.records[i];
-        if let Body::Reg(r) = &a.event.body {
-            let (uscc, bp) = (
-                r.counterparty_uscc.clone().unwrap_or_default(),
-                r.share_bp.unwrap_or(0),
-            );
-            let what = if r.kind == RegKind::Investment {
-                What::Investment { uscc, bp }
-            } else {
-                What::Shareholder { uscc, bp }
-            };
-            out.push(what, a.event.event_time, res.endings[i].end(), a);
-        }
-    }
     if let Some(i) = established {
         firm_age(&mut out, res.records[i], res.endings[i].end());
     } else {
@@ -825,9 +810,17 @@ fn obligations(out: &mut Out<'_>, res: &Resolved<'_>) {
     }
 }
 
+fn cmt(a: &Accepted) -> Option<&Cmt> {
+    match &a.event.body {
+        Body::Cmt(c) => Some(c),
+        _ => None,
+    }
+}
+
 /// Rows 27–29 and 33 from the CMT records of each commitment.
 fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
-    let w = out.cat.windows.clone();
+    let cat = out.cat;
+    let w = &cat.windows;
     let mut by_id: BTreeMap<&str, Vec<&Accepted>> = BTreeMap::new();
     for a in &res.winners {
         if let Body::Cmt(c) = &a.event.body {
@@ -838,10 +831,6 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
         }
     }
     for (cid, recs) in by_id {
-        let cmt = |a: &Accepted| match &a.event.body {
-            Body::Cmt(c) => Some(c.clone()),
-            _ => None,
-        };
         let rectified: Vec<Ts> = recs
             .iter()
             .filter(|a| cmt(a).is_some_and(|c| c.kind == CmtKind::Rectified))

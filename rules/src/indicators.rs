@@ -56,15 +56,6 @@ pub struct Local {
 }
 
 impl Local {
-    /// Any red trigger R1–R5 is active (what rows 47–49 of related enterprises read).
-    pub fn red_trigger(&self) -> bool {
-        self.r[33] > 0.0
-            || self.r[4] > 0.0
-            || self.r[10] > 0.0
-            || self.r[41] > 0.0
-            || self.r[42] > 0.0
-            || self.broken_commitments >= 2
-    }
     /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).
     pub fn stopped(&self) -> bool {
         matches!(

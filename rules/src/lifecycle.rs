@@ -5,12 +5,15 @@
 //! pipeline (which calls them inside `reduce`) and the reference (which calls them on the
 //! log filtered to `v ≤ t`) agree by construction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Catalogue;
-use crate::event::{Body, Event, Feed, FinKind, JudKind, PenKind, RprKind, TaxKind};
+use crate::event::{
+    Body, CloseReason, Event, Feed, FinKind, JudKind, PenKind, PerKind, RegKind, RprKind, TaxKind,
+};
+use crate::reject::Reason;
 use crate::time::Ts;
 
 /// An accepted record and the logical time it became visible.
@@ -42,28 +45,6 @@ impl Accepted {
     }
 }
 
-/// A lifecycle decision that sends a record to the dead-letter topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum DeadReason {
-    /// A version switched between a retraction and a non-retraction kind.
-    VersionKindChange,
-    /// The named target has another `uscc` or a kind that is not paired.
-    TargetMismatch,
-    /// The target was not visible within the hold period.
-    UnknownTarget,
-}
-
-impl DeadReason {
-    /// The reason code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadReason::VersionKindChange => "version_kind_change",
-            DeadReason::TargetMismatch => "target_mismatch",
-            DeadReason::UnknownTarget => "unknown_target",
-        }
-    }
-}
-
 /// A lifecycle dead letter: which record, why, and from which logical time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Dead {
@@ -71,8 +52,8 @@ pub struct Dead {
     pub id: RecordId,
     /// Its version.
     pub version: u32,
-    /// Why.
-    pub reason: DeadReason,
+    /// Why: `version_kind_change`, `target_mismatch` or `unknown_target`.
+    pub reason: Reason,
     /// Logical time of the decision (`v`, or `v + hold` for `unknown_target`).
     pub at: Ts,
 }
@@ -104,29 +85,16 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
         };
     };
     let class = first.event.body.is_retraction();
-    let mut dead = Vec::new();
-    let mut winner: Option<&Accepted> = None;
-    for &a in versions {
-        if a.event.body.is_retraction() != class {
-            dead.push(Dead {
-                id: a.id(),
-                version: a.event.version,
-                reason: DeadReason::VersionKindChange,
-                at: a.v,
-            });
-            continue;
-        }
-        let better = match winner {
-            None => true,
-            Some(w) => {
-                (a.event.version, std::cmp::Reverse(a.digest))
-                    > (w.event.version, std::cmp::Reverse(w.digest))
-            }
-        };
-        if better {
-            winner = Some(a);
-        }
-    }
+    let (same, other): (Vec<&Accepted>, Vec<&Accepted>) = versions
+        .iter()
+        .partition(|a| a.event.body.is_retraction() == class);
+    let winner = same
+        .into_iter()
+        .max_by_key(|a| (a.event.version, std::cmp::Reverse(a.digest)));
+    let mut dead: Vec<Dead> = other
+        .into_iter()
+        .map(|a| dead(a, Reason::VersionKindChange, a.v))
+        .collect();
     dead.sort();
     dead.dedup();
     VersionOutcome { winner, dead }
@@ -176,13 +144,12 @@ pub struct Resolved<'a> {
     pub payments: BTreeMap<usize, Vec<Payment>>,
     /// Applied repairs: (repair record, index of target in `records`, effect time).
     pub repairs: Vec<(&'a Accepted, usize, Ts)>,
-    /// Lifecycle dead letters.
+    /// Lifecycle dead letters. An `unknown_target` one lies `hold` after the record's `v`:
+    /// until then the record is held, and a target that arrives in time removes it.
     pub dead: Vec<Dead>,
-    /// Retractions and repairs still held (target unknown, hold not yet over).
-    pub held: Vec<RecordId>,
 }
 
-/// The kinds a retraction may act on, as `(feed, kind wire name)` of the target.
+/// The kinds (wire names, in the retraction's own feed) a retraction may act on.
 fn paired_targets(body: &Body) -> &'static [&'static str] {
     match body {
         Body::Pen(_) => &["DECIDED", "CORRECTED"],
@@ -208,11 +175,11 @@ fn paired_targets(body: &Body) -> &'static [&'static str] {
             _ => &["SUSPICIOUS_ACCOUNT"],
         },
         Body::Reg(b) => match b.kind {
-            crate::event::RegKind::PledgeReleased => &["EQUITY_PLEDGE"],
+            RegKind::PledgeReleased => &["EQUITY_PLEDGE"],
             _ => &["MORTGAGE"],
         },
         Body::Per(b) => match b.kind {
-            crate::event::PerKind::DishonestRemoved => &["DISHONEST_LISTED"],
+            PerKind::DishonestRemoved => &["DISHONEST_LISTED"],
             _ => &["ROLE"],
         },
         Body::Rpr(_) => &["COMPLETED"],
@@ -350,19 +317,18 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
     // The target must have become visible within the hold period.
     let in_time = |r: &Accepted, target: &Accepted| target.v <= r.v.saturating_add(hold);
 
-    let mut revoked_repairs: BTreeMap<&str, ()> = BTreeMap::new();
+    let mut revoked_repairs: BTreeSet<&str> = BTreeSet::new();
     retractions.sort_by(|a, b| a.order().cmp(&b.order()));
     for r in &retractions {
         match link(r) {
-            Link::Mismatch => out.dead.push(dead(r, DeadReason::TargetMismatch, r.v)),
-            Link::Unknown => hold_or_dead(&mut out, r, hold),
+            Link::Mismatch => out.dead.push(dead(r, Reason::TargetMismatch, r.v)),
+            Link::Unknown => out.dead.push(unknown_target(r, hold)),
             Link::Repair => {
                 let target = r.event.ref_event_id.as_deref().unwrap_or_default();
                 if repair_ids.get(target).is_some_and(|t| in_time(r, t)) {
-                    revoked_repairs.insert(target, ());
+                    revoked_repairs.insert(target);
                 } else {
-                    out.dead
-                        .push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                    out.dead.push(unknown_target(r, hold));
                 }
             }
             Link::Targets(ts) => {
@@ -371,8 +337,7 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                     .filter(|&i| in_time(r, out.records[i]))
                     .collect();
                 if ts.is_empty() {
-                    out.dead
-                        .push(dead(r, DeadReason::UnknownTarget, r.v.saturating_add(hold)));
+                    out.dead.push(unknown_target(r, hold));
                     continue;
                 }
                 for i in ts {
@@ -383,7 +348,7 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
     }
 
     for rep in repairs {
-        if revoked_repairs.contains_key(rep.event.event_id.as_str()) {
+        if revoked_repairs.contains(rep.event.event_id.as_str()) {
             continue;
         }
         let Body::Rpr(b) = &rep.event.body else {
@@ -405,20 +370,15 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                 e.repair_before_min_publicity |= at < cat.min_publicity_end(&t.event);
                 out.repairs.push((rep, i, at));
             }
-            Some(_) => out.dead.push(dead(
-                rep,
-                DeadReason::UnknownTarget,
-                rep.v.saturating_add(hold),
-            )),
-            None => hold_or_dead(&mut out, rep, hold),
+            Some(_) => out.dead.push(unknown_target(rep, hold)),
+            None => out.dead.push(unknown_target(rep, hold)),
         }
     }
     out.dead.sort();
-    out.held.sort();
     out
 }
 
-fn dead(a: &Accepted, reason: DeadReason, at: Ts) -> Dead {
+fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
     Dead {
         id: a.id(),
         version: a.event.version,
@@ -427,13 +387,10 @@ fn dead(a: &Accepted, reason: DeadReason, at: Ts) -> Dead {
     }
 }
 
-/// An unlinked retraction or repair is held now and dead-lettered when the hold ends.
-/// Both are part of the output: the held entry for the state, the dead letter with its
-/// future logical time.
-fn hold_or_dead(out: &mut Resolved<'_>, a: &Accepted, hold: Ts) {
-    out.held.push(a.id());
-    out.dead
-        .push(dead(a, DeadReason::UnknownTarget, a.v.saturating_add(hold)));
+/// A retraction or repair whose target is not visible, or became visible only after the
+/// hold: dead-lettered as `unknown_target` when the hold ends.
+fn unknown_target(a: &Accepted, hold: Ts) -> Dead {
+    dead(a, Reason::UnknownTarget, a.v.saturating_add(hold))
 }
 
 fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
@@ -450,9 +407,7 @@ fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
             if b.kind == JudKind::CaseClosed
                 && matches!(
                     b.close_reason,
-                    Some(
-                        crate::event::CloseReason::Withdrawn | crate::event::CloseReason::Dismissed
-                    )
+                    Some(CloseReason::Withdrawn | CloseReason::Dismissed)
                 ) =>
         {
             out.endings[i].voided = true;

@@ -14,7 +14,7 @@ use crate::catalogue::Catalogue;
 use crate::fact::{derive, Fact, Src, What};
 use crate::indicators::{local, Cross, Local};
 use crate::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
-use crate::score::{evaluate, hysteresis, published, Colour, Evaluation, Reason};
+use crate::score::{evaluate, hysteresis, published, red_trigger, Colour, Evaluation, Reason};
 use crate::time::{format_rfc3339, Ts};
 
 /// Stage 1 and 2 over a set of visible records: every enterprise's facts, plus dead letters.
@@ -50,6 +50,7 @@ pub fn facts_of(
 pub fn cross_inputs(
     locals: &BTreeMap<String, Local>,
     active: &BTreeMap<String, Vec<&Fact>>,
+    cat: &Catalogue,
 ) -> BTreeMap<String, Cross> {
     // Person-scoped facts from whichever enterprise they were filed under.
     let mut scores: BTreeMap<&str, &Fact> = BTreeMap::new();
@@ -72,11 +73,7 @@ pub fn cross_inputs(
         }
     }
     let scored = |u: &str| locals.get(u).is_none_or(|l| !l.stopped());
-    let red = |u: &str| {
-        locals
-            .get(u)
-            .is_some_and(|l| !l.stopped() && l.red_trigger())
-    };
+    let red = |u: &str| locals.get(u).is_some_and(|l| red_trigger(l, cat));
     let mut by_rep: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (u, l) in locals {
         if let Some((p, _)) = &l.legal_rep {
@@ -137,7 +134,9 @@ pub fn evaluate_at(
     evaluate_facts(&facts, t, cat)
 }
 
-fn evaluate_facts(
+/// Every enterprise's evaluation (before hysteresis) at `t` from already derived facts
+/// ([`facts_of`]), for callers that also need the dead letters.
+pub fn evaluate_facts(
     facts: &BTreeMap<String, Vec<Fact>>,
     t: Ts,
     cat: &Catalogue,
@@ -150,7 +149,7 @@ fn evaluate_facts(
         .iter()
         .map(|(u, fs)| (u.clone(), local(fs, cat)))
         .collect();
-    let cross = cross_inputs(&locals, &active);
+    let cross = cross_inputs(&locals, &active, cat);
     locals
         .into_iter()
         .map(|(u, l)| {
@@ -206,21 +205,14 @@ pub fn change_id(
 }
 
 /// Hysteresis state carried in time order for one enterprise.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColourState {
     /// Score colour after hysteresis (`None` = no evaluation yet or scoring stopped).
     pub hyst: Option<Colour>,
     /// Published colour.
     pub published: Option<Colour>,
     /// `(S₁₀, triggers)` at the last evaluation instant.
-    pub last: Option<(Option<i64>, u16)>,
-}
-
-fn trigger_bits(triggers: &[String]) -> u16 {
-    triggers
-        .iter()
-        .filter_map(|t| t.strip_prefix('R').and_then(|n| n.parse::<u16>().ok()))
-        .fold(0, |acc, n| acc | (1 << n))
+    pub last: Option<(Option<i64>, Vec<String>)>,
 }
 
 /// Advances one enterprise's colour state with its evaluation at an instant. Returns the
@@ -230,8 +222,8 @@ pub fn step(
     e: &Evaluation,
     cat: &Catalogue,
 ) -> Option<(Option<Colour>, Colour)> {
-    let key = (e.s10, trigger_bits(&e.triggers));
-    if state.last == Some(key) {
+    let key = (e.s10, e.triggers.clone());
+    if state.last.as_ref() == Some(&key) {
         return None;
     }
     state.last = Some(key);

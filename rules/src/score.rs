@@ -128,6 +128,14 @@ pub struct Evaluation {
     pub reasons: Vec<Reason>,
 }
 
+impl Evaluation {
+    /// The published colour this evaluation gives on its own, without hysteresis (the
+    /// worse of the plain score colour and the trigger caps).
+    pub fn colour_without_hysteresis(&self) -> Colour {
+        published(self.score_colour, self.cap)
+    }
+}
+
 /// Finishes an evaluation: rows 45–49, roll-up, scores, triggers and the explanation.
 pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -> Evaluation {
     let mut r = local.r.clone();
@@ -155,21 +163,7 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
         / wsum;
     let s10 = (!stopped).then(|| round_half_away(10.0 * s_raw));
     let triggers = triggers(local, &r, cat);
-    let cap = if stopped {
-        Colour::None
-    } else {
-        triggers
-            .iter()
-            .filter_map(|t| cat.triggers.iter().find(|d| &d.code == t))
-            .map(|d| match d.cap {
-                Cap::Red => Colour::Red,
-                Cap::Yellow => Colour::Yellow,
-                Cap::Green => Colour::Green,
-                Cap::None => Colour::None,
-            })
-            .max()
-            .unwrap_or(Colour::Blue)
-    };
+    let cap = worst_cap(&triggers, cat);
     let mut order: Vec<usize> = (0..ROWS).filter(|i| contributions[*i] > 0.0).collect();
     order.sort_by(|a, b| {
         contributions[*b]
@@ -263,6 +257,28 @@ fn argmax(xs: impl Iterator<Item = f64>) -> usize {
         }
     }
     best.0
+}
+
+/// The worst colour cap among active trigger codes (`Blue` = no cap; R9 gives `None`).
+pub fn worst_cap(triggers: &[String], cat: &Catalogue) -> Colour {
+    triggers
+        .iter()
+        .filter_map(|t| cat.triggers.iter().find(|d| &d.code == t))
+        .map(|d| match d.cap {
+            Cap::Red => Colour::Red,
+            Cap::Yellow => Colour::Yellow,
+            Cap::Green => Colour::Green,
+            Cap::None => Colour::None,
+        })
+        .max()
+        .unwrap_or(Colour::Blue)
+}
+
+/// Whether an enterprise that is still scored has an active red trigger (R1–R5): what
+/// rows 47–49 of related enterprises read. Red triggers read only the enterprise's own
+/// rows, so `local.r` (rows 45–49 still 0) decides them.
+pub fn red_trigger(local: &Local, cat: &Catalogue) -> bool {
+    !local.stopped() && worst_cap(&triggers(local, &local.r, cat), cat) == Colour::Red
 }
 
 /// The active triggers, in code order.

@@ -10,7 +10,6 @@ use rules::decode::{decode, digest, DecodeConfig};
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::reference::evaluate_at;
-use rules::score::{published, score_colour, Colour};
 use rules::time::add_years;
 
 #[test]
@@ -44,9 +43,7 @@ fn small_generated_dataset_matches_golden() {
         states.len()
     );
     for (uscc, (_, e)) in &states {
-        let colour = e
-            .s10
-            .map_or(Colour::None, |s| published(score_colour(s, &cat), e.cap));
+        let colour = e.colour_without_hysteresis();
         let r: Vec<String> = e.r.iter().map(|x| format!("{x}")).collect();
         writeln!(
             text,

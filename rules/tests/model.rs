@@ -4,8 +4,9 @@
 
 use rules::catalogue::Catalogue;
 use rules::event::Event;
-use rules::lifecycle::{Accepted, DeadReason};
+use rules::lifecycle::Accepted;
 use rules::reference::{evaluate_at, run};
+use rules::reject::Reason;
 use rules::score::Colour;
 use rules::time::{add_months, parse_rfc3339, Ts, DAY};
 use serde_json::{json, Value};
@@ -187,7 +188,7 @@ fn version_switching_kind_class_is_dead_lettered() {
     assert!(out
         .dead
         .iter()
-        .any(|d| d.reason == DeadReason::VersionKindChange && d.version == 2));
+        .any(|d| d.reason == Reason::VersionKindChange && d.version == 2));
     assert_eq!(out.last[&code()].0.r[3], 100.0);
 }
 
@@ -221,7 +222,7 @@ fn unknown_target_is_held_then_dead_lettered() {
     let d = out
         .dead
         .iter()
-        .find(|d| d.reason == DeadReason::UnknownTarget)
+        .find(|d| d.reason == Reason::UnknownTarget)
         .expect("dead letter");
     assert_eq!(d.at, removed.v + 7 * DAY);
     assert_eq!(
