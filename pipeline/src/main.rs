@@ -16,8 +16,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rules::catalogue::Catalogue;
-use rules::decode::{decode, digest, DecodeConfig};
-use rules::event::Feed;
+use rules::decode::{decode, digest, encode, DecodeConfig};
+use rules::event::{Event, Feed};
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::reference::{evaluate_facts, facts_of};
@@ -193,11 +193,12 @@ impl<'c> Ingest<'c> {
         })
     }
 
-    /// One raw record read from `feed`'s topic at `offset`.
-    fn accept(&mut self, feed: Feed, offset: u64, line: &[u8]) -> Result<()> {
+    /// Decodes one raw record read from `feed`'s topic at `offset`; a reject goes to the
+    /// dead letters.
+    fn decode(&mut self, feed: Feed, offset: u64, line: &[u8]) -> Result<Option<Event>> {
         self.read += 1;
-        let e = match decode(line, Some(feed), &self.cfg) {
-            Ok(d) => d.event,
+        match decode(line, Some(feed), &self.cfg) {
+            Ok(d) => Ok(Some(d.event)),
             Err(rej) => {
                 *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
                 let row = json!({
@@ -206,19 +207,26 @@ impl<'c> Ingest<'c> {
                     "offset": offset,
                     "reason": rej.reason.as_str(),
                     "message": rej.message,
+                    // When it was rejected (wall clock); lifecycle rows carry their logical time.
+                    "time": format_rfc3339(now()),
                 });
                 serde_json::to_writer(&mut self.dead, &row)?;
                 self.dead.write_all(b"\n")?;
-                return Ok(());
+                Ok(None)
             }
-        };
+        }
+    }
+
+    /// Admits a decoded record in arrival order: duplicates are counted, the rest get their
+    /// visibility time from the replay clock.
+    fn admit(&mut self, e: Event) {
         let dg = digest(&e);
         match self.seen.entry((e.feed(), e.event_id.clone())) {
             Entry::Occupied(mut o) => {
                 let (ver, old) = *o.get();
                 if e.version < ver || (e.version == ver && dg == old) {
                     self.duplicate += 1;
-                    return Ok(());
+                    return;
                 }
                 if e.version > ver {
                     o.insert((e.version, dg));
@@ -239,8 +247,14 @@ impl<'c> Ingest<'c> {
             digest: dg,
             event: e,
         });
-        Ok(())
     }
+}
+
+/// Wall-clock time in whole seconds.
+fn now() -> Ts {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as Ts)
 }
 
 fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) -> Result<()> {
@@ -249,7 +263,10 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     let mut ingest = Ingest::new(cat, output)?;
     match input {
         Some(dir) => {
+            // Files have no arrival order across feeds: merge them by ingest time (stable, so
+            // each file keeps its own order) before the replay clock sees them.
             let mut files = 0;
+            let mut events = Vec::new();
             for feed in Feed::ALL {
                 let path = dir.join(format!("{}.jsonl", feed.as_str().to_ascii_lowercase()));
                 if !path.exists() {
@@ -258,11 +275,15 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
                 files += 1;
                 let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
-                    ingest.accept(*feed, i as u64, &line?)?;
+                    events.extend(ingest.decode(*feed, i as u64, &line?)?);
                 }
             }
             if files == 0 {
                 bail!("no <feed>.jsonl files in {}", dir.display());
+            }
+            events.sort_by_key(|e| e.ingest_time);
+            for e in events {
+                ingest.admit(e);
             }
         }
         None => {
@@ -271,8 +292,12 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
             let mut err = None;
             generate(gen, &mut |n| bar.set_position(n), &mut |r| {
                 let off = offsets.entry(r.feed).or_default();
-                if let Err(e) = ingest.accept(r.feed, *off, &r.line) {
-                    err.get_or_insert(e);
+                match ingest.decode(r.feed, *off, &r.line) {
+                    Ok(Some(e)) => ingest.admit(e),
+                    Ok(None) => {}
+                    Err(e) => {
+                        err.get_or_insert(e);
+                    }
                 }
                 *off += 1;
             })?;
@@ -282,11 +307,38 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
             }
         }
     }
-    ingest.dead.flush()?;
     let log = &ingest.log;
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let visible: Vec<&Accepted> = log.iter().collect();
     let (facts, lifecycle_dead) = facts_of(&visible, cat);
+    // Lifecycle dead letters decided by the end of the input join the decoder's rejects.
+    let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
+        .iter()
+        .map(|a| {
+            (
+                (a.event.feed(), a.event.event_id.as_str(), a.event.version),
+                a,
+            )
+        })
+        .collect();
+    let mut lifecycle_dead_now = 0u64;
+    for d in lifecycle_dead.iter().filter(|d| d.at <= as_of) {
+        let Some(a) = by_version.get(&(d.id.0, d.id.1.as_str(), d.version)) else {
+            continue;
+        };
+        lifecycle_dead_now += 1;
+        let row = json!({
+            "original": String::from_utf8_lossy(&encode(&a.event)),
+            "source_topic": d.id.0.default_topic(),
+            "offset": null,
+            "reason": d.reason.as_str(),
+            "message": format!("{} {} version {}", d.id.0, d.id.1, d.version),
+            "time": format_rfc3339(d.at),
+        });
+        serde_json::to_writer(&mut ingest.dead, &row)?;
+        ingest.dead.write_all(b"\n")?;
+    }
+    ingest.dead.flush()?;
     let states = evaluate_facts(&facts, as_of, cat);
 
     let mut out = BufWriter::new(File::create(output.join("state.jsonl"))?);
@@ -313,7 +365,6 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
 
     let secs = started.elapsed().as_secs_f64();
     let rejected: u64 = ingest.rejected.values().sum();
-    let lifecycle_dead_now = lifecycle_dead.iter().filter(|d| d.at <= as_of).count() as u64;
     println!(
         "Credit Steward — evaluation as of {} ({} enterprises)",
         format_rfc3339(as_of),
@@ -335,13 +386,16 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     }
     println!();
     println!("records read      {:>10}", ingest.read);
-    println!("records applied   {:>10}", log.len());
+    println!(
+        "records applied   {:>10}",
+        log.len() as u64 - lifecycle_dead_now
+    );
     println!("duplicates        {:>10}", ingest.duplicate);
     println!("rejected          {rejected:>10}");
     for (reason, n) in &ingest.rejected {
         println!("  {reason:<20} {n:>8}");
     }
-    println!("lifecycle dead letters (version_kind_change, target_mismatch, unknown_target) {lifecycle_dead_now}");
+    println!("dead-lettered by lifecycle (version_kind_change, target_mismatch, unknown_target) {lifecycle_dead_now}");
     println!(
         "wrote {}/state.jsonl and dead_letters.jsonl in {secs:.1} s ({:.0} records/s)",
         output.display(),
