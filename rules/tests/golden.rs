@@ -10,6 +10,7 @@ use rules::decode::{decode, digest, DecodeConfig};
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::reference::evaluate_at;
+use rules::score::Colour;
 use rules::time::add_years;
 
 #[test]
@@ -69,4 +70,47 @@ fn small_generated_dataset_matches_golden() {
         "evaluation differs from {path}; first differing line: {:?}",
         text.lines().zip(want.lines()).find(|(a, b)| a != b)
     );
+}
+
+/// With default generator settings the final colour shares land near the spec's
+/// calibration targets (about 5% blue, 75% green, 15% yellow, 5% red).
+#[test]
+fn default_colour_shares_are_near_the_targets() {
+    let cfg = GenConfig {
+        enterprises: 3_000,
+        seed: 11,
+        ..GenConfig::default()
+    };
+    let mut log = Vec::new();
+    generate(&cfg, &mut |_| {}, &mut |r| {
+        if let Ok(d) = decode(&r.line, Some(r.feed), &DecodeConfig::default()) {
+            log.push(Accepted {
+                v: d.event.ingest_time,
+                digest: digest(&d.event),
+                event: d.event,
+            });
+        }
+    })
+    .expect("valid config");
+    let cat = Catalogue::embedded();
+    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), &cat);
+    let share = |c: Colour| {
+        let n = states
+            .values()
+            .filter(|(_, e)| e.colour_without_hysteresis() == c)
+            .count();
+        100.0 * n as f64 / states.len() as f64
+    };
+    let shares = [Colour::Blue, Colour::Green, Colour::Yellow, Colour::Red].map(share);
+    let bounds = [(3.0, 8.0), (68.0, 80.0), (11.0, 19.0), (2.5, 7.5)];
+    for ((c, s), (lo, hi)) in ["blue", "green", "yellow", "red"]
+        .iter()
+        .zip(shares)
+        .zip(bounds)
+    {
+        assert!(
+            (lo..=hi).contains(&s),
+            "{c} {s:.1}% outside {lo}–{hi}%: {shares:?}"
+        );
+    }
 }

@@ -100,8 +100,8 @@ impl Default for RiskLevels {
         };
         RiskLevels {
             very_low: level(0.05, 0.0, 0.0, 0.0),
-            low: level(0.75, 0.7, 0.3, 0.25),
-            medium: level(0.15, 2.5, 8.0, 1.0),
+            low: level(0.77, 0.7, 0.2, 0.25),
+            medium: level(0.13, 2.5, 8.0, 1.0),
             high: level(0.05, 5.0, 8.0, 60.0),
         }
     }
@@ -143,6 +143,9 @@ pub struct GenConfig {
     /// bad USCC check character, a negative amount, an unknown kind, or an `event_time` more
     /// than one day after `ingest_time`, in equal parts.
     pub malformed_rate: f64,
+    /// Share of enterprises whose registration is revoked or deregistered during the period
+    /// (`REG.STATUS`), in [0, 1]; a third of the revoked ones are later `ACTIVE` again.
+    pub status_change_rate: f64,
     /// Latent-risk mix and per-level event-rate multipliers.
     pub risk: RiskLevels,
 }
@@ -163,6 +166,7 @@ impl Default for GenConfig {
             out_of_order_rate: 0.05,
             lateness_secs: 600,
             malformed_rate: 0.001,
+            status_change_rate: 0.005,
             risk: RiskLevels::default(),
         }
     }
@@ -257,6 +261,7 @@ impl GenConfig {
             ("correction_rate", self.correction_rate),
             ("out_of_order_rate", self.out_of_order_rate),
             ("malformed_rate", self.malformed_rate),
+            ("status_change_rate", self.status_change_rate),
         ] {
             rate(field.to_owned(), value)?;
         }

@@ -73,7 +73,7 @@ const TRAITS: [Traits; 4] = [
     },
     Traits {
         grade: [0.35, 0.5, 0.1, 0.04, 0.01],
-        pcs: (800, 60),
+        pcs: (735, 60),
         per_score: (760, 80),
         zero_declaration: 0.02,
         staff_trend: 0.02,
@@ -507,6 +507,19 @@ impl Timeline<'_> {
                     role: Some(PersonRole::LegalRep),
                 },
             );
+        }
+        if self.chance(self.cfg.status_change_rate) {
+            let t = self.uniform(since, self.end);
+            let status = if self.chance(0.5) {
+                RegStatus::Revoked
+            } else {
+                RegStatus::Deregistered
+            };
+            self.known(t, P::Status(status));
+            if status == RegStatus::Revoked && self.chance(1.0 / 3.0) {
+                let back = self.uniform(t, self.end);
+                self.known(back, P::Status(RegStatus::Active));
+            }
         }
         if self.chance(self.traits.address_cluster) {
             let count = self.rng.random_range(2..16);

@@ -219,6 +219,8 @@ pub(super) enum P {
     },
     /// `REG.ADDRESS_CLUSTER`.
     AddressCluster(i64),
+    /// `REG.STATUS`.
+    Status(RegStatus),
     /// `PER.SCORE` (scale 1000).
     PerScore {
         /// Person number.
@@ -369,7 +371,8 @@ impl P {
             | P::Share { .. }
             | P::Reg(_)
             | P::AnnualReport { .. }
-            | P::AddressCluster(_) => Feed::Reg,
+            | P::AddressCluster(_)
+            | P::Status(_) => Feed::Reg,
             P::PerScore { .. } | P::Per { .. } => Feed::Per,
             P::Cmt { .. } => Feed::Cmt,
             P::Repair { .. } | P::RepairRevoked => Feed::Rpr,
@@ -619,6 +622,10 @@ impl Rec {
             P::AddressCluster(n) => Body::Reg(Reg {
                 address_firm_count: Some(*n),
                 ..reg(RegKind::AddressCluster)
+            }),
+            P::Status(status) => Body::Reg(Reg {
+                status: Some(*status),
+                ..reg(RegKind::Status)
             }),
             P::PerScore { person, score } => Body::Per(Per {
                 kind: PerKind::Score,
