@@ -37,7 +37,8 @@ struct Cli {
 enum Command {
     /// Generate JSON-lines feeds (one file per feed) for N enterprises.
     Generate {
-        /// Output directory (created if missing).
+        /// Output directory (created if missing), or `-` for every record on stdout in
+        /// arrival order (each record names its `feed`).
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
@@ -123,36 +124,51 @@ fn main() -> Result<()> {
 }
 
 fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut files = BTreeMap::new();
-    for feed in Feed::ALL {
-        let path = out.join(format!("{}.jsonl", feed.as_str().to_ascii_lowercase()));
-        let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        files.insert(*feed, BufWriter::new(f));
+    // One writer per feed, or stdout for all of them.
+    let mut files: BTreeMap<Feed, Box<dyn Write>> = BTreeMap::new();
+    let to_stdout = out == Path::new("-");
+    if !to_stdout {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for feed in Feed::ALL {
+            let path = out.join(format!("{}.jsonl", feed.as_str().to_ascii_lowercase()));
+            let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            files.insert(*feed, Box::new(BufWriter::new(f)));
+        }
     }
-    let bar = progress(cfg.enterprises as u64, "enterprises");
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let bar = progress(u64::from(cfg.enterprises), "enterprises");
     let started = Instant::now();
     let mut err = None;
     let summary = generate(cfg, &mut |n| bar.set_position(n), &mut |r| {
-        if let Some(w) = files.get_mut(&r.feed) {
-            if let Err(e) = w.write_all(&r.line).and_then(|()| w.write_all(b"\n")) {
-                err.get_or_insert(e);
-            }
+        let w: &mut dyn Write = match files.get_mut(&r.feed) {
+            Some(w) => w,
+            None => &mut stdout,
+        };
+        if let Err(e) = w.write_all(&r.line).and_then(|()| w.write_all(b"\n")) {
+            err.get_or_insert(e);
         }
     })?;
     bar.finish_and_clear();
-    if let Some(e) = err {
-        return Err(e).context("writing generated records");
+    match err {
+        // A reader that stops early (`| head`) is not an error.
+        Some(e) if to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Some(e) => return Err(e).context("writing generated records"),
+        None => {}
     }
+    stdout.flush()?;
     for (_, mut w) in files {
         w.flush()?;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    eprintln!(
         "generated {} records for {} enterprises into {} in {secs:.1} s ({:.0} records/s)",
         summary.records,
         summary.enterprises,
-        out.display(),
+        if to_stdout {
+            "stdout".into()
+        } else {
+            out.display().to_string()
+        },
         summary.records as f64 / secs
     );
     Ok(())
