@@ -17,7 +17,10 @@ use crate::reject::Reason;
 use crate::time::Ts;
 
 /// An accepted record and the logical time it became visible.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Serialized as `(v, digest, canonical JSON bytes)`: the flat JSON shape of [`Event`]
+/// needs a self-describing format, and timely exchanges data between processes with bincode.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Accepted {
     /// Visibility time `v`.
     pub v: Ts,
@@ -25,6 +28,21 @@ pub struct Accepted {
     pub digest: [u8; 32],
     /// The typed record.
     pub event: Event,
+}
+
+impl Serialize for Accepted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = serde_json::to_vec(&self.event).map_err(serde::ser::Error::custom)?;
+        (self.v, self.digest, bytes).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Accepted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (v, digest, bytes): (Ts, [u8; 32], Vec<u8>) = Deserialize::deserialize(d)?;
+        let event = serde_json::from_slice(&bytes).map_err(serde::de::Error::custom)?;
+        Ok(Accepted { v, digest, event })
+    }
 }
 
 /// A record's identity: `(feed, event_id)`.

@@ -186,6 +186,33 @@ pub struct ColourChange {
     pub change_id: String,
 }
 
+impl ColourChange {
+    /// The change of `uscc`'s published colour at `as_of`, explained by `e`.
+    pub fn new(
+        uscc: &str,
+        as_of: Ts,
+        from: Option<Colour>,
+        to: Colour,
+        e: &Evaluation,
+        cat: &Catalogue,
+    ) -> Self {
+        ColourChange {
+            change_id: change_id(uscc, as_of, from, to, &cat.version),
+            uscc: uscc.to_owned(),
+            from,
+            to,
+            score: e.s,
+            score_colour: e.score_colour,
+            triggers: e.triggers.clone(),
+            reasons: e.reasons.clone(),
+            as_of,
+            // No model is loaded yet (the risk-model issue adds it).
+            model_version: None,
+            rules_version: cat.version.clone(),
+        }
+    }
+}
+
 /// `change_id`: hex SHA-256 of `uscc|as_of|from|to|rules_version` (as_of in RFC 3339 UTC,
 /// `from` empty for the first colour).
 pub fn change_id(
@@ -219,15 +246,20 @@ pub struct ColourState {
 /// new published colour when it changed.
 pub fn step(
     state: &mut ColourState,
-    e: &Evaluation,
+    s10: Option<i64>,
+    triggers: &[String],
+    cap: Colour,
     cat: &Catalogue,
 ) -> Option<(Option<Colour>, Colour)> {
-    let key = (e.s10, e.triggers.clone());
-    if state.last.as_ref() == Some(&key) {
+    if state
+        .last
+        .as_ref()
+        .is_some_and(|(s, t)| *s == s10 && t.as_slice() == triggers)
+    {
         return None;
     }
-    state.last = Some(key);
-    let to = match e.s10 {
+    state.last = Some((s10, triggers.to_vec()));
+    let to = match s10 {
         None => {
             state.hyst = None;
             Colour::None
@@ -235,7 +267,7 @@ pub fn step(
         Some(s10) => {
             let h = hysteresis(state.hyst, s10, cat);
             state.hyst = Some(h);
-            published(h, e.cap)
+            published(h, cap)
         }
     };
     let from = state.published;
@@ -280,20 +312,9 @@ pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
         for t in instants {
             for (u, (_, e)) in evaluate_facts(&facts, t, cat) {
                 let st = states.entry(u.clone()).or_default();
-                if let Some((from, to)) = step(st, &e, cat) {
-                    out.changes.push(ColourChange {
-                        change_id: change_id(&u, t, from, to, &cat.version),
-                        uscc: u.clone(),
-                        from,
-                        to,
-                        score: e.s,
-                        score_colour: e.score_colour,
-                        triggers: e.triggers.clone(),
-                        reasons: e.reasons.clone(),
-                        as_of: t,
-                        model_version: None,
-                        rules_version: cat.version.clone(),
-                    });
+                if let Some((from, to)) = step(st, e.s10, &e.triggers, e.cap, cat) {
+                    out.changes
+                        .push(ColourChange::new(&u, t, from, to, &e, cat));
                 }
                 out.last.insert(u, (e, st.published));
             }

@@ -1,0 +1,363 @@
+//! The incremental dataflow: accepted records → lifecycle → facts with their intervals →
+//! active facts → per-enterprise links and cross-enterprise joins → evaluations.
+//!
+//! Logical time is visibility time (`rules::time::Ts`, seconds). Every domain decision is a
+//! `rules` function; this module only arranges where they run:
+//!
+//! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
+//! 2. `reduce` per USCC: [`rules::lifecycle::resolve_enterprise`] and [`rules::fact::derive`].
+//! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
+//!    windows, publicity periods and deadlines end by themselves, as future-dated updates.
+//! 4. `reduce` per USCC over the active facts: the links other enterprises read (red
+//!    trigger, status, legal representative, shares).
+//! 5. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
+//! 6. `reduce` per USCC over active facts and joined parts: [`rules::score::evaluate`].
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::{AsCollection, VecCollection};
+use rules::catalogue::Catalogue;
+use rules::fact::{derive, Fact, Src, What};
+use rules::indicators::{local, Cross};
+use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
+use rules::score::{evaluate, red_trigger, Colour};
+use rules::time::Ts;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::vec::Map;
+
+/// Output of the enterprise lifecycle stage.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Derived {
+    /// The enterprise has at least one record in effect.
+    Known,
+    /// A fact with its interval.
+    Fact(Fact),
+    /// A lifecycle dead letter.
+    Dead(Dead),
+}
+
+/// What other enterprises' rows 47–49 read about an enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Link {
+    /// An active red trigger (R1–R5) and still scored.
+    Red,
+    /// Scoring stopped (R9).
+    Stopped,
+    /// `LR(E)`.
+    Rep(String),
+    /// A corporate shareholder at ≥ 500 bp.
+    Holder(String),
+    /// An affiliate invested in.
+    Affiliate(String),
+}
+
+/// The inputs of the final evaluation of one enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Part {
+    /// The enterprise has records.
+    Known,
+    /// One of its active facts.
+    Fact(Fact),
+    /// An active personal fact of its legal representative (from any enterprise).
+    Person(Fact),
+    /// Another enterprise of its legal representative with a red trigger.
+    RepOtherRed(String),
+    /// A shareholder with a red trigger.
+    HolderRed(String),
+    /// An affiliate with a red trigger.
+    AffiliateRed(String),
+    /// An affiliate that is still scored.
+    AffiliateScored(String),
+}
+
+/// One enterprise's evaluation at a logical time, as the dataflow carries it (floats are
+/// not `Ord`, so the full evaluation travels as its JSON).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Scored {
+    /// `S` in tenths; `None` when scoring stopped.
+    pub s10: Option<i64>,
+    /// Active triggers.
+    pub triggers: Vec<String>,
+    /// Worst trigger cap.
+    pub cap: Colour,
+    /// Plain score colour.
+    pub score_colour: Colour,
+    /// Region code.
+    pub region: Option<String>,
+    /// Industry code.
+    pub industry: Option<String>,
+    /// The full [`rules::score::Evaluation`] as JSON.
+    pub evaluation: String,
+}
+
+/// Handles to a built dataflow, for one worker.
+pub struct Handles {
+    /// Accepted records, inserted at their visibility time.
+    pub input: InputSession<Ts, Accepted, isize>,
+    /// Progress of every output.
+    pub probe: ProbeHandle<Ts>,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handles").finish_non_exhaustive()
+    }
+}
+
+/// Where a worker's output updates go.
+pub trait Sink: 'static {
+    /// An evaluation update of an enterprise.
+    fn scored(&mut self, uscc: &str, scored: &Scored, time: Ts, diff: isize);
+    /// A lifecycle dead-letter update.
+    fn dead(&mut self, dead: &Dead, time: Ts, diff: isize);
+}
+
+/// Builds the dataflow in `worker`; its output updates go to `sink` as they are produced.
+pub fn build<S: Sink>(
+    worker: &mut timely::worker::Worker,
+    cat: Arc<Catalogue>,
+    sink: Rc<RefCell<S>>,
+) -> Handles {
+    let probe = ProbeHandle::new();
+    let input = worker.dataflow::<Ts, _, _>(|scope| {
+        let (input, records) = scope.new_collection::<Accepted, isize>();
+        let (scored, dead) = pipeline(records, &cat);
+        let s = sink.clone();
+        scored
+            .inspect(move |((u, sc), t, r)| s.borrow_mut().scored(u, sc, *t, *r))
+            .probe_with(&probe);
+        let s = sink.clone();
+        dead.inspect(move |(d, t, r)| s.borrow_mut().dead(d, *t, *r))
+            .probe_with(&probe);
+        input
+    });
+    Handles { input, probe }
+}
+
+/// The dataflow from accepted records to evaluations and lifecycle dead letters.
+fn pipeline<'s>(
+    records: VecCollection<'s, Ts, Accepted>,
+    cat: &Arc<Catalogue>,
+) -> (
+    VecCollection<'s, Ts, (String, Scored)>,
+    VecCollection<'s, Ts, Dead>,
+) {
+    // 1. Versions per (feed, event_id).
+    let versions =
+        records
+            .map(|a| (a.id(), a))
+            .reduce_named("Versions", |_id: &RecordId, vals, out| {
+                let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
+                let o = resolve_versions(&vs);
+                for d in o.dead {
+                    out.push((Err(d), 1));
+                }
+                if let Some(w) = o.winner {
+                    out.push((Ok(w.clone()), 1));
+                }
+            });
+    let version_dead = versions.clone().flat_map(|(_, x)| x.err());
+    let winners = versions.flat_map(|(_, x)| x.ok());
+
+    // 2. Lifecycle and facts per enterprise.
+    let c = cat.clone();
+    let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_named(
+        "Enterprise",
+        move |_u: &String, vals, out| {
+            let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
+            let res = resolve_enterprise(&ws, &c);
+            out.push((Derived::Known, 1));
+            for d in &res.dead {
+                out.push((Derived::Dead(d.clone()), 1));
+            }
+            for f in derive(&res, &c) {
+                out.push((Derived::Fact(f), 1));
+            }
+        },
+    );
+
+    // 3. Facts and dead letters at their own times.
+    let timed = derived
+        .inner
+        .flat_map(|((u, d), t, r)| {
+            let (from, to) = match &d {
+                Derived::Known => (t, Ts::MAX),
+                Derived::Fact(f) => (t.max(f.start), t.max(f.end)),
+                Derived::Dead(x) => (t.max(x.at), Ts::MAX),
+            };
+            let end = (to < Ts::MAX).then(|| ((u.clone(), d.clone()), to, -r));
+            std::iter::once(((u, d), from, r)).chain(end)
+        })
+        .as_collection();
+    let dead = timed
+        .clone()
+        .flat_map(|(_, d)| match d {
+            Derived::Dead(x) => Some(x),
+            _ => None,
+        })
+        .concat(version_dead);
+    let known = timed
+        .clone()
+        .flat_map(|(u, d)| matches!(d, Derived::Known).then_some(u));
+    let facts = timed.flat_map(|(u, d)| match d {
+        Derived::Fact(f) => Some((u, f)),
+        _ => None,
+    });
+
+    // 4. What other enterprises read.
+    let c = cat.clone();
+    let links = facts
+        .clone()
+        .reduce_named("Links", move |_u: &String, vals, out| {
+            let active = with_multiplicity(vals);
+            let l = local(&active, &c);
+            if red_trigger(&l, &c) {
+                out.push((Link::Red, 1));
+            }
+            if l.stopped() {
+                out.push((Link::Stopped, 1));
+            }
+            if let Some((p, _)) = l.legal_rep {
+                out.push((Link::Rep(p), 1));
+            }
+            for (h, _) in l.shareholders {
+                out.push((Link::Holder(h), 1));
+            }
+            for (a, _) in l.investments {
+                out.push((Link::Affiliate(a), 1));
+            }
+        });
+    let red = links
+        .clone()
+        .flat_map(|(u, l)| (l == Link::Red).then_some((u, ())));
+    let stopped = links
+        .clone()
+        .flat_map(|(u, l)| (l == Link::Stopped).then_some(u));
+    // (person, enterprise)
+    let reps = links.clone().flat_map(|(u, l)| match l {
+        Link::Rep(p) => Some((p, u)),
+        _ => None,
+    });
+    let red_reps = reps
+        .clone()
+        .map(|(p, u)| (u, p))
+        .semijoin(red.clone().map(|(u, ())| u))
+        .map(|(u, p)| (p, u));
+
+    // 5. Rows 45–49 inputs.
+    let person_facts = facts.clone().flat_map(|(_, f)| match &f.what {
+        What::PersonScore { person, .. } | What::PersonDishonest(person) => {
+            Some((person.clone(), f))
+        }
+        _ => None,
+    });
+    let person = reps.clone().join_map(person_facts, |_p, u, f| {
+        (u.clone(), Part::Person(f.clone()))
+    });
+    let rep_others = reps
+        .join_map(red_reps, |_p, u, other| (u.clone(), other.clone()))
+        .filter(|(u, other)| u != other)
+        .map(|(u, other)| (u, Part::RepOtherRed(other)));
+    let holders = links
+        .clone()
+        .flat_map(|(u, l)| match l {
+            Link::Holder(h) => Some((h, u)),
+            _ => None,
+        })
+        .semijoin(red.clone().map(|(u, ())| u))
+        .map(|(h, u)| (u, Part::HolderRed(h)));
+    let affiliates = links.flat_map(|(u, l)| match l {
+        Link::Affiliate(a) => Some((a, u)),
+        _ => None,
+    });
+    let affiliates_red = affiliates
+        .clone()
+        .semijoin(red.map(|(u, ())| u))
+        .map(|(a, u)| (u, Part::AffiliateRed(a)));
+    let affiliates_scored = affiliates
+        .antijoin(stopped)
+        .map(|(a, u)| (u, Part::AffiliateScored(a)));
+
+    // 6. The evaluation.
+    let c = cat.clone();
+    let scored = known
+        .map(|u| (u, Part::Known))
+        .concat(facts.map(|(u, f)| (u, Part::Fact(f))))
+        .concat(person)
+        .concat(rep_others)
+        .concat(holders)
+        .concat(affiliates_red)
+        .concat(affiliates_scored)
+        .reduce_named("Evaluate", move |_u: &String, vals, out| {
+            if let Some(s) = evaluate_parts(vals, &c) {
+                out.push((s, 1));
+            }
+        });
+    (scored, dead)
+}
+
+/// The values of a reduce input, each repeated by its (positive) multiplicity, as the
+/// reference sees them.
+fn with_multiplicity<'a, V>(vals: &[(&'a V, isize)]) -> Vec<&'a V> {
+    vals.iter()
+        .flat_map(|(v, r)| std::iter::repeat_n(*v, (*r).max(0) as usize))
+        .collect()
+}
+
+/// Assembles `Local` and `Cross` from an enterprise's parts and evaluates it.
+fn evaluate_parts(vals: &[(&Part, isize)], cat: &Catalogue) -> Option<Scored> {
+    let mut known = false;
+    let mut facts: Vec<&Fact> = Vec::new();
+    let mut cross = Cross::default();
+    let mut dishonest: BTreeSet<Src> = BTreeSet::new();
+    let mut latest_score: Option<&Fact> = None;
+    for (part, r) in vals {
+        if *r <= 0 {
+            continue;
+        }
+        match part {
+            Part::Known => known = true,
+            Part::Fact(f) => facts.extend(std::iter::repeat_n(f, *r as usize)),
+            Part::Person(f) => match &f.what {
+                What::PersonScore { .. } => {
+                    if latest_score.is_none_or(|g| g.latest_key() < f.latest_key()) {
+                        latest_score = Some(f);
+                    }
+                }
+                _ => {
+                    dishonest.insert(f.src.clone());
+                }
+            },
+            Part::RepOtherRed(u) => cross.rep_others_red.push(u.clone()),
+            Part::HolderRed(u) => cross.shareholders_red.push(u.clone()),
+            Part::AffiliateRed(u) => cross.affiliates_red.push(u.clone()),
+            Part::AffiliateScored(_) => cross.affiliates_all += 1,
+        }
+    }
+    if !known {
+        return None;
+    }
+    cross.person_score = latest_score.and_then(|f| match &f.what {
+        What::PersonScore {
+            score, scale_max, ..
+        } => Some((*score, *scale_max, f.src.clone())),
+        _ => None,
+    });
+    cross.person_dishonest = dishonest.into_iter().collect();
+    let l = local(&facts, cat);
+    let e = evaluate(&l, &cross, None, cat);
+    Some(Scored {
+        s10: e.s10,
+        triggers: e.triggers.clone(),
+        cap: e.cap,
+        score_colour: e.score_colour,
+        region: l.region.clone(),
+        industry: l.industry.clone(),
+        evaluation: serde_json::to_string(&e).unwrap_or_default(),
+    })
+}

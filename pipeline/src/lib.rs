@@ -1,0 +1,7 @@
+//! Credit Steward's pipeline: the incremental dataflow and what drives it.
+//!
+//! See `pipeline/README.md` for which module owns what.
+
+pub mod dataflow;
+pub mod replay;
+pub mod tracker;

@@ -1,0 +1,106 @@
+//! The one sequential step: a worker's evaluation updates, taken in logical-time order once
+//! the dataflow's frontier has passed them, drive hysteresis and the colour changes.
+//!
+//! The dataflow partitions enterprises by USCC, so each worker tracks the enterprises it
+//! owns; no state is shared between workers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rules::catalogue::Catalogue;
+use rules::lifecycle::Dead;
+use rules::reference::{step, ColourChange, ColourState};
+use rules::score::Evaluation;
+use rules::time::Ts;
+
+use crate::dataflow::{Scored, Sink};
+
+/// Hysteresis, colour changes and the current state of one worker's enterprises.
+#[derive(Debug)]
+pub struct Tracker {
+    cat: Arc<Catalogue>,
+    /// Updates not yet passed by the frontier: `(time, uscc, scored, diff)`.
+    pending: Vec<(Ts, String, Scored, isize)>,
+    /// Lifecycle dead-letter updates not yet passed by the frontier.
+    pending_dead: Vec<(Ts, Dead, isize)>,
+    /// Each enterprise's evaluation at the last processed time.
+    pub current: BTreeMap<String, Scored>,
+    /// Hysteresis state per enterprise.
+    colours: BTreeMap<String, ColourState>,
+    /// Every colour change so far, in time order.
+    pub changes: Vec<ColourChange>,
+    /// Lifecycle dead letters in effect, with their multiplicity.
+    pub dead: BTreeMap<Dead, isize>,
+}
+
+impl Tracker {
+    /// An empty tracker.
+    pub fn new(cat: Arc<Catalogue>) -> Self {
+        Tracker {
+            cat,
+            pending: Vec::new(),
+            pending_dead: Vec::new(),
+            current: BTreeMap::new(),
+            colours: BTreeMap::new(),
+            changes: Vec::new(),
+            dead: BTreeMap::new(),
+        }
+    }
+
+    /// The published colour state of an enterprise.
+    pub fn colour(&self, uscc: &str) -> Option<&ColourState> {
+        self.colours.get(uscc)
+    }
+
+    /// Applies every pending update at a time before `frontier`, in time order.
+    pub fn advance(&mut self, frontier: Ts) {
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(t, ..)| *t < frontier);
+        self.pending = later;
+        let (dead_ready, dead_later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_dead)
+            .into_iter()
+            .partition(|(t, ..)| *t < frontier);
+        self.pending_dead = dead_later;
+        for (_, d, r) in dead_ready {
+            let n = self.dead.entry(d.clone()).or_default();
+            *n += r;
+            if *n == 0 {
+                self.dead.remove(&d);
+            }
+        }
+
+        // Net change per (time, uscc, value), in time order.
+        let mut net: BTreeMap<(Ts, String), BTreeMap<Scored, isize>> = BTreeMap::new();
+        for (t, u, s, r) in ready {
+            *net.entry((t, u)).or_default().entry(s).or_default() += r;
+        }
+        for ((t, u), values) in net {
+            let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
+            // Only a retraction at `t`: the enterprise left the collection.
+            let Some(scored) = added else {
+                self.current.remove(&u);
+                continue;
+            };
+            let st = self.colours.entry(u.clone()).or_default();
+            if let Some((from, to)) = step(st, scored.s10, &scored.triggers, scored.cap, &self.cat)
+            {
+                if let Ok(e) = serde_json::from_str::<Evaluation>(&scored.evaluation) {
+                    self.changes
+                        .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
+                }
+            }
+            self.current.insert(u, scored);
+        }
+    }
+}
+
+impl Sink for Tracker {
+    fn scored(&mut self, uscc: &str, scored: &Scored, time: Ts, diff: isize) {
+        self.pending
+            .push((time, uscc.to_owned(), scored.clone(), diff));
+    }
+    fn dead(&mut self, dead: &Dead, time: Ts, diff: isize) {
+        self.pending_dead.push((time, dead.clone(), diff));
+    }
+}
