@@ -17,7 +17,7 @@ use rules::event::Event;
 use rules::lifecycle::Accepted;
 use rules::reference::{evaluate_at, run};
 use rules::score::Evaluation;
-use rules::time::{format_rfc3339, ymd, DAY};
+use rules::time::{format_rfc3339, ymd, Ts, DAY};
 use serde_json::{json, Value};
 
 const ENTERPRISES: u8 = 3;
@@ -303,37 +303,33 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
     let cat = Arc::new(Catalogue::embedded());
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
-    let mismatches: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (log_arc, c, m) = (Arc::new(log.clone()), cat.clone(), mismatches.clone());
-    let single = workers == 1;
+    // Every worker's state after every step; the union over workers is the whole state.
+    type Steps = BTreeMap<Ts, BTreeMap<String, Evaluation>>;
+    let steps: Arc<Mutex<Steps>> = Arc::default();
+    let s = steps.clone();
     let out = replay(
-        log_arc,
+        Arc::new(log.clone()),
         cat.clone(),
         timely::Config::process(workers),
         Schedule { batch: 1, until },
         move |_, t, tracker| {
-            // After every step the state equals the reference at that time (one worker
-            // holds every enterprise only when there is one worker).
-            if single {
-                let want: BTreeMap<String, Evaluation> = evaluate_at(&log, t, &c)
-                    .into_iter()
-                    .map(|(u, (_, e))| (u, e))
-                    .collect();
-                let got = dataflow_states(&tracker.current);
-                if got != want {
-                    m.lock().expect("lock").push(format!(
-                        "state differs at {}: {got:?} vs {want:?}",
-                        format_rfc3339(t)
-                    ));
-                }
-            }
+            s.lock()
+                .expect("lock")
+                .entry(t)
+                .or_default()
+                .extend(dataflow_states(&tracker.current));
         },
     )
     .map_err(TestCaseError::fail)?;
-    let first = mismatches.lock().expect("lock").first().cloned();
-    prop_assert!(first.is_none(), "{}", first.unwrap_or_default());
+    for (t, got) in steps.lock().expect("lock").iter() {
+        let want: BTreeMap<String, Evaluation> = evaluate_at(&log, *t, &cat)
+            .into_iter()
+            .map(|(u, (_, e))| (u, e))
+            .collect();
+        prop_assert_eq!(got, &want, "state differs at {}", format_rfc3339(*t));
+    }
 
-    let reference = run(&log_of(ops), until, &cat);
+    let reference = run(&log, until, &cat);
     let want_final: BTreeMap<String, Evaluation> = reference
         .last
         .iter()
