@@ -24,7 +24,7 @@ use rules::catalogue::Catalogue;
 use rules::fact::{derive, Fact, Src, What};
 use rules::indicators::{local, Cross};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
-use rules::score::{evaluate, red_trigger, Colour};
+use rules::score::{evaluate, red_trigger, Colour, Evaluation};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -93,6 +93,14 @@ pub struct Scored {
     pub industry: Option<String>,
     /// The full [`rules::score::Evaluation`] as JSON.
     pub evaluation: String,
+}
+
+impl Scored {
+    /// The full evaluation.
+    pub fn evaluation(&self) -> Evaluation {
+        // Written by `evaluate_parts` from an `Evaluation`; it always reads back.
+        serde_json::from_str(&self.evaluation).expect("Scored carries a serialized Evaluation")
+    }
 }
 
 /// Handles to a built dataflow, for one worker.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rules::catalogue::Catalogue;
 use rules::lifecycle::{Accepted, Dead};
-use rules::reference::ColourChange;
+use rules::monitor::{Alert, ColourChange};
 use rules::time::Ts;
 
 use crate::dataflow::{build, Scored};
@@ -31,6 +31,8 @@ pub struct Replayed {
     pub states: BTreeMap<String, Scored>,
     /// Every colour change, in `(as_of, uscc)` order.
     pub changes: Vec<ColourChange>,
+    /// Every alert state change, in `(as_of, uscc)` order.
+    pub alerts: Vec<Alert>,
     /// Lifecycle dead letters in effect at `until`.
     pub dead: Vec<Dead>,
 }
@@ -89,17 +91,22 @@ where
         (
             std::mem::take(&mut t.current),
             std::mem::take(&mut t.changes),
+            std::mem::take(&mut t.alerts),
             t.dead.keys().cloned().collect::<Vec<_>>(),
         )
     })?;
     let mut out = Replayed::default();
     for r in guards.join() {
-        let (states, changes, dead) = r?;
+        let (states, changes, alerts, dead) = r?;
         out.states.extend(states);
         out.changes.extend(changes);
+        out.alerts.extend(alerts);
         out.dead.extend(dead);
     }
+    // Stable sorts: within one enterprise and time, the monitor's order stays.
     out.changes
+        .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+    out.alerts
         .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
     out.dead.sort();
     Ok(out)

@@ -1,5 +1,6 @@
 //! The one sequential step: a worker's evaluation updates, taken in logical-time order once
-//! the dataflow's frontier has passed them, drive hysteresis and the colour changes.
+//! the dataflow's frontier has passed them, drive [`rules::monitor::Monitor`]: hysteresis,
+//! colour changes and alerts.
 //!
 //! The dataflow partitions enterprises by USCC, so each worker tracks the enterprises it
 //! owns; no state is shared between workers.
@@ -9,8 +10,7 @@ use std::sync::Arc;
 
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Dead;
-use rules::reference::{step, ColourChange, ColourState};
-use rules::score::Evaluation;
+use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
@@ -25,10 +25,12 @@ pub struct Tracker {
     pending_dead: Vec<(Ts, Dead, isize)>,
     /// Each enterprise's evaluation at the last processed time.
     pub current: BTreeMap<String, Scored>,
-    /// Hysteresis state per enterprise.
-    colours: BTreeMap<String, ColourState>,
+    /// Monitoring state per enterprise.
+    monitors: BTreeMap<String, Monitor>,
     /// Every colour change so far, in time order.
     pub changes: Vec<ColourChange>,
+    /// Every alert state change so far, in time order.
+    pub alerts: Vec<Alert>,
     /// Lifecycle dead letters in effect, with their multiplicity.
     pub dead: BTreeMap<Dead, isize>,
 }
@@ -41,15 +43,11 @@ impl Tracker {
             pending: Vec::new(),
             pending_dead: Vec::new(),
             current: BTreeMap::new(),
-            colours: BTreeMap::new(),
+            monitors: BTreeMap::new(),
             changes: Vec::new(),
+            alerts: Vec::new(),
             dead: BTreeMap::new(),
         }
-    }
-
-    /// The published colour state of an enterprise.
-    pub fn colour(&self, uscc: &str) -> Option<&ColourState> {
-        self.colours.get(uscc)
     }
 
     /// Applies every pending update at a time before `frontier`, in time order.
@@ -82,14 +80,17 @@ impl Tracker {
                 self.current.remove(&u);
                 continue;
             };
-            let st = self.colours.entry(u.clone()).or_default();
-            if let Some((from, to)) = step(st, scored.s10, &scored.triggers, scored.cap, &self.cat)
-            {
-                if let Ok(e) = serde_json::from_str::<Evaluation>(&scored.evaluation) {
-                    self.changes
-                        .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
-                }
+            let e = scored.evaluation();
+            let seen = self
+                .monitors
+                .entry(u.clone())
+                .or_default()
+                .observe(&u, t, &e, &self.cat);
+            if let Some((from, to)) = seen.change {
+                self.changes
+                    .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
             }
+            self.alerts.extend(seen.alerts);
             self.current.insert(u, scored);
         }
     }

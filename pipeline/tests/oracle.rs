@@ -337,6 +337,7 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
         .collect();
     prop_assert_eq!(dataflow_states(&out.states), want_final);
     prop_assert_eq!(&out.changes, &reference.changes);
+    prop_assert_eq!(&out.alerts, &reference.alerts);
     let want_dead: Vec<_> = reference
         .dead
         .iter()
@@ -398,4 +399,5 @@ fn reference_is_not_trivial_on_the_fixed_stream() {
     );
     assert!(out.changes.len() >= ENTERPRISES as usize);
     assert!(out.changes.iter().any(|c| !c.triggers.is_empty()));
+    assert!(out.alerts.iter().any(|a| a.rule == "COLOUR_WORSENED"));
 }

@@ -3,19 +3,18 @@
 //!
 //! [`evaluate_at`] gives every enterprise's evaluation at one logical time from the log of
 //! accepted records (with their visibility times). [`run`] walks every time at which any
-//! state can change, applies hysteresis in time order and lists the colour changes.
+//! state can change and feeds each evaluation instant, in time order, to a
+//! [`Monitor`]: hysteresis, colour changes and alerts.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::catalogue::Catalogue;
 use crate::fact::{derive, Fact, Src, What};
 use crate::indicators::{local, Cross, Local};
 use crate::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
-use crate::score::{evaluate, hysteresis, published, red_trigger, Colour, Evaluation, Reason};
-use crate::time::{format_rfc3339, Ts};
+use crate::monitor::{Alert, ColourChange, Monitor};
+use crate::score::{evaluate, red_trigger, Colour, Evaluation};
+use crate::time::Ts;
 
 /// Stage 1 and 2 over a set of visible records: every enterprise's facts, plus dead letters.
 pub fn facts_of(
@@ -159,129 +158,13 @@ pub fn evaluate_facts(
         .collect()
 }
 
-/// A change of an enterprise's published colour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColourChange {
-    /// Enterprise.
-    pub uscc: String,
-    /// Previous published colour (`None` for the first).
-    pub from: Option<Colour>,
-    /// New published colour.
-    pub to: Colour,
-    /// `S` at the change.
-    pub score: Option<f64>,
-    /// Plain score colour.
-    pub score_colour: Colour,
-    /// Active triggers.
-    pub triggers: Vec<String>,
-    /// Top five contributions.
-    pub reasons: Vec<Reason>,
-    /// Logical time.
-    pub as_of: Ts,
-    /// Model version, if a model is used.
-    pub model_version: Option<String>,
-    /// Catalogue version.
-    pub rules_version: String,
-    /// Deterministic id for consumers to deduplicate.
-    pub change_id: String,
-}
-
-impl ColourChange {
-    /// The change of `uscc`'s published colour at `as_of`, explained by `e`.
-    pub fn new(
-        uscc: &str,
-        as_of: Ts,
-        from: Option<Colour>,
-        to: Colour,
-        e: &Evaluation,
-        cat: &Catalogue,
-    ) -> Self {
-        ColourChange {
-            change_id: change_id(uscc, as_of, from, to, &cat.version),
-            uscc: uscc.to_owned(),
-            from,
-            to,
-            score: e.s,
-            score_colour: e.score_colour,
-            triggers: e.triggers.clone(),
-            reasons: e.reasons.clone(),
-            as_of,
-            // No model is loaded yet (the risk-model issue adds it).
-            model_version: None,
-            rules_version: cat.version.clone(),
-        }
-    }
-}
-
-/// `change_id`: hex SHA-256 of `uscc|as_of|from|to|rules_version` (as_of in RFC 3339 UTC,
-/// `from` empty for the first colour).
-pub fn change_id(
-    uscc: &str,
-    as_of: Ts,
-    from: Option<Colour>,
-    to: Colour,
-    rules_version: &str,
-) -> String {
-    let text = format!(
-        "{uscc}|{}|{}|{}|{rules_version}",
-        format_rfc3339(as_of),
-        from.map_or("", Colour::as_str),
-        to.as_str()
-    );
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// Hysteresis state carried in time order for one enterprise.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColourState {
-    /// Score colour after hysteresis (`None` = no evaluation yet or scoring stopped).
-    pub hyst: Option<Colour>,
-    /// Published colour.
-    pub published: Option<Colour>,
-    /// `(S₁₀, triggers)` at the last evaluation instant.
-    pub last: Option<(Option<i64>, Vec<String>)>,
-}
-
-/// Advances one enterprise's colour state with its evaluation at an instant. Returns the
-/// new published colour when it changed.
-pub fn step(
-    state: &mut ColourState,
-    s10: Option<i64>,
-    triggers: &[String],
-    cap: Colour,
-    cat: &Catalogue,
-) -> Option<(Option<Colour>, Colour)> {
-    if state
-        .last
-        .as_ref()
-        .is_some_and(|(s, t)| *s == s10 && t.as_slice() == triggers)
-    {
-        return None;
-    }
-    state.last = Some((s10, triggers.to_vec()));
-    let to = match s10 {
-        None => {
-            state.hyst = None;
-            Colour::None
-        }
-        Some(s10) => {
-            let h = hysteresis(state.hyst, s10, cat);
-            state.hyst = Some(h);
-            published(h, cap)
-        }
-    };
-    let from = state.published;
-    (from != Some(to)).then(|| {
-        state.published = Some(to);
-        (from, to)
-    })
-}
-
 /// The reference run over a whole log.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutput {
     /// Every colour change in `(as_of, uscc)` order.
     pub changes: Vec<ColourChange>,
+    /// Every alert state change in `(as_of, uscc)` order.
+    pub alerts: Vec<Alert>,
     /// Final evaluation and published colour per enterprise.
     pub last: BTreeMap<String, (Evaluation, Option<Colour>)>,
     /// Lifecycle dead letters of the final visible set.
@@ -294,7 +177,7 @@ pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
     let vs: BTreeSet<Ts> = log.iter().map(|a| a.v).filter(|v| *v <= until).collect();
     let vs: Vec<Ts> = vs.into_iter().collect();
     let mut out = RunOutput::default();
-    let mut states: BTreeMap<String, ColourState> = BTreeMap::new();
+    let mut monitors: BTreeMap<String, Monitor> = BTreeMap::new();
     for (k, &v) in vs.iter().enumerate() {
         let next = vs.get(k + 1).copied().unwrap_or(until.saturating_add(1));
         let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= v).collect();
@@ -311,12 +194,14 @@ pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
         }
         for t in instants {
             for (u, (_, e)) in evaluate_facts(&facts, t, cat) {
-                let st = states.entry(u.clone()).or_default();
-                if let Some((from, to)) = step(st, e.s10, &e.triggers, e.cap, cat) {
+                let m = monitors.entry(u.clone()).or_default();
+                let seen = m.observe(&u, t, &e, cat);
+                if let Some((from, to)) = seen.change {
                     out.changes
                         .push(ColourChange::new(&u, t, from, to, &e, cat));
                 }
-                out.last.insert(u, (e, st.published));
+                out.alerts.extend(seen.alerts);
+                out.last.insert(u, (e, m.published));
             }
         }
     }
