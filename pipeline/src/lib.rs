@@ -3,5 +3,6 @@
 //! See `pipeline/README.md` for which module owns what.
 
 pub mod dataflow;
+pub mod ingest;
 pub mod replay;
 pub mod tracker;

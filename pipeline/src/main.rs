@@ -2,27 +2,28 @@
 //!
 //! - `steward generate` writes generated JSON-lines feeds (`rules::generate`).
 //! - `steward run` reads feeds (or generates them in-process), decodes and validates every
-//!   record, and evaluates every enterprise with the `rules` reference computation at the
-//!   end of the input; it writes `state.jsonl` and `dead_letters.jsonl` and prints a summary.
+//!   record, runs the incremental dataflow on timely workers up to the end of the input, and
+//!   writes the state, colour changes, alerts and dead letters, with a summary.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use pipeline::ingest::Ingest;
+use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
-use rules::decode::{decode, digest, encode, DecodeConfig};
-use rules::event::{Event, Feed};
+use rules::decode::encode;
+use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
-use rules::reference::{evaluate_facts, facts_of};
 use rules::score::Colour;
-use rules::time::{format_rfc3339, Ts};
+use rules::time::format_rfc3339;
 use serde_json::json;
 
 /// Credit Steward: enterprise credit-risk monitoring.
@@ -49,7 +50,8 @@ enum Command {
         /// Input directory with `<feed>.jsonl` files; without it, data is generated in-process.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Output directory for `state.jsonl` and `dead_letters.jsonl`.
+        /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl` and
+        /// `dead_letters.jsonl`.
         #[arg(long, default_value = "steward-out")]
         output: PathBuf,
         /// Catalogue file (TOML); default: the embedded catalogue.
@@ -57,6 +59,8 @@ enum Command {
         catalogue: Option<PathBuf>,
         #[command(flatten)]
         gen: GenArgs,
+        #[command(flatten)]
+        layout: Layout,
     },
 }
 
@@ -110,6 +114,7 @@ fn main() -> Result<()> {
             output,
             catalogue,
             gen,
+            layout,
         } => {
             let cat = match catalogue {
                 Some(p) => Catalogue::from_toml(
@@ -118,7 +123,13 @@ fn main() -> Result<()> {
                 )?,
                 None => Catalogue::embedded(),
             };
-            run(input.as_deref(), &output, &cat, &gen.config())
+            run(
+                input.as_deref(),
+                &output,
+                Arc::new(cat),
+                &gen.config(),
+                &layout,
+            )
         }
     }
 }
@@ -174,109 +185,67 @@ fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {
     Ok(())
 }
 
-/// Reads records one at a time: decodes, dead-letters rejects, drops duplicates and
-/// assigns visibility times with the replay clock.
-struct Ingest<'c> {
-    cat: &'c Catalogue,
-    cfg: DecodeConfig,
-    dead: BufWriter<File>,
-    /// Accepted records with their visibility times.
-    log: Vec<Accepted>,
-    /// (feed, event_id) → highest (version, digest) applied: an equal or lower version is a
-    /// duplicate, except an equal version with other bytes, which the lifecycle resolves.
-    seen: HashMap<(Feed, String), (u32, [u8; 32])>,
-    /// Largest `ingest_time` read; the watermark trails it by the allowed lateness.
-    max_ingest: Ts,
-    read: u64,
-    duplicate: u64,
-    rejected: BTreeMap<&'static str, u64>,
+/// Timely layout: workers per process, and the cluster when there is more than one process.
+#[derive(Debug, Args)]
+struct Layout {
+    /// Worker threads per process.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    workers: usize,
+    /// Number of processes (timely cluster mode).
+    #[arg(short = 'n', long, default_value_t = 1)]
+    processes: usize,
+    /// This process's index, 0-based.
+    #[arg(short = 'p', long, default_value_t = 0)]
+    process: usize,
+    /// Host file with one `host:port` per process.
+    #[arg(long)]
+    hostfile: Option<PathBuf>,
 }
 
-impl<'c> Ingest<'c> {
-    fn new(cat: &'c Catalogue, output: &Path) -> Result<Self> {
-        let path = output.join("dead_letters.jsonl");
-        let dead = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Ingest {
-            cat,
-            cfg: DecodeConfig::default(),
-            dead: BufWriter::new(dead),
-            log: Vec::new(),
-            seen: HashMap::new(),
-            max_ingest: Ts::MIN,
-            read: 0,
-            duplicate: 0,
-            rejected: BTreeMap::new(),
-        })
-    }
-
-    /// Decodes one raw record read from `feed`'s topic at `offset`; a reject goes to the
-    /// dead letters.
-    fn decode(&mut self, feed: Feed, offset: u64, line: &[u8]) -> Result<Option<Event>> {
-        self.read += 1;
-        match decode(line, Some(feed), &self.cfg) {
-            Ok(d) => Ok(Some(d.event)),
-            Err(rej) => {
-                *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
-                let row = json!({
-                    "original": String::from_utf8_lossy(line),
-                    "source_topic": feed.default_topic(),
-                    "offset": offset,
-                    "reason": rej.reason.as_str(),
-                    "message": rej.message,
-                    // When it was rejected (wall clock); lifecycle rows carry their logical time.
-                    "time": format_rfc3339(now()),
-                });
-                serde_json::to_writer(&mut self.dead, &row)?;
-                self.dead.write_all(b"\n")?;
-                Ok(None)
-            }
+impl Layout {
+    fn config(&self) -> Result<timely::Config> {
+        let mut args = vec![
+            "steward".to_owned(),
+            "-w".into(),
+            self.workers.to_string(),
+            "-n".into(),
+            self.processes.to_string(),
+            "-p".into(),
+            self.process.to_string(),
+        ];
+        if let Some(h) = &self.hostfile {
+            args.extend(["-h".into(), h.display().to_string()]);
         }
-    }
-
-    /// Admits a decoded record in arrival order: duplicates are counted, the rest get their
-    /// visibility time from the replay clock.
-    fn admit(&mut self, e: Event) {
-        let dg = digest(&e);
-        match self.seen.entry((e.feed(), e.event_id.clone())) {
-            Entry::Occupied(mut o) => {
-                let (ver, old) = *o.get();
-                if e.version < ver || (e.version == ver && dg == old) {
-                    self.duplicate += 1;
-                    return;
-                }
-                if e.version > ver {
-                    o.insert((e.version, dg));
-                }
-            }
-            Entry::Vacant(v) => {
-                v.insert((e.version, dg));
-            }
-        }
-        // Replay clock: a record behind the watermark is late and visible at the watermark.
-        let watermark = self
-            .max_ingest
-            .saturating_sub(self.cat.lifecycle.lateness_secs);
-        let v = e.ingest_time.max(watermark);
-        self.max_ingest = self.max_ingest.max(e.ingest_time);
-        self.log.push(Accepted {
-            v,
-            digest: dg,
-            event: e,
-        });
+        timely::Config::from_args(args.into_iter()).map_err(|e| anyhow::anyhow!("timely: {e}"))
     }
 }
 
-/// Wall-clock time in whole seconds.
-fn now() -> Ts {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as Ts)
+/// Writes one JSON object per line.
+fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::new(f);
+    for row in rows {
+        serde_json::to_writer(&mut w, &row)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
-fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) -> Result<()> {
+fn run(
+    input: Option<&Path>,
+    output: &Path,
+    cat: Arc<Catalogue>,
+    gen: &GenConfig,
+    layout: &Layout,
+) -> Result<()> {
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let config = layout.config()?;
     let started = Instant::now();
-    let mut ingest = Ingest::new(cat, output)?;
+    let dead_path = output.join("dead_letters.jsonl");
+    let dead =
+        File::create(&dead_path).with_context(|| format!("creating {}", dead_path.display()))?;
+    let mut ingest = Ingest::new(&cat, BufWriter::new(dead));
     match input {
         Some(dir) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
@@ -319,15 +288,27 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
             })?;
             bar.finish_and_clear();
             if let Some(e) = err {
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
-    let log = &ingest.log;
+    let ingested = Instant::now();
+    let log = Arc::new(std::mem::take(&mut ingest.log));
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
-    let visible: Vec<&Accepted> = log.iter().collect();
-    let (facts, lifecycle_dead) = facts_of(&visible, cat);
-    // Lifecycle dead letters decided by the end of the input join the decoder's rejects.
+    let out = replay(
+        log.clone(),
+        cat.clone(),
+        config,
+        Schedule {
+            batch: 50_000,
+            until: as_of,
+        },
+        |_, _, _| {},
+    )
+    .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
+    let computed = Instant::now();
+
+    // Lifecycle dead letters join the decoder's rejects.
     let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
         .iter()
         .map(|a| {
@@ -337,12 +318,10 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
             )
         })
         .collect();
-    let mut lifecycle_dead_now = 0u64;
-    for d in lifecycle_dead.iter().filter(|d| d.at <= as_of) {
+    for d in &out.dead {
         let Some(a) = by_version.get(&(d.id.0, d.id.1.as_str(), d.version)) else {
             continue;
         };
-        lifecycle_dead_now += 1;
         let row = json!({
             "original": String::from_utf8_lossy(&encode(&a.event)),
             "source_topic": d.id.0.default_topic(),
@@ -355,39 +334,41 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
         ingest.dead.write_all(b"\n")?;
     }
     ingest.dead.flush()?;
-    let states = evaluate_facts(&facts, as_of, cat);
 
-    let mut out = BufWriter::new(File::create(output.join("state.jsonl"))?);
     let mut colours: BTreeMap<Colour, u64> = BTreeMap::new();
-    for (uscc, (local, e)) in &states {
-        let colour = e.colour_without_hysteresis();
-        *colours.entry(colour).or_default() += 1;
-        let row = json!({
-            "uscc": uscc,
-            "as_of": format_rfc3339(as_of),
-            "colour": colour,
-            "score_colour": e.score_colour,
-            "s": e.s, "p": e.p, "m": e.m, "q": e.q, "r": e.risk,
-            "triggers": e.triggers,
-            "level1": e.l1, "level2": e.l2, "level3": e.r,
-            "region": local.region, "industry": local.industry,
-            "reasons": e.reasons,
-            "rules_version": cat.version,
-        });
-        serde_json::to_writer(&mut out, &row)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
+    let states: Vec<_> = out
+        .states
+        .iter()
+        .map(|(uscc, (s, published))| {
+            let colour = published.unwrap_or(Colour::None);
+            *colours.entry(colour).or_default() += 1;
+            let e = s.evaluation();
+            json!({
+                "uscc": uscc,
+                "as_of": format_rfc3339(as_of),
+                "colour": colour,
+                "score_colour": e.score_colour,
+                "s": e.s, "p": e.p, "m": e.m, "q": e.q, "r": e.risk,
+                "triggers": e.triggers,
+                "level1": e.l1, "level2": e.l2, "level3": e.r,
+                "region": s.region, "industry": s.industry,
+                "reasons": e.reasons,
+                "rules_version": cat.version,
+            })
+        })
+        .collect();
+    write_jsonl(&output.join("state.jsonl"), &states)?;
+    write_jsonl(&output.join("colour_changes.jsonl"), &out.changes)?;
+    write_jsonl(&output.join("alerts.jsonl"), &out.alerts)?;
 
-    let secs = started.elapsed().as_secs_f64();
     let rejected: u64 = ingest.rejected.values().sum();
+    let lifecycle_dead = out.dead.len() as u64;
     println!(
-        "Credit Steward — evaluation as of {} ({} enterprises)",
+        "Credit Steward — {} enterprises as of {} ({} workers x {} processes)",
+        states.len(),
         format_rfc3339(as_of),
-        states.len()
-    );
-    println!(
-        "note: final state by the rules reference computation (not yet the incremental dataflow)"
+        layout.workers,
+        layout.processes
     );
     println!();
     println!("{:<8} {:>8} {:>7}", "colour", "count", "share");
@@ -404,18 +385,29 @@ fn run(input: Option<&Path>, output: &Path, cat: &Catalogue, gen: &GenConfig) ->
     println!("records read      {:>10}", ingest.read);
     println!(
         "records applied   {:>10}",
-        log.len() as u64 - lifecycle_dead_now
+        log.len() as u64 - lifecycle_dead
     );
     println!("duplicates        {:>10}", ingest.duplicate);
     println!("rejected          {rejected:>10}");
     for (reason, n) in &ingest.rejected {
         println!("  {reason:<20} {n:>8}");
     }
-    println!("dead-lettered by lifecycle (version_kind_change, target_mismatch, unknown_target) {lifecycle_dead_now}");
+    let mut lifecycle: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in &out.dead {
+        *lifecycle.entry(d.reason.as_str()).or_default() += 1;
+    }
+    for (reason, n) in &lifecycle {
+        println!("  {reason:<20} {n:>8}");
+    }
+    println!("colour changes    {:>10}", out.changes.len());
+    println!("alerts            {:>10}", out.alerts.len());
+    let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
     println!(
-        "wrote {}/state.jsonl and dead_letters.jsonl in {secs:.1} s ({:.0} records/s)",
-        output.display(),
-        ingest.read as f64 / secs
+        "ingest {:.1} s, dataflow {:.1} s ({:.0} records/s), wrote {}",
+        secs(started, ingested),
+        secs(ingested, computed),
+        log.len() as f64 / secs(ingested, computed),
+        output.display()
     );
     Ok(())
 }

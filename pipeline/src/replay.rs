@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rules::catalogue::Catalogue;
 use rules::lifecycle::{Accepted, Dead};
 use rules::monitor::{Alert, ColourChange};
+use rules::score::Colour;
 use rules::time::Ts;
 
 use crate::dataflow::{build, Scored};
@@ -27,8 +28,8 @@ pub struct Schedule {
 /// What a replay produced, merged over workers.
 #[derive(Debug, Default)]
 pub struct Replayed {
-    /// Each enterprise's evaluation at `until`.
-    pub states: BTreeMap<String, Scored>,
+    /// Each enterprise's evaluation and published colour at `until`.
+    pub states: BTreeMap<String, (Scored, Option<Colour>)>,
     /// Every colour change, in `(as_of, uscc)` order.
     pub changes: Vec<ColourChange>,
     /// Every alert state change, in `(as_of, uscc)` order.
@@ -88,8 +89,15 @@ where
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
+        let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.current)
+            .into_iter()
+            .map(|(u, s)| {
+                let colour = t.published(&u);
+                (u, (s, colour))
+            })
+            .collect();
         (
-            std::mem::take(&mut t.current),
+            states,
             std::mem::take(&mut t.changes),
             std::mem::take(&mut t.alerts),
             t.dead.keys().cloned().collect::<Vec<_>>(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Dead;
 use rules::monitor::{Alert, ColourChange, Monitor};
+use rules::score::Colour;
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
@@ -48,6 +49,11 @@ impl Tracker {
             alerts: Vec::new(),
             dead: BTreeMap::new(),
         }
+    }
+
+    /// An enterprise's published colour, if it was ever evaluated.
+    pub fn published(&self, uscc: &str) -> Option<Colour> {
+        self.monitors.get(uscc).and_then(|m| m.published)
     }
 
     /// Applies every pending update at a time before `frontier`, in time order.

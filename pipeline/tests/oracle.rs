@@ -335,7 +335,16 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
         .iter()
         .map(|(u, (e, _))| (u.clone(), e.clone()))
         .collect();
-    prop_assert_eq!(dataflow_states(&out.states), want_final);
+    let finals: BTreeMap<String, pipeline::dataflow::Scored> = out
+        .states
+        .iter()
+        .map(|(u, (s, _))| (u.clone(), s.clone()))
+        .collect();
+    prop_assert_eq!(dataflow_states(&finals), want_final);
+    let want_colours: BTreeMap<&String, _> =
+        reference.last.iter().map(|(u, (_, c))| (u, *c)).collect();
+    let got_colours: BTreeMap<&String, _> = out.states.iter().map(|(u, (_, c))| (u, *c)).collect();
+    prop_assert_eq!(got_colours, want_colours);
     prop_assert_eq!(&out.changes, &reference.changes);
     prop_assert_eq!(&out.alerts, &reference.alerts);
     let want_dead: Vec<_> = reference
