@@ -51,7 +51,8 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
         /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl` and
-        /// `dead_letters.jsonl`.
+        /// `dead_letters.jsonl`. With several processes each writes the enterprises its
+        /// workers own; give each its own directory.
         #[arg(long, default_value = "steward-out")]
         output: PathBuf,
         /// Catalogue file (TOML); default: the embedded catalogue.
@@ -245,7 +246,14 @@ fn run(
     let dead_path = output.join("dead_letters.jsonl");
     let dead =
         File::create(&dead_path).with_context(|| format!("creating {}", dead_path.display()))?;
-    let mut ingest = Ingest::new(&cat, BufWriter::new(dead));
+    let mut dead = BufWriter::new(dead);
+    // Every process reads the whole input; process 0 alone reports the decoder's rejects.
+    let rejects: Box<dyn Write + '_> = if layout.process == 0 {
+        Box::new(&mut dead)
+    } else {
+        Box::new(std::io::sink())
+    };
+    let mut ingest = Ingest::new(&cat, rejects);
     match input {
         Some(dir) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
@@ -294,6 +302,9 @@ fn run(
     }
     let ingested = Instant::now();
     let log = Arc::new(std::mem::take(&mut ingest.log));
+    ingest.dead.flush()?;
+    let (read, duplicate, rejections) = (ingest.read, ingest.duplicate, ingest.rejected.clone());
+    drop(ingest);
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = replay(
         log.clone(),
@@ -330,10 +341,10 @@ fn run(
             "message": format!("{} {} version {}", d.id.0, d.id.1, d.version),
             "time": format_rfc3339(d.at),
         });
-        serde_json::to_writer(&mut ingest.dead, &row)?;
-        ingest.dead.write_all(b"\n")?;
+        serde_json::to_writer(&mut dead, &row)?;
+        dead.write_all(b"\n")?;
     }
-    ingest.dead.flush()?;
+    dead.flush()?;
 
     let mut colours: BTreeMap<Colour, u64> = BTreeMap::new();
     let states: Vec<_> = out
@@ -361,7 +372,7 @@ fn run(
     write_jsonl(&output.join("colour_changes.jsonl"), &out.changes)?;
     write_jsonl(&output.join("alerts.jsonl"), &out.alerts)?;
 
-    let rejected: u64 = ingest.rejected.values().sum();
+    let rejected: u64 = rejections.values().sum();
     let lifecycle_dead = out.dead.len() as u64;
     println!(
         "Credit Steward — {} enterprises as of {} ({} workers x {} processes)",
@@ -382,14 +393,14 @@ fn run(
         );
     }
     println!();
-    println!("records read      {:>10}", ingest.read);
+    println!("records read      {:>10}", read);
     println!(
         "records applied   {:>10}",
         log.len() as u64 - lifecycle_dead
     );
-    println!("duplicates        {:>10}", ingest.duplicate);
+    println!("duplicates        {:>10}", duplicate);
     println!("rejected          {rejected:>10}");
-    for (reason, n) in &ingest.rejected {
+    for (reason, n) in &rejections {
         println!("  {reason:<20} {n:>8}");
     }
     let mut lifecycle: BTreeMap<&str, u64> = BTreeMap::new();
