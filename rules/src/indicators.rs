@@ -159,9 +159,12 @@ impl<'a> View<'a> {
         self.all(pred)
             .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
     }
+    /// The distinct records behind the matching facts, sorted.
     fn srcs(&self, pred: impl Fn(&What) -> bool) -> Vec<Src> {
-        let set: BTreeSet<Src> = self.all(pred).map(|f| f.src.clone()).collect();
-        set.into_iter().collect()
+        let mut refs: Vec<&Src> = self.all(pred).map(|f| &f.src).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs.into_iter().cloned().collect()
     }
 }
 
@@ -585,8 +588,8 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     }
 }
 
-/// Rows 45–49 from the joined inputs; writes them into `r` and `evidence`.
-pub fn cross_rows(r: &mut [f64], evidence: &mut [Vec<Src>], cross: &Cross, cat: &Catalogue) {
+/// Rows 45–49 from the joined inputs; writes them into `r`.
+pub fn cross_rows(r: &mut [f64], cross: &Cross, cat: &Catalogue) {
     let c45 = &cat.indicator(45).compute;
     let m45 = match &cross.person_score {
         Some((score, scale, _)) if *scale > 0 => {
@@ -596,13 +599,7 @@ pub fn cross_rows(r: &mut [f64], evidence: &mut [Vec<Src>], cross: &Cross, cat: 
         _ => Measure::Missing,
     };
     r[44] = value(45, m45, cat);
-    evidence[44] = cross
-        .person_score
-        .iter()
-        .map(|(_, _, s)| s.clone())
-        .collect();
     r[45] = value(46, Measure::Flag(!cross.person_dishonest.is_empty()), cat);
-    evidence[45] = cross.person_dishonest.clone();
     r[46] = value(47, Measure::Count(cross.rep_others_red.len() as f64), cat);
     r[47] = value(48, Measure::Count(cross.shareholders_red.len() as f64), cat);
     let m49 = if cross.affiliates_all == 0 {

@@ -139,11 +139,18 @@ impl Evaluation {
 /// Finishes an evaluation: rows 45–49, roll-up, scores, triggers and the explanation.
 pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -> Evaluation {
     let mut r = local.r.clone();
-    let mut evidence = local.evidence.clone();
-    cross_rows(&mut r, &mut evidence, cross, cat);
-    evidence[46] = local.legal_rep.iter().map(|(_, s)| s.clone()).collect();
-    evidence[47] = related_srcs(&local.shareholders, &cross.shareholders_red);
-    evidence[48] = related_srcs(&local.investments, &cross.affiliates_red);
+    cross_rows(&mut r, cross, cat);
+    // The records behind a row: the enterprise's own, or for rows 45–49 the joined ones.
+    let evidence = |row: usize| -> Vec<Src> {
+        match row {
+            45 => cross.person_score.iter().map(|(_, _, s)| s.clone()).collect(),
+            46 => cross.person_dishonest.clone(),
+            47 => local.legal_rep.iter().map(|(_, s)| s.clone()).collect(),
+            48 => related_srcs(&local.shareholders, &cross.shareholders_red),
+            49 => related_srcs(&local.investments, &cross.affiliates_red),
+            _ => local.evidence[row - 1].clone(),
+        }
+    };
 
     let (l2, l1, risk, contributions) = roll_up(&r, cat);
     let m = 1000.0 - 10.0 * risk;
@@ -178,7 +185,7 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
             row: i + 1,
             r: r[i],
             contribution: (contributions[i] * 10_000.0).round() / 10_000.0,
-            records: evidence[i].clone(),
+            records: evidence(i + 1),
         })
         .collect();
     Evaluation {
