@@ -143,7 +143,11 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
     // The records behind a row: the enterprise's own, or for rows 45–49 the joined ones.
     let evidence = |row: usize| -> Vec<Src> {
         match row {
-            45 => cross.person_score.iter().map(|(_, _, s)| s.clone()).collect(),
+            45 => cross
+                .person_score
+                .iter()
+                .map(|(_, _, s)| s.clone())
+                .collect(),
             46 => cross.person_dishonest.clone(),
             47 => local.legal_rep.iter().map(|(_, s)| s.clone()).collect(),
             48 => related_srcs(&local.shareholders, &cross.shareholders_red),
