@@ -2,47 +2,31 @@
 //! versions, holds, growing overdue days, triggers and hysteresis, checked through the
 //! reference computation.
 
+mod common;
+
+use common::ts;
 use rules::catalogue::Catalogue;
-use rules::event::Event;
 use rules::lifecycle::Accepted;
 use rules::reference::{evaluate_at, run};
 use rules::reject::Reason;
 use rules::score::Colour;
-use rules::time::{add_months, parse_rfc3339, Ts, DAY};
+use rules::time::{add_months, Ts, DAY};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-fn ts(s: &str) -> Ts {
-    parse_rfc3339(s).expect("test timestamp")
-}
+/// The enterprise of these cases.
+const E: u8 = 17;
 
-/// A record from JSON fields; envelope defaults filled in, `v = ingest_time`.
+/// A record of the enterprise; `v = ingest_time = event_time`.
 fn rec(feed: &str, kind: &str, id: &str, et: &str, extra: Value) -> Accepted {
-    let mut obj = json!({
-        "uscc": code(), "feed": feed, "kind": kind, "event_id": id, "version": 1,
-        "event_time": et, "ingest_time": et,
-    });
-    for (k, v) in extra.as_object().expect("object").clone() {
-        obj[k] = v;
-    }
-    let event: Event = serde_json::from_value(obj).expect("valid test record");
-    let bytes = serde_json::to_vec(&event).expect("encode");
-    Accepted {
-        v: event.ingest_time,
-        digest: Sha256::digest(&bytes).into(),
-        event,
-    }
+    common::rec(E, feed, kind, id, et, extra)
 }
 
 fn code() -> String {
-    // A valid code in Quzhou (3308xx): the check character computed from the first 17.
-    rules::uscc::with_check("91330802MA2A00017").expect("valid prefix")
+    common::code(E)
 }
 
 fn r(log: &[Accepted], t: &str, row: usize) -> f64 {
-    let cat = Catalogue::embedded();
-    let states = evaluate_at(log, ts(t), &cat);
-    states.get(&code()).map_or(f64::NAN, |(_, e)| e.r[row - 1])
+    common::r(log, E, t, row)
 }
 
 #[test]

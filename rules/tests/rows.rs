@@ -3,47 +3,14 @@
 //! active_good, xinan, ratio) and for the cross-enterprise rows 45–49 and R9, checked
 //! through the reference computation.
 
+mod common;
+
+use common::{code, r, rec, ts};
 use rules::catalogue::Catalogue;
-use rules::event::Event;
 use rules::lifecycle::Accepted;
 use rules::reference::evaluate_at;
 use rules::score::Colour;
-use rules::time::{parse_rfc3339, Ts};
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-/// A valid Quzhou USCC numbered `n`.
-fn code(n: u8) -> String {
-    rules::uscc::with_check(&format!("91330802MA2A000{n:02}")).expect("valid prefix")
-}
-
-fn ts(s: &str) -> Ts {
-    parse_rfc3339(s).expect("test timestamp")
-}
-
-/// A record of enterprise `n`; `v = ingest_time = event_time`.
-fn rec(n: u8, feed: &str, kind: &str, id: &str, et: &str, extra: Value) -> Accepted {
-    let mut obj = json!({
-        "uscc": code(n), "feed": feed, "kind": kind, "event_id": id, "version": 1,
-        "event_time": et, "ingest_time": et,
-    });
-    for (k, v) in extra.as_object().expect("object") {
-        obj[k] = v.clone();
-    }
-    let event: Event = serde_json::from_value(obj).expect("valid test record");
-    let bytes = serde_json::to_vec(&event).expect("encode");
-    Accepted {
-        v: event.ingest_time,
-        digest: Sha256::digest(&bytes).into(),
-        event,
-    }
-}
-
-/// Row `row` of enterprise `n` at `t`.
-fn r(log: &[Accepted], n: u8, t: &str, row: usize) -> f64 {
-    let states = evaluate_at(log, ts(t), &Catalogue::embedded());
-    states.get(&code(n)).map_or(f64::NAN, |(_, e)| e.r[row - 1])
-}
+use serde_json::json;
 
 /// A record that makes enterprise `n` known without touching the rows under test.
 fn known(n: u8) -> Accepted {
@@ -304,78 +271,20 @@ fn yoy_row_23() {
             json!({"period": p, "sales_fen": sales}),
         )
     };
-    let t = "2025-01-15T00:00:00+08:00";
-    assert_eq!(
-        r(&[known(1), decl("d1", "2024-06", 150)], 1, t, 23),
-        50.0,
-        "no prior year"
-    );
-    assert_eq!(
-        r(
-            &[
-                known(1),
-                decl("d1", "2024-06", 150),
-                decl("d0", "2023-06", 100)
-            ],
-            1,
-            t,
-            23
-        ),
-        0.0,
-        "+50%"
-    );
-    assert_eq!(
-        r(
-            &[
-                known(1),
-                decl("d1", "2024-06", 50),
-                decl("d0", "2023-06", 100)
-            ],
-            1,
-            t,
-            23
-        ),
-        100.0,
-        "−50%"
-    );
-    assert_eq!(
-        r(
-            &[
-                known(1),
-                decl("d1", "2024-06", 90),
-                decl("d0", "2023-06", 100)
-            ],
-            1,
-            t,
-            23
-        ),
-        60.0,
-        "−10%"
-    );
-    assert_eq!(
-        r(
-            &[known(1), decl("d1", "2024-06", 0), decl("d0", "2023-06", 0)],
-            1,
-            t,
-            23
-        ),
-        50.0,
-        "both 0"
-    );
-    assert_eq!(
-        r(
-            &[
-                known(1),
-                decl("d1", "2024-06", 10),
-                decl("d0", "2023-06", 0)
-            ],
-            1,
-            t,
-            23
-        ),
-        0.0,
-        "prior 0"
-    );
+    // (sales of 2024-06, sales of 2023-06 if declared, r, case)
+    let cases = [
+        (150, None, 50.0, "no prior year"),
+        (150, Some(100), 0.0, "+50%"),
+        (50, Some(100), 100.0, "−50%"),
+        (90, Some(100), 60.0, "−10%"),
+        (0, Some(0), 50.0, "both 0"),
+        (10, Some(0), 0.0, "prior 0"),
+    ];
+    for (recent, prior, want, case) in cases {
+        let mut log = vec![known(1), decl("d1", "2024-06", recent)];
+        log.extend(prior.map(|p| decl("d0", "2023-06", p)));
+        assert_eq!(r(&log, 1, "2025-01-15T00:00:00+08:00", 23), want, "{case}");
+    }
 }
 
 #[test]
