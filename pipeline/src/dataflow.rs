@@ -240,53 +240,55 @@ fn pipeline<'s>(
                 out.push((Link::Affiliate(a), 1));
             }
         });
+    // Enterprises with a red trigger: one arrangement serves three joins.
     let red = links
         .clone()
-        .flat_map(|(u, l)| (l == Link::Red).then_some((u, ())));
+        .flat_map(|(u, l)| (l == Link::Red).then_some(u))
+        .arrange_by_self_named("Arrange: Red");
     let stopped = links
         .clone()
         .flat_map(|(u, l)| (l == Link::Stopped).then_some(u));
-    // (person, enterprise)
+    // (person, enterprise), arranged once for both joins on the person.
     let reps = links.clone().flat_map(|(u, l)| match l {
         Link::Rep(p) => Some((p, u)),
         _ => None,
     });
+    let reps_by_person = reps.clone().arrange_by_key_named("Arrange: Reps");
     let red_reps = reps
-        .clone()
         .map(|(p, u)| (u, p))
-        .semijoin(red.clone().map(|(u, ())| u))
-        .map(|(u, p)| (p, u));
+        .join_core(red.clone(), |u, p, _| Some((p.clone(), u.clone())));
 
     // 5. Rows 45–49 inputs.
-    let person_facts = facts.clone().flat_map(|(_, f)| match &f.what {
-        What::PersonScore { person, .. } | What::PersonDishonest(person) => {
-            Some((person.clone(), f))
-        }
-        _ => None,
+    let person = facts
+        .clone()
+        .flat_map(|(_, f)| match &f.what {
+            What::PersonScore { person, .. } | What::PersonDishonest(person) => {
+                Some((person.clone(), f))
+            }
+            _ => None,
+        })
+        .join_core(reps_by_person.clone(), |_p, f, u| {
+            Some((u.clone(), Part::Person(f.clone())))
+        });
+    let rep_others = red_reps.join_core(reps_by_person, |_p, other, u| {
+        (u != other).then(|| (u.clone(), Part::RepOtherRed(other.clone())))
     });
-    let person = reps.clone().join_map(person_facts, |_p, u, f| {
-        (u.clone(), Part::Person(f.clone()))
-    });
-    let rep_others = reps
-        .join_map(red_reps, |_p, u, other| (u.clone(), other.clone()))
-        .filter(|(u, other)| u != other)
-        .map(|(u, other)| (u, Part::RepOtherRed(other)));
     let holders = links
         .clone()
         .flat_map(|(u, l)| match l {
             Link::Holder(h) => Some((h, u)),
             _ => None,
         })
-        .semijoin(red.clone().map(|(u, ())| u))
-        .map(|(h, u)| (u, Part::HolderRed(h)));
+        .join_core(red.clone(), |h, u, _| {
+            Some((u.clone(), Part::HolderRed(h.clone())))
+        });
     let affiliates = links.flat_map(|(u, l)| match l {
         Link::Affiliate(a) => Some((a, u)),
         _ => None,
     });
-    let affiliates_red = affiliates
-        .clone()
-        .semijoin(red.map(|(u, ())| u))
-        .map(|(a, u)| (u, Part::AffiliateRed(a)));
+    let affiliates_red = affiliates.clone().join_core(red, |a, u, _| {
+        Some((u.clone(), Part::AffiliateRed(a.clone())))
+    });
     let affiliates_scored = affiliates
         .antijoin(stopped)
         .map(|(a, u)| (u, Part::AffiliateScored(a)));
