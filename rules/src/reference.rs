@@ -165,7 +165,7 @@ pub struct RunOutput {
     pub changes: Vec<ColourChange>,
     /// Every alert state change in `(as_of, uscc)` order.
     pub alerts: Vec<Alert>,
-    /// Final evaluation and published colour per enterprise.
+    /// Final evaluation and published colour of every enterprise known at `until`.
     pub last: BTreeMap<String, (Evaluation, Option<Colour>)>,
     /// Lifecycle dead letters of the final visible set.
     pub dead: Vec<Dead>,
@@ -193,7 +193,10 @@ pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
             }
         }
         for t in instants {
-            for (u, (_, e)) in evaluate_facts(&facts, t, cat) {
+            let evaluations = evaluate_facts(&facts, t, cat);
+            // An enterprise whose records all moved to another USCC (a new version) leaves.
+            out.last.retain(|u, _| evaluations.contains_key(u));
+            for (u, (_, e)) in evaluations {
                 let m = monitors.entry(u.clone()).or_default();
                 let seen = m.observe(&u, t, &e, cat);
                 if let Some((from, to)) = seen.change {
