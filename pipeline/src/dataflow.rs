@@ -24,7 +24,7 @@ use rules::catalogue::Catalogue;
 use rules::fact::{derive, Fact, Src, What};
 use rules::indicators::{local, Cross};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
-use rules::score::{evaluate, red_trigger, Colour, Evaluation};
+use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -75,8 +75,10 @@ enum Part {
     AffiliateScored(String),
 }
 
-/// One enterprise's evaluation at a logical time, as the dataflow carries it (floats are
-/// not `Ord`, so the full evaluation travels as its JSON).
+/// One enterprise's evaluation at a logical time, compact and `Ord` as the dataflow needs
+/// it: the r-values in hundredths (each r is rounded to 0.01), `P`, the triggers and the
+/// records of the top-five rows. [`Scored::evaluation`] expands it with
+/// [`rules::score::assemble`], which gives the same evaluation bit for bit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Scored {
     /// `S` in tenths; `None` when scoring stopped.
@@ -85,21 +87,61 @@ pub struct Scored {
     pub triggers: Vec<String>,
     /// Worst trigger cap.
     pub cap: Colour,
-    /// Plain score colour.
-    pub score_colour: Colour,
     /// Region code.
     pub region: Option<String>,
     /// Industry code.
     pub industry: Option<String>,
-    /// The full [`rules::score::Evaluation`] as JSON.
-    pub evaluation: String,
+    /// The 49 r-values in hundredths.
+    r: Vec<i32>,
+    /// Provincial public credit score.
+    p: Option<i64>,
+    /// The records behind the top-five rows: `(row, records)`.
+    top: Vec<(u8, Vec<Src>)>,
 }
 
 impl Scored {
+    fn new(
+        e: &Evaluation,
+        p: Option<i64>,
+        region: Option<String>,
+        industry: Option<String>,
+    ) -> Self {
+        Scored {
+            s10: e.s10,
+            triggers: e.triggers.clone(),
+            cap: e.cap,
+            region,
+            industry,
+            r: e.r.iter().map(|x| (x * 100.0).round() as i32).collect(),
+            p,
+            top: e
+                .reasons
+                .iter()
+                .map(|x| (x.row as u8, x.records.clone()))
+                .collect(),
+        }
+    }
+
     /// The full evaluation.
-    pub fn evaluation(&self) -> Evaluation {
-        // Written by `evaluate_parts` from an `Evaluation`; it always reads back.
-        serde_json::from_str(&self.evaluation).expect("Scored carries a serialized Evaluation")
+    pub fn evaluation(&self, cat: &Catalogue) -> Evaluation {
+        let r = self.r.iter().map(|x| f64::from(*x) / 100.0).collect();
+        let evidence = |row: usize| {
+            self.top
+                .iter()
+                .find(|(x, _)| usize::from(*x) == row)
+                .map(|(_, records)| records.clone())
+                .unwrap_or_default()
+        };
+        let stopped = self.s10.is_none();
+        assemble(
+            r,
+            self.p.map(|p| p as f64),
+            None,
+            self.triggers.clone(),
+            stopped,
+            evidence,
+            cat,
+        )
     }
 }
 
@@ -361,13 +403,5 @@ fn evaluate_parts(vals: &[(&Part, isize)], cat: &Catalogue) -> Option<Scored> {
     cross.person_dishonest = dishonest.into_iter().collect();
     let l = local(&facts, cat);
     let e = evaluate(&l, &cross, None, cat);
-    Some(Scored {
-        s10: e.s10,
-        triggers: e.triggers.clone(),
-        cap: e.cap,
-        score_colour: e.score_colour,
-        region: l.region.clone(),
-        industry: l.industry.clone(),
-        evaluation: serde_json::to_string(&e).unwrap_or_default(),
-    })
+    Some(Scored::new(&e, l.p, l.region.clone(), l.industry.clone()))
 }

@@ -357,7 +357,7 @@ fn run(
         .map(|(uscc, (s, published))| {
             let colour = published.unwrap_or(Colour::None);
             *colours.entry(colour).or_default() += 1;
-            let e = s.evaluation();
+            let e = s.evaluation(&cat);
             json!({
                 "uscc": uscc,
                 "as_of": format_rfc3339(as_of),

@@ -86,7 +86,7 @@ impl Tracker {
                 self.current.remove(&u);
                 continue;
             };
-            let e = scored.evaluation();
+            let e = scored.evaluation(&self.cat);
             let seen = self
                 .monitors
                 .entry(u.clone())

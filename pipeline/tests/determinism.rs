@@ -60,7 +60,7 @@ fn run(records: &[(Feed, Vec<u8>, Option<i64>)], workers: usize) -> (Replayed, u
 fn state_lines(r: &Replayed) -> Vec<String> {
     r.states
         .iter()
-        .map(|(u, (s, c))| format!("{u} {c:?} {}", s.evaluation))
+        .map(|(u, (s, c))| format!("{u} {c:?} {s:?}"))
         .collect()
 }
 

@@ -290,12 +290,7 @@ fn dataflow_states(
 ) -> BTreeMap<String, Evaluation> {
     states
         .iter()
-        .map(|(u, s)| {
-            (
-                u.clone(),
-                serde_json::from_str(&s.evaluation).expect("evaluation JSON"),
-            )
-        })
+        .map(|(u, s)| (u.clone(), s.evaluation(&Catalogue::embedded())))
         .collect()
 }
 

@@ -156,10 +156,26 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
         }
     };
 
+    let triggers = triggers(local, &r, cat);
+    let p = local.p.map(|p| p as f64);
+    assemble(r, p, q, triggers, local.stopped(), evidence, cat)
+}
+
+/// The evaluation from the 49 r-values, `P`, `Q` and the active triggers: roll-up, scores,
+/// colours and the top-five explanation with the records `evidence(row)` names. This is
+/// also how a compact copy of an evaluation is expanded again: the same inputs give the
+/// same evaluation, bit for bit.
+pub fn assemble(
+    r: Vec<f64>,
+    p: Option<f64>,
+    q: Option<f64>,
+    triggers: Vec<String>,
+    stopped: bool,
+    evidence: impl Fn(usize) -> Vec<Src>,
+    cat: &Catalogue,
+) -> Evaluation {
     let (l2, l1, risk, contributions) = roll_up(&r, cat);
     let m = 1000.0 - 10.0 * risk;
-    let p = local.p.map(|p| p as f64);
-    let stopped = local.stopped();
     let w = &cat.score;
     let parts = [(Some(m), w.m), (p, w.p), (q, w.q)];
     let wsum: f64 = parts
@@ -173,7 +189,6 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
         .sum::<f64>()
         / wsum;
     let s10 = (!stopped).then(|| round_half_away(10.0 * s_raw));
-    let triggers = triggers(local, &r, cat);
     let cap = worst_cap(&triggers, cat);
     let mut order: Vec<usize> = (0..ROWS).filter(|i| contributions[*i] > 0.0).collect();
     order.sort_by(|a, b| {
