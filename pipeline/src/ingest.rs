@@ -27,6 +27,8 @@ pub struct Ingest<'c, W: Write> {
     seen: HashMap<(Feed, String), (u32, [u8; 32])>,
     /// Largest `ingest_time` read; the watermark trails it by the allowed lateness.
     max_ingest: Ts,
+    /// The wall clock, when live; `None` replays.
+    wall: Option<fn() -> Ts>,
     /// Records read.
     pub read: u64,
     /// Duplicates dropped.
@@ -56,10 +58,28 @@ impl<'c, W: Write> Ingest<'c, W> {
             log: Vec::new(),
             seen: HashMap::new(),
             max_ingest: Ts::MIN,
+            wall: None,
             read: 0,
             duplicate: 0,
             rejected: BTreeMap::new(),
         }
+    }
+
+    /// The live clock (`semantics.md` §1): the wall clock also advances the watermark, so
+    /// expiries happen on time while feeds are idle.
+    pub fn live(mut self, wall: fn() -> Ts) -> Self {
+        self.wall = Some(wall);
+        self
+    }
+
+    /// The watermark: the largest `ingest_time` read minus the allowed lateness, and when
+    /// live at least the wall clock minus the lateness.
+    pub fn watermark(&self) -> Ts {
+        let replay = self.max_ingest;
+        let wall = self.wall.map_or(Ts::MIN, |now| now());
+        replay
+            .max(wall)
+            .saturating_sub(self.cat.lifecycle.lateness_secs)
     }
 
     /// Decodes one raw record read from `feed`'s topic at `offset`; a reject goes to the
@@ -110,11 +130,8 @@ impl<'c, W: Write> Ingest<'c, W> {
                 v.insert((e.version, dg));
             }
         }
-        // Replay clock: a record behind the watermark is late and visible at the watermark.
-        let watermark = self
-            .max_ingest
-            .saturating_sub(self.cat.lifecycle.lateness_secs);
-        let v = e.ingest_time.max(watermark);
+        // A record behind the watermark is late and becomes visible at the watermark.
+        let v = e.ingest_time.max(self.watermark());
         self.max_ingest = self.max_ingest.max(e.ingest_time);
         self.log.push(Accepted {
             v,
@@ -129,4 +146,68 @@ pub fn now() -> Ts {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as Ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::time::{format_rfc3339, parse_rfc3339};
+
+    fn line(id: &str, ingest: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "uscc": rules::uscc::with_check("91330802MA2A00017").expect("valid prefix"),
+            "feed": "LIST", "kind": "LISTED", "event_id": id, "list_kind": "ABNORMAL",
+            "event_time": ingest, "ingest_time": ingest,
+        }))
+        .expect("json")
+    }
+
+    fn admit_all(ingest: &mut Ingest<'_, std::io::Sink>, lines: &[(&str, &str)]) -> Vec<String> {
+        for (id, t) in lines {
+            let e = ingest
+                .decode(Feed::List, 0, &line(id, t))
+                .expect("sink")
+                .expect("valid");
+            ingest.admit(e);
+        }
+        ingest.log.iter().map(|a| format_rfc3339(a.v)).collect()
+    }
+
+    #[test]
+    fn replay_clock_makes_records_behind_the_watermark_late() {
+        let cat = Catalogue::embedded();
+        let mut ingest = Ingest::new(&cat, std::io::sink());
+        let vs = admit_all(
+            &mut ingest,
+            &[
+                ("a", "2024-01-01T10:00:00Z"),
+                ("b", "2024-01-01T09:55:00Z"), // within the 10 minutes: on time
+                ("c", "2024-01-01T09:45:00Z"), // 15 minutes behind: late
+            ],
+        );
+        assert_eq!(
+            vs,
+            [
+                "2024-01-01T10:00:00Z",
+                "2024-01-01T09:55:00Z",
+                "2024-01-01T09:50:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn live_clock_advances_the_watermark_while_feeds_are_idle() {
+        fn wall() -> Ts {
+            parse_rfc3339("2024-01-01T12:00:00Z").expect("time")
+        }
+        let cat = Catalogue::embedded();
+        let mut ingest = Ingest::new(&cat, std::io::sink()).live(wall);
+        assert_eq!(format_rfc3339(ingest.watermark()), "2024-01-01T11:50:00Z");
+        let vs = admit_all(&mut ingest, &[("a", "2024-01-01T10:00:00Z")]);
+        assert_eq!(
+            vs,
+            ["2024-01-01T11:50:00Z"],
+            "two hours behind the wall clock: late"
+        );
+    }
 }
