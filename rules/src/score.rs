@@ -190,15 +190,8 @@ pub fn assemble(
         / wsum;
     let s10 = (!stopped).then(|| round_half_away(10.0 * s_raw));
     let cap = worst_cap(&triggers, cat);
-    let mut order: Vec<usize> = (0..ROWS).filter(|i| contributions[*i] > 0.0).collect();
-    order.sort_by(|a, b| {
-        contributions[*b]
-            .total_cmp(&contributions[*a])
-            .then(a.cmp(b))
-    });
-    let reasons = order
+    let reasons = top_rows(&contributions)
         .into_iter()
-        .take(5)
         .map(|i| Reason {
             indicator: cat.indicator(i + 1).id.clone(),
             row: i + 1,
@@ -272,6 +265,24 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
         })
         .collect();
     (l2, l1, risk, contributions)
+}
+
+/// The (0-based) rows of the five largest positive contributions, largest first; ties go
+/// to the lower row.
+///
+/// Contributions of rows outside group H do not depend on rows 45–49, so the top five of
+/// all rows are among the top five of rows 1–44 and rows 45–49.
+pub fn top_rows(contributions: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..contributions.len())
+        .filter(|i| contributions[*i] > 0.0)
+        .collect();
+    order.sort_by(|a, b| {
+        contributions[*b]
+            .total_cmp(&contributions[*a])
+            .then(a.cmp(b))
+    });
+    order.truncate(5);
+    order
 }
 
 /// Index of the maximum; ties go to the first (lowest code or row).
