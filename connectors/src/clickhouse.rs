@@ -311,7 +311,7 @@ pub struct CatalogueRow {
     pub name: String,
     pub level2: String,
     pub level1: String,
-    pub weight: f64,
+    pub group_weight: f64,
 }
 
 /// `colour_history`: one change of published colour.

@@ -4,12 +4,16 @@
 //! Every producer here is transactional and every consumer reads with
 //! `isolation.level=read_committed`, so nothing of an aborted transaction is ever seen.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::{
+    base_consumer::PartitionQueue, BaseConsumer, Consumer, ConsumerGroupMetadata,
+    DefaultConsumerContext,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -279,5 +283,210 @@ pub fn read_all(k: &KafkaConfig, topic: &str, group: &str) -> Result<Vec<Read>, 
             None if at_end => return Ok(out),
             None => {}
         }
+    }
+}
+
+/// One input partition of a [`FeedSource`].
+struct Part {
+    topic: String,
+    partition: i32,
+    queue: PartitionQueue<DefaultConsumerContext>,
+    /// Whether the last poll reached the end of the partition.
+    at_end: bool,
+    /// The offset after the last message read, if any was read.
+    next: Option<i64>,
+}
+
+/// Reads every partition of the feed topics through its own queue, so that the reader knows
+/// which partitions have reached their end, and commits offsets through a transaction.
+pub struct FeedSource {
+    consumer: Arc<BaseConsumer>,
+    parts: Vec<Part>,
+    /// Round-robin position.
+    turn: usize,
+}
+
+impl std::fmt::Debug for FeedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedSource")
+            .field("partitions", &self.parts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeedSource {
+    /// Assigns every partition of `topics`, each from the group's committed offset (or the
+    /// beginning).
+    pub fn new(k: &KafkaConfig, topics: &[&str]) -> Result<Self, KafkaFailure> {
+        let consumer = Arc::new(consumer(k, &k.group_id)?);
+        let mut tpl = TopicPartitionList::new();
+        let mut ids = Vec::new();
+        for t in topics {
+            let md = consumer
+                .fetch_metadata(Some(t), CALL_TIMEOUT)
+                .map_err(client("metadata"))?;
+            for mt in md.topics() {
+                for p in mt.partitions() {
+                    tpl.add_partition_offset(t, p.id(), Offset::Stored)
+                        .map_err(client("assign"))?;
+                    ids.push(((*t).to_owned(), p.id()));
+                }
+            }
+        }
+        consumer.assign(&tpl).map_err(client("assign"))?;
+        let mut parts = Vec::new();
+        for (topic, partition) in ids {
+            let queue = consumer
+                .split_partition_queue(&topic, partition)
+                .ok_or(KafkaFailure::Client {
+                    context: "split_partition_queue",
+                    source: KafkaError::Subscription(topic.clone()),
+                })?;
+            parts.push(Part {
+                topic,
+                partition,
+                queue,
+                at_end: false,
+                next: None,
+            });
+        }
+        Ok(FeedSource {
+            consumer,
+            parts,
+            turn: 0,
+        })
+    }
+
+    /// Reads up to `max` messages, taking turns over the partitions; returns
+    /// `(topic, message)` pairs. Waits up to `timeout` only when nothing is ready.
+    pub fn poll(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<(String, Read)>, KafkaFailure> {
+        // Serves the consumer's own events (errors, rebalances); messages go to the queues.
+        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
+            return Err(client("poll")(e));
+        }
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut idle_round = true;
+            for _ in 0..self.parts.len() {
+                if out.len() >= max {
+                    return Ok(out);
+                }
+                self.turn = (self.turn + 1) % self.parts.len().max(1);
+                let Some(p) = self.parts.get_mut(self.turn) else {
+                    break;
+                };
+                // Up to a small burst per partition per turn keeps partitions interleaved.
+                for _ in 0..64 {
+                    match p.queue.poll(Duration::ZERO) {
+                        None => break,
+                        Some(Err(KafkaError::PartitionEOF(_))) => {
+                            p.at_end = true;
+                            break;
+                        }
+                        Some(Err(e)) => return Err(client("poll")(e)),
+                        Some(Ok(m)) => {
+                            idle_round = false;
+                            p.at_end = false;
+                            p.next = Some(m.offset() + 1);
+                            out.push((
+                                p.topic.clone(),
+                                Read {
+                                    partition: m.partition(),
+                                    offset: m.offset(),
+                                    key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                                },
+                            ));
+                            if out.len() >= max {
+                                return Ok(out);
+                            }
+                        }
+                    }
+                }
+            }
+            if !out.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(out);
+            }
+            if idle_round {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Whether `topic`/`partition` has been read to its end (as of the last poll).
+    pub fn at_end(&self, topic: &str, partition: i32) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.topic == topic && p.partition == partition && p.at_end)
+    }
+
+    /// Every assigned `(topic, partition)`.
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        self.parts
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect()
+    }
+
+    /// Whether every partition is at its end.
+    pub fn all_at_end(&self) -> bool {
+        self.parts.iter().all(|p| p.at_end)
+    }
+
+    /// The offsets to commit: the next offset of every partition read from.
+    pub fn offsets(&self) -> Result<TopicPartitionList, KafkaFailure> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &self.parts {
+            if let Some(n) = p.next {
+                tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(n))
+                    .map_err(client("offsets"))?;
+            }
+        }
+        Ok(tpl)
+    }
+
+    /// The consumer group's metadata, for [`TxnProducer::send_offsets`].
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// Records not read yet, per `(topic, partition)` (asks the broker).
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        self.parts
+            .iter()
+            .filter_map(|p| {
+                let (_, high) = self
+                    .consumer
+                    .fetch_watermarks(&p.topic, p.partition, Duration::from_secs(2))
+                    .ok()?;
+                let pos = match p.next {
+                    Some(n) => n,
+                    None => self
+                        .consumer
+                        .committed_offsets(
+                            {
+                                let mut t = TopicPartitionList::new();
+                                t.add_partition(&p.topic, p.partition);
+                                t
+                            },
+                            Duration::from_secs(2),
+                        )
+                        .ok()
+                        .and_then(|t| {
+                            t.elements().first().and_then(|e| match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            })
+                        })
+                        .unwrap_or(0),
+                };
+                Some((p.topic.clone(), p.partition, (high - pos).max(0)))
+            })
+            .collect()
     }
 }

@@ -6,3 +6,6 @@ pub mod dataflow;
 pub mod ingest;
 pub mod replay;
 pub mod tracker;
+pub mod log;
+pub mod rows;
+pub mod live;
