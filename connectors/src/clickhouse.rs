@@ -181,7 +181,9 @@ impl ClickHouse {
             }
             let mut ins = self
                 .client
-                .insert::<AppliedRow<'_>>(&format!("{db}.schema_migrations"))
+                .clone()
+                .with_database(db)
+                .insert::<AppliedRow<'_>>("schema_migrations")
                 .await
                 .map_err(err("recording a migration"))?;
             let at = std::time::SystemTime::now()

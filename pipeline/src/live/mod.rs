@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connectors::config::Config;
+use connectors::config::{Config, Topics};
 use connectors::dead_letter::DeadLetter;
 use rules::catalogue::Catalogue;
 use rules::time::Ts;
@@ -120,10 +120,10 @@ pub fn serve(
     };
     let log_rx = Arc::new(Mutex::new(Some(log_rx)));
     let workers = {
-        let (cat, shared) = (cat.clone(), shared.clone());
+        let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
         timely::execute(timely, move |worker| {
             let rx = log_rx.lock().ok().and_then(|mut r| r.take());
-            work(worker, &cat, &shared, rx, &out_tx);
+            work(worker, &cat, &topics, &shared, rx, &out_tx);
         })
         .map_err(|e| anyhow::anyhow!("timely: {e}"))?
     };
@@ -205,6 +205,7 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
 fn work(
     worker: &mut timely::worker::Worker,
     cat: &Arc<Catalogue>,
+    topics: &Topics,
     shared: &Shared,
     rx: Option<Receiver<Vec<Entry>>>,
     out: &SyncSender<Step>,
@@ -266,7 +267,7 @@ fn work(
             items.push((at, Item::State(Box::new((state, values)))));
         }
         for d in std::mem::take(&mut t.dead_new) {
-            items.push((d.at, Item::Letter(lifecycle_letter(&d, cat))));
+            items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));
         }
         drop(t);
         if frontier > upto || !items.is_empty() {
@@ -298,11 +299,10 @@ fn place(t: &Tracker, uscc: &str) -> (String, String) {
 
 /// The dead letter of a lifecycle reject (the record's canonical bytes are not kept by the
 /// dataflow; the letter names the record and version, and its `time` is the logical time).
-fn lifecycle_letter(d: &rules::lifecycle::Dead, cat: &Catalogue) -> DeadLetter {
-    let _ = cat;
+fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
     DeadLetter {
         original: Vec::new(),
-        source_topic: d.id.0.default_topic(),
+        source_topic: topics.feed(d.id.0).to_owned(),
         partition: -1,
         offset: -1,
         reason: d.reason.as_str().to_owned(),
