@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+use connectors::metrics::Metrics;
 use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::{Event, Feed};
@@ -35,6 +36,8 @@ pub struct Ingest<'c, W: Write> {
     pub duplicate: u64,
     /// Rejections by reason code.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Counts reads, rejects and duplicates by feed, when set.
+    metrics: Option<Metrics>,
 }
 
 impl<W: Write> std::fmt::Debug for Ingest<'_, W> {
@@ -62,7 +65,14 @@ impl<'c, W: Write> Ingest<'c, W> {
             read: 0,
             duplicate: 0,
             rejected: BTreeMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Also counts records read, rejected and duplicate in `metrics`, by feed.
+    pub fn metered(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The live clock (`semantics.md` §1): the wall clock also advances the watermark, so
@@ -91,10 +101,16 @@ impl<'c, W: Write> Ingest<'c, W> {
         line: &[u8],
     ) -> std::io::Result<Option<Event>> {
         self.read += 1;
+        if let Some(m) = &self.metrics {
+            m.records_read.with_label_values(&[feed.as_str()]).inc();
+        }
         match decode(line, Some(feed), &self.cfg) {
             Ok(d) => Ok(Some(d.event)),
             Err(rej) => {
                 *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
+                if let Some(m) = &self.metrics {
+                    m.rejected(Some(feed), rej.reason);
+                }
                 let row = json!({
                     "original": String::from_utf8_lossy(line),
                     "source_topic": feed.default_topic(),
@@ -120,6 +136,11 @@ impl<'c, W: Write> Ingest<'c, W> {
                 let (ver, old) = *o.get();
                 if e.version < ver || (e.version == ver && dg == old) {
                     self.duplicate += 1;
+                    if let Some(m) = &self.metrics {
+                        m.records_duplicate
+                            .with_label_values(&[e.feed().as_str()])
+                            .inc();
+                    }
                     return;
                 }
                 if e.version > ver {

@@ -3,7 +3,8 @@
 //! - `steward generate` writes generated JSON-lines feeds (`rules::generate`).
 //! - `steward run` reads feeds (or generates them in-process), decodes and validates every
 //!   record, runs the incremental dataflow on timely workers up to the end of the input, and
-//!   writes the state, colour changes, alerts and dead letters, with a summary.
+//!   writes the state, colour changes, alerts and dead letters, with a summary; with
+//!   `--metrics-addr` it serves Prometheus metrics while it runs (and `--hold` seconds after).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -14,6 +15,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use connectors::http::{MetricsServer, Readiness};
+use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::replay::{replay, Schedule};
@@ -66,7 +69,22 @@ enum Command {
         gen: GenArgs,
         #[command(flatten)]
         layout: Layout,
+        #[command(flatten)]
+        obs: ObsArgs,
     },
+}
+
+/// Observability settings of `run`.
+#[derive(Debug, Args)]
+struct ObsArgs {
+    /// Serve `/metrics`, `/livez` and `/readyz` on this address while running (e.g.
+    /// `127.0.0.1:9464`, the port the local Prometheus scrapes); off when not given.
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// With `--metrics-addr`: keep serving this many seconds after the run, so that a
+    /// Prometheus can scrape the final values.
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 /// Generator settings (used by `generate`, and by `run` without `--input`).
@@ -120,6 +138,7 @@ fn main() -> Result<()> {
             catalogue,
             gen,
             layout,
+            obs,
         } => {
             let cat = match catalogue {
                 Some(p) => Catalogue::from_toml(
@@ -134,6 +153,7 @@ fn main() -> Result<()> {
                 Arc::new(cat),
                 &gen.config(),
                 &layout,
+                &obs,
             )
         }
     }
@@ -243,8 +263,17 @@ fn run(
     cat: Arc<Catalogue>,
     gen: &GenConfig,
     layout: &Layout,
+    obs: &ObsArgs,
 ) -> Result<()> {
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let registry = prometheus::Registry::new();
+    let metrics = Metrics::new(&registry)?;
+    metrics.describe(&cat);
+    // File mode has no dependency: ready as soon as it serves.
+    let server = match &obs.metrics_addr {
+        Some(addr) => Some(MetricsServer::start(addr, registry, Readiness::new())?),
+        None => None,
+    };
     let config = layout.config()?;
     let started = Instant::now();
     let dead_path = output.join("dead_letters.jsonl");
@@ -258,6 +287,9 @@ fn run(
         Box::new(std::io::sink())
     };
     let mut ingest = Ingest::new(&cat, rejects);
+    if layout.process == 0 {
+        ingest = ingest.metered(metrics.clone());
+    }
     match input {
         Some(dir) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
@@ -318,10 +350,11 @@ fn run(
             batch: 50_000,
             until: as_of,
         },
-        |_, _, _| {},
+        pipeline::observe::on_step(metrics.clone()),
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
     let computed = Instant::now();
+    pipeline::observe::results(&metrics, &log, &out);
 
     // Lifecycle dead letters join the decoder's rejects.
     let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
@@ -424,5 +457,17 @@ fn run(
         log.len() as f64 / secs(ingested, computed),
         output.display()
     );
+    if let Some(server) = server {
+        if obs.hold > 0 {
+            eprintln!(
+                "serving metrics on {} for {} s more",
+                server.local_addr(),
+                obs.hold
+            );
+            std::io::stdout().flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(obs.hold));
+        }
+        server.stop();
+    }
     Ok(())
 }
