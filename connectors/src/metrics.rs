@@ -46,6 +46,18 @@ pub const TABLES: [&str; 9] = [
 /// Alert rules that are not trigger codes.
 pub const EXTRA_ALERT_RULES: [&str; 2] = ["COLOUR_WORSENED", "SCORE_DROP"];
 
+/// Kafka error codes (`error_code` label) created at zero, so that dashboards find the
+/// series before the first error: the transport and broker failures an operator watches,
+/// and `client` (errors without a librdkafka code). Other codes appear when they happen.
+pub const KAFKA_ERROR_CODES: [&str; 6] = [
+    "client",
+    "BrokerTransportFailure",
+    "AllBrokersDown",
+    "MessageTimedOut",
+    "UnknownTopicOrPartition",
+    "Fatal",
+];
+
 /// The `feed` label for a record whose feed is not known (e.g. read from an unknown topic).
 pub const UNKNOWN_FEED: &str = "unknown";
 
@@ -114,7 +126,8 @@ pub struct Metrics {
     /// reason code (`rules::reject::Reason`).
     pub records_rejected: IntCounterVec,
     /// `steward_consumer_lag_records{topic,partition}`: records between the consumer's
-    /// position and the partition's high watermark.
+    /// position and the partition's high watermark. File mode reads each feed's file as
+    /// partition 0 of the feed's default topic, so its lag is 0 once read.
     pub consumer_lag: IntGaugeVec,
     /// `steward_colour_change_latency_seconds`: from a record's ingest to the colour change
     /// it causes being published.
@@ -138,7 +151,8 @@ pub struct Metrics {
     pub clickhouse_rows_written: IntCounterVec,
     /// `steward_kafka_errors_total{error_code}`: Kafka client errors by librdkafka code.
     pub kafka_errors: IntCounterVec,
-    /// `steward_service_up{service}`: 1 while the dependency is reachable, else 0.
+    /// `steward_service_up{service}`: 1 while the dependency is reachable, else 0 (also
+    /// when it is not used, as in file mode).
     pub service_up: IntGaugeVec,
     /// `steward_service_retries_total{service}`: retries of a failed call to a dependency.
     pub service_retries: IntCounterVec,
@@ -342,7 +356,11 @@ impl Metrics {
             m.clickhouse_rows_written.with_label_values(&[t]);
         }
         for s in Service::ALL {
+            m.service_up.with_label_values(&[s.as_str()]);
             m.service_retries.with_label_values(&[s.as_str()]);
+        }
+        for code in KAFKA_ERROR_CODES {
+            m.kafka_errors.with_label_values(&[code]);
         }
         Ok(m)
     }

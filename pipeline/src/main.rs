@@ -337,6 +337,7 @@ fn run(
         }
     }
     let ingested = Instant::now();
+    pipeline::observe::files_read(&metrics);
     let log = Arc::new(std::mem::take(&mut ingest.log));
     ingest.dead.flush()?;
     let (read, duplicate, rejections) = (ingest.read, ingest.duplicate, ingest.rejected.clone());

@@ -21,6 +21,17 @@ use rules::time::Ts;
 use crate::replay::Replayed;
 use crate::tracker::Tracker;
 
+/// File mode reads each feed's file as partition 0 of the feed's default topic (as its dead
+/// letters say): once read, nothing of it is left, so its consumer lag is 0.
+pub fn files_read(metrics: &Metrics) {
+    for feed in Feed::ALL {
+        metrics
+            .consumer_lag
+            .with_label_values(&[&feed.default_topic(), "0"])
+            .set(0);
+    }
+}
+
 /// An `on_step` callback for [`crate::replay::replay`]: counts each worker's new colour
 /// changes and alerts, observes their processing delay since this call, and sets the
 /// watermark to the step's logical time.
