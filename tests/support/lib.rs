@@ -247,3 +247,58 @@ pub fn sum_of(samples: &[Sample], name: &str, matching: &[(&str, &str)]) -> f64 
         .map(|s| s.value)
         .sum()
 }
+
+/// Runs `sql` on ClickHouse over HTTP as `default` (with `body` after it, e.g. the rows of
+/// an `INSERT … FORMAT JSONEachRow`) and returns the answer's text.
+pub fn clickhouse_http(sql: &str, body: &str) -> anyhow::Result<String> {
+    let url = format!("{}/", clickhouse_url());
+    let rq = ureq::post(&url).timeout(std::time::Duration::from_secs(60));
+    let res = if body.is_empty() {
+        rq.send_string(sql)
+    } else {
+        rq.query("query", sql).send_string(body)
+    };
+    match res {
+        Ok(r) => Ok(r.into_string()?),
+        Err(ureq::Error::Status(code, r)) => Err(anyhow::anyhow!(
+            "ClickHouse answered {code} to {sql}: {}",
+            r.into_string().unwrap_or_default()
+        )),
+        Err(e) => Err(anyhow::anyhow!("ClickHouse at {url}: {e}")),
+    }
+}
+
+/// Creates the schema of `connectors/migrations/*.sql` (in file name order) in database
+/// `db`: `{db}` is replaced, statements are separated by lines holding only `;`.
+pub fn migrate(db: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = repo_root().join("connectors/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no migrations in {}", dir.display());
+    for f in files {
+        let text = std::fs::read_to_string(&f)?.replace("{db}", db);
+        let mut stmt = String::new();
+        for line in text.lines().chain([";"]) {
+            if line.trim() == ";" {
+                let sql: String = stmt
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if !sql.trim().is_empty() {
+                    clickhouse_http(&sql, "").with_context(|| format!("{}", f.display()))?;
+                }
+                stmt.clear();
+            } else {
+                stmt.push_str(line);
+                stmt.push('\n');
+            }
+        }
+    }
+    Ok(())
+}
