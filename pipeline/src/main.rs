@@ -79,7 +79,7 @@ enum Command {
 struct ObsArgs {
     /// Serve `/metrics`, `/livez` and `/readyz` on this address while running (e.g.
     /// `127.0.0.1:9464`, the port the local Prometheus scrapes); off when not given.
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_METRICS_ADDR")]
     metrics_addr: Option<String>,
     /// With `--metrics-addr`: keep serving this many seconds after the run, so that a
     /// Prometheus can scrape the final values.
