@@ -83,7 +83,7 @@ struct ObsArgs {
     metrics_addr: Option<String>,
     /// With `--metrics-addr`: keep serving this many seconds after the run, so that a
     /// Prometheus can scrape the final values.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, requires = "metrics_addr")]
     hold: u64,
 }
 
