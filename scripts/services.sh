@@ -9,6 +9,8 @@
 #   scripts/services.sh status    one line per service; exit 1 if any is down
 #   scripts/services.sh install   install packages and fetch the Kafka jars only
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
+#   scripts/services.sh stop NAME / start NAME   one service (kafka, clickhouse, prometheus,
+#                                 alertmanager); the outage tests use them
 #
 # Environment: STEWARD_CACHE (default <repo>/.cache); SERVICE_WAIT_SECS (default 90): how long
 # `up` waits, in all, for the started services to answer before it fails naming the service.
@@ -235,6 +237,11 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   install) install_all ;;
+  stop) [[ " ${SERVICES[*]} " == *" ${2:-} "* ]] || die "stop: name one of: ${SERVICES[*]}"; stop_one "$2" ;;
+  start)
+    [[ " ${SERVICES[*]} " == *" ${2:-} "* ]] || die "start: name one of: ${SERVICES[*]}"
+    running "$2" || "start_$2"
+    wait_ready "$2" $((SECONDS + WAIT)) ;;
   reset) down && rm -rf "$SVC" && log "service data removed" ;;
-  *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

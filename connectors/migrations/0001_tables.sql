@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS {db}.indicator_values
 ENGINE = ReplacingMergeTree(version)
 ORDER BY uscc
 ;
--- The catalogue's indicators, one row per (rules_version, row), for joins and ARRAY JOIN.
+-- The catalogue's indicators, one row per (rules_version, row), for joins and ARRAY JOIN;
+-- group_weight is the weight of the level-2 group in R (level-1 weight x level-2 weight).
 CREATE TABLE IF NOT EXISTS {db}.indicator_catalogue
 (
     rules_version String,
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS {db}.indicator_catalogue
     name String,
     level2 String,
     level1 String,
-    weight Float64
+    group_weight Float64
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (rules_version, row)

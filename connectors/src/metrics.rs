@@ -93,14 +93,14 @@ impl Service {
     }
 }
 
-/// The direction of a colour change, as in `colour_history.direction`: `first` for an
-/// enterprise's first colour; `worsened` when the new colour is worse among blue < green <
-/// yellow < red (exactly when the monitor raises `COLOUR_WORSENED`); otherwise `improved`
-/// (this includes changes into and out of `none`, scoring stopped).
+/// The direction of a colour change, as `colour_history.direction` has it
+/// (`pipeline::rows::direction`): `first` for an enterprise's first colour; `worsened` when
+/// the new colour comes later in blue < green < yellow < red < none (`Colour`'s order, so a
+/// change into `none`, scoring stopped, counts as worsened); otherwise `improved`.
 pub fn direction(from: Option<Colour>, to: Colour) -> &'static str {
     match from {
         None => "first",
-        Some(f) if to > f && to != Colour::None => "worsened",
+        Some(f) if to > f => "worsened",
         Some(_) => "improved",
     }
 }
@@ -497,12 +497,12 @@ mod tests {
     }
 
     #[test]
-    fn directions_match_the_monitor() {
+    fn directions_follow_the_colour_order() {
         assert_eq!(direction(None, Colour::Red), "first");
         assert_eq!(direction(Some(Colour::Green), Colour::Red), "worsened");
         assert_eq!(direction(Some(Colour::Red), Colour::Yellow), "improved");
-        assert_eq!(direction(Some(Colour::Yellow), Colour::None), "improved");
-        assert_eq!(direction(Some(Colour::None), Colour::Blue), "improved");
+        assert_eq!(direction(Some(Colour::Yellow), Colour::None), "worsened");
+        assert_eq!(direction(Some(Colour::None), Colour::Red), "improved");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::{Event, Feed};
 use rules::lifecycle::Accepted;
+use rules::reject::Rejection;
 use rules::time::{format_rfc3339, Ts};
 use serde_json::json;
 
@@ -100,17 +101,9 @@ impl<'c, W: Write> Ingest<'c, W> {
         offset: u64,
         line: &[u8],
     ) -> std::io::Result<Option<Event>> {
-        self.read += 1;
-        if let Some(m) = &self.metrics {
-            m.records_read.with_label_values(&[feed.as_str()]).inc();
-        }
-        match decode(line, Some(feed), &self.cfg) {
-            Ok(d) => Ok(Some(d.event)),
+        match self.check(feed, line) {
+            Ok(e) => Ok(Some(e)),
             Err(rej) => {
-                *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
-                if let Some(m) = &self.metrics {
-                    m.rejected(Some(feed), rej.reason);
-                }
                 let row = json!({
                     "original": String::from_utf8_lossy(line),
                     "source_topic": feed.default_topic(),
@@ -127,9 +120,36 @@ impl<'c, W: Write> Ingest<'c, W> {
         }
     }
 
+    /// Decodes and validates one raw record of `feed`, counting it as read, and a reject by
+    /// its reason.
+    pub fn check(&mut self, feed: Feed, line: &[u8]) -> Result<Event, Rejection> {
+        self.read += 1;
+        if let Some(m) = &self.metrics {
+            m.records_read.with_label_values(&[feed.as_str()]).inc();
+        }
+        decode(line, Some(feed), &self.cfg)
+            .map(|d| d.event)
+            .inspect_err(|rej| {
+                *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
+                if let Some(m) = &self.metrics {
+                    m.rejected(Some(feed), rej.reason);
+                }
+            })
+    }
+
     /// Admits a decoded record in arrival order: duplicates are counted, the rest get their
     /// visibility time from the replay clock.
     pub fn admit(&mut self, e: Event) {
+        let ingest = e.ingest_time;
+        if let Some(a) = self.admit_at(e, self.watermark()) {
+            self.max_ingest = self.max_ingest.max(ingest);
+            self.log.push(a);
+        }
+    }
+
+    /// Admits a decoded record against `watermark`: `None` for a duplicate delivery (counted),
+    /// else the accepted record, visible at `max(ingest_time, watermark)`.
+    pub fn admit_at(&mut self, e: Event, watermark: Ts) -> Option<Accepted> {
         let dg = digest(&e);
         match self.seen.entry((e.feed(), e.event_id.clone())) {
             Entry::Occupied(mut o) => {
@@ -141,7 +161,7 @@ impl<'c, W: Write> Ingest<'c, W> {
                             .with_label_values(&[e.feed().as_str()])
                             .inc();
                     }
-                    return;
+                    return None;
                 }
                 if e.version > ver {
                     o.insert((e.version, dg));
@@ -152,13 +172,20 @@ impl<'c, W: Write> Ingest<'c, W> {
             }
         }
         // A record behind the watermark is late and becomes visible at the watermark.
-        let v = e.ingest_time.max(self.watermark());
-        self.max_ingest = self.max_ingest.max(e.ingest_time);
-        self.log.push(Accepted {
-            v,
+        Some(Accepted {
+            v: e.ingest_time.max(watermark),
             digest: dg,
             event: e,
-        });
+        })
+    }
+
+    /// Takes back the duplicate-detection state of a record accepted before a restart.
+    pub fn restore(&mut self, a: &Accepted) {
+        let id = (a.event.feed(), a.event.event_id.clone());
+        let cur = self.seen.entry(id).or_insert((a.event.version, a.digest));
+        if a.event.version > cur.0 {
+            *cur = (a.event.version, a.digest);
+        }
     }
 }
 

@@ -7,3 +7,6 @@ pub mod ingest;
 pub mod observe;
 pub mod replay;
 pub mod tracker;
+pub mod log;
+pub mod rows;
+pub mod live;

@@ -18,7 +18,9 @@ use clap::{Args, Parser, Subcommand};
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
+use connectors::config::Config;
 use pipeline::ingest::Ingest;
+use pipeline::live::{serve, Options, Shared};
 use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
@@ -71,6 +73,32 @@ enum Command {
         layout: Layout,
         #[command(flatten)]
         obs: ObsArgs,
+    },
+    /// Run on the real services: feeds from Kafka; colour changes, alerts and dead letters to
+    /// Kafka and every table to ClickHouse, exactly once across crashes.
+    Serve {
+        /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+        /// Environment variables override fields (`connectors/README.md`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Catalogue file (TOML); default: the embedded catalogue.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// Declare the input complete once every feed partition has been read to its end
+        /// and nothing arrived for this many seconds (batch loads and tests).
+        #[arg(long)]
+        drain_after: Option<f64>,
+        /// Exit once the input was declared complete and every output is durable.
+        #[arg(long)]
+        exit_when_drained: bool,
+        #[command(flatten)]
+        layout: Layout,
+    },
+    /// Validate a connector configuration file without connecting; exits non-zero naming
+    /// the bad field.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
     },
 }
 
@@ -139,24 +167,59 @@ fn main() -> Result<()> {
             gen,
             layout,
             obs,
+        } => run(
+            input.as_deref(),
+            &output,
+            Arc::new(load_catalogue(catalogue.as_deref())?),
+            &gen.config(),
+            &layout,
+            &obs,
+        ),
+        Command::Serve {
+            config,
+            catalogue,
+            drain_after,
+            exit_when_drained,
+            layout,
         } => {
-            let cat = match catalogue {
-                Some(p) => Catalogue::from_toml(
-                    &std::fs::read_to_string(&p)
-                        .with_context(|| format!("reading {}", p.display()))?,
-                )?,
-                None => Catalogue::embedded(),
+            let cfg = load_config(config.as_deref())?;
+            let cat = Arc::new(load_catalogue(catalogue.as_deref())?);
+            let opts = Options {
+                drain_after: drain_after.map(std::time::Duration::from_secs_f64),
+                exit_when_drained,
             };
-            run(
-                input.as_deref(),
-                &output,
-                Arc::new(cat),
-                &gen.config(),
-                &layout,
-                &obs,
-            )
+            serve(&cfg, cat, layout.config()?, &opts, Arc::new(Shared::default()))
+        }
+        Command::CheckConfig { file } => {
+            load_config(Some(&file))?;
+            println!("{}: valid", file.display());
+            Ok(())
         }
     }
+}
+
+fn load_catalogue(path: Option<&Path>) -> Result<Catalogue> {
+    Ok(match path {
+        Some(p) => Catalogue::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => Catalogue::embedded(),
+    })
+}
+
+/// The connector configuration: a file, or the embedded default, with environment
+/// overrides; validated.
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(match path {
+        Some(p) => Config::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            env,
+        )
+        .with_context(|| format!("invalid configuration {}", p.display()))?,
+        None => Config::from_toml(connectors::config::DEFAULT_TOML, env)
+            .context("invalid embedded configuration")?,
+    })
 }
 
 fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {

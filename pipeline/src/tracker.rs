@@ -34,6 +34,11 @@ pub struct Tracker {
     pub alerts: Vec<Alert>,
     /// Lifecycle dead letters in effect, with their multiplicity.
     pub dead: BTreeMap<Dead, isize>,
+    /// Enterprises whose evaluation changed since this was last drained, with the time of
+    /// their latest change (live outputs drain it each step).
+    pub touched: BTreeMap<String, Ts>,
+    /// Lifecycle dead letters that came into effect since this was last drained.
+    pub dead_new: Vec<Dead>,
 }
 
 impl Tracker {
@@ -48,6 +53,8 @@ impl Tracker {
             changes: Vec::new(),
             alerts: Vec::new(),
             dead: BTreeMap::new(),
+            touched: BTreeMap::new(),
+            dead_new: Vec::new(),
         }
     }
 
@@ -68,6 +75,9 @@ impl Tracker {
         self.pending_dead = dead_later;
         for (_, d, r) in dead_ready {
             let n = self.dead.entry(d.clone()).or_default();
+            if *n <= 0 && *n + r > 0 {
+                self.dead_new.push(d.clone());
+            }
             *n += r;
             if *n == 0 {
                 self.dead.remove(&d);
@@ -80,6 +90,7 @@ impl Tracker {
             *net.entry((t, u)).or_default().entry(s).or_default() += r;
         }
         for ((t, u), values) in net {
+            self.touched.insert(u.clone(), t);
             let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
             // Only a retraction at `t`: the enterprise left the collection.
             let Some(scored) = added else {

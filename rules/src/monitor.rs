@@ -54,6 +54,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// Lower-case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// Whether an alert starts or ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,6 +73,16 @@ pub enum AlertState {
     Firing,
     /// Cleared.
     Resolved,
+}
+
+impl AlertState {
+    /// Lower-case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
 }
 
 /// An alert state change.

@@ -1,0 +1,460 @@
+//! The connector configuration: a TOML file (the embedded default is
+//! `config/steward.toml`) with environment overrides. This struct is the user documentation:
+//! every field says what it does, and unknown fields are refused.
+//!
+//! [`Config::validate`] checks everything that can be checked without connecting; each
+//! error names the field, e.g. `kafka.topics.alerts: "" is not a valid Kafka topic name`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use rules::event::Feed;
+use serde::Deserialize;
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../../config/steward.toml");
+
+/// Environment variables that override fields: `(variable, field)`.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("STEWARD_KAFKA_BROKERS", "kafka.brokers"),
+    ("STEWARD_KAFKA_GROUP_ID", "kafka.group_id"),
+    ("STEWARD_KAFKA_TRANSACTIONAL_ID", "kafka.transactional_id"),
+    ("STEWARD_KAFKA_SASL_USERNAME", "kafka.sasl_username"),
+    ("STEWARD_KAFKA_SASL_PASSWORD", "kafka.sasl_password"),
+    ("STEWARD_CLICKHOUSE_URL", "clickhouse.url"),
+    ("STEWARD_CLICKHOUSE_USER", "clickhouse.user"),
+    ("STEWARD_CLICKHOUSE_PASSWORD", "clickhouse.password"),
+    ("STEWARD_CLICKHOUSE_DATABASE", "clickhouse.database"),
+];
+
+/// A configuration error, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML or does not match the structure.
+    #[error("configuration: {0}")]
+    Parse(String),
+    /// A field has a value that cannot work.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A secret string: never printed by `Debug` or `Display`, never serialised.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret from a string.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(<redacted>)"
+        })
+    }
+}
+
+/// The whole connector configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of this file; must be 1.
+    pub version: u32,
+    /// Kafka brokers, security and topics.
+    pub kafka: KafkaConfig,
+    /// The ClickHouse sink.
+    pub clickhouse: ClickHouseConfig,
+    /// Output batching and backpressure.
+    pub batch: BatchConfig,
+    /// Which clock advances logical time (`semantics.md` §1).
+    pub clock: ClockConfig,
+}
+
+/// Kafka settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Consumer group of the feed topics (input offsets are committed under it).
+    pub group_id: String,
+    /// Prefix of the transactional ids (`<prefix>-ingest`, `<prefix>-output`). One running
+    /// steward per prefix: a second one fences the first out.
+    pub transactional_id: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    #[serde(default = "plaintext")]
+    pub security_protocol: String,
+    /// SASL mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`) when SASL is used.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// SASL password (prefer `STEWARD_KAFKA_SASL_PASSWORD`).
+    #[serde(default)]
+    pub sasl_password: Option<Secret>,
+    /// CA certificate file for SSL.
+    #[serde(default)]
+    pub ssl_ca_location: Option<String>,
+    /// Topic names.
+    pub topics: Topics,
+}
+
+fn plaintext() -> String {
+    "plaintext".to_owned()
+}
+
+/// Topic names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topics {
+    /// Input topic of each feed, by feed code (`PEN`, `LIST`, …); all 11 feeds.
+    pub feeds: BTreeMap<String, String>,
+    /// Internal log of accepted and rejected records with their visibility times (one
+    /// partition; the source of truth a restart replays).
+    pub accepted: String,
+    /// Internal topic of output fences: the logical time up to which every output is
+    /// durable, committed in the same transaction as the outputs.
+    pub fence: String,
+    /// Colour changes (`outputs.md`).
+    pub colour_changes: String,
+    /// Alerts.
+    pub alerts: String,
+    /// Inspection plans, verification plans and pre-credit changes.
+    pub plans: String,
+    /// Dead letters.
+    pub dead_letters: String,
+}
+
+impl Topics {
+    /// The input topic of `feed`.
+    pub fn feed(&self, feed: Feed) -> &str {
+        self.feeds
+            .get(feed.as_str())
+            .map_or("", std::string::String::as_str)
+    }
+    /// The feed read from `topic`.
+    pub fn feed_of(&self, topic: &str) -> Option<Feed> {
+        self.feeds
+            .iter()
+            .find(|(_, t)| t.as_str() == topic)
+            .and_then(|(f, _)| Feed::parse(f))
+    }
+}
+
+/// ClickHouse settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// User the sink writes as.
+    pub user: String,
+    /// Password (prefer `STEWARD_CLICKHOUSE_PASSWORD`).
+    #[serde(default)]
+    pub password: Secret,
+    /// Database of the tables; created by the migrations.
+    pub database: String,
+}
+
+/// Batching and backpressure.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Flush outputs when this many rows are waiting.
+    pub max_rows: usize,
+    /// Flush outputs at least this often, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Stop reading input while more accepted records than this wait for the sinks.
+    pub max_backlog_records: usize,
+}
+
+/// The clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// `replay`: the watermark follows the largest ingest time read; `live`: the wall clock
+    /// also advances it, so expiries happen while feeds are idle.
+    pub mode: ClockMode,
+}
+
+/// How the watermark advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// From the records only.
+    Replay,
+    /// Also from the wall clock.
+    Live,
+}
+
+impl Config {
+    /// The embedded default, with environment overrides.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::from_toml(DEFAULT_TOML, |k| std::env::var(k).ok())
+    }
+
+    /// Parses `text`, applies overrides from `env` (see [`ENV_OVERRIDES`]) and validates.
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        for (var, _) in ENV_OVERRIDES {
+            if let Some(v) = env(var) {
+                c.set(var, v);
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn set(&mut self, var: &str, v: String) {
+        match var {
+            "STEWARD_KAFKA_BROKERS" => self.kafka.brokers = v,
+            "STEWARD_KAFKA_GROUP_ID" => self.kafka.group_id = v,
+            "STEWARD_KAFKA_TRANSACTIONAL_ID" => self.kafka.transactional_id = v,
+            "STEWARD_KAFKA_SASL_USERNAME" => self.kafka.sasl_username = Some(v),
+            "STEWARD_KAFKA_SASL_PASSWORD" => self.kafka.sasl_password = Some(Secret(v)),
+            "STEWARD_CLICKHOUSE_URL" => self.clickhouse.url = v,
+            "STEWARD_CLICKHOUSE_USER" => self.clickhouse.user = v,
+            "STEWARD_CLICKHOUSE_PASSWORD" => self.clickhouse.password = Secret(v),
+            "STEWARD_CLICKHOUSE_DATABASE" => self.clickhouse.database = v,
+            _ => {}
+        }
+    }
+
+    /// Checks every field that can be checked without connecting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version != 1 {
+            return Err(invalid("version", format!("{} is not supported; use 1", self.version)));
+        }
+        let k = &self.kafka;
+        if k.brokers.split(',').any(|b| {
+            let b = b.trim();
+            b.rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        }) {
+            return Err(invalid(
+                "kafka.brokers",
+                format!("{:?} is not a comma-separated list of host:port", k.brokers),
+            ));
+        }
+        for (field, v) in [
+            ("kafka.group_id", &k.group_id),
+            ("kafka.transactional_id", &k.transactional_id),
+        ] {
+            if v.trim().is_empty() {
+                return Err(invalid(field, "must not be empty"));
+            }
+        }
+        match k.security_protocol.as_str() {
+            "plaintext" | "ssl" => {}
+            "sasl_plaintext" | "sasl_ssl" => {
+                if k.sasl_mechanism.is_none() {
+                    return Err(invalid("kafka.sasl_mechanism", "required with SASL"));
+                }
+                if k.sasl_username.is_none() {
+                    return Err(invalid("kafka.sasl_username", "required with SASL"));
+                }
+                if k.sasl_password.as_ref().is_none_or(|p| p.0.is_empty()) {
+                    return Err(invalid("kafka.sasl_password", "required with SASL"));
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "kafka.security_protocol",
+                    format!("{other:?}: use plaintext, ssl, sasl_plaintext or sasl_ssl"),
+                ))
+            }
+        }
+        if let Some(m) = &k.sasl_mechanism {
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) {
+                return Err(invalid(
+                    "kafka.sasl_mechanism",
+                    format!("{m:?}: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                ));
+            }
+        }
+        let t = &k.topics;
+        let mut names = BTreeSet::new();
+        for f in Feed::ALL {
+            if !t.feeds.contains_key(f.as_str()) {
+                return Err(invalid("kafka.topics.feeds", format!("feed {f} has no topic")));
+            }
+        }
+        let mut all: Vec<(String, &String)> = t
+            .feeds
+            .iter()
+            .map(|(f, v)| (format!("kafka.topics.feeds.{f}"), v))
+            .collect();
+        for (f, _) in &t.feeds {
+            if Feed::parse(f).is_none() {
+                return Err(invalid(
+                    format!("kafka.topics.feeds.{f}"),
+                    "unknown feed code",
+                ));
+            }
+        }
+        all.extend([
+            ("kafka.topics.accepted".to_owned(), &t.accepted),
+            ("kafka.topics.fence".to_owned(), &t.fence),
+            ("kafka.topics.colour_changes".to_owned(), &t.colour_changes),
+            ("kafka.topics.alerts".to_owned(), &t.alerts),
+            ("kafka.topics.plans".to_owned(), &t.plans),
+            ("kafka.topics.dead_letters".to_owned(), &t.dead_letters),
+        ]);
+        for (field, name) in all {
+            if !valid_topic(name) {
+                return Err(invalid(field, format!("{name:?} is not a valid Kafka topic name")));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(invalid(field, format!("topic {name:?} is used twice")));
+            }
+        }
+        let c = &self.clickhouse;
+        if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+            return Err(invalid(
+                "clickhouse.url",
+                format!("{:?} must start with http:// or https://", c.url),
+            ));
+        }
+        if c.user.is_empty() {
+            return Err(invalid("clickhouse.user", "must not be empty"));
+        }
+        if c.database.is_empty()
+            || !c
+                .database
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            || c.database.starts_with(|ch: char| ch.is_ascii_digit())
+        {
+            return Err(invalid(
+                "clickhouse.database",
+                format!("{:?} must be letters, digits and _", c.database),
+            ));
+        }
+        let b = &self.batch;
+        if b.max_rows == 0 {
+            return Err(invalid("batch.max_rows", "must be at least 1"));
+        }
+        if b.max_delay_ms == 0 {
+            return Err(invalid("batch.max_delay_ms", "must be at least 1"));
+        }
+        if b.max_backlog_records < b.max_rows {
+            return Err(invalid(
+                "batch.max_backlog_records",
+                format!("must be at least batch.max_rows ({})", b.max_rows),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn valid_topic(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(edit: &str, from: &str) -> String {
+        let text = DEFAULT_TOML.replacen(from, edit, 1);
+        assert_ne!(text, DEFAULT_TOML, "the edit {from:?} applies");
+        text
+    }
+
+    fn error(text: &str) -> String {
+        Config::from_toml(text, |_| None)
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = Config::from_toml(DEFAULT_TOML, |_| None).expect("valid");
+        assert_eq!(c.kafka.topics.feed(Feed::Pen), "credit.in.pen");
+        assert_eq!(c.kafka.topics.feed_of("credit.in.insp"), Some(Feed::Insp));
+        assert_eq!(c.clock.mode, ClockMode::Replay);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (with("brokers = \"nohost\"", "brokers = \"127.0.0.1:9092\""), "kafka.brokers"),
+            (with("alerts = \"bad topic\"", "alerts = \"credit.out.alerts\""), "kafka.topics.alerts"),
+            (with("alerts = \"credit.dlq\"", "alerts = \"credit.out.alerts\""), "kafka.topics"),
+            (with("", "PEN = \"credit.in.pen\"\n"), "kafka.topics.feeds"),
+            (with("XYZ = \"x\"\nPEN = \"credit.in.pen\"", "PEN = \"credit.in.pen\""), "kafka.topics.feeds.XYZ"),
+            (with("url = \"127.0.0.1:8123\"", "url = \"http://127.0.0.1:8123\""), "clickhouse.url"),
+            (with("database = \"credit; DROP\"", "database = \"credit\""), "clickhouse.database"),
+            (with("max_rows = 0", "max_rows = 20000"), "batch.max_rows"),
+            (with("security_protocol = \"sasl_ssl\"", "security_protocol = \"plaintext\""), "kafka.sasl_mechanism"),
+            (with("mode = \"sometimes\"", "mode = \"replay\""), "mode"),
+            (with("version = 2", "version = 1"), "version"),
+            (with("[clock]\nmode = \"replay\"\nspeed = 2", "[clock]\nmode = \"replay\""), "speed"),
+        ];
+        for (text, field) in cases {
+            let e = error(&text);
+            assert!(e.contains(field), "{e:?} names {field}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_fields() {
+        let c = Config::from_toml(DEFAULT_TOML, |k| match k {
+            "STEWARD_CLICKHOUSE_DATABASE" => Some("other".into()),
+            "STEWARD_KAFKA_BROKERS" => Some("k1:1,k2:2".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(c.clickhouse.database, "other");
+        assert_eq!(c.kafka.brokers, "k1:1,k2:2");
+    }
+
+    #[test]
+    fn passwords_never_appear_in_debug_output() {
+        let c = Config::from_toml(
+            &with(
+                "security_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\nsasl_password = \"kafka-pw-3141\"",
+                "security_protocol = \"plaintext\"",
+            ),
+            |k| (k == "STEWARD_CLICKHOUSE_PASSWORD").then(|| "ch-pw-2718".to_owned()),
+        )
+        .expect("valid");
+        assert_eq!(c.clickhouse.password.expose(), "ch-pw-2718");
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("kafka-pw-3141") && !shown.contains("ch-pw-2718"), "{shown}");
+        assert!(shown.contains("Secret(<redacted>)"));
+    }
+}

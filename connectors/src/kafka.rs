@@ -1,0 +1,492 @@
+//! Kafka: client settings from the configuration, topic creation, a transactional producer
+//! with retries, and readers for the internal topics.
+//!
+//! Every producer here is transactional and every consumer reads with
+//! `isolation.level=read_committed`, so nothing of an aborted transaction is ever seen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    base_consumer::PartitionQueue, BaseConsumer, Consumer, ConsumerGroupMetadata,
+    DefaultConsumerContext,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::KafkaConfig;
+
+/// How long one transactional call may take before it is retried.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Kafka failure, with the bounded code the metrics count it under.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaFailure {
+    /// librdkafka reported an error.
+    #[error("kafka {context}: {source}")]
+    Client {
+        /// What was being done.
+        context: &'static str,
+        /// The error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The producer was fenced or hit a fatal error; it must be rebuilt.
+    #[error("kafka producer is no longer usable ({context}): {source}")]
+    Fatal {
+        /// What was being done.
+        context: &'static str,
+        /// The error.
+        #[source]
+        source: KafkaError,
+    },
+}
+
+impl KafkaFailure {
+    /// A bounded error code for metrics and logs.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            KafkaFailure::Client { context, .. } => context,
+            KafkaFailure::Fatal { .. } => "fatal",
+        }
+    }
+}
+
+fn client(context: &'static str) -> impl Fn(KafkaError) -> KafkaFailure {
+    move |source| KafkaFailure::Client { context, source }
+}
+
+/// Client settings shared by every consumer and producer: brokers and security.
+pub fn client_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("security.protocol", &k.security_protocol);
+    if let Some(m) = &k.sasl_mechanism {
+        c.set("sasl.mechanism", m);
+    }
+    if let Some(u) = &k.sasl_username {
+        c.set("sasl.username", u);
+    }
+    if let Some(p) = &k.sasl_password {
+        c.set("sasl.password", p.expose());
+    }
+    if let Some(ca) = &k.ssl_ca_location {
+        c.set("ssl.ca.location", ca);
+    }
+    c
+}
+
+/// A consumer reading committed data only, with offsets under the application's control.
+pub fn consumer(k: &KafkaConfig, group: &str) -> Result<BaseConsumer, KafkaFailure> {
+    client_config(k)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "50")
+        .set("queued.max.messages.kbytes", "65536")
+        .create()
+        .map_err(client("consumer"))
+}
+
+/// Creates the topics that do not exist yet: `(name, partitions, compacted)`.
+pub fn ensure_topics(k: &KafkaConfig, topics: &[(&str, i32, bool)]) -> Result<(), KafkaFailure> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(k).create().map_err(client("admin"))?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions, compacted)| {
+            let t = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
+            if *compacted {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t.set("retention.ms", "-1")
+            }
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| KafkaFailure::Client {
+            context: "admin",
+            source: KafkaError::AdminOpCreation(e.to_string()),
+        })?;
+    let opts = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
+    let results = rt
+        .block_on(admin.create_topics(new.iter(), &opts))
+        .map_err(client("create_topics"))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(KafkaFailure::Client {
+                    context: "create_topics",
+                    source: KafkaError::AdminOp(code),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A transactional producer: `begin`, `send`…, optionally `send_offsets`, `commit`.
+pub struct TxnProducer {
+    producer: BaseProducer,
+}
+
+impl std::fmt::Debug for TxnProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnProducer").finish_non_exhaustive()
+    }
+}
+
+impl TxnProducer {
+    /// A producer with `transactional.id` `id`. Initialising fences out any earlier producer
+    /// with the same id and aborts its open transaction.
+    pub fn new(k: &KafkaConfig, id: &str) -> Result<Self, KafkaFailure> {
+        let producer: BaseProducer = client_config(k)
+            .set("transactional.id", id)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .set("compression.type", "lz4")
+            .set("transaction.timeout.ms", "60000")
+            .create()
+            .map_err(client("producer"))?;
+        producer
+            .init_transactions(CALL_TIMEOUT)
+            .map_err(classify("init_transactions"))?;
+        Ok(TxnProducer { producer })
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Result<(), KafkaFailure> {
+        self.producer
+            .begin_transaction()
+            .map_err(classify("begin_transaction"))
+    }
+
+    /// Queues one message, waiting while the local queue is full.
+    pub fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), KafkaFailure> {
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(classify("send")(e)),
+            }
+        }
+    }
+
+    /// Adds the consumer's offsets to the transaction, so that they commit with it.
+    pub fn send_offsets(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), KafkaFailure> {
+        self.producer
+            .send_offsets_to_transaction(offsets, group, CALL_TIMEOUT)
+            .map_err(classify("send_offsets"))
+    }
+
+    /// Commits the transaction (flushing every queued message first).
+    pub fn commit(&self) -> Result<(), KafkaFailure> {
+        self.producer
+            .commit_transaction(CALL_TIMEOUT)
+            .map_err(classify("commit_transaction"))
+    }
+
+    /// Aborts the transaction; nothing of it is ever visible to `read_committed` readers.
+    pub fn abort(&self) -> Result<(), KafkaFailure> {
+        self.producer
+            .abort_transaction(CALL_TIMEOUT)
+            .map_err(classify("abort_transaction"))
+    }
+}
+
+/// Sorts a transactional error: fatal (rebuild the producer) or not (abort and retry).
+fn classify(context: &'static str) -> impl Fn(KafkaError) -> KafkaFailure {
+    move |source| match &source {
+        KafkaError::Transaction(e) if e.is_fatal() => KafkaFailure::Fatal { context, source },
+        _ => KafkaFailure::Client { context, source },
+    }
+}
+
+/// One message read from a topic.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key bytes (empty when none).
+    pub key: Vec<u8>,
+    /// Payload bytes (empty when none).
+    pub payload: Vec<u8>,
+}
+
+/// Assigns `topic`'s partition 0 to `consumer` from `offset`.
+pub fn assign_from(consumer: &BaseConsumer, topic: &str, offset: i64) -> Result<(), KafkaFailure> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
+        .map_err(client("assign"))?;
+    consumer.assign(&tpl).map_err(client("assign"))
+}
+
+/// Polls once: `Ok(Some)` a message, `Ok(None)` nothing within `timeout` or the end of the
+/// partition (see `at_end`).
+pub fn poll(
+    consumer: &BaseConsumer,
+    timeout: Duration,
+    at_end: &mut bool,
+) -> Result<Option<Read>, KafkaFailure> {
+    match consumer.poll(timeout) {
+        None => Ok(None),
+        Some(Err(KafkaError::PartitionEOF(_))) => {
+            *at_end = true;
+            Ok(None)
+        }
+        Some(Err(e)) => Err(client("poll")(e)),
+        Some(Ok(m)) => {
+            *at_end = false;
+            Ok(Some(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            }))
+        }
+    }
+}
+
+/// Reads `topic`'s partition 0 from the start to its current end, committed data only.
+pub fn read_all(k: &KafkaConfig, topic: &str, group: &str) -> Result<Vec<Read>, KafkaFailure> {
+    let c = consumer(k, group)?;
+    assign_from(&c, topic, 0)?;
+    let mut out = Vec::new();
+    let mut at_end = false;
+    loop {
+        match poll(&c, Duration::from_millis(200), &mut at_end)? {
+            Some(m) => out.push(m),
+            None if at_end => return Ok(out),
+            None => {}
+        }
+    }
+}
+
+/// One input partition of a [`FeedSource`].
+struct Part {
+    topic: String,
+    partition: i32,
+    queue: PartitionQueue<DefaultConsumerContext>,
+    /// Whether the last poll reached the end of the partition.
+    at_end: bool,
+    /// The offset after the last message read, if any was read.
+    next: Option<i64>,
+}
+
+/// Reads every partition of the feed topics through its own queue, so that the reader knows
+/// which partitions have reached their end, and commits offsets through a transaction.
+pub struct FeedSource {
+    consumer: Arc<BaseConsumer>,
+    parts: Vec<Part>,
+    /// Round-robin position.
+    turn: usize,
+}
+
+impl std::fmt::Debug for FeedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedSource")
+            .field("partitions", &self.parts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeedSource {
+    /// Assigns every partition of `topics`, each from the group's committed offset (or the
+    /// beginning).
+    pub fn new(k: &KafkaConfig, topics: &[&str]) -> Result<Self, KafkaFailure> {
+        let consumer = Arc::new(consumer(k, &k.group_id)?);
+        let mut tpl = TopicPartitionList::new();
+        let mut ids = Vec::new();
+        for t in topics {
+            let md = consumer
+                .fetch_metadata(Some(t), CALL_TIMEOUT)
+                .map_err(client("metadata"))?;
+            for mt in md.topics() {
+                for p in mt.partitions() {
+                    tpl.add_partition_offset(t, p.id(), Offset::Stored)
+                        .map_err(client("assign"))?;
+                    ids.push(((*t).to_owned(), p.id()));
+                }
+            }
+        }
+        consumer.assign(&tpl).map_err(client("assign"))?;
+        let mut parts = Vec::new();
+        for (topic, partition) in ids {
+            let queue = consumer
+                .split_partition_queue(&topic, partition)
+                .ok_or(KafkaFailure::Client {
+                    context: "split_partition_queue",
+                    source: KafkaError::Subscription(topic.clone()),
+                })?;
+            parts.push(Part {
+                topic,
+                partition,
+                queue,
+                at_end: false,
+                next: None,
+            });
+        }
+        Ok(FeedSource {
+            consumer,
+            parts,
+            turn: 0,
+        })
+    }
+
+    /// Reads up to `max` messages, taking turns over the partitions; returns
+    /// `(topic, message)` pairs. Waits up to `timeout` only when nothing is ready.
+    pub fn poll(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<(String, Read)>, KafkaFailure> {
+        // Serves the consumer's own events (errors, rebalances); messages go to the queues.
+        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
+            return Err(client("poll")(e));
+        }
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut idle_round = true;
+            for _ in 0..self.parts.len() {
+                if out.len() >= max {
+                    return Ok(out);
+                }
+                self.turn = (self.turn + 1) % self.parts.len().max(1);
+                let Some(p) = self.parts.get_mut(self.turn) else {
+                    break;
+                };
+                // Up to a small burst per partition per turn keeps partitions interleaved.
+                for _ in 0..64 {
+                    match p.queue.poll(Duration::ZERO) {
+                        None => break,
+                        Some(Err(KafkaError::PartitionEOF(_))) => {
+                            p.at_end = true;
+                            break;
+                        }
+                        Some(Err(e)) => return Err(client("poll")(e)),
+                        Some(Ok(m)) => {
+                            idle_round = false;
+                            p.at_end = false;
+                            p.next = Some(m.offset() + 1);
+                            out.push((
+                                p.topic.clone(),
+                                Read {
+                                    partition: m.partition(),
+                                    offset: m.offset(),
+                                    key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                                },
+                            ));
+                            if out.len() >= max {
+                                return Ok(out);
+                            }
+                        }
+                    }
+                }
+            }
+            if !out.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(out);
+            }
+            if idle_round {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Whether `topic`/`partition` has been read to its end (as of the last poll).
+    pub fn at_end(&self, topic: &str, partition: i32) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.topic == topic && p.partition == partition && p.at_end)
+    }
+
+    /// Every assigned `(topic, partition)`.
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        self.parts
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect()
+    }
+
+    /// Whether every partition is at its end.
+    pub fn all_at_end(&self) -> bool {
+        self.parts.iter().all(|p| p.at_end)
+    }
+
+    /// The offsets to commit: the next offset of every partition read from.
+    pub fn offsets(&self) -> Result<TopicPartitionList, KafkaFailure> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &self.parts {
+            if let Some(n) = p.next {
+                tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(n))
+                    .map_err(client("offsets"))?;
+            }
+        }
+        Ok(tpl)
+    }
+
+    /// The consumer group's metadata, for [`TxnProducer::send_offsets`].
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// Records not read yet, per `(topic, partition)` (asks the broker).
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        self.parts
+            .iter()
+            .filter_map(|p| {
+                let (_, high) = self
+                    .consumer
+                    .fetch_watermarks(&p.topic, p.partition, Duration::from_secs(2))
+                    .ok()?;
+                let pos = match p.next {
+                    Some(n) => n,
+                    None => self
+                        .consumer
+                        .committed_offsets(
+                            {
+                                let mut t = TopicPartitionList::new();
+                                t.add_partition(&p.topic, p.partition);
+                                t
+                            },
+                            Duration::from_secs(2),
+                        )
+                        .ok()
+                        .and_then(|t| {
+                            t.elements().first().and_then(|e| match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            })
+                        })
+                        .unwrap_or(0),
+                };
+                Some((p.topic.clone(), p.partition, (high - pos).max(0)))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,210 @@
+//! Stage 1: feed topics → the internal log, exactly once.
+//!
+//! Each batch of input records becomes log entries (accepted with `v`, or rejected), written
+//! in one Kafka transaction together with the input offsets. On any failure the stage
+//! aborts, waits, and starts over from the log and the committed offsets, so its state (the
+//! duplicate filter and the watermark) is always the one the log implies.
+//!
+//! The replay clock over several partitions (`docs/decisions.md` D6): the watermark is the
+//! smallest of the partitions' largest ingest times, minus the lateness, over partitions that
+//! still have records to read; when every partition is at its end, the largest ingest time
+//! read, minus the lateness. Interleaving partitions differently therefore makes no record
+//! late that is on time within its own partition.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use connectors::config::{ClockMode, Config};
+use connectors::dead_letter::DeadLetter;
+use connectors::kafka::{FeedSource, TxnProducer};
+use rules::catalogue::Catalogue;
+use rules::time::Ts;
+
+use super::{Options, Shared};
+use crate::ingest::{now, Ingest};
+use crate::log::{Body, Entry, Origin};
+
+/// Runs the stage until `shared.stop`, restarting it after failures with backoff.
+pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(200);
+    while !shared.stop.load(Ordering::SeqCst) {
+        match once(cfg, cat, opts, shared) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), ?backoff, "feed stage failed; restarting from the log");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The watermark state: each partition's largest ingest time.
+#[derive(Debug, Default)]
+struct Clock {
+    max: BTreeMap<(String, i32), Ts>,
+    wm: Ts,
+}
+
+impl Clock {
+    fn candidate(&self, source: &FeedSource, lateness: Ts, live: bool) -> Ts {
+        let parts = source.partitions();
+        let open: Vec<Ts> = parts
+            .iter()
+            .filter(|(t, p)| !source.at_end(t, *p))
+            .map(|k| self.max.get(k).copied().unwrap_or(Ts::MIN))
+            .collect();
+        let replay = if open.is_empty() {
+            self.max.values().copied().max().unwrap_or(Ts::MIN)
+        } else {
+            open.into_iter().min().unwrap_or(Ts::MIN)
+        };
+        let wall = if live { now() } else { Ts::MIN };
+        replay.max(wall).saturating_sub(lateness)
+    }
+}
+
+fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {
+    let k = &cfg.kafka;
+    let topics = &k.topics;
+    let producer = TxnProducer::new(k, &format!("{}-ingest", k.transactional_id))?;
+    let mut ingest = Ingest::new(cat, std::io::sink());
+    let mut clock = Clock {
+        wm: Ts::MIN,
+        ..Clock::default()
+    };
+    // Restore from the log.
+    let restored = connectors::kafka::read_all(k, &topics.accepted, &format!("{}-restore", k.group_id))?;
+    for m in &restored {
+        let e = Entry::decode(&m.payload)?;
+        if let (Body::Accepted { origin, .. }, Some(a)) = (&e.body, e.record()) {
+            ingest.restore(&a);
+            let key = (origin.topic.clone(), origin.partition);
+            let max = clock.max.entry(key).or_insert(Ts::MIN);
+            *max = (*max).max(a.event.ingest_time);
+        }
+        clock.wm = clock.wm.max(e.wm);
+    }
+    shared.produced.store(restored.len() as u64, Ordering::SeqCst);
+    tracing::info!(entries = restored.len(), watermark = clock.wm, "feed stage restored from the log");
+    let feed_topics: Vec<&str> = topics.feeds.values().map(String::as_str).collect();
+    let mut source = FeedSource::new(k, &feed_topics)?;
+    let lateness = cat.lifecycle.lateness_secs;
+    let live = cfg.clock.mode == ClockMode::Live;
+    let mut idle_since = Instant::now();
+    let mut last_tick = Instant::now();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let backlog = shared
+            .produced
+            .load(Ordering::SeqCst)
+            .saturating_sub(shared.consumed.load(Ordering::SeqCst));
+        if backlog > cfg.batch.max_backlog_records as u64 {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let batch = source.poll(cfg.batch.max_rows, Duration::from_millis(100))?;
+        let mut entries = Vec::with_capacity(batch.len());
+        if batch.is_empty() {
+            let last_ingest = clock.max.values().copied().max().unwrap_or(Ts::MIN);
+            let complete = source.all_at_end()
+                && opts.drain_after.is_some_and(|d| idle_since.elapsed() >= d);
+            let target = if complete {
+                last_ingest.saturating_add(1)
+            } else if live && last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                clock.candidate(&source, lateness, live)
+            } else {
+                Ts::MIN
+            };
+            if target > clock.wm {
+                clock.wm = target;
+                entries.push(Entry {
+                    wm: target,
+                    body: Body::Watermark,
+                });
+            } else if complete {
+                shared.drained.store(clock.wm, Ordering::SeqCst);
+                continue;
+            } else {
+                continue;
+            }
+        } else {
+            idle_since = Instant::now();
+        }
+        // Every record of the batch is held to the watermark as of the batch's start.
+        let before = clock.wm.max(clock.candidate(&source, lateness, live));
+        clock.wm = before;
+        for (topic, m) in batch {
+            shared.read.fetch_add(1, Ordering::Relaxed);
+            let feed = topics.feed_of(&topic);
+            let checked = match feed {
+                Some(f) => ingest.check(f, &m.payload),
+                None => Err(rules::reject::Rejection::new(
+                    rules::reject::Reason::UnknownFeed,
+                    format!("topic {topic} is not a feed topic"),
+                )),
+            };
+            let body = match checked {
+                Ok(e) => {
+                    let ingest_time = e.ingest_time;
+                    let Some(a) = ingest.admit_at(e, before) else {
+                        shared.duplicate.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
+                    let max = clock.max.entry((topic.clone(), m.partition)).or_insert(Ts::MIN);
+                    *max = (*max).max(ingest_time);
+                    let origin = Origin {
+                        topic: topic.clone(),
+                        partition: m.partition,
+                        offset: m.offset,
+                    };
+                    entries.push(Entry::accepted(&a, origin, clock.wm));
+                    continue;
+                }
+                Err(rej) => {
+                    shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    Body::Rejected {
+                        letter: DeadLetter {
+                            original: m.payload.clone(),
+                            source_topic: topic.clone(),
+                            partition: m.partition,
+                            offset: m.offset,
+                            reason: rej.reason.as_str().to_owned(),
+                            message: rej.message,
+                            time: now(),
+                        },
+                    }
+                }
+            };
+            entries.push(Entry { wm: clock.wm, body });
+        }
+        // The last entry carries the watermark the batch moved to.
+        clock.wm = clock.wm.max(clock.candidate(&source, lateness, live));
+        if let Some(last) = entries.last_mut() {
+            last.wm = clock.wm;
+        }
+        let offsets = source.offsets()?;
+        let group = source
+            .group_metadata()
+            .ok_or_else(|| anyhow::anyhow!("the feed consumer has no group metadata"))?;
+        let result = (|| {
+            producer.begin()?;
+            for e in &entries {
+                producer.send(&topics.accepted, b"", &e.encode())?;
+            }
+            if offsets.count() > 0 {
+                producer.send_offsets(&offsets, &group)?;
+            }
+            producer.commit()
+        })();
+        if let Err(e) = result {
+            let _ = producer.abort();
+            return Err(e.into());
+        }
+        shared.produced.fetch_add(entries.len() as u64, Ordering::SeqCst);
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! `steward serve`: the pipeline on the real services.
+//!
+//! Three stages, each restartable on its own (design: `docs/decisions.md` D6):
+//! 1. [`feed`]: reads the feed topics, decodes, drops duplicates and assigns visibility
+//!    times; writes one entry per record to the internal log topic, and commits the input
+//!    offsets in the same Kafka transaction.
+//! 2. The dataflow: timely workers replay the log from its start (that rebuilds every
+//!    enterprise's state after a restart) and follow it.
+//! 3. [`sink`]: writes outputs to ClickHouse, then publishes them to Kafka together with a
+//!    fence (the logical time below which every output is durable) in one transaction.
+//!    After a restart, outputs below the last fence are not written again.
+
+pub mod feed;
+pub mod sink;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use connectors::config::Config;
+use connectors::dead_letter::DeadLetter;
+use rules::catalogue::Catalogue;
+use rules::time::Ts;
+
+use crate::dataflow::build;
+use crate::log::{Body, Entry};
+use crate::rows;
+use crate::tracker::Tracker;
+use sink::{Item, Step};
+
+/// State shared by the stages.
+#[derive(Debug)]
+pub struct Shared {
+    /// Set to stop every stage.
+    pub stop: AtomicBool,
+    /// Log entries written (as the ingest stage knows them).
+    pub produced: AtomicU64,
+    /// Log entries the dataflow has taken in.
+    pub consumed: AtomicU64,
+    /// The watermark at which the ingest stage declared the input complete, if it did.
+    pub drained: AtomicI64,
+    /// The last committed fence.
+    pub fence: AtomicI64,
+    /// The watermark the dataflow has reached (workers other than 0 follow it).
+    pub watermark: AtomicI64,
+    /// Records read from the feeds.
+    pub read: AtomicU64,
+    /// Duplicates dropped.
+    pub duplicate: AtomicU64,
+    /// Records rejected by the decoder.
+    pub rejected: AtomicU64,
+    /// Records accepted.
+    pub accepted: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            stop: AtomicBool::new(false),
+            produced: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+            drained: AtomicI64::new(Ts::MAX),
+            fence: AtomicI64::new(Ts::MIN),
+            watermark: AtomicI64::new(Ts::MIN),
+            read: AtomicU64::new(0),
+            duplicate: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How `serve` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Once every feed partition has been read to its end and nothing arrived for this
+    /// long, declare the input complete: the watermark moves past the last ingest time, so
+    /// every output becomes final.
+    pub drain_after: Option<Duration>,
+    /// Exit once the input was declared complete and every output is durable.
+    pub exit_when_drained: bool,
+}
+
+/// Runs the three stages until `shared.stop` is set (or the input drained, if asked).
+pub fn serve(
+    cfg: &Config,
+    cat: Arc<Catalogue>,
+    timely: timely::Config,
+    opts: &Options,
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
+    let fence = sink::read_fence(cfg)?;
+    shared.fence.store(fence, Ordering::SeqCst);
+    tracing::info!(fence, "starting; outputs below the fence are already durable");
+
+    let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(64);
+    let feed = {
+        let (cfg, cat, shared, opts) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
+        std::thread::Builder::new()
+            .name("feed".into())
+            .spawn(move || feed::run(&cfg, &cat, &opts, &shared))?
+    };
+    let reader = {
+        let (cfg, shared) = (cfg.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("log-reader".into())
+            .spawn(move || read_log(&cfg, &shared, &log_tx))?
+    };
+    let sink = {
+        let (cfg, cat, shared, opts) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
+        std::thread::Builder::new()
+            .name("sink".into())
+            .spawn(move || sink::run(&cfg, &cat, &shared, &opts, fence, out_rx, started))?
+    };
+    let log_rx = Arc::new(Mutex::new(Some(log_rx)));
+    let workers = {
+        let (cat, shared) = (cat.clone(), shared.clone());
+        timely::execute(timely, move |worker| {
+            let rx = log_rx.lock().ok().and_then(|mut r| r.take());
+            work(worker, &cat, &shared, rx, &out_tx);
+        })
+        .map_err(|e| anyhow::anyhow!("timely: {e}"))?
+    };
+    let mut errors = Vec::new();
+    for r in workers.join() {
+        if let Err(e) = r {
+            errors.push(format!("worker: {e}"));
+        }
+    }
+    shared.stop.store(true, Ordering::SeqCst);
+    for (name, h) in [("feed", feed), ("log reader", reader)] {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(format!("{name}: {e:#}")),
+            Err(_) => errors.push(format!("{name} panicked")),
+        }
+    }
+    match sink.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => errors.push(format!("sink: {e:#}")),
+        Err(_) => errors.push("sink panicked".into()),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(errors.join("; "))
+    }
+}
+
+/// Topics to create: `(name, partitions, compacted)`. Feed topics get 3 partitions when
+/// this program creates them; the log and the fence have one.
+fn topic_plan(cfg: &Config) -> Vec<(&str, i32, bool)> {
+    let t = &cfg.kafka.topics;
+    let mut v: Vec<(&str, i32, bool)> = t.feeds.values().map(|n| (n.as_str(), 3, false)).collect();
+    v.extend([
+        (t.accepted.as_str(), 1, false),
+        (t.fence.as_str(), 1, true),
+        (t.colour_changes.as_str(), 3, false),
+        (t.alerts.as_str(), 3, false),
+        (t.plans.as_str(), 3, false),
+        (t.dead_letters.as_str(), 3, false),
+    ]);
+    v
+}
+
+/// Follows the log topic from its start and hands batches of entries to worker 0. Stops
+/// reading while the workers are behind (the channel is bounded).
+fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyhow::Result<()> {
+    let k = &cfg.kafka;
+    let consumer = connectors::kafka::consumer(k, &format!("{}-log", k.group_id))?;
+    connectors::kafka::assign_from(&consumer, &k.topics.accepted, 0)?;
+    let mut at_end = false;
+    let mut batch = Vec::new();
+    while !shared.stop.load(Ordering::SeqCst) {
+        match connectors::kafka::poll(&consumer, Duration::from_millis(20), &mut at_end) {
+            Ok(Some(m)) => match Entry::decode(&m.payload) {
+                Ok(e) => batch.push(e),
+                Err(e) => anyhow::bail!("log entry at offset {} does not parse: {e}", m.offset),
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the log; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if batch.len() >= 10_000 || (!batch.is_empty() && (at_end || batch.len() % 1000 == 0)) {
+            let n = batch.len() as u64;
+            if tx.send(std::mem::take(&mut batch)).is_err() {
+                break;
+            }
+            shared.consumed.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+    Ok(())
+}
+
+/// One worker: worker 0 feeds the log into the dataflow; every worker advances to the
+/// watermark, runs its tracker and sends its final outputs to the sink.
+fn work(
+    worker: &mut timely::worker::Worker,
+    cat: &Arc<Catalogue>,
+    shared: &Shared,
+    rx: Option<Receiver<Vec<Entry>>>,
+    out: &SyncSender<Step>,
+) {
+    let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone())));
+    let mut h = build(worker, cat.clone(), tracker.clone());
+    let index = worker.index();
+    let mut upto = Ts::MIN;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut items = Vec::new();
+        let mut target = shared.watermark.load(Ordering::SeqCst);
+        if let Some(rx) = &rx {
+            let mut wm = *h.input.time();
+            match rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(entries) => {
+                    for e in entries {
+                        wm = wm.max(e.wm);
+                        match &e.body {
+                            Body::Accepted { .. } => {
+                                if let Some(a) = e.record() {
+                                    items.push((a.v, Item::Record(rows::record_row(&a))));
+                                    h.input.update_at(a.clone(), a.v, 1);
+                                }
+                            }
+                            Body::Rejected { letter } => {
+                                items.push((e.wm, Item::Letter(letter.clone())));
+                            }
+                            Body::Watermark => {}
+                        }
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            shared.watermark.fetch_max(wm, Ordering::SeqCst);
+            target = wm;
+        }
+        if *h.input.time() < target {
+            h.input.advance_to(target);
+        }
+        h.input.flush();
+        worker.step();
+        let frontier = h.probe.with_frontier(|f| f.first().copied()).unwrap_or(Ts::MAX);
+        let mut t = tracker.borrow_mut();
+        t.advance(frontier);
+        for c in std::mem::take(&mut t.changes) {
+            let (region, industry) = place(&t, &c.uscc);
+            let row = rows::change_row(&c, &region, &industry);
+            items.push((c.as_of, Item::Change(Box::new((c, row)))));
+        }
+        for a in std::mem::take(&mut t.alerts) {
+            let (region, industry) = place(&t, &a.uscc);
+            let row = rows::alert_row(&a, &region, &industry);
+            items.push((a.as_of, Item::Alert(Box::new((a, row)))));
+        }
+        for (u, at) in std::mem::take(&mut t.touched) {
+            let scored = t.current.get(&u).map(|s| (s, t.published(&u)));
+            let (state, values) = rows::state_rows(&u, at, scored, cat);
+            items.push((at, Item::State(Box::new((state, values)))));
+        }
+        for d in std::mem::take(&mut t.dead_new) {
+            items.push((d.at, Item::Letter(lifecycle_letter(&d, cat))));
+        }
+        drop(t);
+        if frontier > upto || !items.is_empty() {
+            upto = upto.max(frontier);
+            if out
+                .send(Step {
+                    worker: index,
+                    workers: worker.peers(),
+                    upto,
+                    items,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+}
+
+/// An enterprise's region and industry, from its current evaluation.
+fn place(t: &Tracker, uscc: &str) -> (String, String) {
+    t.current.get(uscc).map_or_else(Default::default, |s| {
+        (
+            s.region.clone().unwrap_or_default(),
+            s.industry.clone().unwrap_or_default(),
+        )
+    })
+}
+
+/// The dead letter of a lifecycle reject (the record's canonical bytes are not kept by the
+/// dataflow; the letter names the record and version, and its `time` is the logical time).
+fn lifecycle_letter(d: &rules::lifecycle::Dead, cat: &Catalogue) -> DeadLetter {
+    let _ = cat;
+    DeadLetter {
+        original: Vec::new(),
+        source_topic: d.id.0.default_topic(),
+        partition: -1,
+        offset: -1,
+        reason: d.reason.as_str().to_owned(),
+        message: format!("{} {} version {}", d.id.0, d.id.1, d.version),
+        time: d.at,
+    }
+}

@@ -1,0 +1,316 @@
+//! Stage 3: outputs → ClickHouse, then Kafka with the fence, exactly once.
+//!
+//! Workers send every output with its logical time once the dataflow's frontier has passed
+//! it, plus the frontier itself (`upto`). With `U` = the smallest `upto` of all workers,
+//! every output before `U` is final. A flush writes those outputs:
+//! 1. to ClickHouse, table by table, each batch retried with backoff until it lands;
+//! 2. to Kafka in one transaction with a fence message `U`.
+//!
+//! After a restart the log is replayed; outputs before the last committed fence are already
+//! durable and are dropped. Outputs at or after it may have reached ClickHouse (not Kafka:
+//! their transaction never committed), so the ids ClickHouse already has from that point are
+//! read at start and skipped. Replacing tables (`enterprise_state`, `indicator_values`,
+//! `records`) are idempotent by their version column.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use connectors::clickhouse::{
+    datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, IndicatorRow, RecordRow, StateRow,
+};
+use connectors::config::Config;
+use connectors::dead_letter::DeadLetter;
+use connectors::kafka::{KafkaFailure, TxnProducer};
+use rules::catalogue::Catalogue;
+use rules::monitor::{Alert, ColourChange};
+use rules::time::Ts;
+use serde::{Deserialize, Serialize};
+
+use super::{Options, Shared};
+
+/// One output with everything its sinks need.
+#[derive(Debug)]
+pub enum Item {
+    /// An accepted record (ClickHouse `records`).
+    Record(RecordRow),
+    /// A dead letter (topic and ClickHouse).
+    Letter(DeadLetter),
+    /// A colour change (topic and `colour_history`).
+    Change(Box<(ColourChange, ChangeRow)>),
+    /// An alert (topic and `alerts`).
+    Alert(Box<(Alert, AlertRow)>),
+    /// An enterprise's new state (`enterprise_state`, `indicator_values`).
+    State(Box<(StateRow, IndicatorRow)>),
+}
+
+/// What a worker sends after a step.
+#[derive(Debug)]
+pub struct Step {
+    /// The worker.
+    pub worker: usize,
+    /// How many workers there are.
+    pub workers: usize,
+    /// The worker's frontier: its outputs before this time are all sent.
+    pub upto: Ts,
+    /// Outputs with their logical times.
+    pub items: Vec<(Ts, Item)>,
+}
+
+/// The fence message.
+#[derive(Debug, Serialize, Deserialize)]
+struct Fence {
+    /// Every output before this logical time is durable.
+    fence: Ts,
+    /// Wall-clock time of the commit.
+    committed_at: Ts,
+}
+
+/// The last committed fence (`Ts::MIN` when there is none).
+pub fn read_fence(cfg: &Config) -> anyhow::Result<Ts> {
+    let k = &cfg.kafka;
+    let msgs = connectors::kafka::read_all(k, &k.topics.fence, &format!("{}-fence", k.group_id))?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| serde_json::from_slice::<Fence>(&m.payload).ok())
+        .map(|f| f.fence)
+        .max()
+        .unwrap_or(Ts::MIN))
+}
+
+/// Retries `f` with exponential backoff until it succeeds or the program stops.
+fn retry<T, E: std::fmt::Display>(
+    shared: &Shared,
+    what: &str,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Option<T> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match f() {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+                tracing::warn!(error = %e, ?backoff, "{what} failed; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Ids already in ClickHouse at or after the fence.
+#[derive(Debug, Default)]
+struct Skip {
+    changes: HashSet<String>,
+    alerts: HashSet<String>,
+    letters: HashSet<String>,
+}
+
+/// Runs the sink until the workers are gone (or the drained input is fully durable).
+pub fn run(
+    cfg: &Config,
+    cat: &Catalogue,
+    shared: &Shared,
+    opts: &Options,
+    mut fence: Ts,
+    rx: Receiver<Step>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let ch = ClickHouse::new(&cfg.clickhouse);
+    let Some(applied) = retry(shared, "clickhouse migrations", || rt.block_on(ch.migrate())) else {
+        return Ok(());
+    };
+    tracing::info!(?applied, database = ch.database(), "clickhouse schema is current");
+    let catalogue = crate::rows::catalogue_rows(cat);
+    retry(shared, "clickhouse catalogue", || {
+        rt.block_on(ch.insert("indicator_catalogue", &catalogue))
+    });
+    let since = datetime(fence);
+    let skip = retry(shared, "clickhouse ids after the fence", || {
+        rt.block_on(async {
+            Ok::<_, ClickHouseError>(Skip {
+                changes: ch.existing_ids("colour_history", "change_id", "as_of", since).await?,
+                alerts: ch.existing_ids("alerts", "alert_id", "as_of", since).await?,
+                letters: ch.existing_ids("dead_letters", "letter_id", "time", 0).await?,
+            })
+        })
+    })
+    .unwrap_or_default();
+    let k = &cfg.kafka;
+    let txn_id = format!("{}-output", k.transactional_id);
+    let Some(mut producer) = retry(shared, "kafka output producer", || TxnProducer::new(k, &txn_id))
+    else {
+        return Ok(());
+    };
+
+    let mut uptos: BTreeMap<usize, Ts> = BTreeMap::new();
+    let mut workers = usize::MAX;
+    let mut pending: Vec<(Ts, Item)> = Vec::new();
+    let mut last_flush = Instant::now();
+    let mut caught_up = false;
+    let max_delay = Duration::from_millis(cfg.batch.max_delay_ms);
+    loop {
+        let disconnected = match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(step) => {
+                workers = step.workers;
+                uptos.insert(step.worker, step.upto);
+                // Outputs before the fence are durable from an earlier run.
+                pending.extend(step.items.into_iter().filter(|(t, _)| *t >= fence));
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let upto = if uptos.len() == workers {
+            uptos.values().copied().min().unwrap_or(Ts::MIN)
+        } else {
+            Ts::MIN
+        };
+        let due = pending.len() >= cfg.batch.max_rows || last_flush.elapsed() >= max_delay;
+        if upto > fence && due {
+            let (ready, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut pending).into_iter().partition(|(t, _)| *t < upto);
+            pending = later;
+            if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
+                return Ok(());
+            }
+            let committed = retry(shared, "kafka output transaction", || {
+                publish(cfg, &producer, &ready, upto).or_else(|e| {
+                    if matches!(e, KafkaFailure::Fatal { .. }) {
+                        producer = TxnProducer::new(k, &txn_id)?;
+                    }
+                    Err(e)
+                })
+            });
+            if committed.is_none() {
+                return Ok(());
+            }
+            fence = upto;
+            shared.fence.store(fence, Ordering::SeqCst);
+            last_flush = Instant::now();
+            tracing::debug!(fence, outputs = ready.len(), "flushed");
+        }
+        let drained = shared.drained.load(Ordering::SeqCst);
+        if !caught_up && drained != Ts::MAX && fence >= drained {
+            caught_up = true;
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                fence,
+                "every output of the complete input is durable"
+            );
+            if opts.exit_when_drained {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
+        }
+        if disconnected {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the ClickHouse rows of `items`, table by table; `false` if stopped first.
+fn write_clickhouse<'a>(
+    rt: &tokio::runtime::Runtime,
+    ch: &ClickHouse,
+    shared: &Shared,
+    items: impl Iterator<Item = &'a Item>,
+    skip: &Skip,
+) -> bool {
+    let mut records = Vec::new();
+    let mut letters = Vec::new();
+    let mut changes = Vec::new();
+    let mut alerts = Vec::new();
+    // The latest state per enterprise is enough.
+    let mut states: BTreeMap<&str, (&StateRow, &IndicatorRow)> = BTreeMap::new();
+    for item in items {
+        match item {
+            Item::Record(r) => records.push(r.clone()),
+            Item::Letter(d) => {
+                let row = d.row();
+                if !skip.letters.contains(&row.letter_id) {
+                    letters.push(row);
+                }
+            }
+            Item::Change(c) if !skip.changes.contains(&c.1.change_id) => changes.push(c.1.clone()),
+            Item::Alert(a) if !skip.alerts.contains(&a.1.alert_id) => alerts.push(a.1.clone()),
+            Item::State(s) => {
+                let e = states.entry(s.0.uscc.as_str()).or_insert((&s.0, &s.1));
+                if s.0.version >= e.0.version {
+                    *e = (&s.0, &s.1);
+                }
+            }
+            Item::Change(_) | Item::Alert(_) => {}
+        }
+    }
+    let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) =
+        states.values().map(|(s, v)| ((*s).clone(), (*v).clone())).unzip();
+    macro_rules! put {
+        ($table:literal, $rows:expr) => {
+            if retry(shared, concat!("clickhouse insert into ", $table), || {
+                rt.block_on(ch.insert($table, &$rows))
+            })
+            .is_none()
+            {
+                return false;
+            }
+        };
+    }
+    put!("records", records);
+    put!("dead_letters", letters);
+    put!("colour_history", changes);
+    put!("alerts", alerts);
+    put!("enterprise_state", state_rows);
+    put!("indicator_values", value_rows);
+    true
+}
+
+/// One Kafka transaction: colour changes, alerts and dead letters, then the fence.
+fn publish(
+    cfg: &Config,
+    producer: &TxnProducer,
+    items: &[(Ts, Item)],
+    upto: Ts,
+) -> Result<(), KafkaFailure> {
+    let t = &cfg.kafka.topics;
+    producer.begin()?;
+    let sent = (|| {
+        for (_, item) in items {
+            match item {
+                Item::Change(c) => producer.send(
+                    &t.colour_changes,
+                    c.0.uscc.as_bytes(),
+                    &serde_json::to_vec(&c.0).unwrap_or_default(),
+                )?,
+                Item::Alert(a) => producer.send(
+                    &t.alerts,
+                    a.0.uscc.as_bytes(),
+                    &serde_json::to_vec(&a.0).unwrap_or_default(),
+                )?,
+                Item::Letter(d) => producer.send(&t.dead_letters, b"", &d.to_json())?,
+                Item::Record(_) | Item::State(_) => {}
+            }
+        }
+        let fence = Fence {
+            fence: upto,
+            committed_at: crate::ingest::now(),
+        };
+        producer.send(
+            &t.fence,
+            b"fence",
+            &serde_json::to_vec(&fence).unwrap_or_default(),
+        )?;
+        producer.commit()
+    })();
+    if sent.is_err() {
+        let _ = producer.abort();
+    }
+    sent
+}

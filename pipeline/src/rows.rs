@@ -1,0 +1,183 @@
+//! Output rows: the ClickHouse rows and Kafka messages made from the dataflow's results.
+//! Every row is a function of the log alone, so a replay writes the same rows.
+
+use connectors::clickhouse::{
+    datetime, AlertRow, CatalogueRow, ChangeRow, IndicatorRow, RecordRow, StateRow,
+};
+use rules::catalogue::Catalogue;
+use rules::decode::encode;
+use rules::lifecycle::Accepted;
+use rules::monitor::{Alert, ColourChange};
+use rules::score::Colour;
+use rules::time::Ts;
+
+use crate::dataflow::Scored;
+
+/// `worsened`, `improved` or `first`.
+pub fn direction(from: Option<Colour>, to: Colour) -> &'static str {
+    match from {
+        None => "first",
+        Some(f) if to > f => "worsened",
+        Some(_) => "improved",
+    }
+}
+
+/// The state and indicator rows of an enterprise whose evaluation changed at `at`;
+/// `None` when it left the collection (written as deleted).
+pub fn state_rows(
+    uscc: &str,
+    at: Ts,
+    scored: Option<(&Scored, Option<Colour>)>,
+    cat: &Catalogue,
+) -> (StateRow, IndicatorRow) {
+    let version = u64::from(datetime(at));
+    let Some((s, published)) = scored else {
+        return (
+            StateRow {
+                uscc: uscc.to_owned(),
+                as_of: datetime(at),
+                colour: Colour::None.as_str().to_owned(),
+                score_colour: Colour::None.as_str().to_owned(),
+                s: None,
+                p: None,
+                m: 0.0,
+                q: None,
+                r: 0.0,
+                triggers: Vec::new(),
+                level1: Vec::new(),
+                level2: Vec::new(),
+                reason_indicators: Vec::new(),
+                reason_contributions: Vec::new(),
+                reasons: "[]".to_owned(),
+                region: String::new(),
+                industry: String::new(),
+                pre_credit: String::new(),
+                pre_credit_line: None,
+                rules_version: cat.version.clone(),
+                model_version: String::new(),
+                deleted: 1,
+                version,
+            },
+            IndicatorRow {
+                uscc: uscc.to_owned(),
+                as_of: datetime(at),
+                level3: Vec::new(),
+                rules_version: cat.version.clone(),
+                deleted: 1,
+                version,
+            },
+        );
+    };
+    let e = s.evaluation(cat);
+    (
+        StateRow {
+            uscc: uscc.to_owned(),
+            as_of: datetime(at),
+            colour: published.unwrap_or(Colour::None).as_str().to_owned(),
+            score_colour: e.score_colour.as_str().to_owned(),
+            s: e.s,
+            p: e.p,
+            m: e.m,
+            q: e.q,
+            r: e.risk,
+            triggers: e.triggers.clone(),
+            level1: e.l1.clone(),
+            level2: e.l2.clone(),
+            reason_indicators: e.reasons.iter().map(|x| x.indicator.clone()).collect(),
+            reason_contributions: e.reasons.iter().map(|x| x.contribution).collect(),
+            reasons: serde_json::to_string(&e.reasons).unwrap_or_default(),
+            region: s.region.clone().unwrap_or_default(),
+            industry: s.industry.clone().unwrap_or_default(),
+            pre_credit: String::new(),
+            pre_credit_line: None,
+            rules_version: cat.version.clone(),
+            model_version: String::new(),
+            deleted: 0,
+            version,
+        },
+        IndicatorRow {
+            uscc: uscc.to_owned(),
+            as_of: datetime(at),
+            level3: e.r,
+            rules_version: cat.version.clone(),
+            deleted: 0,
+            version,
+        },
+    )
+}
+
+/// The `colour_history` row of a colour change.
+pub fn change_row(c: &ColourChange, region: &str, industry: &str) -> ChangeRow {
+    ChangeRow {
+        change_id: c.change_id.clone(),
+        uscc: c.uscc.clone(),
+        as_of: datetime(c.as_of),
+        from_colour: c.from.map(|f| f.as_str().to_owned()).unwrap_or_default(),
+        to_colour: c.to.as_str().to_owned(),
+        direction: direction(c.from, c.to).to_owned(),
+        score: c.score,
+        score_colour: c.score_colour.as_str().to_owned(),
+        triggers: c.triggers.clone(),
+        reason_indicators: c.reasons.iter().map(|x| x.indicator.clone()).collect(),
+        reason_contributions: c.reasons.iter().map(|x| x.contribution).collect(),
+        reasons: serde_json::to_string(&c.reasons).unwrap_or_default(),
+        region: region.to_owned(),
+        industry: industry.to_owned(),
+        model_version: c.model_version.clone().unwrap_or_default(),
+        rules_version: c.rules_version.clone(),
+    }
+}
+
+/// The `alerts` row of an alert.
+pub fn alert_row(a: &Alert, region: &str, industry: &str) -> AlertRow {
+    AlertRow {
+        alert_id: a.alert_id.clone(),
+        uscc: a.uscc.clone(),
+        rule: a.rule.clone(),
+        severity: a.severity.as_str().to_owned(),
+        state: a.state.as_str().to_owned(),
+        as_of: datetime(a.as_of),
+        detail: a.detail.clone(),
+        region: region.to_owned(),
+        industry: industry.to_owned(),
+    }
+}
+
+/// The `records` row of an accepted record.
+pub fn record_row(a: &Accepted) -> RecordRow {
+    let e = &a.event;
+    RecordRow {
+        feed: e.feed().as_str().to_owned(),
+        event_id: e.event_id.clone(),
+        record_version: e.version,
+        uscc: e.uscc.clone(),
+        kind: e.body.kind_str().to_owned(),
+        event_time: datetime(e.event_time),
+        ingest_time: datetime(e.ingest_time),
+        v: datetime(a.v),
+        digest: hex::encode(a.digest),
+        body: String::from_utf8_lossy(&encode(e)).into_owned(),
+        status: "accepted".to_owned(),
+        version: u64::from(datetime(a.v)),
+    }
+}
+
+/// The `indicator_catalogue` rows of a catalogue.
+pub fn catalogue_rows(cat: &Catalogue) -> Vec<CatalogueRow> {
+    cat.indicators
+        .iter()
+        .map(|i| {
+            let l2 = cat.level2.iter().find(|g| g.code == i.group);
+            let l1 = l2.and_then(|g| cat.level1.iter().find(|p| p.code == g.parent));
+            CatalogueRow {
+                rules_version: cat.version.clone(),
+                row: i.row as u8,
+                indicator: i.id.clone(),
+                name: i.name_zh.clone(),
+                level2: i.group.clone(),
+                level1: l1.map(|p| p.code.clone()).unwrap_or_default(),
+                group_weight: l2.map_or(0.0, |g| g.weight) * l1.map_or(0.0, |p| p.weight),
+            }
+        })
+        .collect()
+}
