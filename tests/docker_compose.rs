@@ -376,11 +376,20 @@ fn grafana_datasources_and_dashboards_match_the_services() -> Result<()> {
         }
     }
     ensure!(providers >= 1, "no dashboard provider");
-    // Every panel's datasource is a provisioned one.
+    // Every panel's datasource is a provisioned one; uids and panel ids are unique.
+    let mut dashboards = BTreeSet::new();
     for entry in std::fs::read_dir(root.join("dashboards"))? {
         let path = entry?.path();
         let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let uid = doc["uid"].as_str().context("dashboard uid")?;
+        ensure!(
+            dashboards.insert(uid.to_owned()),
+            "dashboard uid {uid} twice"
+        );
+        let mut ids = BTreeSet::new();
         for panel in doc["panels"].as_array().context("panels")? {
+            let id = panel["id"].as_u64().context("panel id")?;
+            ensure!(ids.insert(id), "{}: panel id {id} twice", path.display());
             let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();
             ensure!(
                 uids.contains(uid),

@@ -1,6 +1,7 @@
 //! The alert rules are valid (`promtool check rules`) and behave as their unit tests say
-//! (`promtool test rules`). `promtool` comes with the Prometheus package that
-//! `scripts/services.sh install` installs; `PROMTOOL` overrides its path.
+//! (`promtool test rules`); the docker deployment's Prometheus and Alertmanager configs are
+//! valid (`promtool check config`, `amtool check-config`). The tools come with the packages
+//! that `scripts/services.sh install` installs; `PROMTOOL` and `AMTOOL` override their paths.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,7 +10,11 @@ use anyhow::{ensure, Context, Result};
 use e2e::repo_root;
 
 fn promtool(args: &[&str], files: &[PathBuf]) -> Result<String> {
-    let bin = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    tool("PROMTOOL", "promtool", args, files)
+}
+
+fn tool(env: &str, name: &str, args: &[&str], files: &[PathBuf]) -> Result<String> {
+    let bin = std::env::var(env).unwrap_or_else(|_| name.to_owned());
     let out = Command::new(&bin)
         .current_dir(repo_root())
         .args(args)
@@ -25,7 +30,7 @@ fn promtool(args: &[&str], files: &[PathBuf]) -> Result<String> {
     );
     ensure!(
         out.status.success(),
-        "promtool {} failed ({}):\n{text}",
+        "{name} {} failed ({}):\n{text}",
         args.join(" "),
         out.status
     );
@@ -99,5 +104,20 @@ fn every_alert_rule_has_firing_and_quiet_unit_tests() -> Result<()> {
         ensure!(firing.contains(a), "no unit test expects {a} to fire");
         ensure!(quiet.contains(a), "no unit test expects {a} to stay quiet");
     }
+    Ok(())
+}
+
+#[test]
+fn docker_prometheus_and_alertmanager_configs_are_valid() -> Result<()> {
+    let docker = repo_root().join("docker");
+    let text = promtool(&["check", "config"], &[docker.join("prometheus.yml")])?;
+    ensure!(text.contains("SUCCESS"), "{text}");
+    let text = tool(
+        "AMTOOL",
+        "amtool",
+        &["check-config"],
+        &[docker.join("alertmanager.yml")],
+    )?;
+    ensure!(text.contains("SUCCESS"), "{text}");
     Ok(())
 }
