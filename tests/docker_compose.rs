@@ -130,6 +130,23 @@ fn services_exist_with_pinned_images_and_loopback_ports() -> Result<()> {
             .unwrap_or_default()
         {
             ensure!(svcs.contains_key(&dep), "{name} depends on unknown {dep}");
+            if s["depends_on"][dep.as_str()]["condition"] == "service_healthy" {
+                ensure!(
+                    !svcs[&dep]["healthcheck"].is_null(),
+                    "{name} waits for {dep} to be healthy, but {dep} has no healthcheck"
+                );
+            }
+        }
+        // A service without a build uses a pinned image or the one another service builds.
+        if s["build"].is_null() {
+            let image = s["image"].as_str().context(format!("{name}: no image"))?;
+            let built = svcs
+                .values()
+                .any(|o| !o["build"].is_null() && o["image"].as_str() == Some(image));
+            ensure!(
+                built || image.contains(':'),
+                "{name}: image {image} is neither pinned nor built here"
+            );
         }
     }
     Ok(())
