@@ -32,16 +32,34 @@ pub fn files_read(metrics: &Metrics) {
     }
 }
 
+/// What [`on_step`] remembers of one worker.
+#[derive(Debug, Default)]
+struct WorkerSeen {
+    /// Changes already counted.
+    changes: usize,
+    /// Alerts already counted.
+    alerts: usize,
+    /// The worker's enterprises by published colour at its last step.
+    colours: BTreeMap<Colour, i64>,
+}
+
 /// An `on_step` callback for [`crate::replay::replay`]: counts each worker's new colour
-/// changes and alerts, observes their processing delay since this call, and sets the
-/// watermark to the step's logical time.
+/// changes and alerts, observes their processing delay since this call, sets the
+/// enterprises by colour (summed over workers) and the watermark to the step's logical time.
 pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync + 'static {
     let started = Instant::now();
-    // Per worker: how many changes and alerts were already counted.
-    let seen: Mutex<HashMap<usize, (usize, usize)>> = Mutex::default();
+    let seen: Mutex<HashMap<usize, WorkerSeen>> = Mutex::default();
     move |worker, t, tracker| {
         let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let (changes, alerts) = seen.entry(worker).or_default();
+        let mut colours = BTreeMap::new();
+        for uscc in tracker.current.keys() {
+            *colours
+                .entry(tracker.published(uscc).unwrap_or(Colour::None))
+                .or_default() += 1;
+        }
+        let WorkerSeen {
+            changes, alerts, ..
+        } = seen.entry(worker).or_default();
         let delay = started.elapsed().as_secs_f64();
         for c in tracker.changes.get(*changes..).unwrap_or_default() {
             metrics.colour_change(c);
@@ -52,6 +70,13 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
         }
         *changes = tracker.changes.len();
         *alerts = tracker.alerts.len();
+        if let Some(w) = seen.get_mut(&worker) {
+            w.colours = colours;
+        }
+        for c in connectors::metrics::COLOURS {
+            let n = seen.values().filter_map(|w| w.colours.get(&c)).sum();
+            metrics.enterprises.with_label_values(&[c.as_str()]).set(n);
+        }
         if worker == 0 {
             metrics.watermark.set(t);
         }
