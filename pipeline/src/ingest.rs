@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+use connectors::metrics::Metrics;
 use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::{Event, Feed};
@@ -36,6 +37,8 @@ pub struct Ingest<'c, W: Write> {
     pub duplicate: u64,
     /// Rejections by reason code.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Counts reads, rejects and duplicates by feed, when set.
+    metrics: Option<Metrics>,
 }
 
 impl<W: Write> std::fmt::Debug for Ingest<'_, W> {
@@ -63,7 +66,14 @@ impl<'c, W: Write> Ingest<'c, W> {
             read: 0,
             duplicate: 0,
             rejected: BTreeMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Also counts records read, rejected and duplicate in `metrics`, by feed.
+    pub fn metered(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The live clock (`semantics.md` §1): the wall clock also advances the watermark, so
@@ -114,9 +124,17 @@ impl<'c, W: Write> Ingest<'c, W> {
     /// its reason.
     pub fn check(&mut self, feed: Feed, line: &[u8]) -> Result<Event, Rejection> {
         self.read += 1;
+        if let Some(m) = &self.metrics {
+            m.records_read.with_label_values(&[feed.as_str()]).inc();
+        }
         decode(line, Some(feed), &self.cfg)
             .map(|d| d.event)
-            .inspect_err(|rej| *self.rejected.entry(rej.reason.as_str()).or_default() += 1)
+            .inspect_err(|rej| {
+                *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
+                if let Some(m) = &self.metrics {
+                    m.rejected(Some(feed), rej.reason);
+                }
+            })
     }
 
     /// Admits a decoded record in arrival order: duplicates are counted, the rest get their
@@ -138,6 +156,11 @@ impl<'c, W: Write> Ingest<'c, W> {
                 let (ver, old) = *o.get();
                 if e.version < ver || (e.version == ver && dg == old) {
                     self.duplicate += 1;
+                    if let Some(m) = &self.metrics {
+                        m.records_duplicate
+                            .with_label_values(&[e.feed().as_str()])
+                            .inc();
+                    }
                     return None;
                 }
                 if e.version > ver {

@@ -4,6 +4,7 @@
 
 pub mod dataflow;
 pub mod ingest;
+pub mod observe;
 pub mod replay;
 pub mod tracker;
 pub mod log;

@@ -3,7 +3,8 @@
 //! - `steward generate` writes generated JSON-lines feeds (`rules::generate`).
 //! - `steward run` reads feeds (or generates them in-process), decodes and validates every
 //!   record, runs the incremental dataflow on timely workers up to the end of the input, and
-//!   writes the state, colour changes, alerts and dead letters, with a summary.
+//!   writes the state, colour changes, alerts and dead letters, with a summary; with
+//!   `--metrics-addr` it serves Prometheus metrics while it runs (and `--hold` seconds after).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -14,6 +15,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use connectors::http::{MetricsServer, Readiness};
+use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use connectors::config::Config;
 use pipeline::ingest::Ingest;
@@ -68,6 +71,8 @@ enum Command {
         gen: GenArgs,
         #[command(flatten)]
         layout: Layout,
+        #[command(flatten)]
+        obs: ObsArgs,
     },
     /// Run on the real services: feeds from Kafka; colour changes, alerts and dead letters to
     /// Kafka and every table to ClickHouse, exactly once across crashes.
@@ -95,6 +100,19 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// Observability settings of `run`.
+#[derive(Debug, Args)]
+struct ObsArgs {
+    /// Serve `/metrics`, `/livez` and `/readyz` on this address while running (e.g.
+    /// `127.0.0.1:9464`, the port the local Prometheus scrapes); off when not given.
+    #[arg(long, env = "STEWARD_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// With `--metrics-addr`: keep serving this many seconds after the run, so that a
+    /// Prometheus can scrape the final values.
+    #[arg(long, default_value_t = 0, requires = "metrics_addr")]
+    hold: u64,
 }
 
 /// Generator settings (used by `generate`, and by `run` without `--input`).
@@ -148,12 +166,14 @@ fn main() -> Result<()> {
             catalogue,
             gen,
             layout,
+            obs,
         } => run(
             input.as_deref(),
             &output,
             Arc::new(load_catalogue(catalogue.as_deref())?),
             &gen.config(),
             &layout,
+            &obs,
         ),
         Command::Serve {
             config,
@@ -306,8 +326,17 @@ fn run(
     cat: Arc<Catalogue>,
     gen: &GenConfig,
     layout: &Layout,
+    obs: &ObsArgs,
 ) -> Result<()> {
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let registry = prometheus::Registry::new();
+    let metrics = Metrics::new(&registry)?;
+    metrics.describe(&cat);
+    // File mode has no dependency: ready as soon as it serves.
+    let server = match &obs.metrics_addr {
+        Some(addr) => Some(MetricsServer::start(addr, registry, Readiness::new())?),
+        None => None,
+    };
     let config = layout.config()?;
     let started = Instant::now();
     let dead_path = output.join("dead_letters.jsonl");
@@ -321,6 +350,9 @@ fn run(
         Box::new(std::io::sink())
     };
     let mut ingest = Ingest::new(&cat, rejects);
+    if layout.process == 0 {
+        ingest = ingest.metered(metrics.clone());
+    }
     match input {
         Some(dir) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
@@ -368,6 +400,7 @@ fn run(
         }
     }
     let ingested = Instant::now();
+    pipeline::observe::files_read(&metrics);
     let log = Arc::new(std::mem::take(&mut ingest.log));
     ingest.dead.flush()?;
     let (read, duplicate, rejections) = (ingest.read, ingest.duplicate, ingest.rejected.clone());
@@ -381,10 +414,11 @@ fn run(
             batch: 50_000,
             until: as_of,
         },
-        |_, _, _| {},
+        pipeline::observe::on_step(metrics.clone()),
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
     let computed = Instant::now();
+    pipeline::observe::results(&metrics, &log, &out);
 
     // Lifecycle dead letters join the decoder's rejects.
     let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
@@ -487,5 +521,17 @@ fn run(
         log.len() as f64 / secs(ingested, computed),
         output.display()
     );
+    if let Some(server) = server {
+        if obs.hold > 0 {
+            eprintln!(
+                "serving metrics on {} for {} s more",
+                server.local_addr(),
+                obs.hold
+            );
+            std::io::stdout().flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(obs.hold));
+        }
+        server.stop();
+    }
     Ok(())
 }

@@ -87,3 +87,274 @@ impl Namespace {
         clickhouse_client().with_database(&self.name)
     }
 }
+
+/// The repository's root (the parent of this crate).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from(".."))
+}
+
+/// The `steward` binary, built once per test binary with the same cargo and target
+/// directory as the tests (a no-op when it is up to date), so a test never runs a stale one.
+pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let out = std::process::Command::new(cargo)
+                .current_dir(repo_root())
+                .args([
+                    "build",
+                    "-p",
+                    "pipeline",
+                    "--bin",
+                    "steward",
+                    "--message-format=json",
+                ])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("running cargo build: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("cargo build -p pipeline failed: {}", out.status));
+            }
+            // The executable's path from cargo's own report (whatever the target directory).
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["target"]["name"] == "steward")
+                .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+                .ok_or_else(|| "cargo build reported no steward executable".to_owned())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A child process killed (and reaped) when dropped, also when a test panics.
+#[derive(Debug)]
+pub struct ChildGuard {
+    /// What it is, for messages.
+    pub name: String,
+    /// The process.
+    pub child: std::process::Child,
+}
+
+impl ChildGuard {
+    /// Starts `cmd`, its output going to `log` (a file, so that a failing test can show it).
+    pub fn spawn(
+        name: &str,
+        cmd: &mut std::process::Command,
+        log: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let out = std::fs::File::create(log)?;
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {name} ({cmd:?})"))?;
+        Ok(ChildGuard {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// GET `url`: the status and the body (also for 4xx and 5xx answers).
+pub fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
+    match ureq::get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .call()
+    {
+        Ok(r) => Ok((r.status(), r.into_string()?)),
+        Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string()?)),
+        Err(e) => Err(anyhow::anyhow!("GET {url}: {e}")),
+    }
+}
+
+/// Calls `check` every 250 ms until it returns `Some`, or fails after `timeout` saying `what`.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// A fresh temporary directory under the system's, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/<unique name from prefix>`.
+    pub fn new(prefix: &str) -> anyhow::Result<Self> {
+        let p = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One sample of a Prometheus text-format scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The sample's name (with `_bucket`, `_sum`, `_count` for histograms).
+    pub name: String,
+    /// The label pairs, unescaped values.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The value.
+    pub value: f64,
+}
+
+/// Parses the samples of a Prometheus text-format scrape (comments skipped).
+pub fn parse_scrape(text: &str) -> anyhow::Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| anyhow::anyhow!("bad sample line {line:?}"))?;
+        let (name, mut rest) = match series.find('{') {
+            Some(i) => (&series[..i], &series[i + 1..series.len() - 1]),
+            None => (series, ""),
+        };
+        let mut labels = std::collections::BTreeMap::new();
+        while let Some((k, after)) = rest.split_once("=\"") {
+            // Values end at the first unescaped quote.
+            let mut v = String::new();
+            let mut chars = after.char_indices();
+            let mut end = after.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => v.push('\n'),
+                        Some((_, e)) => v.push(e),
+                        None => {}
+                    },
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            labels.insert(k.trim_start_matches(',').to_owned(), v);
+            rest = &after[end..];
+        }
+        out.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value: value.parse()?,
+        });
+    }
+    Ok(out)
+}
+
+/// The sum of the samples named `name` whose labels include every pair of `matching`.
+pub fn sum_of(samples: &[Sample], name: &str, matching: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            matching
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+/// Runs `sql` on ClickHouse over HTTP as `default` (with `body` after it, e.g. the rows of
+/// an `INSERT … FORMAT JSONEachRow`) and returns the answer's text.
+pub fn clickhouse_http(sql: &str, body: &str) -> anyhow::Result<String> {
+    let url = format!("{}/", clickhouse_url());
+    let rq = ureq::post(&url).timeout(std::time::Duration::from_secs(60));
+    let res = if body.is_empty() {
+        rq.send_string(sql)
+    } else {
+        rq.query("query", sql).send_string(body)
+    };
+    match res {
+        Ok(r) => Ok(r.into_string()?),
+        Err(ureq::Error::Status(code, r)) => Err(anyhow::anyhow!(
+            "ClickHouse answered {code} to {sql}: {}",
+            r.into_string().unwrap_or_default()
+        )),
+        Err(e) => Err(anyhow::anyhow!("ClickHouse at {url}: {e}")),
+    }
+}
+
+/// Creates the schema of `connectors/migrations/*.sql` (in file name order) in database
+/// `db`: `{db}` is replaced, statements are separated by lines holding only `;`.
+pub fn migrate(db: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = repo_root().join("connectors/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no migrations in {}", dir.display());
+    for f in files {
+        let text = std::fs::read_to_string(&f)?.replace("{db}", db);
+        let mut stmt = String::new();
+        for line in text.lines().chain([";"]) {
+            if line.trim() == ";" {
+                let sql: String = stmt
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if !sql.trim().is_empty() {
+                    clickhouse_http(&sql, "").with_context(|| format!("{}", f.display()))?;
+                }
+                stmt.clear();
+            } else {
+                stmt.push_str(line);
+                stmt.push('\n');
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Fills the Prometheus metrics ([`connectors::metrics::Metrics`]) from a replay: colour
+//! changes, alerts, the watermark and the change latency while the dataflow runs, and the
+//! colour counts, applied records, lifecycle dead letters and firing alerts at its end.
+//!
+//! Latency in a replay: every record is read before the dataflow starts, so the time from a
+//! record's ingest to its change is mostly the length of the read phase and says nothing of
+//! the pipeline. A replay observes instead, for each change, the processing delay from the
+//! start of the dataflow run to the end of the step that computed the change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use connectors::metrics::Metrics;
+use rules::event::Feed;
+use rules::lifecycle::Accepted;
+use rules::monitor::AlertState;
+use rules::score::Colour;
+use rules::time::Ts;
+
+use crate::replay::Replayed;
+use crate::tracker::Tracker;
+
+/// File mode reads each feed's file as partition 0 of the feed's default topic (as its dead
+/// letters say): once read, nothing of it is left, so its consumer lag is 0.
+pub fn files_read(metrics: &Metrics) {
+    for feed in Feed::ALL {
+        metrics
+            .consumer_lag
+            .with_label_values(&[&feed.default_topic(), "0"])
+            .set(0);
+    }
+}
+
+/// What [`on_step`] remembers of one worker.
+#[derive(Debug, Default)]
+struct WorkerSeen {
+    /// Changes already counted.
+    changes: usize,
+    /// Alerts already counted.
+    alerts: usize,
+    /// The worker's enterprises by published colour at its last step.
+    colours: BTreeMap<Colour, i64>,
+}
+
+/// An `on_step` callback for [`crate::replay::replay`]: counts each worker's new colour
+/// changes and alerts, observes their processing delay since this call, sets the
+/// enterprises by colour (summed over workers) and the watermark to the step's logical time.
+pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync + 'static {
+    let started = Instant::now();
+    let seen: Mutex<HashMap<usize, WorkerSeen>> = Mutex::default();
+    move |worker, t, tracker| {
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut colours = BTreeMap::new();
+        for uscc in tracker.current.keys() {
+            *colours
+                .entry(tracker.published(uscc).unwrap_or(Colour::None))
+                .or_default() += 1;
+        }
+        let WorkerSeen {
+            changes, alerts, ..
+        } = seen.entry(worker).or_default();
+        let delay = started.elapsed().as_secs_f64();
+        for c in tracker.changes.get(*changes..).unwrap_or_default() {
+            metrics.colour_change(c);
+            metrics.colour_change_latency.observe(delay);
+        }
+        for a in tracker.alerts.get(*alerts..).unwrap_or_default() {
+            metrics.alert(a);
+        }
+        *changes = tracker.changes.len();
+        *alerts = tracker.alerts.len();
+        if let Some(w) = seen.get_mut(&worker) {
+            w.colours = colours;
+        }
+        for c in connectors::metrics::COLOURS {
+            let n = seen.values().filter_map(|w| w.colours.get(&c)).sum();
+            metrics.enterprises.with_label_values(&[c.as_str()]).set(n);
+        }
+        if worker == 0 {
+            metrics.watermark.set(t);
+        }
+    }
+}
+
+/// Sets what is known only at the end of a replay: enterprises by colour, alerts firing
+/// per rule, lifecycle dead letters, and records applied per feed (`log` minus the
+/// lifecycle dead letters).
+pub fn results(metrics: &Metrics, log: &[Accepted], out: &Replayed) {
+    let mut colours: BTreeMap<Colour, i64> = BTreeMap::new();
+    for (_, published) in out.states.values() {
+        *colours
+            .entry(published.unwrap_or(Colour::None))
+            .or_default() += 1;
+    }
+    for c in connectors::metrics::COLOURS {
+        metrics
+            .enterprises
+            .with_label_values(&[c.as_str()])
+            .set(colours.get(&c).copied().unwrap_or(0));
+    }
+
+    // An alert fires until the same enterprise's same rule resolves it (alerts are in time
+    // order); `COLOUR_WORSENED` never resolves: it is an event, not a state.
+    let mut last: HashMap<(&str, &str), AlertState> = HashMap::new();
+    for a in out.alerts.iter().filter(|a| a.rule != "COLOUR_WORSENED") {
+        last.insert((a.uscc.as_str(), a.rule.as_str()), a.state);
+    }
+    let mut firing: BTreeMap<&str, i64> = BTreeMap::new();
+    for ((_, rule), state) in last {
+        *firing.entry(rule).or_default() += i64::from(state == AlertState::Firing);
+    }
+    for (rule, n) in firing {
+        metrics.alerts_firing.with_label_values(&[rule]).set(n);
+    }
+
+    let mut applied: BTreeMap<Feed, u64> = BTreeMap::new();
+    for a in log {
+        *applied.entry(a.event.feed()).or_default() += 1;
+    }
+    for d in &out.dead {
+        metrics
+            .dead_letters
+            .with_label_values(&[d.reason.as_str()])
+            .inc();
+        if let Some(n) = applied.get_mut(&d.id.0) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    for (feed, n) in applied {
+        metrics
+            .records_applied
+            .with_label_values(&[feed.as_str()])
+            .inc_by(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use connectors::metrics::{direction, COLOURS};
+
+    /// The metrics' direction label and `colour_history.direction` are the same function.
+    #[test]
+    fn metrics_and_colour_history_agree_on_directions() {
+        for to in COLOURS {
+            assert_eq!(direction(None, to), crate::rows::direction(None, to));
+            for from in COLOURS.into_iter().filter(|f| *f != to) {
+                assert_eq!(
+                    direction(Some(from), to),
+                    crate::rows::direction(Some(from), to),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+    }
+}

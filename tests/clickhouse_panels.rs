@@ -1,0 +1,256 @@
+//! Every ClickHouse SQL panel of the supervision dashboard runs on the real ClickHouse and
+//! returns rows: the schema (`connectors/migrations`) is created in a database of its own,
+//! filled from a generated `steward run` (state, colour changes, alerts) plus an inspection
+//! campaign, and each panel's query is run with the Grafana variables and the ClickHouse
+//! plugin's macros expanded as the plugin expands them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{bail, ensure, Context, Result};
+use connectors::metrics::direction;
+use e2e::{clickhouse_http, migrate, repo_root, steward_bin, unique_name, TempDir};
+use rules::score::Colour;
+use serde_json::{json, Value};
+
+/// Grafana's template variable for the database, and the plugin's macros, expanded for a
+/// time range `[from, to]` (Unix seconds) and a group-by interval in seconds.
+struct Expansion<'a> {
+    db: &'a str,
+    from: i64,
+    to: i64,
+    interval: i64,
+}
+
+impl Expansion<'_> {
+    fn expand(&self, sql: &str, target: &Value) -> Result<String> {
+        let (from, to, interval) = (self.from, self.to, self.interval);
+        // $timeFilterByColumn(col) first: it starts like $timeFilter.
+        let mut out = String::new();
+        let mut rest = sql;
+        while let Some(i) = rest.find("$timeFilterByColumn(") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + "$timeFilterByColumn(".len()..];
+            let end = after.find(')').context("unclosed $timeFilterByColumn(")?;
+            let col = after[..end].trim();
+            out.push_str(&format!(
+                "{col} >= toDateTime({from}) AND {col} <= toDateTime({to})"
+            ));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        let dt = target["dateTimeColDataType"].as_str().unwrap_or_default();
+        if out.contains("$timeSeries") || out.contains("$timeFilter") {
+            ensure!(!dt.is_empty(), "a time macro without dateTimeColDataType");
+        }
+        let database = target["database"].as_str().unwrap_or_default();
+        let table = target["table"].as_str().unwrap_or_default();
+        let mut out = out
+            .replace(
+                "$timeSeries",
+                &format!("(intDiv(toUInt32({dt}), {interval}) * {interval}) * 1000"),
+            )
+            .replace(
+                "$timeFilter",
+                &format!("{dt} >= toDateTime({from}) AND {dt} <= toDateTime({to})"),
+            )
+            .replace("$table", &format!("{database}.{table}"));
+        out = out
+            .replace("$database", self.db)
+            .replace("$interval", &interval.to_string())
+            .replace("$from", &from.to_string())
+            .replace("$to", &to.to_string());
+        ensure!(!out.contains('$'), "unexpanded macro or variable in {out}");
+        Ok(out)
+    }
+}
+
+fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
+fn insert(db: &str, table: &str, rows: &[Value]) -> Result<()> {
+    ensure!(!rows.is_empty(), "no rows for {table}");
+    let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    clickhouse_http(
+        &format!("INSERT INTO {db}.{table} FORMAT JSONEachRow"),
+        &body,
+    )?;
+    Ok(())
+}
+
+/// `2024-12-31T12:38:47Z` → Unix seconds.
+fn unix(v: &Value) -> Result<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().context("time"),
+        Value::String(s) => Ok(rules::time::parse_rfc3339(s).context("time")?),
+        _ => bail!("not a time: {v}"),
+    }
+}
+
+fn reasons(v: &Value) -> (Vec<Value>, Vec<Value>) {
+    let rs = v["reasons"].as_array().cloned().unwrap_or_default();
+    (
+        rs.iter().map(|r| r["indicator"].clone()).collect(),
+        rs.iter().map(|r| r["contribution"].clone()).collect(),
+    )
+}
+
+/// Fills the tables the panels read from the run's output in `out`; returns the earliest
+/// and latest logical times.
+fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
+    let states = read_jsonl(&out.join("state.jsonl"))?;
+    let mut place: HashMap<String, (Value, Value)> = HashMap::new();
+    let mut colours: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut latest = 0;
+    for s in &states {
+        let as_of = unix(&s["as_of"])?;
+        latest = latest.max(as_of);
+        let uscc = s["uscc"].as_str().context("uscc")?.to_owned();
+        place.insert(uscc.clone(), (s["region"].clone(), s["industry"].clone()));
+        *colours
+            .entry(s["colour"].as_str().context("colour")?.to_owned())
+            .or_default() += 1;
+        let (ind, con) = reasons(s);
+        rows.push(json!({
+            "uscc": uscc, "as_of": as_of.to_string(), "colour": s["colour"],
+            "score_colour": s["score_colour"], "s": s["s"], "p": s["p"], "m": s["m"],
+            "q": s["q"], "r": s["r"], "triggers": s["triggers"], "level1": s["level1"],
+            "level2": s["level2"], "reason_indicators": ind, "reason_contributions": con,
+            "reasons": s["reasons"].to_string(), "region": s["region"],
+            "industry": s["industry"], "pre_credit": "", "pre_credit_line": null,
+            "rules_version": s["rules_version"], "model_version": "", "deleted": 0,
+            "version": as_of,
+        }));
+    }
+    insert(db, "enterprise_state", &rows)?;
+
+    let mut rows = Vec::new();
+    let mut earliest = i64::MAX;
+    for c in read_jsonl(&out.join("colour_changes.jsonl"))? {
+        let as_of = unix(&c["as_of"])?;
+        earliest = earliest.min(as_of);
+        let uscc = c["uscc"].as_str().context("uscc")?;
+        let (region, industry) = place.get(uscc).cloned().context("change of no state")?;
+        let from: Option<Colour> = serde_json::from_value(c["from"].clone())?;
+        let to: Colour = serde_json::from_value(c["to"].clone())?;
+        let (ind, con) = reasons(&c);
+        rows.push(json!({
+            "change_id": c["change_id"], "uscc": uscc, "as_of": as_of.to_string(),
+            "from_colour": from.map_or("", Colour::as_str), "to_colour": to.as_str(),
+            "direction": direction(from, to), "score": c["score"],
+            "score_colour": c["score_colour"], "triggers": c["triggers"],
+            "reason_indicators": ind, "reason_contributions": con,
+            "reasons": c["reasons"].to_string(), "region": region, "industry": industry,
+            "model_version": c["model_version"].as_str().unwrap_or_default(),
+            "rules_version": c["rules_version"],
+        }));
+    }
+    insert(db, "colour_history", &rows)?;
+
+    let mut rows = Vec::new();
+    for a in read_jsonl(&out.join("alerts.jsonl"))? {
+        let uscc = a["uscc"].as_str().context("uscc")?;
+        let (region, industry) = place.get(uscc).cloned().context("alert of no state")?;
+        rows.push(json!({
+            "alert_id": a["alert_id"], "uscc": uscc, "rule": a["rule"],
+            "severity": a["severity"], "state": a["state"],
+            "as_of": unix(&a["as_of"])?.to_string(), "detail": a["detail"],
+            "region": region, "industry": industry,
+        }));
+    }
+    insert(db, "alerts", &rows)?;
+
+    // One inspection campaign at the latest time: every red, half the yellows, a tenth of
+    // the greens, a twentieth of the blues.
+    let rows: Vec<Value> = colours
+        .iter()
+        .map(|(colour, &population)| {
+            let share = match colour.as_str() {
+                "red" => 1.0,
+                "yellow" => 0.5,
+                "green" => 0.1,
+                "blue" => 0.05,
+                _ => 0.0,
+            };
+            json!({
+                "campaign_id": "e2e-campaign-1", "seed": 1, "snapshot": latest.to_string(),
+                "colour": colour, "population": population,
+                "selected": (population as f64 * share).ceil() as u64,
+            })
+        })
+        .collect();
+    insert(db, "inspection_campaigns", &rows)?;
+    Ok((earliest, latest))
+}
+
+/// Drops the test's database however the test ends.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let _ = clickhouse_http(&format!("DROP DATABASE IF EXISTS {}", self.0), "");
+    }
+}
+
+#[test]
+fn every_supervision_panel_query_returns_rows() -> Result<()> {
+    let db = unique_name("e2e_panels");
+    let _drop = DropDatabase(db.clone());
+    migrate(&db)?;
+
+    let out = TempDir::new("e2e_panels_run")?;
+    let status = std::process::Command::new(steward_bin()?)
+        .args(["run", "--enterprises", "200", "--output"])
+        .arg(&out.0)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    ensure!(status.success(), "steward run: {status}");
+    let (earliest, latest) = load(&db, &out.0)?;
+
+    let path = repo_root().join("dashboards/grafana/dashboards/supervision.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let var = dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == "database")
+        .context("the dashboard has no $database variable")?;
+    ensure!(var["query"] == "credit", "default database: {var}");
+    let expansion = Expansion {
+        db: &db,
+        from: earliest,
+        to: latest,
+        interval: 86_400,
+    };
+    let mut ran = 0;
+    for panel in dashboard["panels"].as_array().context("panels")? {
+        let title = &panel["title"];
+        ensure!(
+            panel["datasource"]["type"] == "vertamedia-clickhouse-datasource",
+            "panel {title} is not a ClickHouse panel"
+        );
+        for target in panel["targets"].as_array().context("targets")? {
+            let target = &json!({
+                "database": db,
+                "table": target["table"],
+                "dateTimeColDataType": target["dateTimeColDataType"],
+                "query": target["query"],
+            });
+            let sql = expansion.expand(target["query"].as_str().context("query")?, target)?;
+            let answer: Value = serde_json::from_str(
+                &clickhouse_http(&format!("{sql}\nFORMAT JSON"), "")
+                    .with_context(|| format!("panel {title}"))?,
+            )?;
+            let rows = answer["rows"].as_u64().unwrap_or(0);
+            ensure!(rows >= 1, "panel {title} returned no rows:\n{sql}");
+            ran += 1;
+        }
+    }
+    ensure!(ran >= 8, "only {ran} panel queries");
+    Ok(())
+}
