@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connectors::clickhouse::{AlertRow, ChangeRow, DeadLetterRow, StateRow};
@@ -72,7 +73,7 @@ fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
 }
 
 fn serve(ns: &Namespace) -> Child {
-    Command::new(steward_bin())
+    Command::new(steward_bin().expect("steward binary"))
         .args(["serve", "--config"])
         .arg(&ns.config)
         .args(["--drain-after", "1.5", "--exit-when-drained", "-w", "2"])
@@ -118,7 +119,10 @@ fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let started = Instant::now();
     while eof.len() < partitions {
-        assert!(started.elapsed() < Duration::from_secs(120), "reading {topic}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reading {topic}"
+        );
         match c.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => out.push((
                 m.key().unwrap_or_default().to_vec(),
@@ -216,97 +220,190 @@ fn read_log(cfg: &Config) -> (Vec<Accepted>, usize) {
     (accepted, rejected)
 }
 
-fn gen() -> GenConfig {
+fn gen(enterprises: u32) -> GenConfig {
     GenConfig {
-        enterprises: std::env::var("STEWARD_E2E_ENTERPRISES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(700),
+        enterprises,
         seed: 11,
         years: 3,
         ..GenConfig::default()
     }
 }
 
-#[test]
-fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
-    let cat = Catalogue::embedded();
-    let clean = Namespace::new("e2e_serve");
-    let produced = produce(&clean.cfg, &gen());
-    assert!(produced >= 100_000 || std::env::var("STEWARD_E2E_ENTERPRISES").is_ok(), "{produced} records");
-    let started = Instant::now();
-    wait(serve(&clean), Duration::from_secs(900));
-    eprintln!("uninterrupted run: {produced} records in {:.1} s", started.elapsed().as_secs_f64());
+/// What the run must have produced, computed from the log it wrote.
+struct Expected {
+    changes: Vec<String>,
+    alerts: Vec<String>,
+    /// `uscc → (colour, S, triggers, R)`.
+    states: BTreeMap<String, (String, Option<f64>, Vec<String>, f64)>,
+    lifecycle: BTreeSet<String>,
+}
 
-    // Against the reference, over the log the run wrote.
-    let (log, rejected) = read_log(&clean.cfg);
-    let until = log.iter().map(|a| a.event.ingest_time).max().expect("records");
-    let reference = rules::reference::run(&log, until, &cat);
-    let snap = snapshot(&clean);
-    let ids = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
-    let mut want: Vec<&str> = reference.changes.iter().map(|c| c.change_id.as_str()).collect();
-    want.sort_unstable();
-    let mut got: Vec<&str> = snap.changes.iter().map(|c| c.change_id.as_str()).collect();
+fn dead_message(d: &rules::lifecycle::Dead) -> String {
+    format!("{} {} version {}", d.id.0, d.id.1, d.version)
+}
+
+/// Checks a finished run's snapshot against `want`, and the record counts.
+fn check(
+    ns: &Namespace,
+    snap: &Snapshot,
+    want: &Expected,
+    produced: u64,
+    log: &[Accepted],
+    rejected: usize,
+) {
+    let mut got: Vec<String> = snap.changes.iter().map(|c| c.change_id.clone()).collect();
     got.sort_unstable();
-    assert_eq!(ids(got), ids(want.clone()), "colour_history = reference changes");
-    let mut topic: Vec<&str> = snap
+    assert_eq!(got, want.changes, "colour_history = expected changes");
+    let mut topic: Vec<String> = snap
         .topic_changes
         .iter()
-        .map(|c| c["change_id"].as_str().expect("id"))
+        .map(|c| c["change_id"].as_str().expect("id").to_owned())
         .collect();
     topic.sort_unstable();
-    assert_eq!(ids(topic), ids(want), "colour-change topic = reference changes, once each");
-    let mut want_alerts: Vec<&str> = reference.alerts.iter().map(|a| a.alert_id.as_str()).collect();
-    want_alerts.sort_unstable();
-    let mut got_alerts: Vec<&str> = snap.alerts.iter().map(|a| a.alert_id.as_str()).collect();
+    assert_eq!(
+        topic, want.changes,
+        "colour-change topic = expected changes, once each"
+    );
+    let mut got_alerts: Vec<String> = snap.alerts.iter().map(|a| a.alert_id.clone()).collect();
     got_alerts.sort_unstable();
-    assert_eq!(ids(got_alerts), ids(want_alerts), "alerts = reference alerts");
-    assert_eq!(snap.topic_alerts, reference.alerts.len());
-    let states: BTreeMap<&str, &StateRow> = snap.states.iter().map(|s| (s.uscc.as_str(), s)).collect();
-    assert_eq!(states.len(), reference.last.len(), "one state per enterprise");
-    for (u, (e, published)) in &reference.last {
-        let s = states.get(u.as_str()).unwrap_or_else(|| panic!("{u} has no state"));
-        let colour = published.unwrap_or(rules::score::Colour::None);
-        assert_eq!(
-            (s.colour.as_str(), s.s, &s.triggers, s.r),
-            (colour.as_str(), e.s, &e.triggers, e.risk),
-            "{u}"
-        );
-    }
-    // Counting: every record read is applied, a duplicate, or dead-lettered.
-    let letters_decoder = snap.letters.iter().filter(|l| l.offset >= 0).count();
-    assert_eq!(letters_decoder, rejected, "one dead letter per decoder reject");
-    let duplicates = produced as usize - log.len() - rejected;
-    assert!(duplicates > 0 && rejected > 0, "the data has duplicates and malformed records");
-    assert_eq!(snap.records as usize, log.len(), "records = accepted");
-    let lifecycle: BTreeSet<String> = reference
-        .dead
+    assert_eq!(got_alerts, want.alerts, "alerts = expected alerts");
+    assert_eq!(snap.topic_alerts, want.alerts.len());
+    let states: BTreeMap<String, (String, Option<f64>, Vec<String>, f64)> = snap
+        .states
         .iter()
-        .map(|d| format!("{} {} version {}", d.id.0, d.id.1, d.version))
+        .map(|s| {
+            (
+                s.uscc.clone(),
+                (s.colour.clone(), s.s, s.triggers.clone(), s.r),
+            )
+        })
         .collect();
+    assert_eq!(states.len(), want.states.len(), "one state per enterprise");
+    assert!(states == want.states, "enterprise_state = expected states");
+    // Counting: every record read is applied, a duplicate, or dead-lettered.
+    let decoder_letters = snap.letters.iter().filter(|l| l.offset >= 0).count();
+    assert_eq!(
+        decoder_letters, rejected,
+        "one dead letter per decoder reject"
+    );
+    let duplicates = produced as usize - log.len() - rejected;
+    assert!(
+        duplicates > 0 && rejected > 0,
+        "the data has duplicates and malformed records"
+    );
+    assert_eq!(snap.records as usize, log.len(), "records = accepted");
     let got_lifecycle: BTreeSet<String> = snap
         .letters
         .iter()
         .filter(|l| l.offset < 0)
         .map(|l| l.message.clone())
         .collect();
-    assert_eq!(got_lifecycle, lifecycle, "lifecycle dead letters");
+    assert_eq!(got_lifecycle, want.lifecycle, "lifecycle dead letters");
     assert_eq!(snap.topic_letters, snap.letters.len());
     for l in snap.letters.iter().filter(|l| l.offset >= 0) {
-        assert!(l.source_topic.starts_with(&clean.name), "{l:?}");
+        assert!(l.source_topic.starts_with(&ns.name), "{l:?}");
         assert!(!l.reason.is_empty() && !l.message.is_empty(), "{l:?}");
         assert!(!l.original.is_empty(), "{l:?}");
     }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort_unstable();
+    v
+}
+
+/// A small run against the from-scratch reference computation itself.
+#[test]
+fn serve_equals_the_reference() {
+    let cat = Catalogue::embedded();
+    let ns = Namespace::new("e2e_ref");
+    let produced = produce(&ns.cfg, &gen(40));
+    wait(serve(&ns), Duration::from_secs(300));
+    let (log, rejected) = read_log(&ns.cfg);
+    let until = log
+        .iter()
+        .map(|a| a.event.ingest_time)
+        .max()
+        .expect("records");
+    let r = rules::reference::run(&log, until, &cat);
+    let want = Expected {
+        changes: sorted(r.changes.iter().map(|c| c.change_id.clone()).collect()),
+        alerts: sorted(r.alerts.iter().map(|a| a.alert_id.clone()).collect()),
+        states: r
+            .last
+            .iter()
+            .map(|(u, (e, c))| {
+                let colour = c.unwrap_or(rules::score::Colour::None).as_str().to_owned();
+                (u.clone(), (colour, e.s, e.triggers.clone(), e.risk))
+            })
+            .collect(),
+        lifecycle: r.dead.iter().map(dead_message).collect(),
+    };
+    check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
+}
+
+/// 100k records: an uninterrupted run equals the dataflow replayed over its log (which the
+/// oracle test proves equal to the reference), and a run killed at random points equals
+/// the uninterrupted run.
+#[test]
+fn killed_runs_equal_an_uninterrupted_run() {
+    let cat = Arc::new(Catalogue::embedded());
+    let enterprises = std::env::var("STEWARD_E2E_ENTERPRISES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(700);
+    let clean = Namespace::new("e2e_clean");
+    let produced = produce(&clean.cfg, &gen(enterprises));
+    assert!(
+        produced >= 100_000 || enterprises != 700,
+        "{produced} records"
+    );
+    let started = Instant::now();
+    wait(serve(&clean), Duration::from_secs(900));
+    let uninterrupted = started.elapsed().as_secs_f64();
+    eprintln!("uninterrupted run: {produced} records in {uninterrupted:.1} s");
+    let (log, rejected) = read_log(&clean.cfg);
+    let until = log
+        .iter()
+        .map(|a| a.event.ingest_time)
+        .max()
+        .expect("records");
+    let r = pipeline::replay::replay(
+        Arc::new(log.clone()),
+        cat.clone(),
+        timely::Config::process(2),
+        pipeline::replay::Schedule {
+            batch: 20_000,
+            until,
+        },
+        |_, _, _| {},
+    )
+    .expect("replay");
+    let want = Expected {
+        changes: sorted(r.changes.iter().map(|c| c.change_id.clone()).collect()),
+        alerts: sorted(r.alerts.iter().map(|a| a.alert_id.clone()).collect()),
+        states: r
+            .states
+            .iter()
+            .map(|(u, (s, c))| {
+                let e = s.evaluation(&cat);
+                let colour = c.unwrap_or(rules::score::Colour::None).as_str().to_owned();
+                (u.clone(), (colour, e.s, e.triggers, e.risk))
+            })
+            .collect(),
+        lifecycle: r.dead.iter().map(dead_message).collect(),
+    };
+    let snap = snapshot(&clean);
+    check(&clean, &snap, &want, produced, &log, rejected);
 
     // Killed at random points, restarted each time.
     let crashed = Namespace::new("e2e_crash");
-    assert_eq!(produce(&crashed.cfg, &gen()), produced);
+    assert_eq!(produce(&crashed.cfg, &gen(enterprises)), produced);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let uninterrupted = started.elapsed().as_secs_f64();
     let mut kills = 0;
     while kills < 6 {
         let mut child = serve(&crashed);
-        let at = Duration::from_secs_f64(rng.random_range(1.0..(uninterrupted / 4.0).max(2.0)));
+        let at = Duration::from_secs_f64(rng.random_range(0.5..(uninterrupted / 3.0).max(1.0)));
         std::thread::sleep(at);
         if child.try_wait().expect("wait").is_some() {
             break;
@@ -319,29 +416,56 @@ fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
     assert!(kills >= 5, "killed {kills} times before it finished");
     let restarted = Instant::now();
     wait(serve(&crashed), Duration::from_secs(900));
-    eprintln!("after the last kill: finished in {:.1} s", restarted.elapsed().as_secs_f64());
+    eprintln!(
+        "after the last kill: caught up and finished in {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
     let after = snapshot(&crashed);
-    assert_eq!(after.changes.len(), snap.changes.len(), "colour_history rows");
+    assert_eq!(
+        after.changes.len(),
+        snap.changes.len(),
+        "colour_history rows"
+    );
     assert_eq!(after.alerts.len(), snap.alerts.len(), "alert rows");
     assert_eq!(after.letters.len(), snap.letters.len(), "dead letters");
     assert_eq!(after.records, snap.records, "records");
-    assert_eq!(after.topic_changes.len(), snap.topic_changes.len(), "colour-change messages");
+    assert_eq!(
+        after.topic_changes.len(),
+        snap.topic_changes.len(),
+        "colour-change messages"
+    );
     assert_eq!(after.topic_alerts, snap.topic_alerts);
     assert_eq!(after.topic_letters, snap.topic_letters);
     // Topic names differ by namespace; the content must not.
     let strip = |s: &Snapshot, ns: &Namespace| {
-        s.letters
+        let mut v: Vec<_> = s
+            .letters
             .iter()
-            .map(|l| (l.source_topic.replacen(&ns.name, "", 1), l.partition, l.offset, l.reason.clone(), l.time))
-            .collect::<Vec<_>>()
+            .map(|l| {
+                let topic = l.source_topic.replacen(&ns.name, "", 1);
+                (
+                    topic,
+                    l.partition,
+                    l.offset,
+                    l.reason.clone(),
+                    l.message.clone(),
+                    l.time,
+                )
+            })
+            .collect();
+        v.sort();
+        v
     };
-    let mut a = strip(&after, &crashed);
-    let mut b = strip(&snap, &clean);
-    a.sort();
-    b.sort();
-    assert_eq!(a, b, "dead letters");
+    assert_eq!(
+        strip(&after, &crashed),
+        strip(&snap, &clean),
+        "dead letters"
+    );
     assert!(after.states == snap.states, "enterprise_state");
     assert!(after.changes == snap.changes, "colour_history");
     assert!(after.alerts == snap.alerts, "alerts");
-    assert!(after.topic_changes == snap.topic_changes, "colour-change topic");
+    assert!(
+        after.topic_changes == snap.topic_changes,
+        "colour-change topic"
+    );
 }

@@ -4,9 +4,9 @@
 
 pub mod dataflow;
 pub mod ingest;
+pub mod live;
+pub mod log;
 pub mod observe;
 pub mod replay;
-pub mod tracker;
-pub mod log;
 pub mod rows;
-pub mod live;
+pub mod tracker;

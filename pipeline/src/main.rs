@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use connectors::config::Config;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
-use connectors::config::Config;
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
 use pipeline::replay::{replay, Schedule};
@@ -188,7 +188,13 @@ fn main() -> Result<()> {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
             };
-            serve(&cfg, cat, layout.config()?, &opts, Arc::new(Shared::default()))
+            serve(
+                &cfg,
+                cat,
+                layout.config()?,
+                &opts,
+                Arc::new(Shared::default()),
+            )
         }
         Command::CheckConfig { file } => {
             load_config(Some(&file))?;

@@ -32,23 +32,6 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-/// The `steward` binary of this build (`target/<profile>/steward`, beside the test's
-/// `deps/` directory). `cargo test --workspace` builds it with the pipeline's tests.
-pub fn steward_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target/<profile>");
-    let bin = dir.join("steward");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --bin steward` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 /// One test's own topics, consumer group, transactional ids and ClickHouse database, as a
 /// steward configuration file.
 #[derive(Debug)]
@@ -67,14 +50,23 @@ impl Namespace {
         let name = unique_name(prefix);
         let text = connectors::config::DEFAULT_TOML
             .replace("\"credit.", &format!("\"{name}."))
-            .replace("group_id = \"credit-steward\"", &format!("group_id = \"{name}\""))
+            .replace(
+                "group_id = \"credit-steward\"",
+                &format!("group_id = \"{name}\""),
+            )
             .replace(
                 "transactional_id = \"credit-steward\"",
                 &format!("transactional_id = \"{name}\""),
             )
             .replace("database = \"credit\"", &format!("database = \"{name}\""))
-            .replace("brokers = \"127.0.0.1:9092\"", &format!("brokers = \"{}\"", kafka_brokers()))
-            .replace("url = \"http://127.0.0.1:8123\"", &format!("url = \"{}\"", clickhouse_url()))
+            .replace(
+                "brokers = \"127.0.0.1:9092\"",
+                &format!("brokers = \"{}\"", kafka_brokers()),
+            )
+            .replace(
+                "url = \"http://127.0.0.1:8123\"",
+                &format!("url = \"{}\"", clickhouse_url()),
+            )
             .replace("max_delay_ms = 500", "max_delay_ms = 200");
         let cfg = connectors::config::Config::from_toml(&text, |_| None).expect("valid config");
         let config = std::env::temp_dir().join(format!("{name}.toml"));
