@@ -77,6 +77,7 @@ fn serve(ns: &Namespace) -> Child {
         .args(["serve", "--config"])
         .arg(&ns.config)
         .args(["--drain-after", "1.5", "--exit-when-drained", "-w", "2"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn,pipeline=info")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

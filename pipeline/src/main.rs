@@ -91,6 +91,9 @@ enum Command {
         /// Exit once the input was declared complete and every output is durable.
         #[arg(long)]
         exit_when_drained: bool,
+        /// Serve `/metrics`, `/livez` and `/readyz` on this address (`…:0` picks a free port).
+        #[arg(long, env = "STEWARD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+        metrics_addr: String,
         #[command(flatten)]
         layout: Layout,
     },
@@ -180,6 +183,7 @@ fn main() -> Result<()> {
             catalogue,
             drain_after,
             exit_when_drained,
+            metrics_addr,
             layout,
         } => {
             let cfg = load_config(config.as_deref())?;
@@ -188,13 +192,16 @@ fn main() -> Result<()> {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
             };
-            serve(
-                &cfg,
-                cat,
-                layout.config()?,
-                &opts,
-                Arc::new(Shared::default()),
-            )
+            let registry = prometheus::Registry::new();
+            let metrics = Metrics::new(&registry)?;
+            metrics.describe(&cat);
+            let readiness = Readiness::tracked(&metrics);
+            let server = MetricsServer::start(&metrics_addr, registry, readiness.clone())?;
+            tracing::info!(address = %server.local_addr(), "serving /metrics, /livez, /readyz");
+            let shared = Arc::new(Shared::new(metrics, readiness));
+            let result = serve(&cfg, cat, layout.config()?, &opts, shared);
+            server.stop();
+            result
         }
         Command::CheckConfig { file } => {
             load_config(Some(&file))?;

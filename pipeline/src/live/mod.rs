@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use connectors::config::{Config, Topics};
 use connectors::dead_letter::DeadLetter;
+use connectors::http::Readiness;
+use connectors::metrics::{Metrics, Service};
 use rules::catalogue::Catalogue;
 use rules::time::Ts;
 
@@ -46,18 +48,18 @@ pub struct Shared {
     pub fence: AtomicI64,
     /// The watermark the dataflow has reached (workers other than 0 follow it).
     pub watermark: AtomicI64,
-    /// Records read from the feeds.
-    pub read: AtomicU64,
-    /// Duplicates dropped.
-    pub duplicate: AtomicU64,
-    /// Records rejected by the decoder.
-    pub rejected: AtomicU64,
-    /// Records accepted.
-    pub accepted: AtomicU64,
+    /// The Prometheus metrics.
+    pub metrics: Metrics,
+    /// Whether Kafka and ClickHouse are reachable (`/readyz`).
+    pub readiness: Readiness,
 }
 
-impl Default for Shared {
-    fn default() -> Self {
+impl Shared {
+    /// Shared state reporting to `metrics` and `readiness` (Kafka and ClickHouse are
+    /// registered as dependencies, down until first reached).
+    pub fn new(metrics: Metrics, readiness: Readiness) -> Self {
+        readiness.register(Service::Kafka);
+        readiness.register(Service::ClickHouse);
         Shared {
             stop: AtomicBool::new(false),
             produced: AtomicU64::new(0),
@@ -65,10 +67,8 @@ impl Default for Shared {
             drained: AtomicI64::new(Ts::MAX),
             fence: AtomicI64::new(Ts::MIN),
             watermark: AtomicI64::new(Ts::MIN),
-            read: AtomicU64::new(0),
-            duplicate: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
+            metrics,
+            readiness,
         }
     }
 }
