@@ -4,5 +4,6 @@
 
 pub mod dataflow;
 pub mod ingest;
+pub mod model;
 pub mod replay;
 pub mod tracker;

@@ -4,6 +4,7 @@
 //! - `steward run` reads feeds (or generates them in-process), decodes and validates every
 //!   record, runs the incremental dataflow on timely workers up to the end of the input, and
 //!   writes the state, colour changes, alerts and dead letters, with a summary.
+//! - `steward train` trains the risk models on labelled history (`pipeline::model`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -22,6 +23,7 @@ use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
+use rules::model::Model;
 use rules::score::Colour;
 use rules::time::format_rfc3339;
 use serde_json::json;
@@ -62,11 +64,17 @@ enum Command {
         /// Catalogue file (TOML); default: the embedded catalogue.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        /// Model file written by `steward train`: Q enters S; without it Q is missing.
+        #[arg(long)]
+        model: Option<PathBuf>,
         #[command(flatten)]
         gen: GenArgs,
         #[command(flatten)]
         layout: Layout,
     },
+    /// Train the risk models (logistic regression, random forest) on labelled history and
+    /// evaluate them on a held-out split by time.
+    Train(pipeline::model::train::TrainArgs),
 }
 
 /// Generator settings (used by `generate`, and by `run` without `--input`).
@@ -118,6 +126,7 @@ fn main() -> Result<()> {
             input,
             output,
             catalogue,
+            model,
             gen,
             layout,
         } => {
@@ -128,13 +137,22 @@ fn main() -> Result<()> {
                 )?,
                 None => Catalogue::embedded(),
             };
+            let model = model
+                .map(|p| pipeline::model::load(&p, &cat))
+                .transpose()?
+                .map(Arc::new);
             run(
                 input.as_deref(),
                 &output,
                 Arc::new(cat),
+                model,
                 &gen.config(),
                 &layout,
             )
+        }
+        Command::Train(args) => {
+            pipeline::model::train::train(&args)?;
+            Ok(())
         }
     }
 }
@@ -241,6 +259,7 @@ fn run(
     input: Option<&Path>,
     output: &Path,
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     gen: &GenConfig,
     layout: &Layout,
 ) -> Result<()> {
@@ -313,6 +332,7 @@ fn run(
     let out = replay(
         log.clone(),
         cat.clone(),
+        model.clone(),
         config,
         Schedule {
             batch: 50_000,
@@ -357,7 +377,7 @@ fn run(
         .map(|(uscc, (s, published))| {
             let colour = published.unwrap_or(Colour::None);
             *colours.entry(colour).or_default() += 1;
-            let e = s.evaluation(&cat);
+            let e = s.evaluation(model.as_deref(), &cat);
             json!({
                 "uscc": uscc,
                 "as_of": format_rfc3339(as_of),
@@ -369,6 +389,7 @@ fn run(
                 "region": s.region, "industry": s.industry,
                 "reasons": e.reasons,
                 "rules_version": cat.version,
+                "model_version": e.model_version,
             })
         })
         .collect();
