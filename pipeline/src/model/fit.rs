@@ -269,7 +269,8 @@ mod tests {
             agree_with_label += usize::from((p > 0.5) == y[i]);
         }
         assert!(agree_with_label as f64 > 0.95 * x.len() as f64);
-        assert_eq!(params.probability(&[2.0, 4.0, 5.0]), 1.0);
-        assert_eq!(params.probability(&[0.0, 0.0, 5.0]), 0.0);
+        // Monotone sanity at the extremes of the separable set.
+        assert!(params.probability(&[2.0, 4.0, 5.0]) > 0.9);
+        assert!(params.probability(&[0.0, 0.0, 5.0]) < 0.1);
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use rules::catalogue::Catalogue;
 use rules::generate::GenConfig;
@@ -54,7 +54,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.25)]
     pub test_share: f64,
     /// L2 penalty of the logistic regression (on standardised features).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 100.0)]
     pub alpha: f64,
     /// Trees in the random forest.
     #[arg(long, default_value_t = 51)]
@@ -71,24 +71,21 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The settings with their defaults, reading generated history.
+    /// The command's defaults (as `steward train` parses them), reading `enterprises`
+    /// generated with `seed` over `years`, writing to `out`.
     pub fn generated(enterprises: u32, seed: u64, years: u32, out: PathBuf) -> Self {
+        /// `TrainArgs` as a command line of its own, to read clap's defaults.
+        #[derive(Debug, Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
         TrainArgs {
-            input: None,
             enterprises,
             seed,
             years,
             out,
-            catalogue: None,
-            every_months: 3,
-            warmup_months: 12,
-            horizon_months: 12,
-            test_share: 0.25,
-            alpha: 1.0,
-            trees: 51,
-            max_depth: 10,
-            min_samples_leaf: 5,
-            forest_seed: 7,
+            ..Defaults::parse_from(["train"]).args
         }
     }
 }
