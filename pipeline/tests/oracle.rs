@@ -318,6 +318,7 @@ fn model(params: Params) -> Model {
         p_impute: 650.0,
         horizon_months: 12,
         training,
+        settings: BTreeMap::new(),
         metrics: Metrics::default(),
         params,
     };
@@ -329,11 +330,15 @@ fn model(params: Params) -> Model {
 /// takes many values with long binary fractions.
 fn logistic() -> Model {
     let n = feature_names(&Catalogue::embedded()).len();
-    let coefficients = (0..n).map(|j| ((j * 37 % 11) as f64 - 4.0) / 17.0).collect();
+    let coefficients = (0..n)
+        .map(|j| ((j * 37 % 11) as f64 - 4.0) / 17.0)
+        .collect();
     // `P` (feature 50) is centred on 650 with a scale of 150, like real scores.
     let at_p = |j: usize, p: f64, other: f64| if j == 49 { p } else { other };
     model(Params::Logistic {
-        mean: (0..n).map(|j| at_p(j, 650.0, (j % 5) as f64 * 3.3)).collect(),
+        mean: (0..n)
+            .map(|j| at_p(j, 650.0, (j % 5) as f64 * 3.3))
+            .collect(),
         scale: (0..n)
             .map(|j| at_p(j, 150.0, 10.0 + (j % 3) as f64 * 7.1))
             .collect(),

@@ -76,12 +76,12 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     // In the pipeline: every state has Q and the version; every colour change the version.
     let model = Arc::new(trained.models[1].clone());
     let log = pipeline::model::dataset::load_log(
-        &pipeline::model::dataset::Source::Generated(rules::generate::GenConfig {
+        &pipeline::model::dataset::Source::Generated(Box::new(rules::generate::GenConfig {
             enterprises: 20,
             seed: 3,
             years: 1,
             ..rules::generate::GenConfig::default()
-        }),
+        })),
         &cat,
     )
     .expect("log");
@@ -108,7 +108,10 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
         if e.s.is_some() {
             assert!(e.q.is_some_and(|q| (0.0..=1000.0).contains(&q)));
         }
-        assert_eq!(e.model_version.as_deref(), Some(model.model_version.as_str()));
+        assert_eq!(
+            e.model_version.as_deref(),
+            Some(model.model_version.as_str())
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -127,6 +130,7 @@ fn a_model_with_another_feature_list_is_refused_at_start() {
         "horizon_months": 12,
         "training": {"source": "test", "digest": "00", "samples": 0, "positives": 0,
                      "first_as_of": "", "last_as_of": ""},
+        "settings": {},
         "metrics": rules::model::Metrics::default(),
         "params": {"kind": "logistic", "mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0],
                    "coefficients": [0.0, 0.0, 0.0], "intercept": 0.0},
@@ -139,7 +143,9 @@ fn a_model_with_another_feature_list_is_refused_at_start() {
     assert!(
         msg.contains("bad.model.json")
             && msg.contains("does not fit catalogue catalogue-v1")
-            && msg.contains("feature 2 is `P` in the model but `pen_serious_active` in the catalogue"),
+            && msg.contains(
+                "feature 2 is `P` in the model but `pen_serious_active` in the catalogue"
+            ),
         "{msg}"
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -6,6 +6,8 @@
 //! `Q` with [`Model::q`] from the same 49 r-values and `P`, and `Q` is rounded to 0.01, so
 //! they agree exactly.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -365,6 +367,8 @@ pub struct Model {
     pub horizon_months: u32,
     /// The training data.
     pub training: TrainingData,
+    /// The training settings: sampling, split and hyper-parameters.
+    pub settings: BTreeMap<String, f64>,
     /// Held-out metrics.
     pub metrics: Metrics,
     /// Parameters.
@@ -517,6 +521,7 @@ mod tests {
             p_impute: 700.0,
             horizon_months: 12,
             training,
+            settings: BTreeMap::new(),
             metrics: metrics(),
             params,
         }

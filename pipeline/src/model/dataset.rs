@@ -33,7 +33,7 @@ use crate::ingest::Ingest;
 #[derive(Debug, Clone)]
 pub enum Source {
     /// Generated in-process.
-    Generated(GenConfig),
+    Generated(Box<GenConfig>),
     /// A directory of `<feed>.jsonl` files as `steward generate` writes them.
     Dir(PathBuf),
 }

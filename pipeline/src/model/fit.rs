@@ -35,6 +35,9 @@ pub struct ForestSettings {
     pub min_samples_leaf: usize,
     /// Seed of the bootstrap samples and feature choices.
     pub seed: u64,
+    /// Times each positive sample enters the training set (1 = unweighted). smartcore
+    /// bootstraps each class separately, so this is the positive class's weight.
+    pub positive_weight: usize,
 }
 
 /// A row-major matrix for smartcore.
@@ -113,18 +116,26 @@ pub fn export_logistic(lr: &SmartLogistic, mean: Vec<f64>, scale: Vec<f64>) -> P
     }
 }
 
-/// Fits smartcore's random forest.
+/// Fits smartcore's random forest, each positive sample repeated `positive_weight` times.
 pub fn fit_forest(
     x: &[Vec<f64>],
     y: &[bool],
     s: ForestSettings,
 ) -> Result<SmartForest, TrainError> {
+    let mut xw = x.to_vec();
+    let mut yw = y.to_vec();
+    for (row, _) in x.iter().zip(y).filter(|(_, y)| **y) {
+        for _ in 1..s.positive_weight {
+            xw.push(row.clone());
+            yw.push(true);
+        }
+    }
     let params = RandomForestClassifierParameters::default()
         .with_n_trees(s.trees)
         .with_max_depth(s.max_depth)
         .with_min_samples_leaf(s.min_samples_leaf)
         .with_seed(s.seed);
-    RandomForestClassifier::fit(&matrix(x)?, &classes(y), params).map_err(|e| TrainError::Fit {
+    RandomForestClassifier::fit(&matrix(&xw)?, &classes(&yw), params).map_err(|e| TrainError::Fit {
         model: "random forest",
         detail: e.to_string(),
     })
@@ -190,7 +201,6 @@ pub fn export_forest(forest: &SmartForest) -> Result<Params, TrainError> {
 #[cfg(test)]
 mod tests {
     use rules::model::sigmoid;
-    use smartcore::linalg::basic::arrays::Array1;
 
     use super::*;
 
@@ -233,6 +243,7 @@ mod tests {
         // Separable: the fitted p ranks every positive above every negative at the extremes.
         assert!(params.probability(&[2.0, 4.0, 5.0]) > 0.9);
         assert!(params.probability(&[0.0, 0.0, 5.0]) < 0.1);
+
         // Monotone in the informative feature.
         let ps: Vec<f64> = (0..10)
             .map(|k| params.probability(&[f64::from(k) / 5.0, 2.0, 3.0]))
@@ -248,6 +259,7 @@ mod tests {
             max_depth: 6,
             min_samples_leaf: 1,
             seed: 3,
+            positive_weight: 1,
         };
         let forest = fit_forest(&x, &y, settings).expect("fits");
         let predicted = forest
@@ -272,5 +284,32 @@ mod tests {
         // Monotone sanity at the extremes of the separable set.
         assert!(params.probability(&[2.0, 4.0, 5.0]) > 0.9);
         assert!(params.probability(&[0.0, 0.0, 5.0]) < 0.1);
+        // Weighting the positives raises the vote shares.
+        let weighted = fit_forest(
+            &x,
+            &y,
+            ForestSettings {
+                positive_weight: 5,
+                ..settings
+            },
+        )
+        .expect("fits");
+        let weighted = export_forest(&weighted).expect("exports");
+        let mean = |p: &Params| x.iter().map(|r| p.probability(r)).sum::<f64>() / x.len() as f64;
+        assert!(mean(&weighted) > mean(&params));
+
+        // Weighting the positives raises the vote shares.
+        let weighted = fit_forest(
+            &x,
+            &y,
+            ForestSettings {
+                positive_weight: 5,
+                ..settings
+            },
+        )
+        .expect("fits");
+        let weighted = export_forest(&weighted).expect("exports");
+        let mean = |p: &Params| x.iter().map(|r| p.probability(r)).sum::<f64>() / x.len() as f64;
+        assert!(mean(&weighted) > mean(&params));
     }
 }

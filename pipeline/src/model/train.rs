@@ -1,6 +1,7 @@
 //! `steward train`: history → samples → split by time → logistic regression and random
 //! forest → held-out metrics → model files, `metrics.json` and `roc.svg`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,6 +69,10 @@ pub struct TrainArgs {
     /// Seed of the forest's bootstrap samples and feature choices.
     #[arg(long, default_value_t = 7)]
     pub forest_seed: u64,
+    /// Times each positive sample enters the forest's training set (class weight of the
+    /// rare label; vote shares then overstate `p`, as the calibration table shows).
+    #[arg(long, default_value_t = 5)]
+    pub forest_positive_weight: usize,
 }
 
 impl TrainArgs {
@@ -121,12 +126,12 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
     };
     let source = match &args.input {
         Some(dir) => Source::Dir(dir.clone()),
-        None => Source::Generated(GenConfig {
+        None => Source::Generated(Box::new(GenConfig {
             enterprises: args.enterprises,
             seed: args.seed,
             years: args.years,
             ..GenConfig::default()
-        }),
+        })),
     };
     std::fs::create_dir_all(&args.out).map_err(TrainError::io(&args.out))?;
 
@@ -182,6 +187,7 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
             max_depth: args.max_depth,
             min_samples_leaf: args.min_samples_leaf,
             seed: args.forest_seed,
+            positive_weight: args.forest_positive_weight,
         },
     )?;
     let forest = export_forest(&forest)?;
@@ -200,6 +206,7 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
             p_impute,
             horizon_months: args.horizon_months,
             training: training.clone(),
+            settings: settings(args),
             metrics: Metrics::default(),
             params,
         };
@@ -314,6 +321,25 @@ fn evaluate(model: &Model, test: &[&Sample], cat: &Catalogue) -> (Metrics, Vec<f
         calibration: calibration(&p, &labels, 10),
     };
     (metrics, p)
+}
+
+/// The settings stored in a model file.
+fn settings(args: &TrainArgs) -> BTreeMap<String, f64> {
+    [
+        ("every_months", f64::from(args.every_months)),
+        ("warmup_months", f64::from(args.warmup_months)),
+        ("horizon_months", f64::from(args.horizon_months)),
+        ("test_share", args.test_share),
+        ("logistic_alpha", args.alpha),
+        ("forest_trees", f64::from(args.trees)),
+        ("forest_max_depth", f64::from(args.max_depth)),
+        ("forest_min_samples_leaf", args.min_samples_leaf as f64),
+        ("forest_seed", args.forest_seed as f64),
+        ("forest_positive_weight", args.forest_positive_weight as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 fn median(xs: impl Iterator<Item = f64>) -> Option<f64> {
