@@ -13,8 +13,7 @@ use rules::model::Params;
 #[test]
 fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     let dir = std::env::temp_dir().join(format!("steward-train-test-{}", std::process::id()));
-    let mut args = TrainArgs::generated(600, 11, 5, dir.clone());
-    args.trees = 25;
+    let args = TrainArgs::generated(600, 11, 5, dir.clone());
     let trained = train(&args).expect("trains");
 
     assert_eq!(trained.models.len(), 2);
@@ -26,6 +25,13 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
             "{}: AUC {} does not beat the score without a model ({})",
             m.model_version,
             x.auc,
+            x.auc_score_without_model
+        );
+        assert!(
+            x.auc_score_with_model > x.auc_score_without_model,
+            "{}: S with the model (AUC {}) does not beat S without ({})",
+            m.model_version,
+            x.auc_score_with_model,
             x.auc_score_without_model
         );
         assert!((0.5..=1.0).contains(&x.auc_score_without_model));

@@ -25,21 +25,21 @@ use rules::model::{Model, ModelError};
 /// Why training or loading a model failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// Reading or writing a file.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file (the message includes the cause, so it is not chained).
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    /// A model file was refused.
-    #[error("{path}: {source}")]
+    /// A model file was refused (the message includes why).
+    #[error("{path}: {error}")]
     Model {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: ModelError,
+        error: ModelError,
     },
     /// The generator configuration is invalid.
     #[error("generator: {0}")]
@@ -71,9 +71,9 @@ pub enum TrainError {
 impl TrainError {
     /// An I/O error on `path`.
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-        move |source| TrainError::Io {
+        move |error| TrainError::Io {
             path: path.to_owned(),
-            source,
+            error,
         }
     }
 }
@@ -82,8 +82,8 @@ impl TrainError {
 /// parameters, version): a model whose features do not match is refused here, at start.
 pub fn load(path: &Path, cat: &Catalogue) -> Result<Model, TrainError> {
     let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
-    Model::from_json(&text, cat).map_err(|source| TrainError::Model {
+    Model::from_json(&text, cat).map_err(|error| TrainError::Model {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
