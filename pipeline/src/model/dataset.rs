@@ -333,7 +333,101 @@ pub fn split(
 
 #[cfg(test)]
 mod tests {
+    use rules::decode::digest as record_digest;
+    use rules::time::{ymd, DAY};
+    use serde_json::json;
+
     use super::*;
+
+    fn code(n: u8) -> String {
+        rules::uscc::with_check(&format!("91330802MA2A000{n:02}")).expect("valid prefix")
+    }
+
+    /// An accepted record of enterprise `ent`, visible at `t`.
+    fn record(
+        ent: u8,
+        feed: &str,
+        kind: &str,
+        id: &str,
+        t: Ts,
+        extra: serde_json::Value,
+    ) -> Accepted {
+        let mut obj = json!({
+            "uscc": code(ent), "feed": feed, "kind": kind, "event_id": id,
+            "event_time": format_rfc3339(t), "ingest_time": format_rfc3339(t),
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            obj[k] = v.clone();
+        }
+        let event: Event = serde_json::from_value(obj).expect("valid record");
+        Accepted {
+            v: t,
+            digest: record_digest(&event),
+            event,
+        }
+    }
+
+    #[test]
+    fn labels_look_twelve_months_ahead_for_red_triggers_and_serious_records() {
+        let origin = ymd(2021, 1, 1);
+        let month = |k: u32| add_months(origin, k);
+        let log = vec![
+            record(
+                1,
+                "REG",
+                "ESTABLISHED",
+                "a",
+                origin,
+                json!({"region_code": "330802"}),
+            ),
+            record(
+                2,
+                "REG",
+                "ESTABLISHED",
+                "b",
+                origin,
+                json!({"region_code": "330802"}),
+            ),
+            // A dishonest-debtor listing (serious record, red trigger R1) a day after month 20.
+            record(
+                1,
+                "JUD",
+                "DISHONEST_LISTED",
+                "d",
+                month(20) + DAY,
+                json!({"court_code": "C", "case_no": "K1"}),
+            ),
+            // The history ends at month 40.
+            record(2, "PCS", "SCORE", "s", month(40), json!({"score": 700})),
+        ];
+        let sampling = Sampling {
+            every_months: 1,
+            warmup_months: 0,
+            horizon_months: 12,
+        };
+        let out = samples(
+            &log,
+            sampling,
+            &Catalogue::embedded(),
+            &ProgressBar::hidden(),
+        )
+        .expect("samples");
+        // Checkpoints 0..=40; samples where the horizon fits: k = 0..=28, both enterprises.
+        assert_eq!(out.len(), 2 * 29);
+        for s in &out {
+            let k = (0..=40)
+                .find(|k| month(*k) == s.as_of)
+                .expect("a checkpoint");
+            let want = s.uscc == code(1) && (9..=28).contains(&k);
+            assert_eq!(s.label, want, "{} at month {k}", s.uscc);
+        }
+        // The features at month 21 show the listing: row 34 is 100.
+        let at21 = out
+            .iter()
+            .find(|s| s.uscc == code(1) && s.as_of == month(21))
+            .expect("sample");
+        assert_eq!(at21.r[33], 100.0);
+    }
 
     fn sample(as_of: Ts, label: bool) -> Sample {
         Sample {
