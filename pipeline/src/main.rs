@@ -406,6 +406,9 @@ fn run(
         layout.workers,
         layout.processes
     );
+    if let Some(m) = &model {
+        println!("model {} (Q enters S)", m.model_version);
+    }
     println!();
     println!("{:<8} {:>8} {:>7}", "colour", "count", "share");
     let total = states.len().max(1) as f64;

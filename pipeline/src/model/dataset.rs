@@ -368,6 +368,46 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_of_feeds_gives_the_records_generated_in_process() {
+        let cfg = GenConfig {
+            enterprises: 12,
+            seed: 5,
+            years: 1,
+            ..GenConfig::default()
+        };
+        let dir = std::env::temp_dir().join(format!("steward-dataset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut files: BTreeMap<Feed, Vec<u8>> = BTreeMap::new();
+        generate(&cfg, &mut |_| {}, &mut |r| {
+            let f = files.entry(r.feed).or_default();
+            f.extend_from_slice(&r.line);
+            f.push(b'\n');
+        })
+        .expect("generates");
+        for (feed, bytes) in &files {
+            let name = format!("{}.jsonl", feed.as_str().to_ascii_lowercase());
+            std::fs::write(dir.join(name), bytes).expect("write");
+        }
+        let cat = Catalogue::embedded();
+        let ids = |log: Vec<Accepted>| -> BTreeSet<(Feed, String, u32)> {
+            log.into_iter()
+                .map(|a| (a.event.feed(), a.event.event_id, a.event.version))
+                .collect()
+        };
+        let from_dir = ids(load_log(&Source::Dir(dir.clone()), &cat).expect("reads"));
+        let generated = ids(load_log(&Source::Generated(Box::new(cfg)), &cat).expect("generates"));
+        assert!(from_dir.len() > 100);
+        assert_eq!(from_dir, generated);
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).expect("dir");
+        assert!(matches!(
+            load_log(&Source::Dir(empty), &cat),
+            Err(TrainError::Data(_))
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn labels_look_twelve_months_ahead_for_red_triggers_and_serious_records() {
         let origin = ymd(2021, 1, 1);
         let month = |k: u32| add_months(origin, k);
