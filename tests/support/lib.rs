@@ -350,3 +350,4 @@ pub fn migrate(db: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+pub mod serve;
