@@ -378,8 +378,9 @@ impl FeedSource {
         })
     }
 
-    /// Reads up to `max` messages, taking turns over the partitions; returns
-    /// `(topic, message)` pairs. Waits up to `timeout` only when nothing is ready.
+    /// Reads up to `max` messages, taking turns over the partitions until none has a message
+    /// ready; returns `(topic, message)` pairs. Waits up to `timeout` only when nothing is
+    /// ready.
     pub fn poll(
         &mut self,
         max: usize,
@@ -430,10 +431,11 @@ impl FeedSource {
                     }
                 }
             }
-            if !out.is_empty() || std::time::Instant::now() >= deadline {
-                return Ok(out);
-            }
+            // Keep taking turns while the partitions have messages ready.
             if idle_round {
+                if !out.is_empty() || std::time::Instant::now() >= deadline {
+                    return Ok(out);
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
         }

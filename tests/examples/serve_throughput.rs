@@ -40,7 +40,10 @@ fn main() {
             ])
             .args(["--exit-when-drained", "-w", "2", "--config"])
             .arg(&ns.config)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .status()
             .expect("steward serve");

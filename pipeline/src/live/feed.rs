@@ -238,6 +238,11 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         shared
             .produced
             .fetch_add(entries.len() as u64, Ordering::SeqCst);
+        tracing::debug!(
+            entries = entries.len(),
+            watermark = clock.wm,
+            "log batch committed"
+        );
     }
     Ok(())
 }

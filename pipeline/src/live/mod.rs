@@ -104,7 +104,7 @@ pub fn serve(
     );
 
     let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
-    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(64);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
     let feed = {
         let (cfg, cat, shared, opts) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
         std::thread::Builder::new()
@@ -235,8 +235,12 @@ fn work(
     let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
     let mut upto = Ts::MIN;
+    // Outputs gathered since the last send: sending every few tens of milliseconds keeps
+    // the sink's batches large and the channel short.
+    let mut items = Vec::new();
+    let mut frontier_sent = Ts::MIN;
+    let mut last_send = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
-        let mut items = Vec::new();
         let mut target = shared.watermark.load(Ordering::SeqCst);
         if let Some(rx) = &rx {
             let mut wm = *h.input.time();
@@ -311,22 +315,28 @@ fn work(
             items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));
         }
         drop(t);
-        if frontier > upto || !items.is_empty() {
-            upto = upto.max(frontier);
-            if out
-                .send(Step {
-                    worker: index,
-                    workers: worker.peers(),
-                    upto,
-                    items,
-                })
-                .is_err()
-            {
+        upto = upto.max(frontier);
+        let due = last_send.elapsed() >= SEND_EVERY || items.len() >= SEND_ITEMS;
+        if due && (upto > frontier_sent || !items.is_empty()) {
+            frontier_sent = upto;
+            last_send = Instant::now();
+            let step = Step {
+                worker: index,
+                workers: worker.peers(),
+                upto,
+                items: std::mem::take(&mut items),
+            };
+            if out.send(step).is_err() {
                 break;
             }
         }
     }
 }
+
+/// A worker sends its outputs to the sink at least this often…
+const SEND_EVERY: Duration = Duration::from_millis(50);
+/// …or as soon as it has this many.
+const SEND_ITEMS: usize = 10_000;
 
 /// The dead letter of a lifecycle reject (the record's canonical bytes are not kept by the
 /// dataflow; the letter names the record and version, and its `time` is the logical time).
