@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use connectors::clickhouse::{AlertRow, ChangeRow, DeadLetterRow, StateRow};
 use connectors::config::Config;
-use e2e::{steward_bin, Namespace};
+use e2e::{read_topic, steward_bin, Namespace};
 use pipeline::log::{Body, Entry};
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
@@ -72,7 +72,7 @@ fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
 }
 
 fn serve(ns: &Namespace) -> Child {
-    Command::new(steward_bin())
+    Command::new(steward_bin().expect("steward binary"))
         .args(["serve", "--config"])
         .arg(&ns.config)
         .args(["--drain-after", "1.5", "--exit-when-drained", "-w", "2"])
@@ -96,42 +96,6 @@ fn wait(mut child: Child, limit: Duration) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Reads every partition of `topic` to its end, committed data only.
-fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("group.id", format!("{topic}-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions = md.topics()[0].partitions().len();
-    c.subscribe(&[topic]).expect("subscribe");
-    let mut eof = BTreeSet::new();
-    let mut out = Vec::new();
-    let started = Instant::now();
-    while eof.len() < partitions {
-        assert!(started.elapsed() < Duration::from_secs(120), "reading {topic}");
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push((
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-            )),
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-    }
-    out
 }
 
 /// Everything a run leaves behind, in a canonical order.
@@ -233,39 +197,76 @@ fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
     let cat = Catalogue::embedded();
     let clean = Namespace::new("e2e_serve");
     let produced = produce(&clean.cfg, &gen());
-    assert!(produced >= 100_000 || std::env::var("STEWARD_E2E_ENTERPRISES").is_ok(), "{produced} records");
+    assert!(
+        produced >= 100_000 || std::env::var("STEWARD_E2E_ENTERPRISES").is_ok(),
+        "{produced} records"
+    );
     let started = Instant::now();
     wait(serve(&clean), Duration::from_secs(900));
-    eprintln!("uninterrupted run: {produced} records in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "uninterrupted run: {produced} records in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Against the reference, over the log the run wrote.
     let (log, rejected) = read_log(&clean.cfg);
-    let until = log.iter().map(|a| a.event.ingest_time).max().expect("records");
+    let until = log
+        .iter()
+        .map(|a| a.event.ingest_time)
+        .max()
+        .expect("records");
     let reference = rules::reference::run(&log, until, &cat);
     let snap = snapshot(&clean);
     let ids = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
-    let mut want: Vec<&str> = reference.changes.iter().map(|c| c.change_id.as_str()).collect();
+    let mut want: Vec<&str> = reference
+        .changes
+        .iter()
+        .map(|c| c.change_id.as_str())
+        .collect();
     want.sort_unstable();
     let mut got: Vec<&str> = snap.changes.iter().map(|c| c.change_id.as_str()).collect();
     got.sort_unstable();
-    assert_eq!(ids(got), ids(want.clone()), "colour_history = reference changes");
+    assert_eq!(
+        ids(got),
+        ids(want.clone()),
+        "colour_history = reference changes"
+    );
     let mut topic: Vec<&str> = snap
         .topic_changes
         .iter()
         .map(|c| c["change_id"].as_str().expect("id"))
         .collect();
     topic.sort_unstable();
-    assert_eq!(ids(topic), ids(want), "colour-change topic = reference changes, once each");
-    let mut want_alerts: Vec<&str> = reference.alerts.iter().map(|a| a.alert_id.as_str()).collect();
+    assert_eq!(
+        ids(topic),
+        ids(want),
+        "colour-change topic = reference changes, once each"
+    );
+    let mut want_alerts: Vec<&str> = reference
+        .alerts
+        .iter()
+        .map(|a| a.alert_id.as_str())
+        .collect();
     want_alerts.sort_unstable();
     let mut got_alerts: Vec<&str> = snap.alerts.iter().map(|a| a.alert_id.as_str()).collect();
     got_alerts.sort_unstable();
-    assert_eq!(ids(got_alerts), ids(want_alerts), "alerts = reference alerts");
+    assert_eq!(
+        ids(got_alerts),
+        ids(want_alerts),
+        "alerts = reference alerts"
+    );
     assert_eq!(snap.topic_alerts, reference.alerts.len());
-    let states: BTreeMap<&str, &StateRow> = snap.states.iter().map(|s| (s.uscc.as_str(), s)).collect();
-    assert_eq!(states.len(), reference.last.len(), "one state per enterprise");
+    let states: BTreeMap<&str, &StateRow> =
+        snap.states.iter().map(|s| (s.uscc.as_str(), s)).collect();
+    assert_eq!(
+        states.len(),
+        reference.last.len(),
+        "one state per enterprise"
+    );
     for (u, (e, published)) in &reference.last {
-        let s = states.get(u.as_str()).unwrap_or_else(|| panic!("{u} has no state"));
+        let s = states
+            .get(u.as_str())
+            .unwrap_or_else(|| panic!("{u} has no state"));
         let colour = published.unwrap_or(rules::score::Colour::None);
         assert_eq!(
             (s.colour.as_str(), s.s, &s.triggers, s.r),
@@ -275,9 +276,15 @@ fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
     }
     // Counting: every record read is applied, a duplicate, or dead-lettered.
     let letters_decoder = snap.letters.iter().filter(|l| l.offset >= 0).count();
-    assert_eq!(letters_decoder, rejected, "one dead letter per decoder reject");
+    assert_eq!(
+        letters_decoder, rejected,
+        "one dead letter per decoder reject"
+    );
     let duplicates = produced as usize - log.len() - rejected;
-    assert!(duplicates > 0 && rejected > 0, "the data has duplicates and malformed records");
+    assert!(
+        duplicates > 0 && rejected > 0,
+        "the data has duplicates and malformed records"
+    );
     assert_eq!(snap.records as usize, log.len(), "records = accepted");
     let lifecycle: BTreeSet<String> = reference
         .dead
@@ -319,20 +326,39 @@ fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
     assert!(kills >= 5, "killed {kills} times before it finished");
     let restarted = Instant::now();
     wait(serve(&crashed), Duration::from_secs(900));
-    eprintln!("after the last kill: finished in {:.1} s", restarted.elapsed().as_secs_f64());
+    eprintln!(
+        "after the last kill: finished in {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
     let after = snapshot(&crashed);
-    assert_eq!(after.changes.len(), snap.changes.len(), "colour_history rows");
+    assert_eq!(
+        after.changes.len(),
+        snap.changes.len(),
+        "colour_history rows"
+    );
     assert_eq!(after.alerts.len(), snap.alerts.len(), "alert rows");
     assert_eq!(after.letters.len(), snap.letters.len(), "dead letters");
     assert_eq!(after.records, snap.records, "records");
-    assert_eq!(after.topic_changes.len(), snap.topic_changes.len(), "colour-change messages");
+    assert_eq!(
+        after.topic_changes.len(),
+        snap.topic_changes.len(),
+        "colour-change messages"
+    );
     assert_eq!(after.topic_alerts, snap.topic_alerts);
     assert_eq!(after.topic_letters, snap.topic_letters);
     // Topic names differ by namespace; the content must not.
     let strip = |s: &Snapshot, ns: &Namespace| {
         s.letters
             .iter()
-            .map(|l| (l.source_topic.replacen(&ns.name, "", 1), l.partition, l.offset, l.reason.clone(), l.time))
+            .map(|l| {
+                (
+                    l.source_topic.replacen(&ns.name, "", 1),
+                    l.partition,
+                    l.offset,
+                    l.reason.clone(),
+                    l.time,
+                )
+            })
             .collect::<Vec<_>>()
     };
     let mut a = strip(&after, &crashed);
@@ -343,5 +369,8 @@ fn serve_equals_the_reference_and_a_killed_run_equals_an_uninterrupted_one() {
     assert!(after.states == snap.states, "enterprise_state");
     assert!(after.changes == snap.changes, "colour_history");
     assert!(after.alerts == snap.alerts, "alerts");
-    assert!(after.topic_changes == snap.topic_changes, "colour-change topic");
+    assert!(
+        after.topic_changes == snap.topic_changes,
+        "colour-change topic"
+    );
 }

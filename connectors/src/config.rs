@@ -249,7 +249,10 @@ impl Config {
     /// Checks every field that can be checked without connecting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.version != 1 {
-            return Err(invalid("version", format!("{} is not supported; use 1", self.version)));
+            return Err(invalid(
+                "version",
+                format!("{} is not supported; use 1", self.version),
+            ));
         }
         let k = &self.kafka;
         if k.brokers.split(',').any(|b| {
@@ -302,7 +305,10 @@ impl Config {
         let mut names = BTreeSet::new();
         for f in Feed::ALL {
             if !t.feeds.contains_key(f.as_str()) {
-                return Err(invalid("kafka.topics.feeds", format!("feed {f} has no topic")));
+                return Err(invalid(
+                    "kafka.topics.feeds",
+                    format!("feed {f} has no topic"),
+                ));
             }
         }
         let mut all: Vec<(String, &String)> = t
@@ -328,7 +334,10 @@ impl Config {
         ]);
         for (field, name) in all {
             if !valid_topic(name) {
-                return Err(invalid(field, format!("{name:?} is not a valid Kafka topic name")));
+                return Err(invalid(
+                    field,
+                    format!("{name:?} is not a valid Kafka topic name"),
+                ));
             }
             if !names.insert(name.as_str()) {
                 return Err(invalid(field, format!("topic {name:?} is used twice")));
@@ -411,18 +420,54 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (with("brokers = \"nohost\"", "brokers = \"127.0.0.1:9092\""), "kafka.brokers"),
-            (with("alerts = \"bad topic\"", "alerts = \"credit.out.alerts\""), "kafka.topics.alerts"),
-            (with("alerts = \"credit.dlq\"", "alerts = \"credit.out.alerts\""), "kafka.topics"),
+            (
+                with("brokers = \"nohost\"", "brokers = \"127.0.0.1:9092\""),
+                "kafka.brokers",
+            ),
+            (
+                with("alerts = \"bad topic\"", "alerts = \"credit.out.alerts\""),
+                "kafka.topics.alerts",
+            ),
+            (
+                with("alerts = \"credit.dlq\"", "alerts = \"credit.out.alerts\""),
+                "kafka.topics",
+            ),
             (with("", "PEN = \"credit.in.pen\"\n"), "kafka.topics.feeds"),
-            (with("XYZ = \"x\"\nPEN = \"credit.in.pen\"", "PEN = \"credit.in.pen\""), "kafka.topics.feeds.XYZ"),
-            (with("url = \"127.0.0.1:8123\"", "url = \"http://127.0.0.1:8123\""), "clickhouse.url"),
-            (with("database = \"credit; DROP\"", "database = \"credit\""), "clickhouse.database"),
+            (
+                with(
+                    "XYZ = \"x\"\nPEN = \"credit.in.pen\"",
+                    "PEN = \"credit.in.pen\"",
+                ),
+                "kafka.topics.feeds.XYZ",
+            ),
+            (
+                with(
+                    "url = \"127.0.0.1:8123\"",
+                    "url = \"http://127.0.0.1:8123\"",
+                ),
+                "clickhouse.url",
+            ),
+            (
+                with("database = \"credit; DROP\"", "database = \"credit\""),
+                "clickhouse.database",
+            ),
             (with("max_rows = 0", "max_rows = 20000"), "batch.max_rows"),
-            (with("security_protocol = \"sasl_ssl\"", "security_protocol = \"plaintext\""), "kafka.sasl_mechanism"),
+            (
+                with(
+                    "security_protocol = \"sasl_ssl\"",
+                    "security_protocol = \"plaintext\"",
+                ),
+                "kafka.sasl_mechanism",
+            ),
             (with("mode = \"sometimes\"", "mode = \"replay\""), "mode"),
             (with("version = 2", "version = 1"), "version"),
-            (with("[clock]\nmode = \"replay\"\nspeed = 2", "[clock]\nmode = \"replay\""), "speed"),
+            (
+                with(
+                    "[clock]\nmode = \"replay\"\nspeed = 2",
+                    "[clock]\nmode = \"replay\"",
+                ),
+                "speed",
+            ),
         ];
         for (text, field) in cases {
             let e = error(&text);
@@ -454,7 +499,10 @@ mod tests {
         .expect("valid");
         assert_eq!(c.clickhouse.password.expose(), "ch-pw-2718");
         let shown = format!("{c:?} {c:#?}");
-        assert!(!shown.contains("kafka-pw-3141") && !shown.contains("ch-pw-2718"), "{shown}");
+        assert!(
+            !shown.contains("kafka-pw-3141") && !shown.contains("ch-pw-2718"),
+            "{shown}"
+        );
         assert!(shown.contains("Secret(<redacted>)"));
     }
 }

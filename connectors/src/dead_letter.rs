@@ -110,10 +110,13 @@ mod tests {
         assert_eq!(j["offset"], 41);
         assert_eq!(j["reason"], "invalid_json");
         assert_eq!(j["time"], "2023-11-14T22:13:20Z");
-        let back: DeadLetter = serde_json::from_str(&serde_json::to_string(&d).expect("ser"))
-            .expect("round trip");
+        let back: DeadLetter =
+            serde_json::from_str(&serde_json::to_string(&d).expect("ser")).expect("round trip");
         assert_eq!(back, d);
-        let other = DeadLetter { offset: 42, ..d.clone() };
+        let other = DeadLetter {
+            offset: 42,
+            ..d.clone()
+        };
         assert_ne!(d.letter_id(), other.letter_id());
     }
 }

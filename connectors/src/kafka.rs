@@ -336,12 +336,13 @@ impl FeedSource {
         consumer.assign(&tpl).map_err(client("assign"))?;
         let mut parts = Vec::new();
         for (topic, partition) in ids {
-            let queue = consumer
-                .split_partition_queue(&topic, partition)
-                .ok_or(KafkaFailure::Client {
-                    context: "split_partition_queue",
-                    source: KafkaError::Subscription(topic.clone()),
-                })?;
+            let queue =
+                consumer
+                    .split_partition_queue(&topic, partition)
+                    .ok_or(KafkaFailure::Client {
+                        context: "split_partition_queue",
+                        source: KafkaError::Subscription(topic.clone()),
+                    })?;
             parts.push(Part {
                 topic,
                 partition,

@@ -4,9 +4,10 @@
 
 pub mod dataflow;
 pub mod ingest;
-pub mod observe;
-pub mod replay;
-pub mod tracker;
-pub mod log;
-pub mod rows;
 pub mod live;
+pub mod log;
+pub mod observe;
+pub mod plan;
+pub mod replay;
+pub mod rows;
+pub mod tracker;

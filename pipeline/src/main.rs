@@ -15,12 +15,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use connectors::config::Config;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
-use connectors::config::Config;
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
+use pipeline::plan::Campaign;
 use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
@@ -28,6 +29,7 @@ use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::score::Colour;
+use rules::supervision::Supervision;
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -94,12 +96,93 @@ enum Command {
         #[command(flatten)]
         layout: Layout,
     },
+    /// Plan an inspection campaign from the current colours in ClickHouse: selects
+    /// enterprises reproducibly with the campaign's seed, writes the plan to ClickHouse and
+    /// the plans topic, and prints counts and realised rates by colour.
+    Plan {
+        /// Campaign id (letters, digits, `_`, `-`, `.`); a campaign is planned once.
+        #[arg(long)]
+        campaign: String,
+        /// Seed of the sampling hash.
+        #[arg(long)]
+        seed: u64,
+        /// Only enterprises of this region code.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only enterprises of this industry code.
+        #[arg(long)]
+        industry: Option<String>,
+        #[command(flatten)]
+        services: Services,
+    },
     /// Validate a connector configuration file without connecting; exits non-zero naming
     /// the bad field.
     CheckConfig {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// The connector and supervision configurations of the commands that use the services.
+#[derive(Debug, Args)]
+struct Services {
+    /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Supervision parameters (TOML); default: the embedded `config/supervision.toml`.
+    #[arg(long)]
+    supervision: Option<PathBuf>,
+}
+
+impl Services {
+    fn load(&self) -> Result<(Config, Supervision)> {
+        let sup = match &self.supervision {
+            Some(p) => Supervision::from_toml(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("invalid supervision parameters {}", p.display()))?,
+            None => Supervision::embedded(),
+        };
+        Ok((load_config(self.config.as_deref())?, sup))
+    }
+}
+
+fn plan(campaign: Campaign, services: &Services) -> Result<()> {
+    let (cfg, sup) = services.load()?;
+    let p = pipeline::plan::plan(&cfg, &sup, &campaign)?;
+    let total: u64 = p.counts.values().map(|c| c.population).sum();
+    println!(
+        "Campaign {} (seed {}) at {}: {} of {} enterprises selected",
+        campaign.id,
+        campaign.seed,
+        format_rfc3339(p.snapshot),
+        p.rows.len(),
+        total
+    );
+    println!();
+    println!(
+        "{:<8} {:>10} {:>9} {:>8} {:>11} {:>10} {:>7}",
+        "colour", "population", "selected", "rate", "probability", "overrides", "capped"
+    );
+    for (colour, n) in &p.counts {
+        let prob = sup.inspection.rule(*colour).map_or(0.0, |r| r.probability);
+        println!(
+            "{:<8} {:>10} {:>9} {:>7.1}% {:>10.1}% {:>10} {:>7}",
+            colour.as_str(),
+            n.population,
+            n.selected,
+            100.0 * n.rate(),
+            100.0 * prob,
+            n.overridden,
+            n.capped
+        );
+    }
+    println!();
+    println!(
+        "low-risk (blue + green) pooled rate {:.1}%",
+        100.0 * p.low_risk_rate()
+    );
+    Ok(())
 }
 
 /// Observability settings of `run`.
@@ -188,8 +271,29 @@ fn main() -> Result<()> {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
             };
-            serve(&cfg, cat, layout.config()?, &opts, Arc::new(Shared::default()))
+            serve(
+                &cfg,
+                cat,
+                layout.config()?,
+                &opts,
+                Arc::new(Shared::default()),
+            )
         }
+        Command::Plan {
+            campaign,
+            seed,
+            region,
+            industry,
+            services,
+        } => plan(
+            Campaign {
+                id: campaign,
+                seed,
+                region,
+                industry,
+            },
+            &services,
+        ),
         Command::CheckConfig { file } => {
             load_config(Some(&file))?;
             println!("{}: valid", file.display());

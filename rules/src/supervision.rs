@@ -167,7 +167,10 @@ impl Supervision {
                 return Err(invalid(field("name"), "must not be empty"));
             }
             if !(1..=49).contains(&o.row) {
-                return Err(invalid(field("row"), format!("{} is not a row 1–49", o.row)));
+                return Err(invalid(
+                    field("row"),
+                    format!("{} is not a row 1–49", o.row),
+                ));
             }
             probability(field("probability"), o.probability)?;
         }
@@ -304,7 +307,11 @@ impl Inspection {
 
 /// An enterprise's pre-credit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "pre_credit", content = "line_fen", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(
+    tag = "pre_credit",
+    content = "line_fen",
+    rename_all = "SCREAMING_SNAKE_CASE"
+)]
 pub enum PreCredit {
     /// A line in fen (blue and green).
     Line(i64),
@@ -476,7 +483,17 @@ mod tests {
             (d.probability, d.reason.as_str()),
             (0.10, "override:address_cluster")
         );
-        assert_eq!(s.inspection.decide(3, t, &Candidate { colour: Colour::None, ..c }), None);
+        assert_eq!(
+            s.inspection.decide(
+                3,
+                t,
+                &Candidate {
+                    colour: Colour::None,
+                    ..c
+                }
+            ),
+            None
+        );
     }
 
     #[test]
@@ -484,7 +501,10 @@ mod tests {
         let p = Supervision::embedded().pre_credit;
         assert_eq!(p.line(Colour::Blue, 1_000_000), PreCredit::Line(3_000_000));
         assert_eq!(p.line(Colour::Green, 1_000_000), PreCredit::Line(2_100_000));
-        assert_eq!(p.line(Colour::Blue, 500_000_000), PreCredit::Line(300_000_000));
+        assert_eq!(
+            p.line(Colour::Blue, 500_000_000),
+            PreCredit::Line(300_000_000)
+        );
         assert_eq!(p.line(Colour::Green, 0), PreCredit::Line(0));
         assert_eq!(p.line(Colour::Yellow, 9), PreCredit::Review);
         assert_eq!(p.line(Colour::Red, 9), PreCredit::Ineligible);

@@ -32,23 +32,6 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-/// The `steward` binary of this build (`target/<profile>/steward`, beside the test's
-/// `deps/` directory). `cargo test --workspace` builds it with the pipeline's tests.
-pub fn steward_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target/<profile>");
-    let bin = dir.join("steward");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --bin steward` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 /// One test's own topics, consumer group, transactional ids and ClickHouse database, as a
 /// steward configuration file.
 #[derive(Debug)]
@@ -67,14 +50,23 @@ impl Namespace {
         let name = unique_name(prefix);
         let text = connectors::config::DEFAULT_TOML
             .replace("\"credit.", &format!("\"{name}."))
-            .replace("group_id = \"credit-steward\"", &format!("group_id = \"{name}\""))
+            .replace(
+                "group_id = \"credit-steward\"",
+                &format!("group_id = \"{name}\""),
+            )
             .replace(
                 "transactional_id = \"credit-steward\"",
                 &format!("transactional_id = \"{name}\""),
             )
             .replace("database = \"credit\"", &format!("database = \"{name}\""))
-            .replace("brokers = \"127.0.0.1:9092\"", &format!("brokers = \"{}\"", kafka_brokers()))
-            .replace("url = \"http://127.0.0.1:8123\"", &format!("url = \"{}\"", clickhouse_url()))
+            .replace(
+                "brokers = \"127.0.0.1:9092\"",
+                &format!("brokers = \"{}\"", kafka_brokers()),
+            )
+            .replace(
+                "url = \"http://127.0.0.1:8123\"",
+                &format!("url = \"{}\"", clickhouse_url()),
+            )
             .replace("max_delay_ms = 500", "max_delay_ms = 200");
         let cfg = connectors::config::Config::from_toml(&text, |_| None).expect("valid config");
         let config = std::env::temp_dir().join(format!("{name}.toml"));
@@ -357,4 +349,102 @@ pub fn migrate(db: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Generates `gen`'s records, runs them through the pipeline in-process (the same ingest,
+/// dataflow and output rows as `steward serve`) and writes the final `enterprise_state`,
+/// `indicator_values` and `records` rows into `ns`'s ClickHouse database (migrated here).
+/// Returns the log of accepted records.
+pub fn load_generated(
+    ns: &Namespace,
+    gen: &rules::generate::GenConfig,
+) -> anyhow::Result<Vec<rules::lifecycle::Accepted>> {
+    use std::sync::Arc;
+    let cat = Arc::new(rules::catalogue::Catalogue::embedded());
+    let mut ingest = pipeline::ingest::Ingest::new(&cat, std::io::sink());
+    let mut offsets: std::collections::BTreeMap<rules::event::Feed, u64> = Default::default();
+    rules::generate::generate(gen, &mut |_| {}, &mut |r| {
+        let off = offsets.entry(r.feed).or_default();
+        if let Ok(Some(e)) = ingest.decode(r.feed, *off, &r.line) {
+            ingest.admit(e);
+        }
+        *off += 1;
+    })?;
+    let log = Arc::new(std::mem::take(&mut ingest.log));
+    drop(ingest);
+    let until = log.iter().map(|a| a.v).max().unwrap_or(0);
+    let out = pipeline::replay::replay(
+        log.clone(),
+        cat.clone(),
+        timely::Config::process(2),
+        pipeline::replay::Schedule {
+            batch: 50_000,
+            until,
+        },
+        |_, _, _| {},
+    )
+    .map_err(anyhow::Error::msg)?;
+    let (states, values): (Vec<_>, Vec<_>) = out
+        .states
+        .iter()
+        .map(|(u, (s, published))| {
+            pipeline::rows::state_rows(u, until, Some((s, *published)), &cat)
+        })
+        .unzip();
+    let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ch = connectors::clickhouse::ClickHouse::new(&ns.cfg.clickhouse);
+        ch.migrate().await?;
+        ch.insert("enterprise_state", &states).await?;
+        ch.insert("indicator_values", &values).await?;
+        for chunk in records.chunks(100_000) {
+            ch.insert("records", chunk).await?;
+        }
+        Ok::<_, connectors::clickhouse::ClickHouseError>(())
+    })?;
+    Ok(Arc::try_unwrap(log).unwrap_or_else(|l| (*l).clone()))
+}
+
+/// Reads every partition of `topic` to its end, committed data only.
+pub fn read_topic(cfg: &connectors::config::Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::Message;
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = md.topics()[0].partitions().len();
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut eof = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    while eof.len() < partitions {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "reading {topic}"
+        );
+        match c.poll(std::time::Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.key().unwrap_or_default().to_vec(),
+                m.payload().unwrap_or_default().to_vec(),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
 }

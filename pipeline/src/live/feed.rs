@@ -76,7 +76,8 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         ..Clock::default()
     };
     // Restore from the log.
-    let restored = connectors::kafka::read_all(k, &topics.accepted, &format!("{}-restore", k.group_id))?;
+    let restored =
+        connectors::kafka::read_all(k, &topics.accepted, &format!("{}-restore", k.group_id))?;
     for m in &restored {
         let e = Entry::decode(&m.payload)?;
         if let (Body::Accepted { origin, .. }, Some(a)) = (&e.body, e.record()) {
@@ -87,8 +88,14 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         }
         clock.wm = clock.wm.max(e.wm);
     }
-    shared.produced.store(restored.len() as u64, Ordering::SeqCst);
-    tracing::info!(entries = restored.len(), watermark = clock.wm, "feed stage restored from the log");
+    shared
+        .produced
+        .store(restored.len() as u64, Ordering::SeqCst);
+    tracing::info!(
+        entries = restored.len(),
+        watermark = clock.wm,
+        "feed stage restored from the log"
+    );
     let feed_topics: Vec<&str> = topics.feeds.values().map(String::as_str).collect();
     let mut source = FeedSource::new(k, &feed_topics)?;
     let lateness = cat.lifecycle.lateness_secs;
@@ -108,8 +115,8 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         let mut entries = Vec::with_capacity(batch.len());
         if batch.is_empty() {
             let last_ingest = clock.max.values().copied().max().unwrap_or(Ts::MIN);
-            let complete = source.all_at_end()
-                && opts.drain_after.is_some_and(|d| idle_since.elapsed() >= d);
+            let complete =
+                source.all_at_end() && opts.drain_after.is_some_and(|d| idle_since.elapsed() >= d);
             let target = if complete {
                 last_ingest.saturating_add(1)
             } else if live && last_tick.elapsed() >= Duration::from_secs(1) {
@@ -154,7 +161,10 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                         continue;
                     };
                     shared.accepted.fetch_add(1, Ordering::Relaxed);
-                    let max = clock.max.entry((topic.clone(), m.partition)).or_insert(Ts::MIN);
+                    let max = clock
+                        .max
+                        .entry((topic.clone(), m.partition))
+                        .or_insert(Ts::MIN);
                     *max = (*max).max(ingest_time);
                     let origin = Origin {
                         topic: topic.clone(),
@@ -204,7 +214,9 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             let _ = producer.abort();
             return Err(e.into());
         }
-        shared.produced.fetch_add(entries.len() as u64, Ordering::SeqCst);
+        shared
+            .produced
+            .fetch_add(entries.len() as u64, Ordering::SeqCst);
     }
     Ok(())
 }

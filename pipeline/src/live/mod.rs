@@ -96,7 +96,10 @@ pub fn serve(
     connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
     let fence = sink::read_fence(cfg)?;
     shared.fence.store(fence, Ordering::SeqCst);
-    tracing::info!(fence, "starting; outputs below the fence are already durable");
+    tracing::info!(
+        fence,
+        "starting; outputs below the fence are already durable"
+    );
 
     let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(64);
@@ -248,7 +251,10 @@ fn work(
         }
         h.input.flush();
         worker.step();
-        let frontier = h.probe.with_frontier(|f| f.first().copied()).unwrap_or(Ts::MAX);
+        let frontier = h
+            .probe
+            .with_frontier(|f| f.first().copied())
+            .unwrap_or(Ts::MAX);
         let mut t = tracker.borrow_mut();
         t.advance(frontier);
         for c in std::mem::take(&mut t.changes) {

@@ -125,10 +125,16 @@ pub fn run(
         .build()
         .context("tokio runtime")?;
     let ch = ClickHouse::new(&cfg.clickhouse);
-    let Some(applied) = retry(shared, "clickhouse migrations", || rt.block_on(ch.migrate())) else {
+    let Some(applied) = retry(shared, "clickhouse migrations", || {
+        rt.block_on(ch.migrate())
+    }) else {
         return Ok(());
     };
-    tracing::info!(?applied, database = ch.database(), "clickhouse schema is current");
+    tracing::info!(
+        ?applied,
+        database = ch.database(),
+        "clickhouse schema is current"
+    );
     let catalogue = crate::rows::catalogue_rows(cat);
     retry(shared, "clickhouse catalogue", || {
         rt.block_on(ch.insert("indicator_catalogue", &catalogue))
@@ -137,17 +143,24 @@ pub fn run(
     let skip = retry(shared, "clickhouse ids after the fence", || {
         rt.block_on(async {
             Ok::<_, ClickHouseError>(Skip {
-                changes: ch.existing_ids("colour_history", "change_id", "as_of", since).await?,
-                alerts: ch.existing_ids("alerts", "alert_id", "as_of", since).await?,
-                letters: ch.existing_ids("dead_letters", "letter_id", "time", 0).await?,
+                changes: ch
+                    .existing_ids("colour_history", "change_id", "as_of", since)
+                    .await?,
+                alerts: ch
+                    .existing_ids("alerts", "alert_id", "as_of", since)
+                    .await?,
+                letters: ch
+                    .existing_ids("dead_letters", "letter_id", "time", 0)
+                    .await?,
             })
         })
     })
     .unwrap_or_default();
     let k = &cfg.kafka;
     let txn_id = format!("{}-output", k.transactional_id);
-    let Some(mut producer) = retry(shared, "kafka output producer", || TxnProducer::new(k, &txn_id))
-    else {
+    let Some(mut producer) = retry(shared, "kafka output producer", || {
+        TxnProducer::new(k, &txn_id)
+    }) else {
         return Ok(());
     };
 
@@ -176,8 +189,9 @@ pub fn run(
         };
         let due = pending.len() >= cfg.batch.max_rows || last_flush.elapsed() >= max_delay;
         if upto > fence && due {
-            let (ready, later): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut pending).into_iter().partition(|(t, _)| *t < upto);
+            let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
+                .into_iter()
+                .partition(|(t, _)| *t < upto);
             pending = later;
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
@@ -250,8 +264,10 @@ fn write_clickhouse<'a>(
             Item::Change(_) | Item::Alert(_) => {}
         }
     }
-    let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) =
-        states.values().map(|(s, v)| ((*s).clone(), (*v).clone())).unzip();
+    let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) = states
+        .values()
+        .map(|(s, v)| ((*s).clone(), (*v).clone()))
+        .unzip();
     macro_rules! put {
         ($table:literal, $rows:expr) => {
             if retry(shared, concat!("clickhouse insert into ", $table), || {
