@@ -9,5 +9,6 @@ pub mod log;
 pub mod observe;
 pub mod plan;
 pub mod replay;
+pub mod report;
 pub mod rows;
 pub mod tracker;

@@ -115,6 +115,29 @@ enum Command {
         #[command(flatten)]
         services: Services,
     },
+    /// The credit report of one enterprise for a period, from ClickHouse: colour and score
+    /// history with a chart, every record with its marks, commitments and their results,
+    /// the current explanation, and a digest of the content.
+    Report {
+        /// The enterprise's USCC.
+        #[arg(long)]
+        uscc: String,
+        /// First day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// `json` or `html`.
+        #[arg(long, value_parser = ["json", "html"])]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a connector configuration file without connecting; exits non-zero naming
     /// the bad field.
     CheckConfig {
@@ -294,6 +317,33 @@ fn main() -> Result<()> {
             },
             &services,
         ),
+        Command::Report {
+            uscc,
+            from,
+            to,
+            format,
+            out,
+            config,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let period = pipeline::report::Period {
+                from: from.map(rules::time::midnight),
+                to: to.map(rules::time::date_end),
+            };
+            let r = pipeline::report::build(&cfg.clickhouse, &uscc, period)?;
+            let text = if format == "html" {
+                pipeline::report::html(&r)?
+            } else {
+                serde_json::to_string_pretty(&r)? + "\n"
+            };
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            Ok(())
+        }
         Command::CheckConfig { file } => {
             load_config(Some(&file))?;
             println!("{}: valid", file.display());

@@ -353,7 +353,7 @@ pub fn migrate(db: &str) -> anyhow::Result<()> {
 
 /// Generates `gen`'s records, runs them through the pipeline in-process (the same ingest,
 /// dataflow and output rows as `steward serve`) and writes the final `enterprise_state`,
-/// `indicator_values` and `records` rows into `ns`'s ClickHouse database (migrated here).
+/// `indicator_values`, `colour_history` and `records` rows into `ns`'s ClickHouse database (migrated here).
 /// Returns the log of accepted records.
 pub fn load_generated(
     ns: &Namespace,
@@ -392,6 +392,17 @@ pub fn load_generated(
         })
         .unzip();
     let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
+    let changes: Vec<_> = out
+        .changes
+        .iter()
+        .map(|c| {
+            let s = out.states.get(&c.uscc).map(|x| &x.0);
+            let place = |f: fn(&pipeline::dataflow::Scored) -> &Option<String>| {
+                s.and_then(|s| f(s).clone()).unwrap_or_default()
+            };
+            pipeline::rows::change_row(c, &place(|s| &s.region), &place(|s| &s.industry))
+        })
+        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -400,6 +411,7 @@ pub fn load_generated(
         ch.migrate().await?;
         ch.insert("enterprise_state", &states).await?;
         ch.insert("indicator_values", &values).await?;
+        ch.insert("colour_history", &changes).await?;
         for chunk in records.chunks(100_000) {
             ch.insert("records", chunk).await?;
         }
