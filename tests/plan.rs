@@ -11,7 +11,8 @@ use std::process::Command;
 
 use clickhouse::Row;
 use connectors::clickhouse::{ClickHouse, PlanRow, RecordRow};
-use e2e::{load_generated, read_topic, steward_bin, Namespace};
+use e2e::serve::read_topic;
+use e2e::{load_generated, steward_bin, Namespace};
 use rules::generate::GenConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -230,6 +231,7 @@ fn targeted_overrides() {
         let (mut state, mut v) = pipeline::rows::state_rows(
             &uscc,
             1_700_000_000,
+            None,
             None,
             &rules::catalogue::Catalogue::embedded(),
         );

@@ -316,7 +316,7 @@ impl Config {
             .iter()
             .map(|(f, v)| (format!("kafka.topics.feeds.{f}"), v))
             .collect();
-        for (f, _) in &t.feeds {
+        for f in t.feeds.keys() {
             if Feed::parse(f).is_none() {
                 return Err(invalid(
                     format!("kafka.topics.feeds.{f}"),

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    base_consumer::PartitionQueue, BaseConsumer, Consumer, ConsumerGroupMetadata,
-    DefaultConsumerContext,
+    base_consumer::PartitionQueue, BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -81,8 +80,26 @@ pub fn client_config(k: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// The consumers' context: logs client errors through `tracing`, except the end-of-partition
+/// events that these consumers ask for and handle themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
+/// A consumer of this crate.
+pub type Reader = BaseConsumer<Quiet>;
+
 /// A consumer reading committed data only, with offsets under the application's control.
-pub fn consumer(k: &KafkaConfig, group: &str) -> Result<BaseConsumer, KafkaFailure> {
+pub fn consumer(k: &KafkaConfig, group: &str) -> Result<Reader, KafkaFailure> {
     client_config(k)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -92,7 +109,7 @@ pub fn consumer(k: &KafkaConfig, group: &str) -> Result<BaseConsumer, KafkaFailu
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "50")
         .set("queued.max.messages.kbytes", "65536")
-        .create()
+        .create_with_context(Quiet)
         .map_err(client("consumer"))
 }
 
@@ -238,7 +255,7 @@ pub struct Read {
 }
 
 /// Assigns `topic`'s partition 0 to `consumer` from `offset`.
-pub fn assign_from(consumer: &BaseConsumer, topic: &str, offset: i64) -> Result<(), KafkaFailure> {
+pub fn assign_from(consumer: &Reader, topic: &str, offset: i64) -> Result<(), KafkaFailure> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
         .map_err(client("assign"))?;
@@ -248,7 +265,7 @@ pub fn assign_from(consumer: &BaseConsumer, topic: &str, offset: i64) -> Result<
 /// Polls once: `Ok(Some)` a message, `Ok(None)` nothing within `timeout` or the end of the
 /// partition (see `at_end`).
 pub fn poll(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     timeout: Duration,
     at_end: &mut bool,
 ) -> Result<Option<Read>, KafkaFailure> {
@@ -290,7 +307,7 @@ pub fn read_all(k: &KafkaConfig, topic: &str, group: &str) -> Result<Vec<Read>, 
 struct Part {
     topic: String,
     partition: i32,
-    queue: PartitionQueue<DefaultConsumerContext>,
+    queue: PartitionQueue<Quiet>,
     /// Whether the last poll reached the end of the partition.
     at_end: bool,
     /// The offset after the last message read, if any was read.
@@ -300,7 +317,7 @@ struct Part {
 /// Reads every partition of the feed topics through its own queue, so that the reader knows
 /// which partitions have reached their end, and commits offsets through a transaction.
 pub struct FeedSource {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<Reader>,
     parts: Vec<Part>,
     /// Round-robin position.
     turn: usize,

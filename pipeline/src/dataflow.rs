@@ -24,6 +24,7 @@ use rules::catalogue::Catalogue;
 use rules::fact::{derive, Fact, Src, What};
 use rules::indicators::{local, Cross};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
+use rules::model::Model;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,8 @@ enum Part {
 /// One enterprise's evaluation at a logical time, compact and `Ord` as the dataflow needs
 /// it: the r-values in hundredths (each r is rounded to 0.01), `P`, the triggers and the
 /// records of the top-five rows. [`Scored::evaluation`] expands it with
-/// [`rules::score::assemble`], which gives the same evaluation bit for bit.
+/// [`rules::score::assemble`], which gives the same evaluation bit for bit (`Q` is a
+/// function of the r-values and `P`, so it is recomputed with the same model).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Scored {
     /// `S` in tenths; `None` when scoring stopped.
@@ -122,8 +124,8 @@ impl Scored {
         }
     }
 
-    /// The full evaluation.
-    pub fn evaluation(&self, cat: &Catalogue) -> Evaluation {
+    /// The full evaluation, with `Q` from `model` (the model the dataflow was built with).
+    pub fn evaluation(&self, model: Option<&Model>, cat: &Catalogue) -> Evaluation {
         let r = self.r.iter().map(|x| f64::from(*x) / 100.0).collect();
         let evidence = |row: usize| {
             self.top
@@ -136,7 +138,7 @@ impl Scored {
         assemble(
             r,
             self.p.map(|p| p as f64),
-            None,
+            model,
             self.triggers.clone(),
             stopped,
             evidence,
@@ -167,16 +169,18 @@ pub trait Sink: 'static {
     fn dead(&mut self, dead: &Dead, time: Ts, diff: isize);
 }
 
-/// Builds the dataflow in `worker`; its output updates go to `sink` as they are produced.
+/// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
+/// updates go to `sink` as they are produced.
 pub fn build<S: Sink>(
     worker: &mut timely::worker::Worker,
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     sink: Rc<RefCell<S>>,
 ) -> Handles {
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Ts, _, _>(|scope| {
         let (input, records) = scope.new_collection::<Accepted, isize>();
-        let (scored, dead) = pipeline(records, &cat);
+        let (scored, dead) = pipeline(records, &cat, model);
         let s = sink.clone();
         scored
             .inspect(move |((u, sc), t, r)| s.borrow_mut().scored(u, sc, *t, *r))
@@ -193,6 +197,7 @@ pub fn build<S: Sink>(
 fn pipeline<'s>(
     records: VecCollection<'s, Ts, Accepted>,
     cat: &Arc<Catalogue>,
+    model: Option<Arc<Model>>,
 ) -> (
     VecCollection<'s, Ts, (String, Scored)>,
     VecCollection<'s, Ts, Dead>,
@@ -346,7 +351,7 @@ fn pipeline<'s>(
         .concat(affiliates_red)
         .concat(affiliates_scored)
         .reduce_named("Evaluate", move |_u: &String, vals, out| {
-            if let Some(s) = evaluate_parts(vals, &c) {
+            if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
                 out.push((s, 1));
             }
         });
@@ -362,7 +367,11 @@ fn with_multiplicity<'a, V>(vals: &[(&'a V, isize)]) -> Vec<&'a V> {
 }
 
 /// Assembles `Local` and `Cross` from an enterprise's parts and evaluates it.
-fn evaluate_parts(vals: &[(&Part, isize)], cat: &Catalogue) -> Option<Scored> {
+fn evaluate_parts(
+    vals: &[(&Part, isize)],
+    model: Option<&Model>,
+    cat: &Catalogue,
+) -> Option<Scored> {
     let mut known = false;
     let mut facts: Vec<&Fact> = Vec::new();
     let mut cross = Cross::default();
@@ -402,6 +411,6 @@ fn evaluate_parts(vals: &[(&Part, isize)], cat: &Catalogue) -> Option<Scored> {
     });
     cross.person_dishonest = dishonest.into_iter().collect();
     let l = local(&facts, cat);
-    let e = evaluate(&l, &cross, None, cat);
+    let e = evaluate(&l, &cross, model, cat);
     Some(Scored::new(&e, l.p, l.region.clone(), l.industry.clone()))
 }

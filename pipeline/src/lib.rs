@@ -6,6 +6,7 @@ pub mod dataflow;
 pub mod ingest;
 pub mod live;
 pub mod log;
+pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod replay;

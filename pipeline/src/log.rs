@@ -36,12 +36,12 @@ pub enum Body {
         /// Where it was read.
         origin: Origin,
         /// The record, canonical.
-        record: Event,
+        record: Box<Event>,
     },
     /// A rejected record.
     Rejected {
         /// The dead letter.
-        letter: DeadLetter,
+        letter: Box<DeadLetter>,
     },
     /// The watermark moved with no record (live clock, or the input was declared complete).
     Watermark,
@@ -66,7 +66,7 @@ impl Entry {
                 v: a.v,
                 digest: hex::encode(a.digest),
                 origin,
-                record: a.event.clone(),
+                record: Box::new(a.event.clone()),
             },
         }
     }
@@ -82,7 +82,7 @@ impl Entry {
                 Some(Accepted {
                     v: *v,
                     digest: d,
-                    event: record.clone(),
+                    event: (**record).clone(),
                 })
             }
             _ => None,

@@ -5,6 +5,7 @@
 //!   record, runs the incremental dataflow on timely workers up to the end of the input, and
 //!   writes the state, colour changes, alerts and dead letters, with a summary; with
 //!   `--metrics-addr` it serves Prometheus metrics while it runs (and `--hold` seconds after).
+//! - `steward train` trains the risk models on labelled history (`pipeline::model`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -28,6 +29,7 @@ use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
+use rules::model::Model;
 use rules::score::Colour;
 use rules::supervision::Supervision;
 use rules::time::format_rfc3339;
@@ -69,6 +71,9 @@ enum Command {
         /// Catalogue file (TOML); default: the embedded catalogue.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        /// Model file written by `steward train`: Q enters S; without it Q is missing.
+        #[arg(long)]
+        model: Option<PathBuf>,
         #[command(flatten)]
         gen: GenArgs,
         #[command(flatten)]
@@ -86,6 +91,9 @@ enum Command {
         /// Catalogue file (TOML); default: the embedded catalogue.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        /// Model file written by `steward train`: Q enters S; without it Q is missing.
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// Declare the input complete once every feed partition has been read to its end
         /// and nothing arrived for this many seconds (batch loads and tests).
         #[arg(long)]
@@ -93,6 +101,9 @@ enum Command {
         /// Exit once the input was declared complete and every output is durable.
         #[arg(long)]
         exit_when_drained: bool,
+        /// Serve `/metrics`, `/livez` and `/readyz` on this address (`…:0` picks a free port).
+        #[arg(long, env = "STEWARD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+        metrics_addr: String,
         #[command(flatten)]
         layout: Layout,
     },
@@ -144,6 +155,9 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Train the risk models (logistic regression, random forest) on labelled history and
+    /// evaluate them on a held-out split by time.
+    Train(pipeline::model::train::TrainArgs),
 }
 
 /// The connector and supervision configurations of the commands that use the services.
@@ -270,37 +284,56 @@ fn main() -> Result<()> {
             input,
             output,
             catalogue,
+            model,
             gen,
             layout,
             obs,
-        } => run(
-            input.as_deref(),
-            &output,
-            Arc::new(load_catalogue(catalogue.as_deref())?),
-            &gen.config(),
-            &layout,
-            &obs,
-        ),
+        } => {
+            let cat = load_catalogue(catalogue.as_deref())?;
+            let model = model
+                .map(|p| pipeline::model::load(&p, &cat))
+                .transpose()?
+                .map(Arc::new);
+            run(
+                input.as_deref(),
+                &output,
+                Arc::new(cat),
+                model,
+                &gen.config(),
+                &layout,
+                &obs,
+            )
+        }
         Command::Serve {
             config,
             catalogue,
+            model,
             drain_after,
             exit_when_drained,
+            metrics_addr,
             layout,
         } => {
             let cfg = load_config(config.as_deref())?;
-            let cat = Arc::new(load_catalogue(catalogue.as_deref())?);
+            let cat = load_catalogue(catalogue.as_deref())?;
+            let model = model
+                .map(|p| pipeline::model::load(&p, &cat))
+                .transpose()?
+                .map(Arc::new);
+            let cat = Arc::new(cat);
             let opts = Options {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
             };
-            serve(
-                &cfg,
-                cat,
-                layout.config()?,
-                &opts,
-                Arc::new(Shared::default()),
-            )
+            let registry = prometheus::Registry::new();
+            let metrics = Metrics::new(&registry)?;
+            metrics.describe(&cat);
+            let readiness = Readiness::tracked(&metrics);
+            let server = MetricsServer::start(&metrics_addr, registry, readiness.clone())?;
+            tracing::info!(address = %server.local_addr(), "serving /metrics, /livez, /readyz");
+            let shared = Arc::new(Shared::new(metrics, readiness));
+            let result = serve(&cfg, cat, model, layout.config()?, &opts, shared);
+            server.stop();
+            result
         }
         Command::Plan {
             campaign,
@@ -347,6 +380,10 @@ fn main() -> Result<()> {
         Command::CheckConfig { file } => {
             load_config(Some(&file))?;
             println!("{}: valid", file.display());
+            Ok(())
+        }
+        Command::Train(args) => {
+            pipeline::model::train::train(&args)?;
             Ok(())
         }
     }
@@ -478,6 +515,7 @@ fn run(
     input: Option<&Path>,
     output: &Path,
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     gen: &GenConfig,
     layout: &Layout,
     obs: &ObsArgs,
@@ -563,6 +601,7 @@ fn run(
     let out = replay(
         log.clone(),
         cat.clone(),
+        model.clone(),
         config,
         Schedule {
             batch: 50_000,
@@ -608,7 +647,7 @@ fn run(
         .map(|(uscc, (s, published))| {
             let colour = published.unwrap_or(Colour::None);
             *colours.entry(colour).or_default() += 1;
-            let e = s.evaluation(&cat);
+            let e = s.evaluation(model.as_deref(), &cat);
             json!({
                 "uscc": uscc,
                 "as_of": format_rfc3339(as_of),
@@ -620,6 +659,7 @@ fn run(
                 "region": s.region, "industry": s.industry,
                 "reasons": e.reasons,
                 "rules_version": cat.version,
+                "model_version": e.model_version,
             })
         })
         .collect();
@@ -636,6 +676,9 @@ fn run(
         layout.workers,
         layout.processes
     );
+    if let Some(m) = &model {
+        println!("model {} (Q enters S)", m.model_version);
+    }
     println!();
     println!("{:<8} {:>8} {:>7}", "colour", "count", "share");
     let total = states.len().max(1) as f64;

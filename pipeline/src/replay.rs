@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rules::catalogue::Catalogue;
 use rules::lifecycle::{Accepted, Dead};
+use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
 use rules::time::Ts;
@@ -38,11 +39,13 @@ pub struct Replayed {
     pub dead: Vec<Dead>,
 }
 
-/// Runs `log` (in any order) through the dataflow with the given timely configuration.
-/// After each step, `on_step(worker, t, tracker)` sees the worker's state as of time `t`.
+/// Runs `log` (in any order) through the dataflow with the given timely configuration,
+/// scoring `Q` with `model` if one is given. After each step, `on_step(worker, t, tracker)`
+/// sees the worker's state as of time `t`.
 pub fn replay<F>(
     log: Arc<Vec<Accepted>>,
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     config: timely::Config,
     schedule: Schedule,
     on_step: F,
@@ -55,8 +58,8 @@ where
     order.sort_by_key(|&i| log[i].v);
     let order = Arc::new(order);
     let guards = timely::execute(config, move |worker| {
-        let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone())));
-        let mut h = build(worker, cat.clone(), tracker.clone());
+        let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone(), model.clone())));
+        let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
         let feeds = worker.index() == 0;
         let mut i = 0;
         while i < order.len() && log[order[i]].v <= schedule.until {

@@ -7,6 +7,7 @@ use connectors::clickhouse::{
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
 use rules::lifecycle::Accepted;
+use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
 use rules::time::Ts;
@@ -28,6 +29,7 @@ pub fn state_rows(
     uscc: &str,
     at: Ts,
     scored: Option<(&Scored, Option<Colour>)>,
+    model: Option<&Model>,
     cat: &Catalogue,
 ) -> (StateRow, IndicatorRow) {
     let version = u64::from(datetime(at));
@@ -68,7 +70,7 @@ pub fn state_rows(
             },
         );
     };
-    let e = s.evaluation(cat);
+    let e = s.evaluation(model, cat);
     (
         StateRow {
             uscc: uscc.to_owned(),
@@ -91,7 +93,7 @@ pub fn state_rows(
             pre_credit: String::new(),
             pre_credit_line: None,
             rules_version: cat.version.clone(),
-            model_version: String::new(),
+            model_version: e.model_version.clone().unwrap_or_default(),
             deleted: 0,
             version,
         },

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Dead;
+use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
 use rules::time::Ts;
@@ -20,6 +21,7 @@ use crate::dataflow::{Scored, Sink};
 #[derive(Debug)]
 pub struct Tracker {
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     /// Updates not yet passed by the frontier: `(time, uscc, scored, diff)`.
     pending: Vec<(Ts, String, Scored, isize)>,
     /// Lifecycle dead-letter updates not yet passed by the frontier.
@@ -42,10 +44,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// An empty tracker.
-    pub fn new(cat: Arc<Catalogue>) -> Self {
+    /// An empty tracker; `model` is the one the dataflow scores with.
+    pub fn new(cat: Arc<Catalogue>, model: Option<Arc<Model>>) -> Self {
         Tracker {
             cat,
+            model,
             pending: Vec::new(),
             pending_dead: Vec::new(),
             current: BTreeMap::new(),
@@ -97,7 +100,7 @@ impl Tracker {
                 self.current.remove(&u);
                 continue;
             };
-            let e = scored.evaluation(&self.cat);
+            let e = scored.evaluation(self.model.as_deref(), &self.cat);
             let seen = self
                 .monitors
                 .entry(u.clone())

@@ -49,6 +49,7 @@ fn run(records: &[(Feed, Vec<u8>, Option<i64>)], workers: usize) -> (Replayed, u
     let out = replay(
         log,
         Arc::new(cat),
+        None,
         timely::Config::process(workers),
         Schedule { batch: 500, until },
         |_, _, _| {},

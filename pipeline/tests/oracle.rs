@@ -2,6 +2,9 @@
 //! `rules` reference computation after every step, and its colour changes equal the
 //! reference's, on 1, 2 and 4 workers.
 //!
+//! The same holds with a risk model loaded (`Q` enters `S`), and every colour change then
+//! carries the model's version.
+//!
 //! Streams mix every feed, with reused event ids (versions, duplicates, kind switches),
 //! retractions by reference and by business key, repairs, follow-ups, relations between
 //! enterprises, and horizons long enough for windows and publicity periods to expire.
@@ -15,6 +18,7 @@ use rules::catalogue::Catalogue;
 use rules::decode::digest;
 use rules::event::Event;
 use rules::lifecycle::Accepted;
+use rules::model::{feature_names, Metrics, Model, Node, Params, TrainingData, Tree, FORMAT};
 use rules::reference::{evaluate_at, run};
 use rules::score::Evaluation;
 use rules::time::{format_rfc3339, ymd, Ts, DAY};
@@ -287,14 +291,84 @@ fn log_of(ops: &[Op]) -> Vec<Accepted> {
 /// States keyed by USCC, as evaluations.
 fn dataflow_states(
     states: &BTreeMap<String, pipeline::dataflow::Scored>,
+    model: Option<&Model>,
 ) -> BTreeMap<String, Evaluation> {
     states
         .iter()
-        .map(|(u, s)| (u.clone(), s.evaluation(&Catalogue::embedded())))
+        .map(|(u, s)| (u.clone(), s.evaluation(model, &Catalogue::embedded())))
         .collect()
 }
 
+/// A model file's contents around `params`, with the catalogue's features.
+fn model(params: Params) -> Model {
+    let cat = Catalogue::embedded();
+    let training = TrainingData {
+        source: "oracle".into(),
+        digest: "0".repeat(64),
+        samples: 0,
+        positives: 0,
+        first_as_of: String::new(),
+        last_as_of: String::new(),
+    };
+    let m = Model {
+        format: FORMAT,
+        model_version: Model::version_of(&training.digest, &params),
+        rules_version: cat.version.clone(),
+        features: feature_names(&cat),
+        p_impute: 650.0,
+        horizon_months: 12,
+        training,
+        settings: BTreeMap::new(),
+        metrics: Metrics::default(),
+        params,
+    };
+    m.check(&cat).expect("a valid model");
+    m
+}
+
+/// A logistic model reading many rows and `P` with awkward coefficients, so that `Q`
+/// takes many values with long binary fractions.
+fn logistic() -> Model {
+    let n = feature_names(&Catalogue::embedded()).len();
+    let coefficients = (0..n)
+        .map(|j| ((j * 37 % 11) as f64 - 4.0) / 17.0)
+        .collect();
+    // `P` (feature 50) is centred on 650 with a scale of 150, like real scores.
+    let at_p = |j: usize, p: f64, other: f64| if j == 49 { p } else { other };
+    model(Params::Logistic {
+        mean: (0..n)
+            .map(|j| at_p(j, 650.0, (j % 5) as f64 * 3.3))
+            .collect(),
+        scale: (0..n)
+            .map(|j| at_p(j, 150.0, 10.0 + (j % 3) as f64 * 7.1))
+            .collect(),
+        coefficients,
+        intercept: -0.3,
+    })
+}
+
+/// A forest of stumps on the rows the oracle's records move, `P` and the missing-P flag.
+fn forest() -> Model {
+    let stump = |f: usize, t: f64| Tree {
+        nodes: vec![
+            Node::Split { f, t, l: 1, r: 2 },
+            Node::Leaf { vote: 0 },
+            Node::Leaf { vote: 1 },
+        ],
+    };
+    let trees = [0, 1, 3, 4, 7, 8, 19, 33, 36, 39, 44, 49, 50]
+        .into_iter()
+        .map(|f| stump(f, if f == 49 { 600.0 } else { 0.5 }))
+        .collect();
+    model(Params::Forest { trees })
+}
+
 fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
+    check_with(ops, workers, None)
+}
+
+fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), TestCaseError> {
+    let model = model.map(Arc::new);
     let cat = Arc::new(Catalogue::embedded());
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
@@ -302,9 +376,11 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
     type Steps = BTreeMap<Ts, BTreeMap<String, Evaluation>>;
     let steps: Arc<Mutex<Steps>> = Arc::default();
     let s = steps.clone();
+    let m = model.clone();
     let out = replay(
         Arc::new(log.clone()),
         cat.clone(),
+        model.clone(),
         timely::Config::process(workers),
         Schedule { batch: 1, until },
         move |_, t, tracker| {
@@ -312,19 +388,19 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
                 .expect("lock")
                 .entry(t)
                 .or_default()
-                .extend(dataflow_states(&tracker.current));
+                .extend(dataflow_states(&tracker.current, m.as_deref()));
         },
     )
     .map_err(TestCaseError::fail)?;
     for (t, got) in steps.lock().expect("lock").iter() {
-        let want: BTreeMap<String, Evaluation> = evaluate_at(&log, *t, &cat)
+        let want: BTreeMap<String, Evaluation> = evaluate_at(&log, *t, model.as_deref(), &cat)
             .into_iter()
             .map(|(u, (_, e))| (u, e))
             .collect();
         prop_assert_eq!(got, &want, "state differs at {}", format_rfc3339(*t));
     }
 
-    let reference = run(&log, until, &cat);
+    let reference = run(&log, until, model.as_deref(), &cat);
     let want_final: BTreeMap<String, Evaluation> = reference
         .last
         .iter()
@@ -335,12 +411,14 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
         .iter()
         .map(|(u, (s, _))| (u.clone(), s.clone()))
         .collect();
-    prop_assert_eq!(dataflow_states(&finals), want_final);
+    prop_assert_eq!(dataflow_states(&finals, model.as_deref()), want_final);
     let want_colours: BTreeMap<&String, _> =
         reference.last.iter().map(|(u, (_, c))| (u, *c)).collect();
     let got_colours: BTreeMap<&String, _> = out.states.iter().map(|(u, (_, c))| (u, *c)).collect();
     prop_assert_eq!(got_colours, want_colours);
     prop_assert_eq!(&out.changes, &reference.changes);
+    let version = model.as_ref().map(|m| m.model_version.clone());
+    prop_assert!(out.changes.iter().all(|c| c.model_version == version));
     prop_assert_eq!(&out.alerts, &reference.alerts);
     let want_dead: Vec<_> = reference
         .dead
@@ -358,6 +436,12 @@ proptest! {
     #[test]
     fn dataflow_equals_reference_after_every_step(ops in proptest::collection::vec(op(), 1..40)) {
         check(&ops, 1)?;
+    }
+
+    #[test]
+    fn dataflow_equals_reference_with_a_model(ops in proptest::collection::vec(op(), 1..40)) {
+        check_with(&ops, 1, Some(logistic()))?;
+        check_with(&ops, 2, Some(forest()))?;
     }
 
     #[test]
@@ -391,6 +475,32 @@ fn every_template_once() {
         "every template builds a valid record"
     );
     check(&ops, 1).expect("dataflow equals reference");
+    check_with(&ops, 1, Some(logistic())).expect("with the logistic model");
+    check_with(&ops, 1, Some(forest())).expect("with the forest");
+}
+
+#[test]
+fn the_model_moves_scores_on_the_fixed_stream() {
+    // Guards the model oracle: Q is present, varies, and changes S and colours.
+    let log = log_of(&fixed_ops());
+    let cat = Catalogue::embedded();
+    let until = ymd(2025, 1, 1);
+    let (lr, fo) = (logistic(), forest());
+    let without = run(&log, until, None, &cat);
+    for m in [&lr, &fo] {
+        let with = run(&log, until, Some(m), &cat);
+        let qs: std::collections::BTreeSet<String> = with
+            .last
+            .values()
+            .filter_map(|(e, _)| e.q.map(|q| format!("{q}")))
+            .collect();
+        assert!(qs.len() >= 2, "{}: Q takes {qs:?}", m.model_version);
+        assert_ne!(with.changes, without.changes, "{}", m.model_version);
+        assert!(with
+            .last
+            .values()
+            .all(|(e, _)| e.model_version.as_deref() == Some(m.model_version.as_str())));
+    }
 }
 
 #[test]
@@ -399,6 +509,7 @@ fn reference_is_not_trivial_on_the_fixed_stream() {
     let out = run(
         &log_of(&fixed_ops()),
         ymd(2025, 1, 1),
+        None,
         &Catalogue::embedded(),
     );
     assert!(out.changes.len() >= ENTERPRISES as usize);

@@ -9,6 +9,7 @@ pub mod fact;
 pub mod generate;
 pub mod indicators;
 pub mod lifecycle;
+pub mod model;
 pub mod monitor;
 mod raw;
 pub mod reference;

@@ -147,8 +147,7 @@ impl ColourChange {
             triggers: e.triggers.clone(),
             reasons: e.reasons.clone(),
             as_of,
-            // No model is loaded yet (the risk-model issue adds it).
-            model_version: None,
+            model_version: e.model_version.clone(),
             rules_version: cat.version.clone(),
         }
     }
@@ -318,6 +317,7 @@ mod tests {
             m: 0.0,
             p: None,
             q: None,
+            model_version: None,
             s: s10.map(|s| s as f64 / 10.0),
             s10,
             score_colour: Colour::Green,

@@ -12,6 +12,7 @@ use crate::catalogue::Catalogue;
 use crate::fact::{derive, Fact, Src, What};
 use crate::indicators::{local, Cross, Local};
 use crate::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
+use crate::model::Model;
 use crate::monitor::{Alert, ColourChange, Monitor};
 use crate::score::{evaluate, red_trigger, Colour, Evaluation};
 use crate::time::Ts;
@@ -122,15 +123,17 @@ pub fn cross_inputs(
         .collect()
 }
 
-/// Every enterprise's evaluation (before hysteresis) at logical time `t`.
+/// Every enterprise's evaluation (before hysteresis) at logical time `t`, with `Q` from
+/// `model` if one is given.
 pub fn evaluate_at(
     log: &[Accepted],
     t: Ts,
+    model: Option<&Model>,
     cat: &Catalogue,
 ) -> BTreeMap<String, (Local, Evaluation)> {
     let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= t).collect();
     let (facts, _) = facts_of(&visible, cat);
-    evaluate_facts(&facts, t, cat)
+    evaluate_facts(&facts, t, model, cat)
 }
 
 /// Every enterprise's evaluation (before hysteresis) at `t` from already derived facts
@@ -138,6 +141,7 @@ pub fn evaluate_at(
 pub fn evaluate_facts(
     facts: &BTreeMap<String, Vec<Fact>>,
     t: Ts,
+    model: Option<&Model>,
     cat: &Catalogue,
 ) -> BTreeMap<String, (Local, Evaluation)> {
     let active: BTreeMap<String, Vec<&Fact>> = facts
@@ -152,7 +156,7 @@ pub fn evaluate_facts(
     locals
         .into_iter()
         .map(|(u, l)| {
-            let e = evaluate(&l, &cross[&u], None, cat);
+            let e = evaluate(&l, &cross[&u], model, cat);
             (u, (l, e))
         })
         .collect()
@@ -172,8 +176,8 @@ pub struct RunOutput {
 }
 
 /// Walks every logical time at which a state can change, up to `until`, applying
-/// hysteresis in time order.
-pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
+/// hysteresis in time order; `Q` comes from `model` if one is given.
+pub fn run(log: &[Accepted], until: Ts, model: Option<&Model>, cat: &Catalogue) -> RunOutput {
     let vs: BTreeSet<Ts> = log.iter().map(|a| a.v).filter(|v| *v <= until).collect();
     let vs: Vec<Ts> = vs.into_iter().collect();
     let mut out = RunOutput::default();
@@ -193,7 +197,7 @@ pub fn run(log: &[Accepted], until: Ts, cat: &Catalogue) -> RunOutput {
             }
         }
         for t in instants {
-            let evaluations = evaluate_facts(&facts, t, cat);
+            let evaluations = evaluate_facts(&facts, t, model, cat);
             // An enterprise whose records all moved to another USCC (a new version) leaves.
             out.last.retain(|u, _| evaluations.contains_key(u));
             for (u, (_, e)) in evaluations {

@@ -7,6 +7,7 @@ use crate::catalogue::{Cap, Catalogue, ROWS};
 use crate::event::TaxGrade;
 use crate::fact::Src;
 use crate::indicators::{cross_rows, round2, Cross, Local};
+use crate::model::Model;
 
 /// A published or score colour. Ordered from best to worst; `None` = not scored (R9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,8 +113,10 @@ pub struct Evaluation {
     pub m: f64,
     /// Provincial score `P`.
     pub p: Option<f64>,
-    /// Model score `Q`.
+    /// Model score `Q` (`None` without a model).
     pub q: Option<f64>,
+    /// Version of the model behind `Q`.
+    pub model_version: Option<String>,
     /// Final score `S` (rounded to 0.1), `None` when scoring stopped.
     pub s: Option<f64>,
     /// `S` in tenths.
@@ -136,8 +139,14 @@ impl Evaluation {
     }
 }
 
-/// Finishes an evaluation: rows 45–49, roll-up, scores, triggers and the explanation.
-pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -> Evaluation {
+/// Finishes an evaluation: rows 45–49, roll-up, scores (with `Q` from `model`, if any),
+/// triggers and the explanation.
+pub fn evaluate(
+    local: &Local,
+    cross: &Cross,
+    model: Option<&Model>,
+    cat: &Catalogue,
+) -> Evaluation {
     let mut r = local.r.clone();
     cross_rows(&mut r, cross, cat);
     // The records behind a row: the enterprise's own, or for rows 45–49 the joined ones.
@@ -158,22 +167,24 @@ pub fn evaluate(local: &Local, cross: &Cross, q: Option<f64>, cat: &Catalogue) -
 
     let triggers = triggers(local, &r, cat);
     let p = local.p.map(|p| p as f64);
-    assemble(r, p, q, triggers, local.stopped(), evidence, cat)
+    assemble(r, p, model, triggers, local.stopped(), evidence, cat)
 }
 
-/// The evaluation from the 49 r-values, `P`, `Q` and the active triggers: roll-up, scores,
-/// colours and the top-five explanation with the records `evidence(row)` names. This is
-/// also how a compact copy of an evaluation is expanded again: the same inputs give the
-/// same evaluation, bit for bit.
+/// The evaluation from the 49 r-values, `P`, the model and the active triggers: `Q` (a
+/// function of the r-values and `P`, [`Model::q`]), roll-up, scores, colours and the
+/// top-five explanation with the records `evidence(row)` names. This is also how a compact
+/// copy of an evaluation is expanded again: the same inputs give the same evaluation, bit
+/// for bit.
 pub fn assemble(
     r: Vec<f64>,
     p: Option<f64>,
-    q: Option<f64>,
+    model: Option<&Model>,
     triggers: Vec<String>,
     stopped: bool,
     evidence: impl Fn(usize) -> Vec<Src>,
     cat: &Catalogue,
 ) -> Evaluation {
+    let q = (!stopped).then_some(model).flatten().map(|x| x.q(&r, p));
     let (l2, l1, risk, contributions) = roll_up(&r, cat);
     let m = 1000.0 - 10.0 * risk;
     let w = &cat.score;
@@ -211,6 +222,7 @@ pub fn assemble(
         m: round2(m),
         p,
         q,
+        model_version: model.map(|x| x.model_version.clone()),
         triggers,
         cap,
         reasons,

@@ -37,7 +37,7 @@ fn small_generated_dataset_matches_golden() {
     })
     .expect("valid config");
     let cat = Catalogue::embedded();
-    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), &cat);
+    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), None, &cat);
     let mut text = format!(
         "records {} rejected {rejected} enterprises {}\n",
         log.len(),
@@ -93,7 +93,7 @@ fn default_colour_shares_are_near_the_targets() {
     })
     .expect("valid config");
     let cat = Catalogue::embedded();
-    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), &cat);
+    let states = evaluate_at(&log, add_years(cfg.start, cfg.years), None, &cat);
     let share = |c: Colour| {
         let n = states
             .values()

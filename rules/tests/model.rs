@@ -45,7 +45,7 @@ fn general_penalty_counts_during_publicity_only() {
     )];
     let cat = Catalogue::embedded();
     assert!(
-        evaluate_at(&log, ts("2024-03-01T09:59:59+08:00"), &cat).is_empty(),
+        evaluate_at(&log, ts("2024-03-01T09:59:59+08:00"), None, &cat).is_empty(),
         "not yet visible"
     );
     assert_eq!(r(&log, "2024-03-01T10:00:00+08:00", 1), 39.35); // sat(1, 2)
@@ -168,7 +168,7 @@ fn version_switching_kind_class_is_dead_lettered() {
         json!({"ref_event_id": "l1", "version": 2}),
     );
     let cat = Catalogue::embedded();
-    let out = run(&[v1, v2], ts("2024-02-01T00:00:00+08:00"), &cat);
+    let out = run(&[v1, v2], ts("2024-02-01T00:00:00+08:00"), None, &cat);
     assert!(out
         .dead
         .iter()
@@ -196,13 +196,13 @@ fn unknown_target_is_held_then_dead_lettered() {
     );
     target.v = removed.v + 3 * DAY;
     let log = vec![removed.clone(), target.clone()];
-    let out = run(&log, removed.v + 30 * DAY, &cat);
+    let out = run(&log, removed.v + 30 * DAY, None, &cat);
     assert!(out.dead.is_empty(), "{:?}", out.dead);
     assert_eq!(out.last[&code()].0.r[3], 0.0);
     // Target arrives 8 days later: the removal was dead-lettered at v + 7 days.
     target.v = removed.v + 8 * DAY;
     let log = vec![removed.clone(), target];
-    let out = run(&log, removed.v + 30 * DAY, &cat);
+    let out = run(&log, removed.v + 30 * DAY, None, &cat);
     let d = out
         .dead
         .iter()
@@ -228,7 +228,7 @@ fn key_change_window_edge() {
     let end = add_months(ts("2024-01-31T12:00:00+08:00"), 12);
     assert_eq!(rules::time::format_rfc3339(end), "2025-01-31T04:00:00Z");
     let cat = Catalogue::embedded();
-    let at = |t: Ts| evaluate_at(&log, t, &cat)[&code()].1.r[12];
+    let at = |t: Ts| evaluate_at(&log, t, None, &cat)[&code()].1.r[12];
     assert_eq!(at(end - 1), 39.35);
     assert_eq!(at(end), 0.0);
 }
@@ -245,7 +245,7 @@ fn overdue_days_grow_into_bands() {
     )];
     let t0 = ts(et);
     let cat = Catalogue::embedded();
-    let at = |t: Ts| evaluate_at(&log, t, &cat)[&code()].1.clone();
+    let at = |t: Ts| evaluate_at(&log, t, None, &cat)[&code()].1.clone();
     assert_eq!(at(t0).r[39], 30.0);
     assert_eq!(at(t0 + 11 * DAY - 1).r[39], 30.0); // day 30
     assert_eq!(at(t0 + 11 * DAY).r[39], 60.0); // day 31
@@ -296,7 +296,7 @@ fn red_trigger_caps_the_colour_and_hysteresis_holds_on_recovery() {
         "2024-03-01T00:00:00+08:00",
         json!({"court_code": "C", "case_no": "K1"}),
     ));
-    let out = run(&log, ts("2024-04-01T00:00:00+08:00"), &cat);
+    let out = run(&log, ts("2024-04-01T00:00:00+08:00"), None, &cat);
     let seq: Vec<(Option<Colour>, Colour)> = out.changes.iter().map(|c| (c.from, c.to)).collect();
     assert_eq!(
         seq[0],

@@ -655,7 +655,7 @@ fn related_enterprise_rows_48_49_and_r9() {
         json!({"status": "REVOKED"}),
     ));
     assert_eq!(r(&log, 1, t, 49), 100.0, "revoked affiliate left out");
-    let states = evaluate_at(&log, ts(t), &Catalogue::embedded());
+    let states = evaluate_at(&log, ts(t), None, &Catalogue::embedded());
     let (_, e3) = &states[&code(3)];
     assert_eq!(e3.s, None);
     assert_eq!(e3.colour_without_hysteresis(), Colour::None);

@@ -350,6 +350,7 @@ pub fn migrate(db: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+pub mod serve;
 
 /// Generates `gen`'s records, runs them through the pipeline in-process (the same ingest,
 /// dataflow and output rows as `steward serve`) and writes the final `enterprise_state`,
@@ -376,6 +377,7 @@ pub fn load_generated(
     let out = pipeline::replay::replay(
         log.clone(),
         cat.clone(),
+        None,
         timely::Config::process(2),
         pipeline::replay::Schedule {
             batch: 50_000,
@@ -388,7 +390,7 @@ pub fn load_generated(
         .states
         .iter()
         .map(|(u, (s, published))| {
-            pipeline::rows::state_rows(u, until, Some((s, *published)), &cat)
+            pipeline::rows::state_rows(u, until, Some((s, *published)), None, &cat)
         })
         .unzip();
     let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
@@ -418,45 +420,4 @@ pub fn load_generated(
         Ok::<_, connectors::clickhouse::ClickHouseError>(())
     })?;
     Ok(Arc::try_unwrap(log).unwrap_or_else(|l| (*l).clone()))
-}
-
-/// Reads every partition of `topic` to its end, committed data only.
-pub fn read_topic(cfg: &connectors::config::Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    use rdkafka::consumer::Consumer;
-    use rdkafka::Message;
-    let c: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("group.id", format!("{topic}-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let md = c
-        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
-        .expect("metadata");
-    let partitions = md.topics()[0].partitions().len();
-    c.subscribe(&[topic]).expect("subscribe");
-    let mut eof = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    let started = std::time::Instant::now();
-    while eof.len() < partitions {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(120),
-            "reading {topic}"
-        );
-        match c.poll(std::time::Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push((
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-            )),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-    }
-    out
 }

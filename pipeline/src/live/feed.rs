@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use connectors::config::{ClockMode, Config};
 use connectors::dead_letter::DeadLetter;
-use connectors::kafka::{FeedSource, TxnProducer};
+use connectors::kafka::{FeedSource, KafkaFailure, TxnProducer};
+use connectors::metrics::Service;
 use rules::catalogue::Catalogue;
 use rules::time::Ts;
 
@@ -32,6 +33,11 @@ pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> an
         match once(cfg, cat, opts, shared) {
             Ok(()) => return Ok(()),
             Err(e) => {
+                shared.readiness.set(Service::Kafka, false);
+                shared.metrics.retry(Service::Kafka, 0);
+                if let Some(KafkaFailure::Client { context, source }) = e.downcast_ref() {
+                    shared.metrics.kafka_error(context, source);
+                }
                 tracing::warn!(error = %format!("{e:#}"), ?backoff, "feed stage failed; restarting from the log");
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -70,7 +76,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     let k = &cfg.kafka;
     let topics = &k.topics;
     let producer = TxnProducer::new(k, &format!("{}-ingest", k.transactional_id))?;
-    let mut ingest = Ingest::new(cat, std::io::sink());
+    let mut ingest = Ingest::new(cat, std::io::sink()).metered(shared.metrics.clone());
     let mut clock = Clock {
         wm: Ts::MIN,
         ..Clock::default()
@@ -100,7 +106,9 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     let mut source = FeedSource::new(k, &feed_topics)?;
     let lateness = cat.lifecycle.lateness_secs;
     let live = cfg.clock.mode == ClockMode::Live;
+    shared.readiness.set(Service::Kafka, true);
     let mut idle_since = Instant::now();
+    let mut last_lag = Instant::now();
     let mut last_tick = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
         let backlog = shared
@@ -110,6 +118,16 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         if backlog > cfg.batch.max_backlog_records as u64 {
             std::thread::sleep(Duration::from_millis(20));
             continue;
+        }
+        if last_lag.elapsed() >= Duration::from_secs(5) {
+            last_lag = Instant::now();
+            for (topic, partition, lag) in source.lag() {
+                shared
+                    .metrics
+                    .consumer_lag
+                    .with_label_values(&[&topic, &partition.to_string()])
+                    .set(lag);
+            }
         }
         let batch = source.poll(cfg.batch.max_rows, Duration::from_millis(100))?;
         let mut entries = Vec::with_capacity(batch.len());
@@ -144,23 +162,29 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         let before = clock.wm.max(clock.candidate(&source, lateness, live));
         clock.wm = before;
         for (topic, m) in batch {
-            shared.read.fetch_add(1, Ordering::Relaxed);
             let feed = topics.feed_of(&topic);
             let checked = match feed {
                 Some(f) => ingest.check(f, &m.payload),
-                None => Err(rules::reject::Rejection::new(
-                    rules::reject::Reason::UnknownFeed,
-                    format!("topic {topic} is not a feed topic"),
-                )),
+                None => {
+                    let reason = rules::reject::Reason::UnknownFeed;
+                    shared.metrics.rejected(None, reason);
+                    Err(rules::reject::Rejection::new(
+                        reason,
+                        format!("topic {topic} is not a feed topic"),
+                    ))
+                }
             };
             let body = match checked {
                 Ok(e) => {
                     let ingest_time = e.ingest_time;
                     let Some(a) = ingest.admit_at(e, before) else {
-                        shared.duplicate.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
-                    shared.accepted.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .metrics
+                        .records_applied
+                        .with_label_values(&[a.event.feed().as_str()])
+                        .inc();
                     let max = clock
                         .max
                         .entry((topic.clone(), m.partition))
@@ -174,20 +198,17 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     entries.push(Entry::accepted(&a, origin, clock.wm));
                     continue;
                 }
-                Err(rej) => {
-                    shared.rejected.fetch_add(1, Ordering::Relaxed);
-                    Body::Rejected {
-                        letter: DeadLetter {
-                            original: m.payload.clone(),
-                            source_topic: topic.clone(),
-                            partition: m.partition,
-                            offset: m.offset,
-                            reason: rej.reason.as_str().to_owned(),
-                            message: rej.message,
-                            time: now(),
-                        },
-                    }
-                }
+                Err(rej) => Body::Rejected {
+                    letter: Box::new(DeadLetter {
+                        original: m.payload.clone(),
+                        source_topic: topic.clone(),
+                        partition: m.partition,
+                        offset: m.offset,
+                        reason: rej.reason.as_str().to_owned(),
+                        message: rej.message,
+                        time: now(),
+                    }),
+                },
             };
             entries.push(Entry { wm: clock.wm, body });
         }

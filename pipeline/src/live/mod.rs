@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use connectors::config::{Config, Topics};
 use connectors::dead_letter::DeadLetter;
+use connectors::http::Readiness;
+use connectors::metrics::{Metrics, Service};
 use rules::catalogue::Catalogue;
+use rules::model::Model;
 use rules::time::Ts;
 
 use crate::dataflow::build;
@@ -46,18 +49,18 @@ pub struct Shared {
     pub fence: AtomicI64,
     /// The watermark the dataflow has reached (workers other than 0 follow it).
     pub watermark: AtomicI64,
-    /// Records read from the feeds.
-    pub read: AtomicU64,
-    /// Duplicates dropped.
-    pub duplicate: AtomicU64,
-    /// Records rejected by the decoder.
-    pub rejected: AtomicU64,
-    /// Records accepted.
-    pub accepted: AtomicU64,
+    /// The Prometheus metrics.
+    pub metrics: Metrics,
+    /// Whether Kafka and ClickHouse are reachable (`/readyz`).
+    pub readiness: Readiness,
 }
 
-impl Default for Shared {
-    fn default() -> Self {
+impl Shared {
+    /// Shared state reporting to `metrics` and `readiness` (Kafka and ClickHouse are
+    /// registered as dependencies, down until first reached).
+    pub fn new(metrics: Metrics, readiness: Readiness) -> Self {
+        readiness.register(Service::Kafka);
+        readiness.register(Service::ClickHouse);
         Shared {
             stop: AtomicBool::new(false),
             produced: AtomicU64::new(0),
@@ -65,10 +68,8 @@ impl Default for Shared {
             drained: AtomicI64::new(Ts::MAX),
             fence: AtomicI64::new(Ts::MIN),
             watermark: AtomicI64::new(Ts::MIN),
-            read: AtomicU64::new(0),
-            duplicate: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
+            metrics,
+            readiness,
         }
     }
 }
@@ -88,6 +89,7 @@ pub struct Options {
 pub fn serve(
     cfg: &Config,
     cat: Arc<Catalogue>,
+    model: Option<Arc<Model>>,
     timely: timely::Config,
     opts: &Options,
     shared: Arc<Shared>,
@@ -126,7 +128,7 @@ pub fn serve(
         let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
         timely::execute(timely, move |worker| {
             let rx = log_rx.lock().ok().and_then(|mut r| r.take());
-            work(worker, &cat, &topics, &shared, rx, &out_tx);
+            work(worker, (&cat, model.clone()), &topics, &shared, rx, &out_tx);
         })
         .map_err(|e| anyhow::anyhow!("timely: {e}"))?
     };
@@ -207,14 +209,14 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
 /// watermark, runs its tracker and sends its final outputs to the sink.
 fn work(
     worker: &mut timely::worker::Worker,
-    cat: &Arc<Catalogue>,
+    (cat, model): (&Arc<Catalogue>, Option<Arc<Model>>),
     topics: &Topics,
     shared: &Shared,
     rx: Option<Receiver<Vec<Entry>>>,
     out: &SyncSender<Step>,
 ) {
-    let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone())));
-    let mut h = build(worker, cat.clone(), tracker.clone());
+    let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone(), model.clone())));
+    let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
     let mut upto = Ts::MIN;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -234,7 +236,7 @@ fn work(
                                 }
                             }
                             Body::Rejected { letter } => {
-                                items.push((e.wm, Item::Letter(letter.clone())));
+                                items.push((e.wm, Item::Letter((**letter).clone())));
                             }
                             Body::Watermark => {}
                         }
@@ -269,7 +271,7 @@ fn work(
         }
         for (u, at) in std::mem::take(&mut t.touched) {
             let scored = t.current.get(&u).map(|s| (s, t.published(&u)));
-            let (state, values) = rows::state_rows(&u, at, scored, cat);
+            let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), cat);
             items.push((at, Item::State(Box::new((state, values)))));
         }
         for d in std::mem::take(&mut t.dead_new) {

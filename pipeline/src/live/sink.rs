@@ -12,7 +12,7 @@
 //! read at start and skipped. Replacing tables (`enterprise_state`, `indicator_values`,
 //! `records`) are idempotent by their version column.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -24,8 +24,10 @@ use connectors::clickhouse::{
 use connectors::config::Config;
 use connectors::dead_letter::DeadLetter;
 use connectors::kafka::{KafkaFailure, TxnProducer};
+use connectors::metrics::Service;
 use rules::catalogue::Catalogue;
 use rules::monitor::{Alert, ColourChange};
+use rules::score::Colour;
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
@@ -80,20 +82,29 @@ pub fn read_fence(cfg: &Config) -> anyhow::Result<Ts> {
         .unwrap_or(Ts::MIN))
 }
 
-/// Retries `f` with exponential backoff until it succeeds or the program stops.
+/// Retries `f` with exponential backoff until it succeeds or the program stops; marks
+/// `service` down while it fails and counts each retry.
 fn retry<T, E: std::fmt::Display>(
     shared: &Shared,
+    service: Service,
     what: &str,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> Option<T> {
     let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0;
     loop {
         match f() {
-            Ok(v) => return Some(v),
+            Ok(v) => {
+                shared.readiness.set(service, true);
+                return Some(v);
+            }
             Err(e) => {
                 if shared.stop.load(Ordering::SeqCst) {
                     return None;
                 }
+                attempt += 1;
+                shared.readiness.set(service, false);
+                shared.metrics.retry(service, attempt);
                 tracing::warn!(error = %e, ?backoff, "{what} failed; retrying");
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -125,7 +136,7 @@ pub fn run(
         .build()
         .context("tokio runtime")?;
     let ch = ClickHouse::new(&cfg.clickhouse);
-    let Some(applied) = retry(shared, "clickhouse migrations", || {
+    let Some(applied) = retry(shared, Service::ClickHouse, "clickhouse migrations", || {
         rt.block_on(ch.migrate())
     }) else {
         return Ok(());
@@ -136,29 +147,34 @@ pub fn run(
         "clickhouse schema is current"
     );
     let catalogue = crate::rows::catalogue_rows(cat);
-    retry(shared, "clickhouse catalogue", || {
+    retry(shared, Service::ClickHouse, "clickhouse catalogue", || {
         rt.block_on(ch.insert("indicator_catalogue", &catalogue))
     });
     let since = datetime(fence);
-    let skip = retry(shared, "clickhouse ids after the fence", || {
-        rt.block_on(async {
-            Ok::<_, ClickHouseError>(Skip {
-                changes: ch
-                    .existing_ids("colour_history", "change_id", "as_of", since)
-                    .await?,
-                alerts: ch
-                    .existing_ids("alerts", "alert_id", "as_of", since)
-                    .await?,
-                letters: ch
-                    .existing_ids("dead_letters", "letter_id", "time", 0)
-                    .await?,
+    let skip = retry(
+        shared,
+        Service::ClickHouse,
+        "clickhouse ids after the fence",
+        || {
+            rt.block_on(async {
+                Ok::<_, ClickHouseError>(Skip {
+                    changes: ch
+                        .existing_ids("colour_history", "change_id", "as_of", since)
+                        .await?,
+                    alerts: ch
+                        .existing_ids("alerts", "alert_id", "as_of", since)
+                        .await?,
+                    letters: ch
+                        .existing_ids("dead_letters", "letter_id", "time", 0)
+                        .await?,
+                })
             })
-        })
-    })
+        },
+    )
     .unwrap_or_default();
     let k = &cfg.kafka;
     let txn_id = format!("{}-output", k.transactional_id);
-    let Some(mut producer) = retry(shared, "kafka output producer", || {
+    let Some(mut producer) = retry(shared, Service::Kafka, "kafka output producer", || {
         TxnProducer::new(k, &txn_id)
     }) else {
         return Ok(());
@@ -169,6 +185,7 @@ pub fn run(
     let mut pending: Vec<(Ts, Item)> = Vec::new();
     let mut last_flush = Instant::now();
     let mut caught_up = false;
+    let mut colours: HashMap<String, Colour> = HashMap::new();
     let max_delay = Duration::from_millis(cfg.batch.max_delay_ms);
     loop {
         let disconnected = match rx.recv_timeout(Duration::from_millis(20)) {
@@ -196,7 +213,7 @@ pub fn run(
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
             }
-            let committed = retry(shared, "kafka output transaction", || {
+            let committed = retry(shared, Service::Kafka, "kafka output transaction", || {
                 publish(cfg, &producer, &ready, upto).or_else(|e| {
                     if matches!(e, KafkaFailure::Fatal { .. }) {
                         producer = TxnProducer::new(k, &txn_id)?;
@@ -210,8 +227,14 @@ pub fn run(
             fence = upto;
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
+            observe(shared, &ready, &mut colours, fence);
             tracing::debug!(fence, outputs = ready.len(), "flushed");
         }
+        shared.metrics.sink_backlog.set(pending.len() as i64);
+        shared
+            .metrics
+            .checkpoint_age
+            .set(last_flush.elapsed().as_secs_f64());
         let drained = shared.drained.load(Ordering::SeqCst);
         if !caught_up && drained != Ts::MAX && fence >= drained {
             caught_up = true;
@@ -228,6 +251,51 @@ pub fn run(
             return Ok(());
         }
     }
+}
+
+/// Counts what a committed flush published: colour changes (with their latency from the
+/// logical time, i.e. the ingest time of the record that caused them, to now), alerts, the
+/// enterprises by colour and the watermark.
+fn observe(
+    shared: &Shared,
+    items: &[(Ts, Item)],
+    colours: &mut HashMap<String, Colour>,
+    fence: Ts,
+) {
+    let m = &shared.metrics;
+    let now = crate::ingest::now();
+    for (_, item) in items {
+        match item {
+            Item::Change(c) => {
+                m.colour_change(&c.0);
+                m.colour_change_latency
+                    .observe(now.saturating_sub(c.0.as_of).max(0) as f64);
+            }
+            Item::Alert(a) => m.alert(&a.0),
+            Item::State(s) if s.0.deleted == 1 => {
+                colours.remove(&s.0.uscc);
+            }
+            Item::State(s) => {
+                let c = connectors::metrics::COLOURS
+                    .iter()
+                    .copied()
+                    .find(|c| c.as_str() == s.0.colour)
+                    .unwrap_or(Colour::None);
+                colours.insert(s.0.uscc.clone(), c);
+            }
+            Item::Record(_) | Item::Letter(_) => {}
+        }
+    }
+    let mut counts: BTreeMap<Colour, i64> = BTreeMap::new();
+    for c in colours.values() {
+        *counts.entry(*c).or_default() += 1;
+    }
+    for c in connectors::metrics::COLOURS {
+        m.enterprises
+            .with_label_values(&[c.as_str()])
+            .set(counts.get(&c).copied().unwrap_or(0));
+    }
+    m.watermark.set(fence);
 }
 
 /// Writes the ClickHouse rows of `items`, table by table; `false` if stopped first.
@@ -270,13 +338,27 @@ fn write_clickhouse<'a>(
         .unzip();
     macro_rules! put {
         ($table:literal, $rows:expr) => {
-            if retry(shared, concat!("clickhouse insert into ", $table), || {
-                rt.block_on(ch.insert($table, &$rows))
-            })
-            .is_none()
-            {
+            let rows = &$rows;
+            let took = retry(
+                shared,
+                Service::ClickHouse,
+                concat!("clickhouse insert into ", $table),
+                || {
+                    rt.block_on(ch.insert($table, rows)).inspect_err(|e| {
+                        shared.metrics.clickhouse_error($table, e);
+                    })
+                },
+            );
+            let Some(took) = took else {
                 return false;
-            }
+            };
+            let m = &shared.metrics;
+            m.clickhouse_write_duration
+                .with_label_values(&[$table])
+                .observe(took.as_secs_f64());
+            m.clickhouse_rows_written
+                .with_label_values(&[$table])
+                .inc_by(rows.len() as u64);
         };
     }
     put!("records", records);

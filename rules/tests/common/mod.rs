@@ -37,6 +37,6 @@ pub fn rec(n: u8, feed: &str, kind: &str, id: &str, et: &str, extra: Value) -> A
 
 /// Row `row` of enterprise `n` at `t` (NaN when the enterprise is unknown then).
 pub fn r(log: &[Accepted], n: u8, t: &str, row: usize) -> f64 {
-    let states = evaluate_at(log, ts(t), &Catalogue::embedded());
+    let states = evaluate_at(log, ts(t), None, &Catalogue::embedded());
     states.get(&code(n)).map_or(f64::NAN, |(_, e)| e.r[row - 1])
 }

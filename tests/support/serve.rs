@@ -1,0 +1,373 @@
+//! Helpers of the `steward serve` tests: produce generated feeds, run serve, read back what
+//! it left in Kafka and ClickHouse, and compare with what the log implies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connectors::clickhouse::{AlertRow, ChangeRow, DeadLetterRow, StateRow};
+use connectors::config::Config;
+use pipeline::log::{Body, Entry};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::Message;
+use rules::catalogue::Catalogue;
+use rules::generate::{generate, GenConfig};
+use rules::lifecycle::Accepted;
+
+use crate::steward_bin;
+
+/// Produces the generated records of `gen` to the feed topics of `cfg`, keyed by USCC;
+/// returns how many.
+pub fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
+    connectors::kafka::ensure_topics(
+        &cfg.kafka,
+        &cfg.kafka
+            .topics
+            .feeds
+            .values()
+            .map(|t| (t.as_str(), 3, false))
+            .collect::<Vec<_>>(),
+    )
+    .expect("feed topics");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    let mut n = 0u64;
+    generate(gen, &mut |_| {}, &mut |r| {
+        let key = serde_json::from_slice::<serde_json::Value>(&r.line)
+            .ok()
+            .and_then(|v| v.get("uscc").and_then(|u| u.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let topic = cfg.kafka.topics.feed(r.feed).to_owned();
+        // An explicit partition (from the key, or the bytes of a record without one), so
+        // that every namespace gets the same partitions and offsets.
+        let mut h = std::hash::DefaultHasher::new();
+        if key.is_empty() {
+            r.line.hash(&mut h);
+        } else {
+            key.hash(&mut h);
+        }
+        let partition = (h.finish() % 3) as i32;
+        let mut rec = BaseRecord::to(&topic)
+            .key(&key)
+            .payload(&r.line)
+            .partition(partition);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    rec = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        n += 1;
+    })
+    .expect("generate");
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    n
+}
+
+/// Starts `steward serve` on `ns`, draining and exiting once the input is complete.
+pub fn serve(ns: &crate::Namespace) -> Child {
+    Command::new(steward_bin().expect("steward binary"))
+        .args(["serve", "--config"])
+        .arg(&ns.config)
+        .args(["--drain-after", "1.5", "--exit-when-drained", "-w", "2"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn,pipeline=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn steward serve")
+}
+
+/// Waits until `child` exits successfully (kills it and fails after `limit`).
+pub fn wait(mut child: Child, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "steward serve failed: {status}");
+            return;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("steward serve did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads every partition of `topic` to its end, committed data only.
+pub fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = md.topics()[0].partitions().len();
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut eof = BTreeSet::new();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while eof.len() < partitions {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reading {topic}"
+        );
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.key().unwrap_or_default().to_vec(),
+                m.payload().unwrap_or_default().to_vec(),
+            )),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Everything a run leaves behind, in a canonical order.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    /// `enterprise_state FINAL`, live enterprises.
+    pub states: Vec<StateRow>,
+    /// `colour_history`.
+    pub changes: Vec<ChangeRow>,
+    /// `alerts`.
+    pub alerts: Vec<AlertRow>,
+    /// `dead_letters` (decoder rejects with their wall-clock time zeroed).
+    pub letters: Vec<DeadLetterRow>,
+    /// Rows of `records FINAL`.
+    pub records: u64,
+    /// The colour-change topic, read committed, by `change_id`.
+    pub topic_changes: Vec<serde_json::Value>,
+    /// Messages on the alerts topic.
+    pub topic_alerts: usize,
+    /// Messages on the dead-letter topic.
+    pub topic_letters: usize,
+}
+
+/// Reads what a run left in ClickHouse and Kafka.
+pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
+    let ch = ns.clickhouse();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let states: Vec<StateRow> = ch
+            .query("SELECT ?fields FROM enterprise_state FINAL WHERE deleted = 0 ORDER BY uscc")
+            .fetch_all()
+            .await
+            .expect("states");
+        let changes: Vec<ChangeRow> = ch
+            .query("SELECT ?fields FROM colour_history ORDER BY as_of, uscc, change_id")
+            .fetch_all()
+            .await
+            .expect("changes");
+        let alerts: Vec<AlertRow> = ch
+            .query("SELECT ?fields FROM alerts ORDER BY as_of, uscc, alert_id")
+            .fetch_all()
+            .await
+            .expect("alerts");
+        let mut letters: Vec<DeadLetterRow> = ch
+            .query("SELECT ?fields FROM dead_letters ORDER BY letter_id")
+            .fetch_all()
+            .await
+            .expect("letters");
+        // Decoder rejects carry the wall-clock time of rejection, which no rerun repeats.
+        for l in &mut letters {
+            if l.offset >= 0 {
+                l.time = 0;
+            }
+        }
+        let records: u64 = ch
+            .query("SELECT count() FROM (SELECT * FROM records FINAL)")
+            .fetch_one()
+            .await
+            .expect("records");
+        let t = &ns.cfg.kafka.topics;
+        let mut topic_changes: Vec<serde_json::Value> = read_topic(&ns.cfg, &t.colour_changes)
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).expect("json"))
+            .collect();
+        topic_changes.sort_by(|a, b| a["change_id"].as_str().cmp(&b["change_id"].as_str()));
+        Snapshot {
+            states,
+            changes,
+            alerts,
+            letters,
+            records,
+            topic_changes,
+            topic_alerts: read_topic(&ns.cfg, &t.alerts).len(),
+            topic_letters: read_topic(&ns.cfg, &t.dead_letters).len(),
+        }
+    })
+}
+
+/// The log the run wrote: accepted records and decoder rejects.
+pub fn read_log(cfg: &Config) -> (Vec<Accepted>, usize) {
+    let mut accepted = Vec::new();
+    let mut rejected = 0;
+    for (_, v) in read_topic(cfg, &cfg.kafka.topics.accepted) {
+        let e = Entry::decode(&v).expect("log entry");
+        match &e.body {
+            Body::Accepted { .. } => accepted.push(e.record().expect("record")),
+            Body::Rejected { .. } => rejected += 1,
+            Body::Watermark => {}
+        }
+    }
+    (accepted, rejected)
+}
+
+/// The generated history the serve tests use.
+pub fn gen(enterprises: u32) -> GenConfig {
+    GenConfig {
+        enterprises,
+        seed: 11,
+        years: 3,
+        ..GenConfig::default()
+    }
+}
+
+/// What the run must have produced, computed from the log it wrote.
+#[derive(Debug)]
+pub struct Expected {
+    /// Colour-change ids, sorted.
+    pub changes: Vec<String>,
+    /// Alert ids, sorted.
+    pub alerts: Vec<String>,
+    /// `uscc → (colour, S, triggers, R)`.
+    pub states: BTreeMap<String, (String, Option<f64>, Vec<String>, f64)>,
+    /// Lifecycle dead letters, as their messages name them.
+    pub lifecycle: BTreeSet<String>,
+}
+
+/// How a lifecycle dead letter names its record.
+pub fn dead_message(d: &rules::lifecycle::Dead) -> String {
+    format!("{} {} version {}", d.id.0, d.id.1, d.version)
+}
+
+/// Checks a finished run's snapshot against `want`, and the record counts.
+pub fn check(
+    ns: &crate::Namespace,
+    snap: &Snapshot,
+    want: &Expected,
+    produced: u64,
+    log: &[Accepted],
+    rejected: usize,
+) {
+    let mut got: Vec<String> = snap.changes.iter().map(|c| c.change_id.clone()).collect();
+    got.sort_unstable();
+    assert_eq!(got, want.changes, "colour_history = expected changes");
+    let mut topic: Vec<String> = snap
+        .topic_changes
+        .iter()
+        .map(|c| c["change_id"].as_str().expect("id").to_owned())
+        .collect();
+    topic.sort_unstable();
+    assert_eq!(
+        topic, want.changes,
+        "colour-change topic = expected changes, once each"
+    );
+    let mut got_alerts: Vec<String> = snap.alerts.iter().map(|a| a.alert_id.clone()).collect();
+    got_alerts.sort_unstable();
+    assert_eq!(got_alerts, want.alerts, "alerts = expected alerts");
+    assert_eq!(snap.topic_alerts, want.alerts.len());
+    let states: BTreeMap<String, (String, Option<f64>, Vec<String>, f64)> = snap
+        .states
+        .iter()
+        .map(|s| {
+            (
+                s.uscc.clone(),
+                (s.colour.clone(), s.s, s.triggers.clone(), s.r),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), want.states.len(), "one state per enterprise");
+    assert!(states == want.states, "enterprise_state = expected states");
+    // Counting: every record read is applied, a duplicate, or dead-lettered.
+    let decoder_letters = snap.letters.iter().filter(|l| l.offset >= 0).count();
+    assert_eq!(
+        decoder_letters, rejected,
+        "one dead letter per decoder reject"
+    );
+    let duplicates = produced as usize - log.len() - rejected;
+    assert!(
+        duplicates > 0 && rejected > 0,
+        "the data has duplicates and malformed records"
+    );
+    assert_eq!(snap.records as usize, log.len(), "records = accepted");
+    let got_lifecycle: BTreeSet<String> = snap
+        .letters
+        .iter()
+        .filter(|l| l.offset < 0)
+        .map(|l| l.message.clone())
+        .collect();
+    assert_eq!(got_lifecycle, want.lifecycle, "lifecycle dead letters");
+    assert_eq!(snap.topic_letters, snap.letters.len());
+    for l in snap.letters.iter().filter(|l| l.offset >= 0) {
+        assert!(l.source_topic.starts_with(&ns.name), "{l:?}");
+        assert!(!l.reason.is_empty() && !l.message.is_empty(), "{l:?}");
+        assert!(!l.original.is_empty(), "{l:?}");
+    }
+}
+
+/// `v`, sorted.
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort_unstable();
+    v
+}
+
+/// What the dataflow replayed over `log` (in one process, two workers) says the run must
+/// have produced; the oracle test proves the replay equal to the reference.
+pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
+    let until = log
+        .iter()
+        .map(|a| a.event.ingest_time)
+        .max()
+        .expect("records");
+    let r = pipeline::replay::replay(
+        Arc::new(log.to_vec()),
+        cat.clone(),
+        None,
+        timely::Config::process(2),
+        pipeline::replay::Schedule {
+            batch: 20_000,
+            until,
+        },
+        |_, _, _| {},
+    )
+    .expect("replay");
+    Expected {
+        changes: sorted(r.changes.iter().map(|c| c.change_id.clone()).collect()),
+        alerts: sorted(r.alerts.iter().map(|a| a.alert_id.clone()).collect()),
+        states: r
+            .states
+            .iter()
+            .map(|(u, (s, c))| {
+                let e = s.evaluation(None, cat);
+                let colour = c.unwrap_or(rules::score::Colour::None).as_str().to_owned();
+                (u.clone(), (colour, e.s, e.triggers, e.risk))
+            })
+            .collect(),
+        lifecycle: r.dead.iter().map(dead_message).collect(),
+    }
+}
