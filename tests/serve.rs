@@ -48,6 +48,20 @@ fn serve_equals_the_reference() {
         lifecycle: r.dead.iter().map(dead_message).collect(),
     };
     check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
+
+    // ClickHouse `records` holds the same log, with the same visibility times (what
+    // `steward train --from-clickhouse` reads).
+    let source = pipeline::model::dataset::Source::ClickHouse(Box::new(ns.cfg.clickhouse.clone()));
+    let stored = pipeline::model::dataset::load_log(&source, &cat).expect("records");
+    let canonical = |l: &[rules::lifecycle::Accepted]| {
+        let mut v: Vec<_> = l
+            .iter()
+            .map(|a| (a.v, a.digest, rules::decode::encode(&a.event)))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(canonical(&stored), canonical(&log), "records = the log");
 }
 
 /// 100k records: an uninterrupted run equals the dataflow replayed over its log (which the

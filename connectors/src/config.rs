@@ -211,11 +211,6 @@ pub enum ClockMode {
 }
 
 impl Config {
-    /// The embedded default, with environment overrides.
-    pub fn embedded() -> Result<Self, ConfigError> {
-        Self::from_toml(DEFAULT_TOML, |k| std::env::var(k).ok())
-    }
-
     /// Parses `text`, applies overrides from `env` (see [`ENV_OVERRIDES`]) and validates.
     pub fn from_toml(
         text: &str,

@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use connectors::config::Config;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -313,7 +312,7 @@ fn main() -> Result<()> {
             metrics_addr,
             layout,
         } => {
-            let cfg = load_config(config.as_deref())?;
+            let cfg = pipeline::live::load_config(config.as_deref())?;
             let cat = load_catalogue(catalogue.as_deref())?;
             let model = model
                 .map(|p| pipeline::model::load(&p, &cat))
@@ -378,7 +377,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::CheckConfig { file } => {
-            load_config(Some(&file))?;
+            pipeline::live::load_config(Some(&file))?;
             println!("{}: valid", file.display());
             Ok(())
         }
@@ -395,21 +394,6 @@ fn load_catalogue(path: Option<&Path>) -> Result<Catalogue> {
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )?,
         None => Catalogue::embedded(),
-    })
-}
-
-/// The connector configuration: a file, or the embedded default, with environment
-/// overrides; validated.
-fn load_config(path: Option<&Path>) -> Result<Config> {
-    let env = |k: &str| std::env::var(k).ok();
-    Ok(match path {
-        Some(p) => Config::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            env,
-        )
-        .with_context(|| format!("invalid configuration {}", p.display()))?,
-        None => Config::from_toml(connectors::config::DEFAULT_TOML, env)
-            .context("invalid embedded configuration")?,
     })
 }
 

@@ -104,6 +104,9 @@ pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
                     "pipeline",
                     "--bin",
                     "steward",
+                    // The profile `cargo test` builds with: the binary is usually there.
+                    "--profile",
+                    "test",
                     "--message-format=json",
                 ])
                 .stderr(std::process::Stdio::inherit())

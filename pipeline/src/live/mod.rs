@@ -158,6 +158,22 @@ pub fn serve(
     }
 }
 
+/// The connector configuration: a file, or the embedded default, with environment
+/// overrides; validated (errors name the field).
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    use anyhow::Context;
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(match path {
+        Some(p) => Config::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            env,
+        )
+        .with_context(|| format!("invalid configuration {}", p.display()))?,
+        None => Config::from_toml(connectors::config::DEFAULT_TOML, env)
+            .context("invalid embedded configuration")?,
+    })
+}
+
 /// Topics to create: `(name, partitions, compacted)`. Feed topics get 3 partitions when
 /// this program creates them; the log and the fence have one.
 fn topic_plan(cfg: &Config) -> Vec<(&str, i32, bool)> {

@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
+use connectors::config::ClickHouseConfig;
 use indicatif::ProgressBar;
 use rules::catalogue::Catalogue;
 use rules::event::{Event, Feed};
@@ -36,6 +37,9 @@ pub enum Source {
     Generated(Box<GenConfig>),
     /// A directory of `<feed>.jsonl` files as `steward generate` writes them.
     Dir(PathBuf),
+    /// The ClickHouse `records` table that `steward serve` writes: every accepted record
+    /// with the visibility time it was given.
+    ClickHouse(Box<ClickHouseConfig>),
 }
 
 impl Source {
@@ -47,6 +51,7 @@ impl Source {
                 c.enterprises, c.seed, c.years
             ),
             Source::Dir(d) => format!("dir:{}", d.display()),
+            Source::ClickHouse(c) => format!("clickhouse:{}/{}", c.url, c.database),
         }
     }
 }
@@ -54,6 +59,9 @@ impl Source {
 /// Reads the history into the log of accepted records: decoded, duplicates dropped,
 /// visibility times from the replay clock (rejects are counted, not written).
 pub fn load_log(source: &Source, cat: &Catalogue) -> Result<Vec<Accepted>, TrainError> {
+    if let Source::ClickHouse(cfg) = source {
+        return clickhouse_log(cfg);
+    }
     let mut ingest = Ingest::new(cat, std::io::sink());
     let sink_error = |e: std::io::Error| TrainError::Data(format!("decoding: {e}"));
     match source {
@@ -95,6 +103,7 @@ pub fn load_log(source: &Source, cat: &Catalogue) -> Result<Vec<Accepted>, Train
                 ingest.admit(e);
             }
         }
+        Source::ClickHouse(_) => {}
     }
     let mut log = ingest.log;
     log.sort_by_key(|a| a.v);
@@ -102,6 +111,50 @@ pub fn load_log(source: &Source, cat: &Catalogue) -> Result<Vec<Accepted>, Train
         return Err(TrainError::Data(format!(
             "no accepted records in {}",
             source.describe()
+        )));
+    }
+    Ok(log)
+}
+
+/// One row of `records`, as the log needs it.
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct StoredRecord {
+    v: u32,
+    digest: String,
+    body: String,
+}
+
+/// The log as `steward serve` stored it in ClickHouse (`records FINAL`), in `v` order.
+fn clickhouse_log(cfg: &ClickHouseConfig) -> Result<Vec<Accepted>, TrainError> {
+    let ch = connectors::clickhouse::ClickHouse::new(cfg);
+    let sql = format!(
+        "SELECT v, digest, body FROM {}.records FINAL ORDER BY v, feed, event_id, record_version, digest",
+        cfg.database
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TrainError::Data(format!("tokio: {e}")))?;
+    let rows: Vec<StoredRecord> = rt
+        .block_on(ch.fetch(&sql))
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    let mut log = Vec::with_capacity(rows.len());
+    for r in rows {
+        let event: Event = serde_json::from_str(&r.body)
+            .map_err(|e| TrainError::Data(format!("records: a body does not parse: {e}")))?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&r.digest, &mut digest)
+            .map_err(|e| TrainError::Data(format!("records: bad digest {:?}: {e}", r.digest)))?;
+        log.push(Accepted {
+            v: i64::from(r.v),
+            digest,
+            event,
+        });
+    }
+    if log.is_empty() {
+        return Err(TrainError::Data(format!(
+            "no records in {}.records",
+            cfg.database
         )));
     }
     Ok(log)

@@ -23,10 +23,18 @@ use super::TrainError;
 /// Settings of `steward train`.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Input directory with `<feed>.jsonl` files; without it, history is generated
-    /// in-process. (Training from the ClickHouse tables is not implemented yet.)
-    #[arg(long)]
+    /// Input directory with `<feed>.jsonl` files; without it (and without
+    /// `--from-clickhouse`), history is generated in-process.
+    #[arg(long, conflicts_with = "from_clickhouse")]
     pub input: Option<PathBuf>,
+    /// Read the history from the ClickHouse `records` table that `steward serve` writes
+    /// (the database and credentials of the connector configuration, `--config`).
+    #[arg(long)]
+    pub from_clickhouse: bool,
+    /// Connector configuration for `--from-clickhouse`; default: the embedded one, with
+    /// environment overrides.
+    #[arg(long, requires = "from_clickhouse")]
+    pub config: Option<PathBuf>,
     /// Enterprises to generate (without `--input`).
     #[arg(long, default_value_t = 2_000)]
     pub enterprises: u32,
@@ -126,6 +134,11 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
     };
     let source = match &args.input {
         Some(dir) => Source::Dir(dir.clone()),
+        None if args.from_clickhouse => {
+            let cfg = crate::live::load_config(args.config.as_deref())
+                .map_err(|e| TrainError::Data(format!("{e:#}")))?;
+            Source::ClickHouse(Box::new(cfg.clickhouse))
+        }
         None => Source::Generated(Box::new(GenConfig {
             enterprises: args.enterprises,
             seed: args.seed,
