@@ -233,6 +233,7 @@ fn targeted_overrides() {
             1_700_000_000,
             None,
             None,
+            &rules::supervision::Supervision::embedded().pre_credit,
             &rules::catalogue::Catalogue::embedded(),
         );
         state.deleted = 0;

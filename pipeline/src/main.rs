@@ -93,6 +93,10 @@ enum Command {
         /// Model file written by `steward train`: Q enters S; without it Q is missing.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Supervision parameters (TOML; the pre-credit line); default: the embedded
+        /// `config/supervision.toml`.
+        #[arg(long)]
+        supervision: Option<PathBuf>,
         /// Declare the input complete once every feed partition has been read to its end
         /// and nothing arrived for this many seconds (batch loads and tests).
         #[arg(long)]
@@ -171,16 +175,23 @@ struct Services {
 }
 
 impl Services {
-    fn load(&self) -> Result<(Config, Supervision)> {
-        let sup = match &self.supervision {
-            Some(p) => Supervision::from_toml(
-                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            )
-            .with_context(|| format!("invalid supervision parameters {}", p.display()))?,
-            None => Supervision::embedded(),
-        };
-        Ok((load_config(self.config.as_deref())?, sup))
+    fn load(&self) -> Result<(connectors::config::Config, Supervision)> {
+        Ok((
+            pipeline::live::load_config(self.config.as_deref())?,
+            load_supervision(self.supervision.as_deref())?,
+        ))
     }
+}
+
+/// The supervision parameters: a file, or the embedded default; validated.
+fn load_supervision(path: Option<&Path>) -> Result<Supervision> {
+    Ok(match path {
+        Some(p) => Supervision::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("invalid supervision parameters {}", p.display()))?,
+        None => Supervision::embedded(),
+    })
 }
 
 fn plan(campaign: Campaign, services: &Services) -> Result<()> {
@@ -307,11 +318,13 @@ fn main() -> Result<()> {
             config,
             catalogue,
             model,
+            supervision,
             drain_after,
             exit_when_drained,
             metrics_addr,
             layout,
         } => {
+            let sup = load_supervision(supervision.as_deref())?;
             let cfg = pipeline::live::load_config(config.as_deref())?;
             let cat = load_catalogue(catalogue.as_deref())?;
             let model = model
@@ -322,6 +335,7 @@ fn main() -> Result<()> {
             let opts = Options {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
+                pre_credit: sup.pre_credit,
             };
             let registry = prometheus::Registry::new();
             let metrics = Metrics::new(&registry)?;
@@ -357,7 +371,7 @@ fn main() -> Result<()> {
             out,
             config,
         } => {
-            let cfg = load_config(config.as_deref())?;
+            let cfg = pipeline::live::load_config(config.as_deref())?;
             let period = pipeline::report::Period {
                 from: from.map(rules::time::midnight),
                 to: to.map(rules::time::date_end),

@@ -389,11 +389,12 @@ pub fn load_generated(
         |_, _, _| {},
     )
     .map_err(anyhow::Error::msg)?;
+    let rule = rules::supervision::Supervision::embedded().pre_credit;
     let (states, values): (Vec<_>, Vec<_>) = out
         .states
         .iter()
         .map(|(u, (s, published))| {
-            pipeline::rows::state_rows(u, until, Some((s, *published)), None, &cat)
+            pipeline::rows::state_rows(u, until, Some((s, *published)), None, &rule, &cat)
         })
         .unzip();
     let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
