@@ -18,6 +18,15 @@ use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
 
+/// Where an enterprise is: region and industry codes (empty when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// Region code.
+    pub region: String,
+    /// Industry code.
+    pub industry: String,
+}
+
 /// Hysteresis, colour changes and the current state of one worker's enterprises.
 #[derive(Debug)]
 pub struct Tracker {
@@ -35,6 +44,11 @@ pub struct Tracker {
     pub changes: Vec<ColourChange>,
     /// Every alert state change so far, in time order.
     pub alerts: Vec<Alert>,
+    /// The region and industry of the enterprise at each change of `changes` (same index),
+    /// as its evaluation at the change's time had them.
+    pub change_places: Vec<Place>,
+    /// The region and industry at each alert of `alerts` (same index).
+    pub alert_places: Vec<Place>,
     /// Lifecycle dead letters in effect, with their multiplicity.
     pub dead: BTreeMap<Dead, isize>,
     /// Enterprises whose evaluation changed since this was last drained, with the time of
@@ -77,6 +91,8 @@ impl Tracker {
             monitors: BTreeMap::new(),
             changes: Vec::new(),
             alerts: Vec::new(),
+            change_places: Vec::new(),
+            alert_places: Vec::new(),
             dead: BTreeMap::new(),
             touched: BTreeMap::new(),
             dead_new: Vec::new(),
@@ -161,10 +177,17 @@ impl Tracker {
                 .entry(u.clone())
                 .or_default()
                 .observe(&u, t, &e, &self.cat);
+            let place = Place {
+                region: scored.region.clone().unwrap_or_default(),
+                industry: scored.industry.clone().unwrap_or_default(),
+            };
             if let Some((from, to)) = seen.change {
                 self.changes
                     .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
+                self.change_places.push(place.clone());
             }
+            self.alert_places
+                .extend(std::iter::repeat_n(place, seen.alerts.len()));
             self.alerts.extend(seen.alerts);
             if let Some(rule) = &self.pre_rule {
                 let colour = self.published(&u).unwrap_or(Colour::None);

@@ -16,7 +16,7 @@ pub mod sink;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -247,7 +247,16 @@ fn work(
         let mut target = shared.watermark.load(Ordering::SeqCst);
         if let Some(rx) = &rx {
             let mut wm = *h.input.time();
-            match rx.recv_timeout(Duration::from_millis(10)) {
+            // Wait for the log only when the dataflow has nothing left to do.
+            let got = if h.probe.less_than(h.input.time()) {
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(Duration::from_millis(10))
+            };
+            match got {
                 Ok(entries) => {
                     for e in entries {
                         wm = wm.max(e.wm);
@@ -265,8 +274,8 @@ fn work(
                         }
                     }
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
             shared.watermark.fetch_max(wm, Ordering::SeqCst);
             target = wm;
@@ -275,21 +284,29 @@ fn work(
             h.input.advance_to(target);
         }
         h.input.flush();
-        worker.step();
+        // Run until the dataflow has caught up with its input, for a few milliseconds at
+        // most; park (not spin) while waiting for other workers.
+        let until = Instant::now() + Duration::from_millis(20);
+        loop {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            if !h.probe.less_than(h.input.time()) || Instant::now() >= until {
+                break;
+            }
+        }
         let frontier = h
             .probe
             .with_frontier(|f| f.first().copied())
             .unwrap_or(Ts::MAX);
         let mut t = tracker.borrow_mut();
         t.advance(frontier);
-        for c in std::mem::take(&mut t.changes) {
-            let (region, industry) = place(&t, &c.uscc);
-            let row = rows::change_row(&c, &region, &industry);
+        let places = std::mem::take(&mut t.change_places);
+        for (c, p) in std::mem::take(&mut t.changes).into_iter().zip(places) {
+            let row = rows::change_row(&c, &p.region, &p.industry);
             items.push((c.as_of, Item::Change(Box::new((c, row)))));
         }
-        for a in std::mem::take(&mut t.alerts) {
-            let (region, industry) = place(&t, &a.uscc);
-            let row = rows::alert_row(&a, &region, &industry);
+        let places = std::mem::take(&mut t.alert_places);
+        for (a, p) in std::mem::take(&mut t.alerts).into_iter().zip(places) {
+            let row = rows::alert_row(&a, &p.region, &p.industry);
             items.push((a.as_of, Item::Alert(Box::new((a, row)))));
         }
         for (u, at) in std::mem::take(&mut t.touched) {
@@ -320,16 +337,6 @@ fn work(
             }
         }
     }
-}
-
-/// An enterprise's region and industry, from its current evaluation.
-fn place(t: &Tracker, uscc: &str) -> (String, String) {
-    t.current.get(uscc).map_or_else(Default::default, |s| {
-        (
-            s.region.clone().unwrap_or_default(),
-            s.industry.clone().unwrap_or_default(),
-        )
-    })
 }
 
 /// The dead letter of a lifecycle reject (the record's canonical bytes are not kept by the
