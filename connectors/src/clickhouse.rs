@@ -385,6 +385,49 @@ pub struct DeadLetterRow {
     pub time: u32,
 }
 
+/// `inspection_plans`: one enterprise selected by an inspection campaign.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct PlanRow {
+    pub campaign_id: String,
+    pub seed: u64,
+    pub snapshot: u32,
+    pub uscc: String,
+    pub colour: String,
+    pub score: Option<f64>,
+    pub u: f64,
+    pub probability: f64,
+    pub reason: String,
+    pub reasons: String,
+    pub region: String,
+    pub industry: String,
+}
+
+/// `inspection_campaigns`: a campaign's population and selections of one colour.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct CampaignRow {
+    pub campaign_id: String,
+    pub seed: u64,
+    pub snapshot: u32,
+    pub colour: String,
+    pub population: u64,
+    pub selected: u64,
+}
+
+/// `commitment_checks`: one verification decision or result of a commitment.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct CommitmentCheckRow {
+    pub check_id: String,
+    pub commitment_id: String,
+    pub uscc: String,
+    pub as_of: u32,
+    pub method: String,
+    pub result: String,
+    pub detail: String,
+}
+
 /// A logical or wall time in seconds as a ClickHouse `DateTime` (clamped to its range).
 pub fn datetime(t: i64) -> u32 {
     t.clamp(0, i64::from(u32::MAX)) as u32

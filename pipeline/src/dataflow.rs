@@ -99,6 +99,8 @@ pub struct Scored {
     p: Option<i64>,
     /// The records behind the top-five rows: `(row, records)`.
     top: Vec<(u8, Vec<Src>)>,
+    /// Σ `TAX.PAID` over the catalogue's window (the pre-credit line's base, fen).
+    pub tax_paid_fen: i64,
 }
 
 impl Scored {
@@ -107,6 +109,7 @@ impl Scored {
         p: Option<i64>,
         region: Option<String>,
         industry: Option<String>,
+        tax_paid_fen: i64,
     ) -> Self {
         Scored {
             s10: e.s10,
@@ -121,6 +124,7 @@ impl Scored {
                 .iter()
                 .map(|x| (x.row as u8, x.records.clone()))
                 .collect(),
+            tax_paid_fen,
         }
     }
 
@@ -412,5 +416,11 @@ fn evaluate_parts(
     cross.person_dishonest = dishonest.into_iter().collect();
     let l = local(&facts, cat);
     let e = evaluate(&l, &cross, model, cat);
-    Some(Scored::new(&e, l.p, l.region.clone(), l.industry.clone()))
+    Some(Scored::new(
+        &e,
+        l.p,
+        l.region.clone(),
+        l.industry.clone(),
+        l.tax_paid_fen,
+    ))
 }

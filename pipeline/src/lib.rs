@@ -8,6 +8,8 @@ pub mod live;
 pub mod log;
 pub mod model;
 pub mod observe;
+pub mod plan;
 pub mod replay;
+pub mod report;
 pub mod rows;
 pub mod tracker;

@@ -21,6 +21,7 @@ use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
+use pipeline::plan::Campaign;
 use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
@@ -29,6 +30,7 @@ use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::score::Colour;
+use rules::supervision::Supervision;
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -91,6 +93,10 @@ enum Command {
         /// Model file written by `steward train`: Q enters S; without it Q is missing.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Supervision parameters (TOML; the pre-credit line); default: the embedded
+        /// `config/supervision.toml`.
+        #[arg(long)]
+        supervision: Option<PathBuf>,
         /// Declare the input complete once every feed partition has been read to its end
         /// and nothing arrived for this many seconds (batch loads and tests).
         #[arg(long)]
@@ -104,6 +110,48 @@ enum Command {
         #[command(flatten)]
         layout: Layout,
     },
+    /// Plan an inspection campaign from the current colours in ClickHouse: selects
+    /// enterprises reproducibly with the campaign's seed, writes the plan to ClickHouse and
+    /// the plans topic, and prints counts and realised rates by colour.
+    Plan {
+        /// Campaign id (letters, digits, `_`, `-`, `.`); a campaign is planned once.
+        #[arg(long)]
+        campaign: String,
+        /// Seed of the sampling hash.
+        #[arg(long)]
+        seed: u64,
+        /// Only enterprises of this region code.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only enterprises of this industry code.
+        #[arg(long)]
+        industry: Option<String>,
+        #[command(flatten)]
+        services: Services,
+    },
+    /// The credit report of one enterprise for a period, from ClickHouse: colour and score
+    /// history with a chart, every record with its marks, commitments and their results,
+    /// the current explanation, and a digest of the content.
+    Report {
+        /// The enterprise's USCC.
+        #[arg(long)]
+        uscc: String,
+        /// First day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// `json` or `html`.
+        #[arg(long, value_parser = ["json", "html"])]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a connector configuration file without connecting; exits non-zero naming
     /// the bad field.
     CheckConfig {
@@ -113,6 +161,75 @@ enum Command {
     /// Train the risk models (logistic regression, random forest) on labelled history and
     /// evaluate them on a held-out split by time.
     Train(pipeline::model::train::TrainArgs),
+}
+
+/// The connector and supervision configurations of the commands that use the services.
+#[derive(Debug, Args)]
+struct Services {
+    /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Supervision parameters (TOML); default: the embedded `config/supervision.toml`.
+    #[arg(long)]
+    supervision: Option<PathBuf>,
+}
+
+impl Services {
+    fn load(&self) -> Result<(connectors::config::Config, Supervision)> {
+        Ok((
+            pipeline::live::load_config(self.config.as_deref())?,
+            load_supervision(self.supervision.as_deref())?,
+        ))
+    }
+}
+
+/// The supervision parameters: a file, or the embedded default; validated.
+fn load_supervision(path: Option<&Path>) -> Result<Supervision> {
+    Ok(match path {
+        Some(p) => Supervision::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("invalid supervision parameters {}", p.display()))?,
+        None => Supervision::embedded(),
+    })
+}
+
+fn plan(campaign: Campaign, services: &Services) -> Result<()> {
+    let (cfg, sup) = services.load()?;
+    let p = pipeline::plan::plan(&cfg, &sup, &campaign)?;
+    let total: u64 = p.counts.values().map(|c| c.population).sum();
+    println!(
+        "Campaign {} (seed {}) at {}: {} of {} enterprises selected",
+        campaign.id,
+        campaign.seed,
+        format_rfc3339(p.snapshot),
+        p.rows.len(),
+        total
+    );
+    println!();
+    println!(
+        "{:<8} {:>10} {:>9} {:>8} {:>11} {:>10} {:>7}",
+        "colour", "population", "selected", "rate", "probability", "overrides", "capped"
+    );
+    for (colour, n) in &p.counts {
+        let prob = sup.inspection.rule(*colour).map_or(0.0, |r| r.probability);
+        println!(
+            "{:<8} {:>10} {:>9} {:>7.1}% {:>10.1}% {:>10} {:>7}",
+            colour.as_str(),
+            n.population,
+            n.selected,
+            100.0 * n.rate(),
+            100.0 * prob,
+            n.overridden,
+            n.capped
+        );
+    }
+    println!();
+    println!(
+        "low-risk (blue + green) pooled rate {:.1}%",
+        100.0 * p.low_risk_rate()
+    );
+    Ok(())
 }
 
 /// Observability settings of `run`.
@@ -201,11 +318,13 @@ fn main() -> Result<()> {
             config,
             catalogue,
             model,
+            supervision,
             drain_after,
             exit_when_drained,
             metrics_addr,
             layout,
         } => {
+            let sup = load_supervision(supervision.as_deref())?;
             let cfg = pipeline::live::load_config(config.as_deref())?;
             let cat = load_catalogue(catalogue.as_deref())?;
             let model = model
@@ -216,6 +335,7 @@ fn main() -> Result<()> {
             let opts = Options {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
+                pre_credit: sup.pre_credit,
             };
             let registry = prometheus::Registry::new();
             let metrics = Metrics::new(&registry)?;
@@ -227,6 +347,48 @@ fn main() -> Result<()> {
             let result = serve(&cfg, cat, model, layout.config()?, &opts, shared);
             server.stop();
             result
+        }
+        Command::Plan {
+            campaign,
+            seed,
+            region,
+            industry,
+            services,
+        } => plan(
+            Campaign {
+                id: campaign,
+                seed,
+                region,
+                industry,
+            },
+            &services,
+        ),
+        Command::Report {
+            uscc,
+            from,
+            to,
+            format,
+            out,
+            config,
+        } => {
+            let cfg = pipeline::live::load_config(config.as_deref())?;
+            let period = pipeline::report::Period {
+                from: from.map(rules::time::midnight),
+                to: to.map(rules::time::date_end),
+            };
+            let r = pipeline::report::build(&cfg.clickhouse, &uscc, period)?;
+            let text = if format == "html" {
+                pipeline::report::html(&r)?
+            } else {
+                serde_json::to_string_pretty(&r)? + "\n"
+            };
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            Ok(())
         }
         Command::CheckConfig { file } => {
             pipeline::live::load_config(Some(&file))?;

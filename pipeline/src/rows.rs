@@ -10,9 +10,11 @@ use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
+use rules::supervision::{PreCredit, PreCreditRule};
 use rules::time::Ts;
 
 use crate::dataflow::Scored;
+use crate::tracker::PreCreditChange;
 
 /// `worsened`, `improved` or `first`.
 pub fn direction(from: Option<Colour>, to: Colour) -> &'static str {
@@ -23,13 +25,19 @@ pub fn direction(from: Option<Colour>, to: Colour) -> &'static str {
     }
 }
 
-/// The state and indicator rows of an enterprise whose evaluation changed at `at`;
-/// `None` when it left the collection (written as deleted).
+/// An enterprise's pre-credit status from its published colour and tax paid.
+pub fn pre_credit(s: &Scored, published: Option<Colour>, rule: &PreCreditRule) -> PreCredit {
+    rule.line(published.unwrap_or(Colour::None), s.tax_paid_fen)
+}
+
+/// The state and indicator rows of an enterprise whose evaluation changed at `at`, with its
+/// pre-credit status (`rule`); `None` when it left the collection (written as deleted).
 pub fn state_rows(
     uscc: &str,
     at: Ts,
     scored: Option<(&Scored, Option<Colour>)>,
     model: Option<&Model>,
+    rule: &PreCreditRule,
     cat: &Catalogue,
 ) -> (StateRow, IndicatorRow) {
     let version = u64::from(datetime(at));
@@ -71,6 +79,7 @@ pub fn state_rows(
         );
     };
     let e = s.evaluation(model, cat);
+    let pre = pre_credit(s, published, rule);
     (
         StateRow {
             uscc: uscc.to_owned(),
@@ -90,8 +99,8 @@ pub fn state_rows(
             reasons: serde_json::to_string(&e.reasons).unwrap_or_default(),
             region: s.region.clone().unwrap_or_default(),
             industry: s.industry.clone().unwrap_or_default(),
-            pre_credit: String::new(),
-            pre_credit_line: None,
+            pre_credit: pre.as_str().to_owned(),
+            pre_credit_line: pre.line_fen().map(|x| x as f64),
             rules_version: cat.version.clone(),
             model_version: e.model_version.clone().unwrap_or_default(),
             deleted: 0,
@@ -182,4 +191,19 @@ pub fn catalogue_rows(cat: &Catalogue) -> Vec<CatalogueRow> {
             }
         })
         .collect()
+}
+
+/// The plans-topic message of a pre-credit change: `type` `pre_credit`, the enterprise, the
+/// logical time, its colour, and the status and line (fen) before and after.
+pub fn pre_credit_message(c: &PreCreditChange) -> serde_json::Value {
+    serde_json::json!({
+        "type": "pre_credit",
+        "uscc": c.uscc,
+        "as_of": rules::time::format_rfc3339(c.as_of),
+        "colour": c.colour,
+        "pre_credit": c.to.as_str(),
+        "line_fen": c.to.line_fen(),
+        "previous": c.from.as_str(),
+        "previous_line_fen": c.from.line_fen(),
+    })
 }

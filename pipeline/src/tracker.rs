@@ -13,6 +13,7 @@ use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
+use rules::supervision::{PreCredit, PreCreditRule};
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
@@ -55,6 +56,27 @@ pub struct Tracker {
     pub touched: BTreeMap<String, Ts>,
     /// Lifecycle dead letters that came into effect since this was last drained.
     pub dead_new: Vec<Dead>,
+    /// The pre-credit rule, when pre-credit changes are tracked.
+    pre_rule: Option<PreCreditRule>,
+    /// Each enterprise's pre-credit status at the last processed time.
+    pre_current: BTreeMap<String, PreCredit>,
+    /// Every pre-credit change so far, in time order (live outputs drain it each step).
+    pub pre_changes: Vec<PreCreditChange>,
+}
+
+/// A change of an enterprise's pre-credit status (published on the plans topic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreCreditChange {
+    /// The enterprise.
+    pub uscc: String,
+    /// The logical time of the change.
+    pub as_of: Ts,
+    /// Its published colour then.
+    pub colour: Colour,
+    /// The status before.
+    pub from: PreCredit,
+    /// The status from `as_of` on.
+    pub to: PreCredit,
 }
 
 impl Tracker {
@@ -74,6 +96,38 @@ impl Tracker {
             dead: BTreeMap::new(),
             touched: BTreeMap::new(),
             dead_new: Vec::new(),
+            pre_rule: None,
+            pre_current: BTreeMap::new(),
+            pre_changes: Vec::new(),
+        }
+    }
+
+    /// Tracks pre-credit changes with `rule`: one at every processed time at which an
+    /// enterprise's status (from its published colour and tax paid) differs from before.
+    pub fn with_pre_credit(mut self, rule: PreCreditRule) -> Self {
+        self.pre_rule = Some(rule);
+        self
+    }
+
+    fn pre_credit(&mut self, u: &str, t: Ts, now: PreCredit, colour: Colour) {
+        if self.pre_rule.is_none() {
+            return;
+        }
+        let before = self.pre_current.get(u).copied().unwrap_or(PreCredit::None);
+        if before == now {
+            return;
+        }
+        self.pre_changes.push(PreCreditChange {
+            uscc: u.to_owned(),
+            as_of: t,
+            colour,
+            from: before,
+            to: now,
+        });
+        if now == PreCredit::None {
+            self.pre_current.remove(u);
+        } else {
+            self.pre_current.insert(u.to_owned(), now);
         }
     }
 
@@ -114,6 +168,7 @@ impl Tracker {
             // Only a retraction at `t`: the enterprise left the collection.
             let Some(scored) = added else {
                 self.current.remove(&u);
+                self.pre_credit(&u, t, PreCredit::None, Colour::None);
                 continue;
             };
             let e = scored.evaluation(self.model.as_deref(), &self.cat);
@@ -134,6 +189,11 @@ impl Tracker {
             self.alert_places
                 .extend(std::iter::repeat_n(place, seen.alerts.len()));
             self.alerts.extend(seen.alerts);
+            if let Some(rule) = &self.pre_rule {
+                let colour = self.published(&u).unwrap_or(Colour::None);
+                let now = rule.line(colour, scored.tax_paid_fen);
+                self.pre_credit(&u, t, now, colour);
+            }
             self.current.insert(u, scored);
         }
     }

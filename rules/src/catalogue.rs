@@ -271,6 +271,31 @@ pub struct Catalogue {
     /// Triggers.
     #[serde(rename = "trigger")]
     pub triggers: Vec<Trigger>,
+    /// Off-site verification of commitments.
+    pub commitments: CommitmentChecks,
+}
+
+/// Off-site verification of commitments (`supervision.md`): which records contradict a
+/// commitment of each matter. Entries are `FEED.KIND` in the feeds `PEN`, `TAX`, `JUD`, `FIN`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentChecks {
+    /// Kinds for a matter not listed in `matters`.
+    pub default: Vec<String>,
+    /// Kinds per matter.
+    pub matters: BTreeMap<String, Vec<String>>,
+}
+
+impl CommitmentChecks {
+    /// Whether a record of `feed` and `kind` contradicts a commitment of `matter`.
+    pub fn contradicts(&self, matter: Option<&str>, feed: &str, kind: &str) -> bool {
+        let kinds = matter
+            .and_then(|m| self.matters.get(m))
+            .unwrap_or(&self.default);
+        kinds
+            .iter()
+            .any(|k| k.split_once('.') == Some((feed, kind)))
+    }
 }
 
 /// Parameters each computation kind needs.
@@ -378,6 +403,24 @@ impl Catalogue {
 
     fn validate(&self) -> Result<(), CatalogueError> {
         const EPS: f64 = 1e-9;
+        let lists = std::iter::once(("default", &self.commitments.default)).chain(
+            self.commitments
+                .matters
+                .iter()
+                .map(|(m, k)| (m.as_str(), k)),
+        );
+        for (matter, kinds) in lists {
+            for k in kinds {
+                let ok = k.split_once('.').is_some_and(|(f, kind)| {
+                    ["PEN", "TAX", "JUD", "FIN"].contains(&f) && !kind.is_empty()
+                });
+                if !ok {
+                    return Err(self.invalid(format!(
+                        "commitments.{matter}: {k:?} is not FEED.KIND with a feed of PEN, TAX, JUD, FIN"
+                    )));
+                }
+            }
+        }
         if self.version.trim().is_empty() {
             return Err(self.invalid("`version` is empty".into()));
         }

@@ -883,6 +883,52 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
                 None => {}
             }
         }
+        // Off-site verification: the first visible, unretracted contradicting record in the
+        // validity breaks the commitment at its event time; else NORMAL at `valid_until`.
+        let inspected = recs
+            .iter()
+            .any(|a| cmt(a).is_some_and(|c| c.kind == CmtKind::Verified));
+        for p in recs.iter().copied() {
+            let Some(c) = cmt(p).filter(|c| c.kind == CmtKind::Published) else {
+                continue;
+            };
+            let from = p.event.event_time;
+            let valid = c.valid_until.map_or_else(|| add_years(from, 1), date_end);
+            let contra = res
+                .records
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| res.endings.get(*i).is_none_or(|e| e.retracted.is_none()))
+                .map(|(_, a)| *a)
+                .filter(|a| {
+                    let kind = match a.event.body.kind_str() {
+                        "CORRECTED" => "DECIDED",
+                        k => k,
+                    };
+                    (from..valid).contains(&a.event.event_time)
+                        && cat.commitments.contradicts(
+                            c.matter.as_deref(),
+                            a.event.feed().as_str(),
+                            kind,
+                        )
+                })
+                .min_by_key(|a| (a.event.event_time, a.event.event_id.clone()));
+            match contra {
+                Some(x) => {
+                    let at = x.event.event_time;
+                    note_broken(at, x);
+                    if !inspected {
+                        let end = add_months(at, w.commitment_kept_months);
+                        out.push(What::CmtVerified { normal: false }, at, end, x);
+                    }
+                }
+                None if !inspected => {
+                    let end = add_months(valid, w.commitment_kept_months);
+                    out.push(What::CmtVerified { normal: true }, valid, end, p);
+                }
+                None => {}
+            }
+        }
         let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
         if let Some((b, a)) = broken {
             out.push(

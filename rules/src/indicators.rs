@@ -53,6 +53,8 @@ pub struct Local {
     pub industry: Option<String>,
     /// A repair before the minimum publicity end is in effect (review flag).
     pub repair_before_min_publicity: bool,
+    /// Σ `TAX.PAID` amount over the catalogue's `tax_paid_months` (the pre-credit line's base).
+    pub tax_paid_fen: i64,
 }
 
 impl Local {
@@ -585,6 +587,14 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         region,
         industry,
         repair_before_min_publicity: v.count(|w| matches!(w, What::RepairBeforeMinPublicity)) > 0.0,
+        tax_paid_fen: v
+            .facts
+            .iter()
+            .map(|f| match f.what {
+                What::TaxPaid(x) => x,
+                _ => 0,
+            })
+            .sum(),
     }
 }
 

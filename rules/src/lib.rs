@@ -16,5 +16,6 @@ pub mod reference;
 pub mod reject;
 pub mod schema;
 pub mod score;
+pub mod supervision;
 pub mod time;
 pub mod uscc;

@@ -360,3 +360,63 @@ fn annual_report_late_after_30_june() {
         "2023 report missing"
     );
 }
+
+#[test]
+fn offsite_verification_breaks_a_commitment_and_a_revocation_unbreaks_it() {
+    let published = rec(
+        "CMT",
+        "PUBLISHED",
+        "c1",
+        "2024-01-10T00:00:00+08:00",
+        json!({"commitment_id": "K1", "type": "APPROVAL", "matter": "LICENCE_APPROVAL", "valid_until": "2024-12-31"}),
+    );
+    let penalty = rec(
+        "PEN",
+        "DECIDED",
+        "p1",
+        "2024-06-01T00:00:00+08:00",
+        json!({"decision_no": "D1", "dishonesty_class": "MINOR", "penalty_types": ["warning"]}),
+    );
+    // A court case is not a contradiction for LICENCE_APPROVAL (PEN.DECIDED only).
+    let case = rec(
+        "JUD",
+        "CASE_FILED",
+        "j1",
+        "2024-03-01T00:00:00+08:00",
+        json!({"case_no": "C1", "court_code": "K", "role": "DEFENDANT", "cause": "CONTRACT"}),
+    );
+    let log = vec![published.clone(), penalty.clone(), case.clone()];
+    // Row 27 (broken within 24 months, sat k = 1): from the penalty's event time on.
+    assert_eq!(r(&log, "2024-05-31T23:59:59+08:00", 27), 0.0);
+    assert_eq!(r(&log, "2024-06-01T00:00:00+08:00", 27), 63.21);
+    assert_eq!(r(&log, "2026-05-31T23:59:59+08:00", 27), 63.21);
+    assert_eq!(r(&log, "2026-06-01T00:00:00+08:00", 27), 0.0);
+    // R7 (or R5) counts it.
+    let cat = Catalogue::embedded();
+    let e = &evaluate_at(&log, ts("2024-07-01T00:00:00+08:00"), None, &cat)[&code()];
+    assert!(
+        e.1.triggers.iter().any(|t| t == "R5" || t == "R7"),
+        "{:?}",
+        e.1.triggers
+    );
+    // Revoking the penalty un-breaks the commitment.
+    let revoked = rec(
+        "PEN",
+        "REVOKED",
+        "p2",
+        "2024-07-01T00:00:00+08:00",
+        json!({"ref_event_id": "p1"}),
+    );
+    let log = vec![published.clone(), penalty, case.clone(), revoked];
+    assert_eq!(r(&log, "2024-08-01T00:00:00+08:00", 27), 0.0);
+    // A penalty after the validity does not break it.
+    let late = rec(
+        "PEN",
+        "DECIDED",
+        "p3",
+        "2025-01-01T00:00:00+08:00",
+        json!({"decision_no": "D3", "dishonesty_class": "MINOR", "penalty_types": ["warning"]}),
+    );
+    let log = vec![published, case, late];
+    assert_eq!(r(&log, "2025-02-01T00:00:00+08:00", 27), 0.0);
+}

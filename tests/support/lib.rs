@@ -354,3 +354,74 @@ pub fn migrate(db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 pub mod serve;
+
+/// Generates `gen`'s records, runs them through the pipeline in-process (the same ingest,
+/// dataflow and output rows as `steward serve`) and writes the final `enterprise_state`,
+/// `indicator_values`, `colour_history` and `records` rows into `ns`'s ClickHouse database (migrated here).
+/// Returns the log of accepted records.
+pub fn load_generated(
+    ns: &Namespace,
+    gen: &rules::generate::GenConfig,
+) -> anyhow::Result<Vec<rules::lifecycle::Accepted>> {
+    use std::sync::Arc;
+    let cat = Arc::new(rules::catalogue::Catalogue::embedded());
+    let mut ingest = pipeline::ingest::Ingest::new(&cat, std::io::sink());
+    let mut offsets: std::collections::BTreeMap<rules::event::Feed, u64> = Default::default();
+    rules::generate::generate(gen, &mut |_| {}, &mut |r| {
+        let off = offsets.entry(r.feed).or_default();
+        if let Ok(Some(e)) = ingest.decode(r.feed, *off, &r.line) {
+            ingest.admit(e);
+        }
+        *off += 1;
+    })?;
+    let log = Arc::new(std::mem::take(&mut ingest.log));
+    drop(ingest);
+    let until = log.iter().map(|a| a.v).max().unwrap_or(0);
+    let out = pipeline::replay::replay(
+        log.clone(),
+        cat.clone(),
+        None,
+        timely::Config::process(2),
+        pipeline::replay::Schedule {
+            batch: 50_000,
+            until,
+        },
+        |_, _, _| {},
+    )
+    .map_err(anyhow::Error::msg)?;
+    let rule = rules::supervision::Supervision::embedded().pre_credit;
+    let (states, values): (Vec<_>, Vec<_>) = out
+        .states
+        .iter()
+        .map(|(u, (s, published))| {
+            pipeline::rows::state_rows(u, until, Some((s, *published)), None, &rule, &cat)
+        })
+        .unzip();
+    let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
+    let changes: Vec<_> = out
+        .changes
+        .iter()
+        .map(|c| {
+            let s = out.states.get(&c.uscc).map(|x| &x.0);
+            let place = |f: fn(&pipeline::dataflow::Scored) -> &Option<String>| {
+                s.and_then(|s| f(s).clone()).unwrap_or_default()
+            };
+            pipeline::rows::change_row(c, &place(|s| &s.region), &place(|s| &s.industry))
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ch = connectors::clickhouse::ClickHouse::new(&ns.cfg.clickhouse);
+        ch.migrate().await?;
+        ch.insert("enterprise_state", &states).await?;
+        ch.insert("indicator_values", &values).await?;
+        ch.insert("colour_history", &changes).await?;
+        for chunk in records.chunks(100_000) {
+            ch.insert("records", chunk).await?;
+        }
+        Ok::<_, connectors::clickhouse::ClickHouseError>(())
+    })?;
+    Ok(Arc::try_unwrap(log).unwrap_or_else(|l| (*l).clone()))
+}

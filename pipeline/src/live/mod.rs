@@ -26,6 +26,7 @@ use connectors::http::Readiness;
 use connectors::metrics::{Metrics, Service};
 use rules::catalogue::Catalogue;
 use rules::model::Model;
+use rules::supervision::PreCreditRule;
 use rules::time::Ts;
 
 use crate::dataflow::build;
@@ -83,6 +84,8 @@ pub struct Options {
     pub drain_after: Option<Duration>,
     /// Exit once the input was declared complete and every output is durable.
     pub exit_when_drained: bool,
+    /// The pre-credit rule (`config/supervision.toml`).
+    pub pre_credit: PreCreditRule,
 }
 
 /// Runs the three stages until `shared.stop` is set (or the input drained, if asked).
@@ -126,9 +129,11 @@ pub fn serve(
     let log_rx = Arc::new(Mutex::new(Some(log_rx)));
     let workers = {
         let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
+        let rule = opts.pre_credit.clone();
         timely::execute(timely, move |worker| {
             let rx = log_rx.lock().ok().and_then(|mut r| r.take());
-            work(worker, (&cat, model.clone()), &topics, &shared, rx, &out_tx);
+            let ctx = (&cat, model.clone(), &rule);
+            work(worker, ctx, &topics, &shared, rx, &out_tx);
         })
         .map_err(|e| anyhow::anyhow!("timely: {e}"))?
     };
@@ -225,13 +230,15 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
 /// watermark, runs its tracker and sends its final outputs to the sink.
 fn work(
     worker: &mut timely::worker::Worker,
-    (cat, model): (&Arc<Catalogue>, Option<Arc<Model>>),
+    (cat, model, rule): (&Arc<Catalogue>, Option<Arc<Model>>, &PreCreditRule),
     topics: &Topics,
     shared: &Shared,
     rx: Option<Receiver<Vec<Entry>>>,
     out: &SyncSender<Step>,
 ) {
-    let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone(), model.clone())));
+    let tracker = Rc::new(RefCell::new(
+        Tracker::new(cat.clone(), model.clone()).with_pre_credit(rule.clone()),
+    ));
     let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
     let mut upto = Ts::MIN;
@@ -308,8 +315,12 @@ fn work(
         }
         for (u, at) in std::mem::take(&mut t.touched) {
             let scored = t.current.get(&u).map(|s| (s, t.published(&u)));
-            let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), cat);
+            let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), rule, cat);
             items.push((at, Item::State(Box::new((state, values)))));
+        }
+        for c in std::mem::take(&mut t.pre_changes) {
+            let msg = rows::pre_credit_message(&c);
+            items.push((c.as_of, Item::PreCredit(Box::new((c.uscc, msg)))));
         }
         for d in std::mem::take(&mut t.dead_new) {
             items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));

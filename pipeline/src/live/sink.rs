@@ -46,6 +46,8 @@ pub enum Item {
     Alert(Box<(Alert, AlertRow)>),
     /// An enterprise's new state (`enterprise_state`, `indicator_values`).
     State(Box<(StateRow, IndicatorRow)>),
+    /// A pre-credit change (plans topic): the USCC and the message.
+    PreCredit(Box<(String, serde_json::Value)>),
 }
 
 /// What a worker sends after a step.
@@ -283,7 +285,7 @@ fn observe(
                     .unwrap_or(Colour::None);
                 colours.insert(s.0.uscc.clone(), c);
             }
-            Item::Record(_) | Item::Letter(_) => {}
+            Item::Record(_) | Item::Letter(_) | Item::PreCredit(_) => {}
         }
     }
     let mut counts: BTreeMap<Colour, i64> = BTreeMap::new();
@@ -329,7 +331,7 @@ fn write_clickhouse<'a>(
                     *e = (&s.0, &s.1);
                 }
             }
-            Item::Change(_) | Item::Alert(_) => {}
+            Item::Change(_) | Item::Alert(_) | Item::PreCredit(_) => {}
         }
     }
     let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) = states
@@ -370,7 +372,8 @@ fn write_clickhouse<'a>(
     true
 }
 
-/// One Kafka transaction: colour changes, alerts and dead letters, then the fence.
+/// One Kafka transaction: colour changes, alerts, pre-credit changes and dead letters, then
+/// the fence.
 fn publish(
     cfg: &Config,
     producer: &TxnProducer,
@@ -393,6 +396,11 @@ fn publish(
                     &serde_json::to_vec(&a.0).unwrap_or_default(),
                 )?,
                 Item::Letter(d) => producer.send(&t.dead_letters, b"", &d.to_json())?,
+                Item::PreCredit(p) => producer.send(
+                    &t.plans,
+                    p.0.as_bytes(),
+                    &serde_json::to_vec(&p.1).unwrap_or_default(),
+                )?,
                 Item::Record(_) | Item::State(_) => {}
             }
         }

@@ -1,0 +1,501 @@
+//! `steward report`: the credit report of one enterprise for a period (`supervision.md`,
+//! credit report), built from ClickHouse alone.
+//!
+//! Content: the colour and score history (every colour change in the period with its score,
+//! and the current score), every record of the enterprise with an event time in the period
+//! (feed, kind, dates, issuing body, status, repaired / revoked marks), its commitments with
+//! their records and verification results, and the current explanation. The digest is the
+//! SHA-256 of the content's canonical JSON (keys sorted, no whitespace, without the digest
+//! itself), so a copy can be verified with [`verify`].
+
+use std::collections::BTreeMap;
+
+use connectors::clickhouse::{
+    ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, RecordRow, StateRow,
+};
+use plotters::prelude::*;
+use rules::time::{format_rfc3339, Ts};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// A report failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// ClickHouse failed.
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    /// The USCC cannot be used in a query.
+    #[error("{0:?} is not a USCC (18 letters and digits)")]
+    BadUscc(String),
+    /// ClickHouse knows nothing of the enterprise.
+    #[error("no state and no records of {0} in ClickHouse")]
+    Unknown(String),
+    /// The async runtime could not start.
+    #[error("tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The chart could not be drawn.
+    #[error("chart: {0}")]
+    Chart(String),
+}
+
+/// The period of a report: `[from, to)` in logical time; open ends when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Period {
+    /// Start, inclusive.
+    pub from: Option<Ts>,
+    /// End, exclusive.
+    pub to: Option<Ts>,
+}
+
+impl Period {
+    fn contains(&self, t: Ts) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
+    }
+}
+
+/// Everything ClickHouse has about one enterprise.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The current state, if any.
+    pub state: Option<StateRow>,
+    /// Its colour changes, in time order.
+    pub changes: Vec<ChangeRow>,
+    /// Its records (every stored version), in time order.
+    pub records: Vec<RecordRow>,
+    /// Its commitment checks.
+    pub checks: Vec<CommitmentCheckRow>,
+}
+
+/// Reads the sources of `uscc`'s report.
+pub async fn fetch(ch: &ClickHouse, uscc: &str) -> Result<Sources, ReportError> {
+    if uscc.len() != 18 || !uscc.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ReportError::BadUscc(uscc.to_owned()));
+    }
+    let db = ch.database();
+    let state: Vec<StateRow> = ch
+        .fetch(&format!(
+            "SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = '{uscc}'"
+        ))
+        .await?;
+    let changes = ch
+        .fetch(&format!(
+            "SELECT * FROM {db}.colour_history WHERE uscc = '{uscc}' ORDER BY as_of, change_id"
+        ))
+        .await?;
+    let records = ch
+        .fetch(&format!(
+            "SELECT * FROM {db}.records FINAL WHERE uscc = '{uscc}' \
+             ORDER BY event_time, feed, event_id, record_version"
+        ))
+        .await?;
+    let checks = ch
+        .fetch(&format!(
+            "SELECT * FROM {db}.commitment_checks WHERE uscc = '{uscc}' \
+             ORDER BY commitment_id, as_of, check_id"
+        ))
+        .await?;
+    Ok(Sources {
+        state: state.into_iter().next(),
+        changes,
+        records,
+        checks,
+    })
+}
+
+fn time(t: u32) -> String {
+    format_rfc3339(Ts::from(t))
+}
+
+fn reasons(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::Null)
+}
+
+/// The report's content (without digest) from its sources.
+pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
+    let history: Vec<Value> = src
+        .changes
+        .iter()
+        .filter(|c| period.contains(Ts::from(c.as_of)))
+        .map(|c| {
+            json!({
+                "as_of": time(c.as_of),
+                "from": c.from_colour,
+                "to": c.to_colour,
+                "direction": c.direction,
+                "score": c.score,
+                "triggers": c.triggers,
+                "reasons": reasons(&c.reasons),
+            })
+        })
+        .collect();
+    // Latest version of each record.
+    let mut latest: BTreeMap<(&str, &str), &RecordRow> = BTreeMap::new();
+    for r in &src.records {
+        let e = latest.entry((&r.feed, &r.event_id)).or_insert(r);
+        if r.record_version > e.record_version {
+            *e = r;
+        }
+    }
+    let bodies: Vec<(&RecordRow, Value)> = latest
+        .values()
+        .map(|r| (*r, serde_json::from_str(&r.body).unwrap_or(Value::Null)))
+        .collect();
+    let field = |b: &Value, k: &str| b.get(k).and_then(Value::as_str).map(str::to_owned);
+    // Repairs in effect (a revoked repair is void) and retractions, by target.
+    let revoked_repairs: Vec<String> = bodies
+        .iter()
+        .filter(|(r, _)| r.feed == "RPR" && r.kind == "REVOKED")
+        .filter_map(|(_, b)| field(b, "ref_event_id"))
+        .collect();
+    let mut repaired: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut retracted: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (r, b) in &bodies {
+        if r.feed == "RPR" && r.kind == "COMPLETED" && !revoked_repairs.contains(&r.event_id) {
+            if let (Some(f), Some(id)) = (field(b, "target_feed"), field(b, "target_event_id")) {
+                let at = field(b, "effective_time").unwrap_or_else(|| time(r.event_time));
+                repaired.insert((f, id), at);
+            }
+        } else if let Some(target) = field(b, "ref_event_id") {
+            if r.feed != "RPR" {
+                retracted.insert((r.feed.clone(), target), time(r.event_time));
+            }
+        }
+    }
+    let mut records: Vec<&(&RecordRow, Value)> = bodies
+        .iter()
+        .filter(|(r, _)| period.contains(Ts::from(r.event_time)))
+        .collect();
+    records.sort_by_key(|(r, _)| (r.event_time, r.feed.clone(), r.event_id.clone()));
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(r, b)| {
+            let key = (r.feed.clone(), r.event_id.clone());
+            json!({
+                "feed": r.feed,
+                "kind": r.kind,
+                "event_id": r.event_id,
+                "version": r.record_version,
+                "event_time": time(r.event_time),
+                "visible_from": time(r.v),
+                "issuing_body": field(b, "source_org"),
+                "status": r.status,
+                "repaired": repaired.get(&key),
+                "revoked": retracted.get(&key),
+            })
+        })
+        .collect();
+    // Commitments: their records (any time) and checks, by commitment_id.
+    let mut commitments: BTreeMap<String, Value> = BTreeMap::new();
+    for (r, b) in bodies.iter().filter(|(r, _)| r.feed == "CMT") {
+        let Some(id) = field(b, "commitment_id") else {
+            continue;
+        };
+        let c = commitments
+            .entry(id.clone())
+            .or_insert_with(|| json!({"commitment_id": id, "events": [], "checks": []}));
+        for k in ["type", "matter", "valid_until"] {
+            if let Some(v) = field(b, k) {
+                c[k] = json!(v);
+            }
+        }
+        if let Some(result) = field(b, "result") {
+            c["result"] = json!(result);
+        }
+        if let Some(events) = c["events"].as_array_mut() {
+            events.push(json!({
+                "kind": r.kind,
+                "event_time": time(r.event_time),
+                "method": field(b, "method"),
+                "result": field(b, "result"),
+                "issuing_body": field(b, "source_org"),
+            }));
+        }
+    }
+    for k in &src.checks {
+        let c = commitments.entry(k.commitment_id.clone()).or_insert_with(
+            || json!({"commitment_id": k.commitment_id, "events": [], "checks": []}),
+        );
+        if let Some(checks) = c["checks"].as_array_mut() {
+            checks.push(json!({
+                "as_of": time(k.as_of),
+                "method": k.method,
+                "result": k.result,
+                "detail": k.detail,
+            }));
+        }
+    }
+    let current = src.state.as_ref().map(|s| {
+        json!({
+            "as_of": time(s.as_of),
+            "colour": s.colour,
+            "score_colour": s.score_colour,
+            "s": s.s, "p": s.p, "m": s.m, "q": s.q, "r": s.r,
+            "triggers": s.triggers,
+            "level1": s.level1,
+            "level2": s.level2,
+            "explanation": reasons(&s.reasons),
+            "region": s.region,
+            "industry": s.industry,
+            "pre_credit": s.pre_credit,
+            "pre_credit_line_fen": s.pre_credit_line,
+            "rules_version": s.rules_version,
+            "model_version": s.model_version,
+        })
+    });
+    json!({
+        "uscc": uscc,
+        "period": {
+            "from": period.from.map(format_rfc3339),
+            "to": period.to.map(format_rfc3339),
+        },
+        "current": current,
+        "history": history,
+        "records": records,
+        "commitments": commitments.into_values().collect::<Vec<_>>(),
+    })
+}
+
+/// The hex SHA-256 of `content`'s canonical JSON.
+pub fn digest(content: &Value) -> String {
+    hex::encode(Sha256::digest(content.to_string().as_bytes()))
+}
+
+/// The report: its content with `digest`.
+pub fn report(uscc: &str, period: Period, src: &Sources) -> Value {
+    let mut r = content(uscc, period, src);
+    r["digest"] = json!(digest(&r));
+    r
+}
+
+/// Whether a report's digest matches its content.
+pub fn verify(report: &Value) -> bool {
+    let mut c = report.clone();
+    let Some(d) = c.as_object_mut().and_then(|o| o.remove("digest")) else {
+        return false;
+    };
+    d.as_str() == Some(digest(&c).as_str())
+}
+
+/// Builds the report of `uscc` from the ClickHouse of `cfg`.
+pub fn build(
+    cfg: &connectors::config::ClickHouseConfig,
+    uscc: &str,
+    period: Period,
+) -> Result<Value, ReportError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ReportError::Runtime)?;
+    let src = rt.block_on(fetch(&ClickHouse::new(cfg), uscc))?;
+    if src.state.is_none() && src.records.is_empty() {
+        return Err(ReportError::Unknown(uscc.to_owned()));
+    }
+    Ok(report(uscc, period, &src))
+}
+
+/// The score points of the chart: each colour change with a score, then the current state.
+fn points(r: &Value) -> Vec<(Ts, f64, String)> {
+    let mut out: Vec<(Ts, f64, String)> = Vec::new();
+    let at = |v: &Value| v.as_str().and_then(rules::time::parse_rfc3339);
+    for h in r["history"].as_array().into_iter().flatten() {
+        if let (Some(t), Some(s)) = (at(&h["as_of"]), h["score"].as_f64()) {
+            out.push((t, s, h["to"].as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    let c = &r["current"];
+    if let (Some(t), Some(s)) = (at(&c["as_of"]), c["s"].as_f64()) {
+        out.push((t, s, c["colour"].as_str().unwrap_or_default().to_owned()));
+    }
+    out
+}
+
+fn colour_rgb(c: &str) -> RGBColor {
+    match c {
+        "blue" => RGBColor(31, 95, 191),
+        "green" => RGBColor(46, 139, 87),
+        "yellow" => RGBColor(218, 165, 32),
+        "red" => RGBColor(200, 30, 30),
+        _ => RGBColor(128, 128, 128),
+    }
+}
+
+/// The score chart as inline SVG: score over time, each point in its colour.
+pub fn chart(r: &Value) -> Result<String, ReportError> {
+    let pts = points(r);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        let e = |x: String| ReportError::Chart(x);
+        root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+        let (t0, t1) = match (pts.first(), pts.last()) {
+            (Some(a), Some(b)) if a.0 < b.0 => (a.0, b.0),
+            (Some(a), _) => (a.0 - 86_400, a.0 + 86_400),
+            _ => (0, 1),
+        };
+        let mut c = ChartBuilder::on(&root)
+            .margin(10)
+            .build_cartesian_2d(t0..t1, 0f64..1000f64)
+            .map_err(|x| e(x.to_string()))?;
+        c.draw_series(LineSeries::new(
+            pts.iter().map(|(t, s, _)| (*t, *s)),
+            &RGBColor(90, 90, 90),
+        ))
+        .map_err(|x| e(x.to_string()))?;
+        c.draw_series(
+            pts.iter()
+                .map(|(t, s, col)| Circle::new((*t, *s), 5, colour_rgb(col).filled())),
+        )
+        .map_err(|x| e(x.to_string()))?;
+        root.present().map_err(|x| e(x.to_string()))?;
+    }
+    Ok(svg)
+}
+
+/// The human-readable report: an HTML document with the chart inline.
+pub fn html(r: &Value) -> Result<String, ReportError> {
+    use maud::{html, PreEscaped, DOCTYPE};
+    let svg = chart(r)?;
+    let s = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(x) => x.clone(),
+        x => x.to_string(),
+    };
+    let empty = Vec::new();
+    let list = |k: &str| r[k].as_array().unwrap_or(&empty).clone();
+    let cur = &r["current"];
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Credit report " (s(&r["uscc"])) }
+                style { "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}" }
+            }
+            body {
+                h1 { "Credit report " span id="uscc" { (s(&r["uscc"])) } }
+                p id="period" { "Period: " (s(&r["period"]["from"])) " – " (s(&r["period"]["to"])) }
+                section id="current" {
+                    h2 { "Current assessment" }
+                    p {
+                        "Colour " strong id="colour" { (s(&cur["colour"])) }
+                        ", score " span id="score" { (s(&cur["s"])) }
+                        " as of " (s(&cur["as_of"]))
+                        ", pre-credit " span id="pre-credit" { (s(&cur["pre_credit"])) " " (s(&cur["pre_credit_line_fen"])) }
+                    }
+                    p { "Triggers: " (s(&cur["triggers"])) }
+                    h3 { "Explanation" }
+                    table id="explanation" {
+                        tr { th { "indicator" } th { "contribution" } th { "records" } }
+                        @for x in cur["explanation"].as_array().unwrap_or(&empty) {
+                            tr { td { (s(&x["indicator"])) } td { (s(&x["contribution"])) } td { (s(&x["records"])) } }
+                        }
+                    }
+                }
+                section id="history" {
+                    h2 { "Colour and score history" }
+                    figure id="chart" { (PreEscaped(svg)) }
+                    table {
+                        tr { th { "as of" } th { "from" } th { "to" } th { "direction" } th { "score" } th { "triggers" } }
+                        @for h in list("history") {
+                            tr class="change" { td { (s(&h["as_of"])) } td { (s(&h["from"])) } td { (s(&h["to"])) } td { (s(&h["direction"])) } td { (s(&h["score"])) } td { (s(&h["triggers"])) } }
+                        }
+                    }
+                }
+                section id="records" {
+                    h2 { "Records" }
+                    table {
+                        tr { th { "feed" } th { "kind" } th { "event id" } th { "event time" } th { "visible from" } th { "issuing body" } th { "status" } th { "repaired" } th { "revoked" } }
+                        @for x in list("records") {
+                            tr class="record" { td { (s(&x["feed"])) } td { (s(&x["kind"])) } td { (s(&x["event_id"])) } td { (s(&x["event_time"])) } td { (s(&x["visible_from"])) } td { (s(&x["issuing_body"])) } td { (s(&x["status"])) } td { (s(&x["repaired"])) } td { (s(&x["revoked"])) } }
+                        }
+                    }
+                }
+                section id="commitments" {
+                    h2 { "Commitments" }
+                    table {
+                        tr { th { "commitment" } th { "type" } th { "matter" } th { "valid until" } th { "result" } th { "checks" } }
+                        @for c in list("commitments") {
+                            tr class="commitment" { td { (s(&c["commitment_id"])) } td { (s(&c["type"])) } td { (s(&c["matter"])) } td { (s(&c["valid_until"])) } td { (s(&c["result"])) } td { (c["checks"].as_array().map_or(0, Vec::len)) } }
+                        }
+                    }
+                }
+                footer {
+                    p { "Digest (SHA-256 of the canonical JSON content): " code id="digest" { (s(&r["digest"])) } }
+                }
+            }
+        }
+    };
+    Ok(doc.into_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(feed: &str, kind: &str, id: &str, t: u32, body: Value) -> RecordRow {
+        RecordRow {
+            feed: feed.into(),
+            event_id: id.into(),
+            record_version: 1,
+            uscc: "91330000000000000X".into(),
+            kind: kind.into(),
+            event_time: t,
+            ingest_time: t,
+            v: t,
+            digest: String::new(),
+            body: body.to_string(),
+            status: "accepted".into(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn marks_digest_and_period() {
+        let src = Sources {
+            records: vec![
+                record("PEN", "DECIDED", "p1", 100, json!({"source_org": "AMR"})),
+                record("PEN", "DECIDED", "p2", 200, json!({})),
+                record("PEN", "REVOKED", "p3", 300, json!({"ref_event_id": "p2"})),
+                record(
+                    "RPR",
+                    "COMPLETED",
+                    "r1",
+                    400,
+                    json!({"target_feed": "PEN", "target_event_id": "p1", "effective_time": "1970-01-01T00:10:00Z"}),
+                ),
+                record(
+                    "CMT",
+                    "PUBLISHED",
+                    "c1",
+                    500,
+                    json!({"commitment_id": "K", "matter": "M", "valid_until": "2020-01-01"}),
+                ),
+            ],
+            ..Sources::default()
+        };
+        let r = report("91330000000000000X", Period::default(), &src);
+        assert!(verify(&r));
+        let recs = r["records"].as_array().unwrap();
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs[0]["repaired"], "1970-01-01T00:10:00Z");
+        assert_eq!(recs[0]["issuing_body"], "AMR");
+        assert_eq!(recs[1]["revoked"], format_rfc3339(300));
+        assert_eq!(r["commitments"][0]["matter"], "M");
+        let mut tampered = r.clone();
+        tampered["records"][0]["kind"] = json!("X");
+        assert!(!verify(&tampered));
+        let p = Period {
+            from: Some(150),
+            to: Some(400),
+        };
+        assert_eq!(
+            report("91330000000000000X", p, &src)["records"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let page = html(&r).unwrap();
+        assert!(page.contains("<svg") && page.contains(r["digest"].as_str().unwrap()));
+    }
+}
