@@ -12,9 +12,8 @@ use connectors::config::Config;
 use pipeline::log::{Body, Entry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::Message;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use rules::catalogue::Catalogue;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
@@ -24,6 +23,12 @@ use crate::steward_bin;
 /// Produces the generated records of `gen` to the feed topics of `cfg`, keyed by USCC;
 /// returns how many.
 pub fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
+    produce_part(cfg, gen, 0..u64::MAX)
+}
+
+/// Produces the generated records of `gen` whose position in arrival order is in `part`;
+/// returns how many.
+pub fn produce_part(cfg: &Config, gen: &GenConfig, part: std::ops::Range<u64>) -> u64 {
     connectors::kafka::ensure_topics(
         &cfg.kafka,
         &cfg.kafka
@@ -42,7 +47,12 @@ pub fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
         .create()
         .expect("producer");
     let mut n = 0u64;
+    let mut position = 0u64;
     generate(gen, &mut |_| {}, &mut |r| {
+        position += 1;
+        if !part.contains(&(position - 1)) {
+            return;
+        }
         let key = serde_json::from_slice::<serde_json::Value>(&r.line)
             .ok()
             .and_then(|v| v.get("uscc").and_then(|u| u.as_str()).map(str::to_owned))
@@ -79,10 +89,21 @@ pub fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
 
 /// Starts `steward serve` on `ns`, draining and exiting once the input is complete.
 pub fn serve(ns: &crate::Namespace) -> Child {
+    serve_draining_after(ns, 1.5)
+}
+
+/// [`serve`], declaring the input complete after `idle` seconds without records.
+pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
     Command::new(steward_bin().expect("steward binary"))
         .args(["serve", "--config"])
         .arg(&ns.config)
-        .args(["--drain-after", "1.5", "--exit-when-drained", "-w", "2"])
+        .args([
+            "--drain-after",
+            &idle.to_string(),
+            "--exit-when-drained",
+            "-w",
+            "2",
+        ])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn,pipeline=info")
         .stdout(Stdio::null())
@@ -107,7 +128,10 @@ pub fn wait(mut child: Child, limit: Duration) {
     }
 }
 
-/// Reads every partition of `topic` to its end, committed data only.
+/// Reads every partition of `topic` to its end, committed data only. The end is each
+/// partition's high watermark when reading starts: a transaction's commit markers can reach
+/// a partition a moment after the commit returned, and until then a `read_committed`
+/// reader would stop early at the last stable offset.
 pub fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.kafka.brokers)
@@ -115,35 +139,48 @@ pub fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
         .create()
         .expect("consumer");
     let md = c
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let partitions = md.topics()[0].partitions().len();
-    c.subscribe(&[topic]).expect("subscribe");
-    let mut eof = BTreeSet::new();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in md.topics()[0].partitions() {
+        let (_, high) = c
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        ends.insert(p.id(), high);
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("partition");
+    }
+    c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
     let started = Instant::now();
-    while eof.len() < partitions {
+    loop {
+        let position = c.position().expect("position");
+        let done = ends.iter().all(|(p, high)| {
+            *high == 0
+                || position
+                    .find_partition(topic, *p)
+                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= *high))
+        });
+        if done {
+            return out;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "reading {topic}"
+            "reading {topic}: {position:?} short of {ends:?}"
         );
         match c.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => out.push((
                 m.key().unwrap_or_default().to_vec(),
                 m.payload().unwrap_or_default().to_vec(),
             )),
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
         }
     }
-    out
 }
 
 /// Everything a run leaves behind, in a canonical order.
