@@ -29,7 +29,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (unit, property, integration, end to end)"
 log=$(mktemp)
 status=0
-{ cargo test --workspace --doc --locked && cargo test --workspace --all-targets --locked; } 2>&1 |
+{ cargo test --workspace --doc --locked && cargo test --workspace --all-targets --locked --no-fail-fast; } 2>&1 |
   tee "$log" || status=$?
 # One closing line over every test binary, in the plain 'N passed, N failed' form.
 passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')

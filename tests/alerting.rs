@@ -156,13 +156,14 @@ fn new_red_enterprises_alert_reaches_the_webhook() -> Result<()> {
         "{ALERT} fires before steward runs"
     );
 
-    // Generated data turns some enterprises red while the dataflow runs.
+    // Generated data turns some enterprises red while the dataflow runs. Enough of it that
+    // the run spans several scrapes: `increase` needs a sample before the reds are counted.
     let mut steward = ChildGuard::spawn(
         "steward",
         std::process::Command::new(steward_bin()?).args([
             "run",
             "--enterprises",
-            "200",
+            "1500",
             "--output",
             &d.join("out").display().to_string(),
             "--metrics-addr",
