@@ -5,11 +5,12 @@
 //! aborts, waits, and starts over from the log and the committed offsets, so its state (the
 //! duplicate filter and the watermark) is always the one the log implies.
 //!
-//! The replay clock over several partitions (`docs/decisions.md` D6): the watermark is the
-//! smallest of the partitions' largest ingest times, minus the lateness, over partitions that
-//! still have records to read; when every partition is at its end, the largest ingest time
-//! read, minus the lateness. Interleaving partitions differently therefore makes no record
-//! late that is on time within its own partition.
+//! The replay clock over several partitions (`docs/decisions.md` D7): a record is late when
+//! its ingest time is behind its own partition's largest ingest time minus the lateness, so
+//! its `v` depends on that partition's records alone. The watermark that moves the dataflow
+//! is the smallest of the partitions' own watermarks, over partitions that still have
+//! records to read (when every partition is at its end: the largest ingest time read, minus
+//! the lateness); `v` is never below it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -177,7 +178,15 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             let body = match checked {
                 Ok(e) => {
                     let ingest_time = e.ingest_time;
-                    let Some(a) = ingest.admit_at(e, before) else {
+                    // Late within its own partition: a function of that partition's records
+                    // alone, so no interleaving of partitions or restart point changes `v`.
+                    let own = clock
+                        .max
+                        .get(&(topic.clone(), m.partition))
+                        .copied()
+                        .unwrap_or(Ts::MIN)
+                        .saturating_sub(lateness);
+                    let Some(a) = ingest.admit_at(e, before.max(own)) else {
                         continue;
                     };
                     shared
