@@ -353,7 +353,8 @@ impl FeedSource {
                 }
             }
         }
-        consumer.assign(&tpl).map_err(client("assign"))?;
+        // Every partition gets its own queue before the assignment starts fetching, so that
+        // no message is served on the consumer's main queue.
         let mut parts = Vec::new();
         for (topic, partition) in ids {
             let queue =
@@ -371,6 +372,7 @@ impl FeedSource {
                 next: None,
             });
         }
+        consumer.assign(&tpl).map_err(client("assign"))?;
         Ok(FeedSource {
             consumer,
             parts,
@@ -387,8 +389,22 @@ impl FeedSource {
         timeout: Duration,
     ) -> Result<Vec<(String, Read)>, KafkaFailure> {
         // Serves the consumer's own events (errors, rebalances); messages go to the queues.
-        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
-            return Err(client("poll")(e));
+        // A message here would be outside every partition queue: fail rather than lose it
+        // (the caller starts over from the committed offsets).
+        match self.consumer.poll(Duration::ZERO) {
+            None => {}
+            Some(Err(e)) => return Err(client("poll")(e)),
+            Some(Ok(m)) => {
+                return Err(KafkaFailure::Client {
+                    context: "poll",
+                    source: KafkaError::Subscription(format!(
+                        "message from {} [{}] at {} outside its partition queue",
+                        m.topic(),
+                        m.partition(),
+                        m.offset()
+                    )),
+                })
+            }
         }
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + timeout;
