@@ -19,6 +19,7 @@ use e2e::serve::{
 use e2e::Namespace;
 use rand::{Rng, SeedableRng};
 use rules::catalogue::Catalogue;
+use rules::lifecycle::Accepted;
 
 /// A small run against the from-scratch reference computation itself.
 #[test]
@@ -53,15 +54,12 @@ fn serve_equals_the_reference() {
     // `steward train --from-clickhouse` reads).
     let source = pipeline::model::dataset::Source::ClickHouse(Box::new(ns.cfg.clickhouse.clone()));
     let stored = pipeline::model::dataset::load_log(&source, &cat).expect("records");
-    let canonical = |l: &[rules::lifecycle::Accepted]| {
-        let mut v: Vec<_> = l
-            .iter()
-            .map(|a| (a.v, a.digest, rules::decode::encode(&a.event)))
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(canonical(&stored), canonical(&log), "records = the log");
+    let canonical = |a: &Accepted| (a.v, a.digest, rules::decode::encode(&a.event));
+    assert_eq!(
+        sorted_by(&stored, canonical),
+        sorted_by(&log, canonical),
+        "records = the log"
+    );
 }
 
 /// 100k records: an uninterrupted run equals the dataflow replayed over its log (which the
@@ -127,22 +125,19 @@ fn killed_runs_equal_an_uninterrupted_run() {
     );
     // And the same input as the uninterrupted run: the same records accepted, the same
     // decoder rejects with the same origins.
-    let ids = |l: &[rules::lifecycle::Accepted]| {
-        let mut v: Vec<_> = l
-            .iter()
-            .map(|a| {
-                (
-                    a.event.feed(),
-                    a.event.event_id.clone(),
-                    a.event.version,
-                    a.digest,
-                )
-            })
-            .collect();
-        v.sort();
-        v
+    let ids = |a: &Accepted| {
+        (
+            a.event.feed(),
+            a.event.event_id.clone(),
+            a.event.version,
+            a.digest,
+        )
     };
-    assert_eq!(ids(&crashed_log), ids(&log), "accepted records");
+    assert_eq!(
+        sorted_by(&crashed_log, ids),
+        sorted_by(&log, ids),
+        "accepted records"
+    );
     assert_eq!(crashed_rejected, rejected, "decoder rejects");
     let origins = |s: &Snapshot, ns: &Namespace| {
         let mut v: Vec<_> = s
@@ -168,22 +163,15 @@ fn killed_runs_equal_an_uninterrupted_run() {
     );
     // Identical outputs as well when both runs gave every record the same visibility time
     // (they differ only if a late record was judged against a different watermark).
-    let vs = |l: &[rules::lifecycle::Accepted]| {
-        let mut v: Vec<_> = l
-            .iter()
-            .map(|a| {
-                (
-                    a.event.feed(),
-                    a.event.event_id.clone(),
-                    a.event.version,
-                    a.v,
-                )
-            })
-            .collect();
-        v.sort();
-        v
+    let vs = |a: &Accepted| {
+        (
+            a.event.feed(),
+            a.event.event_id.clone(),
+            a.event.version,
+            a.v,
+        )
     };
-    if vs(&crashed_log) == vs(&log) {
+    if sorted_by(&crashed_log, vs) == sorted_by(&log, vs) {
         assert!(after.states == snap.states, "enterprise_state");
         assert!(after.changes == snap.changes, "colour_history");
         assert!(after.alerts == snap.alerts, "alerts");
@@ -194,4 +182,11 @@ fn killed_runs_equal_an_uninterrupted_run() {
     } else {
         eprintln!("the two runs gave some late records other visibility times; outputs compared with each run's own log only");
     }
+}
+
+/// `f` of every record of `log`, sorted.
+fn sorted_by<T: Ord>(log: &[Accepted], f: impl Fn(&Accepted) -> T) -> Vec<T> {
+    let mut v: Vec<T> = log.iter().map(f).collect();
+    v.sort();
+    v
 }

@@ -134,23 +134,3 @@ pub fn results(metrics: &Metrics, log: &[Accepted], out: &Replayed) {
             .inc_by(n);
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use connectors::metrics::{direction, COLOURS};
-
-    /// The metrics' direction label and `colour_history.direction` are the same function.
-    #[test]
-    fn metrics_and_colour_history_agree_on_directions() {
-        for to in COLOURS {
-            assert_eq!(direction(None, to), crate::rows::direction(None, to));
-            for from in COLOURS.into_iter().filter(|f| *f != to) {
-                assert_eq!(
-                    direction(Some(from), to),
-                    crate::rows::direction(Some(from), to),
-                    "{from:?} -> {to:?}"
-                );
-            }
-        }
-    }
-}

@@ -16,15 +16,6 @@ use rules::time::Ts;
 use crate::dataflow::Scored;
 use crate::tracker::PreCreditChange;
 
-/// `worsened`, `improved` or `first`.
-pub fn direction(from: Option<Colour>, to: Colour) -> &'static str {
-    match from {
-        None => "first",
-        Some(f) if to > f => "worsened",
-        Some(_) => "improved",
-    }
-}
-
 /// An enterprise's pre-credit status from its published colour and tax paid.
 pub fn pre_credit(s: &Scored, published: Option<Colour>, rule: &PreCreditRule) -> PreCredit {
     rule.line(published.unwrap_or(Colour::None), s.tax_paid_fen)
@@ -125,7 +116,7 @@ pub fn change_row(c: &ColourChange, region: &str, industry: &str) -> ChangeRow {
         as_of: datetime(c.as_of),
         from_colour: c.from.map(|f| f.as_str().to_owned()).unwrap_or_default(),
         to_colour: c.to.as_str().to_owned(),
-        direction: direction(c.from, c.to).to_owned(),
+        direction: connectors::metrics::direction(c.from, c.to).to_owned(),
         score: c.score,
         score_colour: c.score_colour.as_str().to_owned(),
         triggers: c.triggers.clone(),

@@ -56,6 +56,24 @@ struct Clock {
 }
 
 impl Clock {
+    /// Takes in an accepted record's ingest time, read from `topic`/`partition`.
+    fn saw(&mut self, topic: &str, partition: i32, ingest: Ts) {
+        let max = self
+            .max
+            .entry((topic.to_owned(), partition))
+            .or_insert(Ts::MIN);
+        *max = (*max).max(ingest);
+    }
+
+    /// The partition's own watermark: its largest ingest time minus the lateness.
+    fn own(&self, topic: &str, partition: i32, lateness: Ts) -> Ts {
+        self.max
+            .get(&(topic.to_owned(), partition))
+            .copied()
+            .unwrap_or(Ts::MIN)
+            .saturating_sub(lateness)
+    }
+
     fn candidate(&self, source: &FeedSource, lateness: Ts, live: bool) -> Ts {
         let parts = source.partitions();
         let open: Vec<Ts> = parts
@@ -89,9 +107,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         let e = Entry::decode(&m.payload)?;
         if let (Body::Accepted { origin, .. }, Some(a)) = (&e.body, e.record()) {
             ingest.restore(&a);
-            let key = (origin.topic.clone(), origin.partition);
-            let max = clock.max.entry(key).or_insert(Ts::MIN);
-            *max = (*max).max(a.event.ingest_time);
+            clock.saw(&origin.topic, origin.partition, a.event.ingest_time);
         }
         clock.wm = clock.wm.max(e.wm);
     }
@@ -180,12 +196,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     let ingest_time = e.ingest_time;
                     // Late within its own partition: a function of that partition's records
                     // alone, so no interleaving of partitions or restart point changes `v`.
-                    let own = clock
-                        .max
-                        .get(&(topic.clone(), m.partition))
-                        .copied()
-                        .unwrap_or(Ts::MIN)
-                        .saturating_sub(lateness);
+                    let own = clock.own(&topic, m.partition, lateness);
                     let Some(a) = ingest.admit_at(e, before.max(own)) else {
                         continue;
                     };
@@ -194,11 +205,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                         .records_applied
                         .with_label_values(&[a.event.feed().as_str()])
                         .inc();
-                    let max = clock
-                        .max
-                        .entry((topic.clone(), m.partition))
-                        .or_insert(Ts::MIN);
-                    *max = (*max).max(ingest_time);
+                    clock.saw(&topic, m.partition, ingest_time);
                     let origin = Origin {
                         topic: topic.clone(),
                         partition: m.partition,
