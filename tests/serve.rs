@@ -5,21 +5,24 @@
 //! - an uninterrupted run must equal the `rules` reference computation over the log it
 //!   wrote, count every record once (read = applied + duplicate + dead-lettered) and
 //!   dead-letter the malformed records with their origin;
-//! - a run killed with SIGKILL at random points and restarted each time must leave the same
-//!   ClickHouse tables and the same `read_committed` colour-change topic as the
-//!   uninterrupted run.
+//! - a run killed with SIGKILL at random points and restarted each time must give every record
+//!   the same visibility time, and leave the same ClickHouse tables and the same
+//!   `read_committed` colour-change topic, as the uninterrupted run.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, dead_message, expected_by_replay, gen, produce, read_log, serve, snapshot, sorted, wait,
-    Expected, Snapshot,
+    check, dead_message, expected_by_replay, gen, produce, read_log, read_topic, serve, snapshot,
+    sorted, wait, Expected, Snapshot,
 };
 use e2e::Namespace;
+use pipeline::log::{Body, Entry};
 use rand::{Rng, SeedableRng};
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Accepted;
+use rules::time::Ts;
 
 /// A small run against the from-scratch reference computation itself.
 #[test]
@@ -86,6 +89,7 @@ fn killed_runs_equal_an_uninterrupted_run() {
     let want = expected_by_replay(&log, &cat);
     let snap = snapshot(&clean);
     check(&clean, &snap, &want, produced, &log, rejected);
+    assert_visibility_follows_own_partition(&clean, cat.lifecycle.lateness_secs);
 
     // Killed at random points, restarted each time.
     let crashed = Namespace::new("e2e_crash");
@@ -114,6 +118,7 @@ fn killed_runs_equal_an_uninterrupted_run() {
     // Nothing lost, nothing duplicated: the killed run's tables and topics are exactly what
     // its log implies.
     let (crashed_log, crashed_rejected) = read_log(&crashed.cfg);
+    assert_visibility_follows_own_partition(&crashed, cat.lifecycle.lateness_secs);
     let after = snapshot(&crashed);
     check(
         &crashed,
@@ -161,8 +166,8 @@ fn killed_runs_equal_an_uninterrupted_run() {
         origins(&snap, &clean),
         "dead letters"
     );
-    // Identical outputs as well when both runs gave every record the same visibility time
-    // (they differ only if a late record was judged against a different watermark).
+    // The same visibility times (D7: a function of each partition's own records), hence
+    // identical tables and topics.
     let vs = |a: &Accepted| {
         (
             a.event.feed(),
@@ -171,17 +176,49 @@ fn killed_runs_equal_an_uninterrupted_run() {
             a.v,
         )
     };
-    if sorted_by(&crashed_log, vs) == sorted_by(&log, vs) {
-        assert!(after.states == snap.states, "enterprise_state");
-        assert!(after.changes == snap.changes, "colour_history");
-        assert!(after.alerts == snap.alerts, "alerts");
-        assert!(
-            after.topic_changes == snap.topic_changes,
-            "colour-change topic"
-        );
-    } else {
-        eprintln!("the two runs gave some late records other visibility times; outputs compared with each run's own log only");
+    assert!(
+        sorted_by(&crashed_log, vs) == sorted_by(&log, vs),
+        "visibility times differ between the killed and the uninterrupted run"
+    );
+    assert!(after.states == snap.states, "enterprise_state");
+    assert!(after.changes == snap.changes, "colour_history");
+    assert!(after.alerts == snap.alerts, "alerts");
+    assert!(
+        after.topic_changes == snap.topic_changes,
+        "colour-change topic"
+    );
+}
+
+/// With the whole input in Kafka before the run starts, every accepted record's `v` is its
+/// ingest time, or its own partition's watermark (largest ingest time read before it, minus
+/// the lateness) if that is later (D7): never a watermark set by other partitions.
+fn assert_visibility_follows_own_partition(ns: &Namespace, lateness: Ts) {
+    let mut max: BTreeMap<(String, i32), Ts> = BTreeMap::new();
+    let mut late = 0;
+    for (_, bytes) in read_topic(&ns.cfg, &ns.cfg.kafka.topics.accepted) {
+        let e = Entry::decode(&bytes).expect("log entry");
+        if let Body::Accepted {
+            v, origin, record, ..
+        } = &e.body
+        {
+            let key = (origin.topic.clone(), origin.partition);
+            let own = max
+                .get(&key)
+                .map_or(Ts::MIN, |m| m.saturating_sub(lateness));
+            assert_eq!(
+                *v,
+                record.ingest_time.max(own),
+                "v of {}[{}]@{}",
+                origin.topic,
+                origin.partition,
+                origin.offset
+            );
+            late += usize::from(own > record.ingest_time);
+            let m = max.entry(key).or_insert(Ts::MIN);
+            *m = (*m).max(record.ingest_time);
+        }
     }
+    eprintln!("{late} records were late against their own partition");
 }
 
 /// `f` of every record of `log`, sorted.

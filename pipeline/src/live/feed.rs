@@ -146,6 +146,10 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     .set(lag);
             }
         }
+        // Every record of the batch is held to the watermark as of the batch's start: taken
+        // before the poll, because the poll can read a partition to its end and mark it so,
+        // and a partition at its end no longer holds the watermark back.
+        let before = clock.wm.max(clock.candidate(&source, lateness, live));
         let batch = source.poll(cfg.batch.max_rows, Duration::from_millis(100))?;
         let mut entries = Vec::with_capacity(batch.len());
         if batch.is_empty() {
@@ -175,9 +179,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         } else {
             idle_since = Instant::now();
         }
-        // Every record of the batch is held to the watermark as of the batch's start.
-        let before = clock.wm.max(clock.candidate(&source, lateness, live));
-        clock.wm = before;
+        clock.wm = clock.wm.max(before);
         for (topic, m) in batch {
             let feed = topics.feed_of(&topic);
             let checked = match feed {
