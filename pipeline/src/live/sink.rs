@@ -212,6 +212,7 @@ pub fn run(
                 .into_iter()
                 .partition(|(t, _)| *t < upto);
             pending = later;
+            let flush_started = Instant::now();
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
             }
@@ -226,11 +227,12 @@ pub fn run(
             if committed.is_none() {
                 return Ok(());
             }
+            let flush_took = flush_started.elapsed();
             fence = upto;
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
             observe(shared, &ready, &mut colours, fence);
-            tracing::debug!(fence, outputs = ready.len(), "flushed");
+            tracing::debug!(fence, outputs = ready.len(), ?flush_took, "flushed");
         }
         shared.metrics.sink_backlog.set(pending.len() as i64);
         shared
