@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, dead_message, expected_by_replay, gen, produce, read_log, serve, snapshot, sorted, wait,
-    Expected, Snapshot,
+    check, dead_message, expected_by_replay, final_time, gen, produce, read_log, serve, snapshot,
+    sorted, wait, Expected, Snapshot,
 };
 use e2e::Namespace;
 use rand::{Rng, SeedableRng};
@@ -29,12 +29,14 @@ fn serve_equals_the_reference() {
     let produced = produce(&ns.cfg, &gen(40));
     wait(serve(&ns), Duration::from_secs(300));
     let (log, rejected) = read_log(&ns.cfg);
-    let until = log
-        .iter()
-        .map(|a| a.event.ingest_time)
-        .max()
-        .expect("records");
-    let r = rules::reference::run(&log, until, None, &cat);
+    let until = final_time(&log);
+    let r = rules::reference::run(
+        &log,
+        until,
+        None,
+        &cat,
+        &rules::supervision::Supervision::embedded().commitments,
+    );
     let want = Expected {
         changes: sorted(r.changes.iter().map(|c| c.change_id.clone()).collect()),
         alerts: sorted(r.alerts.iter().map(|a| a.alert_id.clone()).collect()),
@@ -47,7 +49,10 @@ fn serve_equals_the_reference() {
             })
             .collect(),
         lifecycle: r.dead.iter().map(dead_message).collect(),
-    };
+        scheduled: Vec::new(),
+        checks: Vec::new(),
+    }
+    .with_commitments(&r.scheduled, &r.checks);
     check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
 
     // ClickHouse `records` holds the same log, with the same visibility times (what
