@@ -211,17 +211,20 @@ pub fn build<S: Sink>(
     Handles { input, probe }
 }
 
+/// The dataflow's outputs: evaluations, lifecycle dead letters and commitment events.
+type Outputs<'s> = (
+    VecCollection<'s, Ts, (String, Scored)>,
+    VecCollection<'s, Ts, Dead>,
+    VecCollection<'s, Ts, (String, CommitmentEvent)>,
+);
+
 /// The dataflow from accepted records to evaluations, lifecycle dead letters and
 /// commitment events.
 fn pipeline<'s>(
     records: VecCollection<'s, Ts, Accepted>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
-) -> (
-    VecCollection<'s, Ts, (String, Scored)>,
-    VecCollection<'s, Ts, Dead>,
-    VecCollection<'s, Ts, (String, CommitmentEvent)>,
-) {
+) -> Outputs<'s> {
     // 1. Versions per (feed, event_id).
     let versions =
         records

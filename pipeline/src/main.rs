@@ -313,9 +313,7 @@ fn main() -> Result<()> {
             run(
                 input.as_deref(),
                 &output,
-                Arc::new(cat),
-                model,
-                sup.commitments,
+                (Arc::new(cat), model, sup.commitments),
                 &gen.config(),
                 &layout,
                 &obs,
@@ -517,12 +515,13 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
     Ok(())
 }
 
+/// What `run` evaluates with: the catalogue, the model and the commitments' rules.
+type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, CommitmentRules);
+
 fn run(
     input: Option<&Path>,
     output: &Path,
-    cat: Arc<Catalogue>,
-    model: Option<Arc<Model>>,
-    commitments: CommitmentRules,
+    (cat, model, commitments): RunRules,
     gen: &GenConfig,
     layout: &Layout,
     obs: &ObsArgs,
