@@ -62,8 +62,8 @@ enum Command {
         /// Input directory with `<feed>.jsonl` files; without it, data is generated in-process.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl` and
-        /// `dead_letters.jsonl`. With several processes each writes the enterprises its
+        /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl`,
+        /// `dead_letters.jsonl` and `commitment_tasks.jsonl`. With several processes each writes the enterprises its
         /// workers own; give each its own directory.
         #[arg(long, default_value = "steward-out")]
         output: PathBuf,
