@@ -94,6 +94,10 @@ fn pre_credit_line_in_state_and_on_the_plans_topic() {
     let mut messages = 0;
     for (_, payload) in read_topic(&ns.cfg, &ns.cfg.kafka.topics.plans) {
         let m: Value = serde_json::from_slice(&payload).expect("json");
+        // The plans topic also carries the commitments' verification tasks (D46).
+        if m["type"] == "verification_task" {
+            continue;
+        }
         assert_eq!(m["type"], "pre_credit");
         let u = m["uscc"].as_str().expect("uscc").to_owned();
         let (prev, prev_line) = last.get(&u).map_or((Value::from(""), Value::Null), |p| {

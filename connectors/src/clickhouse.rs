@@ -20,6 +20,16 @@ use crate::config::ClickHouseConfig;
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
     (2, "views", include_str!("../migrations/0002_views.sql")),
+    (
+        3,
+        "review_flags",
+        include_str!("../migrations/0003_review_flags.sql"),
+    ),
+    (
+        4,
+        "commitment_checks",
+        include_str!("../migrations/0004_commitment_checks.sql"),
+    ),
 ];
 
 /// A ClickHouse failure.
@@ -289,6 +299,8 @@ pub struct StateRow {
     pub model_version: String,
     pub deleted: u8,
     pub version: u64,
+    pub review_flags: Vec<String>,
+    pub review_flag_repairs: Vec<String>,
 }
 
 /// `indicator_values`: the 49 level-3 values of one enterprise.
@@ -426,6 +438,11 @@ pub struct CommitmentCheckRow {
     pub method: String,
     pub result: String,
     pub detail: String,
+    pub kind: String,
+    pub colour: String,
+    pub effective: u32,
+    pub due: Option<u32>,
+    pub record: String,
 }
 
 /// A logical or wall time in seconds as a ClickHouse `DateTime` (clamped to its range).

@@ -138,6 +138,10 @@ pub struct Topics {
     /// Internal topic of output fences: the logical time up to which every output is
     /// durable, committed in the same transaction as the outputs.
     pub fence: String,
+    /// Internal topic of the pipeline's own `CMT` records (`semantics.md` §5): the
+    /// `CMT.SCHEDULED` decisions, published with the outputs and read back by the feed stage
+    /// as `CMT` input like a feed topic (one partition).
+    pub commitments: String,
     /// Colour changes (`outputs.md`).
     pub colour_changes: String,
     /// Alerts.
@@ -155,12 +159,25 @@ impl Topics {
             .get(feed.as_str())
             .map_or("", std::string::String::as_str)
     }
-    /// The feed read from `topic`.
+    /// The feed read from `topic`: a feed topic's, or `CMT` for the internal commitments
+    /// topic.
     pub fn feed_of(&self, topic: &str) -> Option<Feed> {
+        if topic == self.commitments {
+            return Some(Feed::Cmt);
+        }
         self.feeds
             .iter()
             .find(|(_, t)| t.as_str() == topic)
             .and_then(|(f, _)| Feed::parse(f))
+    }
+    /// Every topic the feed stage reads: the 11 feed topics and the internal commitments
+    /// topic.
+    pub fn inputs(&self) -> Vec<&str> {
+        self.feeds
+            .values()
+            .map(String::as_str)
+            .chain(std::iter::once(self.commitments.as_str()))
+            .collect()
     }
 }
 
@@ -322,6 +339,7 @@ impl Config {
         all.extend([
             ("kafka.topics.accepted".to_owned(), &t.accepted),
             ("kafka.topics.fence".to_owned(), &t.fence),
+            ("kafka.topics.commitments".to_owned(), &t.commitments),
             ("kafka.topics.colour_changes".to_owned(), &t.colour_changes),
             ("kafka.topics.alerts".to_owned(), &t.alerts),
             ("kafka.topics.plans".to_owned(), &t.plans),
@@ -409,6 +427,11 @@ mod tests {
         let c = Config::from_toml(DEFAULT_TOML, |_| None).expect("valid");
         assert_eq!(c.kafka.topics.feed(Feed::Pen), "credit.in.pen");
         assert_eq!(c.kafka.topics.feed_of("credit.in.insp"), Some(Feed::Insp));
+        assert_eq!(
+            c.kafka.topics.feed_of("credit.internal.commitments"),
+            Some(Feed::Cmt)
+        );
+        assert_eq!(c.kafka.topics.inputs().len(), 12);
         assert_eq!(c.clock.mode, ClockMode::Replay);
     }
 
@@ -426,6 +449,20 @@ mod tests {
             (
                 with("alerts = \"credit.dlq\"", "alerts = \"credit.out.alerts\""),
                 "kafka.topics",
+            ),
+            (
+                with(
+                    "commitments = \"credit internal\"",
+                    "commitments = \"credit.internal.commitments\"",
+                ),
+                "kafka.topics.commitments",
+            ),
+            (
+                with(
+                    "commitments = \"credit.in.cmt\"",
+                    "commitments = \"credit.internal.commitments\"",
+                ),
+                "kafka.topics.commitments",
             ),
             (with("", "PEN = \"credit.in.pen\"\n"), "kafka.topics.feeds"),
             (

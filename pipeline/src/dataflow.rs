@@ -21,8 +21,8 @@ use std::sync::Arc;
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, VecCollection};
 use rules::catalogue::Catalogue;
-use rules::fact::{derive, Fact, Src, What};
-use rules::indicators::{local, Cross};
+use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
+use rules::indicators::{local, Cross, ReviewFlag};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation};
@@ -40,6 +40,8 @@ enum Derived {
     Fact(Fact),
     /// A lifecycle dead letter.
     Dead(Dead),
+    /// A published commitment or a verification result (D46).
+    Commitment(CommitmentEvent),
 }
 
 /// What other enterprises' rows 47–49 read about an enterprise.
@@ -101,6 +103,8 @@ pub struct Scored {
     top: Vec<(u8, Vec<Src>)>,
     /// Σ `TAX.PAID` over the catalogue's window (the pre-credit line's base, fen).
     pub tax_paid_fen: i64,
+    /// Review flags of the enterprise's repairs (D47).
+    pub review_flags: Vec<ReviewFlag>,
 }
 
 impl Scored {
@@ -125,6 +129,7 @@ impl Scored {
                 .map(|x| (x.row as u8, x.records.clone()))
                 .collect(),
             tax_paid_fen,
+            review_flags: e.review_flags.clone(),
         }
     }
 
@@ -139,15 +144,18 @@ impl Scored {
                 .unwrap_or_default()
         };
         let stopped = self.s10.is_none();
-        assemble(
-            r,
-            self.p.map(|p| p as f64),
-            model,
-            self.triggers.clone(),
-            stopped,
-            evidence,
-            cat,
-        )
+        Evaluation {
+            review_flags: self.review_flags.clone(),
+            ..assemble(
+                r,
+                self.p.map(|p| p as f64),
+                model,
+                self.triggers.clone(),
+                stopped,
+                evidence,
+                cat,
+            )
+        }
     }
 }
 
@@ -171,6 +179,8 @@ pub trait Sink: 'static {
     fn scored(&mut self, uscc: &str, scored: &Scored, time: Ts, diff: isize);
     /// A lifecycle dead-letter update.
     fn dead(&mut self, dead: &Dead, time: Ts, diff: isize);
+    /// An update of an enterprise's published commitments and verification results.
+    fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -184,7 +194,7 @@ pub fn build<S: Sink>(
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Ts, _, _>(|scope| {
         let (input, records) = scope.new_collection::<Accepted, isize>();
-        let (scored, dead) = pipeline(records, &cat, model);
+        let (scored, dead, commitments) = pipeline(records, &cat, model);
         let s = sink.clone();
         scored
             .inspect(move |((u, sc), t, r)| s.borrow_mut().scored(u, sc, *t, *r))
@@ -192,20 +202,29 @@ pub fn build<S: Sink>(
         let s = sink.clone();
         dead.inspect(move |(d, t, r)| s.borrow_mut().dead(d, *t, *r))
             .probe_with(&probe);
+        let s = sink.clone();
+        commitments
+            .inspect(move |((u, c), t, r)| s.borrow_mut().commitment(u, c, *t, *r))
+            .probe_with(&probe);
         input
     });
     Handles { input, probe }
 }
 
-/// The dataflow from accepted records to evaluations and lifecycle dead letters.
+/// The dataflow's outputs: evaluations, lifecycle dead letters and commitment events.
+type Outputs<'s> = (
+    VecCollection<'s, Ts, (String, Scored)>,
+    VecCollection<'s, Ts, Dead>,
+    VecCollection<'s, Ts, (String, CommitmentEvent)>,
+);
+
+/// The dataflow from accepted records to evaluations, lifecycle dead letters and
+/// commitment events.
 fn pipeline<'s>(
     records: VecCollection<'s, Ts, Accepted>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
-) -> (
-    VecCollection<'s, Ts, (String, Scored)>,
-    VecCollection<'s, Ts, Dead>,
-) {
+) -> Outputs<'s> {
     // 1. Versions per (feed, event_id).
     let versions =
         records
@@ -237,6 +256,9 @@ fn pipeline<'s>(
             for f in derive(&res, &c) {
                 out.push((Derived::Fact(f), 1));
             }
+            for e in commitment_events(&res, &c) {
+                out.push((Derived::Commitment(e), 1));
+            }
         },
     );
 
@@ -248,6 +270,7 @@ fn pipeline<'s>(
                 Derived::Known => (t, Ts::MAX),
                 Derived::Fact(f) => (t.max(f.start), t.max(f.end)),
                 Derived::Dead(x) => (t.max(x.at), Ts::MAX),
+                Derived::Commitment(e) => (t.max(e.from()), Ts::MAX),
             };
             let end = (to < Ts::MAX).then(|| ((u.clone(), d.clone()), to, -r));
             std::iter::once(((u, d), from, r)).chain(end)
@@ -260,6 +283,10 @@ fn pipeline<'s>(
             _ => None,
         })
         .concat(version_dead);
+    let commitments = timed.clone().flat_map(|(u, d)| match d {
+        Derived::Commitment(e) => Some((u, e)),
+        _ => None,
+    });
     let known = timed
         .clone()
         .flat_map(|(u, d)| matches!(d, Derived::Known).then_some(u));
@@ -359,7 +386,7 @@ fn pipeline<'s>(
                 out.push((s, 1));
             }
         });
-    (scored, dead)
+    (scored, dead, commitments)
 }
 
 /// The values of a reduce input, each repeated by its (positive) multiplicity, as the

@@ -30,7 +30,7 @@ use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::score::Colour;
-use rules::supervision::Supervision;
+use rules::supervision::{CommitmentRules, Supervision};
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -62,8 +62,8 @@ enum Command {
         /// Input directory with `<feed>.jsonl` files; without it, data is generated in-process.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl` and
-        /// `dead_letters.jsonl`. With several processes each writes the enterprises its
+        /// Output directory for `state.jsonl`, `colour_changes.jsonl`, `alerts.jsonl`,
+        /// `dead_letters.jsonl` and `commitment_tasks.jsonl`. With several processes each writes the enterprises its
         /// workers own; give each its own directory.
         #[arg(long, default_value = "steward-out")]
         output: PathBuf,
@@ -73,6 +73,10 @@ enum Command {
         /// Model file written by `steward train`: Q enters S; without it Q is missing.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Supervision parameters (TOML; the commitments' verification method); default: the
+        /// embedded `config/supervision.toml`.
+        #[arg(long)]
+        supervision: Option<PathBuf>,
         #[command(flatten)]
         gen: GenArgs,
         #[command(flatten)]
@@ -295,10 +299,12 @@ fn main() -> Result<()> {
             output,
             catalogue,
             model,
+            supervision,
             gen,
             layout,
             obs,
         } => {
+            let sup = load_supervision(supervision.as_deref())?;
             let cat = load_catalogue(catalogue.as_deref())?;
             let model = model
                 .map(|p| pipeline::model::load(&p, &cat))
@@ -307,8 +313,7 @@ fn main() -> Result<()> {
             run(
                 input.as_deref(),
                 &output,
-                Arc::new(cat),
-                model,
+                (Arc::new(cat), model, sup.commitments),
                 &gen.config(),
                 &layout,
                 &obs,
@@ -336,6 +341,7 @@ fn main() -> Result<()> {
                 drain_after: drain_after.map(std::time::Duration::from_secs_f64),
                 exit_when_drained,
                 pre_credit: sup.pre_credit,
+                commitments: sup.commitments,
             };
             let registry = prometheus::Registry::new();
             let metrics = Metrics::new(&registry)?;
@@ -509,11 +515,13 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
     Ok(())
 }
 
+/// What `run` evaluates with: the catalogue, the model and the commitments' rules.
+type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, CommitmentRules);
+
 fn run(
     input: Option<&Path>,
     output: &Path,
-    cat: Arc<Catalogue>,
-    model: Option<Arc<Model>>,
+    (cat, model, commitments): RunRules,
     gen: &GenConfig,
     layout: &Layout,
     obs: &ObsArgs,
@@ -600,6 +608,7 @@ fn run(
         log.clone(),
         cat.clone(),
         model.clone(),
+        Some(commitments),
         config,
         Schedule {
             batch: 50_000,
@@ -656,6 +665,7 @@ fn run(
                 "level1": e.l1, "level2": e.l2, "level3": e.r,
                 "region": s.region, "industry": s.industry,
                 "reasons": e.reasons,
+                "review_flags": e.review_flags,
                 "rules_version": cat.version,
                 "model_version": e.model_version,
             })
@@ -664,6 +674,12 @@ fn run(
     write_jsonl(&output.join("state.jsonl"), &states)?;
     write_jsonl(&output.join("colour_changes.jsonl"), &out.changes)?;
     write_jsonl(&output.join("alerts.jsonl"), &out.alerts)?;
+    // The commitment loop's decisions; without the services the loop does not close: the
+    // CMT.SCHEDULED records are not read back and no inspector result returns (D46).
+    write_jsonl(
+        &output.join("commitment_tasks.jsonl"),
+        out.scheduled.iter().map(pipeline::rows::decision_json),
+    )?;
 
     let rejected: u64 = rejections.values().sum();
     let lifecycle_dead = out.dead.len() as u64;
@@ -707,6 +723,11 @@ fn run(
         println!("  {reason:<20} {n:>8}");
     }
     println!("colour changes    {:>10}", out.changes.len());
+    println!(
+        "commitments       {:>10} scheduled, {} with an inspection task",
+        out.scheduled.len(),
+        out.scheduled.iter().filter(|s| s.task).count()
+    );
     println!("alerts            {:>10}", out.alerts.len());
     let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
     println!(

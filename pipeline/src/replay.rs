@@ -11,6 +11,7 @@ use rules::lifecycle::{Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
+use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::dataflow::{build, Scored};
@@ -37,15 +38,23 @@ pub struct Replayed {
     pub alerts: Vec<Alert>,
     /// Lifecycle dead letters in effect at `until`.
     pub dead: Vec<Dead>,
+    /// Every commitment's scheduling decision, in `(as_of, uscc, commitment_id)` order
+    /// (empty unless replayed with commitment rules).
+    pub scheduled: Vec<Scheduled>,
+    /// Every verification result, in `(as_of, uscc, check)` order (empty unless replayed
+    /// with commitment rules).
+    pub checks: Vec<Verification>,
 }
 
 /// Runs `log` (in any order) through the dataflow with the given timely configuration,
-/// scoring `Q` with `model` if one is given. After each step, `on_step(worker, t, tracker)`
-/// sees the worker's state as of time `t`.
+/// scoring `Q` with `model` if one is given, and tracking the commitment loop with
+/// `commitments` if given. After each step, `on_step(worker, t, tracker)` sees the worker's
+/// state as of time `t`.
 pub fn replay<F>(
     log: Arc<Vec<Accepted>>,
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
+    commitments: Option<CommitmentRules>,
     config: timely::Config,
     schedule: Schedule,
     on_step: F,
@@ -58,7 +67,11 @@ where
     order.sort_by_key(|&i| log[i].v);
     let order = Arc::new(order);
     let guards = timely::execute(config, move |worker| {
-        let tracker = Rc::new(RefCell::new(Tracker::new(cat.clone(), model.clone())));
+        let mut tracker = Tracker::new(cat.clone(), model.clone());
+        if let Some(rules) = &commitments {
+            tracker = tracker.with_commitments(rules.clone());
+        }
+        let tracker = Rc::new(RefCell::new(tracker));
         let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
         let feeds = worker.index() == 0;
         let mut i = 0;
@@ -104,16 +117,24 @@ where
             std::mem::take(&mut t.changes),
             std::mem::take(&mut t.alerts),
             t.dead.keys().cloned().collect::<Vec<_>>(),
+            std::mem::take(&mut t.scheduled),
+            std::mem::take(&mut t.checks),
         )
     })?;
     let mut out = Replayed::default();
     for r in guards.join() {
-        let (states, changes, alerts, dead) = r?;
+        let (states, changes, alerts, dead, scheduled, checks) = r?;
         out.states.extend(states);
         out.changes.extend(changes);
         out.alerts.extend(alerts);
         out.dead.extend(dead);
+        out.scheduled.extend(scheduled);
+        out.checks.extend(checks);
     }
+    out.scheduled.sort_by(|a, b| {
+        (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))
+    });
+    out.checks.sort_by(|a, b| a.key().cmp(&b.key()));
     // Stable sorts: within one enterprise and time, the monitor's order stays.
     out.changes
         .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));

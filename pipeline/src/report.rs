@@ -218,8 +218,13 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
         if let Some(checks) = c["checks"].as_array_mut() {
             checks.push(json!({
                 "as_of": time(k.as_of),
+                "kind": k.kind,
                 "method": k.method,
                 "result": k.result,
+                "colour": k.colour,
+                "effective": time(k.effective),
+                "due": k.due.map(time),
+                "record": k.record,
                 "detail": k.detail,
             }));
         }
@@ -238,6 +243,12 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
             "industry": s.industry,
             "pre_credit": s.pre_credit,
             "pre_credit_line_fen": s.pre_credit_line,
+            "review_flags": s
+                .review_flags
+                .iter()
+                .zip(&s.review_flag_repairs)
+                .map(|(flag, repair)| json!({"flag": flag, "repair_event_id": repair}))
+                .collect::<Vec<_>>(),
             "rules_version": s.rules_version,
             "model_version": s.model_version,
         })
@@ -383,6 +394,7 @@ pub fn html(r: &Value) -> Result<String, ReportError> {
                         ", pre-credit " span id="pre-credit" { (s(&cur["pre_credit"])) " " (s(&cur["pre_credit_line_fen"])) }
                     }
                     p { "Triggers: " (s(&cur["triggers"])) }
+                    p id="review-flags" { "Repairs flagged for review: " (s(&cur["review_flags"])) }
                     h3 { "Explanation" }
                     table id="explanation" {
                         tr { th { "indicator" } th { "contribution" } th { "records" } }

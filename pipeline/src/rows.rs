@@ -2,16 +2,18 @@
 //! Every row is a function of the log alone, so a replay writes the same rows.
 
 use connectors::clickhouse::{
-    datetime, AlertRow, CatalogueRow, ChangeRow, IndicatorRow, RecordRow, StateRow,
+    datetime, AlertRow, CatalogueRow, ChangeRow, CommitmentCheckRow, IndicatorRow, RecordRow,
+    StateRow,
 };
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
+use rules::fact::Checker;
 use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
-use rules::supervision::{PreCredit, PreCreditRule};
-use rules::time::Ts;
+use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
+use rules::time::{format_rfc3339, Ts};
 
 use crate::dataflow::Scored;
 use crate::tracker::PreCreditChange;
@@ -58,6 +60,8 @@ pub fn state_rows(
                 model_version: String::new(),
                 deleted: 1,
                 version,
+                review_flags: Vec::new(),
+                review_flag_repairs: Vec::new(),
             },
             IndicatorRow {
                 uscc: uscc.to_owned(),
@@ -96,6 +100,16 @@ pub fn state_rows(
             model_version: e.model_version.clone().unwrap_or_default(),
             deleted: 0,
             version,
+            review_flags: e
+                .review_flags
+                .iter()
+                .map(|f| f.flag.as_str().to_owned())
+                .collect(),
+            review_flag_repairs: e
+                .review_flags
+                .iter()
+                .map(|f| f.repair_event_id.clone())
+                .collect(),
         },
         IndicatorRow {
             uscc: uscc.to_owned(),
@@ -190,11 +204,88 @@ pub fn pre_credit_message(c: &PreCreditChange) -> serde_json::Value {
     serde_json::json!({
         "type": "pre_credit",
         "uscc": c.uscc,
-        "as_of": rules::time::format_rfc3339(c.as_of),
+        "as_of": format_rfc3339(c.as_of),
         "colour": c.colour,
         "pre_credit": c.to.as_str(),
         "line_fen": c.to.line_fen(),
         "previous": c.from.as_str(),
         "previous_line_fen": c.from.line_fen(),
     })
+}
+
+/// A deterministic row id: hex SHA-256 of the parts joined by `|`.
+fn check_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(parts.join("|").as_bytes()))
+}
+
+/// The `commitment_checks` row of a scheduling decision (`kind` `scheduled`); its id is a
+/// function of the decision, so a replay writes the same row.
+pub fn scheduled_row(s: &Scheduled) -> CommitmentCheckRow {
+    let record = s.event().event_id;
+    CommitmentCheckRow {
+        check_id: check_id(&[&s.uscc, &s.commitment_id, "scheduled", &record]),
+        commitment_id: s.commitment_id.clone(),
+        uscc: s.uscc.clone(),
+        as_of: datetime(s.as_of),
+        method: s.method.as_str().to_owned(),
+        result: String::new(),
+        detail: serde_json::json!({"task": s.task, "u": s.u, "probability": s.probability})
+            .to_string(),
+        kind: "scheduled".to_owned(),
+        colour: s.colour.as_str().to_owned(),
+        effective: datetime(s.as_of),
+        due: s.due.map(datetime),
+        record,
+    }
+}
+
+/// The `commitment_checks` row of a verification result (`kind` `offsite` or `inspector`).
+pub fn check_row(v: &Verification) -> CommitmentCheckRow {
+    let c = &v.check;
+    let kind = match c.checker {
+        Checker::Offsite => "offsite",
+        Checker::Inspector => "inspector",
+    };
+    let method = c.method.map(|m| m.as_str()).unwrap_or_default();
+    let effective = format_rfc3339(c.at);
+    CommitmentCheckRow {
+        check_id: check_id(&[
+            &v.uscc,
+            &c.commitment_id,
+            kind,
+            c.result.as_str(),
+            &effective,
+            c.record.0.as_str(),
+            &c.record.1,
+        ]),
+        commitment_id: c.commitment_id.clone(),
+        uscc: v.uscc.clone(),
+        as_of: datetime(v.as_of),
+        method: method.to_owned(),
+        result: c.result.as_str().to_owned(),
+        detail: serde_json::json!({"record_feed": c.record.0}).to_string(),
+        kind: kind.to_owned(),
+        colour: String::new(),
+        effective: datetime(c.at),
+        due: None,
+        record: c.record.1.clone(),
+    }
+}
+
+/// A scheduling decision as JSON: the enterprise, the commitment, its logical time, the
+/// colour, the method, whether a task is issued, the draw and probability, the due date (or
+/// null) and the event id of its `CMT.SCHEDULED` record (`commitment_tasks.jsonl`).
+pub fn decision_json(s: &Scheduled) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["event_id"] = s.event().event_id.into();
+    v
+}
+
+/// The plans-topic message of an inspection task: [`decision_json`] with `type`
+/// `verification_task`.
+pub fn task_message(s: &Scheduled) -> serde_json::Value {
+    let mut v = decision_json(s);
+    v["type"] = "verification_task".into();
+    v
 }

@@ -1,19 +1,21 @@
 //! The one sequential step: a worker's evaluation updates, taken in logical-time order once
 //! the dataflow's frontier has passed them, drive [`rules::monitor::Monitor`]: hysteresis,
-//! colour changes and alerts.
+//! colour changes and alerts; then the pre-credit changes (D44) and the commitment loop's
+//! decisions (D46), which read the published colour at that time.
 //!
 //! The dataflow partitions enterprises by USCC, so each worker tracks the enterprises it
 //! owns; no state is shared between workers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rules::catalogue::Catalogue;
+use rules::fact::{Check, CommitmentEvent};
 use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
-use rules::supervision::{PreCredit, PreCreditRule};
+use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
@@ -62,6 +64,27 @@ pub struct Tracker {
     pre_current: BTreeMap<String, PreCredit>,
     /// Every pre-credit change so far, in time order (live outputs drain it each step).
     pub pre_changes: Vec<PreCreditChange>,
+    /// Commitment event updates not yet passed by the frontier.
+    pending_commitments: Vec<(Ts, String, CommitmentEvent, isize)>,
+    /// The scheduling rules, when the commitment loop is tracked.
+    commitment_rules: Option<CommitmentRules>,
+    /// `(uscc, commitment_id)` already scheduled: a commitment is decided once.
+    decided: BTreeSet<(String, String)>,
+    /// Verification results already reported.
+    reported: BTreeSet<(String, Check)>,
+    /// Every scheduling decision so far, in time order (live outputs drain it each step).
+    pub scheduled: Vec<Scheduled>,
+    /// Every verification result so far, in time order (live outputs drain it each step).
+    pub checks: Vec<Verification>,
+}
+
+/// The updates of one enterprise at one logical time.
+#[derive(Debug, Default)]
+struct Due {
+    /// Net evaluation updates.
+    values: BTreeMap<Scored, isize>,
+    /// Net commitment event updates.
+    commitments: BTreeMap<CommitmentEvent, isize>,
 }
 
 /// A change of an enterprise's pre-credit status (published on the plans topic).
@@ -99,6 +122,52 @@ impl Tracker {
             pre_rule: None,
             pre_current: BTreeMap::new(),
             pre_changes: Vec::new(),
+            pending_commitments: Vec::new(),
+            commitment_rules: None,
+            decided: BTreeSet::new(),
+            reported: BTreeSet::new(),
+            scheduled: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// Tracks the commitment loop with `rules`: each commitment is scheduled at the first
+    /// processed time its `PUBLISHED` is in effect, from the published colour after that
+    /// time's evaluation; each verification result is reported the first time it appears.
+    pub fn with_commitments(mut self, rules: CommitmentRules) -> Self {
+        self.commitment_rules = Some(rules);
+        self
+    }
+
+    fn commitments_at(&mut self, u: &str, t: Ts, events: BTreeMap<CommitmentEvent, isize>) {
+        let Some(rules) = &self.commitment_rules else {
+            return;
+        };
+        let colour = self
+            .monitors
+            .get(u)
+            .and_then(|m| m.published)
+            .unwrap_or(Colour::None);
+        for (e, r) in events {
+            if r <= 0 {
+                continue;
+            }
+            match e {
+                CommitmentEvent::Published(id) => {
+                    if self.decided.insert((u.to_owned(), id.clone())) {
+                        self.scheduled.push(rules.schedule(u, &id, colour, t));
+                    }
+                }
+                CommitmentEvent::Checked(c) => {
+                    if self.reported.insert((u.to_owned(), c.clone())) {
+                        self.checks.push(Verification {
+                            uscc: u.to_owned(),
+                            as_of: t,
+                            check: c,
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -157,45 +226,67 @@ impl Tracker {
             }
         }
 
+        let (cmt_ready, cmt_later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_commitments)
+                .into_iter()
+                .partition(|(t, ..)| *t < frontier);
+        self.pending_commitments = cmt_later;
+
         // Net change per (time, uscc, value), in time order.
-        let mut net: BTreeMap<(Ts, String), BTreeMap<Scored, isize>> = BTreeMap::new();
+        let mut net: BTreeMap<(Ts, String), Due> = BTreeMap::new();
         for (t, u, s, r) in ready {
-            *net.entry((t, u)).or_default().entry(s).or_default() += r;
+            *net.entry((t, u)).or_default().values.entry(s).or_default() += r;
         }
-        for ((t, u), values) in net {
-            self.touched.insert(u.clone(), t);
-            let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
-            // Only a retraction at `t`: the enterprise left the collection.
-            let Some(scored) = added else {
-                self.current.remove(&u);
-                self.pre_credit(&u, t, PreCredit::None, Colour::None);
-                continue;
-            };
-            let e = scored.evaluation(self.model.as_deref(), &self.cat);
-            let seen = self
-                .monitors
-                .entry(u.clone())
+        for (t, u, e, r) in cmt_ready {
+            *net.entry((t, u))
                 .or_default()
-                .observe(&u, t, &e, &self.cat);
-            let place = Place {
-                region: scored.region.clone().unwrap_or_default(),
-                industry: scored.industry.clone().unwrap_or_default(),
-            };
-            if let Some((from, to)) = seen.change {
-                self.changes
-                    .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
-                self.change_places.push(place.clone());
-            }
-            self.alert_places
-                .extend(std::iter::repeat_n(place, seen.alerts.len()));
-            self.alerts.extend(seen.alerts);
-            if let Some(rule) = &self.pre_rule {
-                let colour = self.published(&u).unwrap_or(Colour::None);
-                let now = rule.line(colour, scored.tax_paid_fen);
-                self.pre_credit(&u, t, now, colour);
-            }
-            self.current.insert(u, scored);
+                .commitments
+                .entry(e)
+                .or_default() += r;
         }
+        for ((t, u), due) in net {
+            if !due.values.is_empty() {
+                self.evaluated(&u, t, due.values);
+            }
+            self.commitments_at(&u, t, due.commitments);
+        }
+    }
+
+    /// Takes an enterprise's net evaluation updates at `t`.
+    fn evaluated(&mut self, u: &str, t: Ts, values: BTreeMap<Scored, isize>) {
+        let u = u.to_owned();
+        self.touched.insert(u.clone(), t);
+        let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
+        // Only a retraction at `t`: the enterprise left the collection.
+        let Some(scored) = added else {
+            self.current.remove(&u);
+            self.pre_credit(&u, t, PreCredit::None, Colour::None);
+            return;
+        };
+        let e = scored.evaluation(self.model.as_deref(), &self.cat);
+        let seen = self
+            .monitors
+            .entry(u.clone())
+            .or_default()
+            .observe(&u, t, &e, &self.cat);
+        let place = Place {
+            region: scored.region.clone().unwrap_or_default(),
+            industry: scored.industry.clone().unwrap_or_default(),
+        };
+        if let Some((from, to)) = seen.change {
+            self.changes
+                .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
+            self.change_places.push(place.clone());
+        }
+        self.alert_places
+            .extend(std::iter::repeat_n(place, seen.alerts.len()));
+        self.alerts.extend(seen.alerts);
+        if let Some(rule) = &self.pre_rule {
+            let colour = self.published(&u).unwrap_or(Colour::None);
+            let now = rule.line(colour, scored.tax_paid_fen);
+            self.pre_credit(&u, t, now, colour);
+        }
+        self.current.insert(u, scored);
     }
 }
 
@@ -206,5 +297,11 @@ impl Sink for Tracker {
     }
     fn dead(&mut self, dead: &Dead, time: Ts, diff: isize) {
         self.pending_dead.push((time, dead.clone(), diff));
+    }
+    fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize) {
+        if self.commitment_rules.is_some() {
+            self.pending_commitments
+                .push((time, uscc.to_owned(), event.clone(), diff));
+        }
     }
 }

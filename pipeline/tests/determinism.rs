@@ -50,6 +50,7 @@ fn run(records: &[(Feed, Vec<u8>, Option<i64>)], workers: usize) -> (Replayed, u
         log,
         Arc::new(cat),
         None,
+        Some(rules::supervision::Supervision::embedded().commitments),
         timely::Config::process(workers),
         Schedule { batch: 500, until },
         |_, _, _| {},
@@ -111,4 +112,7 @@ fn shuffled_and_duplicated_arrival_gives_identical_outputs() {
     assert_eq!(other.changes, base.changes);
     assert_eq!(other.alerts, base.alerts);
     assert_eq!(other.dead, base.dead);
+    assert!(!base.scheduled.is_empty() && !base.checks.is_empty());
+    assert_eq!(other.scheduled, base.scheduled);
+    assert_eq!(other.checks, base.checks);
 }

@@ -6,8 +6,11 @@
 //! carries the model's version.
 //!
 //! Streams mix every feed, with reused event ids (versions, duplicates, kind switches),
-//! retractions by reference and by business key, repairs, follow-ups, relations between
-//! enterprises, and horizons long enough for windows and publicity periods to expire.
+//! retractions by reference and by business key, repairs (also of unknown targets and of
+//! non-repairable classes, which are flagged for review), published and verified
+//! commitments, the pipeline's own `CMT.SCHEDULED` records, relations between enterprises,
+//! and horizons long enough for windows and publicity periods to expire. The commitment
+//! loop's scheduling decisions and verification results equal the reference's too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,14 +20,18 @@ use proptest::prelude::*;
 use rules::catalogue::Catalogue;
 use rules::decode::digest;
 use rules::event::Event;
+use rules::fact::Checker;
 use rules::lifecycle::Accepted;
 use rules::model::{feature_names, Metrics, Model, Node, Params, TrainingData, Tree, FORMAT};
 use rules::reference::{evaluate_at, run};
 use rules::score::Evaluation;
+use rules::supervision::Supervision;
 use rules::time::{format_rfc3339, ymd, Ts, DAY};
 use serde_json::{json, Value};
 
 const ENTERPRISES: u8 = 3;
+/// How many record templates [`record`] has.
+const TEMPLATES: u8 = 35;
 
 fn code(n: u8) -> String {
     rules::uscc::with_check(&format!("91330802MA2A000{n:02}")).expect("valid prefix")
@@ -45,7 +52,7 @@ struct Op {
 fn op() -> impl Strategy<Value = Op> {
     (
         0..ENTERPRISES,
-        0u8..32,
+        0u8..TEMPLATES,
         0i64..900,
         0i64..200_000,
         0u8..4,
@@ -262,11 +269,31 @@ fn record(op: &Op) -> Option<Accepted> {
             format!("ra{n}"),
             json!({"report_year": 2021 + i32::from(o % 3), "reported_tax_fen": 0, "reported_staff": 3}),
         ),
-        _ => (
+        31 => (
             "INSP",
             "RESULT",
             format!("in{n}"),
             json!({"campaign_id": "C", "result": pick(&["PASS", "FAIL", "PASS", "NOT_OPERATING"], o)}),
+        ),
+        32 => (
+            "CMT",
+            "PUBLISHED",
+            format!("cp{n}"),
+            json!({"commitment_id": format!("K{n}"), "type": pick(&["APPROVAL", "VOLUNTARY"], o), "matter": pick(&["LICENCE_APPROVAL", "FINANCING", "OTHER"], o), "valid_until": date(40 + i64::from(o) * 90)}),
+        ),
+        // A repair of a court list (non-repairable by default) or of a record never seen.
+        33 => (
+            "RPR",
+            "COMPLETED",
+            format!("rq{n}"),
+            json!({"target_feed": pick(&["JUD", "TAX"], o % 2), "target_event_id": format!("{}{}", pick(&["jd", "nx"], o % 2), o), "repair_type": "LIST_REMOVAL", "effective_time": format_rfc3339(et + 400 * DAY)}),
+        ),
+        // The pipeline's own scheduling records come back like any other input.
+        _ => (
+            "CMT",
+            "SCHEDULED",
+            format!("cs{n}"),
+            json!({"commitment_id": format!("K{n}"), "method": pick(&["RANDOM", "ONSITE", "EXEMPT"], o), "source_org": "STEWARD"}),
         ),
     };
     let mut obj = json!({
@@ -377,10 +404,12 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
     let steps: Arc<Mutex<Steps>> = Arc::default();
     let s = steps.clone();
     let m = model.clone();
+    let commitments = Supervision::embedded().commitments;
     let out = replay(
         Arc::new(log.clone()),
         cat.clone(),
         model.clone(),
+        Some(commitments.clone()),
         timely::Config::process(workers),
         Schedule { batch: 1, until },
         move |_, t, tracker| {
@@ -400,7 +429,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         prop_assert_eq!(got, &want, "state differs at {}", format_rfc3339(*t));
     }
 
-    let reference = run(&log, until, model.as_deref(), &cat);
+    let reference = run(&log, until, model.as_deref(), &cat, &commitments);
     let want_final: BTreeMap<String, Evaluation> = reference
         .last
         .iter()
@@ -427,6 +456,8 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         .cloned()
         .collect();
     prop_assert_eq!(out.dead, want_dead);
+    prop_assert_eq!(&out.scheduled, &reference.scheduled);
+    prop_assert_eq!(&out.checks, &reference.checks);
     Ok(())
 }
 
@@ -453,7 +484,7 @@ proptest! {
 
 /// A fixed stream with every template once.
 fn fixed_ops() -> Vec<Op> {
-    (0..32u8)
+    (0..TEMPLATES)
         .map(|k| Op {
             ent: k % ENTERPRISES,
             template: k,
@@ -471,7 +502,7 @@ fn every_template_once() {
     let ops = fixed_ops();
     assert_eq!(
         log_of(&ops).len(),
-        32,
+        usize::from(TEMPLATES),
         "every template builds a valid record"
     );
     check(&ops, 1).expect("dataflow equals reference");
@@ -486,9 +517,10 @@ fn the_model_moves_scores_on_the_fixed_stream() {
     let cat = Catalogue::embedded();
     let until = ymd(2025, 1, 1);
     let (lr, fo) = (logistic(), forest());
-    let without = run(&log, until, None, &cat);
+    let rules = Supervision::embedded().commitments;
+    let without = run(&log, until, None, &cat, &rules);
     for m in [&lr, &fo] {
-        let with = run(&log, until, Some(m), &cat);
+        let with = run(&log, until, Some(m), &cat, &rules);
         let qs: std::collections::BTreeSet<String> = with
             .last
             .values()
@@ -511,8 +543,22 @@ fn reference_is_not_trivial_on_the_fixed_stream() {
         ymd(2025, 1, 1),
         None,
         &Catalogue::embedded(),
+        &Supervision::embedded().commitments,
     );
     assert!(out.changes.len() >= ENTERPRISES as usize);
+    assert!(!out.scheduled.is_empty(), "a commitment is scheduled");
+    assert!(out
+        .checks
+        .iter()
+        .any(|c| c.check.checker == Checker::Offsite));
+    assert!(out
+        .checks
+        .iter()
+        .any(|c| c.check.checker == Checker::Inspector));
+    assert!(
+        out.last.values().any(|(e, _)| !e.review_flags.is_empty()),
+        "a repair is flagged"
+    );
     assert!(out.changes.iter().any(|c| !c.triggers.is_empty()));
     assert!(out.alerts.iter().any(|a| a.rule == "COLOUR_WORSENED"));
 }

@@ -96,6 +96,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
         Arc::new(log),
         Arc::new(cat.clone()),
         Some(model.clone()),
+        None,
         timely::Config::process(1),
         Schedule {
             batch: 10_000,

@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::event::{Body, DishonestyClass, Event};
+use crate::event::{Body, DishonestyClass, Event, Feed, ListType};
 use crate::time::{add_months, date_end, Ts};
 
 /// The embedded default catalogue.
@@ -273,6 +273,106 @@ pub struct Catalogue {
     pub triggers: Vec<Trigger>,
     /// Off-site verification of commitments.
     pub commitments: CommitmentChecks,
+    /// Credit repairs flagged for review, and what they do (`supervision.md`).
+    pub repairs: RepairRules,
+}
+
+/// A review flag on a credit repair (`supervision.md`: always flagged for review).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairFlag {
+    /// The repair takes effect before the target's minimum publicity end.
+    RepairBeforeMinPublicity,
+    /// No record `(target_feed, target_event_id)` of the enterprise is visible (in time).
+    RepairUnknownTarget,
+    /// The target's class is in `repairs.non_repairable`.
+    RepairNonRepairable,
+}
+
+impl RepairFlag {
+    /// The flag's name, as written in the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepairFlag::RepairBeforeMinPublicity => "repair_before_min_publicity",
+            RepairFlag::RepairUnknownTarget => "repair_unknown_target",
+            RepairFlag::RepairNonRepairable => "repair_non_repairable",
+        }
+    }
+}
+
+/// What a flagged repair does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepairAction {
+    /// It takes effect as if unflagged (an unknown target has nothing to end; the repair
+    /// still counts in row 30).
+    Apply,
+    /// It has no effect while held; an unknown target's repair is dead-lettered as
+    /// `unknown_target` when the hold ends.
+    Hold,
+}
+
+/// Credit repairs that are flagged for review (D47).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRules {
+    /// Record classes a credit repair cannot end: `FEED.KIND` (`JUD.DISHONEST_LISTED`),
+    /// `PEN.<dishonesty_class>` (`PEN.SERIOUS`) or `LIST.<list_kind>` (`LIST.SERIOUS_ILLEGAL`).
+    pub non_repairable: Vec<String>,
+    /// A repair effective before the target's minimum publicity end.
+    pub before_min_publicity: RepairAction,
+    /// A repair whose target is not visible.
+    pub unknown_target: RepairAction,
+    /// A repair whose target's class is non-repairable.
+    pub non_repairable_target: RepairAction,
+}
+
+impl RepairRules {
+    /// What a repair with `flag` does.
+    pub fn action(&self, flag: RepairFlag) -> RepairAction {
+        match flag {
+            RepairFlag::RepairBeforeMinPublicity => self.before_min_publicity,
+            RepairFlag::RepairUnknownTarget => self.unknown_target,
+            RepairFlag::RepairNonRepairable => self.non_repairable_target,
+        }
+    }
+
+    /// Whether `e`'s class is non-repairable.
+    pub fn non_repairable(&self, e: &Event) -> bool {
+        let feed = e.feed().as_str();
+        let qualifier = match &e.body {
+            Body::Pen(p) => p.dishonesty_class.map(|c| c.as_str()),
+            Body::List(l) => l.list_kind.map(|k| k.as_str()),
+            _ => None,
+        };
+        self.non_repairable.iter().any(|c| {
+            c.split_once('.')
+                .is_some_and(|(f, k)| f == feed && (k == e.body.kind_str() || Some(k) == qualifier))
+        })
+    }
+
+    /// Checks every class entry: a known feed and a kind, class or list kind of it.
+    fn validate(&self) -> Result<(), String> {
+        for c in &self.non_repairable {
+            let known = c.split_once('.').is_some_and(|(f, k)| {
+                let qualifiers: &[&str] = match f {
+                    "PEN" => DishonestyClass::NAMES,
+                    "LIST" => ListType::NAMES,
+                    _ => &[],
+                };
+                Feed::parse(f).is_some_and(|feed| {
+                    serde_json::from_value::<Body>(serde_json::json!({"feed": feed, "kind": k}))
+                        .is_ok()
+                }) || qualifiers.contains(&k)
+            });
+            if !known {
+                return Err(format!(
+                    "repairs.non_repairable: {c:?} is not FEED.KIND, PEN.<dishonesty_class> or LIST.<list_kind>"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Off-site verification of commitments (`supervision.md`): which records contradict a
@@ -403,6 +503,7 @@ impl Catalogue {
 
     fn validate(&self) -> Result<(), CatalogueError> {
         const EPS: f64 = 1e-9;
+        self.repairs.validate().map_err(|e| self.invalid(e))?;
         let lists = std::iter::once(("default", &self.commitments.default)).chain(
             self.commitments
                 .matters
@@ -654,6 +755,23 @@ mod tests {
     fn trigger_rows_must_exist() {
         let e = broken("rows = [34]", "rows = [74]");
         assert!(e.contains("trigger R1: row 74"), "{e}");
+    }
+
+    #[test]
+    fn repair_rules_name_the_field() {
+        let e = broken("\"JUD.DISHONEST_LISTED\"", "\"JUD.SERIOUS\"");
+        assert!(e.contains("repairs.non_repairable: \"JUD.SERIOUS\""), "{e}");
+        let e = broken("unknown_target = \"hold\"", "unknown_target = \"later\"");
+        assert!(e.contains("unknown_target") || e.contains("later"), "{e}");
+        let e = broken("unknown_target = \"hold\"", "unknown_targets = \"hold\"");
+        assert!(e.contains("unknown_targets"), "{e}");
+        let ok = DEFAULT_TOML.replacen(
+            "\"JUD.DISHONEST_LISTED\"",
+            "\"JUD.DISHONEST_LISTED\", \"PEN.SERIOUS\", \"LIST.SERIOUS_ILLEGAL\", \"PEN.DECIDED\"",
+            1,
+        );
+        let c = Catalogue::from_toml(&ok).expect("known classes");
+        assert_eq!(c.repairs.non_repairable.len(), 5);
     }
 
     #[test]

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, RepairFlag};
 use crate::event::{
     Body, ChangeField, Cmt, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind,
     InspResult, JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind,
-    RegStatus, TaxGrade, TaxKind,
+    RegStatus, TaxGrade, TaxKind, VerifyMethod,
 };
 use crate::lifecycle::{is_pen_decision, Accepted, Resolved};
 use crate::time::{add_months, add_years, date_end, ymd, Period, Ts, DAY};
@@ -212,8 +212,8 @@ pub enum What {
         /// Industry code.
         industry: Option<String>,
     },
-    /// A repair applied before the minimum publicity end (review flag).
-    RepairBeforeMinPublicity,
+    /// A review flag on the source repair (D47), from the repair's event time.
+    ReviewFlag(RepairFlag),
 }
 
 /// Collects facts, clipping each interval and dropping empty ones.
@@ -253,9 +253,6 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
         let ending = res.endings[i];
         let end = ending.end();
         let et = a.event.event_time;
-        if ending.repair_before_min_publicity {
-            out.push(What::RepairBeforeMinPublicity, et, Ts::MAX, a);
-        }
         if let Some(neg_end) = negative_end(a, end, cat) {
             if ending.repaired.is_none() && neg_end < Ts::MAX {
                 out.push(
@@ -459,6 +456,9 @@ pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
     }
     obligations(&mut out, res);
     commitments(&mut out, res);
+    for (rep, flag) in &res.flags {
+        out.push(What::ReviewFlag(*flag), rep.event.event_time, Ts::MAX, rep);
+    }
     for (rep, _, at) in &res.repairs {
         out.push(
             What::RepairDone,
@@ -883,50 +883,22 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
                 None => {}
             }
         }
-        // Off-site verification: the first visible, unretracted contradicting record in the
-        // validity breaks the commitment at its event time; else NORMAL at `valid_until`.
+        // Off-site verification (D45): BROKEN at the first contradicting record, else
+        // NORMAL at `valid_until`. An inspector's result replaces it for rows 28–29.
         let inspected = recs
             .iter()
             .any(|a| cmt(a).is_some_and(|c| c.kind == CmtKind::Verified));
         for p in recs.iter().copied() {
-            let Some(c) = cmt(p).filter(|c| c.kind == CmtKind::Published) else {
+            let Some((result, at, x)) = offsite(res, cat, p) else {
                 continue;
             };
-            let from = p.event.event_time;
-            let valid = c.valid_until.map_or_else(|| add_years(from, 1), date_end);
-            let contra = res
-                .records
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| res.endings.get(*i).is_none_or(|e| e.retracted.is_none()))
-                .map(|(_, a)| *a)
-                .filter(|a| {
-                    let kind = match a.event.body.kind_str() {
-                        "CORRECTED" => "DECIDED",
-                        k => k,
-                    };
-                    (from..valid).contains(&a.event.event_time)
-                        && cat.commitments.contradicts(
-                            c.matter.as_deref(),
-                            a.event.feed().as_str(),
-                            kind,
-                        )
-                })
-                .min_by_key(|a| (a.event.event_time, a.event.event_id.clone()));
-            match contra {
-                Some(x) => {
-                    let at = x.event.event_time;
-                    note_broken(at, x);
-                    if !inspected {
-                        let end = add_months(at, w.commitment_kept_months);
-                        out.push(What::CmtVerified { normal: false }, at, end, x);
-                    }
-                }
-                None if !inspected => {
-                    let end = add_months(valid, w.commitment_kept_months);
-                    out.push(What::CmtVerified { normal: true }, valid, end, p);
-                }
-                None => {}
+            let normal = result == CmtResult::Normal;
+            if !normal {
+                note_broken(at, x);
+            }
+            if !inspected {
+                let end = add_months(at, w.commitment_kept_months);
+                out.push(What::CmtVerified { normal }, at, end, x);
             }
         }
         let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
@@ -948,4 +920,121 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
             }
         }
     }
+}
+
+/// The automatic off-site result of a `PUBLISHED` record (D45): `BROKEN` at the event time of
+/// the first (by event time, then event id) unretracted record of its matter's kinds with an
+/// event time in `[published, valid_until)`, else `NORMAL` at `valid_until` (default 1 year);
+/// with the record that decided it. `None` for other records.
+fn offsite<'a>(
+    res: &Resolved<'a>,
+    cat: &Catalogue,
+    p: &'a Accepted,
+) -> Option<(CmtResult, Ts, &'a Accepted)> {
+    let c = cmt(p).filter(|c| c.kind == CmtKind::Published)?;
+    let from = p.event.event_time;
+    let valid = c.valid_until.map_or_else(|| add_years(from, 1), date_end);
+    let contra = res
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| res.endings.get(*i).is_none_or(|e| e.retracted.is_none()))
+        .map(|(_, a)| *a)
+        .filter(|a| {
+            let kind = match a.event.body.kind_str() {
+                "CORRECTED" => "DECIDED",
+                k => k,
+            };
+            (from..valid).contains(&a.event.event_time)
+                && cat
+                    .commitments
+                    .contradicts(c.matter.as_deref(), a.event.feed().as_str(), kind)
+        })
+        .min_by_key(|a| (a.event.event_time, a.event.event_id.clone()));
+    Some(match contra {
+        Some(x) => (CmtResult::Broken, x.event.event_time, x),
+        None => (CmtResult::Normal, valid, p),
+    })
+}
+
+/// Who verified a commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Checker {
+    /// The automatic off-site verification (D45).
+    Offsite,
+    /// An inspector (`CMT.VERIFIED`).
+    Inspector,
+}
+
+/// One verification result of a commitment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Check {
+    /// The commitment.
+    pub commitment_id: String,
+    /// Who verified it.
+    pub checker: Checker,
+    /// The method: `OFFSITE` for the automatic result, the inspector's record's `method`
+    /// when it names one.
+    pub method: Option<VerifyMethod>,
+    /// The result.
+    pub result: CmtResult,
+    /// When it takes effect (event time).
+    pub at: Ts,
+    /// The record that decided it: the contradicting record (off-site `BROKEN`), the
+    /// `PUBLISHED` record (off-site `NORMAL`) or the `VERIFIED` record.
+    pub record: Src,
+}
+
+/// What the commitment loop reads about one enterprise's commitments (D46).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CommitmentEvent {
+    /// A commitment with a `PUBLISHED` record in effect: its verification method is decided
+    /// when it first appears.
+    Published(String),
+    /// A verification result, which counts from its time `at`.
+    Checked(Check),
+}
+
+impl CommitmentEvent {
+    /// The earliest logical time it can appear: a result not before it takes effect.
+    pub fn from(&self) -> Ts {
+        match self {
+            CommitmentEvent::Published(_) => Ts::MIN,
+            CommitmentEvent::Checked(c) => c.at,
+        }
+    }
+}
+
+/// The published commitments of one enterprise and every verification result: the
+/// automatic off-site result of each `PUBLISHED` record and each inspector's `VERIFIED`
+/// result. Sorted, without repeats.
+pub fn commitment_events(res: &Resolved<'_>, cat: &Catalogue) -> Vec<CommitmentEvent> {
+    let mut out = Vec::new();
+    for a in &res.records {
+        let Some(c) = cmt(a) else { continue };
+        let id = c.commitment_id.clone().unwrap_or_default();
+        if let Some((result, at, x)) = offsite(res, cat, a) {
+            out.push(CommitmentEvent::Published(id.clone()));
+            out.push(CommitmentEvent::Checked(Check {
+                commitment_id: id,
+                checker: Checker::Offsite,
+                method: Some(VerifyMethod::Offsite),
+                result,
+                at,
+                record: x.id(),
+            }));
+        } else if let (CmtKind::Verified, Some(result)) = (c.kind, c.result) {
+            out.push(CommitmentEvent::Checked(Check {
+                commitment_id: id,
+                checker: Checker::Inspector,
+                method: c.method,
+                result,
+                at: a.event.event_time,
+                record: a.id(),
+            }));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }

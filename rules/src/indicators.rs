@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Catalogue, Compute, ROWS};
+use crate::catalogue::{Catalogue, Compute, RepairFlag, ROWS};
 use crate::event::{RegStatus, TaxGrade};
 use crate::fact::{Fact, Src, What};
 
@@ -51,8 +51,8 @@ pub struct Local {
     pub region: Option<String>,
     /// Industry code from the latest REG record that carries one.
     pub industry: Option<String>,
-    /// A repair before the minimum publicity end is in effect (review flag).
-    pub repair_before_min_publicity: bool,
+    /// Review flags of the enterprise's repairs (D47), sorted.
+    pub review_flags: Vec<ReviewFlag>,
     /// Σ `TAX.PAID` amount over the catalogue's `tax_paid_months` (the pre-credit line's base).
     pub tax_paid_fen: i64,
 }
@@ -586,7 +586,7 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         p,
         region,
         industry,
-        repair_before_min_publicity: v.count(|w| matches!(w, What::RepairBeforeMinPublicity)) > 0.0,
+        review_flags: review_flags(&v.facts),
         tax_paid_fen: v
             .facts
             .iter()
@@ -618,4 +618,30 @@ pub fn cross_rows(r: &mut [f64], cross: &Cross, cat: &Catalogue) {
         Measure::Value(100.0 * cross.affiliates_red.len() as f64 / f64::from(cross.affiliates_all))
     };
     r[48] = value(49, m49, cat);
+}
+
+/// A review flag on a repair, as the enterprise's state shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReviewFlag {
+    /// `repair_before_min_publicity`, `repair_unknown_target` or `repair_non_repairable`.
+    pub flag: RepairFlag,
+    /// The repair's `event_id`.
+    pub repair_event_id: String,
+}
+
+/// The review flags among `facts`, sorted, each once.
+fn review_flags(facts: &[&Fact]) -> Vec<ReviewFlag> {
+    let mut flags: Vec<ReviewFlag> = facts
+        .iter()
+        .filter_map(|f| match f.what {
+            What::ReviewFlag(flag) => Some(ReviewFlag {
+                flag,
+                repair_event_id: f.src.1.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
 use crate::event::{
     Body, CloseReason, Event, Feed, FinKind, JudKind, PenKind, PerKind, RegKind, RprKind, TaxKind,
 };
@@ -123,10 +123,8 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
 pub struct Ending {
     /// Earliest end set by a retraction (`max(target.event_time, retraction.event_time)`).
     pub retracted: Option<Ts>,
-    /// End set by an unrevoked repair (`max(target.event_time, effective_time)`).
+    /// End set by an unrevoked, applied repair (`max(target.event_time, effective_time)`).
     pub repaired: Option<Ts>,
-    /// The repair came before the minimum publicity end (flag for review).
-    pub repair_before_min_publicity: bool,
     /// `CASE_CLOSED` as `WITHDRAWN` / `DISMISSED`: void from the start for row 39.
     pub voided: bool,
 }
@@ -160,8 +158,11 @@ pub struct Resolved<'a> {
     pub endings: Vec<Ending>,
     /// Payments against arrears assessments by index into `records`.
     pub payments: BTreeMap<usize, Vec<Payment>>,
-    /// Applied repairs: (repair record, index of target in `records`, effect time).
-    pub repairs: Vec<(&'a Accepted, usize, Ts)>,
+    /// Applied repairs: (repair record, index of target in `records` unless the target is
+    /// unknown, effect time).
+    pub repairs: Vec<(&'a Accepted, Option<usize>, Ts)>,
+    /// Review flags of unrevoked repairs (D47), in repair order.
+    pub flags: Vec<(&'a Accepted, RepairFlag)>,
     /// Lifecycle dead letters. An `unknown_target` one lies `hold` after the record's `v`:
     /// until then the record is held, and a target that arrives in time removes it.
     pub dead: Vec<Dead>,
@@ -375,22 +376,46 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
         let target = b
             .target_feed
             .zip(b.target_event_id.as_deref())
-            .and_then(|(f, id)| by_id.get(&(f, id)).copied());
-        match target {
-            Some(i) if in_time(rep, out.records[i]) => {
-                let t = out.records[i];
-                let at = t
-                    .event
-                    .event_time
-                    .max(b.effective_time.unwrap_or(rep.event.event_time));
+            .and_then(|(f, id)| by_id.get(&(f, id)).copied())
+            .filter(|&i| in_time(rep, out.records[i]));
+        let effective = b.effective_time.unwrap_or(rep.event.event_time);
+        let mut flags = Vec::new();
+        let applies = match target {
+            Some(i) => {
+                let t = &out.records[i].event;
+                if t.event_time.max(effective) < cat.min_publicity_end(t) {
+                    flags.push(RepairFlag::RepairBeforeMinPublicity);
+                }
+                if cat.repairs.non_repairable(t) {
+                    flags.push(RepairFlag::RepairNonRepairable);
+                }
+                flags
+                    .iter()
+                    .all(|f| cat.repairs.action(*f) == RepairAction::Apply)
+            }
+            None => {
+                flags.push(RepairFlag::RepairUnknownTarget);
+                let apply = cat.repairs.action(RepairFlag::RepairUnknownTarget);
+                if apply == RepairAction::Hold {
+                    out.dead.push(unknown_target(rep, hold));
+                }
+                apply == RepairAction::Apply
+            }
+        };
+        out.flags.extend(flags.into_iter().map(|f| (rep, f)));
+        if !applies {
+            continue;
+        }
+        let at = match target {
+            Some(i) => {
+                let at = out.records[i].event.event_time.max(effective);
                 let e = &mut out.endings[i];
                 e.repaired = Some(e.repaired.map_or(at, |x| x.min(at)));
-                e.repair_before_min_publicity |= at < cat.min_publicity_end(&t.event);
-                out.repairs.push((rep, i, at));
+                at
             }
-            Some(_) => out.dead.push(unknown_target(rep, hold)),
-            None => out.dead.push(unknown_target(rep, hold)),
-        }
+            None => effective,
+        };
+        out.repairs.push((rep, target, at));
     }
     out.dead.sort();
     out

@@ -324,6 +324,7 @@ mod tests {
             triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
             cap,
             reasons: Vec::new(),
+            review_flags: Vec::new(),
         }
     }
 

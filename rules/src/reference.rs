@@ -9,19 +9,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::catalogue::Catalogue;
-use crate::fact::{derive, Fact, Src, What};
+use crate::fact::{commitment_events, derive, Check, CommitmentEvent, Fact, Src, What};
 use crate::indicators::{local, Cross, Local};
 use crate::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use crate::model::Model;
 use crate::monitor::{Alert, ColourChange, Monitor};
 use crate::score::{evaluate, red_trigger, Colour, Evaluation};
+use crate::supervision::{CommitmentRules, Scheduled, Verification};
 use crate::time::Ts;
 
-/// Stage 1 and 2 over a set of visible records: every enterprise's facts, plus dead letters.
-pub fn facts_of(
-    visible: &[&Accepted],
-    cat: &Catalogue,
-) -> (BTreeMap<String, Vec<Fact>>, Vec<Dead>) {
+/// What stages 1 and 2 derive from a set of visible records.
+#[derive(Debug, Clone, Default)]
+pub struct Derivation {
+    /// Every enterprise's facts.
+    pub facts: BTreeMap<String, Vec<Fact>>,
+    /// Lifecycle dead letters, sorted.
+    pub dead: Vec<Dead>,
+    /// Every enterprise's published commitments and verification results.
+    pub commitments: BTreeMap<String, Vec<CommitmentEvent>>,
+}
+
+/// Stage 1 and 2 over a set of visible records: every enterprise's facts and commitment
+/// events, plus dead letters.
+pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
     let mut by_id: BTreeMap<RecordId, Vec<&Accepted>> = BTreeMap::new();
     for a in visible {
         by_id.entry(a.id()).or_default().push(a);
@@ -35,14 +45,17 @@ pub fn facts_of(
             by_uscc.entry(w.event.uscc.as_str()).or_default().push(w);
         }
     }
-    let mut facts = BTreeMap::new();
+    let mut out = Derivation::default();
     for (uscc, winners) in by_uscc {
         let res = resolve_enterprise(&winners, cat);
         dead.extend(res.dead.iter().cloned());
-        facts.insert(uscc.to_owned(), derive(&res, cat));
+        out.facts.insert(uscc.to_owned(), derive(&res, cat));
+        out.commitments
+            .insert(uscc.to_owned(), commitment_events(&res, cat));
     }
     dead.sort();
-    (facts, dead)
+    out.dead = dead;
+    out
 }
 
 /// The cross-enterprise inputs of rows 45–49 for every enterprise, from the locals and the
@@ -132,8 +145,7 @@ pub fn evaluate_at(
     cat: &Catalogue,
 ) -> BTreeMap<String, (Local, Evaluation)> {
     let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= t).collect();
-    let (facts, _) = facts_of(&visible, cat);
-    evaluate_facts(&facts, t, model, cat)
+    evaluate_facts(&facts_of(&visible, cat).facts, t, model, cat)
 }
 
 /// Every enterprise's evaluation (before hysteresis) at `t` from already derived facts
@@ -173,19 +185,38 @@ pub struct RunOutput {
     pub last: BTreeMap<String, (Evaluation, Option<Colour>)>,
     /// Lifecycle dead letters of the final visible set.
     pub dead: Vec<Dead>,
+    /// Every commitment's scheduling decision, in `(as_of, uscc, commitment_id)` order.
+    pub scheduled: Vec<Scheduled>,
+    /// Every verification result, in `(as_of, uscc, check)` order.
+    pub checks: Vec<Verification>,
 }
 
 /// Walks every logical time at which a state can change, up to `until`, applying
-/// hysteresis in time order; `Q` comes from `model` if one is given.
-pub fn run(log: &[Accepted], until: Ts, model: Option<&Model>, cat: &Catalogue) -> RunOutput {
+/// hysteresis in time order; `Q` comes from `model` if one is given. Each commitment is
+/// scheduled with `commitments` at the first logical time its `PUBLISHED` is visible, from
+/// the published colour after every record visible then (D46); each verification result is
+/// reported at the first logical time it is both visible and in effect.
+pub fn run(
+    log: &[Accepted],
+    until: Ts,
+    model: Option<&Model>,
+    cat: &Catalogue,
+    commitments: &CommitmentRules,
+) -> RunOutput {
     let vs: BTreeSet<Ts> = log.iter().map(|a| a.v).filter(|v| *v <= until).collect();
     let vs: Vec<Ts> = vs.into_iter().collect();
     let mut out = RunOutput::default();
     let mut monitors: BTreeMap<String, Monitor> = BTreeMap::new();
+    let mut decided: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen: BTreeSet<(String, Check)> = BTreeSet::new();
     for (k, &v) in vs.iter().enumerate() {
         let next = vs.get(k + 1).copied().unwrap_or(until.saturating_add(1));
         let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= v).collect();
-        let (facts, dead) = facts_of(&visible, cat);
+        let Derivation {
+            facts,
+            dead,
+            commitments: events,
+        } = facts_of(&visible, cat);
         out.dead = dead;
         // Instants in [v, next): v itself and every fact boundary inside.
         let mut instants: BTreeSet<Ts> = BTreeSet::from([v]);
@@ -210,7 +241,39 @@ pub fn run(log: &[Accepted], until: Ts, model: Option<&Model>, cat: &Catalogue) 
                 out.alerts.extend(seen.alerts);
                 out.last.insert(u, (e, m.published));
             }
+            if t != v {
+                continue;
+            }
+            for (u, evs) in &events {
+                for e in evs {
+                    let CommitmentEvent::Published(id) = e else {
+                        continue;
+                    };
+                    if decided.insert((u.clone(), id.clone())) {
+                        let colour = monitors
+                            .get(u)
+                            .and_then(|m| m.published)
+                            .unwrap_or(Colour::None);
+                        out.scheduled.push(commitments.schedule(u, id, colour, v));
+                    }
+                }
+            }
+        }
+        for (u, evs) in &events {
+            for e in evs {
+                let CommitmentEvent::Checked(c) = e else {
+                    continue;
+                };
+                if c.at < next && seen.insert((u.clone(), c.clone())) {
+                    out.checks.push(Verification {
+                        uscc: u.clone(),
+                        as_of: v.max(c.at),
+                        check: c.clone(),
+                    });
+                }
+            }
         }
     }
+    out.checks.sort_by(|a, b| a.key().cmp(&b.key()));
     out
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::{Cap, Catalogue, ROWS};
 use crate::event::TaxGrade;
 use crate::fact::Src;
-use crate::indicators::{cross_rows, round2, Cross, Local};
+use crate::indicators::{cross_rows, round2, Cross, Local, ReviewFlag};
 use crate::model::Model;
 
 /// A published or score colour. Ordered from best to worst; `None` = not scored (R9).
@@ -129,6 +129,8 @@ pub struct Evaluation {
     pub cap: Colour,
     /// Top five contributions.
     pub reasons: Vec<Reason>,
+    /// Review flags of the enterprise's repairs (D47); no effect on the score.
+    pub review_flags: Vec<ReviewFlag>,
 }
 
 impl Evaluation {
@@ -167,14 +169,18 @@ pub fn evaluate(
 
     let triggers = triggers(local, &r, cat);
     let p = local.p.map(|p| p as f64);
-    assemble(r, p, model, triggers, local.stopped(), evidence, cat)
+    Evaluation {
+        review_flags: local.review_flags.clone(),
+        ..assemble(r, p, model, triggers, local.stopped(), evidence, cat)
+    }
 }
 
 /// The evaluation from the 49 r-values, `P`, the model and the active triggers: `Q` (a
 /// function of the r-values and `P`, [`Model::q`]), roll-up, scores, colours and the
 /// top-five explanation with the records `evidence(row)` names. This is also how a compact
 /// copy of an evaluation is expanded again: the same inputs give the same evaluation, bit
-/// for bit.
+/// for bit. The review flags are not part of it (they are the enterprise's, not the
+/// score's); [`evaluate`] adds them.
 pub fn assemble(
     r: Vec<f64>,
     p: Option<f64>,
@@ -226,6 +232,7 @@ pub fn assemble(
         triggers,
         cap,
         reasons,
+        review_flags: Vec::new(),
     }
 }
 

@@ -1,13 +1,16 @@
 //! What the colour drives (`supervision.md`): the sampling hash of graded random
-//! inspection, the inspection probabilities, frequency caps and targeted overrides, and the
-//! pre-credit line. The parameters are data: a validated, versioned TOML file whose embedded
-//! default is `config/supervision.toml`.
+//! inspection, the inspection probabilities, frequency caps and targeted overrides, the
+//! verification method of a published commitment, and the pre-credit line. The parameters
+//! are data: a validated, versioned TOML file whose embedded default is
+//! `config/supervision.toml`.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::event::{Body, Cmt, CmtKind, Event, VerifyMethod};
+use crate::fact::Check;
 use crate::score::Colour;
-use crate::time::{sub_months, Ts};
+use crate::time::{sub_months, Ts, DAY};
 
 /// The embedded default parameters.
 pub const DEFAULT_TOML: &str = include_str!("../../config/supervision.toml");
@@ -45,6 +48,177 @@ pub struct Supervision {
     pub inspection: Inspection,
     /// The pre-credit line.
     pub pre_credit: PreCreditRule,
+    /// The verification method of a commitment at `PUBLISHED` (D46).
+    pub commitments: CommitmentRules,
+}
+
+/// How a commitment is verified, decided from the enterprise's published colour when the
+/// commitment is published (`supervision.md`, `docs/decisions.md` D46). Every commitment is
+/// also verified off-site automatically; these rules only decide whether an inspection task
+/// is issued on top.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentRules {
+    /// Seed of the sampling hash; the key is the `commitment_id` (D41).
+    pub seed: u64,
+    /// Blue enterprises.
+    pub blue: MethodRule,
+    /// Green enterprises.
+    pub green: MethodRule,
+    /// Yellow enterprises.
+    pub yellow: MethodRule,
+    /// Red enterprises.
+    pub red: MethodRule,
+    /// Colour `none`: scoring stopped (R9, licence revoked or deregistered).
+    pub none: MethodRule,
+}
+
+/// The method of one colour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodRule {
+    /// `RANDOM` or `ONSITE`: a task is issued for a share `probability` of the commitments;
+    /// `EXEMPT`: no task.
+    pub method: VerifyMethod,
+    /// Share of commitments that get a task, 0–1; required with `RANDOM` and `ONSITE`, not
+    /// allowed with `EXEMPT`.
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// The task is due this many days after the decision; no due date when absent. Not
+    /// allowed with `EXEMPT`.
+    #[serde(default)]
+    pub due_days: Option<u32>,
+}
+
+/// The scheduling decision of one published commitment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scheduled {
+    /// The enterprise.
+    pub uscc: String,
+    /// The commitment.
+    pub commitment_id: String,
+    /// Logical time of the decision: when the commitment's `PUBLISHED` became visible.
+    #[serde(with = "crate::time::rfc3339")]
+    pub as_of: Ts,
+    /// The published colour at `as_of`, after every record visible at `as_of` (D46).
+    pub colour: Colour,
+    /// The method: the colour's method when a task is drawn, else `EXEMPT`.
+    pub method: VerifyMethod,
+    /// Whether an inspection task is issued.
+    pub task: bool,
+    /// The draw `u` (sampling hash of the seed and the `commitment_id`).
+    pub u: f64,
+    /// The colour's task probability (0 for `EXEMPT`).
+    pub probability: f64,
+    /// When the task is due, if it is issued and the colour has `due_days`.
+    #[serde(with = "crate::time::rfc3339_opt")]
+    pub due: Option<Ts>,
+}
+
+/// A verification result as the commitment loop reports it (a `commitment_checks` row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The enterprise.
+    pub uscc: String,
+    /// The logical time it is first both visible and in effect: `max(v, check.at)`.
+    #[serde(with = "crate::time::rfc3339")]
+    pub as_of: Ts,
+    /// The result.
+    pub check: Check,
+}
+
+impl Verification {
+    /// The order results are reported in.
+    pub fn key(&self) -> (Ts, &str, &Check) {
+        (self.as_of, &self.uscc, &self.check)
+    }
+}
+
+/// Who the pipeline says a record it publishes comes from (`semantics.md` §5).
+pub const STEWARD_ORG: &str = "STEWARD";
+
+impl CommitmentRules {
+    /// The rule of a colour.
+    pub fn rule(&self, colour: Colour) -> &MethodRule {
+        match colour {
+            Colour::Blue => &self.blue,
+            Colour::Green => &self.green,
+            Colour::Yellow => &self.yellow,
+            Colour::Red => &self.red,
+            Colour::None => &self.none,
+        }
+    }
+
+    fn rules(&self) -> [(&'static str, &MethodRule); 5] {
+        [
+            ("blue", &self.blue),
+            ("green", &self.green),
+            ("yellow", &self.yellow),
+            ("red", &self.red),
+            ("none", &self.none),
+        ]
+    }
+
+    /// Decides the commitment `commitment_id` of `uscc`, published (visible) at `at`, when
+    /// the enterprise's published colour is `colour`: a task is issued when
+    /// `draw(seed, commitment_id) < probability`.
+    pub fn schedule(&self, uscc: &str, commitment_id: &str, colour: Colour, at: Ts) -> Scheduled {
+        let rule = self.rule(colour);
+        let u = draw(self.seed, commitment_id);
+        let probability = rule.probability.unwrap_or(0.0);
+        let task = rule.method != VerifyMethod::Exempt && u < probability;
+        Scheduled {
+            uscc: uscc.to_owned(),
+            commitment_id: commitment_id.to_owned(),
+            as_of: at,
+            colour,
+            method: if task {
+                rule.method
+            } else {
+                VerifyMethod::Exempt
+            },
+            task,
+            u,
+            probability,
+            due: rule
+                .due_days
+                .filter(|_| task)
+                .map(|d| at.saturating_add(i64::from(d) * DAY)),
+        }
+    }
+}
+
+impl Scheduled {
+    /// The `CMT.SCHEDULED` record that carries the decision through the internal topic:
+    /// `source_org` `STEWARD`, event and ingest time `as_of`, and an event id derived from the
+    /// enterprise and the commitment, so that a replay gives the same bytes and the feed's
+    /// duplicate filter drops a repeat.
+    pub fn event(&self) -> Event {
+        let mut h = Sha256::new();
+        h.update(self.uscc.as_bytes());
+        h.update([0x1f]);
+        h.update(self.commitment_id.as_bytes());
+        let id = hex::encode(h.finalize());
+        Event {
+            uscc: self.uscc.clone(),
+            event_id: format!("STEWARD-SCHEDULED-{}", &id[..40]),
+            version: 1,
+            event_time: self.as_of,
+            ingest_time: self.as_of,
+            source_org: Some(STEWARD_ORG.to_owned()),
+            ref_event_id: None,
+            body: Body::Cmt(Cmt {
+                kind: CmtKind::Scheduled,
+                commitment_id: Some(self.commitment_id.clone()),
+                commitment_type: None,
+                matter: None,
+                valid_until: None,
+                method: Some(self.method),
+                result: None,
+                rectify_deadline: None,
+            }),
+        }
+    }
 }
 
 /// Graded random inspection: one rule per colour and the targeted overrides.
@@ -173,6 +347,35 @@ impl Supervision {
                 ));
             }
             probability(field("probability"), o.probability)?;
+        }
+        for (name, rule) in self.commitments.rules() {
+            let field = |f: &str| format!("commitments.{name}.{f}");
+            match (rule.method, rule.probability) {
+                (VerifyMethod::Offsite, _) => {
+                    return Err(invalid(
+                        field("method"),
+                        "OFFSITE applies to every commitment; use RANDOM, ONSITE or EXEMPT",
+                    ))
+                }
+                (VerifyMethod::Exempt, Some(_)) => {
+                    return Err(invalid(field("probability"), "not allowed with EXEMPT"))
+                }
+                (VerifyMethod::Exempt, None) => {
+                    if rule.due_days.is_some() {
+                        return Err(invalid(field("due_days"), "not allowed with EXEMPT"));
+                    }
+                }
+                (_, None) => {
+                    return Err(invalid(
+                        field("probability"),
+                        "required with RANDOM and ONSITE",
+                    ))
+                }
+                (_, Some(p)) => probability(field("probability"), p)?,
+            }
+            if rule.due_days == Some(0) {
+                return Err(invalid(field("due_days"), "must be at least 1"));
+            }
         }
         let p = &self.pre_credit;
         if p.cap_fen < 0 {
@@ -494,6 +697,134 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn commitment_method_by_colour() {
+        let r = Supervision::embedded().commitments;
+        let at = 1_700_000_000;
+        // Blue and none: never a task, whatever the draw.
+        for c in [Colour::Blue, Colour::None] {
+            for i in 0..200 {
+                let s = r.schedule("U", &format!("K{i}"), c, at);
+                assert_eq!(
+                    (s.method, s.task, s.due),
+                    (VerifyMethod::Exempt, false, None)
+                );
+                assert_eq!(s.probability, 0.0);
+            }
+        }
+        // Red: always ONSITE, due in 30 days.
+        let s = r.schedule("U", "K1", Colour::Red, at);
+        assert_eq!(
+            (s.method, s.task, s.due),
+            (VerifyMethod::Onsite, true, Some(at + 30 * DAY))
+        );
+        // Green and yellow: a task exactly when the draw is below the probability.
+        for (c, m, p) in [
+            (Colour::Green, VerifyMethod::Random, 0.10),
+            (Colour::Yellow, VerifyMethod::Onsite, 0.30),
+        ] {
+            let n = 20_000;
+            let mut tasks = 0;
+            for i in 0..n {
+                let id = format!("CMT-{i}");
+                let s = r.schedule("U", &id, c, at);
+                assert_eq!(
+                    s.u,
+                    draw(r.seed, &id),
+                    "the draw is keyed by the commitment id"
+                );
+                assert_eq!(s.task, s.u < p);
+                assert_eq!(s.method, if s.task { m } else { VerifyMethod::Exempt });
+                assert_eq!(s.due, None);
+                tasks += usize::from(s.task);
+            }
+            let rate = tasks as f64 / f64::from(n);
+            assert!((rate - p).abs() < 0.015, "{c:?}: {rate}");
+        }
+    }
+
+    #[test]
+    fn commitment_draws_are_reproducible() {
+        let r = Supervision::embedded().commitments;
+        // printf '%s%s' 20240601 CMT-42 | sha256sum
+        let d = Sha256::digest(b"20240601CMT-42");
+        let want = u64::from_be_bytes(d[..8].try_into().unwrap()) as f64 / 2f64.powi(64);
+        let a = r.schedule("U1", "CMT-42", Colour::Yellow, 5);
+        assert_eq!(a.u, want);
+        // The same decision on another run, at another time or for another enterprise.
+        let b = r.schedule("U2", "CMT-42", Colour::Yellow, 99);
+        assert_eq!((a.u, a.task, a.method), (b.u, b.task, b.method));
+        // The record of a decision is a pure function of it.
+        assert_eq!(a.event(), a.clone().event());
+        assert_ne!(
+            a.event().event_id,
+            b.event().event_id,
+            "ids differ per enterprise"
+        );
+    }
+
+    #[test]
+    fn the_scheduled_record_is_valid_for_the_decoder() {
+        let r = Supervision::embedded().commitments;
+        let uscc = crate::uscc::with_check("91330802MA2A00001").expect("valid prefix");
+        let s = r.schedule(
+            &uscc,
+            "a-commitment-id-of-a-certain-length-0123456789-0123456789",
+            Colour::Red,
+            1_700_000_000,
+        );
+        let e = s.event();
+        assert!(e.event_id.len() <= 64, "{}", e.event_id);
+        let bytes = crate::decode::encode(&e);
+        let back = crate::decode::decode(
+            &bytes,
+            Some(crate::event::Feed::Cmt),
+            &crate::decode::DecodeConfig::default(),
+        )
+        .expect("a valid CMT.SCHEDULED");
+        assert_eq!(back.event, e);
+        assert_eq!(e.source_org.as_deref(), Some(STEWARD_ORG));
+    }
+
+    #[test]
+    fn commitment_rule_errors_name_the_field() {
+        let cases = [
+            (
+                "method = \"RANDOM\"\nprobability = 0.10",
+                "method = \"RANDOM\"\nprobability = 1.10",
+                "commitments.green.probability:",
+            ),
+            (
+                "method = \"RANDOM\"",
+                "method = \"OFFSITE\"",
+                "commitments.green.method:",
+            ),
+            ("due_days = 30", "due_days = 0", "commitments.red.due_days:"),
+            (
+                "[commitments.blue]\nmethod = \"EXEMPT\"",
+                "[commitments.blue]\nmethod = \"EXEMPT\"\nprobability = 0.5",
+                "commitments.blue.probability:",
+            ),
+            (
+                "method = \"ONSITE\"\nprobability = 0.30",
+                "method = \"ONSITE\"",
+                "commitments.yellow.probability:",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let bad = DEFAULT_TOML.replacen(from, to, 1);
+            assert_ne!(bad, DEFAULT_TOML, "{from:?} applies");
+            let e = Supervision::from_toml(&bad).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{e}");
+        }
+        let bad = DEFAULT_TOML.replace("seed = 20240601", "seed = 20240601\nsed = 1");
+        let e = Supervision::from_toml(&bad).unwrap_err().to_string();
+        assert!(e.contains("sed"), "{e}");
+        let bad = DEFAULT_TOML.replace("[commitments.none]\nmethod = \"EXEMPT\"\n", "");
+        let e = Supervision::from_toml(&bad).unwrap_err().to_string();
+        assert!(e.contains("none"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,10 @@ fn code() -> String {
     common::code(E)
 }
 
+fn rules() -> rules::supervision::CommitmentRules {
+    rules::supervision::Supervision::embedded().commitments
+}
+
 fn r(log: &[Accepted], t: &str, row: usize) -> f64 {
     common::r(log, E, t, row)
 }
@@ -168,7 +172,13 @@ fn version_switching_kind_class_is_dead_lettered() {
         json!({"ref_event_id": "l1", "version": 2}),
     );
     let cat = Catalogue::embedded();
-    let out = run(&[v1, v2], ts("2024-02-01T00:00:00+08:00"), None, &cat);
+    let out = run(
+        &[v1, v2],
+        ts("2024-02-01T00:00:00+08:00"),
+        None,
+        &cat,
+        &rules(),
+    );
     assert!(out
         .dead
         .iter()
@@ -196,13 +206,13 @@ fn unknown_target_is_held_then_dead_lettered() {
     );
     target.v = removed.v + 3 * DAY;
     let log = vec![removed.clone(), target.clone()];
-    let out = run(&log, removed.v + 30 * DAY, None, &cat);
+    let out = run(&log, removed.v + 30 * DAY, None, &cat, &rules());
     assert!(out.dead.is_empty(), "{:?}", out.dead);
     assert_eq!(out.last[&code()].0.r[3], 0.0);
     // Target arrives 8 days later: the removal was dead-lettered at v + 7 days.
     target.v = removed.v + 8 * DAY;
     let log = vec![removed.clone(), target];
-    let out = run(&log, removed.v + 30 * DAY, None, &cat);
+    let out = run(&log, removed.v + 30 * DAY, None, &cat, &rules());
     let d = out
         .dead
         .iter()
@@ -296,7 +306,7 @@ fn red_trigger_caps_the_colour_and_hysteresis_holds_on_recovery() {
         "2024-03-01T00:00:00+08:00",
         json!({"court_code": "C", "case_no": "K1"}),
     ));
-    let out = run(&log, ts("2024-04-01T00:00:00+08:00"), None, &cat);
+    let out = run(&log, ts("2024-04-01T00:00:00+08:00"), None, &cat, &rules());
     let seq: Vec<(Option<Colour>, Colour)> = out.changes.iter().map(|c| (c.from, c.to)).collect();
     assert_eq!(
         seq[0],

@@ -381,6 +381,7 @@ pub fn load_generated(
         log.clone(),
         cat.clone(),
         None,
+        None,
         timely::Config::process(2),
         pipeline::replay::Schedule {
             batch: 50_000,

@@ -15,8 +15,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use rules::catalogue::Catalogue;
+use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
+use rules::supervision::{Scheduled, Supervision, Verification};
 
 use crate::steward_bin;
 
@@ -29,23 +31,7 @@ pub fn produce(cfg: &Config, gen: &GenConfig) -> u64 {
 /// Produces the generated records of `gen` whose position in arrival order is in `part`;
 /// returns how many.
 pub fn produce_part(cfg: &Config, gen: &GenConfig, part: std::ops::Range<u64>) -> u64 {
-    connectors::kafka::ensure_topics(
-        &cfg.kafka,
-        &cfg.kafka
-            .topics
-            .feeds
-            .values()
-            .map(|t| (t.as_str(), 3, false))
-            .collect::<Vec<_>>(),
-    )
-    .expect("feed topics");
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("producer");
+    let producer = FeedProducer::new(cfg);
     let mut n = 0u64;
     let mut position = 0u64;
     generate(gen, &mut |_| {}, &mut |r| {
@@ -53,26 +39,75 @@ pub fn produce_part(cfg: &Config, gen: &GenConfig, part: std::ops::Range<u64>) -
         if !part.contains(&(position - 1)) {
             return;
         }
-        let key = serde_json::from_slice::<serde_json::Value>(&r.line)
+        producer.send(r.feed, &r.line);
+        n += 1;
+    })
+    .expect("generate");
+    producer.flush();
+    n
+}
+
+/// Produces JSON records to their feed topics of `cfg`, keyed by USCC, in order; returns how
+/// many.
+pub fn produce_records(cfg: &Config, records: &[(Feed, Vec<u8>)]) -> u64 {
+    let producer = FeedProducer::new(cfg);
+    for (feed, line) in records {
+        producer.send(*feed, line);
+    }
+    producer.flush();
+    records.len() as u64
+}
+
+/// A producer to the feed topics (created if missing).
+struct FeedProducer<'c> {
+    cfg: &'c Config,
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl<'c> FeedProducer<'c> {
+    fn new(cfg: &'c Config) -> Self {
+        connectors::kafka::ensure_topics(
+            &cfg.kafka,
+            &cfg.kafka
+                .topics
+                .feeds
+                .values()
+                .map(|t| (t.as_str(), 3, false))
+                .collect::<Vec<_>>(),
+        )
+        .expect("feed topics");
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.kafka.brokers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .expect("producer");
+        FeedProducer { cfg, producer }
+    }
+
+    /// Sends one record of `feed`, keyed by its USCC.
+    fn send(&self, feed: Feed, line: &[u8]) {
+        let key = serde_json::from_slice::<serde_json::Value>(line)
             .ok()
             .and_then(|v| v.get("uscc").and_then(|u| u.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        let topic = cfg.kafka.topics.feed(r.feed).to_owned();
+        let topic = self.cfg.kafka.topics.feed(feed).to_owned();
         // An explicit partition (from the key, or the bytes of a record without one), so
         // that every namespace gets the same partitions and offsets.
         let mut h = std::hash::DefaultHasher::new();
         if key.is_empty() {
-            r.line.hash(&mut h);
+            line.hash(&mut h);
         } else {
             key.hash(&mut h);
         }
         let partition = (h.finish() % 3) as i32;
         let mut rec = BaseRecord::to(&topic)
             .key(&key)
-            .payload(&r.line)
+            .payload(line)
             .partition(partition);
         loop {
-            match producer.send(rec) {
+            match self.producer.send(rec) {
                 Ok(()) => break,
                 Err((_, back)) => {
                     rec = back;
@@ -80,11 +115,11 @@ pub fn produce_part(cfg: &Config, gen: &GenConfig, part: std::ops::Range<u64>) -
                 }
             }
         }
-        n += 1;
-    })
-    .expect("generate");
-    producer.flush(Duration::from_secs(60)).expect("flush");
-    n
+    }
+
+    fn flush(&self) {
+        self.producer.flush(Duration::from_secs(60)).expect("flush");
+    }
 }
 
 /// Starts `steward serve` on `ns`, draining and exiting once the input is complete.
@@ -202,6 +237,10 @@ pub struct Snapshot {
     pub topic_alerts: usize,
     /// Messages on the dead-letter topic.
     pub topic_letters: usize,
+    /// Event ids of the records on the internal commitments topic, sorted.
+    pub looped: Vec<String>,
+    /// `commitment_checks` ids, sorted.
+    pub check_ids: Vec<String>,
 }
 
 /// Reads what a run left in ClickHouse and Kafka.
@@ -235,6 +274,11 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
                 l.time = 0;
             }
         }
+        let check_ids: Vec<String> = ch
+            .query("SELECT check_id FROM commitment_checks ORDER BY check_id")
+            .fetch_all()
+            .await
+            .expect("checks");
         let records: u64 = ch
             .query("SELECT count() FROM (SELECT * FROM records FINAL)")
             .fetch_one()
@@ -255,6 +299,16 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
             topic_changes,
             topic_alerts: read_topic(&ns.cfg, &t.alerts).len(),
             topic_letters: read_topic(&ns.cfg, &t.dead_letters).len(),
+            looped: sorted(
+                read_topic(&ns.cfg, &t.commitments)
+                    .into_iter()
+                    .map(|(_, v)| {
+                        let e: rules::event::Event = serde_json::from_slice(&v).expect("CMT");
+                        e.event_id
+                    })
+                    .collect(),
+            ),
+            check_ids,
         }
     })
 }
@@ -295,6 +349,40 @@ pub struct Expected {
     pub states: BTreeMap<String, (String, Option<f64>, Vec<String>, f64)>,
     /// Lifecycle dead letters, as their messages name them.
     pub lifecycle: BTreeSet<String>,
+    /// Event ids of the `CMT.SCHEDULED` records of the commitment decisions, sorted.
+    pub scheduled: Vec<String>,
+    /// `commitment_checks` ids (decisions and verification results), sorted.
+    pub checks: Vec<String>,
+}
+
+impl Expected {
+    /// The commitment loop's expected outputs, from its decisions and results.
+    pub fn with_commitments(mut self, scheduled: &[Scheduled], checks: &[Verification]) -> Self {
+        self.scheduled = sorted(scheduled.iter().map(|s| s.event().event_id).collect());
+        self.checks = sorted(
+            scheduled
+                .iter()
+                .map(|s| pipeline::rows::scheduled_row(s).check_id)
+                .chain(checks.iter().map(|c| pipeline::rows::check_row(c).check_id))
+                .collect(),
+        );
+        self
+    }
+}
+
+/// Whether a record is one the pipeline published itself (semantics.md §5).
+pub fn is_steward(a: &Accepted) -> bool {
+    a.event.source_org.as_deref() == Some(rules::supervision::STEWARD_ORG)
+}
+
+/// The last logical time a drained run makes final: the largest ingest time or visibility
+/// time in its log (the records read back from the commitments topic are visible after the
+/// last input).
+pub fn final_time(log: &[Accepted]) -> rules::time::Ts {
+    log.iter()
+        .map(|a| a.event.ingest_time.max(a.v))
+        .max()
+        .expect("records")
 }
 
 /// How a lifecycle dead letter names its record.
@@ -346,7 +434,8 @@ pub fn check(
         decoder_letters, rejected,
         "one dead letter per decoder reject"
     );
-    let duplicates = produced as usize - log.len() - rejected;
+    let input = log.iter().filter(|a| !is_steward(a)).count();
+    let duplicates = produced as usize - input - rejected;
     assert!(
         duplicates > 0 && rejected > 0,
         "the data has duplicates and malformed records"
@@ -359,6 +448,21 @@ pub fn check(
         .map(|l| l.message.clone())
         .collect();
     assert_eq!(got_lifecycle, want.lifecycle, "lifecycle dead letters");
+    // The commitment loop: every decision's record on the internal topic once, read back
+    // and accepted by the feed stage, and every decision and result in commitment_checks.
+    assert!(!want.scheduled.is_empty(), "the data publishes commitments");
+    let looped = sorted(
+        log.iter()
+            .filter(|a| is_steward(a))
+            .map(|a| a.event.event_id.clone())
+            .collect(),
+    );
+    assert_eq!(looped, want.scheduled, "CMT.SCHEDULED records accepted");
+    assert_eq!(
+        snap.looped, want.scheduled,
+        "CMT.SCHEDULED records published"
+    );
+    assert_eq!(snap.check_ids, want.checks, "commitment_checks");
     assert_eq!(snap.topic_letters, snap.letters.len());
     for l in snap.letters.iter().filter(|l| l.offset >= 0) {
         assert!(l.source_topic.starts_with(&ns.name), "{l:?}");
@@ -376,15 +480,12 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// What the dataflow replayed over `log` (in one process, two workers) says the run must
 /// have produced; the oracle test proves the replay equal to the reference.
 pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
-    let until = log
-        .iter()
-        .map(|a| a.event.ingest_time)
-        .max()
-        .expect("records");
+    let until = final_time(log);
     let r = pipeline::replay::replay(
         Arc::new(log.to_vec()),
         cat.clone(),
         None,
+        Some(Supervision::embedded().commitments),
         timely::Config::process(2),
         pipeline::replay::Schedule {
             batch: 20_000,
@@ -406,5 +507,8 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
             })
             .collect(),
         lifecycle: r.dead.iter().map(dead_message).collect(),
+        scheduled: Vec::new(),
+        checks: Vec::new(),
     }
+    .with_commitments(&r.scheduled, &r.checks)
 }

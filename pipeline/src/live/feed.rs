@@ -103,11 +103,15 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     // Restore from the log.
     let restored =
         connectors::kafka::read_all(k, &topics.accepted, &format!("{}-restore", k.group_id))?;
+    // The largest `v` accepted: records read back from the internal commitments topic are
+    // late, and a drain must move the watermark past them too.
+    let mut max_v = Ts::MIN;
     for m in &restored {
         let e = Entry::decode(&m.payload)?;
         if let (Body::Accepted { origin, .. }, Some(a)) = (&e.body, e.record()) {
             ingest.restore(&a);
             clock.saw(&origin.topic, origin.partition, a.event.ingest_time);
+            max_v = max_v.max(a.v);
         }
         clock.wm = clock.wm.max(e.wm);
     }
@@ -119,12 +123,13 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         watermark = clock.wm,
         "feed stage restored from the log"
     );
-    let feed_topics: Vec<&str> = topics.feeds.values().map(String::as_str).collect();
-    let mut source = FeedSource::new(k, &feed_topics)?;
+    let mut source = FeedSource::new(k, &topics.inputs())?;
     let lateness = cat.lifecycle.lateness_secs;
     let live = cfg.clock.mode == ClockMode::Live;
     shared.readiness.set(Service::Kafka, true);
     let mut idle_since = Instant::now();
+    // The sink's count of commitment-loop publishes when the idle period began (D46).
+    let mut idle_seq = shared.loop_seq.load(Ordering::SeqCst);
     let mut last_lag = Instant::now();
     let mut last_tick = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
@@ -157,7 +162,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             let complete =
                 source.all_at_end() && opts.drain_after.is_some_and(|d| idle_since.elapsed() >= d);
             let target = if complete {
-                last_ingest.saturating_add(1)
+                last_ingest.max(max_v).saturating_add(1)
             } else if live && last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 clock.candidate(&source, lateness, live)
@@ -171,6 +176,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     body: Body::Watermark,
                 });
             } else if complete {
+                shared.drained_seq.store(idle_seq, Ordering::SeqCst);
                 shared.drained.store(clock.wm, Ordering::SeqCst);
                 continue;
             } else {
@@ -178,6 +184,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             }
         } else {
             idle_since = Instant::now();
+            idle_seq = shared.loop_seq.load(Ordering::SeqCst);
         }
         clock.wm = clock.wm.max(before);
         for (topic, m) in batch {
@@ -208,6 +215,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                         .with_label_values(&[a.event.feed().as_str()])
                         .inc();
                     clock.saw(&topic, m.partition, ingest_time);
+                    max_v = max_v.max(a.v);
                     let origin = Origin {
                         topic: topic.clone(),
                         partition: m.partition,

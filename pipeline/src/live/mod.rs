@@ -26,7 +26,7 @@ use connectors::http::Readiness;
 use connectors::metrics::{Metrics, Service};
 use rules::catalogue::Catalogue;
 use rules::model::Model;
-use rules::supervision::PreCreditRule;
+use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 
 use crate::dataflow::build;
@@ -46,6 +46,12 @@ pub struct Shared {
     pub consumed: AtomicU64,
     /// The watermark at which the ingest stage declared the input complete, if it did.
     pub drained: AtomicI64,
+    /// Committed output transactions that published records on the internal commitments
+    /// topic (the sink counts them).
+    pub loop_seq: AtomicU64,
+    /// [`Shared::loop_seq`] when the idle period that declared the input complete began: the
+    /// input is complete only if no commitment record was published since (D46).
+    pub drained_seq: AtomicU64,
     /// The last committed fence.
     pub fence: AtomicI64,
     /// The watermark the dataflow has reached (workers other than 0 follow it).
@@ -67,6 +73,8 @@ impl Shared {
             produced: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
             drained: AtomicI64::new(Ts::MAX),
+            loop_seq: AtomicU64::new(0),
+            drained_seq: AtomicU64::new(0),
             fence: AtomicI64::new(Ts::MIN),
             watermark: AtomicI64::new(Ts::MIN),
             metrics,
@@ -86,6 +94,8 @@ pub struct Options {
     pub exit_when_drained: bool,
     /// The pre-credit rule (`config/supervision.toml`).
     pub pre_credit: PreCreditRule,
+    /// The verification method of published commitments (`config/supervision.toml`).
+    pub commitments: CommitmentRules,
 }
 
 /// Runs the three stages until `shared.stop` is set (or the input drained, if asked).
@@ -130,9 +140,10 @@ pub fn serve(
     let workers = {
         let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
         let rule = opts.pre_credit.clone();
+        let commitments = opts.commitments.clone();
         timely::execute(timely, move |worker| {
             let rx = log_rx.lock().ok().and_then(|mut r| r.take());
-            let ctx = (&cat, model.clone(), &rule);
+            let ctx = (&cat, model.clone(), &rule, &commitments);
             work(worker, ctx, &topics, &shared, rx, &out_tx);
         })
         .map_err(|e| anyhow::anyhow!("timely: {e}"))?
@@ -180,13 +191,14 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 }
 
 /// Topics to create: `(name, partitions, compacted)`. Feed topics get 3 partitions when
-/// this program creates them; the log and the fence have one.
+/// this program creates them; the log, the fence and the internal commitments topic have one.
 fn topic_plan(cfg: &Config) -> Vec<(&str, i32, bool)> {
     let t = &cfg.kafka.topics;
     let mut v: Vec<(&str, i32, bool)> = t.feeds.values().map(|n| (n.as_str(), 3, false)).collect();
     v.extend([
         (t.accepted.as_str(), 1, false),
         (t.fence.as_str(), 1, true),
+        (t.commitments.as_str(), 1, false),
         (t.colour_changes.as_str(), 3, false),
         (t.alerts.as_str(), 3, false),
         (t.plans.as_str(), 3, false),
@@ -230,14 +242,21 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
 /// watermark, runs its tracker and sends its final outputs to the sink.
 fn work(
     worker: &mut timely::worker::Worker,
-    (cat, model, rule): (&Arc<Catalogue>, Option<Arc<Model>>, &PreCreditRule),
+    (cat, model, rule, commitments): (
+        &Arc<Catalogue>,
+        Option<Arc<Model>>,
+        &PreCreditRule,
+        &CommitmentRules,
+    ),
     topics: &Topics,
     shared: &Shared,
     rx: Option<Receiver<Vec<Entry>>>,
     out: &SyncSender<Step>,
 ) {
     let tracker = Rc::new(RefCell::new(
-        Tracker::new(cat.clone(), model.clone()).with_pre_credit(rule.clone()),
+        Tracker::new(cat.clone(), model.clone())
+            .with_pre_credit(rule.clone())
+            .with_commitments(commitments.clone()),
     ));
     let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
@@ -321,6 +340,13 @@ fn work(
         for c in std::mem::take(&mut t.pre_changes) {
             let msg = rows::pre_credit_message(&c);
             items.push((c.as_of, Item::PreCredit(Box::new((c.uscc, msg)))));
+        }
+        for s in std::mem::take(&mut t.scheduled) {
+            let row = rows::scheduled_row(&s);
+            items.push((s.as_of, Item::Scheduled(Box::new((s, row)))));
+        }
+        for v in std::mem::take(&mut t.checks) {
+            items.push((v.as_of, Item::Check(Box::new(rows::check_row(&v)))));
         }
         for d in std::mem::take(&mut t.dead_new) {
             items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));

@@ -19,15 +19,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use connectors::clickhouse::{
-    datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, IndicatorRow, RecordRow, StateRow,
+    datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, IndicatorRow,
+    RecordRow, StateRow,
 };
 use connectors::config::Config;
 use connectors::dead_letter::DeadLetter;
 use connectors::kafka::{KafkaFailure, TxnProducer};
 use connectors::metrics::Service;
 use rules::catalogue::Catalogue;
+use rules::decode::encode;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
+use rules::supervision::Scheduled;
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +51,12 @@ pub enum Item {
     State(Box<(StateRow, IndicatorRow)>),
     /// A pre-credit change (plans topic): the USCC and the message.
     PreCredit(Box<(String, serde_json::Value)>),
+    /// A commitment's scheduling decision: its `CMT.SCHEDULED` record (internal commitments
+    /// topic), its inspection task (plans topic, when one is issued) and its
+    /// `commitment_checks` row.
+    Scheduled(Box<(Scheduled, CommitmentCheckRow)>),
+    /// A verification result (`commitment_checks`).
+    Check(Box<CommitmentCheckRow>),
 }
 
 /// What a worker sends after a step.
@@ -121,6 +130,7 @@ struct Skip {
     changes: HashSet<String>,
     alerts: HashSet<String>,
     letters: HashSet<String>,
+    checks: HashSet<String>,
 }
 
 /// Runs the sink until the workers are gone (or the drained input is fully durable).
@@ -168,6 +178,9 @@ pub fn run(
                         .await?,
                     letters: ch
                         .existing_ids("dead_letters", "letter_id", "time", 0)
+                        .await?,
+                    checks: ch
+                        .existing_ids("commitment_checks", "check_id", "as_of", since)
                         .await?,
                 })
             })
@@ -228,6 +241,9 @@ pub fn run(
                 return Ok(());
             }
             let flush_took = flush_started.elapsed();
+            if ready.iter().any(|(_, i)| matches!(i, Item::Scheduled(_))) {
+                shared.loop_seq.fetch_add(1, Ordering::SeqCst);
+            }
             fence = upto;
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
@@ -240,7 +256,11 @@ pub fn run(
             .checkpoint_age
             .set(last_flush.elapsed().as_secs_f64());
         let drained = shared.drained.load(Ordering::SeqCst);
-        if !caught_up && drained != Ts::MAX && fence >= drained {
+        // Complete only when nothing this sink published on the internal commitments topic
+        // is still on its way back through the feed stage.
+        let looped =
+            shared.drained_seq.load(Ordering::SeqCst) == shared.loop_seq.load(Ordering::SeqCst);
+        if !caught_up && drained != Ts::MAX && fence >= drained && looped {
             caught_up = true;
             tracing::info!(
                 seconds = started.elapsed().as_secs_f64(),
@@ -287,7 +307,11 @@ fn observe(
                     .unwrap_or(Colour::None);
                 colours.insert(s.0.uscc.clone(), c);
             }
-            Item::Record(_) | Item::Letter(_) | Item::PreCredit(_) => {}
+            Item::Record(_)
+            | Item::Letter(_)
+            | Item::PreCredit(_)
+            | Item::Scheduled(_)
+            | Item::Check(_) => {}
         }
     }
     let mut counts: BTreeMap<Colour, i64> = BTreeMap::new();
@@ -314,6 +338,7 @@ fn write_clickhouse<'a>(
     let mut letters = Vec::new();
     let mut changes = Vec::new();
     let mut alerts = Vec::new();
+    let mut checks = Vec::new();
     // The latest state per enterprise is enough.
     let mut states: BTreeMap<&str, (&StateRow, &IndicatorRow)> = BTreeMap::new();
     for item in items {
@@ -327,13 +352,19 @@ fn write_clickhouse<'a>(
             }
             Item::Change(c) if !skip.changes.contains(&c.1.change_id) => changes.push(c.1.clone()),
             Item::Alert(a) if !skip.alerts.contains(&a.1.alert_id) => alerts.push(a.1.clone()),
+            Item::Scheduled(s) if !skip.checks.contains(&s.1.check_id) => checks.push(s.1.clone()),
+            Item::Check(c) if !skip.checks.contains(&c.check_id) => checks.push((**c).clone()),
             Item::State(s) => {
                 let e = states.entry(s.0.uscc.as_str()).or_insert((&s.0, &s.1));
                 if s.0.version >= e.0.version {
                     *e = (&s.0, &s.1);
                 }
             }
-            Item::Change(_) | Item::Alert(_) | Item::PreCredit(_) => {}
+            Item::Change(_)
+            | Item::Alert(_)
+            | Item::PreCredit(_)
+            | Item::Scheduled(_)
+            | Item::Check(_) => {}
         }
     }
     let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) = states
@@ -369,13 +400,15 @@ fn write_clickhouse<'a>(
     put!("dead_letters", letters);
     put!("colour_history", changes);
     put!("alerts", alerts);
+    put!("commitment_checks", checks);
     put!("enterprise_state", state_rows);
     put!("indicator_values", value_rows);
     true
 }
 
-/// One Kafka transaction: colour changes, alerts, pre-credit changes and dead letters, then
-/// the fence.
+/// One Kafka transaction: colour changes, alerts, pre-credit changes, scheduling decisions
+/// (the `CMT.SCHEDULED` record on the internal commitments topic and, when a task is issued,
+/// the task on the plans topic) and dead letters, then the fence.
 fn publish(
     cfg: &Config,
     producer: &TxnProducer,
@@ -403,7 +436,19 @@ fn publish(
                     p.0.as_bytes(),
                     &serde_json::to_vec(&p.1).unwrap_or_default(),
                 )?,
-                Item::Record(_) | Item::State(_) => {}
+                Item::Scheduled(s) => {
+                    let uscc = s.0.uscc.as_bytes();
+                    producer.send(&t.commitments, uscc, &encode(&s.0.event()))?;
+                    if s.0.task {
+                        let task = crate::rows::task_message(&s.0);
+                        producer.send(
+                            &t.plans,
+                            uscc,
+                            &serde_json::to_vec(&task).unwrap_or_default(),
+                        )?;
+                    }
+                }
+                Item::Record(_) | Item::State(_) | Item::Check(_) => {}
             }
         }
         let fence = Fence {

@@ -303,7 +303,7 @@ pub fn samples(
 fn checkpoint(log: &[Accepted], t: Ts, sampled: bool, cat: &Catalogue) -> Checkpoint {
     let n = log.partition_point(|a| a.v <= t);
     let visible: Vec<&Accepted> = log[..n].iter().collect();
-    let (facts, _) = facts_of(&visible, cat);
+    let facts = facts_of(&visible, cat).facts;
     let mut c = Checkpoint::default();
     for (uscc, (_, e)) in evaluate_facts(&facts, t, None, cat) {
         let Some(s) = e.s else {
