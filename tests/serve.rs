@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use e2e::serve::{
     check, dead_message, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
-    snapshot, sorted, wait, Expected, Snapshot,
+    snapshot, sorted, status_rows, wait, Expected, Snapshot,
 };
 use e2e::Namespace;
 use pipeline::log::{Body, Entry};
 use rand::{Rng, SeedableRng};
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Accepted;
+use rules::reference::statuses_at;
 use rules::supervision::STEWARD_ORG;
 use rules::time::Ts;
 
@@ -55,6 +56,7 @@ fn serve_equals_the_reference() {
         lifecycle: r.dead.iter().map(dead_message).collect(),
         scheduled: Vec::new(),
         checks: Vec::new(),
+        statuses: status_rows(&statuses_at(&log, until, &cat)),
     }
     .with_commitments(&r.scheduled, &r.checks);
     check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
@@ -198,6 +200,7 @@ fn killed_runs_equal_an_uninterrupted_run() {
     assert!(after.states == snap.states, "enterprise_state");
     assert!(after.changes == snap.changes, "colour_history");
     assert!(after.alerts == snap.alerts, "alerts");
+    assert!(after.statuses == snap.statuses, "record statuses");
     assert!(
         after.topic_changes == snap.topic_changes,
         "colour-change topic"

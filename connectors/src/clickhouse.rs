@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "commitment_checks",
         include_str!("../migrations/0004_commitment_checks.sql"),
     ),
+    (
+        5,
+        "record_status",
+        include_str!("../migrations/0005_record_status.sql"),
+    ),
 ];
 
 /// A ClickHouse failure.
@@ -380,6 +385,21 @@ pub struct RecordRow {
     pub digest: String,
     pub body: String,
     pub status: String,
+    pub version: u64,
+}
+
+/// `record_status`: a record's status from `as_of` on (the row with the highest `version`,
+/// the logical time, is the current one).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct StatusRow {
+    pub feed: String,
+    pub event_id: String,
+    pub record_version: u32,
+    pub digest: String,
+    pub uscc: String,
+    pub status: String,
+    pub as_of: u32,
     pub version: u64,
 }
 

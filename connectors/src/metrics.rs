@@ -31,12 +31,13 @@ pub const COLOURS: [Colour; 5] = [
 pub const DIRECTIONS: [&str; 3] = ["worsened", "improved", "first"];
 
 /// The ClickHouse tables the sink writes; the `table` label values.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "enterprise_state",
     "indicator_values",
     "colour_history",
     "alerts",
     "records",
+    "record_status",
     "dead_letters",
     "inspection_plans",
     "inspection_campaigns",

@@ -26,6 +26,7 @@ use rules::indicators::{local, Cross, ReviewFlag};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation};
+use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -42,6 +43,19 @@ enum Derived {
     Dead(Dead),
     /// A published commitment or a verification result (D46).
     Commitment(CommitmentEvent),
+    /// A status step of one of the enterprise's records (D11).
+    Status(RecordKey, Step),
+}
+
+/// Output of the version stage.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Version {
+    /// The version in effect.
+    Winner(Box<Accepted>),
+    /// A `version_kind_change` dead letter.
+    Dead(Dead),
+    /// A status step of a losing version, with its USCC.
+    Status(RecordKey, String, Step),
 }
 
 /// What other enterprises' rows 47–49 read about an enterprise.
@@ -181,6 +195,8 @@ pub trait Sink: 'static {
     fn dead(&mut self, dead: &Dead, time: Ts, diff: isize);
     /// An update of an enterprise's published commitments and verification results.
     fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize);
+    /// An update of a record's status (D11), with the enterprise it is filed under.
+    fn status(&mut self, key: &RecordKey, uscc: &str, status: Status, time: Ts, diff: isize);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -194,7 +210,7 @@ pub fn build<S: Sink>(
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Ts, _, _>(|scope| {
         let (input, records) = scope.new_collection::<Accepted, isize>();
-        let (scored, dead, commitments) = pipeline(records, &cat, model);
+        let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
         let s = sink.clone();
         scored
             .inspect(move |((u, sc), t, r)| s.borrow_mut().scored(u, sc, *t, *r))
@@ -206,16 +222,22 @@ pub fn build<S: Sink>(
         commitments
             .inspect(move |((u, c), t, r)| s.borrow_mut().commitment(u, c, *t, *r))
             .probe_with(&probe);
+        let s = sink.clone();
+        statuses
+            .inspect(move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, *st, *t, *r))
+            .probe_with(&probe);
         input
     });
     Handles { input, probe }
 }
 
-/// The dataflow's outputs: evaluations, lifecycle dead letters and commitment events.
+/// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and
+/// record statuses.
 type Outputs<'s> = (
     VecCollection<'s, Ts, (String, Scored)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (String, CommitmentEvent)>,
+    VecCollection<'s, Ts, (RecordKey, (String, Status))>,
 );
 
 /// The dataflow from accepted records to evaluations, lifecycle dead letters and
@@ -232,15 +254,33 @@ fn pipeline<'s>(
             .reduce_named("Versions", |_id: &RecordId, vals, out| {
                 let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
                 let o = resolve_versions(&vs);
+                for (k, u, s) in status::of_versions(&vs, &o) {
+                    out.push((Version::Status(k, u, s), 1));
+                }
                 for d in o.dead {
-                    out.push((Err(d), 1));
+                    out.push((Version::Dead(d), 1));
                 }
                 if let Some(w) = o.winner {
-                    out.push((Ok(w.clone()), 1));
+                    out.push((Version::Winner(Box::new(w.clone())), 1));
                 }
             });
-    let version_dead = versions.clone().flat_map(|(_, x)| x.err());
-    let winners = versions.flat_map(|(_, x)| x.ok());
+    let version_dead = versions.clone().flat_map(|(_, x)| match x {
+        Version::Dead(d) => Some(d),
+        _ => None,
+    });
+    // A losing version's status step at its own time.
+    let version_statuses = versions
+        .clone()
+        .inner
+        .flat_map(|((_, x), t, r)| match x {
+            Version::Status(k, u, s) => Some(((k, (u, s)), t.max(s.from), r)),
+            _ => None,
+        })
+        .as_collection();
+    let winners = versions.flat_map(|(_, x)| match x {
+        Version::Winner(a) => Some(*a),
+        _ => None,
+    });
 
     // 2. Lifecycle and facts per enterprise.
     let c = cat.clone();
@@ -253,7 +293,11 @@ fn pipeline<'s>(
             for d in &res.dead {
                 out.push((Derived::Dead(d.clone()), 1));
             }
-            for f in derive(&res, &c) {
+            let facts = derive(&res, &c);
+            for (k, _, s) in status::of_enterprise(&res, &facts) {
+                out.push((Derived::Status(k, s), 1));
+            }
+            for f in facts {
                 out.push((Derived::Fact(f), 1));
             }
             for e in commitment_events(&res, &c) {
@@ -271,6 +315,7 @@ fn pipeline<'s>(
                 Derived::Fact(f) => (t.max(f.start), t.max(f.end)),
                 Derived::Dead(x) => (t.max(x.at), Ts::MAX),
                 Derived::Commitment(e) => (t.max(e.from()), Ts::MAX),
+                Derived::Status(_, s) => (t.max(s.from), Ts::MAX),
             };
             let end = (to < Ts::MAX).then(|| ((u.clone(), d.clone()), to, -r));
             std::iter::once(((u, d), from, r)).chain(end)
@@ -287,6 +332,23 @@ fn pipeline<'s>(
         Derived::Commitment(e) => Some((u, e)),
         _ => None,
     });
+    // Each record's current status: its latest step (D11).
+    let statuses = timed
+        .clone()
+        .flat_map(|(u, d)| match d {
+            Derived::Status(k, s) => Some((k, (u, s))),
+            _ => None,
+        })
+        .concat(version_statuses)
+        .reduce_named("Status", |_k: &RecordKey, vals, out| {
+            let latest = vals
+                .iter()
+                .filter(|(_, r)| *r > 0)
+                .max_by_key(|((_, s), _)| *s);
+            if let Some(((u, s), _)) = latest {
+                out.push(((u.clone(), s.status), 1));
+            }
+        });
     let known = timed
         .clone()
         .flat_map(|(u, d)| matches!(d, Derived::Known).then_some(u));
@@ -386,7 +448,7 @@ fn pipeline<'s>(
                 out.push((s, 1));
             }
         });
-    (scored, dead, commitments)
+    (scored, dead, commitments, statuses)
 }
 
 /// The values of a reduce input, each repeated by its (positive) multiplicity, as the

@@ -11,6 +11,7 @@ use rules::lifecycle::{Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
+use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
@@ -44,6 +45,8 @@ pub struct Replayed {
     /// Every verification result, in `(as_of, uscc, check)` order (empty unless replayed
     /// with commitment rules).
     pub checks: Vec<Verification>,
+    /// Every record's status at `until`, with the enterprise it is filed under (D11).
+    pub statuses: BTreeMap<RecordKey, (String, Status)>,
 }
 
 /// Runs `log` (in any order) through the dataflow with the given timely configuration,
@@ -112,24 +115,26 @@ where
                 (u, (s, colour))
             })
             .collect();
-        (
+        Replayed {
             states,
-            std::mem::take(&mut t.changes),
-            std::mem::take(&mut t.alerts),
-            t.dead.keys().cloned().collect::<Vec<_>>(),
-            std::mem::take(&mut t.scheduled),
-            std::mem::take(&mut t.checks),
-        )
+            changes: std::mem::take(&mut t.changes),
+            alerts: std::mem::take(&mut t.alerts),
+            dead: t.dead.keys().cloned().collect(),
+            scheduled: std::mem::take(&mut t.scheduled),
+            checks: std::mem::take(&mut t.checks),
+            statuses: std::mem::take(&mut t.statuses),
+        }
     })?;
     let mut out = Replayed::default();
     for r in guards.join() {
-        let (states, changes, alerts, dead, scheduled, checks) = r?;
-        out.states.extend(states);
-        out.changes.extend(changes);
-        out.alerts.extend(alerts);
-        out.dead.extend(dead);
-        out.scheduled.extend(scheduled);
-        out.checks.extend(checks);
+        let r = r?;
+        out.states.extend(r.states);
+        out.changes.extend(r.changes);
+        out.alerts.extend(r.alerts);
+        out.dead.extend(r.dead);
+        out.scheduled.extend(r.scheduled);
+        out.checks.extend(r.checks);
+        out.statuses.extend(r.statuses);
     }
     out.scheduled.sort_by(|a, b| {
         (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))

@@ -3,7 +3,7 @@
 
 use connectors::clickhouse::{
     datetime, AlertRow, CatalogueRow, ChangeRow, CommitmentCheckRow, IndicatorRow, RecordRow,
-    StateRow,
+    StateRow, StatusRow,
 };
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
@@ -12,6 +12,7 @@ use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::Colour;
+use rules::status::{RecordKey, Status};
 use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::{format_rfc3339, Ts};
 
@@ -156,6 +157,20 @@ pub fn alert_row(a: &Alert, region: &str, industry: &str) -> AlertRow {
         detail: a.detail.clone(),
         region: region.to_owned(),
         industry: industry.to_owned(),
+    }
+}
+
+/// The `record_status` row of a record's new status at logical time `t`.
+pub fn status_row(t: Ts, key: &RecordKey, uscc: &str, status: Status) -> StatusRow {
+    StatusRow {
+        feed: key.id.0.as_str().to_owned(),
+        event_id: key.id.1.clone(),
+        record_version: key.version,
+        digest: hex::encode(key.digest),
+        uscc: uscc.to_owned(),
+        status: status.as_str().to_owned(),
+        as_of: datetime(t),
+        version: u64::from(datetime(t)),
     }
 }
 

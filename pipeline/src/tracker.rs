@@ -15,6 +15,7 @@ use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
+use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
 
@@ -76,6 +77,12 @@ pub struct Tracker {
     pub scheduled: Vec<Scheduled>,
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
+    /// Record status updates not yet passed by the frontier.
+    pending_status: Vec<(Ts, RecordKey, String, Status, isize)>,
+    /// Every record's current status, with the enterprise it is filed under.
+    pub statuses: BTreeMap<RecordKey, (String, Status)>,
+    /// Status changes since this was last drained: `(time, record, uscc, new status)`.
+    pub status_new: Vec<(Ts, RecordKey, String, Status)>,
 }
 
 /// The updates of one enterprise at one logical time.
@@ -128,6 +135,9 @@ impl Tracker {
             reported: BTreeSet::new(),
             scheduled: Vec::new(),
             checks: Vec::new(),
+            pending_status: Vec::new(),
+            statuses: BTreeMap::new(),
+            status_new: Vec::new(),
         }
     }
 
@@ -226,6 +236,13 @@ impl Tracker {
             }
         }
 
+        let (status_ready, status_later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_status)
+                .into_iter()
+                .partition(|(t, ..)| *t < frontier);
+        self.pending_status = status_later;
+        self.statuses_at(status_ready);
+
         let (cmt_ready, cmt_later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending_commitments)
                 .into_iter()
@@ -249,6 +266,26 @@ impl Tracker {
                 self.evaluated(&u, t, due.values);
             }
             self.commitments_at(&u, t, due.commitments);
+        }
+    }
+
+    /// Takes record status updates at times passed by the frontier: net per time and record,
+    /// in time order; what remains added is the record's new status.
+    fn statuses_at(&mut self, ready: Vec<(Ts, RecordKey, String, Status, isize)>) {
+        let mut net: BTreeMap<(Ts, RecordKey), BTreeMap<(String, Status), isize>> = BTreeMap::new();
+        for (t, k, u, st, r) in ready {
+            *net.entry((t, k)).or_default().entry((u, st)).or_default() += r;
+        }
+        for ((t, k), values) in net {
+            match values.into_iter().find(|(_, r)| *r > 0) {
+                Some(((u, st), _)) => {
+                    self.status_new.push((t, k.clone(), u.clone(), st));
+                    self.statuses.insert(k, (u, st));
+                }
+                None => {
+                    self.statuses.remove(&k);
+                }
+            }
         }
     }
 
@@ -297,6 +334,10 @@ impl Sink for Tracker {
     }
     fn dead(&mut self, dead: &Dead, time: Ts, diff: isize) {
         self.pending_dead.push((time, dead.clone(), diff));
+    }
+    fn status(&mut self, key: &RecordKey, uscc: &str, status: Status, time: Ts, diff: isize) {
+        self.pending_status
+            .push((time, key.clone(), uscc.to_owned(), status, diff));
     }
     fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {

@@ -23,15 +23,16 @@ use rules::event::Event;
 use rules::fact::Checker;
 use rules::lifecycle::Accepted;
 use rules::model::{feature_names, Metrics, Model, Node, Params, TrainingData, Tree, FORMAT};
-use rules::reference::{evaluate_at, run};
+use rules::reference::{evaluate_at, run, statuses_at};
 use rules::score::Evaluation;
+use rules::status::{RecordKey, Status};
 use rules::supervision::Supervision;
 use rules::time::{format_rfc3339, ymd, Ts, DAY};
 use serde_json::{json, Value};
 
 const ENTERPRISES: u8 = 3;
 /// How many record templates [`record`] has.
-const TEMPLATES: u8 = 35;
+const TEMPLATES: u8 = 36;
 
 fn code(n: u8) -> String {
     rules::uscc::with_check(&format!("91330802MA2A000{n:02}")).expect("valid prefix")
@@ -288,6 +289,12 @@ fn record(op: &Op) -> Option<Accepted> {
             format!("rq{n}"),
             json!({"target_feed": pick(&["JUD", "TAX"], o % 2), "target_event_id": format!("{}{}", pick(&["jd", "nx"], o % 2), o), "repair_type": "LIST_REMOVAL", "effective_time": format_rfc3339(et + 400 * DAY)}),
         ),
+        34 => (
+            "RPR",
+            "REVOKED",
+            format!("rv{n}"),
+            json!({"ref_event_id": format!("rp{o}")}),
+        ),
         // The pipeline's own scheduling records come back like any other input.
         _ => (
             "CMT",
@@ -403,6 +410,10 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
     type Steps = BTreeMap<Ts, BTreeMap<String, Evaluation>>;
     let steps: Arc<Mutex<Steps>> = Arc::default();
     let s = steps.clone();
+    // And every record's status after every step (D11).
+    type StatusSteps = BTreeMap<Ts, BTreeMap<RecordKey, (String, Status)>>;
+    let status_steps: Arc<Mutex<StatusSteps>> = Arc::default();
+    let st = status_steps.clone();
     let m = model.clone();
     let commitments = Supervision::embedded().commitments;
     let out = replay(
@@ -418,6 +429,11 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
                 .entry(t)
                 .or_default()
                 .extend(dataflow_states(&tracker.current, m.as_deref()));
+            st.lock()
+                .expect("lock")
+                .entry(t)
+                .or_default()
+                .extend(tracker.statuses.clone());
         },
     )
     .map_err(TestCaseError::fail)?;
@@ -427,6 +443,15 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
             .map(|(u, (_, e))| (u, e))
             .collect();
         prop_assert_eq!(got, &want, "state differs at {}", format_rfc3339(*t));
+    }
+    for (t, got) in status_steps.lock().expect("lock").iter() {
+        let want = statuses_at(&log, *t, &cat);
+        prop_assert_eq!(
+            got,
+            &want,
+            "record statuses differ at {}",
+            format_rfc3339(*t)
+        );
     }
 
     let reference = run(&log, until, model.as_deref(), &cat, &commitments);
@@ -561,4 +586,51 @@ fn reference_is_not_trivial_on_the_fixed_stream() {
     );
     assert!(out.changes.iter().any(|c| !c.triggers.is_empty()));
     assert!(out.alerts.iter().any(|a| a.rule == "COLOUR_WORSENED"));
+}
+
+/// Every record status occurs on a small stream, and the dataflow gives the reference's
+/// statuses after every step of it.
+#[test]
+fn every_record_status_occurs() {
+    let op = |template, id, other, version, day| Op {
+        ent: 0,
+        template,
+        day,
+        lag_secs: 60,
+        id,
+        version,
+        other,
+    };
+    let ops = vec![
+        op(0, 0, 0, 1, 0),  // PEN p0 version 1 …
+        op(0, 0, 0, 2, 1),  // … superseded by version 2, …
+        op(28, 0, 0, 1, 2), // … which a repair ends.
+        op(0, 1, 0, 1, 3),  // PEN p1, revoked by
+        op(2, 0, 1, 1, 4),  // PEN.REVOKED pr0.
+        op(1, 2, 0, 1, 5),  // PEN p2 (no fine to pay): its publicity ends; the repair rp2 …
+        op(28, 2, 2, 1, 6),
+        op(34, 0, 2, 1, 7), // … is revoked.
+        op(2, 3, 3, 1, 8),  // PEN.REVOKED of a p3 never seen: rejected after the hold.
+    ];
+    let cat = Catalogue::embedded();
+    let got: BTreeMap<String, &str> = statuses_at(&log_of(&ops), ymd(2030, 1, 1), &cat)
+        .into_iter()
+        .map(|(k, (_, s))| (format!("{} v{}", k.id.1, k.version), s.as_str()))
+        .collect();
+    let want: BTreeMap<String, &str> = [
+        ("p0 v1", "superseded"),
+        ("p0 v2", "repaired"),
+        ("rp0 v1", "active"),
+        ("p1 v1", "revoked"),
+        ("pr0 v1", "active"),
+        ("p2 v1", "expired"),
+        ("rp2 v1", "revoked"),
+        ("rv0 v1", "active"),
+        ("pr3 v1", "rejected"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(got, want);
+    check(&ops, 2).expect("dataflow equals the reference");
 }

@@ -16,6 +16,7 @@ pub mod reference;
 pub mod reject;
 pub mod schema;
 pub mod score;
+pub mod status;
 pub mod supervision;
 pub mod time;
 pub mod uscc;

@@ -84,6 +84,8 @@ pub struct VersionOutcome<'a> {
     pub winner: Option<&'a Accepted>,
     /// Versions refused as `version_kind_change`.
     pub dead: Vec<Dead>,
+    /// Versions of the winner's class that lost to it.
+    pub superseded: Vec<&'a Accepted>,
 }
 
 /// Resolves the visible versions of one `(feed, event_id)`.
@@ -100,6 +102,7 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
         return VersionOutcome {
             winner: None,
             dead: Vec::new(),
+            superseded: Vec::new(),
         };
     };
     let class = first.event.body.is_retraction();
@@ -107,15 +110,24 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
         .iter()
         .partition(|a| a.event.body.is_retraction() == class);
     let winner = same
-        .into_iter()
+        .iter()
+        .copied()
         .max_by_key(|a| (a.event.version, std::cmp::Reverse(a.digest)));
+    let superseded = same
+        .into_iter()
+        .filter(|a| winner.is_some_and(|w| !std::ptr::eq(*a, w)))
+        .collect();
     let mut dead: Vec<Dead> = other
         .into_iter()
         .map(|a| dead(a, Reason::VersionKindChange, a.v))
         .collect();
     dead.sort();
     dead.dedup();
-    VersionOutcome { winner, dead }
+    VersionOutcome {
+        winner,
+        dead,
+        superseded,
+    }
 }
 
 /// How a record's effect ends, as decided by retractions and repairs.
@@ -127,6 +139,9 @@ pub struct Ending {
     pub repaired: Option<Ts>,
     /// `CASE_CLOSED` as `WITHDRAWN` / `DISMISSED`: void from the start for row 39.
     pub voided: bool,
+    /// The earliest retraction is a revocation (`PEN.REVOKED`, or a voiding `CASE_CLOSED`),
+    /// not a follow-up that ends the record's effect.
+    pub revoked: bool,
 }
 
 impl Ending {
@@ -163,6 +178,8 @@ pub struct Resolved<'a> {
     pub repairs: Vec<(&'a Accepted, Option<usize>, Ts)>,
     /// Review flags of unrevoked repairs (D47), in repair order.
     pub flags: Vec<(&'a Accepted, RepairFlag)>,
+    /// Repairs voided by an `RPR.REVOKED`: (repair's event id, the revocation's event time).
+    pub revoked_repairs: Vec<(&'a str, Ts)>,
     /// Lifecycle dead letters. An `unknown_target` one lies `hold` after the record's `v`:
     /// until then the record is held, and a target that arrives in time removes it.
     pub dead: Vec<Dead>,
@@ -344,8 +361,10 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
             Link::Unknown => out.dead.push(unknown_target(r, hold)),
             Link::Repair => {
                 let target = r.event.ref_event_id.as_deref().unwrap_or_default();
-                if repair_ids.get(target).is_some_and(|t| in_time(r, t)) {
-                    revoked_repairs.insert(target);
+                if let Some(t) = repair_ids.get(target).filter(|t| in_time(r, t)) {
+                    revoked_repairs.insert(t.event.event_id.as_str());
+                    out.revoked_repairs
+                        .push((t.event.event_id.as_str(), r.event.event_time));
                 } else {
                     out.dead.push(unknown_target(r, hold));
                 }
@@ -454,14 +473,22 @@ fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
                 ) =>
         {
             out.endings[i].voided = true;
-            set_retracted(&mut out.endings[i], at);
+            set_retracted(&mut out.endings[i], at, true);
         }
-        _ => set_retracted(&mut out.endings[i], at),
+        Body::Pen(_) => set_retracted(&mut out.endings[i], at, true),
+        _ => set_retracted(&mut out.endings[i], at, false),
     }
 }
 
-fn set_retracted(e: &mut Ending, at: Ts) {
-    e.retracted = Some(e.retracted.map_or(at, |x| x.min(at)));
+fn set_retracted(e: &mut Ending, at: Ts, revocation: bool) {
+    match e.retracted {
+        Some(x) if x < at => {}
+        Some(x) if x == at => e.revoked |= revocation,
+        _ => {
+            e.retracted = Some(at);
+            e.revoked = revocation;
+        }
+    }
 }
 
 /// True for PEN decision records (`DECIDED`, or `CORRECTED` which counts as `DECIDED`).

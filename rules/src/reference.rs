@@ -15,6 +15,7 @@ use crate::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, Rec
 use crate::model::Model;
 use crate::monitor::{Alert, ColourChange, Monitor};
 use crate::score::{evaluate, red_trigger, Colour, Evaluation};
+use crate::status::{self, RecordKey, RecordStep, Status, Step};
 use crate::supervision::{CommitmentRules, Scheduled, Verification};
 use crate::time::Ts;
 
@@ -27,6 +28,8 @@ pub struct Derivation {
     pub dead: Vec<Dead>,
     /// Every enterprise's published commitments and verification results.
     pub commitments: BTreeMap<String, Vec<CommitmentEvent>>,
+    /// Every visible record's status steps.
+    pub statuses: Vec<RecordStep>,
 }
 
 /// Stage 1 and 2 over a set of visible records: every enterprise's facts and commitment
@@ -38,24 +41,48 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
     }
     let mut dead = Vec::new();
     let mut by_uscc: BTreeMap<&str, Vec<&Accepted>> = BTreeMap::new();
+    let mut out = Derivation::default();
     for versions in by_id.values() {
-        let out = resolve_versions(versions);
-        dead.extend(out.dead);
-        if let Some(w) = out.winner {
+        let outcome = resolve_versions(versions);
+        out.statuses.extend(status::of_versions(versions, &outcome));
+        dead.extend(outcome.dead);
+        if let Some(w) = outcome.winner {
             by_uscc.entry(w.event.uscc.as_str()).or_default().push(w);
         }
     }
-    let mut out = Derivation::default();
     for (uscc, winners) in by_uscc {
         let res = resolve_enterprise(&winners, cat);
         dead.extend(res.dead.iter().cloned());
-        out.facts.insert(uscc.to_owned(), derive(&res, cat));
+        let facts = derive(&res, cat);
+        out.statuses.extend(status::of_enterprise(&res, &facts));
+        out.facts.insert(uscc.to_owned(), facts);
         out.commitments
             .insert(uscc.to_owned(), commitment_events(&res, cat));
     }
     dead.sort();
     out.dead = dead;
     out
+}
+
+/// Every visible record's status at `t` (D11), with the enterprise it is filed under.
+pub fn statuses_at(
+    log: &[Accepted],
+    t: Ts,
+    cat: &Catalogue,
+) -> BTreeMap<RecordKey, (String, Status)> {
+    let visible: Vec<&Accepted> = log.iter().filter(|a| a.v <= t).collect();
+    let mut steps: BTreeMap<RecordKey, (String, Vec<Step>)> = BTreeMap::new();
+    for (key, uscc, s) in facts_of(&visible, cat).statuses {
+        steps
+            .entry(key)
+            .or_insert_with(|| (uscc, Vec::new()))
+            .1
+            .push(s);
+    }
+    steps
+        .into_iter()
+        .filter_map(|(key, (uscc, s))| Some((key, (uscc, status::current(&s, t)?))))
+        .collect()
 }
 
 /// The cross-enterprise inputs of rows 45–49 for every enterprise, from the locals and the
@@ -216,6 +243,7 @@ pub fn run(
             facts,
             dead,
             commitments: events,
+            ..
         } = facts_of(&visible, cat);
         out.dead = dead;
         // Instants in [v, next): v itself and every fact boundary inside.

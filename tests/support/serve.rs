@@ -18,6 +18,7 @@ use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
+use rules::status::{RecordKey, Status};
 use rules::supervision::{Scheduled, Supervision, Verification};
 
 use crate::steward_bin;
@@ -241,6 +242,8 @@ pub struct Snapshot {
     pub looped: Vec<String>,
     /// `commitment_checks` ids, sorted.
     pub check_ids: Vec<String>,
+    /// `v_records`: every record's `(feed, event_id, version, digest, status)`, sorted.
+    pub statuses: Vec<(String, String, u32, String, String)>,
 }
 
 /// Reads what a run left in ClickHouse and Kafka.
@@ -279,6 +282,14 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
             .fetch_all()
             .await
             .expect("checks");
+        let statuses: Vec<(String, String, u32, String, String)> = ch
+            .query(
+                "SELECT feed, event_id, record_version, digest, status FROM v_records \
+                 ORDER BY feed, event_id, record_version, digest",
+            )
+            .fetch_all()
+            .await
+            .expect("record statuses");
         let records: u64 = ch
             .query("SELECT count() FROM (SELECT * FROM records FINAL)")
             .fetch_one()
@@ -309,6 +320,7 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
                     .collect(),
             ),
             check_ids,
+            statuses,
         }
     })
 }
@@ -353,6 +365,8 @@ pub struct Expected {
     pub scheduled: Vec<String>,
     /// `commitment_checks` ids (decisions and verification results), sorted.
     pub checks: Vec<String>,
+    /// Every record's `(feed, event_id, version, digest, status)` at the end, sorted.
+    pub statuses: Vec<(String, String, u32, String, String)>,
 }
 
 impl Expected {
@@ -463,6 +477,7 @@ pub fn check(
         "CMT.SCHEDULED records published"
     );
     assert_eq!(snap.check_ids, want.checks, "commitment_checks");
+    assert_eq!(snap.statuses, want.statuses, "v_records: record statuses");
     assert_eq!(snap.topic_letters, snap.letters.len());
     for l in snap.letters.iter().filter(|l| l.offset >= 0) {
         assert!(l.source_topic.starts_with(&ns.name), "{l:?}");
@@ -509,6 +524,27 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
         lifecycle: r.dead.iter().map(dead_message).collect(),
         scheduled: Vec::new(),
         checks: Vec::new(),
+        statuses: status_rows(&r.statuses),
     }
     .with_commitments(&r.scheduled, &r.checks)
+}
+
+/// Record statuses as `v_records` rows, sorted.
+pub fn status_rows(
+    statuses: &BTreeMap<RecordKey, (String, Status)>,
+) -> Vec<(String, String, u32, String, String)> {
+    let mut rows: Vec<_> = statuses
+        .iter()
+        .map(|(k, (_, st))| {
+            (
+                k.id.0.as_str().to_owned(),
+                k.id.1.clone(),
+                k.version,
+                hex::encode(k.digest),
+                st.as_str().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
 }

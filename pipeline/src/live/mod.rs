@@ -348,6 +348,10 @@ fn work(
         for v in std::mem::take(&mut t.checks) {
             items.push((v.as_of, Item::Check(Box::new(rows::check_row(&v)))));
         }
+        for (at, key, uscc, status) in std::mem::take(&mut t.status_new) {
+            let row = rows::status_row(at, &key, &uscc, status);
+            items.push((at, Item::Status(Box::new(row))));
+        }
         for d in std::mem::take(&mut t.dead_new) {
             items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));
         }

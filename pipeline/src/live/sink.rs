@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use connectors::clickhouse::{
     datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, IndicatorRow,
-    RecordRow, StateRow,
+    RecordRow, StateRow, StatusRow,
 };
 use connectors::config::Config;
 use connectors::dead_letter::DeadLetter;
@@ -57,6 +57,8 @@ pub enum Item {
     Scheduled(Box<(Scheduled, CommitmentCheckRow)>),
     /// A verification result (`commitment_checks`).
     Check(Box<CommitmentCheckRow>),
+    /// A record's new status (`record_status`).
+    Status(Box<StatusRow>),
 }
 
 /// What a worker sends after a step.
@@ -311,7 +313,8 @@ fn observe(
             | Item::Letter(_)
             | Item::PreCredit(_)
             | Item::Scheduled(_)
-            | Item::Check(_) => {}
+            | Item::Check(_)
+            | Item::Status(_) => {}
         }
     }
     let mut counts: BTreeMap<Colour, i64> = BTreeMap::new();
@@ -339,11 +342,13 @@ fn write_clickhouse<'a>(
     let mut changes = Vec::new();
     let mut alerts = Vec::new();
     let mut checks = Vec::new();
+    let mut statuses = Vec::new();
     // The latest state per enterprise is enough.
     let mut states: BTreeMap<&str, (&StateRow, &IndicatorRow)> = BTreeMap::new();
     for item in items {
         match item {
             Item::Record(r) => records.push(r.clone()),
+            Item::Status(r) => statuses.push((**r).clone()),
             Item::Letter(d) => {
                 let row = d.row();
                 if !skip.letters.contains(&row.letter_id) {
@@ -397,6 +402,7 @@ fn write_clickhouse<'a>(
         };
     }
     put!("records", records);
+    put!("record_status", statuses);
     put!("dead_letters", letters);
     put!("colour_history", changes);
     put!("alerts", alerts);
@@ -448,7 +454,7 @@ fn publish(
                         )?;
                     }
                 }
-                Item::Record(_) | Item::State(_) | Item::Check(_) => {}
+                Item::Record(_) | Item::State(_) | Item::Check(_) | Item::Status(_) => {}
             }
         }
         let fence = Fence {

@@ -1,0 +1,210 @@
+//! Record status for the `records` output (`outputs.md`; `docs/decisions.md` D11): what
+//! became of every accepted record, as a pure function of the lifecycle stages, so the
+//! dataflow and the reference agree by construction.
+//!
+//! A record gets a list of [`Step`]s, each a status from a logical time on; its status at `t`
+//! is the greatest step (by `(from, status)`) with `from ≤ t` ([`current`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Body, Feed};
+use crate::fact::Fact;
+use crate::lifecycle::{Accepted, RecordId, Resolved, VersionOutcome};
+use crate::time::Ts;
+
+/// What became of a record. The order breaks ties between steps of the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In effect (retractions, follow-ups and repairs themselves included).
+    Active,
+    /// Its effect ended: every window or publicity period it counts in is over, or a
+    /// follow-up record (paid, lifted, closed, removed …) ended it.
+    Expired,
+    /// An unrevoked `RPR.COMPLETED` ended its effect.
+    Repaired,
+    /// Revoked: `PEN.REVOKED`, a `CASE_CLOSED` as withdrawn or dismissed, or (for a repair)
+    /// `RPR.REVOKED`.
+    Revoked,
+    /// A higher version (or an equal version with a smaller digest) replaced it.
+    Superseded,
+    /// Dead-lettered by the lifecycle (`version_kind_change`, `target_mismatch`,
+    /// `unknown_target`).
+    Rejected,
+}
+
+impl Status {
+    /// The name written to ClickHouse.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Repaired => "repaired",
+            Status::Revoked => "revoked",
+            Status::Superseded => "superseded",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// Which record: identity, version and digest (equal versions may differ in content).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordKey {
+    /// `(feed, event_id)`.
+    pub id: RecordId,
+    /// The record's version.
+    pub version: u32,
+    /// SHA-256 of its canonical bytes.
+    pub digest: [u8; 32],
+}
+
+impl RecordKey {
+    /// The key of `a`.
+    pub fn of(a: &Accepted) -> Self {
+        RecordKey {
+            id: a.id(),
+            version: a.event.version,
+            digest: a.digest,
+        }
+    }
+}
+
+/// A status from a logical time on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Step {
+    /// First logical time of the status.
+    pub from: Ts,
+    /// The status.
+    pub status: Status,
+}
+
+/// One record's step, with the enterprise it is filed under.
+pub type RecordStep = (RecordKey, String, Step);
+
+fn step(a: &Accepted, from: Ts, status: Status) -> RecordStep {
+    (
+        RecordKey::of(a),
+        a.event.uscc.clone(),
+        Step { from, status },
+    )
+}
+
+/// Steps decided by the version stage for the losing versions of one `(feed, event_id)`:
+/// superseded, or rejected (from their `v`) when they switch kind class. The winner's steps
+/// come from [`of_enterprise`].
+pub fn of_versions(versions: &[&Accepted], outcome: &VersionOutcome<'_>) -> Vec<RecordStep> {
+    versions
+        .iter()
+        .filter(|a| !outcome.winner.is_some_and(|w| std::ptr::eq(**a, w)))
+        .map(|a| {
+            if outcome.superseded.iter().any(|s| std::ptr::eq(*a, *s)) {
+                step(a, Ts::MIN, Status::Superseded)
+            } else {
+                step(a, a.v, Status::Rejected)
+            }
+        })
+        .collect()
+}
+
+/// Steps of every winning record of one enterprise, from its lifecycle and its facts.
+pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
+    // When each record's last fact ends.
+    let mut fact_end: BTreeMap<(Feed, &str), Ts> = BTreeMap::new();
+    for f in facts {
+        let e = fact_end
+            .entry((f.src.0, f.src.1.as_str()))
+            .or_insert(Ts::MIN);
+        *e = (*e).max(f.end);
+    }
+    let mut dead: BTreeMap<(Feed, &str, u32), Ts> = BTreeMap::new();
+    for d in &res.dead {
+        let at = dead
+            .entry((d.id.0, d.id.1.as_str(), d.version))
+            .or_insert(d.at);
+        *at = (*at).min(d.at);
+    }
+    let revoked: BTreeMap<&str, Ts> = res.revoked_repairs.iter().copied().collect();
+    let mut out = Vec::new();
+    for (i, a) in res.records.iter().enumerate() {
+        out.push(step(a, Ts::MIN, Status::Active));
+        let ending = &res.endings[i];
+        let end = ending.end();
+        let facts_end = fact_end
+            .get(&(a.event.feed(), a.event.event_id.as_str()))
+            .copied()
+            .filter(|e| *e < Ts::MAX);
+        if let Some(e) = facts_end.filter(|e| *e < end) {
+            out.push(step(a, e, Status::Expired));
+        }
+        if end < Ts::MAX {
+            let cause = if ending.retracted == Some(end) && ending.revoked {
+                Status::Revoked
+            } else if ending.repaired == Some(end) {
+                Status::Repaired
+            } else {
+                Status::Expired
+            };
+            out.push(step(a, end, cause));
+        }
+    }
+    let acts = res
+        .winners
+        .iter()
+        .filter(|a| a.event.body.is_retraction() || matches!(a.event.body, Body::Rpr(_)));
+    for a in acts {
+        out.push(step(a, Ts::MIN, Status::Active));
+        if a.event.feed() == Feed::Rpr {
+            if let Some(at) = revoked.get(a.event.event_id.as_str()) {
+                out.push(step(a, *at, Status::Revoked));
+            }
+        }
+        let key = (a.event.feed(), a.event.event_id.as_str(), a.event.version);
+        if let Some(at) = dead.get(&key) {
+            out.push(step(a, *at, Status::Rejected));
+        }
+    }
+    out
+}
+
+/// The status at `t` of a record with these steps: the greatest step with `from ≤ t`.
+pub fn current<'a>(steps: impl IntoIterator<Item = &'a Step>, t: Ts) -> Option<Status> {
+    steps
+        .into_iter()
+        .filter(|s| s.from <= t)
+        .max()
+        .map(|s| s.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_step_wins_and_ties_go_to_the_later_status() {
+        let steps = [
+            Step {
+                from: Ts::MIN,
+                status: Status::Active,
+            },
+            Step {
+                from: 100,
+                status: Status::Expired,
+            },
+            Step {
+                from: 100,
+                status: Status::Revoked,
+            },
+            Step {
+                from: 50,
+                status: Status::Repaired,
+            },
+        ];
+        assert_eq!(current(&steps, 10), Some(Status::Active));
+        assert_eq!(current(&steps, 50), Some(Status::Repaired));
+        assert_eq!(current(&steps, 99), Some(Status::Repaired));
+        assert_eq!(current(&steps, 100), Some(Status::Revoked));
+        assert_eq!(current(&[], 100), None);
+    }
+}
