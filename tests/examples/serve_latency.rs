@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use e2e::serve::FeedProducer;
 use e2e::{repo_root, Namespace};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::Message;
 use rules::generate::{generate, GenConfig};
 use rules::time::{format_rfc3339, sub_months, Ts};
@@ -86,17 +86,7 @@ fn main() {
             &format!("lateness_secs = {lateness}"),
         );
     std::fs::write(&catalogue, cat_text).expect("catalogue");
-    connectors::kafka::ensure_topics(
-        &ns.cfg.kafka,
-        &ns.cfg
-            .kafka
-            .topics
-            .feeds
-            .values()
-            .map(|t| (t.as_str(), 3, false))
-            .collect::<Vec<_>>(),
-    )
-    .expect("feed topics");
+    let producer = FeedProducer::new(&ns.cfg);
 
     let mut child = Command::new(&bin)
         .args(["serve", "--metrics-addr", "127.0.0.1:0", "-w", "2"])
@@ -147,12 +137,6 @@ fn main() {
     std::thread::sleep(Duration::from_secs(5));
 
     // The producer, at a fixed rate, in steps of 10 ms.
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &ns.cfg.kafka.brokers)
-        .set("linger.ms", "1")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("producer");
     let start = wall_secs();
     let started = Instant::now();
     let mut sent = 0u64;
@@ -168,25 +152,10 @@ fn main() {
             }
             _ => line.clone(),
         };
-        let key = serde_json::from_slice::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v["uscc"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let mut rec = BaseRecord::to(ns.cfg.kafka.topics.feed(*feed))
-            .key(&key)
-            .payload(&payload);
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    rec = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        producer.send(*feed, &payload);
         sent += 1;
     }
-    producer.flush(Duration::from_secs(30)).expect("flush");
+    producer.flush();
     let produced_for = started.elapsed().as_secs_f64();
     let end = wall_secs();
     // Until no colour change has arrived for a while (the pipeline may still be catching up).

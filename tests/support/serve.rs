@@ -60,13 +60,20 @@ pub fn produce_records(cfg: &Config, records: &[(Feed, Vec<u8>)]) -> u64 {
 }
 
 /// A producer to the feed topics (created if missing).
-struct FeedProducer<'c> {
+pub struct FeedProducer<'c> {
     cfg: &'c Config,
     producer: ThreadedProducer<DefaultProducerContext>,
 }
 
+impl std::fmt::Debug for FeedProducer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedProducer").finish_non_exhaustive()
+    }
+}
+
 impl<'c> FeedProducer<'c> {
-    fn new(cfg: &'c Config) -> Self {
+    /// Creates the feed topics of `cfg` (3 partitions each) if missing, and a producer.
+    pub fn new(cfg: &'c Config) -> Self {
         connectors::kafka::ensure_topics(
             &cfg.kafka,
             &cfg.kafka
@@ -88,7 +95,7 @@ impl<'c> FeedProducer<'c> {
     }
 
     /// Sends one record of `feed`, keyed by its USCC.
-    fn send(&self, feed: Feed, line: &[u8]) {
+    pub fn send(&self, feed: Feed, line: &[u8]) {
         let key = serde_json::from_slice::<serde_json::Value>(line)
             .ok()
             .and_then(|v| v.get("uscc").and_then(|u| u.as_str()).map(str::to_owned))
@@ -118,7 +125,8 @@ impl<'c> FeedProducer<'c> {
         }
     }
 
-    fn flush(&self) {
+    /// Waits until every record sent is acknowledged.
+    pub fn flush(&self) {
         self.producer.flush(Duration::from_secs(60)).expect("flush");
     }
 }
