@@ -4,6 +4,7 @@
 //! Every producer here is transactional and every consumer reads with
 //! `isolation.level=read_committed`, so nothing of an aborted transaction is ever seen.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,10 +260,73 @@ pub struct Read {
 
 /// Assigns `topic`'s partition 0 to `consumer` from `offset`.
 pub fn assign_from(consumer: &Reader, topic: &str, offset: i64) -> Result<(), KafkaFailure> {
+    assign_at(consumer, topic, 0, offset)
+}
+
+/// Assigns `consumer` to `topic`/`partition` from `offset`.
+fn assign_at(
+    consumer: &Reader,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<(), KafkaFailure> {
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
         .map_err(client("assign"))?;
     consumer.assign(&tpl).map_err(client("assign"))
+}
+
+/// A message's place: topic, partition and offset.
+pub type Place = (String, i32, i64);
+
+/// The payloads of the messages at `places`, read with `consumer`. A place the log no
+/// longer holds (retention, compaction), or that does not arrive within the call timeout,
+/// is missing from the result.
+pub fn read_places(
+    consumer: &Reader,
+    places: &BTreeSet<Place>,
+) -> Result<BTreeMap<Place, Vec<u8>>, KafkaFailure> {
+    let mut out = BTreeMap::new();
+    // Per topic (an end-of-partition event names the partition only), each partition from
+    // its smallest wanted offset up to its largest.
+    let mut ranges: BTreeMap<&str, BTreeMap<i32, (i64, i64)>> = BTreeMap::new();
+    for (t, p, o) in places {
+        let r = ranges
+            .entry(t.as_str())
+            .or_default()
+            .entry(*p)
+            .or_insert((*o, *o));
+        *r = (r.0.min(*o), r.1.max(*o));
+    }
+    for (topic, parts) in &ranges {
+        let mut tpl = TopicPartitionList::new();
+        for (p, (from, _)) in parts {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*from))
+                .map_err(client("assign"))?;
+        }
+        consumer.assign(&tpl).map_err(client("assign"))?;
+        let mut open: BTreeSet<i32> = parts.keys().copied().collect();
+        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        while !open.is_empty() && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    open.remove(&p);
+                }
+                Some(Err(e)) => return Err(client("poll")(e)),
+                Some(Ok(m)) => {
+                    let place = ((*topic).to_owned(), m.partition(), m.offset());
+                    if places.contains(&place) {
+                        out.insert(place, m.payload().map(<[u8]>::to_vec).unwrap_or_default());
+                    }
+                    if parts.get(&m.partition()).is_some_and(|r| m.offset() >= r.1) {
+                        open.remove(&m.partition());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Polls once: `Ok(Some)` a message, `Ok(None)` nothing within `timeout` or the end of the

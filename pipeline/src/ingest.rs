@@ -176,6 +176,7 @@ impl<'c, W: Write> Ingest<'c, W> {
             v: e.ingest_time.max(watermark),
             digest: dg,
             event: e,
+            origin: None,
         })
     }
 

@@ -12,16 +12,7 @@ use rules::lifecycle::Accepted;
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
-/// Where an input record was read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Origin {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-}
+pub use rules::lifecycle::Origin;
 
 /// What the ingest stage decided about one record, or a watermark step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +66,10 @@ impl Entry {
     pub fn record(&self) -> Option<Accepted> {
         match &self.body {
             Body::Accepted {
-                v, digest, record, ..
+                v,
+                digest,
+                record,
+                origin,
             } => {
                 let mut d = [0u8; 32];
                 hex::decode_to_slice(digest, &mut d).ok()?;
@@ -83,6 +77,7 @@ impl Entry {
                     v: *v,
                     digest: d,
                     event: (**record).clone(),
+                    origin: Some(origin.clone()),
                 })
             }
             _ => None,
@@ -115,15 +110,16 @@ mod tests {
         let e = decode(line.to_string().as_bytes(), None, &DecodeConfig::default())
             .expect("valid")
             .event;
-        let a = Accepted {
-            v: 1_704_067_300,
-            digest: digest(&e),
-            event: e,
-        };
         let origin = Origin {
             topic: "credit.in.list".into(),
             partition: 1,
             offset: 7,
+        };
+        let a = Accepted {
+            v: 1_704_067_300,
+            digest: digest(&e),
+            event: e,
+            origin: Some(origin.clone()),
         };
         let entry = Entry::accepted(&a, origin, 1_704_067_000);
         let back = Entry::decode(&entry.encode()).expect("decodes");

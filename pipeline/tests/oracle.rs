@@ -315,6 +315,7 @@ fn record(op: &Op) -> Option<Accepted> {
         v: event.ingest_time,
         digest: digest(&event),
         event,
+        origin: None,
     })
 }
 

@@ -18,8 +18,9 @@ use crate::time::Ts;
 
 /// An accepted record and the logical time it became visible.
 ///
-/// Serialized as `(v, digest, canonical JSON bytes)`: the flat JSON shape of [`Event`]
-/// needs a self-describing format, and timely exchanges data between processes with bincode.
+/// Serialized as `(v, digest, canonical JSON bytes, origin)`: the flat JSON shape of
+/// [`Event`] needs a self-describing format, and timely exchanges data between processes
+/// with bincode.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Accepted {
     /// Visibility time `v`.
@@ -28,20 +29,39 @@ pub struct Accepted {
     pub digest: [u8; 32],
     /// The typed record.
     pub event: Event,
+    /// Where it was read, when it came from a Kafka topic (lifecycle dead letters name it).
+    pub origin: Option<Origin>,
+}
+
+/// Where an input record was read: topic, partition and offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
 }
 
 impl Serialize for Accepted {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let bytes = serde_json::to_vec(&self.event).map_err(serde::ser::Error::custom)?;
-        (self.v, self.digest, bytes).serialize(s)
+        (self.v, self.digest, bytes, &self.origin).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Accepted {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (v, digest, bytes): (Ts, [u8; 32], Vec<u8>) = Deserialize::deserialize(d)?;
+        let (v, digest, bytes, origin): (Ts, [u8; 32], Vec<u8>, Option<Origin>) =
+            Deserialize::deserialize(d)?;
         let event = serde_json::from_slice(&bytes).map_err(serde::de::Error::custom)?;
-        Ok(Accepted { v, digest, event })
+        Ok(Accepted {
+            v,
+            digest,
+            event,
+            origin,
+        })
     }
 }
 
@@ -74,6 +94,8 @@ pub struct Dead {
     pub reason: Reason,
     /// Logical time of the decision (`v`, or `v + hold` for `unknown_target`).
     pub at: Ts,
+    /// Where the record was read, if it came from Kafka.
+    pub origin: Option<Origin>,
 }
 
 /// Stage 1 for one `(feed, event_id)`: the winning version and the versions that are
@@ -446,6 +468,7 @@ fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
         version: a.event.version,
         reason,
         at,
+        origin: a.origin.clone(),
     }
 }
 

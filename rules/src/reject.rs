@@ -42,6 +42,16 @@ wire_enum!(
     }
 );
 
+impl Reason {
+    /// Whether the lifecycle (not the decoder) gives this reason.
+    pub fn is_lifecycle(self) -> bool {
+        matches!(
+            self,
+            Reason::VersionKindChange | Reason::TargetMismatch | Reason::UnknownTarget
+        )
+    }
+}
+
 /// A rejected record: the reason code and a message naming the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]

@@ -32,6 +32,7 @@ fn small_generated_dataset_matches_golden() {
             v: d.event.ingest_time,
             digest: digest(&d.event),
             event: d.event,
+            origin: None,
         }),
         Err(_) => rejected += 1,
     })
@@ -88,6 +89,7 @@ fn default_colour_shares_are_near_the_targets() {
                 v: d.event.ingest_time,
                 digest: digest(&d.event),
                 event: d.event,
+                origin: None,
             });
         }
     })

@@ -325,6 +325,7 @@ fn commitments_are_scheduled_from_the_colour_after_the_records_of_that_time() {
         v: ts("2024-03-02T00:00:00+08:00"),
         digest: [0; 32],
         event: b.event(),
+        origin: None,
     };
     back.digest = rules::decode::digest(&back.event);
     looped.push(back);

@@ -18,6 +18,7 @@ use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
+use rules::reject::Reason;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{Scheduled, Supervision, Verification};
 
@@ -281,7 +282,7 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
             .expect("letters");
         // Decoder rejects carry the wall-clock time of rejection, which no rerun repeats.
         for l in &mut letters {
-            if l.offset >= 0 {
+            if !Reason::parse(&l.reason).is_some_and(Reason::is_lifecycle) {
                 l.time = 0;
             }
         }
@@ -451,7 +452,8 @@ pub fn check(
     assert_eq!(states.len(), want.states.len(), "one state per enterprise");
     assert!(states == want.states, "enterprise_state = expected states");
     // Counting: every record read is applied, a duplicate, or dead-lettered.
-    let decoder_letters = snap.letters.iter().filter(|l| l.offset >= 0).count();
+    let lifecycle = |l: &&DeadLetterRow| Reason::parse(&l.reason).is_some_and(Reason::is_lifecycle);
+    let decoder_letters = snap.letters.iter().filter(|l| !lifecycle(l)).count();
     assert_eq!(
         decoder_letters, rejected,
         "one dead letter per decoder reject"
@@ -466,10 +468,20 @@ pub fn check(
     let got_lifecycle: BTreeSet<String> = snap
         .letters
         .iter()
-        .filter(|l| l.offset < 0)
+        .filter(lifecycle)
         .map(|l| l.message.clone())
         .collect();
     assert_eq!(got_lifecycle, want.lifecycle, "lifecycle dead letters");
+    // A lifecycle reject names where its record was read, with the bytes read there.
+    for l in snap.letters.iter().filter(lifecycle) {
+        let original: serde_json::Value = serde_json::from_str(&l.original)
+            .unwrap_or_else(|e| panic!("original bytes of {l:?}: {e}"));
+        let event_id = original["event_id"].as_str().unwrap_or_default();
+        assert!(
+            l.offset >= 0 && l.message.contains(&format!(" {event_id} version ")),
+            "{l:?}"
+        );
+    }
     // The commitment loop: every decision's record on the internal topic once, read back
     // and accepted by the feed stage, and every decision and result in commitment_checks.
     assert!(!want.scheduled.is_empty(), "the data publishes commitments");
@@ -487,7 +499,7 @@ pub fn check(
     assert_eq!(snap.check_ids, want.checks, "commitment_checks");
     assert_eq!(snap.statuses, want.statuses, "v_records: record statuses");
     assert_eq!(snap.topic_letters, snap.letters.len());
-    for l in snap.letters.iter().filter(|l| l.offset >= 0) {
+    for l in &snap.letters {
         assert!(l.source_topic.starts_with(&ns.name), "{l:?}");
         assert!(!l.reason.is_empty() && !l.message.is_empty(), "{l:?}");
         assert!(!l.original.is_empty(), "{l:?}");

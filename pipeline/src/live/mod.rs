@@ -379,14 +379,19 @@ const SEND_EVERY: Duration = Duration::from_millis(50);
 /// …or as soon as it has this many.
 const SEND_ITEMS: usize = 10_000;
 
-/// The dead letter of a lifecycle reject (the record's canonical bytes are not kept by the
-/// dataflow; the letter names the record and version, and its `time` is the logical time).
+/// The dead letter of a lifecycle reject: where its record was read (the sink adds the
+/// original bytes from there) and which record and version it is; its `time` is the logical
+/// time of the decision.
 fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
+    let (source_topic, partition, offset) = match &d.origin {
+        Some(o) => (o.topic.clone(), o.partition, o.offset),
+        None => (topics.feed(d.id.0).to_owned(), -1, -1),
+    };
     DeadLetter {
         original: Vec::new(),
-        source_topic: topics.feed(d.id.0).to_owned(),
-        partition: -1,
-        offset: -1,
+        source_topic,
+        partition,
+        offset,
         reason: d.reason.as_str().to_owned(),
         message: format!("{} {} version {}", d.id.0, d.id.1, d.version),
         time: d.at,

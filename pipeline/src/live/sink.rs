@@ -12,7 +12,7 @@
 //! read at start and skipped. Replacing tables (`enterprise_state`, `indicator_values`,
 //! `records`) are idempotent by their version column.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -196,6 +196,12 @@ pub fn run(
     }) else {
         return Ok(());
     };
+    // Reads the original bytes of lifecycle rejects back from their feed topics.
+    let Some(originals) = retry(shared, Service::Kafka, "kafka originals reader", || {
+        connectors::kafka::consumer(k, &format!("{}-originals", k.group_id))
+    }) else {
+        return Ok(());
+    };
 
     let mut uptos: BTreeMap<usize, Ts> = BTreeMap::new();
     let mut workers = usize::MAX;
@@ -223,10 +229,17 @@ pub fn run(
         };
         let due = pending.len() >= cfg.batch.max_rows || last_flush.elapsed() >= max_delay;
         if upto > fence && due {
-            let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
+            let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
                 .into_iter()
                 .partition(|(t, _)| *t < upto);
             pending = later;
+            if retry(shared, Service::Kafka, "kafka originals", || {
+                add_originals(&originals, &mut ready)
+            })
+            .is_none()
+            {
+                return Ok(());
+            }
             let flush_started = Instant::now();
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
@@ -277,6 +290,36 @@ pub fn run(
             return Ok(());
         }
     }
+}
+
+/// Adds the original bytes to the dead letters of lifecycle rejects, read back from where
+/// their records were read (a record the topic no longer holds keeps none; its canonical
+/// bytes are in ClickHouse `records`).
+fn add_originals(
+    consumer: &connectors::kafka::Reader,
+    items: &mut [(Ts, Item)],
+) -> Result<(), KafkaFailure> {
+    let wanted = |d: &DeadLetter| d.original.is_empty() && d.offset >= 0;
+    let places: BTreeSet<connectors::kafka::Place> = items
+        .iter()
+        .filter_map(|(_, i)| match i {
+            Item::Letter(d) if wanted(d) => Some((d.source_topic.clone(), d.partition, d.offset)),
+            _ => None,
+        })
+        .collect();
+    if places.is_empty() {
+        return Ok(());
+    }
+    let found = connectors::kafka::read_places(consumer, &places)?;
+    for (_, item) in items.iter_mut() {
+        if let Item::Letter(d) = item {
+            if wanted(d) {
+                let place = (d.source_topic.clone(), d.partition, d.offset);
+                d.original = found.get(&place).cloned().unwrap_or_default();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Counts what a committed flush published: colour changes (with their latency from the

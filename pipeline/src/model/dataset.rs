@@ -149,6 +149,7 @@ fn clickhouse_log(cfg: &ClickHouseConfig) -> Result<Vec<Accepted>, TrainError> {
             v: i64::from(r.v),
             digest,
             event,
+            origin: None,
         });
     }
     if log.is_empty() {
@@ -417,6 +418,7 @@ mod tests {
             v: t,
             digest: record_digest(&event),
             event,
+            origin: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn rec(n: u8, feed: &str, kind: &str, id: &str, et: &str, extra: Value) -> A
         v: event.ingest_time,
         digest: digest(&event),
         event,
+        origin: None,
     }
 }
 
