@@ -255,12 +255,15 @@ pub fn scheduled_row(s: &Scheduled) -> CommitmentCheckRow {
     }
 }
 
-/// The `commitment_checks` row of a verification result (`kind` `offsite` or `inspector`).
+/// The `commitment_checks` row of a verification result (`kind` `offsite`, `inspector`,
+/// `rectified` or `deadline`).
 pub fn check_row(v: &Verification) -> CommitmentCheckRow {
     let c = &v.check;
     let kind = match c.checker {
         Checker::Offsite => "offsite",
         Checker::Inspector => "inspector",
+        Checker::Rectified => "rectified",
+        Checker::Deadline => "deadline",
     };
     let method = c.method.map(|m| m.as_str()).unwrap_or_default();
     let effective = format_rfc3339(c.at);

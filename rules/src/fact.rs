@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Catalogue, RepairFlag};
+use crate::catalogue::{Catalogue, RepairFlag, Windows};
 use crate::event::{
     Body, ChangeField, Cmt, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind,
     InspResult, JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind,
@@ -810,6 +810,23 @@ fn obligations(out: &mut Out<'_>, res: &Resolved<'_>) {
     }
 }
 
+/// A `VERIFIED` `RECTIFY` result's deadline (its `rectify_deadline`, or the catalogue's
+/// default after its event time) and when it was rectified: the first of `rectified` (the
+/// event times of the commitment's `RECTIFIED` records) at or after it, `Ts::MAX` if none.
+fn rectification(a: &Accepted, c: &Cmt, rectified: &[Ts], w: &Windows) -> (Ts, Ts) {
+    let et = a.event.event_time;
+    let deadline = c
+        .rectify_deadline
+        .map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
+    let fixed = rectified
+        .iter()
+        .copied()
+        .filter(|&r| r >= et)
+        .min()
+        .unwrap_or(Ts::MAX);
+    (deadline, fixed)
+}
+
 fn cmt(a: &Accepted) -> Option<&Cmt> {
     match &a.event.body {
         Body::Cmt(c) => Some(c),
@@ -858,15 +875,7 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
                     out.push(What::CmtVerified { normal: true }, et, verified_end, a)
                 }
                 Some(CmtResult::Rectify) => {
-                    let deadline = c
-                        .rectify_deadline
-                        .map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
-                    let fixed = rectified
-                        .iter()
-                        .copied()
-                        .filter(|&r| r >= et)
-                        .min()
-                        .unwrap_or(Ts::MAX);
+                    let (deadline, fixed) = rectification(a, c, &rectified, w);
                     out.push(What::RectifyOpen, et, deadline.min(fixed), a);
                     out.push(What::RectifyOverdue, deadline, fixed, a);
                     if fixed >= deadline {
@@ -964,6 +973,10 @@ pub enum Checker {
     Offsite,
     /// An inspector (`CMT.VERIFIED`).
     Inspector,
+    /// A `RECTIFIED` record before the rectification deadline (`NORMAL`).
+    Rectified,
+    /// The rectification deadline, passed with no `RECTIFIED` (`BROKEN` at the deadline).
+    Deadline,
 }
 
 /// One verification result of a commitment.
@@ -1006,10 +1019,21 @@ impl CommitmentEvent {
 }
 
 /// The published commitments of one enterprise and every verification result: the
-/// automatic off-site result of each `PUBLISHED` record and each inspector's `VERIFIED`
-/// result. Sorted, without repeats.
+/// automatic off-site result of each `PUBLISHED` record, each inspector's `VERIFIED` result,
+/// and the outcome of each `RECTIFY`: `NORMAL` when a `RECTIFIED` came before the deadline,
+/// else `BROKEN` at the deadline. Sorted, without repeats.
 pub fn commitment_events(res: &Resolved<'_>, cat: &Catalogue) -> Vec<CommitmentEvent> {
     let mut out = Vec::new();
+    // Each commitment's RECTIFIED records, by event time.
+    let mut rectified: BTreeMap<&str, Vec<(Ts, &Accepted)>> = BTreeMap::new();
+    for a in &res.records {
+        if let Some(c) = cmt(a).filter(|c| c.kind == CmtKind::Rectified) {
+            rectified
+                .entry(c.commitment_id.as_deref().unwrap_or(""))
+                .or_default()
+                .push((a.event.event_time, a));
+        }
+    }
     for a in &res.records {
         let Some(c) = cmt(a) else { continue };
         let id = c.commitment_id.clone().unwrap_or_default();
@@ -1025,13 +1049,37 @@ pub fn commitment_events(res: &Resolved<'_>, cat: &Catalogue) -> Vec<CommitmentE
             }));
         } else if let (CmtKind::Verified, Some(result)) = (c.kind, c.result) {
             out.push(CommitmentEvent::Checked(Check {
-                commitment_id: id,
+                commitment_id: id.clone(),
                 checker: Checker::Inspector,
                 method: c.method,
                 result,
                 at: a.event.event_time,
                 record: a.id(),
             }));
+            if result == CmtResult::Rectify {
+                let fixes = rectified.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+                let times: Vec<Ts> = fixes.iter().map(|(t, _)| *t).collect();
+                let (deadline, fixed) = rectification(a, c, &times, &cat.windows);
+                let check = if fixed < deadline {
+                    let by = fixes
+                        .iter()
+                        .filter(|(t, _)| *t == fixed)
+                        .map(|(_, r)| r.id())
+                        .min()
+                        .unwrap_or_else(|| a.id());
+                    (Checker::Rectified, CmtResult::Normal, fixed, by)
+                } else {
+                    (Checker::Deadline, CmtResult::Broken, deadline, a.id())
+                };
+                out.push(CommitmentEvent::Checked(Check {
+                    commitment_id: id,
+                    checker: check.0,
+                    method: None,
+                    result: check.1,
+                    at: check.2,
+                    record: check.3,
+                }));
+            }
         }
     }
     out.sort();

@@ -359,6 +359,23 @@ fn verification_results_are_reported_when_visible_and_in_effect() {
         "2024-03-01T00:00:00+08:00",
         json!({"commitment_id": "K1", "result": "RECTIFY", "method": "ONSITE"}),
     );
+    // K2 is also inspected: RECTIFY, rectified before its deadline.
+    let inspected2 = rec(
+        E,
+        "CMT",
+        "VERIFIED",
+        "v2",
+        "2024-02-01T00:00:00+08:00",
+        json!({"commitment_id": "K2", "result": "RECTIFY", "rectify_deadline": "2024-02-20"}),
+    );
+    let rectified = rec(
+        E,
+        "CMT",
+        "RECTIFIED",
+        "r2",
+        "2024-02-10T00:00:00+08:00",
+        json!({"commitment_id": "K2"}),
+    );
     let log = vec![
         established(),
         published(
@@ -376,6 +393,8 @@ fn verification_results_are_reported_when_visible_and_in_effect() {
             "2024-05-31",
         ),
         inspected,
+        inspected2,
+        rectified,
         late,
     ];
     let out = run(&log, until, None, &cat, &rules);
@@ -398,10 +417,33 @@ fn verification_results_are_reported_when_visible_and_in_effect() {
         got,
         [
             (
+                "K2",
+                Checker::Inspector,
+                CmtResult::Rectify,
+                ts("2024-02-01T00:00:00+08:00"),
+                "v2"
+            ),
+            // Rectified before the deadline: NORMAL when the RECTIFIED record says so.
+            (
+                "K2",
+                Checker::Rectified,
+                CmtResult::Normal,
+                ts("2024-02-10T00:00:00+08:00"),
+                "r2"
+            ),
+            (
                 "K1",
                 Checker::Inspector,
                 CmtResult::Rectify,
                 ts("2024-03-01T00:00:00+08:00"),
+                "v1"
+            ),
+            // Not rectified: BROKEN at the default 30-day deadline.
+            (
+                "K1",
+                Checker::Deadline,
+                CmtResult::Broken,
+                ts("2024-03-31T00:00:00+08:00"),
                 "v1"
             ),
             ("K1", Checker::Offsite, CmtResult::Normal, valid_end, "c1"),
@@ -415,6 +457,6 @@ fn verification_results_are_reported_when_visible_and_in_effect() {
             ),
         ]
     );
-    assert_eq!(out.checks[1].check.method, Some(VerifyMethod::Offsite));
-    assert_eq!(out.checks[0].check.method, Some(VerifyMethod::Onsite));
+    assert_eq!(out.checks[4].check.method, Some(VerifyMethod::Offsite));
+    assert_eq!(out.checks[2].check.method, Some(VerifyMethod::Onsite));
 }
