@@ -244,6 +244,11 @@ pub fn run(
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
             }
+            // Counted before the commit: once committed, the feed stage may read the records
+            // back at once, and must then see the count that includes them.
+            if ready.iter().any(|(_, i)| matches!(i, Item::Scheduled(_))) {
+                shared.loop_seq.fetch_add(1, Ordering::SeqCst);
+            }
             let committed = retry(shared, Service::Kafka, "kafka output transaction", || {
                 publish(cfg, &producer, &ready, upto).or_else(|e| {
                     if matches!(e, KafkaFailure::Fatal { .. }) {
@@ -256,9 +261,6 @@ pub fn run(
                 return Ok(());
             }
             let flush_took = flush_started.elapsed();
-            if ready.iter().any(|(_, i)| matches!(i, Item::Scheduled(_))) {
-                shared.loop_seq.fetch_add(1, Ordering::SeqCst);
-            }
             fence = upto;
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
