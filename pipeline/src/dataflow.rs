@@ -281,6 +281,10 @@ fn pipeline<'s>(
         Version::Winner(a) => Some(*a),
         _ => None,
     });
+    let active = winners.clone().map(|a| {
+        let (k, u, s) = status::active(&a);
+        (k, (u, s))
+    });
 
     // 2. Lifecycle and facts per enterprise.
     let c = cat.clone();
@@ -340,6 +344,7 @@ fn pipeline<'s>(
             _ => None,
         })
         .concat(version_statuses)
+        .concat(active)
         .reduce_named("Status", |_k: &RecordKey, vals, out| {
             let latest = vals
                 .iter()

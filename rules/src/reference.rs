@@ -47,6 +47,7 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
         out.statuses.extend(status::of_versions(versions, &outcome));
         dead.extend(outcome.dead);
         if let Some(w) = outcome.winner {
+            out.statuses.push(status::active(w));
             by_uscc.entry(w.event.uscc.as_str()).or_default().push(w);
         }
     }

@@ -108,7 +108,14 @@ pub fn of_versions(versions: &[&Accepted], outcome: &VersionOutcome<'_>) -> Vec<
         .collect()
 }
 
-/// Steps of every winning record of one enterprise, from its lifecycle and its facts.
+/// The first step of a winning version: active from the start (the dataflow takes it from the
+/// version stage, so that the per-enterprise stage only emits what ends a record).
+pub fn active(winner: &Accepted) -> RecordStep {
+    step(winner, Ts::MIN, Status::Active)
+}
+
+/// The steps after [`active`] of every winning record of one enterprise, from its lifecycle
+/// and its facts.
 pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
     // When each record's last fact ends.
     let mut fact_end: BTreeMap<(Feed, &str), Ts> = BTreeMap::new();
@@ -128,7 +135,6 @@ pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
     let revoked: BTreeMap<&str, Ts> = res.revoked_repairs.iter().copied().collect();
     let mut out = Vec::new();
     for (i, a) in res.records.iter().enumerate() {
-        out.push(step(a, Ts::MIN, Status::Active));
         let ending = &res.endings[i];
         let end = ending.end();
         let facts_end = fact_end
@@ -154,7 +160,6 @@ pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
         .iter()
         .filter(|a| a.event.body.is_retraction() || matches!(a.event.body, Body::Rpr(_)));
     for a in acts {
-        out.push(step(a, Ts::MIN, Status::Active));
         if a.event.feed() == Feed::Rpr {
             if let Some(at) = revoked.get(a.event.event_id.as_str()) {
                 out.push(step(a, *at, Status::Revoked));
