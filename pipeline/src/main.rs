@@ -30,7 +30,7 @@ use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::score::Colour;
-use rules::supervision::{CommitmentRules, Supervision};
+use rules::supervision::Supervision;
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -313,7 +313,7 @@ fn main() -> Result<()> {
             run(
                 input.as_deref(),
                 &output,
-                (Arc::new(cat), model, sup.commitments),
+                (Arc::new(cat), model, sup),
                 &gen.config(),
                 &layout,
                 &obs,
@@ -516,12 +516,12 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
 }
 
 /// What `run` evaluates with: the catalogue, the model and the commitments' rules.
-type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, CommitmentRules);
+type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, Supervision);
 
 fn run(
     input: Option<&Path>,
     output: &Path,
-    (cat, model, commitments): RunRules,
+    (cat, model, sup): RunRules,
     gen: &GenConfig,
     layout: &Layout,
     obs: &ObsArgs,
@@ -608,7 +608,7 @@ fn run(
         log.clone(),
         cat.clone(),
         model.clone(),
-        Some(commitments),
+        Some(sup.commitments.clone()),
         config,
         Schedule {
             batch: 50_000,
@@ -655,6 +655,7 @@ fn run(
             let colour = published.unwrap_or(Colour::None);
             *colours.entry(colour).or_default() += 1;
             let e = s.evaluation(model.as_deref(), &cat);
+            let pre = pipeline::rows::pre_credit(s, *published, &sup.pre_credit);
             json!({
                 "uscc": uscc,
                 "as_of": format_rfc3339(as_of),
@@ -666,6 +667,8 @@ fn run(
                 "region": s.region, "industry": s.industry,
                 "reasons": e.reasons,
                 "review_flags": e.review_flags,
+                "pre_credit": pre.as_str(),
+                "pre_credit_line_fen": pre.line_fen(),
                 "rules_version": cat.version,
                 "model_version": e.model_version,
             })

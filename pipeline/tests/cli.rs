@@ -1,5 +1,5 @@
-//! The `steward` binary's configuration handling: `check-config` names the bad field and
-//! exits non-zero; secrets never reach the logs.
+//! The `steward` binary: `check-config` names the bad field and exits non-zero; secrets never
+//! reach the logs; `run` writes the pre-credit line with the state.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -96,4 +96,37 @@ fn passwords_never_reach_the_logs() {
         "kafka password logged: {text}"
     );
     let _ = std::fs::remove_file(cfg);
+}
+
+/// `steward run` writes each enterprise's pre-credit line with its state: a line for blue
+/// and green, `REVIEW` for yellow, `INELIGIBLE` for red (`supervision.md`, D44).
+#[test]
+fn run_writes_the_pre_credit_line_with_the_state() {
+    let out = std::env::temp_dir().join(format!("steward-cli-{}-run", std::process::id()));
+    let status = steward()
+        .args(["run", "--enterprises", "150", "-w", "1", "--output"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let text = std::fs::read_to_string(out.join("state.jsonl")).expect("state.jsonl");
+    let mut lines_with_credit = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        let (colour, pre) = (v["colour"].as_str(), v["pre_credit"].as_str());
+        let line_fen = v["pre_credit_line_fen"].as_i64();
+        match colour {
+            Some("blue" | "green") => {
+                assert_eq!(pre, Some("LINE"), "{line}");
+                assert!(line_fen.is_some_and(|x| x >= 0), "{line}");
+                lines_with_credit += usize::from(line_fen.is_some_and(|x| x > 0));
+            }
+            Some("yellow") => assert_eq!((pre, line_fen), (Some("REVIEW"), None), "{line}"),
+            Some("red") => assert_eq!((pre, line_fen), (Some("INELIGIBLE"), None), "{line}"),
+            _ => assert_eq!((pre, line_fen), (Some(""), None), "{line}"),
+        }
+    }
+    assert!(lines_with_credit > 0, "no enterprise has a credit line");
+    let _ = std::fs::remove_dir_all(out);
 }
