@@ -88,6 +88,27 @@ pub fn statements(sql: &str, db: &str) -> Vec<String> {
         .collect()
 }
 
+/// The table and the columns of an `ALTER TABLE db.t ADD COLUMN a …, ADD COLUMN b …`
+/// statement; `None` for any other statement.
+pub fn added_columns(stmt: &str) -> Option<(String, Vec<String>)> {
+    let words: Vec<&str> = stmt
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let table = match words.as_slice() {
+        [a, t, table, ..] if a.eq_ignore_ascii_case("ALTER") && t.eq_ignore_ascii_case("TABLE") => {
+            table.rsplit('.').next()?.to_owned()
+        }
+        _ => return None,
+    };
+    let columns: Vec<String> = words
+        .windows(3)
+        .filter(|w| w[0].eq_ignore_ascii_case("ADD") && w[1].eq_ignore_ascii_case("COLUMN"))
+        .map(|w| w[2].to_owned())
+        .collect();
+    (!columns.is_empty()).then_some((table, columns))
+}
+
 /// A connection to the configured database.
 #[derive(Clone)]
 pub struct ClickHouse {
@@ -192,6 +213,21 @@ impl ClickHouse {
                 continue;
             }
             for s in statements(sql, db) {
+                // ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: a crash between an ALTER
+                // and its schema_migrations row must not make the rerun fail.
+                if let Some((table, columns)) = added_columns(&s) {
+                    let have: Vec<String> = self
+                        .client
+                        .query("SELECT name FROM system.columns WHERE database = ? AND table = ?")
+                        .bind(db)
+                        .bind(&table)
+                        .fetch_all()
+                        .await
+                        .map_err(err("reading system.columns"))?;
+                    if columns.iter().all(|c| have.contains(c)) {
+                        continue;
+                    }
+                }
                 self.execute(&s).await?;
             }
             let mut ins = self
@@ -472,6 +508,25 @@ pub fn datetime(t: i64) -> u32 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn finds_the_columns_an_alter_adds() {
+        assert_eq!(
+            added_columns(
+                "ALTER TABLE credit.enterprise_state\n    ADD COLUMN review_flags Array(String),\n    ADD COLUMN review_flag_repairs Array(String)"
+            ),
+            Some((
+                "enterprise_state".to_owned(),
+                vec!["review_flags".to_owned(), "review_flag_repairs".to_owned()]
+            ))
+        );
+        assert_eq!(
+            added_columns("CREATE TABLE IF NOT EXISTS credit.t (a UInt8)"),
+            None
+        );
+        assert_eq!(added_columns("ALTER TABLE credit.t DROP COLUMN a"), None);
+    }
+
     use super::*;
 
     #[test]
