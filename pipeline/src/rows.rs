@@ -10,7 +10,7 @@ use rules::decode::encode;
 use rules::fact::Checker;
 use rules::lifecycle::Accepted;
 use rules::model::Model;
-use rules::monitor::{Alert, ColourChange};
+use rules::monitor::{id_of, Alert, ColourChange};
 use rules::score::Colour;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
@@ -228,18 +228,12 @@ pub fn pre_credit_message(c: &PreCreditChange) -> serde_json::Value {
     })
 }
 
-/// A deterministic row id: hex SHA-256 of the parts joined by `|`.
-fn check_id(parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(parts.join("|").as_bytes()))
-}
-
 /// The `commitment_checks` row of a scheduling decision (`kind` `scheduled`); its id is a
 /// function of the decision, so a replay writes the same row.
 pub fn scheduled_row(s: &Scheduled) -> CommitmentCheckRow {
     let record = s.event().event_id;
     CommitmentCheckRow {
-        check_id: check_id(&[&s.uscc, &s.commitment_id, "scheduled", &record]),
+        check_id: id_of(&[&s.uscc, &s.commitment_id, "scheduled", &record]),
         commitment_id: s.commitment_id.clone(),
         uscc: s.uscc.clone(),
         as_of: datetime(s.as_of),
@@ -268,7 +262,7 @@ pub fn check_row(v: &Verification) -> CommitmentCheckRow {
     let method = c.method.map(|m| m.as_str()).unwrap_or_default();
     let effective = format_rfc3339(c.at);
     CommitmentCheckRow {
-        check_id: check_id(&[
+        check_id: id_of(&[
             &v.uscc,
             &c.commitment_id,
             kind,

@@ -79,8 +79,11 @@ pub struct Tracker {
     pub checks: Vec<Verification>,
     /// Record status updates not yet passed by the frontier.
     pending_status: Vec<(Ts, RecordKey, String, Status, isize)>,
-    /// Every record's current status, with the enterprise it is filed under.
+    /// Every record's current status, with the enterprise it is filed under (kept unless
+    /// the changes are drained instead, see [`Tracker::with_status_changes`]).
     pub statuses: BTreeMap<RecordKey, (String, Status)>,
+    /// Whether status changes go to `status_new` (live) instead of `statuses` (replay).
+    status_changes: bool,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
     pub status_new: Vec<(Ts, RecordKey, String, Status)>,
 }
@@ -137,8 +140,16 @@ impl Tracker {
             checks: Vec::new(),
             pending_status: Vec::new(),
             statuses: BTreeMap::new(),
+            status_changes: false,
             status_new: Vec::new(),
         }
+    }
+
+    /// Reports each record status change in `status_new`, for outputs that drain it every
+    /// step, instead of keeping every record's current status in `statuses`.
+    pub fn with_status_changes(mut self) -> Self {
+        self.status_changes = true;
+        self
     }
 
     /// Tracks the commitment loop with `rules`: each commitment is scheduled at the first
@@ -277,10 +288,11 @@ impl Tracker {
             *net.entry((t, k)).or_default().entry((u, st)).or_default() += r;
         }
         for ((t, k), values) in net {
-            match values.into_iter().find(|(_, r)| *r > 0) {
-                Some(((u, st), _)) => {
-                    self.status_new.push((t, k.clone(), u.clone(), st));
-                    self.statuses.insert(k, (u, st));
+            let added = values.into_iter().find(|(_, r)| *r > 0).map(|(v, _)| v);
+            match added {
+                Some((u, st)) if self.status_changes => self.status_new.push((t, k, u, st)),
+                Some(v) => {
+                    self.statuses.insert(k, v);
                 }
                 None => {
                     self.statuses.remove(&k);

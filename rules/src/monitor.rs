@@ -105,7 +105,8 @@ pub struct Alert {
 }
 
 /// Hex SHA-256 of the `|`-joined parts.
-fn id_of(parts: &[&str]) -> String {
+/// Hex SHA-256 of `parts` joined by `|`: the deterministic ids of outputs.
+pub fn id_of(parts: &[&str]) -> String {
     hex::encode(Sha256::digest(parts.join("|").as_bytes()))
 }
 

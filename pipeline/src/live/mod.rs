@@ -256,7 +256,8 @@ fn work(
     let tracker = Rc::new(RefCell::new(
         Tracker::new(cat.clone(), model.clone())
             .with_pre_credit(rule.clone())
-            .with_commitments(commitments.clone()),
+            .with_commitments(commitments.clone())
+            .with_status_changes(),
     ));
     let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
