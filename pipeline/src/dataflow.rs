@@ -8,8 +8,9 @@
 //! 2. `reduce` per USCC: [`rules::lifecycle::resolve_enterprise`] and [`rules::fact::derive`].
 //! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
 //!    windows, publicity periods and deadlines end by themselves, as future-dated updates.
-//! 4. `reduce` per USCC over the active facts: the links other enterprises read (red
-//!    trigger, status, legal representative, shares).
+//! 4. `reduce` per USCC over the active facts of the kinds they depend on
+//!    ([`rules::score::LinkInputs`]): the links other enterprises read (red trigger,
+//!    status, legal representative, shares).
 //! 5. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
 //! 6. `reduce` per USCC over active facts and joined parts: [`rules::score::evaluate`].
 
@@ -25,7 +26,7 @@ use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
 use rules::indicators::{local, Cross, ReviewFlag};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
-use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation};
+use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
@@ -362,10 +363,13 @@ fn pipeline<'s>(
         _ => None,
     });
 
-    // 4. What other enterprises read.
+    // 4. What other enterprises read, from the facts of the kinds it depends on (so the
+    // frequent kinds, such as tax declarations, do not re-run it).
     let c = cat.clone();
+    let inputs = LinkInputs::new(cat);
     let links = facts
         .clone()
+        .filter(move |(_, f)| inputs.reads(&f.what))
         .reduce_named("Links", move |_u: &String, vals, out| {
             let active = with_multiplicity(vals);
             let l = local(&active, &c);

@@ -275,6 +275,52 @@ pub struct Catalogue {
     pub commitments: CommitmentChecks,
     /// Credit repairs flagged for review, and what they do (`supervision.md`).
     pub repairs: RepairRules,
+    /// The roll-up's index structure, derived from the groups and rows when parsed.
+    #[serde(skip)]
+    tree: Tree,
+}
+
+/// The roll-up's structure as indices, derived once from the catalogue's groups and rows.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    /// For each level-2 group (in `level2` order), its rows (0-based), in row order.
+    pub rows_of_level2: Vec<Vec<usize>>,
+    /// For each level-1 group (in `level1` order), its level-2 groups, in `level2` order.
+    pub level2_of_level1: Vec<Vec<usize>>,
+    /// For each row (0-based), its level-2 group's index.
+    pub level2_of_row: Vec<usize>,
+}
+
+impl Tree {
+    fn of(cat: &Catalogue) -> Tree {
+        Tree {
+            rows_of_level2: cat
+                .level2
+                .iter()
+                .map(|g| {
+                    cat.indicators
+                        .iter()
+                        .filter(|i| i.group == g.code)
+                        .map(|i| i.row - 1)
+                        .collect()
+                })
+                .collect(),
+            level2_of_level1: cat
+                .level1
+                .iter()
+                .map(|p| {
+                    (0..cat.level2.len())
+                        .filter(|&j| cat.level2[j].parent == p.code)
+                        .collect()
+                })
+                .collect(),
+            level2_of_row: cat
+                .indicators
+                .iter()
+                .map(|i| cat.level2_index(&i.group))
+                .collect(),
+        }
+    }
 }
 
 /// A review flag on a credit repair (`supervision.md`: always flagged for review).
@@ -491,6 +537,7 @@ impl Catalogue {
             toml::from_str(text).map_err(|e| CatalogueError::Parse(e.to_string()))?;
         cat.indicators.sort_by_key(|i| i.row);
         cat.validate()?;
+        cat.tree = Tree::of(&cat);
         Ok(cat)
     }
 
@@ -657,6 +704,11 @@ impl Catalogue {
     /// The indicator of a row (1-based).
     pub fn indicator(&self, row: usize) -> &Indicator {
         &self.indicators[row - 1]
+    }
+
+    /// The roll-up's index structure.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
     }
 
     /// Index of a level-2 group in `level2`.

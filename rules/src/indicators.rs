@@ -170,6 +170,64 @@ impl<'a> View<'a> {
     }
 }
 
+/// The rows among 1–44 whose values facts of this kind can change (`local`'s code, row by
+/// row). Kinds that feed only the state's other fields (status, `P`, place, relations,
+/// review flags, youth) or other enterprises' rows 45–49 read none.
+pub fn rows_read(what: &What) -> &'static [usize] {
+    match what {
+        What::PenGeneral => &[1],
+        What::PenSerious => &[2],
+        What::PenAmount(_) => &[3],
+        What::ListAbnormal => &[4],
+        What::ListSerious => &[5],
+        What::InspFail => &[6],
+        What::InspResult { .. } => &[7],
+        What::TaxGrade { .. } => &[8],
+        What::Arrears(_) => &[9],
+        What::TaxAbnormal => &[10],
+        What::TaxMajor => &[11],
+        What::FirmAge(_) => &[12],
+        What::KeyChange => &[13],
+        What::AddressCluster(_) => &[14],
+        What::AnnualDue | What::AnnualFiled => &[15],
+        What::AnnualMismatch => &[16],
+        What::Capital { .. } => &[17, 18],
+        What::Pledge(_) => &[19],
+        What::Freeze(_) => &[20],
+        What::Mortgage => &[21],
+        What::TaxPaid(_) => &[22],
+        What::SalesRecent(_) | What::SalesPrior(_) => &[23],
+        What::ZeroDecl => &[24],
+        What::Insured { .. } => &[25, 26],
+        What::CmtBroken(_) => &[27],
+        What::RectifyOpen | What::RectifyOverdue => &[28],
+        What::CmtVerified { .. } => &[29],
+        What::RepairDone | What::NegUnrepaired => &[30],
+        What::Obligation { .. } => &[31],
+        What::Honour => &[32],
+        What::Voluntary => &[33],
+        What::JudDishonest => &[34],
+        What::Consumption => &[35],
+        What::TerminatedUnpaid => &[36],
+        What::EnforcedOpen(_) => &[37, 38],
+        What::DefendantCase => &[39],
+        What::Overdue { .. } => &[40, 41],
+        What::DebtEvasion => &[42],
+        What::Police => &[43],
+        What::Suspicious(_) => &[44],
+        What::Young
+        | What::PersonScore { .. }
+        | What::PersonDishonest(_)
+        | What::LegalRep(_)
+        | What::Shareholder { .. }
+        | What::Investment { .. }
+        | What::Status(_)
+        | What::Pcs(_)
+        | What::Place { .. }
+        | What::ReviewFlag(_) => &[],
+    }
+}
+
 /// Computes rows 1–44 and the enterprise's own trigger inputs from its active facts.
 pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     let v = View {

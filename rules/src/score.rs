@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Cap, Catalogue, ROWS};
 use crate::event::TaxGrade;
-use crate::fact::Src;
-use crate::indicators::{cross_rows, round2, Cross, Local, ReviewFlag};
+use crate::fact::{Src, What};
+use crate::indicators::{cross_rows, round2, rows_read, Cross, Local, ReviewFlag};
 use crate::model::Model;
 
 /// A published or score colour. Ordered from best to worst; `None` = not scored (R9).
@@ -245,15 +245,10 @@ fn related_srcs(all: &[(String, Src)], red: &[String]) -> Vec<Src> {
 
 /// Level 2, level 1, `R` and each row's contribution to `R` (they sum to `R`).
 pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>) {
+    let tree = cat.tree();
     let mut l2 = vec![0.0; cat.level2.len()];
     let mut row_share = vec![0.0; ROWS];
-    for (j, g) in cat.level2.iter().enumerate() {
-        let rows: Vec<usize> = cat
-            .indicators
-            .iter()
-            .filter(|i| i.group == g.code)
-            .map(|i| i.row - 1)
-            .collect();
+    for (j, rows) in tree.rows_of_level2.iter().enumerate() {
         let n = rows.len() as f64;
         let max_i = argmax(rows.iter().map(|&i| r[i]));
         let mean = rows.iter().map(|&i| r[i]).sum::<f64>() / n;
@@ -264,10 +259,7 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
     }
     let mut l1 = vec![0.0; cat.level1.len()];
     let mut group_share = vec![0.0; cat.level2.len()];
-    for (k, g) in cat.level1.iter().enumerate() {
-        let groups: Vec<usize> = (0..cat.level2.len())
-            .filter(|&j| cat.level2[j].parent == g.code)
-            .collect();
+    for (k, groups) in tree.level2_of_level1.iter().enumerate() {
         let max_j = argmax(groups.iter().map(|&j| l2[j]));
         let weighted: f64 = groups.iter().map(|&j| cat.level2[j].weight * l2[j]).sum();
         l1[k] = 0.5 * l2[groups[max_j]] + 0.5 * weighted;
@@ -278,10 +270,7 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
     }
     let risk: f64 = cat.level1.iter().zip(&l1).map(|(g, v)| g.weight * v).sum();
     let contributions = (0..ROWS)
-        .map(|i| {
-            let j = cat.level2_index(&cat.indicator(i + 1).group);
-            group_share[j] * row_share[i] * r[i]
-        })
+        .map(|i| group_share[tree.level2_of_row[i]] * row_share[i] * r[i])
         .collect();
     (l2, l1, risk, contributions)
 }
@@ -336,6 +325,50 @@ pub fn worst_cap(triggers: &[String], cat: &Catalogue) -> Colour {
 pub fn red_trigger(local: &Local, cat: &Catalogue) -> bool {
     !local.stopped() && worst_cap(&triggers(local, &local.r, cat), cat) == Colour::Red
 }
+
+/// Which facts decide what other enterprises read about an enterprise: [`red_trigger`],
+/// [`Local::stopped`], `LR(E)`, shareholders and investments. Every trigger's rows and
+/// other inputs count (whatever its cap), so the set holds for any catalogue.
+#[derive(Debug, Clone)]
+pub struct LinkInputs {
+    /// Indexed by row (1-based): a trigger reads the row.
+    rows: [bool; ROWS + 1],
+}
+
+impl LinkInputs {
+    /// The inputs under `cat`'s triggers.
+    pub fn new(cat: &Catalogue) -> Self {
+        let mut rows = [false; ROWS + 1];
+        let fixed = TRIGGER_ROWS.iter();
+        let listed = cat.triggers.iter().flat_map(|t| t.rows.iter());
+        for &row in fixed.chain(listed) {
+            if let Some(x) = rows.get_mut(row) {
+                *x = true;
+            }
+        }
+        LinkInputs { rows }
+    }
+
+    /// Whether facts of this kind can change the links.
+    pub fn reads(&self, what: &What) -> bool {
+        matches!(
+            what,
+            What::PenSerious
+                | What::TaxGrade { .. }
+                | What::CmtBroken(_)
+                | What::Overdue { .. }
+                | What::FirmAge(_)
+                | What::Young
+                | What::Status(_)
+                | What::LegalRep(_)
+                | What::Shareholder { .. }
+                | What::Investment { .. }
+        ) || rows_read(what).iter().any(|&r| self.rows[r])
+    }
+}
+
+/// The rows [`triggers`] reads by number (R8's rows come from the catalogue).
+const TRIGGER_ROWS: [usize; 10] = [4, 5, 10, 11, 34, 35, 36, 42, 43, 46];
 
 /// The active triggers, in code order.
 fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Vec<String> {
