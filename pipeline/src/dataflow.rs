@@ -4,6 +4,9 @@
 //! Logical time is visibility time (`rules::time::Ts`, seconds). Every domain decision is a
 //! `rules` function; this module only arranges where they run:
 //!
+//! Every `reduce` is [`crate::ordered::ReduceOrdered::reduce_ordered`] (same output as
+//! differential's, without per-key histories).
+//!
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
 //! 2. `reduce` per USCC: [`rules::lifecycle::resolve_enterprise`] and [`rules::fact::derive`].
 //! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
@@ -29,6 +32,8 @@ use rules::model::Model;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
+
+use crate::ordered::ReduceOrdered;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::Map;
@@ -252,7 +257,7 @@ fn pipeline<'s>(
     let versions =
         records
             .map(|a| (a.id(), a))
-            .reduce_named("Versions", |_id: &RecordId, vals, out| {
+            .reduce_ordered("Versions", |_id: &RecordId, vals, out| {
                 let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
                 let o = resolve_versions(&vs);
                 for (k, u, s) in status::of_versions(&vs, &o) {
@@ -289,7 +294,7 @@ fn pipeline<'s>(
 
     // 2. Lifecycle and facts per enterprise.
     let c = cat.clone();
-    let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_named(
+    let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_ordered(
         "Enterprise",
         move |_u: &String, vals, out| {
             let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
@@ -346,7 +351,7 @@ fn pipeline<'s>(
         })
         .concat(version_statuses)
         .concat(active)
-        .reduce_named("Status", |_k: &RecordKey, vals, out| {
+        .reduce_ordered("Status", |_k: &RecordKey, vals, out| {
             let latest = vals
                 .iter()
                 .filter(|(_, r)| *r > 0)
@@ -370,7 +375,7 @@ fn pipeline<'s>(
     let links = facts
         .clone()
         .filter(move |(_, f)| inputs.reads(&f.what))
-        .reduce_named("Links", move |_u: &String, vals, out| {
+        .reduce_ordered("Links", move |_u: &String, vals, out| {
             let active = with_multiplicity(vals);
             let l = local(&active, &c);
             if red_trigger(&l, &c) {
@@ -452,7 +457,7 @@ fn pipeline<'s>(
         .concat(holders)
         .concat(affiliates_red)
         .concat(affiliates_scored)
-        .reduce_named("Evaluate", move |_u: &String, vals, out| {
+        .reduce_ordered("Evaluate", move |_u: &String, vals, out| {
             if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
                 out.push((s, 1));
             }

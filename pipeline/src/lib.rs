@@ -8,6 +8,7 @@ pub mod live;
 pub mod log;
 pub mod model;
 pub mod observe;
+pub mod ordered;
 pub mod plan;
 pub mod replay;
 pub mod report;

@@ -1,0 +1,121 @@
+//! `reduce_ordered` against differential's own `reduce` on random update streams: the same
+//! logic over the same input gives the same output updates (data, time, diff), on one and
+//! two workers, with updates at future times, retractions and negative counts.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use differential_dataflow::consolidation::consolidate_updates;
+use differential_dataflow::input::Input;
+use pipeline::ordered::ReduceOrdered;
+use proptest::prelude::*;
+use rules::time::Ts;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+
+/// One input update: key, value, time ahead of the input's current time, diff.
+type Update = (u8, u8, Ts, isize);
+/// An output update of either reduce.
+type Out = ((u8, (u32, i64)), Ts, isize);
+
+/// Per key: one output per value held with a positive count divisible by 3 (several
+/// outputs per key), plus the number of distinct values and the signed sum of the input.
+fn logic(_k: &u8, vals: &[(&u8, isize)], out: &mut Vec<((u32, i64), isize)>) {
+    let sum: i64 = vals.iter().map(|(v, r)| i64::from(**v) * *r as i64).sum();
+    out.push(((vals.len() as u32, sum), 1));
+    for (v, r) in vals {
+        if *r > 0 && **v % 3 == 0 {
+            out.push(((1000 + u32::from(**v), 0), *r));
+        }
+    }
+}
+
+/// Runs `steps` (each: updates, then the input advances by `advance`) through both
+/// reduces on `workers` workers; returns both outputs, consolidated.
+fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize) -> (Vec<Out>, Vec<Out>) {
+    let ordered = Arc::new(Mutex::new(Vec::new()));
+    let reference = Arc::new(Mutex::new(Vec::new()));
+    let (o, r) = (ordered.clone(), reference.clone());
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (o, r) = (o.clone(), r.clone());
+        let mine = Rc::new(RefCell::new(Vec::new()));
+        let theirs = Rc::new(RefCell::new(Vec::new()));
+        let (m, t) = (mine.clone(), theirs.clone());
+        let (mut input, probe) = worker.dataflow::<Ts, _, _>(|scope| {
+            let (input, updates) = scope.new_collection::<(u8, u8), isize>();
+            let a = updates
+                .clone()
+                .reduce_ordered("Ordered", logic)
+                .inspect(move |x| m.borrow_mut().push(x.clone()));
+            let b = updates
+                .reduce_named("Reference", logic)
+                .inspect(move |x| t.borrow_mut().push(x.clone()));
+            let probe = ProbeHandle::new();
+            a.probe_with(&probe);
+            b.probe_with(&probe);
+            (input, probe)
+        });
+        input.advance_to(0);
+        let first = worker.index() == 0;
+        for (updates, advance) in &steps {
+            let now = *input.time();
+            if first {
+                for (k, v, ahead, d) in updates {
+                    input.update_at((*k, *v), now + ahead, *d);
+                }
+            }
+            input.advance_to(now + advance);
+            input.flush();
+            worker.step_while(|| probe.less_than(input.time()));
+        }
+        input.close();
+        while worker.step() {}
+        o.lock().expect("lock").extend(mine.borrow_mut().drain(..));
+        r.lock()
+            .expect("lock")
+            .extend(theirs.borrow_mut().drain(..));
+    })
+    .expect("timely runs");
+    let take = |x: Arc<Mutex<Vec<Out>>>| {
+        let mut v = std::mem::take(&mut *x.lock().expect("lock"));
+        consolidate_updates(&mut v);
+        v
+    };
+    (take(ordered), take(reference))
+}
+
+fn steps() -> impl Strategy<Value = Vec<(Vec<Update>, Ts)>> {
+    let update = (
+        0u8..4,
+        0u8..7,
+        0 as Ts..12,
+        prop_oneof![Just(1), Just(-1), Just(2)],
+    );
+    prop::collection::vec((prop::collection::vec(update, 0..8), 1 as Ts..4), 1..25)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn ordered_reduce_equals_differential_reduce(steps in steps(), two in any::<bool>()) {
+        let (ordered, reference) = run(steps, if two { 2 } else { 1 });
+        prop_assert_eq!(ordered, reference);
+    }
+}
+
+#[test]
+fn a_fixed_stream_has_output() {
+    // Key 1 holds 3 from time 0, gains 6 at time 5 (sent at time 0), loses 3 at time 2.
+    let steps = vec![
+        (vec![(1, 3, 0, 1), (1, 6, 5, 1)], 2),
+        (vec![(1, 3, 0, -1)], 10),
+    ];
+    let (ordered, reference) = run(steps, 1);
+    assert_eq!(ordered, reference);
+    assert!(ordered.contains(&((1, (1003, 0)), 0, 1)));
+    assert!(ordered.contains(&((1, (1003, 0)), 2, -1)));
+    assert!(ordered.contains(&((1, (1006, 0)), 5, 1)));
+    // Between 2 and 5 the key holds nothing, so it has no output there.
+    assert!(ordered.contains(&((1, (1, 3)), 2, -1)));
+}
