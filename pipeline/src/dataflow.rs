@@ -36,7 +36,7 @@ use rules::time::Ts;
 use crate::ordered::ReduceOrdered;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::vec::{Map, Partition};
 
 /// Output of the enterprise lifecycle stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -267,30 +267,46 @@ fn pipeline<'s>(
                     out.push((Version::Dead(d), 1));
                 }
                 if let Some(w) = o.winner {
+                    // The winner's first status step (from `Ts::MIN`: at the winner's time).
+                    let (k, u, s) = status::active(w);
+                    out.push((Version::Status(k, u, s), 1));
                     out.push((Version::Winner(Box::new(w.clone())), 1));
                 }
             });
-    let version_dead = versions.clone().flat_map(|(_, x)| match x {
+    // Each kind of output to its own stream, moved rather than cloned.
+    let mut parts = versions
+        .inner
+        .partition(3, |((id, x), t, r)| {
+            let part = match &x {
+                Version::Winner(_) => 0,
+                Version::Dead(_) => 1,
+                Version::Status(..) => 2,
+            };
+            (part, ((id, x), t, r))
+        })
+        .into_iter()
+        .map(|s| s.as_collection());
+    let (winners, version_dead, version_statuses) = (
+        parts.next().expect("3 parts"),
+        parts.next().expect("3 parts"),
+        parts.next().expect("3 parts"),
+    );
+    let winners = winners.flat_map(|(_, x)| match x {
+        Version::Winner(a) => Some(*a),
+        _ => None,
+    });
+    let version_dead = version_dead.flat_map(|(_, x)| match x {
         Version::Dead(d) => Some(d),
         _ => None,
     });
-    // A losing version's status step at its own time.
-    let version_statuses = versions
-        .clone()
+    // A version's status step at its own time.
+    let version_statuses = version_statuses
         .inner
         .flat_map(|((_, x), t, r)| match x {
             Version::Status(k, u, s) => Some(((k, (u, s)), t.max(s.from), r)),
             _ => None,
         })
         .as_collection();
-    let winners = versions.flat_map(|(_, x)| match x {
-        Version::Winner(a) => Some(*a),
-        _ => None,
-    });
-    let active = winners.clone().map(|a| {
-        let (k, u, s) = status::active(&a);
-        (k, (u, s))
-    });
 
     // 2. Lifecycle and facts per enterprise.
     let c = cat.clone();
@@ -331,26 +347,44 @@ fn pipeline<'s>(
             std::iter::once(((u, d), from, r)).chain(end)
         })
         .as_collection();
-    let dead = timed
-        .clone()
+    let mut parts = timed
+        .inner
+        .partition(5, |((u, d), t, r)| {
+            let part = match &d {
+                Derived::Known => 0,
+                Derived::Fact(_) => 1,
+                Derived::Dead(_) => 2,
+                Derived::Commitment(_) => 3,
+                Derived::Status(..) => 4,
+            };
+            (part, ((u, d), t, r))
+        })
+        .into_iter()
+        .map(|s| s.as_collection());
+    let mut part = || parts.next().expect("5 parts");
+    let (known, facts, dead, commitments, statuses) = (part(), part(), part(), part(), part());
+    let known = known.map(|(u, _)| u);
+    let facts = facts.flat_map(|(u, d)| match d {
+        Derived::Fact(f) => Some((u, f)),
+        _ => None,
+    });
+    let dead = dead
         .flat_map(|(_, d)| match d {
             Derived::Dead(x) => Some(x),
             _ => None,
         })
         .concat(version_dead);
-    let commitments = timed.clone().flat_map(|(u, d)| match d {
+    let commitments = commitments.flat_map(|(u, d)| match d {
         Derived::Commitment(e) => Some((u, e)),
         _ => None,
     });
     // Each record's current status: its latest step (D11).
-    let statuses = timed
-        .clone()
+    let statuses = statuses
         .flat_map(|(u, d)| match d {
             Derived::Status(k, s) => Some((k, (u, s))),
             _ => None,
         })
         .concat(version_statuses)
-        .concat(active)
         .reduce_ordered("Status", |_k: &RecordKey, vals, out| {
             let latest = vals
                 .iter()
@@ -360,13 +394,6 @@ fn pipeline<'s>(
                 out.push(((u.clone(), s.status), 1));
             }
         });
-    let known = timed
-        .clone()
-        .flat_map(|(u, d)| matches!(d, Derived::Known).then_some(u));
-    let facts = timed.flat_map(|(u, d)| match d {
-        Derived::Fact(f) => Some((u, f)),
-        _ => None,
-    });
 
     // 4. What other enterprises read, from the facts of the kinds it depends on (so the
     // frequent kinds, such as tax declarations, do not re-run it).
