@@ -56,8 +56,8 @@ enum Derived {
 /// Output of the version stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Version {
-    /// The version in effect.
-    Winner(Box<Accepted>),
+    /// The version in effect (shared with the input, not copied).
+    Winner(Arc<Accepted>),
     /// A `version_kind_change` dead letter.
     Dead(Dead),
     /// A status step of a losing version, with its USCC.
@@ -181,8 +181,9 @@ impl Scored {
 
 /// Handles to a built dataflow, for one worker.
 pub struct Handles {
-    /// Accepted records, inserted at their visibility time.
-    pub input: InputSession<Ts, Accepted, isize>,
+    /// Accepted records, inserted at their visibility time (shared: every stage that keeps
+    /// a record keeps this one copy).
+    pub input: InputSession<Ts, Arc<Accepted>, isize>,
     /// Progress of every output.
     pub probe: ProbeHandle<Ts>,
 }
@@ -215,7 +216,7 @@ pub fn build<S: Sink>(
 ) -> Handles {
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Ts, _, _>(|scope| {
-        let (input, records) = scope.new_collection::<Accepted, isize>();
+        let (input, records) = scope.new_collection::<Arc<Accepted>, isize>();
         let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
         let s = sink.clone();
         scored
@@ -249,7 +250,7 @@ type Outputs<'s> = (
 /// The dataflow from accepted records to evaluations, lifecycle dead letters and
 /// commitment events.
 fn pipeline<'s>(
-    records: VecCollection<'s, Ts, Accepted>,
+    records: VecCollection<'s, Ts, Arc<Accepted>>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
 ) -> Outputs<'s> {
@@ -258,7 +259,7 @@ fn pipeline<'s>(
         records
             .map(|a| (a.id(), a))
             .reduce_ordered("Versions", |_id: &RecordId, vals, out| {
-                let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
+                let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
                 let o = resolve_versions(&vs);
                 for (k, u, s) in status::of_versions(&vs, &o) {
                     out.push((Version::Status(k, u, s), 1));
@@ -270,7 +271,9 @@ fn pipeline<'s>(
                     // The winner's first status step (from `Ts::MIN`: at the winner's time).
                     let (k, u, s) = status::active(w);
                     out.push((Version::Status(k, u, s), 1));
-                    out.push((Version::Winner(Box::new(w.clone())), 1));
+                    let shared = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), w));
+                    let (a, _) = shared.expect("the winner is one of the versions");
+                    out.push((Version::Winner(Arc::clone(a)), 1));
                 }
             });
     // Each kind of output to its own stream, moved rather than cloned.
@@ -292,7 +295,7 @@ fn pipeline<'s>(
         parts.next().expect("3 parts"),
     );
     let winners = winners.flat_map(|(_, x)| match x {
-        Version::Winner(a) => Some(*a),
+        Version::Winner(a) => Some(a),
         _ => None,
     });
     let version_dead = version_dead.flat_map(|(_, x)| match x {
@@ -313,7 +316,7 @@ fn pipeline<'s>(
     let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_ordered(
         "Enterprise",
         move |_u: &String, vals, out| {
-            let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| *a).collect();
+            let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
             let res = resolve_enterprise(&ws, &c);
             out.push((Derived::Known, 1));
             for d in &res.dead {

@@ -2,6 +2,7 @@
 //!
 //! See `pipeline/README.md` for which module owns what.
 
+pub mod allocator;
 pub mod dataflow;
 pub mod ingest;
 pub mod live;

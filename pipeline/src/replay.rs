@@ -87,7 +87,7 @@ where
             {
                 if feeds {
                     let a = &log[order[i]];
-                    h.input.update_at(a.clone(), a.v, 1);
+                    h.input.update_at(Arc::new(a.clone()), a.v, 1);
                 }
                 i += 1;
             }

@@ -288,7 +288,8 @@ fn work(
                             Body::Accepted { .. } => {
                                 if let Some(a) = e.record() {
                                     items.push((a.v, Item::Record(rows::record_row(&a))));
-                                    h.input.update_at(a.clone(), a.v, 1);
+                                    let v = a.v;
+                                    h.input.update_at(Arc::new(a), v, 1);
                                 }
                             }
                             Body::Rejected { letter } => {

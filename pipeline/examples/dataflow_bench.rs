@@ -1,0 +1,100 @@
+//! The pipeline issue's benchmark shape: many enterprises with few records each, through
+//! the dataflow without Kafka. Generates `ENTERPRISES` enterprises over one year, keeps the
+//! records ingested in the first `DAYS` days (the historical load comes first, so a short
+//! window gives about ten records per enterprise), decodes and admits them, then replays
+//! them through the dataflow on `WORKERS` workers with the same schedule as `steward run`.
+//!
+//! ```sh
+//! cargo run --release -p pipeline --example dataflow_bench -- 100000 30 2
+//! ```
+//!
+//! Prints one Markdown row: enterprises, records, records per enterprise, workers,
+//! dataflow seconds, records/s, peak resident memory (`VmHWM`) and peak memory per
+//! enterprise. The peak includes the decoded log the replay reads from. (A few enterprises
+//! have no record in a short window; they count in the per-enterprise figures.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use pipeline::ingest::Ingest;
+use pipeline::replay::{replay, Schedule};
+use rules::catalogue::Catalogue;
+use rules::event::Feed;
+use rules::generate::{generate, GenConfig};
+use rules::time::DAY;
+
+/// The allocator `steward` uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .map(|a| a.parse().expect("a whole number"))
+        .unwrap_or(default)
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+fn main() {
+    pipeline::allocator::configure();
+    let enterprises = arg(1, 20_000) as u32;
+    let days = arg(2, 30) as i64;
+    let workers = arg(3, 2) as usize;
+    let cat = Arc::new(Catalogue::embedded());
+    let cfg = GenConfig {
+        enterprises,
+        years: 1,
+        ..GenConfig::default()
+    };
+    let until = cfg.start + days * DAY;
+    let mut ingest = Ingest::new(&cat, std::io::sink());
+    let mut offsets: BTreeMap<Feed, u64> = BTreeMap::new();
+    generate(&cfg, &mut |_| {}, &mut |r| {
+        let off = offsets.entry(r.feed).or_default();
+        *off += 1;
+        if let Ok(Some(e)) = ingest.decode(r.feed, *off, &r.line) {
+            if e.ingest_time < until {
+                ingest.admit(e);
+            }
+        }
+    })
+    .expect("valid generator configuration");
+    let log = Arc::new(std::mem::take(&mut ingest.log));
+    drop(ingest);
+    let records = log.len();
+    let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
+    let started = Instant::now();
+    let out = replay(
+        log,
+        cat.clone(),
+        None,
+        None,
+        timely::Config::process(workers),
+        Schedule {
+            batch: 50_000,
+            until: as_of,
+        },
+        |_, _, _| {},
+    )
+    .expect("the dataflow runs");
+    let secs = started.elapsed().as_secs_f64();
+    assert!(!out.states.is_empty(), "no enterprise evaluated");
+    let peak = peak_kib();
+    println!(
+        "| {enterprises} | {records} | {:.1} | {workers} | {secs:.1} s | {:.0} | {:.2} GiB | {:.1} KiB |",
+        records as f64 / f64::from(enterprises),
+        records as f64 / secs,
+        peak as f64 / (1024.0 * 1024.0),
+        peak as f64 / f64::from(enterprises),
+    );
+}
