@@ -4,9 +4,6 @@
 //! Logical time is visibility time (`rules::time::Ts`, seconds). Every domain decision is a
 //! `rules` function; this module only arranges where they run:
 //!
-//! Every `reduce` is [`crate::ordered::ReduceOrdered::reduce_ordered`] (same output as
-//! differential's, without per-key histories).
-//!
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
 //! 2. `reduce` per USCC: [`rules::lifecycle::resolve_enterprise`] and [`rules::fact::derive`].
 //! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
@@ -16,6 +13,10 @@
 //!    status, legal representative, shares).
 //! 5. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
 //! 6. `reduce` per USCC over active facts and joined parts: [`rules::score::evaluate`].
+//!
+//! Every `reduce` is [`crate::ordered::ReduceOrdered::reduce_ordered`]: the same output as
+//! differential's `reduce`, keeping each key's current input and output instead of its
+//! history (D48).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
