@@ -277,24 +277,11 @@ fn pipeline<'s>(
                     out.push((Version::Winner(Arc::clone(a)), 1));
                 }
             });
-    // Each kind of output to its own stream, moved rather than cloned.
-    let mut parts = versions
-        .inner
-        .partition(3, |((id, x), t, r)| {
-            let part = match &x {
-                Version::Winner(_) => 0,
-                Version::Dead(_) => 1,
-                Version::Status(..) => 2,
-            };
-            (part, ((id, x), t, r))
-        })
-        .into_iter()
-        .map(|s| s.as_collection());
-    let (winners, version_dead, version_statuses) = (
-        parts.next().expect("3 parts"),
-        parts.next().expect("3 parts"),
-        parts.next().expect("3 parts"),
-    );
+    let [winners, version_dead, version_statuses] = split(versions, |(_, x)| match x {
+        Version::Winner(_) => 0,
+        Version::Dead(_) => 1,
+        Version::Status(..) => 2,
+    });
     let winners = winners.flat_map(|(_, x)| match x {
         Version::Winner(a) => Some(a),
         _ => None,
@@ -351,22 +338,13 @@ fn pipeline<'s>(
             std::iter::once(((u, d), from, r)).chain(end)
         })
         .as_collection();
-    let mut parts = timed
-        .inner
-        .partition(5, |((u, d), t, r)| {
-            let part = match &d {
-                Derived::Known => 0,
-                Derived::Fact(_) => 1,
-                Derived::Dead(_) => 2,
-                Derived::Commitment(_) => 3,
-                Derived::Status(..) => 4,
-            };
-            (part, ((u, d), t, r))
-        })
-        .into_iter()
-        .map(|s| s.as_collection());
-    let mut part = || parts.next().expect("5 parts");
-    let (known, facts, dead, commitments, statuses) = (part(), part(), part(), part(), part());
+    let [known, facts, dead, commitments, statuses] = split(timed, |(_, d)| match d {
+        Derived::Known => 0,
+        Derived::Fact(_) => 1,
+        Derived::Dead(_) => 2,
+        Derived::Commitment(_) => 3,
+        Derived::Status(..) => 4,
+    });
     let known = known.map(|(u, _)| u);
     let facts = facts.flat_map(|(u, d)| match d {
         Derived::Fact(f) => Some((u, f)),
@@ -494,6 +472,26 @@ fn pipeline<'s>(
             }
         });
     (scored, dead, commitments, statuses)
+}
+
+/// Splits a collection in `N` by `part` (which returns an index below `N`), moving each
+/// update to its part instead of cloning it for every consumer.
+fn split<'s, D, const N: usize>(
+    c: VecCollection<'s, Ts, D>,
+    part: impl Fn(&D) -> u64 + 'static,
+) -> [VecCollection<'s, Ts, D>; N]
+where
+    D: differential_dataflow::Data,
+{
+    let parts: Vec<_> = c
+        .inner
+        .partition(N as u64, move |(d, t, r)| (part(&d), (d, t, r)))
+        .into_iter()
+        .map(|s| s.as_collection())
+        .collect();
+    parts
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("partition gives N streams"))
 }
 
 /// The values of a reduce input, each repeated by its (positive) multiplicity, as the

@@ -46,10 +46,10 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize) -> (Vec<Out>, Vec<Out>) {
             let a = updates
                 .clone()
                 .reduce_ordered("Ordered", logic)
-                .inspect(move |x| m.borrow_mut().push(x.clone()));
+                .inspect(move |x| m.borrow_mut().push(*x));
             let b = updates
                 .reduce_named("Reference", logic)
-                .inspect(move |x| t.borrow_mut().push(x.clone()));
+                .inspect(move |x| t.borrow_mut().push(*x));
             let probe = ProbeHandle::new();
             a.probe_with(&probe);
             b.probe_with(&probe);
