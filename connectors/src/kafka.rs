@@ -189,11 +189,23 @@ impl TxnProducer {
         Ok(TxnProducer { producer })
     }
 
-    /// Starts a transaction.
+    /// Starts a transaction. An earlier abort that timed out (the broker was away) is still
+    /// in progress, and librdkafka refuses to begin ("Conflicting abort_transaction API call
+    /// is already in progress") until `abort_transaction` is called again and completes; so
+    /// a refused begin first finishes that abort, then begins once more.
     pub fn begin(&self) -> Result<(), KafkaFailure> {
-        self.producer
-            .begin_transaction()
-            .map_err(classify("begin_transaction"))
+        match self.producer.begin_transaction() {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                if self.producer.abort_transaction(CALL_TIMEOUT).is_ok() {
+                    self.producer
+                        .begin_transaction()
+                        .map_err(classify("begin_transaction"))
+                } else {
+                    Err(classify("begin_transaction")(refused))
+                }
+            }
+        }
     }
 
     /// Queues one message, waiting while the local queue is full.
