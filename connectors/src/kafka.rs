@@ -191,20 +191,24 @@ impl TxnProducer {
 
     /// Starts a transaction. An earlier abort that timed out (the broker was away) is still
     /// in progress, and librdkafka refuses to begin ("Conflicting abort_transaction API call
-    /// is already in progress") until `abort_transaction` is called again and completes; so
-    /// a refused begin first finishes that abort, then begins once more.
+    /// is already in progress") until `abort_transaction` is called again and completes. So
+    /// a refused begin first finishes that abort and begins once more; if the abort cannot
+    /// finish either, the producer is reported fatal, to be rebuilt (initialising a new one
+    /// with the same transactional id aborts the open transaction on the broker). Seen after
+    /// a broker restart: the resumed abort timed out again and again.
     pub fn begin(&self) -> Result<(), KafkaFailure> {
-        match self.producer.begin_transaction() {
-            Ok(()) => Ok(()),
-            Err(refused) => {
-                if self.producer.abort_transaction(CALL_TIMEOUT).is_ok() {
-                    self.producer
-                        .begin_transaction()
-                        .map_err(classify("begin_transaction"))
-                } else {
-                    Err(classify("begin_transaction")(refused))
-                }
-            }
+        let Err(refused) = self.producer.begin_transaction() else {
+            return Ok(());
+        };
+        match self.producer.abort_transaction(CALL_TIMEOUT) {
+            Ok(()) => self
+                .producer
+                .begin_transaction()
+                .map_err(classify("begin_transaction")),
+            Err(_) => Err(KafkaFailure::Fatal {
+                context: "begin_transaction after an unfinished abort",
+                source: refused,
+            }),
         }
     }
 
