@@ -508,6 +508,7 @@ pub fn datetime(t: i64) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn finds_the_columns_an_alter_adds() {
@@ -526,8 +527,6 @@ mod tests {
         );
         assert_eq!(added_columns("ALTER TABLE credit.t DROP COLUMN a"), None);
     }
-
-    use super::*;
 
     #[test]
     fn migrations_split_into_statements_with_the_database() {

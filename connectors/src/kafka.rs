@@ -276,18 +276,8 @@ pub struct Read {
 
 /// Assigns `topic`'s partition 0 to `consumer` from `offset`.
 pub fn assign_from(consumer: &Reader, topic: &str, offset: i64) -> Result<(), KafkaFailure> {
-    assign_at(consumer, topic, 0, offset)
-}
-
-/// Assigns `consumer` to `topic`/`partition` from `offset`.
-fn assign_at(
-    consumer: &Reader,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> Result<(), KafkaFailure> {
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
         .map_err(client("assign"))?;
     consumer.assign(&tpl).map_err(client("assign"))
 }

@@ -33,11 +33,11 @@ use rules::model::Model;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
-
-use crate::ordered::ReduceOrdered;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
+
+use crate::ordered::ReduceOrdered;
 
 /// Output of the enterprise lifecycle stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

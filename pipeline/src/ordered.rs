@@ -9,12 +9,12 @@
 //! to merge, which is where `reduce` spends its time and memory on long per-key histories.
 //! Updates at future times (a fact's end, for example) wait until the frontier passes them.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::{AsCollection, ExchangeData, Hashable, VecCollection};
+use itertools::{EitherOrBoth, Itertools};
 use rules::time::Ts;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -88,10 +88,14 @@ where
                     // Sent under the held capability, which no ready time precedes.
                     let mut changes = Vec::new();
                     while let Some((key, t, v, r)) = ready.next() {
-                        let keyed = state.entry(key.clone()).or_insert_with(|| Keyed {
-                            input: Vec::new(),
-                            output: Vec::new(),
-                        });
+                        // The key is cloned only when it is new.
+                        let keyed = match state.get_mut(&key) {
+                            Some(keyed) => keyed,
+                            None => state.entry(key.clone()).or_insert(Keyed {
+                                input: Vec::new(),
+                                output: Vec::new(),
+                            }),
+                        };
                         add(&mut keyed.input, v, r);
                         while let Some((_, _, v, r)) =
                             ready.next_if(|(k, s, _, _)| *k == key && *s == t)
@@ -105,33 +109,17 @@ where
                             consolidate(&mut out);
                         }
                         // The difference: the new output minus the old (both sorted).
-                        let mut emit = |o: &O, r: isize| {
-                            changes.push(((key.clone(), o.clone()), t, r));
-                        };
-                        let (mut i, mut j) = (0, 0);
-                        let old = &keyed.output;
-                        while i < out.len() || j < old.len() {
-                            let order = match (out.get(i), old.get(j)) {
-                                (Some(a), Some(b)) => a.0.cmp(&b.0),
-                                (Some(_), None) => Ordering::Less,
-                                _ => Ordering::Greater,
+                        let diffs = out
+                            .iter()
+                            .merge_join_by(&keyed.output, |a, b| a.0.cmp(&b.0));
+                        for d in diffs {
+                            let (o, r) = match d {
+                                EitherOrBoth::Left((o, r)) => (o, *r),
+                                EitherOrBoth::Right((o, r)) => (o, -r),
+                                EitherOrBoth::Both((o, r), (_, s)) => (o, r - s),
                             };
-                            match order {
-                                Ordering::Less => {
-                                    emit(&out[i].0, out[i].1);
-                                    i += 1;
-                                }
-                                Ordering::Greater => {
-                                    emit(&old[j].0, -old[j].1);
-                                    j += 1;
-                                }
-                                Ordering::Equal => {
-                                    if out[i].1 != old[j].1 {
-                                        emit(&out[i].0, out[i].1 - old[j].1);
-                                    }
-                                    i += 1;
-                                    j += 1;
-                                }
+                            if r != 0 {
+                                changes.push(((key.clone(), o.clone()), t, r));
                             }
                         }
                         out.shrink_to_fit();

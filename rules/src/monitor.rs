@@ -104,7 +104,6 @@ pub struct Alert {
     pub detail: String,
 }
 
-/// Hex SHA-256 of the `|`-joined parts.
 /// Hex SHA-256 of `parts` joined by `|`: the deterministic ids of outputs.
 pub fn id_of(parts: &[&str]) -> String {
     hex::encode(Sha256::digest(parts.join("|").as_bytes()))

@@ -5,10 +5,10 @@
 
 use std::fmt::Write as _;
 
+mod generated;
+
 use rules::catalogue::Catalogue;
-use rules::decode::{decode, digest, DecodeConfig};
-use rules::generate::{generate, GenConfig};
-use rules::lifecycle::Accepted;
+use rules::generate::GenConfig;
 use rules::reference::evaluate_at;
 use rules::score::Colour;
 use rules::time::add_years;
@@ -21,22 +21,7 @@ fn small_generated_dataset_matches_golden() {
         years: 2,
         ..GenConfig::default()
     };
-    let mut log = Vec::new();
-    let mut rejected = 0;
-    generate(&cfg, &mut |_| {}, &mut |r| match decode(
-        &r.line,
-        Some(r.feed),
-        &DecodeConfig::default(),
-    ) {
-        Ok(d) => log.push(Accepted {
-            v: d.event.ingest_time,
-            digest: digest(&d.event),
-            event: d.event,
-            origin: None,
-        }),
-        Err(_) => rejected += 1,
-    })
-    .expect("valid config");
+    let (log, rejected) = generated::accepted(&cfg);
     let cat = Catalogue::embedded();
     let states = evaluate_at(&log, add_years(cfg.start, cfg.years), None, &cat);
     let mut text = format!(
@@ -82,18 +67,7 @@ fn default_colour_shares_are_near_the_targets() {
         seed: 11,
         ..GenConfig::default()
     };
-    let mut log = Vec::new();
-    generate(&cfg, &mut |_| {}, &mut |r| {
-        if let Ok(d) = decode(&r.line, Some(r.feed), &DecodeConfig::default()) {
-            log.push(Accepted {
-                v: d.event.ingest_time,
-                digest: digest(&d.event),
-                event: d.event,
-                origin: None,
-            });
-        }
-    })
-    .expect("valid config");
+    let (log, _) = generated::accepted(&cfg);
     let cat = Catalogue::embedded();
     let states = evaluate_at(&log, add_years(cfg.start, cfg.years), None, &cat);
     let share = |c: Colour| {

@@ -2,41 +2,25 @@
 //! (`LinkInputs`), checked on generated histories: the pipeline feeds its links stage only
 //! those facts, so a kind missing here would silently freeze rows 47–49 elsewhere.
 
-use std::collections::BTreeMap;
+mod generated;
 
 use rules::catalogue::{Catalogue, ROWS};
-use rules::decode::{decode, digest, DecodeConfig};
 use rules::fact::Fact;
-use rules::generate::{generate, GenConfig};
+use rules::generate::GenConfig;
 use rules::indicators::{local, rows_read, Cross, Local};
 use rules::lifecycle::Accepted;
 use rules::reference::facts_of;
 use rules::score::{evaluate, red_trigger, LinkInputs};
 use rules::time::{Ts, DAY};
 
-/// The accepted records of a generated history (`v` = ingest time; duplicates and
-/// malformed lines dropped).
+/// The accepted records of a generated history (duplicates and all, as delivered).
 fn history(enterprises: u32, seed: u64) -> Vec<Accepted> {
     let cfg = GenConfig {
         enterprises,
         seed,
         ..GenConfig::default()
     };
-    let dc = DecodeConfig::default();
-    let mut log: BTreeMap<[u8; 32], Accepted> = BTreeMap::new();
-    generate(&cfg, &mut |_| {}, &mut |r| {
-        if let Ok(d) = decode(&r.line, Some(r.feed), &dc) {
-            let event = d.event;
-            log.entry(digest(&event)).or_insert(Accepted {
-                v: event.ingest_time,
-                digest: digest(&event),
-                event,
-                origin: None,
-            });
-        }
-    })
-    .expect("valid generator config");
-    log.into_values().collect()
+    generated::accepted(&cfg).0
 }
 
 /// Every enterprise's active facts, every 30 days of the history.
