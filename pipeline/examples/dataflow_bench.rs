@@ -69,7 +69,7 @@ fn main() {
         }
     })
     .expect("valid generator configuration");
-    let log = Arc::new(std::mem::take(&mut ingest.log));
+    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
     drop(ingest);
     let records = log.len();
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);

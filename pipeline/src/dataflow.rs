@@ -44,8 +44,8 @@ use crate::ordered::ReduceOrdered;
 enum Derived {
     /// The enterprise has at least one record in effect.
     Known,
-    /// A fact with its interval.
-    Fact(Fact),
+    /// A fact with its interval (shared by every stage that keeps it).
+    Fact(Arc<Fact>),
     /// A lifecycle dead letter.
     Dead(Dead),
     /// A published commitment or a verification result (D46).
@@ -86,9 +86,9 @@ enum Part {
     /// The enterprise has records.
     Known,
     /// One of its active facts.
-    Fact(Fact),
+    Fact(Arc<Fact>),
     /// An active personal fact of its legal representative (from any enterprise).
-    Person(Fact),
+    Person(Arc<Fact>),
     /// Another enterprise of its legal representative with a red trigger.
     RepOtherRed(String),
     /// A shareholder with a red trigger.
@@ -315,7 +315,7 @@ fn pipeline<'s>(
                 out.push((Derived::Status(k, s), 1));
             }
             for f in facts {
-                out.push((Derived::Fact(f), 1));
+                out.push((Derived::Fact(Arc::new(f)), 1));
             }
             for e in commitment_events(&res, &c) {
                 out.push((Derived::Commitment(e), 1));
@@ -385,7 +385,7 @@ fn pipeline<'s>(
         .clone()
         .filter(move |(_, f)| inputs.reads(&f.what))
         .reduce_ordered("Links", move |_u: &String, vals, out| {
-            let active = with_multiplicity(vals);
+            let active: Vec<&Fact> = with_multiplicity(vals);
             let l = local(&active, &c);
             if red_trigger(&l, &c) {
                 out.push((Link::Red, 1));
@@ -496,9 +496,9 @@ where
 
 /// The values of a reduce input, each repeated by its (positive) multiplicity, as the
 /// reference sees them.
-fn with_multiplicity<'a, V>(vals: &[(&'a V, isize)]) -> Vec<&'a V> {
+fn with_multiplicity<'a, V>(vals: &[(&'a Arc<V>, isize)]) -> Vec<&'a V> {
     vals.iter()
-        .flat_map(|(v, r)| std::iter::repeat_n(*v, (*r).max(0) as usize))
+        .flat_map(|&(v, r)| std::iter::repeat_n(v.as_ref(), r.max(0) as usize))
         .collect()
 }
 
@@ -519,11 +519,11 @@ fn evaluate_parts(
         }
         match part {
             Part::Known => known = true,
-            Part::Fact(f) => facts.extend(std::iter::repeat_n(f, *r as usize)),
+            Part::Fact(f) => facts.extend(std::iter::repeat_n(f.as_ref(), *r as usize)),
             Part::Person(f) => match &f.what {
                 What::PersonScore { .. } => {
                     if latest_score.is_none_or(|g| g.latest_key() < f.latest_key()) {
-                        latest_score = Some(f);
+                        latest_score = Some(f.as_ref());
                     }
                 }
                 _ => {

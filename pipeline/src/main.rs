@@ -601,7 +601,7 @@ fn run(
     }
     let ingested = Instant::now();
     pipeline::observe::files_read(&metrics);
-    let log = Arc::new(std::mem::take(&mut ingest.log));
+    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
     ingest.dead.flush()?;
     let (read, duplicate, rejections) = (ingest.read, ingest.duplicate, ingest.rejected.clone());
     drop(ingest);
@@ -628,7 +628,7 @@ fn run(
         .map(|a| {
             (
                 (a.event.feed(), a.event.event_id.as_str(), a.event.version),
-                a,
+                a.as_ref(),
             )
         })
         .collect();

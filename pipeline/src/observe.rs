@@ -8,7 +8,7 @@
 //! start of the dataflow run to the end of the step that computed the change.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use connectors::metrics::Metrics;
@@ -86,7 +86,7 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
 /// Sets what is known only at the end of a replay: enterprises by colour, alerts firing
 /// per rule, lifecycle dead letters, and records applied per feed (`log` minus the
 /// lifecycle dead letters).
-pub fn results(metrics: &Metrics, log: &[Accepted], out: &Replayed) {
+pub fn results(metrics: &Metrics, log: &[Arc<Accepted>], out: &Replayed) {
     let mut colours: BTreeMap<Colour, i64> = BTreeMap::new();
     for (_, published) in out.states.values() {
         *colours

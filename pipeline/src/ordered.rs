@@ -85,8 +85,9 @@ where
                     ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
                     let mut ready = ready.into_iter().peekable();
                     let mut out = Vec::new();
-                    // Sent under the held capability, which no ready time precedes.
-                    let mut changes = Vec::new();
+                    // Sent under the held capability, which no ready time precedes, through
+                    // one session (it sends in buffer-sized batches).
+                    let mut changes = output.session(&*cap);
                     while let Some((key, t, v, r)) = ready.next() {
                         // The key is cloned only when it is new.
                         let keyed = match state.get_mut(&key) {
@@ -108,29 +109,33 @@ where
                             logic(&key, &vals, &mut out);
                             consolidate(&mut out);
                         }
-                        // The difference: the new output minus the old (both sorted).
-                        let diffs = out
-                            .iter()
-                            .merge_join_by(&keyed.output, |a, b| a.0.cmp(&b.0));
-                        for d in diffs {
-                            let (o, r) = match d {
-                                EitherOrBoth::Left((o, r)) => (o, *r),
-                                EitherOrBoth::Right((o, r)) => (o, -r),
-                                EitherOrBoth::Both((o, r), (_, s)) => (o, r - s),
-                            };
-                            if r != 0 {
-                                changes.push(((key.clone(), o.clone()), t, r));
+                        // The difference: the new output minus the old (both sorted). A value
+                        // in both keeps its old copy, which later stages may share.
+                        let old = std::mem::take(&mut keyed.output);
+                        let mut kept = Vec::with_capacity(out.len());
+                        for d in out.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
+                            match d {
+                                EitherOrBoth::Left((o, r)) => {
+                                    changes.give(((key.clone(), o.clone()), t, r));
+                                    kept.push((o, r));
+                                }
+                                EitherOrBoth::Right((o, s)) => {
+                                    changes.give(((key.clone(), o), t, -s));
+                                }
+                                EitherOrBoth::Both((_, r), (o, s)) => {
+                                    if r != s {
+                                        changes.give(((key.clone(), o.clone()), t, r - s));
+                                    }
+                                    kept.push((o, r));
+                                }
                             }
                         }
-                        out.shrink_to_fit();
-                        keyed.output = std::mem::take(&mut out);
+                        keyed.output = kept;
                         if keyed.input.is_empty() {
                             state.remove(&key);
                         }
                     }
-                    if !changes.is_empty() {
-                        output.session(&*cap).give_iterator(changes.into_iter());
-                    }
+                    drop(changes);
                     match pending.keys().next() {
                         Some(t) => cap.downgrade(t),
                         None => held = None,

@@ -49,12 +49,18 @@ pub struct Replayed {
     pub statuses: BTreeMap<RecordKey, (String, Status)>,
 }
 
+/// A log as [`replay`] reads it: each record shared with the dataflow, which keeps it
+/// without copying.
+pub fn shared(log: Vec<Accepted>) -> Arc<[Arc<Accepted>]> {
+    log.into_iter().map(Arc::new).collect()
+}
+
 /// Runs `log` (in any order) through the dataflow with the given timely configuration,
 /// scoring `Q` with `model` if one is given, and tracking the commitment loop with
 /// `commitments` if given. After each step, `on_step(worker, t, tracker)` sees the worker's
 /// state as of time `t`.
 pub fn replay<F>(
-    log: Arc<Vec<Accepted>>,
+    log: Arc<[Arc<Accepted>]>,
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
     commitments: Option<CommitmentRules>,
@@ -87,7 +93,7 @@ where
             {
                 if feeds {
                     let a = &log[order[i]];
-                    h.input.update_at(Arc::new(a.clone()), a.v, 1);
+                    h.input.update_at(Arc::clone(a), a.v, 1);
                 }
                 i += 1;
             }

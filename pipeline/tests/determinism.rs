@@ -44,7 +44,7 @@ fn run(records: &[(Feed, Vec<u8>, Option<i64>)], workers: usize) -> (Replayed, u
         }
     }
     let dup = ingest.duplicate;
-    let log = Arc::new(std::mem::take(&mut ingest.log));
+    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = replay(
         log,

@@ -418,7 +418,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
     let m = model.clone();
     let commitments = Supervision::embedded().commitments;
     let out = replay(
-        Arc::new(log.clone()),
+        pipeline::replay::shared(log.clone()),
         cat.clone(),
         model.clone(),
         Some(commitments.clone()),

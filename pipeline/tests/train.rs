@@ -93,7 +93,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     .expect("log");
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = replay(
-        Arc::new(log),
+        pipeline::replay::shared(log),
         Arc::new(cat.clone()),
         Some(model.clone()),
         None,

@@ -374,7 +374,7 @@ pub fn load_generated(
         }
         *off += 1;
     })?;
-    let log = Arc::new(std::mem::take(&mut ingest.log));
+    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
     drop(ingest);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = pipeline::replay::replay(
@@ -398,7 +398,7 @@ pub fn load_generated(
             pipeline::rows::state_rows(u, until, Some((s, *published)), None, &rule, &cat)
         })
         .unzip();
-    let records: Vec<_> = log.iter().map(pipeline::rows::record_row).collect();
+    let records: Vec<_> = log.iter().map(|a| pipeline::rows::record_row(a)).collect();
     let changes: Vec<_> = out
         .changes
         .iter()
@@ -424,5 +424,8 @@ pub fn load_generated(
         }
         Ok::<_, connectors::clickhouse::ClickHouseError>(())
     })?;
-    Ok(Arc::try_unwrap(log).unwrap_or_else(|l| (*l).clone()))
+    Ok(log
+        .iter()
+        .map(|a| rules::lifecycle::Accepted::clone(a))
+        .collect())
 }

@@ -517,7 +517,7 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
     let until = final_time(log);
     let r = pipeline::replay::replay(
-        Arc::new(log.to_vec()),
+        pipeline::replay::shared(log.to_vec()),
         cat.clone(),
         None,
         Some(Supervision::embedded().commitments),
