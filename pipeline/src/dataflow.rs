@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
 
-use crate::ordered::ReduceOrdered;
+use crate::ordered::{Outputs, ReduceOrdered};
 
 /// Output of the enterprise lifecycle stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -241,7 +241,7 @@ pub fn build<S: Sink>(
 
 /// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and
 /// record statuses.
-type Outputs<'s> = (
+type Results<'s> = (
     VecCollection<'s, Ts, (String, Scored)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (String, CommitmentEvent)>,
@@ -254,29 +254,30 @@ fn pipeline<'s>(
     records: VecCollection<'s, Ts, Arc<Accepted>>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
-) -> Outputs<'s> {
+) -> Results<'s> {
     // 1. Versions per (feed, event_id).
-    let versions =
-        records
-            .map(|a| (a.id(), a))
-            .reduce_ordered("Versions", |_id: &RecordId, vals, out| {
-                let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
-                let o = resolve_versions(&vs);
-                for (k, u, s) in status::of_versions(&vs, &o) {
-                    out.push((Version::Status(k, u, s), 1));
-                }
-                for d in o.dead {
-                    out.push((Version::Dead(d), 1));
-                }
-                if let Some(w) = o.winner {
-                    // The winner's first status step (from `Ts::MIN`: at the winner's time).
-                    let (k, u, s) = status::active(w);
-                    out.push((Version::Status(k, u, s), 1));
-                    let shared = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), w));
-                    let (a, _) = shared.expect("the winner is one of the versions");
-                    out.push((Version::Winner(Arc::clone(a)), 1));
-                }
-            });
+    let versions = records.map(|a| (a.id(), a)).reduce_ordered(
+        "Versions",
+        Outputs::Recomputed,
+        |_id: &RecordId, vals, out| {
+            let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
+            let o = resolve_versions(&vs);
+            for (k, u, s) in status::of_versions(&vs, &o) {
+                out.push((Version::Status(k, u, s), 1));
+            }
+            for d in o.dead {
+                out.push((Version::Dead(d), 1));
+            }
+            if let Some(w) = o.winner {
+                // The winner's first status step (from `Ts::MIN`: at the winner's time).
+                let (k, u, s) = status::active(w);
+                out.push((Version::Status(k, u, s), 1));
+                let shared = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), w));
+                let (a, _) = shared.expect("the winner is one of the versions");
+                out.push((Version::Winner(Arc::clone(a)), 1));
+            }
+        },
+    );
     let [winners, version_dead, version_statuses] = split(versions, |(_, x)| match x {
         Version::Winner(_) => 0,
         Version::Dead(_) => 1,
@@ -303,6 +304,7 @@ fn pipeline<'s>(
     let c = cat.clone();
     let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_ordered(
         "Enterprise",
+        Outputs::Stored,
         move |_u: &String, vals, out| {
             let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
             let res = resolve_enterprise(&ws, &c);
@@ -367,15 +369,19 @@ fn pipeline<'s>(
             _ => None,
         })
         .concat(version_statuses)
-        .reduce_ordered("Status", |_k: &RecordKey, vals, out| {
-            let latest = vals
-                .iter()
-                .filter(|(_, r)| *r > 0)
-                .max_by_key(|((_, s), _)| *s);
-            if let Some(((u, s), _)) = latest {
-                out.push(((u.clone(), s.status), 1));
-            }
-        });
+        .reduce_ordered(
+            "Status",
+            Outputs::Recomputed,
+            |_k: &RecordKey, vals, out| {
+                let latest = vals
+                    .iter()
+                    .filter(|(_, r)| *r > 0)
+                    .max_by_key(|((_, s), _)| *s);
+                if let Some(((u, s), _)) = latest {
+                    out.push(((u.clone(), s.status), 1));
+                }
+            },
+        );
 
     // 4. What other enterprises read, from the facts of the kinds it depends on (so the
     // frequent kinds, such as tax declarations, do not re-run it).
@@ -384,7 +390,7 @@ fn pipeline<'s>(
     let links = facts
         .clone()
         .filter(move |(_, f)| inputs.reads(&f.what))
-        .reduce_ordered("Links", move |_u: &String, vals, out| {
+        .reduce_ordered("Links", Outputs::Stored, move |_u: &String, vals, out| {
             let active: Vec<&Fact> = with_multiplicity(vals);
             let l = local(&active, &c);
             if red_trigger(&l, &c) {
@@ -466,11 +472,15 @@ fn pipeline<'s>(
         .concat(holders)
         .concat(affiliates_red)
         .concat(affiliates_scored)
-        .reduce_ordered("Evaluate", move |_u: &String, vals, out| {
-            if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
-                out.push((s, 1));
-            }
-        });
+        .reduce_ordered(
+            "Evaluate",
+            Outputs::Stored,
+            move |_u: &String, vals, out| {
+                if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
+                    out.push((s, 1));
+                }
+            },
+        );
     (scored, dead, commitments, statuses)
 }
 

@@ -24,15 +24,34 @@ use timely::dataflow::operators::Capability;
 struct Keyed<V, O> {
     /// Sorted by value, counts non-zero (a vector: most keys hold a few values).
     input: Vec<(V, isize)>,
+    /// Empty unless the outputs are [`Outputs::Stored`].
     output: Vec<(O, isize)>,
+}
+
+/// What a reduce keeps of each key's output between the key's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// The last output, for costly logic. A value that stays in the output keeps its first
+    /// copy, which later stages may share.
+    Stored,
+    /// Nothing: when a key changes, its previous output is computed again from its
+    /// previous input. For cheap logic over many keys, where stored outputs would be most
+    /// of the operator's memory.
+    Recomputed,
 }
 
 /// A reduce over totally ordered time; see the module documentation.
 pub trait ReduceOrdered<'s, K, V> {
     /// For each key and each time its input changes, `logic(key, input, output)` gets the
     /// key's accumulated input (sorted by value, counts non-zero; never empty) and pushes
-    /// the output then; the collection carries the differences.
-    fn reduce_ordered<O, L>(self, name: &str, logic: L) -> VecCollection<'s, Ts, (K, O)>
+    /// the output then; the collection carries the differences. `logic` must be a function
+    /// of its arguments; `outputs` says whether the last output is stored or recomputed.
+    fn reduce_ordered<O, L>(
+        self,
+        name: &str,
+        outputs: Outputs,
+        logic: L,
+    ) -> VecCollection<'s, Ts, (K, O)>
     where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>) + 'static;
@@ -43,7 +62,12 @@ where
     K: ExchangeData + Ord + Hash,
     V: ExchangeData + Ord,
 {
-    fn reduce_ordered<O, L>(self, name: &str, mut logic: L) -> VecCollection<'s, Ts, (K, O)>
+    fn reduce_ordered<O, L>(
+        self,
+        name: &str,
+        outputs: Outputs,
+        mut logic: L,
+    ) -> VecCollection<'s, Ts, (K, O)>
     where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>) + 'static,
@@ -97,37 +121,38 @@ where
                                 output: Vec::new(),
                             }),
                         };
+                        let stored = outputs == Outputs::Stored;
+                        let old = if stored {
+                            std::mem::take(&mut keyed.output)
+                        } else {
+                            let mut old = Vec::new();
+                            run(&mut logic, &key, &keyed.input, &mut old);
+                            old
+                        };
                         add(&mut keyed.input, v, r);
                         while let Some((_, _, v, r)) =
                             ready.next_if(|(k, s, _, _)| *k == key && *s == t)
                         {
                             add(&mut keyed.input, v, r);
                         }
-                        if !keyed.input.is_empty() {
-                            let vals: Vec<(&V, isize)> =
-                                keyed.input.iter().map(|(v, r)| (v, *r)).collect();
-                            logic(&key, &vals, &mut out);
-                            consolidate(&mut out);
-                        }
-                        // The difference: the new output minus the old (both sorted). A value
-                        // in both keeps its old copy, which later stages may share.
-                        let old = std::mem::take(&mut keyed.output);
-                        let mut kept = Vec::with_capacity(out.len());
+                        run(&mut logic, &key, &keyed.input, &mut out);
+                        // The difference: the new output minus the old (both sorted). A stored
+                        // value in both keeps its old copy, which later stages may share.
+                        let mut kept = Vec::with_capacity(if stored { out.len() } else { 0 });
                         for d in out.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
-                            match d {
-                                EitherOrBoth::Left((o, r)) => {
-                                    changes.give(((key.clone(), o.clone()), t, r));
+                            let (o, r, diff) = match d {
+                                EitherOrBoth::Left((o, r)) => (o, r, r),
+                                EitherOrBoth::Right((o, s)) => (o, 0, -s),
+                                EitherOrBoth::Both((_, r), (o, s)) => (o, r, r - s),
+                            };
+                            match (diff != 0, stored && r != 0) {
+                                (true, true) => {
+                                    changes.give(((key.clone(), o.clone()), t, diff));
                                     kept.push((o, r));
                                 }
-                                EitherOrBoth::Right((o, s)) => {
-                                    changes.give(((key.clone(), o), t, -s));
-                                }
-                                EitherOrBoth::Both((_, r), (o, s)) => {
-                                    if r != s {
-                                        changes.give(((key.clone(), o.clone()), t, r - s));
-                                    }
-                                    kept.push((o, r));
-                                }
+                                (true, false) => changes.give(((key.clone(), o), t, diff)),
+                                (false, true) => kept.push((o, r)),
+                                (false, false) => {}
                             }
                         }
                         keyed.output = kept;
@@ -143,6 +168,21 @@ where
                 }
             })
             .as_collection()
+    }
+}
+
+/// Pushes `logic`'s output over a key's `input` to `out`, consolidated (nothing if the
+/// input is empty).
+fn run<K, V, O: Ord>(
+    logic: &mut impl FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>),
+    key: &K,
+    input: &[(V, isize)],
+    out: &mut Vec<(O, isize)>,
+) {
+    if !input.is_empty() {
+        let vals: Vec<(&V, isize)> = input.iter().map(|(v, r)| (v, *r)).collect();
+        logic(key, &vals, out);
+        consolidate(out);
     }
 }
 

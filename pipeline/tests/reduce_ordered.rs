@@ -1,6 +1,7 @@
 //! `reduce_ordered` against differential's own `reduce` on random update streams: the same
-//! logic over the same input gives the same output updates (data, time, diff), on one and
-//! two workers, with updates at future times, retractions and negative counts.
+//! logic over the same input gives the same output updates (data, time, diff), with stored
+//! and with recomputed outputs, on one and two workers, with updates at future times,
+//! retractions and negative counts.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::input::Input;
-use pipeline::ordered::ReduceOrdered;
+use pipeline::ordered::{Outputs, ReduceOrdered};
 use proptest::prelude::*;
 use rules::time::Ts;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -32,7 +33,7 @@ fn logic(_k: &u8, vals: &[(&u8, isize)], out: &mut Vec<((u32, i64), isize)>) {
 
 /// Runs `steps` (each: updates, then the input advances by `advance`) through both
 /// reduces on `workers` workers; returns both outputs, consolidated.
-fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize) -> (Vec<Out>, Vec<Out>) {
+fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, outputs: Outputs) -> (Vec<Out>, Vec<Out>) {
     let ordered = Arc::new(Mutex::new(Vec::new()));
     let reference = Arc::new(Mutex::new(Vec::new()));
     let (o, r) = (ordered.clone(), reference.clone());
@@ -45,7 +46,7 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize) -> (Vec<Out>, Vec<Out>) {
             let (input, updates) = scope.new_collection::<(u8, u8), isize>();
             let a = updates
                 .clone()
-                .reduce_ordered("Ordered", logic)
+                .reduce_ordered("Ordered", outputs, logic)
                 .inspect(move |x| m.borrow_mut().push(*x));
             let b = updates
                 .reduce_named("Reference", logic)
@@ -95,11 +96,16 @@ fn steps() -> impl Strategy<Value = Vec<(Vec<Update>, Ts)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn ordered_reduce_equals_differential_reduce(steps in steps(), two in any::<bool>()) {
-        let (ordered, reference) = run(steps, if two { 2 } else { 1 });
+    fn ordered_reduce_equals_differential_reduce(
+        steps in steps(),
+        two in any::<bool>(),
+        stored in any::<bool>(),
+    ) {
+        let outputs = if stored { Outputs::Stored } else { Outputs::Recomputed };
+        let (ordered, reference) = run(steps, if two { 2 } else { 1 }, outputs);
         prop_assert_eq!(ordered, reference);
     }
 }
@@ -111,11 +117,13 @@ fn a_fixed_stream_has_output() {
         (vec![(1, 3, 0, 1), (1, 6, 5, 1)], 2),
         (vec![(1, 3, 0, -1)], 10),
     ];
-    let (ordered, reference) = run(steps, 1);
-    assert_eq!(ordered, reference);
-    assert!(ordered.contains(&((1, (1003, 0)), 0, 1)));
-    assert!(ordered.contains(&((1, (1003, 0)), 2, -1)));
-    assert!(ordered.contains(&((1, (1006, 0)), 5, 1)));
-    // Between 2 and 5 the key holds nothing, so it has no output there.
-    assert!(ordered.contains(&((1, (1, 3)), 2, -1)));
+    for outputs in [Outputs::Stored, Outputs::Recomputed] {
+        let (ordered, reference) = run(steps.clone(), 1, outputs);
+        assert_eq!(ordered, reference);
+        assert!(ordered.contains(&((1, (1003, 0)), 0, 1)));
+        assert!(ordered.contains(&((1, (1003, 0)), 2, -1)));
+        assert!(ordered.contains(&((1, (1006, 0)), 5, 1)));
+        // Between 2 and 5 the key holds nothing, so it has no output there.
+        assert!(ordered.contains(&((1, (1, 3)), 2, -1)));
+    }
 }
