@@ -34,8 +34,12 @@ use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInpu
 use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
+use timely::dataflow::operators::Probe;
 
 use crate::ordered::{Outputs, ReduceOrdered};
 
@@ -195,16 +199,16 @@ impl std::fmt::Debug for Handles {
     }
 }
 
-/// Where a worker's output updates go.
+/// Where a worker's output updates go (each update is handed over, not copied).
 pub trait Sink: 'static {
     /// An evaluation update of an enterprise.
-    fn scored(&mut self, uscc: &str, scored: &Scored, time: Ts, diff: isize);
+    fn scored(&mut self, uscc: String, scored: Scored, time: Ts, diff: isize);
     /// A lifecycle dead-letter update.
-    fn dead(&mut self, dead: &Dead, time: Ts, diff: isize);
+    fn dead(&mut self, dead: Dead, time: Ts, diff: isize);
     /// An update of an enterprise's published commitments and verification results.
-    fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize);
+    fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize);
     /// An update of a record's status (D11), with the enterprise it is filed under.
-    fn status(&mut self, key: &RecordKey, uscc: &str, status: Status, time: Ts, diff: isize);
+    fn status(&mut self, key: RecordKey, uscc: String, status: Status, time: Ts, diff: isize);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -220,20 +224,25 @@ pub fn build<S: Sink>(
         let (input, records) = scope.new_collection::<Arc<Accepted>, isize>();
         let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
         let s = sink.clone();
-        scored
-            .inspect(move |((u, sc), t, r)| s.borrow_mut().scored(u, sc, *t, *r))
-            .probe_with(&probe);
+        deliver(scored, "Sink: Scored", move |((u, sc), t, r)| {
+            s.borrow_mut().scored(u, sc, t, r)
+        })
+        .probe_with(&probe);
         let s = sink.clone();
-        dead.inspect(move |(d, t, r)| s.borrow_mut().dead(d, *t, *r))
-            .probe_with(&probe);
+        deliver(dead, "Sink: Dead", move |(d, t, r)| {
+            s.borrow_mut().dead(d, t, r)
+        })
+        .probe_with(&probe);
         let s = sink.clone();
-        commitments
-            .inspect(move |((u, c), t, r)| s.borrow_mut().commitment(u, c, *t, *r))
-            .probe_with(&probe);
+        deliver(commitments, "Sink: Commitments", move |((u, c), t, r)| {
+            s.borrow_mut().commitment(u, c, t, r)
+        })
+        .probe_with(&probe);
         let s = sink.clone();
-        statuses
-            .inspect(move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, *st, *t, *r))
-            .probe_with(&probe);
+        deliver(statuses, "Sink: Statuses", move |((k, (u, st)), t, r)| {
+            s.borrow_mut().status(k, u, st, t, r)
+        })
+        .probe_with(&probe);
         input
     });
     Handles { input, probe }
@@ -482,6 +491,25 @@ fn pipeline<'s>(
             },
         );
     (scored, dead, commitments, statuses)
+}
+
+/// Hands every update of `c` to `give`, moving it, in a worker-local operator whose (empty)
+/// output stream is complete for a time only once `give` has seen every update at it, so
+/// a probe on it says when a sink has everything up to a time.
+fn deliver<'s, D>(
+    c: VecCollection<'s, Ts, D>,
+    name: &str,
+    mut give: impl FnMut((D, Ts, isize)) + 'static,
+) -> timely::dataflow::StreamVec<'s, Ts, ()>
+where
+    D: differential_dataflow::Data,
+{
+    c.inner
+        .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, name, |_, _| {
+            move |input, _output| {
+                input.for_each(|_, data| data.drain(..).for_each(&mut give));
+            }
+        })
 }
 
 /// Splits a collection in `N` by `part` (which returns an index below `N`), moving each

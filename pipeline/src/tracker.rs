@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use differential_dataflow::consolidation::consolidate;
 use rules::catalogue::Catalogue;
 use rules::fact::{Check, CommitmentEvent};
 use rules::lifecycle::Dead;
@@ -88,13 +89,26 @@ pub struct Tracker {
     pub status_new: Vec<(Ts, RecordKey, String, Status)>,
 }
 
-/// The updates of one enterprise at one logical time.
-#[derive(Debug, Default)]
-struct Due {
-    /// Net evaluation updates.
-    values: BTreeMap<Scored, isize>,
-    /// Net commitment event updates.
-    commitments: BTreeMap<CommitmentEvent, isize>,
+/// An update of an enterprise the tracker takes in time order.
+#[derive(Debug)]
+enum Update {
+    /// Of its evaluation.
+    Scored(Scored),
+    /// Of its commitment events.
+    Commitment(CommitmentEvent),
+}
+
+/// Takes the updates at times before `frontier` out of `pending` (keeping their order),
+/// leaving the later ones.
+fn before<T>(pending: &mut Vec<T>, frontier: Ts, time: impl Fn(&T) -> Ts) -> Vec<T> {
+    if pending.iter().all(|x| time(x) < frontier) {
+        return std::mem::take(pending);
+    }
+    let (ready, later) = std::mem::take(pending)
+        .into_iter()
+        .partition(|x| time(x) < frontier);
+    *pending = later;
+    ready
 }
 
 /// A change of an enterprise's pre-credit status (published on the plans topic).
@@ -160,7 +174,8 @@ impl Tracker {
         self
     }
 
-    fn commitments_at(&mut self, u: &str, t: Ts, events: BTreeMap<CommitmentEvent, isize>) {
+    /// Takes an enterprise's net commitment event updates at `t` (sorted).
+    fn commitments_at(&mut self, u: &str, t: Ts, events: Vec<(CommitmentEvent, isize)>) {
         let Some(rules) = &self.commitment_rules else {
             return;
         };
@@ -228,15 +243,7 @@ impl Tracker {
 
     /// Applies every pending update at a time before `frontier`, in time order.
     pub fn advance(&mut self, frontier: Ts) {
-        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|(t, ..)| *t < frontier);
-        self.pending = later;
-        let (dead_ready, dead_later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_dead)
-            .into_iter()
-            .partition(|(t, ..)| *t < frontier);
-        self.pending_dead = dead_later;
-        for (_, d, r) in dead_ready {
+        for (_, d, r) in before(&mut self.pending_dead, frontier, |x| x.0) {
             let n = self.dead.entry(d.clone()).or_default();
             if *n <= 0 && *n + r > 0 {
                 self.dead_new.push(d.clone());
@@ -246,37 +253,39 @@ impl Tracker {
                 self.dead.remove(&d);
             }
         }
+        let statuses = before(&mut self.pending_status, frontier, |x| x.0);
+        self.statuses_at(statuses);
 
-        let (status_ready, status_later): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_status)
+        // Evaluation and commitment updates per (time, uscc), in that order.
+        let mut ready: Vec<(Ts, String, Update, isize)> =
+            before(&mut self.pending, frontier, |x| x.0)
                 .into_iter()
-                .partition(|(t, ..)| *t < frontier);
-        self.pending_status = status_later;
-        self.statuses_at(status_ready);
-
-        let (cmt_ready, cmt_later): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_commitments)
-                .into_iter()
-                .partition(|(t, ..)| *t < frontier);
-        self.pending_commitments = cmt_later;
-
-        // Net change per (time, uscc, value), in time order.
-        let mut net: BTreeMap<(Ts, String), Due> = BTreeMap::new();
-        for (t, u, s, r) in ready {
-            *net.entry((t, u)).or_default().values.entry(s).or_default() += r;
-        }
-        for (t, u, e, r) in cmt_ready {
-            *net.entry((t, u))
-                .or_default()
-                .commitments
-                .entry(e)
-                .or_default() += r;
-        }
-        for ((t, u), due) in net {
-            if !due.values.is_empty() {
-                self.evaluated(&u, t, due.values);
+                .map(|(t, u, s, r)| (t, u, Update::Scored(s), r))
+                .chain(
+                    before(&mut self.pending_commitments, frontier, |x| x.0)
+                        .into_iter()
+                        .map(|(t, u, e, r)| (t, u, Update::Commitment(e), r)),
+                )
+                .collect();
+        ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut ready = ready.into_iter().peekable();
+        while let Some((t, u, x, r)) = ready.next() {
+            let (mut values, mut commitments) = (Vec::new(), Vec::new());
+            let mut take = |x, r| match x {
+                Update::Scored(s) => values.push((s, r)),
+                Update::Commitment(e) => commitments.push((e, r)),
+            };
+            take(x, r);
+            while let Some((_, _, x, r)) = ready.next_if(|y| y.0 == t && y.1 == u) {
+                take(x, r);
             }
-            self.commitments_at(&u, t, due.commitments);
+            // Net per value.
+            consolidate(&mut values);
+            consolidate(&mut commitments);
+            if !values.is_empty() {
+                self.evaluated(&u, t, values);
+            }
+            self.commitments_at(&u, t, commitments);
         }
     }
 
@@ -302,7 +311,7 @@ impl Tracker {
     }
 
     /// Takes an enterprise's net evaluation updates at `t`.
-    fn evaluated(&mut self, u: &str, t: Ts, values: BTreeMap<Scored, isize>) {
+    fn evaluated(&mut self, u: &str, t: Ts, values: Vec<(Scored, isize)>) {
         let u = u.to_owned();
         self.touched.insert(u.clone(), t);
         let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
@@ -340,21 +349,18 @@ impl Tracker {
 }
 
 impl Sink for Tracker {
-    fn scored(&mut self, uscc: &str, scored: &Scored, time: Ts, diff: isize) {
-        self.pending
-            .push((time, uscc.to_owned(), scored.clone(), diff));
+    fn scored(&mut self, uscc: String, scored: Scored, time: Ts, diff: isize) {
+        self.pending.push((time, uscc, scored, diff));
     }
-    fn dead(&mut self, dead: &Dead, time: Ts, diff: isize) {
-        self.pending_dead.push((time, dead.clone(), diff));
+    fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
+        self.pending_dead.push((time, dead, diff));
     }
-    fn status(&mut self, key: &RecordKey, uscc: &str, status: Status, time: Ts, diff: isize) {
-        self.pending_status
-            .push((time, key.clone(), uscc.to_owned(), status, diff));
+    fn status(&mut self, key: RecordKey, uscc: String, status: Status, time: Ts, diff: isize) {
+        self.pending_status.push((time, key, uscc, status, diff));
     }
-    fn commitment(&mut self, uscc: &str, event: &CommitmentEvent, time: Ts, diff: isize) {
+    fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
-            self.pending_commitments
-                .push((time, uscc.to_owned(), event.clone(), diff));
+            self.pending_commitments.push((time, uscc, event, diff));
         }
     }
 }
