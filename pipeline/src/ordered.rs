@@ -88,7 +88,12 @@ where
                             }
                         }
                         for ((k, v), t, r) in data.drain(..) {
-                            pending.entry(t).or_default().push((k, v, r));
+                            // Most future times (fact ends) hold one update: start at one,
+                            // not at the four a first push reserves.
+                            pending
+                                .entry(t)
+                                .or_insert_with(|| Vec::with_capacity(1))
+                                .push((k, v, r));
                         }
                     });
                     let Some(cap) = held.as_mut() else {

@@ -14,7 +14,7 @@ use rules::catalogue::Catalogue;
 use rules::fact::{Check, CommitmentEvent};
 use rules::lifecycle::Dead;
 use rules::model::Model;
-use rules::monitor::{Alert, ColourChange, Monitor};
+use rules::monitor::{Alert, ColourChange, Monitor, Reading};
 use rules::score::Colour;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
@@ -291,12 +291,15 @@ impl Tracker {
 
     /// Takes record status updates at times passed by the frontier: net per time and record,
     /// in time order; what remains added is the record's new status.
-    fn statuses_at(&mut self, ready: Vec<(Ts, RecordKey, String, Status, isize)>) {
-        let mut net: BTreeMap<(Ts, RecordKey), BTreeMap<(String, Status), isize>> = BTreeMap::new();
-        for (t, k, u, st, r) in ready {
-            *net.entry((t, k)).or_default().entry((u, st)).or_default() += r;
-        }
-        for ((t, k), values) in net {
+    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, String, Status, isize)>) {
+        ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut ready = ready.into_iter().peekable();
+        while let Some((t, k, u, st, r)) = ready.next() {
+            let mut values = vec![((u, st), r)];
+            while let Some((_, _, u, st, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
+                values.push(((u, st), r));
+            }
+            consolidate(&mut values);
             let added = values.into_iter().find(|(_, r)| *r > 0).map(|(v, _)| v);
             match added {
                 Some((u, st)) if self.status_changes => self.status_new.push((t, k, u, st)),
@@ -321,17 +324,23 @@ impl Tracker {
             self.pre_credit(&u, t, PreCredit::None, Colour::None);
             return;
         };
-        let e = scored.evaluation(self.model.as_deref(), &self.cat);
+        let reading = Reading {
+            s10: scored.s10,
+            triggers: &scored.triggers,
+            cap: scored.cap,
+        };
         let seen = self
             .monitors
             .entry(u.clone())
             .or_default()
-            .observe(&u, t, &e, &self.cat);
+            .observe(&u, t, reading, &self.cat);
         let place = Place {
             region: scored.region.clone().unwrap_or_default(),
             industry: scored.industry.clone().unwrap_or_default(),
         };
         if let Some((from, to)) = seen.change {
+            // The full evaluation (for the explanation) only when the colour changes.
+            let e = scored.evaluation(self.model.as_deref(), &self.cat);
             self.changes
                 .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
             self.change_places.push(place.clone());

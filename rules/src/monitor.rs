@@ -168,6 +168,28 @@ pub struct Monitor {
     dropping: bool,
 }
 
+/// What monitoring reads of an evaluation: `S` in tenths (`None` when scoring stopped),
+/// the active triggers and the worst trigger cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading<'a> {
+    /// `S₁₀`.
+    pub s10: Option<i64>,
+    /// Active trigger codes.
+    pub triggers: &'a [String],
+    /// Worst trigger cap.
+    pub cap: Colour,
+}
+
+impl<'a> From<&'a Evaluation> for Reading<'a> {
+    fn from(e: &'a Evaluation) -> Self {
+        Reading {
+            s10: e.s10,
+            triggers: &e.triggers,
+            cap: e.cap,
+        }
+    }
+}
+
 /// What one evaluation instant produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
@@ -180,7 +202,14 @@ pub struct Observed {
 impl Monitor {
     /// Takes the evaluation of `uscc` at instant `t`. Nothing happens unless `S₁₀` or the
     /// triggers changed: evaluation instants are fixed by the input's times.
-    pub fn observe(&mut self, uscc: &str, t: Ts, e: &Evaluation, cat: &Catalogue) -> Observed {
+    pub fn observe<'a>(
+        &mut self,
+        uscc: &str,
+        t: Ts,
+        e: impl Into<Reading<'a>>,
+        cat: &Catalogue,
+    ) -> Observed {
+        let e: Reading<'a> = e.into();
         let mut out = Observed::default();
         if self
             .last
@@ -189,7 +218,7 @@ impl Monitor {
         {
             return out;
         }
-        let before = self.last.replace((e.s10, e.triggers.clone()));
+        let before = self.last.replace((e.s10, e.triggers.to_vec()));
         let old_triggers = before.map(|(_, tr)| tr).unwrap_or_default();
         let to = match e.s10 {
             None => {
