@@ -76,7 +76,8 @@ where
         let mut pending: BTreeMap<Ts, Vec<(K, V, isize)>> = BTreeMap::new();
         // A capability at or before every pending time.
         let mut held: Option<Capability<Ts>> = None;
-        let mut state: HashMap<K, Keyed<V, O>> = HashMap::new();
+        // Keys are looked up, never iterated: a fast hash serves.
+        let mut state: HashMap<K, Keyed<V, O>, foldhash::fast::RandomState> = HashMap::default();
         let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
         self.inner
             .unary_frontier(pact, name, move |_, _| {
