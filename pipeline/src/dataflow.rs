@@ -43,7 +43,8 @@ use timely::dataflow::operators::Probe;
 
 use crate::ordered::{Outputs, ReduceOrdered};
 
-/// Output of the enterprise lifecycle stage.
+/// Output of the enterprise lifecycle stage. The stage stores many of these per
+/// enterprise, so every variant is a pointer wide: 16 bytes instead of 96.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Derived {
     /// The enterprise has at least one record in effect.
@@ -51,11 +52,11 @@ enum Derived {
     /// A fact with its interval (shared by every stage that keeps it).
     Fact(Arc<Fact>),
     /// A lifecycle dead letter.
-    Dead(Dead),
+    Dead(Box<Dead>),
     /// A published commitment or a verification result (D46).
-    Commitment(CommitmentEvent),
+    Commitment(Box<CommitmentEvent>),
     /// A status step of one of the enterprise's records (D11).
-    Status(RecordKey, Step),
+    Status(Box<(RecordKey, Step)>),
 }
 
 /// Output of the version stage.
@@ -319,17 +320,17 @@ fn pipeline<'s>(
             let res = resolve_enterprise(&ws, &c);
             out.push((Derived::Known, 1));
             for d in &res.dead {
-                out.push((Derived::Dead(d.clone()), 1));
+                out.push((Derived::Dead(Box::new(d.clone())), 1));
             }
             let facts = derive(&res, &c);
             for (k, _, s) in status::of_enterprise(&res, &facts) {
-                out.push((Derived::Status(k, s), 1));
+                out.push((Derived::Status(Box::new((k, s))), 1));
             }
             for f in facts {
                 out.push((Derived::Fact(Arc::new(f)), 1));
             }
             for e in commitment_events(&res, &c) {
-                out.push((Derived::Commitment(e), 1));
+                out.push((Derived::Commitment(Box::new(e)), 1));
             }
         },
     );
@@ -343,7 +344,7 @@ fn pipeline<'s>(
                 Derived::Fact(f) => (t.max(f.start), t.max(f.end)),
                 Derived::Dead(x) => (t.max(x.at), Ts::MAX),
                 Derived::Commitment(e) => (t.max(e.from()), Ts::MAX),
-                Derived::Status(_, s) => (t.max(s.from), Ts::MAX),
+                Derived::Status(x) => (t.max(x.1.from), Ts::MAX),
             };
             let end = (to < Ts::MAX).then(|| ((u.clone(), d.clone()), to, -r));
             std::iter::once(((u, d), from, r)).chain(end)
@@ -354,7 +355,7 @@ fn pipeline<'s>(
         Derived::Fact(_) => 1,
         Derived::Dead(_) => 2,
         Derived::Commitment(_) => 3,
-        Derived::Status(..) => 4,
+        Derived::Status(_) => 4,
     });
     let known = known.map(|(u, _)| u);
     let facts = facts.flat_map(|(u, d)| match d {
@@ -363,18 +364,21 @@ fn pipeline<'s>(
     });
     let dead = dead
         .flat_map(|(_, d)| match d {
-            Derived::Dead(x) => Some(x),
+            Derived::Dead(x) => Some(*x),
             _ => None,
         })
         .concat(version_dead);
     let commitments = commitments.flat_map(|(u, d)| match d {
-        Derived::Commitment(e) => Some((u, e)),
+        Derived::Commitment(e) => Some((u, *e)),
         _ => None,
     });
     // Each record's current status: its latest step (D11).
     let statuses = statuses
         .flat_map(|(u, d)| match d {
-            Derived::Status(k, s) => Some((k, (u, s))),
+            Derived::Status(x) => {
+                let (k, s) = *x;
+                Some((k, (u, s)))
+            }
             _ => None,
         })
         .concat(version_statuses)
