@@ -30,6 +30,7 @@ use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
 use rules::indicators::{local, Cross, ReviewFlag};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
+use rules::monitor::Reading;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Status, Step};
 use rules::time::Ts;
@@ -181,6 +182,17 @@ impl Scored {
                 evidence,
                 cat,
             )
+        }
+    }
+}
+
+/// What the monitor reads of an evaluation, straight from the compact form.
+impl<'a> From<&'a Scored> for Reading<'a> {
+    fn from(s: &'a Scored) -> Self {
+        Reading {
+            s10: s.s10,
+            triggers: &s.triggers,
+            cap: s.cap,
         }
     }
 }

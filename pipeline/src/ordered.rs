@@ -79,6 +79,7 @@ where
         // Keys are looked up, never iterated: a fast hash serves.
         let mut state: HashMap<K, Keyed<V, O>, foldhash::fast::RandomState> = HashMap::default();
         let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
+        let stored = outputs == Outputs::Stored;
         self.inner
             .unary_frontier(pact, name, move |_, _| {
                 move |(input, frontier), output| {
@@ -127,7 +128,6 @@ where
                                 output: Vec::new(),
                             }),
                         };
-                        let stored = outputs == Outputs::Stored;
                         let old = if stored {
                             std::mem::take(&mut keyed.output)
                         } else {

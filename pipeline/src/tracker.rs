@@ -14,7 +14,7 @@ use rules::catalogue::Catalogue;
 use rules::fact::{Check, CommitmentEvent};
 use rules::lifecycle::Dead;
 use rules::model::Model;
-use rules::monitor::{Alert, ColourChange, Monitor, Reading};
+use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
@@ -324,30 +324,29 @@ impl Tracker {
             self.pre_credit(&u, t, PreCredit::None, Colour::None);
             return;
         };
-        let reading = Reading {
-            s10: scored.s10,
-            triggers: &scored.triggers,
-            cap: scored.cap,
+        // The USCC is cloned only for an enterprise seen for the first time.
+        let monitor = match self.monitors.get_mut(&u) {
+            Some(m) => m,
+            None => self.monitors.entry(u.clone()).or_default(),
         };
-        let seen = self
-            .monitors
-            .entry(u.clone())
-            .or_default()
-            .observe(&u, t, reading, &self.cat);
-        let place = Place {
+        let seen = monitor.observe(&u, t, &scored, &self.cat);
+        // Where the enterprise is, and its full evaluation (for the explanation), only when
+        // something is reported.
+        let place = || Place {
             region: scored.region.clone().unwrap_or_default(),
             industry: scored.industry.clone().unwrap_or_default(),
         };
         if let Some((from, to)) = seen.change {
-            // The full evaluation (for the explanation) only when the colour changes.
             let e = scored.evaluation(self.model.as_deref(), &self.cat);
             self.changes
                 .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
-            self.change_places.push(place.clone());
+            self.change_places.push(place());
         }
-        self.alert_places
-            .extend(std::iter::repeat_n(place, seen.alerts.len()));
-        self.alerts.extend(seen.alerts);
+        if !seen.alerts.is_empty() {
+            self.alert_places
+                .extend(std::iter::repeat_n(place(), seen.alerts.len()));
+            self.alerts.extend(seen.alerts);
+        }
         if let Some(rule) = &self.pre_rule {
             let colour = self.published(&u).unwrap_or(Colour::None);
             let now = rule.line(colour, scored.tax_paid_fen);
