@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::input::{Input, InputSession};
-use differential_dataflow::{AsCollection, VecCollection};
+use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::Catalogue;
 use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
 use rules::indicators::{local, Cross, ReviewFlag};
@@ -32,11 +32,11 @@ use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, Rec
 use rules::model::Model;
 use rules::monitor::Reading;
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
-use rules::status::{self, RecordKey, Status, Step};
+use rules::status::{self, RecordKey, Step};
 use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
@@ -214,14 +214,16 @@ impl std::fmt::Debug for Handles {
 
 /// Where a worker's output updates go (each update is handed over, not copied).
 pub trait Sink: 'static {
-    /// An evaluation update of an enterprise.
-    fn scored(&mut self, uscc: String, scored: Scored, time: Ts, diff: isize);
+    /// An evaluation update of an enterprise (shared with the evaluation stage, which keeps
+    /// its current one).
+    fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize);
     /// A lifecycle dead-letter update.
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize);
     /// An update of an enterprise's published commitments and verification results.
     fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize);
-    /// An update of a record's status (D11), with the enterprise it is filed under.
-    fn status(&mut self, key: RecordKey, uscc: String, status: Status, time: Ts, diff: isize);
+    /// An update of a record's status steps (D11), with the enterprise each is filed under.
+    /// Every step of a record goes to one worker's sink.
+    fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -237,24 +239,33 @@ pub fn build<S: Sink>(
         let (input, records) = scope.new_collection::<Arc<Accepted>, isize>();
         let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
         let s = sink.clone();
-        deliver(scored, "Sink: Scored", move |((u, sc), t, r)| {
+        deliver(scored, "Sink: Scored", Pipeline, move |((u, sc), t, r)| {
             s.borrow_mut().scored(u, sc, t, r)
         })
         .probe_with(&probe);
         let s = sink.clone();
-        deliver(dead, "Sink: Dead", move |(d, t, r)| {
+        deliver(dead, "Sink: Dead", Pipeline, move |(d, t, r)| {
             s.borrow_mut().dead(d, t, r)
         })
         .probe_with(&probe);
         let s = sink.clone();
-        deliver(commitments, "Sink: Commitments", move |((u, c), t, r)| {
-            s.borrow_mut().commitment(u, c, t, r)
-        })
+        deliver(
+            commitments,
+            "Sink: Commitments",
+            Pipeline,
+            move |((u, c), t, r)| s.borrow_mut().commitment(u, c, t, r),
+        )
         .probe_with(&probe);
         let s = sink.clone();
-        deliver(statuses, "Sink: Statuses", move |((k, (u, st)), t, r)| {
-            s.borrow_mut().status(k, u, st, t, r)
-        })
+        // A record's steps come from the version and enterprise stages: one worker takes
+        // them all and keeps the latest.
+        let by_record = Exchange::new(|((k, _), _, _): &((RecordKey, _), Ts, isize)| k.hashed());
+        deliver(
+            statuses,
+            "Sink: Statuses",
+            by_record,
+            move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, st, t, r),
+        )
         .probe_with(&probe);
         input
     });
@@ -262,16 +273,16 @@ pub fn build<S: Sink>(
 }
 
 /// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and
-/// record statuses.
+/// record status steps.
 type Results<'s> = (
-    VecCollection<'s, Ts, (String, Scored)>,
+    VecCollection<'s, Ts, (String, Arc<Scored>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (String, CommitmentEvent)>,
-    VecCollection<'s, Ts, (RecordKey, (String, Status))>,
+    VecCollection<'s, Ts, (RecordKey, (String, Step))>,
 );
 
-/// The dataflow from accepted records to evaluations, lifecycle dead letters and
-/// commitment events.
+/// The dataflow from accepted records to evaluations, lifecycle dead letters, commitment
+/// events and record status steps.
 fn pipeline<'s>(
     records: VecCollection<'s, Ts, Arc<Accepted>>,
     cat: &Arc<Catalogue>,
@@ -384,7 +395,7 @@ fn pipeline<'s>(
         Derived::Commitment(e) => Some((u, *e)),
         _ => None,
     });
-    // Each record's current status: its latest step (D11).
+    // Each record's status steps; its status is the latest (D11, kept by the tracker).
     let statuses = statuses
         .flat_map(|(u, d)| match d {
             Derived::Status(x) => {
@@ -393,20 +404,7 @@ fn pipeline<'s>(
             }
             _ => None,
         })
-        .concat(version_statuses)
-        .reduce_ordered(
-            "Status",
-            Outputs::Recomputed,
-            |_k: &RecordKey, vals, out| {
-                let latest = vals
-                    .iter()
-                    .filter(|(_, r)| *r > 0)
-                    .max_by_key(|((_, s), _)| *s);
-                if let Some(((u, s), _)) = latest {
-                    out.push(((u.clone(), s.status), 1));
-                }
-            },
-        );
+        .concat(version_statuses);
 
     // 4. What other enterprises read, from the facts of the kinds it depends on (so the
     // frequent kinds, such as tax declarations, do not re-run it).
@@ -502,26 +500,29 @@ fn pipeline<'s>(
             Outputs::Stored,
             move |_u: &String, vals, out| {
                 if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
-                    out.push((s, 1));
+                    out.push((Arc::new(s), 1));
                 }
             },
         );
     (scored, dead, commitments, statuses)
 }
 
-/// Hands every update of `c` to `give`, moving it, in a worker-local operator whose (empty)
-/// output stream is complete for a time only once `give` has seen every update at it, so
-/// a probe on it says when a sink has everything up to a time.
-fn deliver<'s, D>(
+/// Hands every update of `c` to `give`, moving it, in an operator (on the worker that made
+/// the update, or where `pact` sends it) whose (empty) output stream is complete for a
+/// time only once `give` has seen every update at it, so a probe on it says when a sink
+/// has everything up to a time.
+fn deliver<'s, D, P>(
     c: VecCollection<'s, Ts, D>,
     name: &str,
+    pact: P,
     mut give: impl FnMut((D, Ts, isize)) + 'static,
 ) -> timely::dataflow::StreamVec<'s, Ts, ()>
 where
     D: differential_dataflow::Data,
+    P: timely::dataflow::channels::pact::ParallelizationContract<Ts, Vec<(D, Ts, isize)>>,
 {
     c.inner
-        .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, name, |_, _| {
+        .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(pact, name, |_, _| {
             move |input, _output| {
                 input.for_each(|_, data| data.drain(..).for_each(&mut give));
             }
@@ -550,15 +551,15 @@ where
 
 /// The values of a reduce input, each repeated by its (positive) multiplicity, as the
 /// reference sees them.
-fn with_multiplicity<'a, V>(vals: &[(&'a Arc<V>, isize)]) -> Vec<&'a V> {
+fn with_multiplicity<V>(vals: &[(Arc<V>, isize)]) -> Vec<&V> {
     vals.iter()
-        .flat_map(|&(v, r)| std::iter::repeat_n(v.as_ref(), r.max(0) as usize))
+        .flat_map(|(v, r)| std::iter::repeat_n(v.as_ref(), (*r).max(0) as usize))
         .collect()
 }
 
 /// Assembles `Local` and `Cross` from an enterprise's parts and evaluates it.
 fn evaluate_parts(
-    vals: &[(&Part, isize)],
+    vals: &[(Part, isize)],
     model: Option<&Model>,
     cat: &Catalogue,
 ) -> Option<Scored> {

@@ -54,7 +54,7 @@ pub trait ReduceOrdered<'s, K, V> {
     ) -> VecCollection<'s, Ts, (K, O)>
     where
         O: ExchangeData + Ord,
-        L: FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>) + 'static;
+        L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static;
 }
 
 impl<'s, K, V> ReduceOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
@@ -70,7 +70,7 @@ where
     ) -> VecCollection<'s, Ts, (K, O)>
     where
         O: ExchangeData + Ord,
-        L: FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>) + 'static,
+        L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
         // Updates not yet passed by the frontier, by time.
         let mut pending: BTreeMap<Ts, Vec<(K, V, isize)>> = BTreeMap::new();
@@ -180,20 +180,19 @@ where
 /// Pushes `logic`'s output over a key's `input` to `out`, consolidated (nothing if the
 /// input is empty).
 fn run<K, V, O: Ord>(
-    logic: &mut impl FnMut(&K, &[(&V, isize)], &mut Vec<(O, isize)>),
+    logic: &mut impl FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>),
     key: &K,
     input: &[(V, isize)],
     out: &mut Vec<(O, isize)>,
 ) {
     if !input.is_empty() {
-        let vals: Vec<(&V, isize)> = input.iter().map(|(v, r)| (v, *r)).collect();
-        logic(key, &vals, out);
+        logic(key, input, out);
         consolidate(out);
     }
 }
 
 /// Adds `r` copies of `v`, dropping values whose count becomes zero.
-fn add<V: Ord>(input: &mut Vec<(V, isize)>, v: V, r: isize) {
+pub(crate) fn add<V: Ord>(input: &mut Vec<(V, isize)>, v: V, r: isize) {
     match input.binary_search_by(|(x, _)| x.cmp(&v)) {
         Ok(i) => {
             input[i].1 += r;

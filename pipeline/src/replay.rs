@@ -118,7 +118,8 @@ where
             .into_iter()
             .map(|(u, s)| {
                 let colour = t.published(&u);
-                (u, (s, colour))
+                // The dataflow is dropped: the tracker holds the only reference.
+                (u, (Arc::unwrap_or_clone(s), colour))
             })
             .collect();
         Replayed {
@@ -128,7 +129,10 @@ where
             dead: t.dead.keys().cloned().collect(),
             scheduled: std::mem::take(&mut t.scheduled),
             checks: std::mem::take(&mut t.checks),
-            statuses: std::mem::take(&mut t.statuses),
+            statuses: t
+                .statuses()
+                .map(|(k, (u, st))| (k.clone(), (u.clone(), st)))
+                .collect(),
         }
     })?;
     let mut out = Replayed::default();

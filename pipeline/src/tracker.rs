@@ -6,7 +6,7 @@
 //! The dataflow partitions enterprises by USCC, so each worker tracks the enterprises it
 //! owns; no state is shared between workers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use differential_dataflow::consolidation::consolidate;
@@ -16,11 +16,12 @@ use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
-use rules::status::{RecordKey, Status};
+use rules::status::{RecordKey, Status, Step};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
+use crate::ordered::add;
 
 /// Where an enterprise is: region and industry codes (empty when unknown).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,19 +32,26 @@ pub struct Place {
     pub industry: String,
 }
 
+/// A map looked up per update and never iterated in an order that matters (a fast hash).
+pub type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One record's status steps in effect, each with the enterprise it is filed under
+/// (sorted, counts non-zero).
+type Steps = Vec<((String, Step), isize)>;
+
 /// Hysteresis, colour changes and the current state of one worker's enterprises.
 #[derive(Debug)]
 pub struct Tracker {
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
     /// Updates not yet passed by the frontier: `(time, uscc, scored, diff)`.
-    pending: Vec<(Ts, String, Scored, isize)>,
+    pending: Vec<(Ts, String, Arc<Scored>, isize)>,
     /// Lifecycle dead-letter updates not yet passed by the frontier.
     pending_dead: Vec<(Ts, Dead, isize)>,
-    /// Each enterprise's evaluation at the last processed time.
-    pub current: BTreeMap<String, Scored>,
+    /// Each enterprise's evaluation at the last processed time (shared with the dataflow).
+    pub current: Lookup<String, Arc<Scored>>,
     /// Monitoring state per enterprise.
-    monitors: BTreeMap<String, Monitor>,
+    monitors: Lookup<String, Monitor>,
     /// Every colour change so far, in time order.
     pub changes: Vec<ColourChange>,
     /// Every alert state change so far, in time order.
@@ -56,14 +64,14 @@ pub struct Tracker {
     /// Lifecycle dead letters in effect, with their multiplicity.
     pub dead: BTreeMap<Dead, isize>,
     /// Enterprises whose evaluation changed since this was last drained, with the time of
-    /// their latest change (live outputs drain it each step).
+    /// their latest change (kept only when outputs are drained, see [`Tracker::draining`]).
     pub touched: BTreeMap<String, Ts>,
     /// Lifecycle dead letters that came into effect since this was last drained.
     pub dead_new: Vec<Dead>,
     /// The pre-credit rule, when pre-credit changes are tracked.
     pre_rule: Option<PreCreditRule>,
     /// Each enterprise's pre-credit status at the last processed time.
-    pre_current: BTreeMap<String, PreCredit>,
+    pre_current: Lookup<String, PreCredit>,
     /// Every pre-credit change so far, in time order (live outputs drain it each step).
     pub pre_changes: Vec<PreCreditChange>,
     /// Commitment event updates not yet passed by the frontier.
@@ -78,13 +86,15 @@ pub struct Tracker {
     pub scheduled: Vec<Scheduled>,
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
-    /// Record status updates not yet passed by the frontier.
-    pending_status: Vec<(Ts, RecordKey, String, Status, isize)>,
-    /// Every record's current status, with the enterprise it is filed under (kept unless
-    /// the changes are drained instead, see [`Tracker::with_status_changes`]).
-    pub statuses: BTreeMap<RecordKey, (String, Status)>,
-    /// Whether status changes go to `status_new` (live) instead of `statuses` (replay).
-    status_changes: bool,
+    /// Record status step updates not yet passed by the frontier.
+    pending_status: Vec<(Ts, RecordKey, String, Step, isize)>,
+    /// The status steps in effect of the records this worker takes, each with the
+    /// enterprise it is filed under (sorted, counts non-zero). A record's status is its
+    /// latest step ([`Tracker::statuses`]).
+    steps: Lookup<RecordKey, Steps>,
+    /// Whether outputs are drained every step (live): status changes go to `status_new`,
+    /// and changed enterprises to `touched`.
+    draining: bool,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
     pub status_new: Vec<(Ts, RecordKey, String, Status)>,
 }
@@ -93,7 +103,7 @@ pub struct Tracker {
 #[derive(Debug)]
 enum Update {
     /// Of its evaluation.
-    Scored(Scored),
+    Scored(Arc<Scored>),
     /// Of its commitment events.
     Commitment(CommitmentEvent),
 }
@@ -109,6 +119,16 @@ fn before<T>(pending: &mut Vec<T>, frontier: Ts, time: impl Fn(&T) -> Ts) -> Vec
         .partition(|x| time(x) < frontier);
     *pending = later;
     ready
+}
+
+/// A record's status: its latest step in effect, with the enterprise it is filed under
+/// (of equal latest steps, the one under the greatest USCC).
+fn latest(steps: &Steps) -> Option<(&String, Status)> {
+    steps
+        .iter()
+        .filter(|(_, r)| *r > 0)
+        .max_by_key(|((_, s), _)| *s)
+        .map(|((u, s), _)| (u, s.status))
 }
 
 /// A change of an enterprise's pre-credit status (published on the plans topic).
@@ -134,8 +154,8 @@ impl Tracker {
             model,
             pending: Vec::new(),
             pending_dead: Vec::new(),
-            current: BTreeMap::new(),
-            monitors: BTreeMap::new(),
+            current: Lookup::default(),
+            monitors: Lookup::default(),
             changes: Vec::new(),
             alerts: Vec::new(),
             change_places: Vec::new(),
@@ -144,7 +164,7 @@ impl Tracker {
             touched: BTreeMap::new(),
             dead_new: Vec::new(),
             pre_rule: None,
-            pre_current: BTreeMap::new(),
+            pre_current: Lookup::default(),
             pre_changes: Vec::new(),
             pending_commitments: Vec::new(),
             commitment_rules: None,
@@ -153,16 +173,16 @@ impl Tracker {
             scheduled: Vec::new(),
             checks: Vec::new(),
             pending_status: Vec::new(),
-            statuses: BTreeMap::new(),
-            status_changes: false,
+            steps: Lookup::default(),
+            draining: false,
             status_new: Vec::new(),
         }
     }
 
-    /// Reports each record status change in `status_new`, for outputs that drain it every
-    /// step, instead of keeping every record's current status in `statuses`.
-    pub fn with_status_changes(mut self) -> Self {
-        self.status_changes = true;
+    /// For outputs that drain the tracker every step: reports each record status change in
+    /// `status_new`, and each changed enterprise in `touched`.
+    pub fn draining(mut self) -> Self {
+        self.draining = true;
         self
     }
 
@@ -282,6 +302,7 @@ impl Tracker {
             // Net per value.
             consolidate(&mut values);
             consolidate(&mut commitments);
+            // The commitment loop reads the published colour after this time's evaluation.
             if !values.is_empty() {
                 self.evaluated(&u, t, values);
             }
@@ -289,47 +310,68 @@ impl Tracker {
         }
     }
 
-    /// Takes record status updates at times passed by the frontier: net per time and record,
-    /// in time order; what remains added is the record's new status.
-    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, String, Status, isize)>) {
+    /// Takes record status step updates at times passed by the frontier, per time and
+    /// record in time order; when a record's status (or its enterprise) changes, draining
+    /// outputs get the new one.
+    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, String, Step, isize)>) {
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut ready = ready.into_iter().peekable();
-        while let Some((t, k, u, st, r)) = ready.next() {
-            let mut values = vec![((u, st), r)];
-            while let Some((_, _, u, st, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
-                values.push(((u, st), r));
+        while let Some((t, k, u, step, r)) = ready.next() {
+            // The key is cloned only when the record is new.
+            let steps = match self.steps.get_mut(&k) {
+                Some(steps) => steps,
+                None => self.steps.entry(k.clone()).or_default(),
+            };
+            // Only draining outputs report changes.
+            let before = if self.draining {
+                latest(steps).map(|(u, st)| (u.clone(), st))
+            } else {
+                None
+            };
+            add(steps, (u, step), r);
+            while let Some((_, _, u, step, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
+                add(steps, (u, step), r);
             }
-            consolidate(&mut values);
-            let added = values.into_iter().find(|(_, r)| *r > 0).map(|(v, _)| v);
-            match added {
-                Some((u, st)) if self.status_changes => self.status_new.push((t, k, u, st)),
-                Some(v) => {
-                    self.statuses.insert(k, v);
+            if self.draining {
+                let changed = |(u, st): (&String, Status)| {
+                    before.as_ref().is_none_or(|(b, bst)| b != u || *bst != st)
+                };
+                if let Some((u, st)) = latest(steps).filter(|x| changed(*x)) {
+                    self.status_new.push((t, k.clone(), u.clone(), st));
                 }
-                None => {
-                    self.statuses.remove(&k);
-                }
+            }
+            if steps.is_empty() {
+                self.steps.remove(&k);
             }
         }
     }
 
+    /// Every record's current status (of the records this worker takes), with the
+    /// enterprise it is filed under (D11).
+    pub fn statuses(&self) -> impl Iterator<Item = (&RecordKey, (&String, Status))> {
+        self.steps
+            .iter()
+            .filter_map(|(k, steps)| latest(steps).map(|x| (k, x)))
+    }
+
     /// Takes an enterprise's net evaluation updates at `t`.
-    fn evaluated(&mut self, u: &str, t: Ts, values: Vec<(Scored, isize)>) {
-        let u = u.to_owned();
-        self.touched.insert(u.clone(), t);
+    fn evaluated(&mut self, u: &str, t: Ts, values: Vec<(Arc<Scored>, isize)>) {
+        if self.draining {
+            self.touched.insert(u.to_owned(), t);
+        }
         let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
         // Only a retraction at `t`: the enterprise left the collection.
         let Some(scored) = added else {
-            self.current.remove(&u);
-            self.pre_credit(&u, t, PreCredit::None, Colour::None);
+            self.current.remove(u);
+            self.pre_credit(u, t, PreCredit::None, Colour::None);
             return;
         };
         // The USCC is cloned only for an enterprise seen for the first time.
-        let monitor = match self.monitors.get_mut(&u) {
+        let monitor = match self.monitors.get_mut(u) {
             Some(m) => m,
-            None => self.monitors.entry(u.clone()).or_default(),
+            None => self.monitors.entry(u.to_owned()).or_default(),
         };
-        let seen = monitor.observe(&u, t, &scored, &self.cat);
+        let seen = monitor.observe(u, t, scored.as_ref(), &self.cat);
         // Where the enterprise is, and its full evaluation (for the explanation), only when
         // something is reported.
         let place = || Place {
@@ -339,7 +381,7 @@ impl Tracker {
         if let Some((from, to)) = seen.change {
             let e = scored.evaluation(self.model.as_deref(), &self.cat);
             self.changes
-                .push(ColourChange::new(&u, t, from, to, &e, &self.cat));
+                .push(ColourChange::new(u, t, from, to, &e, &self.cat));
             self.change_places.push(place());
         }
         if !seen.alerts.is_empty() {
@@ -348,23 +390,28 @@ impl Tracker {
             self.alerts.extend(seen.alerts);
         }
         if let Some(rule) = &self.pre_rule {
-            let colour = self.published(&u).unwrap_or(Colour::None);
+            let colour = self.published(u).unwrap_or(Colour::None);
             let now = rule.line(colour, scored.tax_paid_fen);
-            self.pre_credit(&u, t, now, colour);
+            self.pre_credit(u, t, now, colour);
         }
-        self.current.insert(u, scored);
+        match self.current.get_mut(u) {
+            Some(s) => *s = scored,
+            None => {
+                self.current.insert(u.to_owned(), scored);
+            }
+        }
     }
 }
 
 impl Sink for Tracker {
-    fn scored(&mut self, uscc: String, scored: Scored, time: Ts, diff: isize) {
+    fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize) {
         self.pending.push((time, uscc, scored, diff));
     }
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
         self.pending_dead.push((time, dead, diff));
     }
-    fn status(&mut self, key: RecordKey, uscc: String, status: Status, time: Ts, diff: isize) {
-        self.pending_status.push((time, key, uscc, status, diff));
+    fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize) {
+        self.pending_status.push((time, key, uscc, step, diff));
     }
     fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {

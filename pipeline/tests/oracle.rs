@@ -324,12 +324,12 @@ fn log_of(ops: &[Op]) -> Vec<Accepted> {
 }
 
 /// States keyed by USCC, as evaluations.
-fn dataflow_states(
-    states: &BTreeMap<String, pipeline::dataflow::Scored>,
+fn dataflow_states<'a>(
+    states: impl IntoIterator<Item = (&'a String, &'a pipeline::dataflow::Scored)>,
     model: Option<&Model>,
 ) -> BTreeMap<String, Evaluation> {
     states
-        .iter()
+        .into_iter()
         .map(|(u, s)| (u.clone(), s.evaluation(model, &Catalogue::embedded())))
         .collect()
 }
@@ -429,12 +429,15 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
                 .expect("lock")
                 .entry(t)
                 .or_default()
-                .extend(dataflow_states(&tracker.current, m.as_deref()));
-            st.lock()
-                .expect("lock")
-                .entry(t)
-                .or_default()
-                .extend(tracker.statuses.clone());
+                .extend(dataflow_states(
+                    tracker.current.iter().map(|(u, s)| (u, s.as_ref())),
+                    m.as_deref(),
+                ));
+            st.lock().expect("lock").entry(t).or_default().extend(
+                tracker
+                    .statuses()
+                    .map(|(k, (u, st))| (k.clone(), (u.clone(), st))),
+            );
         },
     )
     .map_err(TestCaseError::fail)?;

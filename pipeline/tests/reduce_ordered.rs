@@ -21,12 +21,21 @@ type Out = ((u8, (u32, i64)), Ts, isize);
 
 /// Per key: one output per value held with a positive count divisible by 3 (several
 /// outputs per key), plus the number of distinct values and the signed sum of the input.
-fn logic(_k: &u8, vals: &[(&u8, isize)], out: &mut Vec<((u32, i64), isize)>) {
-    let sum: i64 = vals.iter().map(|(v, r)| i64::from(**v) * *r as i64).sum();
+/// (`reduce_ordered` lends the values themselves, `reduce` references to them.)
+fn logic<V: std::borrow::Borrow<u8>>(
+    _k: &u8,
+    vals: &[(V, isize)],
+    out: &mut Vec<((u32, i64), isize)>,
+) {
+    let sum: i64 = vals
+        .iter()
+        .map(|(v, r)| i64::from(*v.borrow()) * *r as i64)
+        .sum();
     out.push(((vals.len() as u32, sum), 1));
     for (v, r) in vals {
-        if *r > 0 && **v % 3 == 0 {
-            out.push(((1000 + u32::from(**v), 0), *r));
+        let v = *v.borrow();
+        if *r > 0 && v % 3 == 0 {
+            out.push(((1000 + u32::from(v), 0), *r));
         }
     }
 }
@@ -46,10 +55,10 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, outputs: Outputs) -> (Vec<
             let (input, updates) = scope.new_collection::<(u8, u8), isize>();
             let a = updates
                 .clone()
-                .reduce_ordered("Ordered", outputs, logic)
+                .reduce_ordered("Ordered", outputs, logic::<u8>)
                 .inspect(move |x| m.borrow_mut().push(*x));
             let b = updates
-                .reduce_named("Reference", logic)
+                .reduce_named("Reference", |k, vals, out| logic(k, vals, out))
                 .inspect(move |x| t.borrow_mut().push(*x));
             let probe = ProbeHandle::new();
             a.probe_with(&probe);

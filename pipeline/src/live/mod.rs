@@ -257,7 +257,7 @@ fn work(
         Tracker::new(cat.clone(), model.clone())
             .with_pre_credit(rule.clone())
             .with_commitments(commitments.clone())
-            .with_status_changes(),
+            .draining(),
     ));
     let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
     let index = worker.index();
@@ -335,7 +335,7 @@ fn work(
             items.push((a.as_of, Item::Alert(Box::new((a, row)))));
         }
         for (u, at) in std::mem::take(&mut t.touched) {
-            let scored = t.current.get(&u).map(|s| (s, t.published(&u)));
+            let scored = t.current.get(&u).map(|s| (s.as_ref(), t.published(&u)));
             let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), rule, cat);
             items.push((at, Item::State(Box::new((state, values)))));
         }
