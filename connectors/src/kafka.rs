@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -239,7 +239,16 @@ impl TxnProducer {
     }
 
     /// Commits the transaction (flushing every queued message first).
+    ///
+    /// rdkafka's commit flushes first, and its flush polls for up to 100 ms whenever a
+    /// message is still out. The delivery reports are served before that poll, so it waits
+    /// the whole 100 ms: every commit took 101–103 ms here. Waiting for the deliveries in
+    /// short polls first leaves the commit only its round trip to the broker.
     pub fn commit(&self) -> Result<(), KafkaFailure> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(1));
+        }
         self.producer
             .commit_transaction(CALL_TIMEOUT)
             .map_err(classify("commit_transaction"))

@@ -131,7 +131,6 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     // The sink's count of commitment-loop publishes when the idle period began (D46).
     let mut idle_seq = shared.loop_seq.load(Ordering::SeqCst);
     let mut last_lag = Instant::now();
-    let mut last_tick = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
         let backlog = shared
             .produced
@@ -163,8 +162,9 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                 source.all_at_end() && opts.drain_after.is_some_and(|d| idle_since.elapsed() >= d);
             let target = if complete {
                 last_ingest.max(max_v).saturating_add(1)
-            } else if live && last_tick.elapsed() >= Duration::from_secs(1) {
-                last_tick = Instant::now();
+            } else if live {
+                // The wall clock's watermark moves once a second; an idle poll (at most
+                // 100 ms) notices it, so the entry follows the second's end closely.
                 clock.candidate(&source, lateness, live)
             } else {
                 Ts::MIN

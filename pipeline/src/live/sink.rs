@@ -244,6 +244,7 @@ pub fn run(
             if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
                 return Ok(());
             }
+            let clickhouse_took = flush_started.elapsed();
             // Counted before the commit: once committed, the feed stage may read the records
             // back at once, and must then see the count that includes them.
             if ready.iter().any(|(_, i)| matches!(i, Item::Scheduled(_))) {
@@ -265,7 +266,13 @@ pub fn run(
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
             observe(shared, &ready, &mut colours, fence);
-            tracing::debug!(fence, outputs = ready.len(), ?flush_took, "flushed");
+            tracing::debug!(
+                fence,
+                outputs = ready.len(),
+                ?flush_took,
+                ?clickhouse_took,
+                "flushed"
+            );
         }
         shared.metrics.sink_backlog.set(pending.len() as i64);
         shared
