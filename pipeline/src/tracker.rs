@@ -4,7 +4,8 @@
 //! decisions (D46), which read the published colour at that time.
 //!
 //! The dataflow partitions enterprises by USCC, so each worker tracks the enterprises it
-//! owns; no state is shared between workers.
+//! owns, and record status steps by record, so each worker tracks those records' statuses;
+//! no state is shared between workers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
