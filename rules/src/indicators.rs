@@ -23,7 +23,8 @@ pub fn round2(x: f64) -> f64 {
 pub struct Local {
     /// r-values of rows 1–44 (45–49 are 0 here), rounded to 0.01.
     pub r: Vec<f64>,
-    /// The records behind each row.
+    /// The records behind each row with a positive value (empty for a row at 0, which no
+    /// explanation names).
     pub evidence: Vec<Vec<Src>>,
     /// Latest tax grade, if any.
     pub tax_grade: Option<TaxGrade>,
@@ -235,16 +236,21 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     };
     let mut r = vec![0.0; ROWS];
     let mut evidence: Vec<Vec<Src>> = vec![Vec::new(); ROWS];
-    let mut set = |row: usize, m: Measure, ev: Vec<Src>| {
-        r[row - 1] = value(row, m, cat);
-        evidence[row - 1] = ev;
+    // A row's records are listed only when its value is positive: only such a row can be
+    // among the top five that an evaluation explains (`score::top_rows`).
+    let mut set = |row: usize, m: Measure, ev: &dyn Fn() -> Vec<Src>| {
+        let x = value(row, m, cat);
+        r[row - 1] = x;
+        if x > 0.0 {
+            evidence[row - 1] = ev();
+        }
     };
     macro_rules! count_row {
         ($row:expr, $pat:pat) => {
             set(
                 $row,
                 Measure::Count(v.count(|w| matches!(w, $pat))),
-                v.srcs(|w| matches!(w, $pat)),
+                &|| v.srcs(|w| matches!(w, $pat)),
             )
         };
     }
@@ -253,7 +259,7 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             set(
                 $row,
                 Measure::Flag(v.count(|w| matches!(w, $pat)) > 0.0),
-                v.srcs(|w| matches!(w, $pat)),
+                &|| v.srcs(|w| matches!(w, $pat)),
             )
         };
     }
@@ -264,7 +270,7 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
                 _ => None,
             };
             let s: i64 = v.facts.iter().filter_map(|f| get(&f.what)).sum();
-            set($row, Measure::Sum(s), v.srcs(|w| get(w).is_some()))
+            set($row, Measure::Sum(s), &|| v.srcs(|w| get(w).is_some()))
         }};
     }
     count_row!(1, What::PenGeneral);
@@ -287,11 +293,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     } else {
         Measure::Value((c7.num("base") - c7.num("step") * streak).max(0.0))
     };
-    set(
-        7,
-        m7,
-        results.iter().map(|f| f.src.clone()).take(1).collect(),
-    );
+    set(7, m7, &|| {
+        results.iter().map(|f| f.src.clone()).take(1).collect()
+    });
 
     // Row 8: latest grade, by evaluated year first.
     let grade = v
@@ -310,11 +314,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     let m8 = tax_grade.map_or(Measure::Missing, |g| {
         Measure::Value(cat.indicator(8).compute.num(g.as_str()))
     });
-    set(
-        8,
-        m8,
-        grade.map(|f| vec![f.src.clone()]).unwrap_or_default(),
-    );
+    set(8, m8, &|| {
+        grade.map(|f| vec![f.src.clone()]).unwrap_or_default()
+    });
 
     sum_row!(9, What::Arrears(x) => *x);
     flag_row!(10, What::TaxAbnormal);
@@ -328,11 +330,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         }
         _ => Measure::Missing,
     });
-    set(
-        12,
-        m12,
-        age.map(|f| vec![f.src.clone()]).unwrap_or_default(),
-    );
+    set(12, m12, &|| {
+        age.map(|f| vec![f.src.clone()]).unwrap_or_default()
+    });
 
     count_row!(13, What::KeyChange);
     let cluster = v.latest(|w| matches!(w, What::AddressCluster(_)));
@@ -340,19 +340,15 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         Some(What::AddressCluster(n)) => Measure::Value(*n as f64),
         _ => Measure::Missing,
     };
-    set(
-        14,
-        m14,
-        cluster.map(|f| vec![f.src.clone()]).unwrap_or_default(),
-    );
+    set(14, m14, &|| {
+        cluster.map(|f| vec![f.src.clone()]).unwrap_or_default()
+    });
 
     let due = v.count(|w| matches!(w, What::AnnualDue)) > 0.0;
     let filed = v.count(|w| matches!(w, What::AnnualFiled)) > 0.0;
-    set(
-        15,
-        Measure::Flag(due && !filed),
-        v.srcs(|w| matches!(w, What::AnnualFiled)),
-    );
+    set(15, Measure::Flag(due && !filed), &|| {
+        v.srcs(|w| matches!(w, What::AnnualFiled))
+    });
     flag_row!(16, What::AnnualMismatch);
 
     let capital = v.latest(|w| matches!(w, What::Capital { .. }));
@@ -371,8 +367,8 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         _ => (Measure::Missing, Measure::Missing),
     };
     let cap_src: Vec<Src> = capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
-    set(17, m17, cap_src.clone());
-    set(18, m18, cap_src);
+    set(17, m17, &|| cap_src.clone());
+    set(18, m18, &|| cap_src.clone());
 
     let pledged: i64 = v
         .all(|w| matches!(w, What::Pledge(_)))
@@ -381,11 +377,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             _ => 0,
         })
         .sum();
-    set(
-        19,
-        Measure::Count(pledged as f64),
-        v.srcs(|w| matches!(w, What::Pledge(_))),
-    );
+    set(19, Measure::Count(pledged as f64), &|| {
+        v.srcs(|w| matches!(w, What::Pledge(_)))
+    });
     sum_row!(20, What::Freeze(x) => *x);
     count_row!(21, What::Mortgage);
     sum_row!(22, What::TaxPaid(x) => *x);
@@ -414,17 +408,13 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         let yoy = (recent - prior) as f64 / prior as f64;
         c23.num("base") - c23.num("scale") * yoy
     };
-    set(
-        23,
-        Measure::Value(v23),
-        v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_))),
-    );
+    set(23, Measure::Value(v23), &|| {
+        v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_)))
+    });
     let zero = v.count(|w| matches!(w, What::ZeroDecl)).min(12.0);
-    set(
-        24,
-        Measure::Count(zero),
-        v.srcs(|w| matches!(w, What::ZeroDecl)),
-    );
+    set(24, Measure::Count(zero), &|| {
+        v.srcs(|w| matches!(w, What::ZeroDecl))
+    });
 
     // Rows 25–26: latest insured staff, and its change against period − 6.
     let staff = v.latest(|w| matches!(w, What::Insured { .. }));
@@ -454,12 +444,10 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         }
         _ => (Measure::Missing, Measure::Value(0.0), Vec::new()),
     };
-    set(
-        25,
-        m25,
-        staff.map(|f| vec![f.src.clone()]).unwrap_or_default(),
-    );
-    set(26, m26, ev26);
+    set(25, m25, &|| {
+        staff.map(|f| vec![f.src.clone()]).unwrap_or_default()
+    });
+    set(26, m26, &|| ev26.clone());
 
     let broken: BTreeSet<&str> = v
         .all(|w| matches!(w, What::CmtBroken(_)))
@@ -469,21 +457,17 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         })
         .collect();
     let broken_commitments = broken.len() as u32;
-    set(
-        27,
-        Measure::Count(broken.len() as f64),
-        v.srcs(|w| matches!(w, What::CmtBroken(_))),
-    );
+    set(27, Measure::Count(broken.len() as f64), &|| {
+        v.srcs(|w| matches!(w, What::CmtBroken(_)))
+    });
 
     let c28 = &cat.indicator(28).compute;
     let open = v.count(|w| matches!(w, What::RectifyOpen));
     let overdue = v.count(|w| matches!(w, What::RectifyOverdue));
     let v28 = (c28.num("open") * open + c28.num("overdue") * overdue).min(c28.num("cap"));
-    set(
-        28,
-        Measure::Value(v28),
-        v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue)),
-    );
+    set(28, Measure::Value(v28), &|| {
+        v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue))
+    });
 
     // Rows 29–31: share of good outcomes.
     let ratio = |good: f64, all: f64| -> Measure {
@@ -495,25 +479,19 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     };
     let normal = v.count(|w| matches!(w, What::CmtVerified { normal: true }));
     let verified = v.count(|w| matches!(w, What::CmtVerified { .. }));
-    set(
-        29,
-        ratio(normal, verified),
-        v.srcs(|w| matches!(w, What::CmtVerified { .. })),
-    );
+    set(29, ratio(normal, verified), &|| {
+        v.srcs(|w| matches!(w, What::CmtVerified { .. }))
+    });
     let repaired = v.count(|w| matches!(w, What::RepairDone));
     let unrepaired = v.count(|w| matches!(w, What::NegUnrepaired));
-    set(
-        30,
-        ratio(repaired, repaired + unrepaired),
-        v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired)),
-    );
+    set(30, ratio(repaired, repaired + unrepaired), &|| {
+        v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired))
+    });
     let on_time = v.count(|w| matches!(w, What::Obligation { on_time: true }));
     let obligations = v.count(|w| matches!(w, What::Obligation { .. }));
-    set(
-        31,
-        ratio(on_time, obligations),
-        v.srcs(|w| matches!(w, What::Obligation { .. })),
-    );
+    set(31, ratio(on_time, obligations), &|| {
+        v.srcs(|w| matches!(w, What::Obligation { .. }))
+    });
 
     let good = |row: usize, active: bool| {
         if active {
@@ -525,12 +503,12 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     set(
         32,
         good(32, v.count(|w| matches!(w, What::Honour)) > 0.0),
-        v.srcs(|w| matches!(w, What::Honour)),
+        &|| v.srcs(|w| matches!(w, What::Honour)),
     );
     set(
         33,
         good(33, v.count(|w| matches!(w, What::Voluntary)) > 0.0),
-        v.srcs(|w| matches!(w, What::Voluntary)),
+        &|| v.srcs(|w| matches!(w, What::Voluntary)),
     );
 
     flag_row!(34, What::JudDishonest);
@@ -548,11 +526,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         })
         .max()
         .unwrap_or(0);
-    set(
-        40,
-        Measure::Value(f64::from(band)),
-        v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0)),
-    );
+    set(40, Measure::Value(f64::from(band)), &|| {
+        v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0))
+    });
     sum_row!(41, What::Overdue { amount, .. } => *amount);
     flag_row!(42, What::DebtEvasion);
     flag_row!(43, What::Police);
@@ -563,11 +539,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
             _ => None,
         })
         .collect();
-    set(
-        44,
-        Measure::Count(accounts.len() as f64),
-        v.srcs(|w| matches!(w, What::Suspicious(_))),
-    );
+    set(44, Measure::Count(accounts.len() as f64), &|| {
+        v.srcs(|w| matches!(w, What::Suspicious(_)))
+    });
 
     // Relations, status and the rest of the state.
     let legal_rep = v
