@@ -46,9 +46,9 @@ pub struct Tracker {
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
     /// Updates not yet passed by the frontier: `(time, uscc, scored, diff)`.
-    pending: Vec<(Ts, String, Arc<Scored>, isize)>,
+    pending: Pending<(Ts, String, Arc<Scored>, isize)>,
     /// Lifecycle dead-letter updates not yet passed by the frontier.
-    pending_dead: Vec<(Ts, Dead, isize)>,
+    pending_dead: Pending<(Ts, Dead, isize)>,
     /// Each enterprise's evaluation at the last processed time (shared with the dataflow).
     pub current: Lookup<String, Arc<Scored>>,
     /// Monitoring state per enterprise.
@@ -76,7 +76,7 @@ pub struct Tracker {
     /// Every pre-credit change so far, in time order (live outputs drain it each step).
     pub pre_changes: Vec<PreCreditChange>,
     /// Commitment event updates not yet passed by the frontier.
-    pending_commitments: Vec<(Ts, String, CommitmentEvent, isize)>,
+    pending_commitments: Pending<(Ts, String, CommitmentEvent, isize)>,
     /// The scheduling rules, when the commitment loop is tracked.
     commitment_rules: Option<CommitmentRules>,
     /// `(uscc, commitment_id)` already scheduled: a commitment is decided once.
@@ -88,7 +88,7 @@ pub struct Tracker {
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
     /// Record status step updates not yet passed by the frontier.
-    pending_status: Vec<(Ts, RecordKey, String, Step, isize)>,
+    pending_status: Pending<(Ts, RecordKey, String, Step, isize)>,
     /// The status steps in effect of the records this worker takes, each with the
     /// enterprise it is filed under (sorted, counts non-zero). A record's status is its
     /// latest step ([`Tracker::statuses`]).
@@ -109,17 +109,36 @@ enum Update {
     Commitment(CommitmentEvent),
 }
 
-/// Takes the updates at times before `frontier` out of `pending` (keeping their order),
-/// leaving the later ones.
-fn before<T>(pending: &mut Vec<T>, frontier: Ts, time: impl Fn(&T) -> Ts) -> Vec<T> {
-    if pending.iter().all(|x| time(x) < frontier) {
-        return std::mem::take(pending);
+/// Updates waiting until the frontier passes their time, by time. Taking the ready ones
+/// leaves the later ones where they are: many wait far ahead (a record's expiry, say), and
+/// `serve` advances the tracker every few milliseconds.
+#[derive(Debug)]
+struct Pending<T>(BTreeMap<Ts, Vec<T>>);
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending(BTreeMap::new())
     }
-    let (ready, later) = std::mem::take(pending)
-        .into_iter()
-        .partition(|x| time(x) < frontier);
-    *pending = later;
-    ready
+}
+
+impl<T> Pending<T> {
+    fn push(&mut self, time: Ts, x: T) {
+        // Most future times hold one update: start at one, not at the four a first push
+        // reserves.
+        self.0
+            .entry(time)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(x);
+    }
+
+    /// Takes the updates at times before `frontier`, in time order.
+    fn before(&mut self, frontier: Ts) -> Vec<T> {
+        let later = self.0.split_off(&frontier);
+        std::mem::replace(&mut self.0, later)
+            .into_values()
+            .flatten()
+            .collect()
+    }
 }
 
 /// A record's status: its latest step in effect, with the enterprise it is filed under
@@ -153,8 +172,8 @@ impl Tracker {
         Tracker {
             cat,
             model,
-            pending: Vec::new(),
-            pending_dead: Vec::new(),
+            pending: Pending::default(),
+            pending_dead: Pending::default(),
             current: Lookup::default(),
             monitors: Lookup::default(),
             changes: Vec::new(),
@@ -167,13 +186,13 @@ impl Tracker {
             pre_rule: None,
             pre_current: Lookup::default(),
             pre_changes: Vec::new(),
-            pending_commitments: Vec::new(),
+            pending_commitments: Pending::default(),
             commitment_rules: None,
             decided: BTreeSet::new(),
             reported: BTreeSet::new(),
             scheduled: Vec::new(),
             checks: Vec::new(),
-            pending_status: Vec::new(),
+            pending_status: Pending::default(),
             steps: Lookup::default(),
             draining: false,
             status_new: Vec::new(),
@@ -264,7 +283,16 @@ impl Tracker {
 
     /// Applies every pending update at a time before `frontier`, in time order.
     pub fn advance(&mut self, frontier: Ts) {
-        for (_, d, r) in before(&mut self.pending_dead, frontier, |x| x.0) {
+        // Net per time and letter first: a letter can leave one enterprise and reach another
+        // at the same time (a version moved the record), in either order.
+        let mut dead: Vec<((Ts, Dead), isize)> = self
+            .pending_dead
+            .before(frontier)
+            .into_iter()
+            .map(|(t, d, r)| ((t, d), r))
+            .collect();
+        consolidate(&mut dead);
+        for ((_, d), r) in dead {
             let n = self.dead.entry(d.clone()).or_default();
             if *n <= 0 && *n + r > 0 {
                 self.dead_new.push(d.clone());
@@ -274,20 +302,22 @@ impl Tracker {
                 self.dead.remove(&d);
             }
         }
-        let statuses = before(&mut self.pending_status, frontier, |x| x.0);
+        let statuses = self.pending_status.before(frontier);
         self.statuses_at(statuses);
 
         // Evaluation and commitment updates per (time, uscc), in that order.
-        let mut ready: Vec<(Ts, String, Update, isize)> =
-            before(&mut self.pending, frontier, |x| x.0)
-                .into_iter()
-                .map(|(t, u, s, r)| (t, u, Update::Scored(s), r))
-                .chain(
-                    before(&mut self.pending_commitments, frontier, |x| x.0)
-                        .into_iter()
-                        .map(|(t, u, e, r)| (t, u, Update::Commitment(e), r)),
-                )
-                .collect();
+        let mut ready: Vec<(Ts, String, Update, isize)> = self
+            .pending
+            .before(frontier)
+            .into_iter()
+            .map(|(t, u, s, r)| (t, u, Update::Scored(s), r))
+            .chain(
+                self.pending_commitments
+                    .before(frontier)
+                    .into_iter()
+                    .map(|(t, u, e, r)| (t, u, Update::Commitment(e), r)),
+            )
+            .collect();
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut ready = ready.into_iter().peekable();
         while let Some((t, u, x, r)) = ready.next() {
@@ -406,17 +436,49 @@ impl Tracker {
 
 impl Sink for Tracker {
     fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize) {
-        self.pending.push((time, uscc, scored, diff));
+        self.pending.push(time, (time, uscc, scored, diff));
     }
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
-        self.pending_dead.push((time, dead, diff));
+        self.pending_dead.push(time, (time, dead, diff));
     }
     fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize) {
-        self.pending_status.push((time, key, uscc, step, diff));
+        self.pending_status
+            .push(time, (time, key, uscc, step, diff));
     }
     fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
-            self.pending_commitments.push((time, uscc, event, diff));
+            self.pending_commitments
+                .push(time, (time, uscc, event, diff));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::event::Feed;
+    use rules::reject::Reason;
+
+    /// A lifecycle dead letter that leaves one enterprise and reaches another at the same
+    /// time (the two updates may arrive in either order) is not new a second time.
+    #[test]
+    fn a_letter_moving_between_enterprises_is_reported_once() {
+        let mut t = Tracker::new(Arc::new(Catalogue::embedded()), None);
+        let d = Dead {
+            id: (Feed::Pen, "E1".into()),
+            version: 2,
+            reason: Reason::UnknownTarget,
+            at: 5,
+            origin: None,
+        };
+        t.dead(d.clone(), 5, 1);
+        t.advance(6);
+        assert_eq!(t.dead_new, vec![d.clone()]);
+        // Retracted by one enterprise, added by the other, at one time.
+        t.dead(d.clone(), 10, -1);
+        t.dead(d.clone(), 10, 1);
+        t.advance(11);
+        assert_eq!(t.dead_new, vec![d.clone()], "reported again");
+        assert_eq!(t.dead.get(&d), Some(&1));
     }
 }
