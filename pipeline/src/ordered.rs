@@ -20,6 +20,52 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 
+/// A map looked up per update and never iterated in an order that matters (a fast hash).
+pub type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Updates waiting until the frontier passes their time, by time. Taking the ready ones
+/// leaves the later ones where they are: many wait far ahead (a fact's end, a record's
+/// expiry), and the frontier moves often.
+#[derive(Debug)]
+pub(crate) struct Pending<T>(BTreeMap<Ts, Vec<T>>);
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending(BTreeMap::new())
+    }
+}
+
+impl<T> Pending<T> {
+    pub(crate) fn push(&mut self, time: Ts, x: T) {
+        // Most future times hold one update: start at one, not at the four a first push
+        // reserves.
+        self.0
+            .entry(time)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(x);
+    }
+
+    /// Takes the updates at times before `frontier` (every update when there is none: the
+    /// input is complete), in time order.
+    pub(crate) fn before(&mut self, frontier: Option<Ts>) -> impl Iterator<Item = (Ts, T)> {
+        let ready = match frontier {
+            Some(f) => {
+                let later = self.0.split_off(&f);
+                std::mem::replace(&mut self.0, later)
+            }
+            None => std::mem::take(&mut self.0),
+        };
+        ready
+            .into_iter()
+            .flat_map(|(t, xs)| xs.into_iter().map(move |x| (t, x)))
+    }
+
+    /// The earliest time an update waits for.
+    pub(crate) fn first(&self) -> Option<Ts> {
+        self.0.keys().next().copied()
+    }
+}
+
 /// One key's accumulated input and the output last produced from it.
 struct Keyed<V, O> {
     /// Sorted by value, counts non-zero (a vector: most keys hold a few values).
@@ -72,12 +118,12 @@ where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
-        // Updates not yet passed by the frontier, by time.
-        let mut pending: BTreeMap<Ts, Vec<(K, V, isize)>> = BTreeMap::new();
+        // Updates not yet passed by the frontier.
+        let mut pending: Pending<(K, V, isize)> = Pending::default();
         // A capability at or before every pending time.
         let mut held: Option<Capability<Ts>> = None;
         // Keys are looked up, never iterated: a fast hash serves.
-        let mut state: HashMap<K, Keyed<V, O>, foldhash::fast::RandomState> = HashMap::default();
+        let mut state: Lookup<K, Keyed<V, O>> = Lookup::default();
         let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
         let stored = outputs == Outputs::Stored;
         self.inner
@@ -90,28 +136,16 @@ where
                             }
                         }
                         for ((k, v), t, r) in data.drain(..) {
-                            // Most future times (fact ends) hold one update: start at one,
-                            // not at the four a first push reserves.
-                            pending
-                                .entry(t)
-                                .or_insert_with(|| Vec::with_capacity(1))
-                                .push((k, v, r));
+                            pending.push(t, (k, v, r));
                         }
                     });
                     let Some(cap) = held.as_mut() else {
                         return;
                     };
                     // Every time before the frontier is complete.
-                    let ready = match frontier.frontier().first() {
-                        Some(f) => {
-                            let later = pending.split_off(f);
-                            std::mem::replace(&mut pending, later)
-                        }
-                        None => std::mem::take(&mut pending),
-                    };
-                    let mut ready: Vec<(K, Ts, V, isize)> = ready
-                        .into_iter()
-                        .flat_map(|(t, xs)| xs.into_iter().map(move |(k, v, r)| (k, t, v, r)))
+                    let mut ready: Vec<(K, Ts, V, isize)> = pending
+                        .before(frontier.frontier().first().copied())
+                        .map(|(t, (k, v, r))| (k, t, v, r))
                         .collect();
                     ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
                     let mut ready = ready.into_iter().peekable();
@@ -167,8 +201,8 @@ where
                         }
                     }
                     drop(changes);
-                    match pending.keys().next() {
-                        Some(t) => cap.downgrade(t),
+                    match pending.first() {
+                        Some(t) => cap.downgrade(&t),
                         None => held = None,
                     }
                 }

@@ -7,7 +7,7 @@
 //! owns, and record status steps by record, so each worker tracks those records' statuses;
 //! no state is shared between workers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use differential_dataflow::consolidation::consolidate;
@@ -22,7 +22,7 @@ use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, V
 use rules::time::Ts;
 
 use crate::dataflow::{Scored, Sink};
-use crate::ordered::add;
+use crate::ordered::{add, Lookup, Pending};
 
 /// Where an enterprise is: region and industry codes (empty when unknown).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,9 +33,6 @@ pub struct Place {
     pub industry: String,
 }
 
-/// A map looked up per update and never iterated in an order that matters (a fast hash).
-pub type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 /// One record's status steps in effect, each with the enterprise it is filed under
 /// (sorted, counts non-zero).
 type Steps = Vec<((String, Step), isize)>;
@@ -45,10 +42,10 @@ type Steps = Vec<((String, Step), isize)>;
 pub struct Tracker {
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
-    /// Updates not yet passed by the frontier: `(time, uscc, scored, diff)`.
-    pending: Pending<(Ts, String, Arc<Scored>, isize)>,
+    /// Evaluation updates not yet passed by the frontier: `(uscc, scored, diff)`.
+    pending: Pending<(String, Arc<Scored>, isize)>,
     /// Lifecycle dead-letter updates not yet passed by the frontier.
-    pending_dead: Pending<(Ts, Dead, isize)>,
+    pending_dead: Pending<(Dead, isize)>,
     /// Each enterprise's evaluation at the last processed time (shared with the dataflow).
     pub current: Lookup<String, Arc<Scored>>,
     /// Monitoring state per enterprise.
@@ -76,7 +73,7 @@ pub struct Tracker {
     /// Every pre-credit change so far, in time order (live outputs drain it each step).
     pub pre_changes: Vec<PreCreditChange>,
     /// Commitment event updates not yet passed by the frontier.
-    pending_commitments: Pending<(Ts, String, CommitmentEvent, isize)>,
+    pending_commitments: Pending<(String, CommitmentEvent, isize)>,
     /// The scheduling rules, when the commitment loop is tracked.
     commitment_rules: Option<CommitmentRules>,
     /// `(uscc, commitment_id)` already scheduled: a commitment is decided once.
@@ -88,7 +85,7 @@ pub struct Tracker {
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
     /// Record status step updates not yet passed by the frontier.
-    pending_status: Pending<(Ts, RecordKey, String, Step, isize)>,
+    pending_status: Pending<(RecordKey, String, Step, isize)>,
     /// The status steps in effect of the records this worker takes, each with the
     /// enterprise it is filed under (sorted, counts non-zero). A record's status is its
     /// latest step ([`Tracker::statuses`]).
@@ -107,38 +104,6 @@ enum Update {
     Scored(Arc<Scored>),
     /// Of its commitment events.
     Commitment(CommitmentEvent),
-}
-
-/// Updates waiting until the frontier passes their time, by time. Taking the ready ones
-/// leaves the later ones where they are: many wait far ahead (a record's expiry, say), and
-/// `serve` advances the tracker every few milliseconds.
-#[derive(Debug)]
-struct Pending<T>(BTreeMap<Ts, Vec<T>>);
-
-impl<T> Default for Pending<T> {
-    fn default() -> Self {
-        Pending(BTreeMap::new())
-    }
-}
-
-impl<T> Pending<T> {
-    fn push(&mut self, time: Ts, x: T) {
-        // Most future times hold one update: start at one, not at the four a first push
-        // reserves.
-        self.0
-            .entry(time)
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push(x);
-    }
-
-    /// Takes the updates at times before `frontier`, in time order.
-    fn before(&mut self, frontier: Ts) -> Vec<T> {
-        let later = self.0.split_off(&frontier);
-        std::mem::replace(&mut self.0, later)
-            .into_values()
-            .flatten()
-            .collect()
-    }
 }
 
 /// A record's status: its latest step in effect, with the enterprise it is filed under
@@ -287,9 +252,8 @@ impl Tracker {
         // at the same time (a version moved the record), in either order.
         let mut dead: Vec<((Ts, Dead), isize)> = self
             .pending_dead
-            .before(frontier)
-            .into_iter()
-            .map(|(t, d, r)| ((t, d), r))
+            .before(Some(frontier))
+            .map(|(t, (d, r))| ((t, d), r))
             .collect();
         consolidate(&mut dead);
         for ((_, d), r) in dead {
@@ -302,20 +266,22 @@ impl Tracker {
                 self.dead.remove(&d);
             }
         }
-        let statuses = self.pending_status.before(frontier);
+        let statuses = self
+            .pending_status
+            .before(Some(frontier))
+            .map(|(t, (k, u, s, r))| (t, k, u, s, r))
+            .collect();
         self.statuses_at(statuses);
 
         // Evaluation and commitment updates per (time, uscc), in that order.
         let mut ready: Vec<(Ts, String, Update, isize)> = self
             .pending
-            .before(frontier)
-            .into_iter()
-            .map(|(t, u, s, r)| (t, u, Update::Scored(s), r))
+            .before(Some(frontier))
+            .map(|(t, (u, s, r))| (t, u, Update::Scored(s), r))
             .chain(
                 self.pending_commitments
-                    .before(frontier)
-                    .into_iter()
-                    .map(|(t, u, e, r)| (t, u, Update::Commitment(e), r)),
+                    .before(Some(frontier))
+                    .map(|(t, (u, e, r))| (t, u, Update::Commitment(e), r)),
             )
             .collect();
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
@@ -436,19 +402,17 @@ impl Tracker {
 
 impl Sink for Tracker {
     fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize) {
-        self.pending.push(time, (time, uscc, scored, diff));
+        self.pending.push(time, (uscc, scored, diff));
     }
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
-        self.pending_dead.push(time, (time, dead, diff));
+        self.pending_dead.push(time, (dead, diff));
     }
     fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize) {
-        self.pending_status
-            .push(time, (time, key, uscc, step, diff));
+        self.pending_status.push(time, (key, uscc, step, diff));
     }
     fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
-            self.pending_commitments
-                .push(time, (time, uscc, event, diff));
+            self.pending_commitments.push(time, (uscc, event, diff));
         }
     }
 }

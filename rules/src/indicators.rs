@@ -366,9 +366,9 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
         }
         _ => (Measure::Missing, Measure::Missing),
     };
-    let cap_src: Vec<Src> = capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
-    set(17, m17, &|| cap_src.clone());
-    set(18, m18, &|| cap_src.clone());
+    let cap_src = || capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
+    set(17, m17, &cap_src);
+    set(18, m18, &cap_src);
 
     let pledged: i64 = v
         .all(|w| matches!(w, What::Pledge(_)))
@@ -418,7 +418,7 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
 
     // Rows 25–26: latest insured staff, and its change against period − 6.
     let staff = v.latest(|w| matches!(w, What::Insured { .. }));
-    let (m25, m26, ev26) = match staff.map(|f| &f.what) {
+    let (m25, m26, before) = match staff.map(|f| &f.what) {
         Some(What::Insured { period, count }) => {
             let lag = cat.indicator(26).compute.num("lag_months") as i32;
             let before = v
@@ -435,19 +435,20 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
                 }
                 _ => 0.0,
             };
-            let ev: Vec<Src> = staff
-                .iter()
-                .chain(before.iter())
-                .map(|f| f.src.clone())
-                .collect();
-            (Measure::Value(*count as f64), Measure::Value(v26), ev)
+            (Measure::Value(*count as f64), Measure::Value(v26), before)
         }
-        _ => (Measure::Missing, Measure::Value(0.0), Vec::new()),
+        _ => (Measure::Missing, Measure::Value(0.0), None),
     };
     set(25, m25, &|| {
         staff.map(|f| vec![f.src.clone()]).unwrap_or_default()
     });
-    set(26, m26, &|| ev26.clone());
+    set(26, m26, &|| {
+        staff
+            .iter()
+            .chain(before.iter())
+            .map(|f| f.src.clone())
+            .collect()
+    });
 
     let broken: BTreeSet<&str> = v
         .all(|w| matches!(w, What::CmtBroken(_)))
