@@ -22,6 +22,10 @@ trap stop_services EXIT
 
 scripts/services.sh up
 
+# One build from a clean tree: incremental compilation only costs disk here (it doubled the
+# target directory, and a CI run once stopped on "No space left on device").
+export CARGO_INCREMENTAL=0
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
