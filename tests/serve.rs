@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use e2e::serve::{
     check, dead_message, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
-    snapshot, sorted, status_rows, wait, Expected, FeedProducer, Snapshot,
+    serve_cluster, snapshot, sorted, status_rows, wait, Expected, FeedProducer, Snapshot,
 };
 use e2e::Namespace;
 use pipeline::log::{Body, Entry};
@@ -230,6 +230,54 @@ fn killed_runs_equal_an_uninterrupted_run() {
         after.topic_changes == snap.topic_changes,
         "colour-change topic"
     );
+}
+
+/// `serve` as a timely cluster of two processes: process 0 reads the feeds and writes the
+/// outputs, both run workers. When process 1 is killed with SIGKILL mid-run, process 0 must
+/// stop by itself (not hang holding the transactional id); restarted, the pair must finish
+/// with exactly what its log implies.
+#[test]
+fn two_processes_survive_a_killed_peer() {
+    let cat = Arc::new(Catalogue::embedded());
+    let ns = Namespace::new("e2e_procs");
+    let produced = produce(&ns.cfg, &gen(300));
+    let mut pair = serve_cluster(&ns, 2);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        pair.iter_mut()
+            .all(|p| p.try_wait().expect("wait").is_none()),
+        "a process finished before the kill"
+    );
+    pair[1].kill().expect("kill -9");
+    pair[1].wait().expect("reap");
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = pair[0].try_wait().expect("wait") {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(60) {
+            let _ = pair[0].kill();
+            panic!("process 0 still runs 60 s after its peer was killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "process 0 lost its peer: {status}");
+    eprintln!(
+        "process 0 stopped {:.1} s after its peer was killed",
+        stopped.elapsed().as_secs_f64()
+    );
+
+    let restarted = Instant::now();
+    for p in serve_cluster(&ns, 2) {
+        wait(p, Duration::from_secs(900));
+    }
+    eprintln!(
+        "two processes: caught up and finished in {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    let (log, rejected) = read_log(&ns.cfg);
+    let want = expected_by_replay(&log, &cat);
+    check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
 }
 
 /// With the whole input in Kafka before the run starts, every accepted feed record's `v` is

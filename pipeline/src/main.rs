@@ -344,6 +344,7 @@ fn main() -> Result<()> {
                 exit_when_drained,
                 pre_credit: sup.pre_credit,
                 commitments: sup.commitments,
+                process: layout.process,
             };
             let registry = prometheus::Registry::new();
             let metrics = Metrics::new(&registry)?;

@@ -91,7 +91,7 @@ pub struct MethodRule {
 }
 
 /// The scheduling decision of one published commitment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scheduled {
     /// The enterprise.
     pub uscc: String,

@@ -176,7 +176,9 @@ pub mod rfc3339_opt {
     /// Writes the canonical UTC form.
     pub fn serialize<S: Serializer>(t: &Option<Ts>, s: S) -> Result<S::Ok, S::Error> {
         match t {
-            Some(t) => s.serialize_str(&format_rfc3339(*t)),
+            // `serialize_some`: the same JSON, and binary formats (timely's bincode between
+            // processes) keep the option's tag.
+            Some(t) => s.serialize_some(&format_rfc3339(*t)),
             None => s.serialize_none(),
         }
     }

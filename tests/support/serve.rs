@@ -139,22 +139,57 @@ pub fn serve(ns: &crate::Namespace) -> Child {
 
 /// [`serve`], declaring the input complete after `idle` seconds without records.
 pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
-    Command::new(steward_bin().expect("steward binary"))
-        .args(["serve", "--config"])
+    steward_serve(ns, idle)
+        .args(["-w", "2"])
+        .spawn()
+        .expect("spawn steward serve")
+}
+
+/// Starts `steward serve` on `ns` as a timely cluster of `processes` processes on localhost
+/// (one worker each), draining and exiting once the input is complete.
+pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
+    let hosts: String = (0..processes)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            format!("127.0.0.1:{port}\n")
+        })
+        .collect();
+    let hostfile = std::env::temp_dir().join(format!("{}-hosts", ns.name));
+    std::fs::write(&hostfile, hosts).expect("hostfile");
+    (0..processes)
+        .map(|p| {
+            steward_serve(ns, 1.5)
+                .args([
+                    "-w",
+                    "1",
+                    "-n",
+                    &processes.to_string(),
+                    "-p",
+                    &p.to_string(),
+                ])
+                .arg("--hostfile")
+                .arg(&hostfile)
+                .spawn()
+                .expect("spawn steward serve")
+        })
+        .collect()
+}
+
+/// The `steward serve` command on `ns`, draining after `idle` seconds without records and
+/// exiting then; the caller adds the layout.
+fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
+    let mut c = Command::new(steward_bin().expect("steward binary"));
+    c.args(["serve", "--config"])
         .arg(&ns.config)
-        .args([
-            "--drain-after",
-            &idle.to_string(),
-            "--exit-when-drained",
-            "-w",
-            "2",
-        ])
+        .args(["--drain-after", &idle.to_string(), "--exit-when-drained"])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn,pipeline=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn steward serve")
+        .stderr(Stdio::inherit());
+    c
 }
 
 /// Waits until `child` exits successfully (kills it and fails after `limit`).

@@ -13,7 +13,7 @@
 pub mod feed;
 pub mod sink;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -29,11 +29,16 @@ use rules::model::Model;
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 
-use crate::dataflow::build;
+use crate::dataflow::{build, Handles};
 use crate::log::{Body, Entry};
 use crate::rows;
 use crate::tracker::Tracker;
 use sink::{Item, Step};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Input;
+use timely::dataflow::{InputHandle, ProbeHandle};
 
 /// State shared by the stages.
 #[derive(Debug)]
@@ -54,8 +59,6 @@ pub struct Shared {
     pub drained_seq: AtomicU64,
     /// The last committed fence.
     pub fence: AtomicI64,
-    /// The watermark the dataflow has reached (workers other than 0 follow it).
-    pub watermark: AtomicI64,
     /// The Prometheus metrics.
     pub metrics: Metrics,
     /// Whether Kafka and ClickHouse are reachable (`/readyz`).
@@ -76,7 +79,6 @@ impl Shared {
             loop_seq: AtomicU64::new(0),
             drained_seq: AtomicU64::new(0),
             fence: AtomicI64::new(Ts::MIN),
-            watermark: AtomicI64::new(Ts::MIN),
             metrics,
             readiness,
         }
@@ -96,9 +98,16 @@ pub struct Options {
     pub pre_credit: PreCreditRule,
     /// The verification method of published commitments (`config/supervision.toml`).
     pub commitments: CommitmentRules,
+    /// This process's index in the timely cluster: process 0 runs the feed stage, reads the
+    /// log and runs the sink; the others run workers only.
+    pub process: usize,
 }
 
 /// Runs the three stages until `shared.stop` is set (or the input drained, if asked).
+///
+/// In a timely cluster of several processes, process 0 runs the feed stage, reads the log
+/// and runs the sink; the other processes run workers only. Each worker sends its outputs to
+/// worker 0 through timely, which hands them to the sink (D6).
 pub fn serve(
     cfg: &Config,
     cat: Arc<Catalogue>,
@@ -108,43 +117,63 @@ pub fn serve(
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
-    let fence = sink::read_fence(cfg)?;
-    shared.fence.store(fence, Ordering::SeqCst);
-    tracing::info!(
-        fence,
-        "starting; outputs below the fence are already durable"
-    );
-
-    let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
-    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
-    let feed = {
-        let (cfg, cat, shared, opts) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
-        std::thread::Builder::new()
-            .name("feed".into())
-            .spawn(move || feed::run(&cfg, &cat, &opts, &shared))?
+    let mut stages = Vec::new();
+    let (log_rx, out_tx) = if opts.process == 0 {
+        connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
+        let fence = sink::read_fence(cfg)?;
+        shared.fence.store(fence, Ordering::SeqCst);
+        tracing::info!(
+            fence,
+            "starting; outputs below the fence are already durable"
+        );
+        let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
+        let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
+        let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
+        let feed = move || feed::run(&c, &k, &o, &sh);
+        let (c, sh) = (cfg.clone(), shared.clone());
+        let reader = move || read_log(&c, &sh, &log_tx);
+        let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
+        let sink = move || sink::run(&c, &k, &sh, &o, fence, out_rx, started);
+        stages.push((
+            "feed",
+            std::thread::Builder::new()
+                .name("feed".into())
+                .spawn(feed)?,
+        ));
+        stages.push((
+            "log reader",
+            std::thread::Builder::new()
+                .name("log-reader".into())
+                .spawn(reader)?,
+        ));
+        stages.push((
+            "sink",
+            std::thread::Builder::new()
+                .name("sink".into())
+                .spawn(sink)?,
+        ));
+        (Some(log_rx), Some(out_tx))
+    } else {
+        tracing::info!(
+            process = opts.process,
+            "starting workers; process 0 runs the feed stage and the sink"
+        );
+        (None, None)
     };
-    let reader = {
-        let (cfg, shared) = (cfg.clone(), shared.clone());
-        std::thread::Builder::new()
-            .name("log-reader".into())
-            .spawn(move || read_log(&cfg, &shared, &log_tx))?
-    };
-    let sink = {
-        let (cfg, cat, shared, opts) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
-        std::thread::Builder::new()
-            .name("sink".into())
-            .spawn(move || sink::run(&cfg, &cat, &shared, &opts, fence, out_rx, started))?
-    };
-    let log_rx = Arc::new(Mutex::new(Some(log_rx)));
+    let log_rx = Arc::new(Mutex::new(log_rx));
     let workers = {
         let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
         let rule = opts.pre_credit.clone();
         let commitments = opts.commitments.clone();
         timely::execute(timely, move |worker| {
-            let rx = log_rx.lock().ok().and_then(|mut r| r.take());
+            // Worker 0 (in process 0) reads the log and hands the outputs to the sink.
+            let first = worker.index() == 0;
+            let rx = first
+                .then(|| log_rx.lock().ok().and_then(|mut r| r.take()))
+                .flatten();
+            let out = out_tx.clone().filter(|_| first);
             let ctx = (&cat, model.clone(), &rule, &commitments);
-            work(worker, ctx, &topics, &shared, rx, &out_tx);
+            work(worker, ctx, &topics, &shared, rx, out);
         })
         .map_err(|e| anyhow::anyhow!("timely: {e}"))?
     };
@@ -155,17 +184,12 @@ pub fn serve(
         }
     }
     shared.stop.store(true, Ordering::SeqCst);
-    for (name, h) in [("feed", feed), ("log reader", reader)] {
+    for (name, h) in stages {
         match h.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => errors.push(format!("{name}: {e:#}")),
             Err(_) => errors.push(format!("{name} panicked")),
         }
-    }
-    match sink.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => errors.push(format!("sink: {e:#}")),
-        Err(_) => errors.push("sink panicked".into()),
     }
     if errors.is_empty() {
         Ok(())
@@ -238,8 +262,9 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
     Ok(())
 }
 
-/// One worker: worker 0 feeds the log into the dataflow; every worker advances to the
-/// watermark, runs its tracker and sends its final outputs to the sink.
+/// One worker: worker 0 feeds the log into the dataflow (the other workers hold no input, so
+/// worker 0's input alone moves the frontier); every worker runs its tracker and sends its
+/// final outputs to worker 0, which hands them to the sink (`out`).
 fn work(
     worker: &mut timely::worker::Worker,
     (cat, model, rule, commitments): (
@@ -251,7 +276,7 @@ fn work(
     topics: &Topics,
     shared: &Shared,
     rx: Option<Receiver<Vec<Entry>>>,
-    out: &SyncSender<Step>,
+    out: Option<SyncSender<Step>>,
 ) {
     let tracker = Rc::new(RefCell::new(
         Tracker::new(cat.clone(), model.clone())
@@ -259,20 +284,28 @@ fn work(
             .with_commitments(commitments.clone())
             .draining(),
     ));
-    let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
+    let Handles { input, probe } = build(worker, cat.clone(), model.clone(), tracker.clone());
+    // The workers that do not read the log drop their input: worker 0's alone then moves
+    // the frontier of every worker, in every process.
+    let mut input = rx.as_ref().map(|_| input);
+    let (mut steps, gone) = to_sink(worker, out);
     let index = worker.index();
+    let frontier_of = |probe: &ProbeHandle<Ts>| {
+        probe
+            .with_frontier(|f| f.first().copied())
+            .unwrap_or(Ts::MAX)
+    };
     let mut upto = Ts::MIN;
     // Outputs gathered since the last send: sending every few tens of milliseconds keeps
     // the sink's batches large and the channel short.
     let mut items = Vec::new();
     let mut frontier_sent = Ts::MIN;
     let mut last_send = Instant::now();
-    while !shared.stop.load(Ordering::SeqCst) {
-        let mut target = shared.watermark.load(Ordering::SeqCst);
-        if let Some(rx) = &rx {
-            let mut wm = *h.input.time();
+    while !shared.stop.load(Ordering::SeqCst) && !gone.get() {
+        if let (Some(rx), Some(input)) = (&rx, &mut input) {
+            let mut wm = *input.time();
             // Wait for the log only when the dataflow has nothing left to do.
-            let got = if h.probe.less_than(h.input.time()) {
+            let got = if probe.less_than(input.time()) {
                 rx.try_recv().map_err(|e| match e {
                     TryRecvError::Empty => RecvTimeoutError::Timeout,
                     TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
@@ -289,7 +322,7 @@ fn work(
                                 if let Some(a) = e.record() {
                                     items.push((a.v, Item::Record(rows::record_row(&a))));
                                     let v = a.v;
-                                    h.input.update_at(Arc::new(a), v, 1);
+                                    input.update_at(Arc::new(a), v, 1);
                                 }
                             }
                             Body::Rejected { letter } => {
@@ -302,26 +335,27 @@ fn work(
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            shared.watermark.fetch_max(wm, Ordering::SeqCst);
-            target = wm;
+            if *input.time() < wm {
+                input.advance_to(wm);
+            }
+            input.flush();
         }
-        if *h.input.time() < target {
-            h.input.advance_to(target);
-        }
-        h.input.flush();
-        // Run until the dataflow has caught up with its input, for a few milliseconds at
-        // most; park (not spin) while waiting for other workers.
+        // Run until the dataflow has caught up with its input (without an input: until the
+        // frontier moves), for a few milliseconds at most; park (not spin) while waiting for
+        // other workers.
+        let before = frontier_of(&probe);
         let until = Instant::now() + Duration::from_millis(20);
         loop {
             worker.step_or_park(Some(Duration::from_millis(1)));
-            if !h.probe.less_than(h.input.time()) || Instant::now() >= until {
+            let caught_up = match &input {
+                Some(input) => !probe.less_than(input.time()),
+                None => frontier_of(&probe) != before,
+            };
+            if caught_up || Instant::now() >= until {
                 break;
             }
         }
-        let frontier = h
-            .probe
-            .with_frontier(|f| f.first().copied())
-            .unwrap_or(Ts::MAX);
+        let frontier = frontier_of(&probe);
         let mut t = tracker.borrow_mut();
         t.advance(frontier);
         let places = std::mem::take(&mut t.change_places);
@@ -340,7 +374,7 @@ fn work(
             items.push((at, Item::State(Box::new((state, values)))));
         }
         for c in std::mem::take(&mut t.pre_changes) {
-            let msg = rows::pre_credit_message(&c);
+            let msg = rows::pre_credit_message(&c).to_string();
             items.push((c.as_of, Item::PreCredit(Box::new((c.uscc, msg)))));
         }
         for s in std::mem::take(&mut t.scheduled) {
@@ -359,21 +393,54 @@ fn work(
         }
         drop(t);
         upto = upto.max(frontier);
-        let due = last_send.elapsed() >= SEND_EVERY || items.len() >= SEND_ITEMS;
+        // Once the frontier is empty (worker 0 stopped), every output is here: send and stop.
+        let done = frontier == Ts::MAX;
+        let due = last_send.elapsed() >= SEND_EVERY || items.len() >= SEND_ITEMS || done;
         if due && (upto > frontier_sent || !items.is_empty()) {
             frontier_sent = upto;
             last_send = Instant::now();
-            let step = Step {
+            steps.send(Step {
                 worker: index,
                 workers: worker.peers(),
                 upto,
                 items: std::mem::take(&mut items),
-            };
-            if out.send(step).is_err() {
-                break;
-            }
+            });
+            // A new epoch pushes the step through the exchange (a flush alone leaves it in
+            // the exchange's buffer).
+            let next = *steps.time() + 1;
+            steps.advance_to(next);
+        }
+        if done {
+            break;
         }
     }
+}
+
+/// Where a worker sends its [`Step`]s.
+type Steps = InputHandle<u64, CapacityContainerBuilder<Vec<Step>>>;
+
+/// A worker's way to the sink: a dataflow sending every [`Step`] to worker 0, which hands it
+/// to `out` (only worker 0 has one). The flag is set once the sink is gone.
+fn to_sink(
+    worker: &mut timely::worker::Worker,
+    out: Option<SyncSender<Step>>,
+) -> (Steps, Rc<Cell<bool>>) {
+    let gone = Rc::new(Cell::new(false));
+    let flag = gone.clone();
+    let input = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, steps) = scope.new_input::<Vec<Step>>();
+        steps.sink(Exchange::new(|_: &Step| 0), "ToSink", move |(input, _)| {
+            input.for_each(|_, data| {
+                for step in data.drain(..) {
+                    if out.as_ref().is_none_or(|o| o.send(step).is_err()) {
+                        flag.set(true);
+                    }
+                }
+            });
+        });
+        input
+    });
+    (input, gone)
 }
 
 /// A worker sends its outputs to the sink at least this often…

@@ -36,8 +36,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Options, Shared};
 
-/// One output with everything its sinks need.
-#[derive(Debug)]
+/// One output with everything its sinks need (serializable: a worker in another process
+/// sends its outputs to the sink's process through timely).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Item {
     /// An accepted record (ClickHouse `records`).
     Record(RecordRow),
@@ -49,8 +50,8 @@ pub enum Item {
     Alert(Box<(Alert, AlertRow)>),
     /// An enterprise's new state (`enterprise_state`, `indicator_values`).
     State(Box<(StateRow, IndicatorRow)>),
-    /// A pre-credit change (plans topic): the USCC and the message.
-    PreCredit(Box<(String, serde_json::Value)>),
+    /// A pre-credit change (plans topic): the USCC and the message (JSON).
+    PreCredit(Box<(String, String)>),
     /// A commitment's scheduling decision: its `CMT.SCHEDULED` record (internal commitments
     /// topic), its inspection task (plans topic, when one is issued) and its
     /// `commitment_checks` row.
@@ -62,7 +63,7 @@ pub enum Item {
 }
 
 /// What a worker sends after a step.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// The worker.
     pub worker: usize,
@@ -489,11 +490,7 @@ fn publish(
                     &serde_json::to_vec(&a.0).unwrap_or_default(),
                 )?,
                 Item::Letter(d) => producer.send(&t.dead_letters, b"", &d.to_json())?,
-                Item::PreCredit(p) => producer.send(
-                    &t.plans,
-                    p.0.as_bytes(),
-                    &serde_json::to_vec(&p.1).unwrap_or_default(),
-                )?,
+                Item::PreCredit(p) => producer.send(&t.plans, p.0.as_bytes(), p.1.as_bytes())?,
                 Item::Scheduled(s) => {
                     let uscc = s.0.uscc.as_bytes();
                     producer.send(&t.commitments, uscc, &encode(&s.0.event()))?;
@@ -524,4 +521,72 @@ fn publish(
         let _ = producer.abort();
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::event::VerifyMethod;
+
+    /// Steps from workers in other processes reach the sink in timely's encoding (bincode),
+    /// which, unlike JSON, has no field names or types to recover from: every item must come
+    /// back as it was sent (an optional time written without its option tag once did not).
+    #[test]
+    fn a_step_survives_timelys_encoding() {
+        let row = |due: Option<u32>| CommitmentCheckRow {
+            check_id: "c".into(),
+            commitment_id: "m".into(),
+            uscc: "u".into(),
+            as_of: 1,
+            method: "RANDOM".into(),
+            result: String::new(),
+            detail: "d".into(),
+            kind: "scheduled".into(),
+            colour: "red".into(),
+            effective: 2,
+            due,
+            record: "r".into(),
+        };
+        let scheduled = |due: Option<Ts>| Scheduled {
+            uscc: "u".into(),
+            commitment_id: "m".into(),
+            as_of: 1_700_000_000,
+            colour: Colour::Red,
+            method: VerifyMethod::Random,
+            task: due.is_some(),
+            u: 0.25,
+            probability: 0.5,
+            due,
+        };
+        let letter = DeadLetter {
+            original: vec![0, 255, b'{'],
+            source_topic: "t".into(),
+            partition: 2,
+            offset: 7,
+            reason: "bad_json".into(),
+            message: "m".into(),
+            time: 3,
+        };
+        let step = Step {
+            worker: 1,
+            workers: 2,
+            upto: 9,
+            items: vec![
+                (
+                    1,
+                    Item::Scheduled(Box::new((scheduled(Some(1_700_086_400)), row(Some(5))))),
+                ),
+                (2, Item::Scheduled(Box::new((scheduled(None), row(None))))),
+                (3, Item::Check(Box::new(row(Some(6))))),
+                (4, Item::Letter(letter)),
+                (
+                    5,
+                    Item::PreCredit(Box::new(("u".into(), r#"{"a":1}"#.into()))),
+                ),
+            ],
+        };
+        let bytes = bincode::serialize(&step).expect("encode");
+        let back: Step = bincode::deserialize(&bytes).expect("decode");
+        assert_eq!(format!("{back:?}"), format!("{step:?}"));
+    }
 }
