@@ -148,17 +148,7 @@ pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
 /// Starts `steward serve` on `ns` as a timely cluster of `processes` processes on localhost
 /// (one worker each), draining and exiting once the input is complete.
 pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
-    let hosts: String = (0..processes)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            format!("127.0.0.1:{port}\n")
-        })
-        .collect();
-    let hostfile = std::env::temp_dir().join(format!("{}-hosts", ns.name));
-    std::fs::write(&hostfile, hosts).expect("hostfile");
+    let hostfile = hostfile(ns, processes);
     (0..processes)
         .map(|p| {
             steward_serve(ns, 1.5)
@@ -176,6 +166,17 @@ pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
                 .expect("spawn steward serve")
         })
         .collect()
+}
+
+/// Writes a timely host file for `processes` processes on localhost (free ports) and returns
+/// its path.
+pub fn hostfile(ns: &crate::Namespace, processes: usize) -> std::path::PathBuf {
+    let hosts: String = (0..processes)
+        .map(|_| format!("127.0.0.1:{}\n", crate::free_port().expect("a free port")))
+        .collect();
+    let path = std::env::temp_dir().join(format!("{}-hosts", ns.name));
+    std::fs::write(&path, hosts).expect("hostfile");
+    path
 }
 
 /// The `steward serve` command on `ns`, draining after `idle` seconds without records and
