@@ -106,8 +106,9 @@ pub struct Options {
 /// Runs the three stages until `shared.stop` is set (or the input drained, if asked).
 ///
 /// In a timely cluster of several processes, process 0 runs the feed stage, reads the log
-/// and runs the sink; the other processes run workers only. Each worker sends its outputs to
-/// worker 0 through timely, which hands them to the sink (D6).
+/// and runs the sink; the other processes run workers only. Workers of process 0 hand their
+/// outputs to the sink directly; workers of other processes send them to worker 0 through
+/// timely, which hands them on (D6).
 pub fn serve(
     cfg: &Config,
     cat: Arc<Catalogue>,
@@ -171,7 +172,7 @@ pub fn serve(
             let rx = first
                 .then(|| log_rx.lock().ok().and_then(|mut r| r.take()))
                 .flatten();
-            let out = out_tx.clone().filter(|_| first);
+            let out = out_tx.clone();
             let ctx = (&cat, model.clone(), &rule, &commitments);
             work(worker, ctx, &topics, &shared, rx, out);
         })
@@ -264,7 +265,7 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
 
 /// One worker: worker 0 feeds the log into the dataflow (the other workers hold no input, so
 /// worker 0's input alone moves the frontier); every worker runs its tracker and sends its
-/// final outputs to worker 0, which hands them to the sink (`out`).
+/// final outputs to the sink: through `out` in process 0, else through worker 0.
 fn work(
     worker: &mut timely::worker::Worker,
     (cat, model, rule, commitments): (
@@ -288,7 +289,7 @@ fn work(
     // The workers that do not read the log drop their input: worker 0's alone then moves
     // the frontier of every worker, in every process.
     let mut input = rx.as_ref().map(|_| input);
-    let (mut steps, gone) = to_sink(worker, out);
+    let (mut steps, gone) = to_sink(worker, out.clone().filter(|_| worker.index() == 0));
     let index = worker.index();
     let frontier_of = |probe: &ProbeHandle<Ts>| {
         probe
@@ -399,16 +400,23 @@ fn work(
         if due && (upto > frontier_sent || !items.is_empty()) {
             frontier_sent = upto;
             last_send = Instant::now();
-            steps.send(Step {
+            let step = Step {
                 worker: index,
                 workers: worker.peers(),
                 upto,
                 items: std::mem::take(&mut items),
-            });
-            // A new epoch pushes the step through the exchange (a flush alone leaves it in
-            // the exchange's buffer).
-            let next = *steps.time() + 1;
-            steps.advance_to(next);
+            };
+            if let Some(o) = &out {
+                if o.send(step).is_err() {
+                    break;
+                }
+            } else {
+                steps.send(step);
+                // A new epoch pushes the step through the exchange (a flush alone leaves it in
+                // the exchange's buffer).
+                let next = *steps.time() + 1;
+                steps.advance_to(next);
+            }
         }
         if done {
             break;
@@ -419,8 +427,8 @@ fn work(
 /// Where a worker sends its [`Step`]s.
 type Steps = InputHandle<u64, CapacityContainerBuilder<Vec<Step>>>;
 
-/// A worker's way to the sink: a dataflow sending every [`Step`] to worker 0, which hands it
-/// to `out` (only worker 0 has one). The flag is set once the sink is gone.
+/// The way to the sink from other processes: a dataflow sending every [`Step`] to worker 0,
+/// which hands it to `out` (only worker 0 has one). The flag is set once the sink is gone.
 fn to_sink(
     worker: &mut timely::worker::Worker,
     out: Option<SyncSender<Step>>,
