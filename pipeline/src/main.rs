@@ -352,7 +352,7 @@ fn main() -> Result<()> {
             let readiness = Readiness::tracked(&metrics);
             let server = MetricsServer::start(&metrics_addr, registry, readiness.clone())?;
             tracing::info!(address = %server.local_addr(), "serving /metrics, /livez, /readyz");
-            let shared = Arc::new(Shared::new(metrics, readiness));
+            let shared = Arc::new(Shared::new(metrics, readiness, layout.process));
             let result = serve(&cfg, cat, model, layout.config()?, &opts, shared);
             server.stop();
             result

@@ -66,11 +66,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state reporting to `metrics` and `readiness` (Kafka and ClickHouse are
-    /// registered as dependencies, down until first reached).
-    pub fn new(metrics: Metrics, readiness: Readiness) -> Self {
-        readiness.register(Service::Kafka);
-        readiness.register(Service::ClickHouse);
+    /// Shared state reporting to `metrics` and `readiness`. In process 0, which uses the
+    /// services, Kafka and ClickHouse are registered as dependencies (down until first
+    /// reached); the other processes of a cluster use none, so they are ready at once.
+    pub fn new(metrics: Metrics, readiness: Readiness, process: usize) -> Self {
+        if process == 0 {
+            readiness.register(Service::Kafka);
+            readiness.register(Service::ClickHouse);
+        }
         Shared {
             stop: AtomicBool::new(false),
             produced: AtomicU64::new(0),
@@ -472,5 +475,22 @@ fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
         reason: d.reason.as_str().to_owned(),
         message: format!("{} {} version {}", d.id.0, d.id.1, d.version),
         time: d.at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/readyz` waits for Kafka and ClickHouse only in the process that uses them: a
+    /// worker-only process of a cluster must not stay "not ready" forever.
+    #[test]
+    fn only_process_0_waits_for_the_services() {
+        let metrics = Metrics::new(&prometheus::Registry::new()).expect("metrics");
+        let (first, other) = (Readiness::tracked(&metrics), Readiness::tracked(&metrics));
+        let _ = Shared::new(metrics.clone(), first.clone(), 0);
+        let _ = Shared::new(metrics, other.clone(), 1);
+        assert_eq!(first.down(), vec![Service::Kafka, Service::ClickHouse]);
+        assert!(other.down().is_empty());
     }
 }
