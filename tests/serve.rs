@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use e2e::serve::{
     check, dead_message, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
-    serve_cluster, snapshot, sorted, status_rows, wait, Expected, FeedProducer, Snapshot,
+    serve_cluster, snapshot, sorted, status_rows, wait, wait_exit, Expected, FeedProducer,
+    Snapshot,
 };
 use e2e::Namespace;
 use pipeline::log::{Body, Entry};
@@ -251,16 +252,7 @@ fn two_processes_survive_a_killed_peer() {
     pair[1].kill().expect("kill -9");
     pair[1].wait().expect("reap");
     let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = pair[0].try_wait().expect("wait") {
-            break status;
-        }
-        if stopped.elapsed() > Duration::from_secs(60) {
-            let _ = pair[0].kill();
-            panic!("process 0 still runs 60 s after its peer was killed");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_exit(&mut pair[0], Duration::from_secs(60));
     assert!(!status.success(), "process 0 lost its peer: {status}");
     eprintln!(
         "process 0 stopped {:.1} s after its peer was killed",

@@ -15,7 +15,7 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use e2e::serve::{gen, hostfile, produce};
+use e2e::serve::{cluster_layouts, gen, produce};
 use e2e::{repo_root, Namespace};
 
 fn main() {
@@ -33,16 +33,8 @@ fn main() {
         let ns = Namespace::new("bench_serve");
         let records = produce(&ns.cfg, &gen(enterprises));
         let started = Instant::now();
-        let layouts: Vec<Vec<String>> = if processes > 1 {
-            let h = hostfile(&ns, processes).display().to_string();
-            (0..processes)
-                .map(|p| {
-                    let n = processes.to_string();
-                    ["-w", "1", "-n", &n, "-p", &p.to_string(), "--hostfile", &h]
-                        .map(str::to_owned)
-                        .to_vec()
-                })
-                .collect()
+        let layouts = if processes > 1 {
+            cluster_layouts(&ns, processes)
         } else {
             vec![vec!["-w".to_owned(), "2".to_owned()]]
         };

@@ -148,35 +148,34 @@ pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
 /// Starts `steward serve` on `ns` as a timely cluster of `processes` processes on localhost
 /// (one worker each), draining and exiting once the input is complete.
 pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
-    let hostfile = hostfile(ns, processes);
-    (0..processes)
-        .map(|p| {
+    cluster_layouts(ns, processes)
+        .iter()
+        .map(|layout| {
             steward_serve(ns, 1.5)
-                .args([
-                    "-w",
-                    "1",
-                    "-n",
-                    &processes.to_string(),
-                    "-p",
-                    &p.to_string(),
-                ])
-                .arg("--hostfile")
-                .arg(&hostfile)
+                .args(layout)
                 .spawn()
                 .expect("spawn steward serve")
         })
         .collect()
 }
 
-/// Writes a timely host file for `processes` processes on localhost (free ports) and returns
-/// its path.
-pub fn hostfile(ns: &crate::Namespace, processes: usize) -> std::path::PathBuf {
+/// The layout arguments of each process of a timely cluster of `processes` processes on
+/// localhost, one worker each (`-w 1 -n N -p I --hostfile H`); writes the host file (free
+/// ports).
+pub fn cluster_layouts(ns: &crate::Namespace, processes: usize) -> Vec<Vec<String>> {
     let hosts: String = (0..processes)
         .map(|_| format!("127.0.0.1:{}\n", crate::free_port().expect("a free port")))
         .collect();
     let path = std::env::temp_dir().join(format!("{}-hosts", ns.name));
     std::fs::write(&path, hosts).expect("hostfile");
-    path
+    let (n, h) = (processes.to_string(), path.display().to_string());
+    (0..processes)
+        .map(|p| {
+            ["-w", "1", "-n", &n, "-p", &p.to_string(), "--hostfile", &h]
+                .map(str::to_owned)
+                .to_vec()
+        })
+        .collect()
 }
 
 /// The `steward serve` command on `ns`, draining after `idle` seconds without records and
@@ -195,11 +194,16 @@ fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
 
 /// Waits until `child` exits successfully (kills it and fails after `limit`).
 pub fn wait(mut child: Child, limit: Duration) {
+    let status = wait_exit(&mut child, limit);
+    assert!(status.success(), "steward serve failed: {status}");
+}
+
+/// Waits until `child` exits, and returns how (kills it and fails after `limit`).
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "steward serve failed: {status}");
-            return;
+            return status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();

@@ -133,29 +133,12 @@ pub fn serve(
         let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
         let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
-        let feed = move || feed::run(&c, &k, &o, &sh);
+        stages.push(stage("feed", move || feed::run(&c, &k, &o, &sh))?);
         let (c, sh) = (cfg.clone(), shared.clone());
-        let reader = move || read_log(&c, &sh, &log_tx);
+        stages.push(stage("log-reader", move || read_log(&c, &sh, &log_tx))?);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
         let sink = move || sink::run(&c, &k, &sh, &o, fence, out_rx, started);
-        stages.push((
-            "feed",
-            std::thread::Builder::new()
-                .name("feed".into())
-                .spawn(feed)?,
-        ));
-        stages.push((
-            "log reader",
-            std::thread::Builder::new()
-                .name("log-reader".into())
-                .spawn(reader)?,
-        ));
-        stages.push((
-            "sink",
-            std::thread::Builder::new()
-                .name("sink".into())
-                .spawn(sink)?,
-        ));
+        stages.push(stage("sink", sink)?);
         (Some(log_rx), Some(out_tx))
     } else {
         tracing::info!(
@@ -200,6 +183,18 @@ pub fn serve(
     } else {
         anyhow::bail!(errors.join("; "))
     }
+}
+
+/// A stage of process 0 on its own thread, named `name`.
+type Stage = (&'static str, std::thread::JoinHandle<anyhow::Result<()>>);
+
+/// Starts `run` as the stage `name`.
+fn stage(
+    name: &'static str,
+    run: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> std::io::Result<Stage> {
+    let handle = std::thread::Builder::new().name(name.into()).spawn(run)?;
+    Ok((name, handle))
 }
 
 /// The connector configuration: a file, or the embedded default, with environment
@@ -291,9 +286,9 @@ fn work(
     let Handles { input, probe } = build(worker, cat.clone(), model.clone(), tracker.clone());
     // The workers that do not read the log drop their input: worker 0's alone then moves
     // the frontier of every worker, in every process.
-    let mut input = rx.as_ref().map(|_| input);
-    let (mut steps, gone) = to_sink(worker, out.clone().filter(|_| worker.index() == 0));
+    let mut feed = rx.map(|rx| (rx, input));
     let index = worker.index();
+    let (mut steps, gone) = to_sink(worker, out.clone().filter(|_| index == 0));
     let frontier_of = |probe: &ProbeHandle<Ts>| {
         probe
             .with_frontier(|f| f.first().copied())
@@ -306,7 +301,7 @@ fn work(
     let mut frontier_sent = Ts::MIN;
     let mut last_send = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) && !gone.get() {
-        if let (Some(rx), Some(input)) = (&rx, &mut input) {
+        if let Some((rx, input)) = &mut feed {
             let mut wm = *input.time();
             // Wait for the log only when the dataflow has nothing left to do.
             let got = if probe.less_than(input.time()) {
@@ -351,8 +346,8 @@ fn work(
         let until = Instant::now() + Duration::from_millis(20);
         loop {
             worker.step_or_park(Some(Duration::from_millis(1)));
-            let caught_up = match &input {
-                Some(input) => !probe.less_than(input.time()),
+            let caught_up = match &feed {
+                Some((_, input)) => !probe.less_than(input.time()),
                 None => frontier_of(&probe) != before,
             };
             if caught_up || Instant::now() >= until {
