@@ -7,7 +7,8 @@
 #   scripts/services.sh up        install if needed, start, wait until every service answers
 #   scripts/services.sh down      stop every service (by PID)
 #   scripts/services.sh status    one line per service; exit 1 if any is down
-#   scripts/services.sh install   install packages and fetch the Kafka jars only
+#   scripts/services.sh install   install packages (the services' and Chromium, which the
+#                                 report test runs) and fetch the Kafka jars only
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
 #   scripts/services.sh stop NAME / start NAME   one service (kafka, clickhouse, prometheus,
 #                                 alertmanager); the outage tests use them
@@ -35,6 +36,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-aler
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Not a service: the report test renders the HTML report in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
 install_packages() {
   if ((${#need_apt[@]})); then

@@ -130,11 +130,23 @@ fn report_json_and_html() {
     let page = dir.0.join("report.html");
     let out = page.to_str().unwrap();
     report(&ns, &["--uscc", uscc, "--format", "html", "--out", out]);
+    // A fresh profile, and no background connections (the machine has no network).
+    let profile = dir.0.join("chromium-profile");
     let dom = Command::new("chromium")
-        .args(["--headless", "--disable-gpu", "--no-sandbox", "--dump-dom"])
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("file://{out}"))
         .output()
-        .expect("chromium (apt-get install chromium)");
+        .expect("chromium, which `scripts/services.sh install` installs");
     assert!(
         dom.status.success(),
         "{}",

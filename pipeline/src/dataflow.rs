@@ -27,7 +27,7 @@ use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::Catalogue;
 use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
-use rules::indicators::{local, Cross, ReviewFlag};
+use rules::indicators::{Cross, LocalState, ReviewFlag};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
 use rules::monitor::Reading;
@@ -42,7 +42,7 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::Probe;
 
-use crate::ordered::{Outputs, ReduceOrdered};
+use crate::ordered::{add, FoldOrdered, Folded, Outputs, ReduceOrdered};
 
 /// Output of the enterprise lifecycle stage. The stage stores many of these per
 /// enterprise, so every variant is a pointer wide: 16 bytes instead of 96.
@@ -413,25 +413,28 @@ fn pipeline<'s>(
     let links = facts
         .clone()
         .filter(move |(_, f)| inputs.reads(&f.what))
-        .reduce_ordered("Links", Outputs::Stored, move |_u: &String, vals, out| {
-            let active: Vec<&Fact> = with_multiplicity(vals);
-            let l = local(&active, &c);
-            if red_trigger(&l, &c) {
-                out.push((Link::Red, 1));
-            }
-            if l.stopped() {
-                out.push((Link::Stopped, 1));
-            }
-            if let Some((p, _)) = l.legal_rep {
-                out.push((Link::Rep(p), 1));
-            }
-            for (h, _) in l.shareholders {
-                out.push((Link::Holder(h), 1));
-            }
-            for (a, _) in l.investments {
-                out.push((Link::Affiliate(a), 1));
-            }
-        });
+        .fold_ordered(
+            "Links",
+            |s: &mut Facts, f, r| s.update(f, r),
+            move |_u: &String, s, out| {
+                let l = s.local.local(&c);
+                if red_trigger(l, &c) {
+                    out.push((Link::Red, 1));
+                }
+                if l.stopped() {
+                    out.push((Link::Stopped, 1));
+                }
+                if let Some((p, _)) = &l.legal_rep {
+                    out.push((Link::Rep(p.clone()), 1));
+                }
+                for (h, _) in &l.shareholders {
+                    out.push((Link::Holder(h.clone()), 1));
+                }
+                for (a, _) in &l.investments {
+                    out.push((Link::Affiliate(a.clone()), 1));
+                }
+            },
+        );
     // Enterprises with a red trigger: one arrangement serves three joins.
     let red = links
         .clone()
@@ -495,12 +498,15 @@ fn pipeline<'s>(
         .concat(holders)
         .concat(affiliates_red)
         .concat(affiliates_scored)
-        .reduce_ordered(
+        .fold_ordered(
             "Evaluate",
-            Outputs::Stored,
-            move |_u: &String, vals, out| {
-                if let Some(s) = evaluate_parts(vals, model.as_deref(), &c) {
-                    out.push((Arc::new(s), 1));
+            |s: &mut Enterprise, part, r| match part {
+                Part::Fact(f) => s.facts.update(f, r),
+                part => add(&mut s.others, part, r),
+            },
+            move |_u: &String, s, out| {
+                if let Some(sc) = evaluate_enterprise(s, model.as_deref(), &c) {
+                    out.push((Arc::new(sc), 1));
                 }
             },
         );
@@ -549,32 +555,59 @@ where
         .unwrap_or_else(|_| unreachable!("partition gives N streams"))
 }
 
-/// The values of a reduce input, each repeated by its (positive) multiplicity, as the
-/// reference sees them.
-fn with_multiplicity<V>(vals: &[(Arc<V>, isize)]) -> Vec<&V> {
-    vals.iter()
-        .flat_map(|(v, r)| std::iter::repeat_n(v.as_ref(), (*r).max(0) as usize))
-        .collect()
+/// An enterprise's active facts, with what its rows make of them ([`LocalState`]).
+#[derive(Default)]
+struct Facts {
+    /// How many facts are held (person-scoped ones too, which `local` does not read).
+    held: isize,
+    local: LocalState<Arc<Fact>>,
 }
 
-/// Assembles `Local` and `Cross` from an enterprise's parts and evaluates it.
-fn evaluate_parts(
-    vals: &[(Part, isize)],
+impl Facts {
+    fn update(&mut self, f: Arc<Fact>, r: isize) {
+        self.held += r;
+        self.local.update(f, r);
+    }
+}
+
+impl Folded for Facts {
+    fn is_empty(&self) -> bool {
+        self.held == 0
+    }
+}
+
+/// The evaluation stage's state of one enterprise: its facts, and its other parts (sorted
+/// by part, counts non-zero).
+#[derive(Default)]
+struct Enterprise {
+    facts: Facts,
+    others: Vec<(Part, isize)>,
+}
+
+impl Folded for Enterprise {
+    fn is_empty(&self) -> bool {
+        self.facts.is_empty() && self.others.is_empty()
+    }
+}
+
+/// Assembles `Cross` from an enterprise's parts and evaluates it with its rows.
+fn evaluate_enterprise(
+    s: &mut Enterprise,
     model: Option<&Model>,
     cat: &Catalogue,
 ) -> Option<Scored> {
     let mut known = false;
-    let mut facts: Vec<&Fact> = Vec::new();
     let mut cross = Cross::default();
     let mut dishonest: BTreeSet<Src> = BTreeSet::new();
     let mut latest_score: Option<&Fact> = None;
-    for (part, r) in vals {
+    for (part, r) in &s.others {
         if *r <= 0 {
             continue;
         }
         match part {
             Part::Known => known = true,
-            Part::Fact(f) => facts.extend(std::iter::repeat_n(f.as_ref(), *r as usize)),
+            // Facts go to `s.facts`, never to the other parts.
+            Part::Fact(_) => {}
             Part::Person(f) => match &f.what {
                 What::PersonScore { .. } => {
                     if latest_score.is_none_or(|g| g.latest_key() < f.latest_key()) {
@@ -601,8 +634,8 @@ fn evaluate_parts(
         _ => None,
     });
     cross.person_dishonest = dishonest.into_iter().collect();
-    let l = local(&facts, cat);
-    let e = evaluate(&l, &cross, model, cat);
+    let l = s.facts.local.local(cat);
+    let e = evaluate(l, &cross, model, cat);
     Some(Scored::new(
         &e,
         l.p,

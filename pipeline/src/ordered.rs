@@ -66,10 +66,9 @@ impl<T> Pending<T> {
     }
 }
 
-/// One key's accumulated input and the output last produced from it.
-struct Keyed<V, O> {
-    /// Sorted by value, counts non-zero (a vector: most keys hold a few values).
-    input: Vec<(V, isize)>,
+/// One key's state and the output last produced from it.
+struct Keyed<S, O> {
+    state: S,
     /// Empty unless the outputs are [`Outputs::Stored`].
     output: Vec<(O, isize)>,
 }
@@ -103,6 +102,34 @@ pub trait ReduceOrdered<'s, K, V> {
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static;
 }
 
+/// A key's state for [`FoldOrdered`]: what the key's input changes have built.
+pub trait Folded: Default + 'static {
+    /// Whether the state holds no input (the key is then forgotten).
+    fn is_empty(&self) -> bool;
+}
+
+/// A keyed state machine over totally ordered time: the incremental form of
+/// [`ReduceOrdered`], for logic that can update its state by each change instead of
+/// reading the key's whole input.
+pub trait FoldOrdered<'s, K, V> {
+    /// For each key and each time its input changes, `update(state, value, diff)` for each
+    /// change at that time, then `logic(key, state, output)` pushes the output then (the
+    /// collection carries the differences, as [`ReduceOrdered`] with stored outputs).
+    /// `logic`'s output must be a function of the key's accumulated input; it is not
+    /// called on an empty state.
+    fn fold_ordered<S, O, U, L>(
+        self,
+        name: &str,
+        update: U,
+        logic: L,
+    ) -> VecCollection<'s, Ts, (K, O)>
+    where
+        S: Folded,
+        O: ExchangeData + Ord,
+        U: FnMut(&mut S, V, isize) + 'static,
+        L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static;
+}
+
 impl<'s, K, V> ReduceOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
 where
     K: ExchangeData + Ord + Hash,
@@ -118,111 +145,153 @@ where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
-        // Updates not yet passed by the frontier.
-        let mut pending: Pending<(K, V, isize)> = Pending::default();
-        // A capability at or before every pending time.
-        let mut held: Option<Capability<Ts>> = None;
-        // Keys are looked up, never iterated: a fast hash serves.
-        let mut state: Lookup<K, Keyed<V, O>> = Lookup::default();
-        let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
-        let stored = outputs == Outputs::Stored;
-        self.inner
-            .unary_frontier(pact, name, move |_, _| {
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        if let Some(c) = cap.retain_least(output.output_index()) {
-                            if held.as_ref().is_none_or(|h| c.time() < h.time()) {
-                                held = Some(c);
-                            }
-                        }
-                        for ((k, v), t, r) in data.drain(..) {
-                            pending.push(t, (k, v, r));
-                        }
-                    });
-                    let Some(cap) = held.as_mut() else {
-                        return;
-                    };
-                    // Every time before the frontier is complete.
-                    let mut ready: Vec<(K, Ts, V, isize)> = pending
-                        .before(frontier.frontier().first().copied())
-                        .map(|(t, (k, v, r))| (k, t, v, r))
-                        .collect();
-                    ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-                    let mut ready = ready.into_iter().peekable();
-                    let mut out = Vec::new();
-                    // Sent under the held capability, which no ready time precedes, through
-                    // one session (it sends in buffer-sized batches).
-                    let mut changes = output.session(&*cap);
-                    while let Some((key, t, v, r)) = ready.next() {
-                        // The key is cloned only when it is new.
-                        let keyed = match state.get_mut(&key) {
-                            Some(keyed) => keyed,
-                            None => state.entry(key.clone()).or_insert(Keyed {
-                                input: Vec::new(),
-                                output: Vec::new(),
-                            }),
-                        };
-                        let old = if stored {
-                            std::mem::take(&mut keyed.output)
-                        } else {
-                            let mut old = Vec::new();
-                            run(&mut logic, &key, &keyed.input, &mut old);
-                            old
-                        };
-                        add(&mut keyed.input, v, r);
-                        while let Some((_, _, v, r)) =
-                            ready.next_if(|(k, s, _, _)| *k == key && *s == t)
-                        {
-                            add(&mut keyed.input, v, r);
-                        }
-                        run(&mut logic, &key, &keyed.input, &mut out);
-                        // The difference: the new output minus the old (both sorted). A stored
-                        // value in both keeps its old copy, which later stages may share.
-                        let mut kept = Vec::with_capacity(if stored { out.len() } else { 0 });
-                        for d in out.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
-                            let (o, r, diff) = match d {
-                                EitherOrBoth::Left((o, r)) => (o, r, r),
-                                EitherOrBoth::Right((o, s)) => (o, 0, -s),
-                                EitherOrBoth::Both((_, r), (o, s)) => (o, r, r - s),
-                            };
-                            match (diff != 0, stored && r != 0) {
-                                (true, true) => {
-                                    changes.give(((key.clone(), o.clone()), t, diff));
-                                    kept.push((o, r));
-                                }
-                                (true, false) => changes.give(((key.clone(), o), t, diff)),
-                                (false, true) => kept.push((o, r)),
-                                (false, false) => {}
-                            }
-                        }
-                        keyed.output = kept;
-                        if keyed.input.is_empty() {
-                            state.remove(&key);
-                        }
-                    }
-                    drop(changes);
-                    match pending.first() {
-                        Some(t) => cap.downgrade(&t),
-                        None => held = None,
-                    }
-                }
-            })
-            .as_collection()
+        keyed(
+            self,
+            name,
+            outputs,
+            |input: &mut Vec<(V, isize)>, v, r| add(input, v, r),
+            move |k, input, out| logic(k, input, out),
+            |input| input.is_empty(),
+        )
     }
 }
 
-/// Pushes `logic`'s output over a key's `input` to `out`, consolidated (nothing if the
-/// input is empty).
-fn run<K, V, O: Ord>(
-    logic: &mut impl FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>),
-    key: &K,
-    input: &[(V, isize)],
-    out: &mut Vec<(O, isize)>,
-) {
-    if !input.is_empty() {
-        logic(key, input, out);
-        consolidate(out);
+impl<'s, K, V> FoldOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
+where
+    K: ExchangeData + Ord + Hash,
+    V: ExchangeData,
+{
+    fn fold_ordered<S, O, U, L>(
+        self,
+        name: &str,
+        update: U,
+        logic: L,
+    ) -> VecCollection<'s, Ts, (K, O)>
+    where
+        S: Folded,
+        O: ExchangeData + Ord,
+        U: FnMut(&mut S, V, isize) + 'static,
+        L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
+    {
+        keyed(self, name, Outputs::Stored, update, logic, S::is_empty)
     }
+}
+
+/// The operator behind both traits: each key's state `S` (dropped when `is_empty`) is
+/// brought forward by `update` through every ready change in time order, and `logic` reads
+/// it at each time the key changed.
+fn keyed<'s, K, V, S, O>(
+    c: VecCollection<'s, Ts, (K, V)>,
+    name: &str,
+    outputs: Outputs,
+    mut update: impl FnMut(&mut S, V, isize) + 'static,
+    mut logic: impl FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
+    is_empty: fn(&S) -> bool,
+) -> VecCollection<'s, Ts, (K, O)>
+where
+    K: ExchangeData + Ord + Hash,
+    V: ExchangeData,
+    S: Default + 'static,
+    O: ExchangeData + Ord,
+{
+    // Updates not yet passed by the frontier.
+    let mut pending: Pending<(K, V, isize)> = Pending::default();
+    // A capability at or before every pending time.
+    let mut held: Option<Capability<Ts>> = None;
+    // Keys are looked up, never iterated: a fast hash serves.
+    let mut state: Lookup<K, Keyed<S, O>> = Lookup::default();
+    let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
+    let stored = outputs == Outputs::Stored;
+    // Pushes `logic`'s output over a key's state to `out`, consolidated (nothing if the
+    // state is empty).
+    let mut run = move |key: &K, s: &mut S, out: &mut Vec<(O, isize)>| {
+        if !is_empty(s) {
+            logic(key, s, out);
+            consolidate(out);
+        }
+    };
+    c.inner
+        .unary_frontier(pact, name, move |_, _| {
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    if let Some(c) = cap.retain_least(output.output_index()) {
+                        if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                            held = Some(c);
+                        }
+                    }
+                    for ((k, v), t, r) in data.drain(..) {
+                        pending.push(t, (k, v, r));
+                    }
+                });
+                let Some(cap) = held.as_mut() else {
+                    return;
+                };
+                // Every time before the frontier is complete.
+                let mut ready: Vec<(K, Ts, V, isize)> = pending
+                    .before(frontier.frontier().first().copied())
+                    .map(|(t, (k, v, r))| (k, t, v, r))
+                    .collect();
+                ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+                let mut ready = ready.into_iter().peekable();
+                let mut out = Vec::new();
+                // Sent under the held capability, which no ready time precedes, through
+                // one session (it sends in buffer-sized batches).
+                let mut changes = output.session(&*cap);
+                while let Some((key, t, v, r)) = ready.next() {
+                    // The key is cloned only when it is new.
+                    let keyed = match state.get_mut(&key) {
+                        Some(keyed) => keyed,
+                        None => state.entry(key.clone()).or_insert(Keyed {
+                            state: S::default(),
+                            output: Vec::new(),
+                        }),
+                    };
+                    let old = if stored {
+                        std::mem::take(&mut keyed.output)
+                    } else {
+                        let mut old = Vec::new();
+                        run(&key, &mut keyed.state, &mut old);
+                        old
+                    };
+                    update(&mut keyed.state, v, r);
+                    while let Some((_, _, v, r)) =
+                        ready.next_if(|(k, s, _, _)| *k == key && *s == t)
+                    {
+                        update(&mut keyed.state, v, r);
+                    }
+                    run(&key, &mut keyed.state, &mut out);
+                    // The difference: the new output minus the old (both sorted). A stored
+                    // value in both keeps its old copy, which later stages may share.
+                    let mut kept = Vec::with_capacity(if stored { out.len() } else { 0 });
+                    for d in out.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
+                        let (o, r, diff) = match d {
+                            EitherOrBoth::Left((o, r)) => (o, r, r),
+                            EitherOrBoth::Right((o, s)) => (o, 0, -s),
+                            EitherOrBoth::Both((_, r), (o, s)) => (o, r, r - s),
+                        };
+                        match (diff != 0, stored && r != 0) {
+                            (true, true) => {
+                                changes.give(((key.clone(), o.clone()), t, diff));
+                                kept.push((o, r));
+                            }
+                            (true, false) => changes.give(((key.clone(), o), t, diff)),
+                            (false, true) => kept.push((o, r)),
+                            (false, false) => {}
+                        }
+                    }
+                    keyed.output = kept;
+                    if is_empty(&keyed.state) {
+                        state.remove(&key);
+                    }
+                }
+                drop(changes);
+                match pending.first() {
+                    Some(t) => cap.downgrade(&t),
+                    None => held = None,
+                }
+            }
+        })
+        .as_collection()
 }
 
 /// Adds `r` copies of `v`, dropping values whose count becomes zero.

@@ -143,6 +143,13 @@ fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
     round2(v.clamp(0.0, 100.0)) + 0.0
 }
 
+/// The "latest" order of facts: by their records' `(event_time, ingest_time, event_id)`,
+/// then by the facts themselves, so that the latest of several facts of one record does
+/// not depend on the order in which they are listed.
+fn later(a: &Fact, b: &Fact) -> std::cmp::Ordering {
+    a.latest_key().cmp(&b.latest_key()).then_with(|| a.cmp(b))
+}
+
 /// Active facts of one enterprise, grouped for the rows.
 struct View<'a> {
     facts: Vec<&'a Fact>,
@@ -159,8 +166,7 @@ impl<'a> View<'a> {
         self.all(pred).count() as f64
     }
     fn latest(&self, pred: impl Fn(&What) -> bool) -> Option<&'a Fact> {
-        self.all(pred)
-            .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
+        self.all(pred).max_by(|a, b| later(a, b))
     }
     /// The distinct records behind the matching facts, sorted.
     fn srcs(&self, pred: impl Fn(&What) -> bool) -> Vec<Src> {
@@ -229,37 +235,243 @@ pub fn rows_read(what: &What) -> &'static [usize] {
     }
 }
 
+/// The groups of fact kinds that decide disjoint parts of [`Local`]: a part is a function
+/// of its family's active facts alone, so a change of one fact recomputes one part
+/// ([`LocalState`]). Person-scoped facts belong to none (rows 45–46 join them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)]
+pub enum Family {
+    PenGeneral,
+    PenSerious,
+    PenAmount,
+    ListAbnormal,
+    ListSerious,
+    InspFail,
+    InspResult,
+    TaxGrade,
+    Arrears,
+    TaxAbnormal,
+    TaxMajor,
+    FirmAge,
+    Young,
+    KeyChange,
+    AddressCluster,
+    Annual,
+    AnnualMismatch,
+    Capital,
+    Pledge,
+    Freeze,
+    Mortgage,
+    TaxPaid,
+    Sales,
+    ZeroDecl,
+    Insured,
+    CmtBroken,
+    Rectify,
+    CmtVerified,
+    Repair,
+    Obligation,
+    Honour,
+    Voluntary,
+    JudDishonest,
+    Consumption,
+    TerminatedUnpaid,
+    EnforcedOpen,
+    DefendantCase,
+    Overdue,
+    DebtEvasion,
+    Police,
+    Suspicious,
+    LegalRep,
+    Relations,
+    Status,
+    Pcs,
+    Place,
+    ReviewFlag,
+}
+
+impl Family {
+    /// Every family, in the order of their discriminants.
+    pub const ALL: [Family; 47] = {
+        use Family::*;
+        [
+            PenGeneral,
+            PenSerious,
+            PenAmount,
+            ListAbnormal,
+            ListSerious,
+            InspFail,
+            InspResult,
+            TaxGrade,
+            Arrears,
+            TaxAbnormal,
+            TaxMajor,
+            FirmAge,
+            Young,
+            KeyChange,
+            AddressCluster,
+            Annual,
+            AnnualMismatch,
+            Capital,
+            Pledge,
+            Freeze,
+            Mortgage,
+            TaxPaid,
+            Sales,
+            ZeroDecl,
+            Insured,
+            CmtBroken,
+            Rectify,
+            CmtVerified,
+            Repair,
+            Obligation,
+            Honour,
+            Voluntary,
+            JudDishonest,
+            Consumption,
+            TerminatedUnpaid,
+            EnforcedOpen,
+            DefendantCase,
+            Overdue,
+            DebtEvasion,
+            Police,
+            Suspicious,
+            LegalRep,
+            Relations,
+            Status,
+            Pcs,
+            Place,
+            ReviewFlag,
+        ]
+    };
+
+    /// The family of a fact kind; `None` for the person-scoped kinds, which [`local`] does
+    /// not read.
+    pub fn of(what: &What) -> Option<Family> {
+        use Family as F;
+        Some(match what {
+            What::PenGeneral => F::PenGeneral,
+            What::PenSerious => F::PenSerious,
+            What::PenAmount(_) => F::PenAmount,
+            What::ListAbnormal => F::ListAbnormal,
+            What::ListSerious => F::ListSerious,
+            What::InspFail => F::InspFail,
+            What::InspResult { .. } => F::InspResult,
+            What::TaxGrade { .. } => F::TaxGrade,
+            What::Arrears(_) => F::Arrears,
+            What::TaxAbnormal => F::TaxAbnormal,
+            What::TaxMajor => F::TaxMajor,
+            What::FirmAge(_) => F::FirmAge,
+            What::Young => F::Young,
+            What::KeyChange => F::KeyChange,
+            What::AddressCluster(_) => F::AddressCluster,
+            What::AnnualDue | What::AnnualFiled => F::Annual,
+            What::AnnualMismatch => F::AnnualMismatch,
+            What::Capital { .. } => F::Capital,
+            What::Pledge(_) => F::Pledge,
+            What::Freeze(_) => F::Freeze,
+            What::Mortgage => F::Mortgage,
+            What::TaxPaid(_) => F::TaxPaid,
+            What::SalesRecent(_) | What::SalesPrior(_) => F::Sales,
+            What::ZeroDecl => F::ZeroDecl,
+            What::Insured { .. } => F::Insured,
+            What::CmtBroken(_) => F::CmtBroken,
+            What::RectifyOpen | What::RectifyOverdue => F::Rectify,
+            What::CmtVerified { .. } => F::CmtVerified,
+            What::RepairDone | What::NegUnrepaired => F::Repair,
+            What::Obligation { .. } => F::Obligation,
+            What::Honour => F::Honour,
+            What::Voluntary => F::Voluntary,
+            What::JudDishonest => F::JudDishonest,
+            What::Consumption => F::Consumption,
+            What::TerminatedUnpaid => F::TerminatedUnpaid,
+            What::EnforcedOpen(_) => F::EnforcedOpen,
+            What::DefendantCase => F::DefendantCase,
+            What::Overdue { .. } => F::Overdue,
+            What::DebtEvasion => F::DebtEvasion,
+            What::Police => F::Police,
+            What::Suspicious(_) => F::Suspicious,
+            What::LegalRep(_) => F::LegalRep,
+            What::Shareholder { .. } | What::Investment { .. } => F::Relations,
+            What::Status(_) => F::Status,
+            What::Pcs(_) => F::Pcs,
+            What::Place { .. } => F::Place,
+            What::ReviewFlag(_) => F::ReviewFlag,
+            What::PersonScore { .. } | What::PersonDishonest(_) => return None,
+        })
+    }
+}
+
+impl Local {
+    /// The state of an enterprise with no facts, before any part is computed.
+    fn blank() -> Local {
+        Local {
+            r: vec![0.0; ROWS],
+            evidence: vec![Vec::new(); ROWS],
+            tax_grade: None,
+            serious_penalties: 0,
+            broken_commitments: 0,
+            overdue_over_90: false,
+            established: false,
+            young: false,
+            legal_rep: None,
+            shareholders: Vec::new(),
+            investments: Vec::new(),
+            status: None,
+            p: None,
+            region: None,
+            industry: None,
+            review_flags: Vec::new(),
+            tax_paid_fen: 0,
+        }
+    }
+
+    /// Sets row `row` from its measure. A row's records are listed only when its value is
+    /// positive: only such a row can be among the top five that an evaluation explains
+    /// (`score::top_rows`).
+    fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<Src>) {
+        let x = value(row, m, cat);
+        self.r[row - 1] = x;
+        self.evidence[row - 1] = if x > 0.0 { ev() } else { Vec::new() };
+    }
+}
+
 /// Computes rows 1–44 and the enterprise's own trigger inputs from its active facts.
 pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
-    let v = View {
-        facts: active.to_vec(),
-    };
-    let mut r = vec![0.0; ROWS];
-    let mut evidence: Vec<Vec<Src>> = vec![Vec::new(); ROWS];
-    // A row's records are listed only when its value is positive: only such a row can be
-    // among the top five that an evaluation explains (`score::top_rows`).
-    let mut set = |row: usize, m: Measure, ev: &dyn Fn() -> Vec<Src>| {
-        let x = value(row, m, cat);
-        r[row - 1] = x;
-        if x > 0.0 {
-            evidence[row - 1] = ev();
+    let mut by_family: Vec<Vec<&Fact>> = vec![Vec::new(); Family::ALL.len()];
+    for f in active {
+        if let Some(fam) = Family::of(&f.what) {
+            by_family[fam as usize].push(f);
         }
-    };
+    }
+    let mut l = Local::blank();
+    for (fam, facts) in Family::ALL.into_iter().zip(by_family) {
+        part(fam, facts, cat, &mut l);
+    }
+    l
+}
+
+/// Sets the fields of `l` that family `fam` decides from the family's active `facts` (all
+/// of them: an empty `facts` resets them).
+fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
+    let v = View { facts };
     macro_rules! count_row {
         ($row:expr, $pat:pat) => {
-            set(
+            l.set(
                 $row,
                 Measure::Count(v.count(|w| matches!(w, $pat))),
-                &|| v.srcs(|w| matches!(w, $pat)),
+                cat,
+                || v.srcs(|w| matches!(w, $pat)),
             )
         };
     }
     macro_rules! flag_row {
         ($row:expr, $pat:pat) => {
-            set(
+            l.set(
                 $row,
                 Measure::Flag(v.count(|w| matches!(w, $pat)) > 0.0),
-                &|| v.srcs(|w| matches!(w, $pat)),
+                cat,
+                || v.srcs(|w| matches!(w, $pat)),
             )
         };
     }
@@ -270,364 +482,452 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
                 _ => None,
             };
             let s: i64 = v.facts.iter().filter_map(|f| get(&f.what)).sum();
-            set($row, Measure::Sum(s), &|| v.srcs(|w| get(w).is_some()))
+            l.set($row, Measure::Sum(s), cat, || v.srcs(|w| get(w).is_some()))
         }};
     }
-    count_row!(1, What::PenGeneral);
-    count_row!(2, What::PenSerious);
-    sum_row!(3, What::PenAmount(x) => *x);
-    flag_row!(4, What::ListAbnormal);
-    flag_row!(5, What::ListSerious);
-    count_row!(6, What::InspFail);
-
-    // Row 7: streak of the latest PASS results.
-    let mut results: Vec<&Fact> = v.all(|w| matches!(w, What::InspResult { .. })).collect();
-    results.sort_by(|a, b| b.latest_key().cmp(&a.latest_key()));
-    let streak = results
-        .iter()
-        .take_while(|f| matches!(f.what, What::InspResult { pass: true }))
-        .count() as f64;
-    let c7 = &cat.indicator(7).compute;
-    let m7 = if results.is_empty() {
-        Measure::Missing
-    } else {
-        Measure::Value((c7.num("base") - c7.num("step") * streak).max(0.0))
-    };
-    set(7, m7, &|| {
-        results.iter().map(|f| f.src.clone()).take(1).collect()
-    });
-
-    // Row 8: latest grade, by evaluated year first.
-    let grade = v
-        .all(|w| matches!(w, What::TaxGrade { .. }))
-        .max_by(|a, b| {
-            let y = |f: &Fact| match f.what {
-                What::TaxGrade { eval_year, .. } => eval_year,
-                _ => 0,
-            };
-            (y(a), a.latest_key()).cmp(&(y(b), b.latest_key()))
-        });
-    let tax_grade = grade.and_then(|f| match f.what {
-        What::TaxGrade { grade, .. } => Some(grade),
-        _ => None,
-    });
-    let m8 = tax_grade.map_or(Measure::Missing, |g| {
-        Measure::Value(cat.indicator(8).compute.num(g.as_str()))
-    });
-    set(8, m8, &|| {
-        grade.map(|f| vec![f.src.clone()]).unwrap_or_default()
-    });
-
-    sum_row!(9, What::Arrears(x) => *x);
-    flag_row!(10, What::TaxAbnormal);
-    flag_row!(11, What::TaxMajor);
-
-    let age = v.latest(|w| matches!(w, What::FirmAge(_)));
-    let c12 = &cat.indicator(12).compute;
-    let m12 = age.map_or(Measure::Missing, |f| match f.what {
-        What::FirmAge(y) => {
-            Measure::Value((c12.num("base") - c12.num("per_year") * f64::from(y)).max(0.0))
+    match fam {
+        Family::PenGeneral => count_row!(1, What::PenGeneral),
+        Family::PenSerious => {
+            count_row!(2, What::PenSerious);
+            l.serious_penalties = v.count(|w| matches!(w, What::PenSerious)) as u32;
         }
-        _ => Measure::Missing,
-    });
-    set(12, m12, &|| {
-        age.map(|f| vec![f.src.clone()]).unwrap_or_default()
-    });
-
-    count_row!(13, What::KeyChange);
-    let cluster = v.latest(|w| matches!(w, What::AddressCluster(_)));
-    let m14 = match cluster.map(|f| &f.what) {
-        Some(What::AddressCluster(n)) => Measure::Value(*n as f64),
-        _ => Measure::Missing,
-    };
-    set(14, m14, &|| {
-        cluster.map(|f| vec![f.src.clone()]).unwrap_or_default()
-    });
-
-    let due = v.count(|w| matches!(w, What::AnnualDue)) > 0.0;
-    let filed = v.count(|w| matches!(w, What::AnnualFiled)) > 0.0;
-    set(15, Measure::Flag(due && !filed), &|| {
-        v.srcs(|w| matches!(w, What::AnnualFiled))
-    });
-    flag_row!(16, What::AnnualMismatch);
-
-    let capital = v.latest(|w| matches!(w, What::Capital { .. }));
-    let (m17, m18) = match capital.map(|f| &f.what) {
-        Some(What::Capital {
-            registered,
-            paid_in,
-        }) => {
-            let ratio = if *registered == 0 {
-                cat.indicator(17).compute.num("zero_capital")
+        Family::PenAmount => sum_row!(3, What::PenAmount(x) => *x),
+        Family::ListAbnormal => flag_row!(4, What::ListAbnormal),
+        Family::ListSerious => flag_row!(5, What::ListSerious),
+        Family::InspFail => count_row!(6, What::InspFail),
+        Family::InspResult => {
+            // Row 7: streak of the latest PASS results.
+            let mut results: Vec<&Fact> = v.all(|w| matches!(w, What::InspResult { .. })).collect();
+            results.sort_by(|a, b| later(b, a));
+            let streak = results
+                .iter()
+                .take_while(|f| matches!(f.what, What::InspResult { pass: true }))
+                .count() as f64;
+            let c7 = &cat.indicator(7).compute;
+            let m7 = if results.is_empty() {
+                Measure::Missing
             } else {
-                100.0 * (1.0 - *paid_in as f64 / *registered as f64)
+                Measure::Value((c7.num("base") - c7.num("step") * streak).max(0.0))
             };
-            (Measure::Value(ratio), Measure::Value(*registered as f64))
+            l.set(7, m7, cat, || {
+                results.iter().map(|f| f.src.clone()).take(1).collect()
+            });
         }
-        _ => (Measure::Missing, Measure::Missing),
-    };
-    let cap_src = || capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
-    set(17, m17, &cap_src);
-    set(18, m18, &cap_src);
-
-    let pledged: i64 = v
-        .all(|w| matches!(w, What::Pledge(_)))
-        .map(|f| match f.what {
-            What::Pledge(bp) => bp,
-            _ => 0,
-        })
-        .sum();
-    set(19, Measure::Count(pledged as f64), &|| {
-        v.srcs(|w| matches!(w, What::Pledge(_)))
-    });
-    sum_row!(20, What::Freeze(x) => *x);
-    count_row!(21, What::Mortgage);
-    sum_row!(22, What::TaxPaid(x) => *x);
-
-    // Row 23: sales year over year.
-    let c23 = &cat.indicator(23).compute;
-    let sum = |pat: fn(&What) -> Option<i64>| -> (i64, usize) {
-        let xs: Vec<i64> = v.facts.iter().filter_map(|f| pat(&f.what)).collect();
-        (xs.iter().sum(), xs.len())
-    };
-    let (recent, _) = sum(|w| match w {
-        What::SalesRecent(x) => Some(*x),
-        _ => None,
-    });
-    let (prior, n_prior) = sum(|w| match w {
-        What::SalesPrior(x) => Some(*x),
-        _ => None,
-    });
-    let v23 = if n_prior == 0 {
-        c23.num("no_prior")
-    } else if prior == 0 && recent == 0 {
-        c23.num("zero_both")
-    } else if prior == 0 {
-        c23.num("zero_prior")
-    } else {
-        let yoy = (recent - prior) as f64 / prior as f64;
-        c23.num("base") - c23.num("scale") * yoy
-    };
-    set(23, Measure::Value(v23), &|| {
-        v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_)))
-    });
-    let zero = v.count(|w| matches!(w, What::ZeroDecl)).min(12.0);
-    set(24, Measure::Count(zero), &|| {
-        v.srcs(|w| matches!(w, What::ZeroDecl))
-    });
-
-    // Rows 25–26: latest insured staff, and its change against period − 6.
-    let staff = v.latest(|w| matches!(w, What::Insured { .. }));
-    let (m25, m26, before) = match staff.map(|f| &f.what) {
-        Some(What::Insured { period, count }) => {
-            let lag = cat.indicator(26).compute.num("lag_months") as i32;
-            let before = v
-                .all(|w| matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag))
-                .max_by(|a, b| a.latest_key().cmp(&b.latest_key()));
-            let n6 = before.and_then(|f| match f.what {
-                What::Insured { count, .. } => Some(count),
+        Family::TaxGrade => {
+            // Row 8: latest grade, by evaluated year first.
+            let grade = v
+                .all(|w| matches!(w, What::TaxGrade { .. }))
+                .max_by(|a, b| {
+                    let y = |f: &Fact| match f.what {
+                        What::TaxGrade { eval_year, .. } => eval_year,
+                        _ => 0,
+                    };
+                    y(a).cmp(&y(b)).then_with(|| later(a, b))
+                });
+            l.tax_grade = grade.and_then(|f| match f.what {
+                What::TaxGrade { grade, .. } => Some(grade),
                 _ => None,
             });
-            let v26 = match n6 {
-                Some(n6) if n6 > 0 => {
-                    let delta = (*count - n6) as f64 / n6 as f64;
-                    -cat.indicator(26).compute.num("per_unit") * delta
+            let m8 = l.tax_grade.map_or(Measure::Missing, |g| {
+                Measure::Value(cat.indicator(8).compute.num(g.as_str()))
+            });
+            l.set(8, m8, cat, || {
+                grade.map(|f| vec![f.src.clone()]).unwrap_or_default()
+            });
+        }
+        Family::Arrears => sum_row!(9, What::Arrears(x) => *x),
+        Family::TaxAbnormal => flag_row!(10, What::TaxAbnormal),
+        Family::TaxMajor => flag_row!(11, What::TaxMajor),
+        Family::FirmAge => {
+            let age = v.latest(|w| matches!(w, What::FirmAge(_)));
+            let c12 = &cat.indicator(12).compute;
+            let m12 = age.map_or(Measure::Missing, |f| match f.what {
+                What::FirmAge(y) => {
+                    Measure::Value((c12.num("base") - c12.num("per_year") * f64::from(y)).max(0.0))
                 }
-                _ => 0.0,
+                _ => Measure::Missing,
+            });
+            l.set(12, m12, cat, || {
+                age.map(|f| vec![f.src.clone()]).unwrap_or_default()
+            });
+            l.established = age.is_some();
+        }
+        Family::Young => l.young = v.count(|w| matches!(w, What::Young)) > 0.0,
+        Family::KeyChange => count_row!(13, What::KeyChange),
+        Family::AddressCluster => {
+            let cluster = v.latest(|w| matches!(w, What::AddressCluster(_)));
+            let m14 = match cluster.map(|f| &f.what) {
+                Some(What::AddressCluster(n)) => Measure::Value(*n as f64),
+                _ => Measure::Missing,
             };
-            (Measure::Value(*count as f64), Measure::Value(v26), before)
+            l.set(14, m14, cat, || {
+                cluster.map(|f| vec![f.src.clone()]).unwrap_or_default()
+            });
         }
-        _ => (Measure::Missing, Measure::Value(0.0), None),
-    };
-    set(25, m25, &|| {
-        staff.map(|f| vec![f.src.clone()]).unwrap_or_default()
-    });
-    set(26, m26, &|| {
-        staff
-            .iter()
-            .chain(before.iter())
-            .map(|f| f.src.clone())
-            .collect()
-    });
-
-    let broken: BTreeSet<&str> = v
-        .all(|w| matches!(w, What::CmtBroken(_)))
-        .filter_map(|f| match &f.what {
-            What::CmtBroken(id) => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let broken_commitments = broken.len() as u32;
-    set(27, Measure::Count(broken.len() as f64), &|| {
-        v.srcs(|w| matches!(w, What::CmtBroken(_)))
-    });
-
-    let c28 = &cat.indicator(28).compute;
-    let open = v.count(|w| matches!(w, What::RectifyOpen));
-    let overdue = v.count(|w| matches!(w, What::RectifyOverdue));
-    let v28 = (c28.num("open") * open + c28.num("overdue") * overdue).min(c28.num("cap"));
-    set(28, Measure::Value(v28), &|| {
-        v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue))
-    });
-
-    // Rows 29–31: share of good outcomes.
-    let ratio = |good: f64, all: f64| -> Measure {
-        if all == 0.0 {
-            Measure::Missing
-        } else {
-            Measure::Value(100.0 * (1.0 - good / all))
+        Family::Annual => {
+            let due = v.count(|w| matches!(w, What::AnnualDue)) > 0.0;
+            let filed = v.count(|w| matches!(w, What::AnnualFiled)) > 0.0;
+            l.set(15, Measure::Flag(due && !filed), cat, || {
+                v.srcs(|w| matches!(w, What::AnnualFiled))
+            });
         }
-    };
-    let normal = v.count(|w| matches!(w, What::CmtVerified { normal: true }));
-    let verified = v.count(|w| matches!(w, What::CmtVerified { .. }));
-    set(29, ratio(normal, verified), &|| {
-        v.srcs(|w| matches!(w, What::CmtVerified { .. }))
-    });
-    let repaired = v.count(|w| matches!(w, What::RepairDone));
-    let unrepaired = v.count(|w| matches!(w, What::NegUnrepaired));
-    set(30, ratio(repaired, repaired + unrepaired), &|| {
-        v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired))
-    });
-    let on_time = v.count(|w| matches!(w, What::Obligation { on_time: true }));
-    let obligations = v.count(|w| matches!(w, What::Obligation { .. }));
-    set(31, ratio(on_time, obligations), &|| {
-        v.srcs(|w| matches!(w, What::Obligation { .. }))
-    });
-
-    let good = |row: usize, active: bool| {
-        if active {
-            Measure::Value(0.0)
-        } else {
-            Measure::Value(cat.indicator(row).compute.num("inactive"))
+        Family::AnnualMismatch => flag_row!(16, What::AnnualMismatch),
+        Family::Capital => {
+            let capital = v.latest(|w| matches!(w, What::Capital { .. }));
+            let (m17, m18) = match capital.map(|f| &f.what) {
+                Some(What::Capital {
+                    registered,
+                    paid_in,
+                }) => {
+                    let ratio = if *registered == 0 {
+                        cat.indicator(17).compute.num("zero_capital")
+                    } else {
+                        100.0 * (1.0 - *paid_in as f64 / *registered as f64)
+                    };
+                    (Measure::Value(ratio), Measure::Value(*registered as f64))
+                }
+                _ => (Measure::Missing, Measure::Missing),
+            };
+            let cap_src = || capital.map(|f| vec![f.src.clone()]).unwrap_or_default();
+            l.set(17, m17, cat, cap_src);
+            l.set(18, m18, cat, cap_src);
         }
-    };
-    set(
-        32,
-        good(32, v.count(|w| matches!(w, What::Honour)) > 0.0),
-        &|| v.srcs(|w| matches!(w, What::Honour)),
-    );
-    set(
-        33,
-        good(33, v.count(|w| matches!(w, What::Voluntary)) > 0.0),
-        &|| v.srcs(|w| matches!(w, What::Voluntary)),
-    );
+        Family::Pledge => {
+            let pledged: i64 = v
+                .all(|w| matches!(w, What::Pledge(_)))
+                .map(|f| match f.what {
+                    What::Pledge(bp) => bp,
+                    _ => 0,
+                })
+                .sum();
+            l.set(19, Measure::Count(pledged as f64), cat, || {
+                v.srcs(|w| matches!(w, What::Pledge(_)))
+            });
+        }
+        Family::Freeze => sum_row!(20, What::Freeze(x) => *x),
+        Family::Mortgage => count_row!(21, What::Mortgage),
+        Family::TaxPaid => {
+            sum_row!(22, What::TaxPaid(x) => *x);
+            l.tax_paid_fen = v
+                .facts
+                .iter()
+                .map(|f| match f.what {
+                    What::TaxPaid(x) => x,
+                    _ => 0,
+                })
+                .sum();
+        }
+        Family::Sales => {
+            // Row 23: sales year over year.
+            let c23 = &cat.indicator(23).compute;
+            let sum = |pat: fn(&What) -> Option<i64>| -> (i64, usize) {
+                let xs: Vec<i64> = v.facts.iter().filter_map(|f| pat(&f.what)).collect();
+                (xs.iter().sum(), xs.len())
+            };
+            let (recent, _) = sum(|w| match w {
+                What::SalesRecent(x) => Some(*x),
+                _ => None,
+            });
+            let (prior, n_prior) = sum(|w| match w {
+                What::SalesPrior(x) => Some(*x),
+                _ => None,
+            });
+            let v23 = if n_prior == 0 {
+                c23.num("no_prior")
+            } else if prior == 0 && recent == 0 {
+                c23.num("zero_both")
+            } else if prior == 0 {
+                c23.num("zero_prior")
+            } else {
+                let yoy = (recent - prior) as f64 / prior as f64;
+                c23.num("base") - c23.num("scale") * yoy
+            };
+            l.set(23, Measure::Value(v23), cat, || {
+                v.srcs(|w| matches!(w, What::SalesRecent(_) | What::SalesPrior(_)))
+            });
+        }
+        Family::ZeroDecl => {
+            let zero = v.count(|w| matches!(w, What::ZeroDecl)).min(12.0);
+            l.set(24, Measure::Count(zero), cat, || {
+                v.srcs(|w| matches!(w, What::ZeroDecl))
+            });
+        }
+        Family::Insured => {
+            // Rows 25–26: latest insured staff, and its change against period − 6.
+            let staff = v.latest(|w| matches!(w, What::Insured { .. }));
+            let (m25, m26, before) = match staff.map(|f| &f.what) {
+                Some(What::Insured { period, count }) => {
+                    let lag = cat.indicator(26).compute.num("lag_months") as i32;
+                    let before = v
+                        .all(|w| {
+                            matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag)
+                        })
+                        .max_by(|a, b| later(a, b));
+                    let n6 = before.and_then(|f| match f.what {
+                        What::Insured { count, .. } => Some(count),
+                        _ => None,
+                    });
+                    let v26 = match n6 {
+                        Some(n6) if n6 > 0 => {
+                            let delta = (*count - n6) as f64 / n6 as f64;
+                            -cat.indicator(26).compute.num("per_unit") * delta
+                        }
+                        _ => 0.0,
+                    };
+                    (Measure::Value(*count as f64), Measure::Value(v26), before)
+                }
+                _ => (Measure::Missing, Measure::Value(0.0), None),
+            };
+            l.set(25, m25, cat, || {
+                staff.map(|f| vec![f.src.clone()]).unwrap_or_default()
+            });
+            l.set(26, m26, cat, || {
+                staff
+                    .iter()
+                    .chain(before.iter())
+                    .map(|f| f.src.clone())
+                    .collect()
+            });
+        }
+        Family::CmtBroken => {
+            let broken: BTreeSet<&str> = v
+                .all(|w| matches!(w, What::CmtBroken(_)))
+                .filter_map(|f| match &f.what {
+                    What::CmtBroken(id) => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            l.broken_commitments = broken.len() as u32;
+            l.set(27, Measure::Count(broken.len() as f64), cat, || {
+                v.srcs(|w| matches!(w, What::CmtBroken(_)))
+            });
+        }
+        Family::Rectify => {
+            let c28 = &cat.indicator(28).compute;
+            let open = v.count(|w| matches!(w, What::RectifyOpen));
+            let overdue = v.count(|w| matches!(w, What::RectifyOverdue));
+            let v28 = (c28.num("open") * open + c28.num("overdue") * overdue).min(c28.num("cap"));
+            l.set(28, Measure::Value(v28), cat, || {
+                v.srcs(|w| matches!(w, What::RectifyOpen | What::RectifyOverdue))
+            });
+        }
+        Family::CmtVerified => {
+            let normal = v.count(|w| matches!(w, What::CmtVerified { normal: true }));
+            let verified = v.count(|w| matches!(w, What::CmtVerified { .. }));
+            l.set(29, ratio(normal, verified), cat, || {
+                v.srcs(|w| matches!(w, What::CmtVerified { .. }))
+            });
+        }
+        Family::Repair => {
+            let repaired = v.count(|w| matches!(w, What::RepairDone));
+            let unrepaired = v.count(|w| matches!(w, What::NegUnrepaired));
+            l.set(30, ratio(repaired, repaired + unrepaired), cat, || {
+                v.srcs(|w| matches!(w, What::RepairDone | What::NegUnrepaired))
+            });
+        }
+        Family::Obligation => {
+            let on_time = v.count(|w| matches!(w, What::Obligation { on_time: true }));
+            let obligations = v.count(|w| matches!(w, What::Obligation { .. }));
+            l.set(31, ratio(on_time, obligations), cat, || {
+                v.srcs(|w| matches!(w, What::Obligation { .. }))
+            });
+        }
+        Family::Honour => {
+            let active = v.count(|w| matches!(w, What::Honour)) > 0.0;
+            l.set(32, good(32, active, cat), cat, || {
+                v.srcs(|w| matches!(w, What::Honour))
+            });
+        }
+        Family::Voluntary => {
+            let active = v.count(|w| matches!(w, What::Voluntary)) > 0.0;
+            l.set(33, good(33, active, cat), cat, || {
+                v.srcs(|w| matches!(w, What::Voluntary))
+            });
+        }
+        Family::JudDishonest => flag_row!(34, What::JudDishonest),
+        Family::Consumption => flag_row!(35, What::Consumption),
+        Family::TerminatedUnpaid => count_row!(36, What::TerminatedUnpaid),
+        Family::EnforcedOpen => {
+            count_row!(37, What::EnforcedOpen(_));
+            sum_row!(38, What::EnforcedOpen(x) => *x);
+        }
+        Family::DefendantCase => count_row!(39, What::DefendantCase),
+        Family::Overdue => {
+            let band = v
+                .all(|w| matches!(w, What::Overdue { .. }))
+                .filter_map(|f| match f.what {
+                    What::Overdue { band, .. } => Some(band),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            l.set(40, Measure::Value(f64::from(band)), cat, || {
+                v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0))
+            });
+            sum_row!(41, What::Overdue { amount, .. } => *amount);
+            l.overdue_over_90 = band >= 100;
+        }
+        Family::DebtEvasion => flag_row!(42, What::DebtEvasion),
+        Family::Police => flag_row!(43, What::Police),
+        Family::Suspicious => {
+            let accounts: BTreeSet<&str> = v
+                .all(|w| matches!(w, What::Suspicious(_)))
+                .filter_map(|f| match &f.what {
+                    What::Suspicious(a) => Some(a.as_str()),
+                    _ => None,
+                })
+                .collect();
+            l.set(44, Measure::Count(accounts.len() as f64), cat, || {
+                v.srcs(|w| matches!(w, What::Suspicious(_)))
+            });
+        }
+        Family::LegalRep => {
+            l.legal_rep =
+                v.latest(|w| matches!(w, What::LegalRep(_)))
+                    .and_then(|f| match &f.what {
+                        What::LegalRep(p) => Some((p.clone(), f.src.clone())),
+                        _ => None,
+                    });
+        }
+        Family::Relations => {
+            let mut seen: BTreeMap<(bool, &str), &Fact> = BTreeMap::new();
+            for f in v.all(|w| matches!(w, What::Shareholder { .. } | What::Investment { .. })) {
+                let key = match &f.what {
+                    What::Shareholder { uscc, .. } => (false, uscc.as_str()),
+                    What::Investment { uscc, .. } => (true, uscc.as_str()),
+                    _ => continue,
+                };
+                if seen.get(&key).is_none_or(|g| later(g, f).is_lt()) {
+                    seen.insert(key, f);
+                }
+            }
+            l.shareholders.clear();
+            l.investments.clear();
+            for f in seen.values() {
+                match &f.what {
+                    What::Shareholder { uscc, bp } if *bp >= 500 => {
+                        l.shareholders.push((uscc.clone(), f.src.clone()))
+                    }
+                    What::Investment { uscc, bp } if *bp > 0 => {
+                        l.investments.push((uscc.clone(), f.src.clone()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Family::Status => {
+            l.status = v
+                .latest(|w| matches!(w, What::Status(_)))
+                .and_then(|f| match f.what {
+                    What::Status(s) => Some(s),
+                    _ => None,
+                });
+        }
+        Family::Pcs => {
+            l.p = v
+                .latest(|w| matches!(w, What::Pcs(_)))
+                .and_then(|f| match f.what {
+                    What::Pcs(s) => Some(s),
+                    _ => None,
+                });
+        }
+        Family::Place => {
+            let place = |pick: fn(&What) -> Option<&String>| {
+                v.all(move |w| pick(w).is_some())
+                    .max_by(|a, b| later(a, b))
+                    .and_then(|f| pick(&f.what).cloned())
+            };
+            l.region = place(|w| match w {
+                What::Place { region, .. } => region.as_ref(),
+                _ => None,
+            });
+            l.industry = place(|w| match w {
+                What::Place { industry, .. } => industry.as_ref(),
+                _ => None,
+            });
+        }
+        Family::ReviewFlag => l.review_flags = review_flags(&v.facts),
+    }
+}
 
-    flag_row!(34, What::JudDishonest);
-    flag_row!(35, What::Consumption);
-    count_row!(36, What::TerminatedUnpaid);
-    count_row!(37, What::EnforcedOpen(_));
-    sum_row!(38, What::EnforcedOpen(x) => *x);
-    count_row!(39, What::DefendantCase);
+/// Rows 29–31: the share of good outcomes.
+fn ratio(good: f64, all: f64) -> Measure {
+    if all == 0.0 {
+        Measure::Missing
+    } else {
+        Measure::Value(100.0 * (1.0 - good / all))
+    }
+}
 
-    let band = v
-        .all(|w| matches!(w, What::Overdue { .. }))
-        .filter_map(|f| match f.what {
-            What::Overdue { band, .. } => Some(band),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    set(40, Measure::Value(f64::from(band)), &|| {
-        v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0))
-    });
-    sum_row!(41, What::Overdue { amount, .. } => *amount);
-    flag_row!(42, What::DebtEvasion);
-    flag_row!(43, What::Police);
-    let accounts: BTreeSet<&str> = v
-        .all(|w| matches!(w, What::Suspicious(_)))
-        .filter_map(|f| match &f.what {
-            What::Suspicious(a) => Some(a.as_str()),
-            _ => None,
-        })
-        .collect();
-    set(44, Measure::Count(accounts.len() as f64), &|| {
-        v.srcs(|w| matches!(w, What::Suspicious(_)))
-    });
+/// Rows 32–33: 0 while a good record is in effect, else the row's `inactive` value.
+fn good(row: usize, active: bool, cat: &Catalogue) -> Measure {
+    if active {
+        Measure::Value(0.0)
+    } else {
+        Measure::Value(cat.indicator(row).compute.num("inactive"))
+    }
+}
 
-    // Relations, status and the rest of the state.
-    let legal_rep = v
-        .latest(|w| matches!(w, What::LegalRep(_)))
-        .and_then(|f| match &f.what {
-            What::LegalRep(p) => Some((p.clone(), f.src.clone())),
-            _ => None,
-        });
-    let mut shareholders = Vec::new();
-    let mut investments = Vec::new();
-    let mut seen: BTreeMap<(bool, &str), &Fact> = BTreeMap::new();
-    for f in v.all(|w| matches!(w, What::Shareholder { .. } | What::Investment { .. })) {
-        let key = match &f.what {
-            What::Shareholder { uscc, .. } => (false, uscc.as_str()),
-            What::Investment { uscc, .. } => (true, uscc.as_str()),
-            _ => continue,
+/// One enterprise's active facts grouped by [`Family`] with [`Local`] kept current: a
+/// change recomputes only the parts of the families it touched, and equals [`local`] over
+/// the same facts (the same part functions over the same facts per family).
+#[derive(Debug, Clone)]
+pub struct LocalState<F> {
+    /// Each family's active facts with their multiplicities, sorted, counts non-zero.
+    bags: Vec<Vec<(F, isize)>>,
+    /// Families changed since `local` was last brought up to date, one bit each.
+    dirty: u64,
+    /// `local` of every family's facts as of the last [`LocalState::local`].
+    current: Local,
+}
+
+impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
+    fn default() -> Self {
+        LocalState {
+            bags: (0..Family::ALL.len()).map(|_| Vec::new()).collect(),
+            // Every part is computed once, for an enterprise with no facts.
+            dirty: (1u64 << Family::ALL.len()) - 1,
+            current: Local::blank(),
+        }
+    }
+}
+
+impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
+    /// Adds `diff` copies of `fact` (removes when negative); a person-scoped fact is
+    /// ignored, as [`local`] ignores it.
+    pub fn update(&mut self, fact: F, diff: isize) {
+        let Some(fam) = Family::of(&fact.borrow().what) else {
+            return;
         };
-        if seen
-            .get(&key)
-            .is_none_or(|g| g.latest_key() < f.latest_key())
-        {
-            seen.insert(key, f);
-        }
-    }
-    for f in seen.values() {
-        match &f.what {
-            What::Shareholder { uscc, bp } if *bp >= 500 => {
-                shareholders.push((uscc.clone(), f.src.clone()))
+        let bag = &mut self.bags[fam as usize];
+        match bag.binary_search_by(|(x, _)| x.cmp(&fact)) {
+            Ok(i) => {
+                bag[i].1 += diff;
+                if bag[i].1 == 0 {
+                    bag.remove(i);
+                }
             }
-            What::Investment { uscc, bp } if *bp > 0 => {
-                investments.push((uscc.clone(), f.src.clone()))
+            Err(i) => {
+                if diff != 0 {
+                    bag.insert(i, (fact, diff));
+                }
             }
-            _ => {}
         }
+        self.dirty |= 1 << fam as u32;
     }
-    let status = v
-        .latest(|w| matches!(w, What::Status(_)))
-        .and_then(|f| match f.what {
-            What::Status(s) => Some(s),
-            _ => None,
-        });
-    let p = v
-        .latest(|w| matches!(w, What::Pcs(_)))
-        .and_then(|f| match f.what {
-            What::Pcs(s) => Some(s),
-            _ => None,
-        });
-    let place = |pick: fn(&What) -> Option<&String>| {
-        v.all(move |w| pick(w).is_some())
-            .max_by(|a, b| a.latest_key().cmp(&b.latest_key()))
-            .and_then(|f| pick(&f.what).cloned())
-    };
-    let region = place(|w| match w {
-        What::Place { region, .. } => region.as_ref(),
-        _ => None,
-    });
-    let industry = place(|w| match w {
-        What::Place { industry, .. } => industry.as_ref(),
-        _ => None,
-    });
-    Local {
-        r,
-        evidence,
-        tax_grade,
-        serious_penalties: v.count(|w| matches!(w, What::PenSerious)) as u32,
-        broken_commitments,
-        overdue_over_90: band >= 100,
-        established: age.is_some(),
-        young: v.count(|w| matches!(w, What::Young)) > 0.0,
-        legal_rep,
-        shareholders,
-        investments,
-        status,
-        p,
-        region,
-        industry,
-        review_flags: review_flags(&v.facts),
-        tax_paid_fen: v
-            .facts
-            .iter()
-            .map(|f| match f.what {
-                What::TaxPaid(x) => x,
-                _ => 0,
-            })
-            .sum(),
+
+    /// [`local`] of the active facts: the parts of changed families are recomputed.
+    pub fn local(&mut self, cat: &Catalogue) -> &Local {
+        while self.dirty != 0 {
+            let i = self.dirty.trailing_zeros() as usize;
+            self.dirty &= self.dirty - 1;
+            let facts = self.bags[i]
+                .iter()
+                .flat_map(|(f, r)| std::iter::repeat_n(f.borrow(), (*r).max(0) as usize))
+                .collect();
+            part(Family::ALL[i], facts, cat, &mut self.current);
+        }
+        &self.current
     }
 }
 
