@@ -415,9 +415,9 @@ fn pipeline<'s>(
         .filter(move |(_, f)| inputs.reads(&f.what))
         .fold_ordered(
             "Links",
-            |s: &mut Facts, f, r| s.update(f, r),
+            |s: &mut Links, f, r| s.0.update(f, r),
             move |_u: &String, s, out| {
-                let l = s.local.local(&c);
+                let l = s.0.local.local(&c);
                 if red_trigger(l, &c) {
                     out.push((Link::Red, 1));
                 }
@@ -573,6 +573,25 @@ impl Facts {
 impl Folded for Facts {
     fn is_empty(&self) -> bool {
         self.held == 0
+    }
+}
+
+/// The links stage's state of one enterprise: its facts of the kinds links read, valued
+/// without their records (links name none).
+struct Links(Facts);
+
+impl Default for Links {
+    fn default() -> Self {
+        Links(Facts {
+            held: 0,
+            local: LocalState::unexplained(),
+        })
+    }
+}
+
+impl Folded for Links {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

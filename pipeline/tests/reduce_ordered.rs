@@ -1,7 +1,8 @@
-//! `reduce_ordered` against differential's own `reduce` on random update streams: the same
-//! logic over the same input gives the same output updates (data, time, diff), with stored
-//! and with recomputed outputs, on one and two workers, with updates at future times,
-//! retractions and negative counts.
+//! `reduce_ordered` and `fold_ordered` against differential's own `reduce` on random update
+//! streams: the same logic over the same input gives the same output updates (data, time,
+//! diff), with stored and with recomputed outputs and as a fold of each change into a
+//! key's state, on one and two workers, with updates at future times, retractions and
+//! negative counts.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::input::Input;
-use pipeline::ordered::{Outputs, ReduceOrdered};
+use pipeline::ordered::{FoldOrdered, Folded, Outputs, ReduceOrdered};
 use proptest::prelude::*;
 use rules::time::Ts;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -40,9 +41,45 @@ fn logic<V: std::borrow::Borrow<u8>>(
     }
 }
 
-/// Runs `steps` (each: updates, then the input advances by `advance`) through both
-/// reduces on `workers` workers; returns both outputs, consolidated.
-fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, outputs: Outputs) -> (Vec<Out>, Vec<Out>) {
+/// The operator under test.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// `reduce_ordered` with these outputs.
+    Reduce(Outputs),
+    /// `fold_ordered` over [`Values`].
+    Fold,
+}
+
+/// A fold's state: the key's values and counts, sorted, counts non-zero, kept by each
+/// change (as a state machine would, instead of being handed the key's input).
+#[derive(Default)]
+struct Values(Vec<(u8, isize)>);
+
+impl Folded for Values {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Values {
+    fn update(&mut self, v: u8, r: isize) {
+        match self.0.binary_search_by_key(&v, |(x, _)| *x) {
+            Ok(i) => {
+                self.0[i].1 += r;
+                if self.0[i].1 == 0 {
+                    self.0.remove(i);
+                }
+            }
+            Err(i) if r != 0 => self.0.insert(i, (v, r)),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Runs `steps` (each: updates, then the input advances by `advance`) through the operator
+/// under test and differential's `reduce` on `workers` workers; returns both outputs,
+/// consolidated.
+fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, mode: Mode) -> (Vec<Out>, Vec<Out>) {
     let ordered = Arc::new(Mutex::new(Vec::new()));
     let reference = Arc::new(Mutex::new(Vec::new()));
     let (o, r) = (ordered.clone(), reference.clone());
@@ -53,10 +90,19 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, outputs: Outputs) -> (Vec<
         let (m, t) = (mine.clone(), theirs.clone());
         let (mut input, probe) = worker.dataflow::<Ts, _, _>(|scope| {
             let (input, updates) = scope.new_collection::<(u8, u8), isize>();
-            let a = updates
-                .clone()
-                .reduce_ordered("Ordered", outputs, logic::<u8>)
-                .inspect(move |x| m.borrow_mut().push(*x));
+            let a = match mode {
+                Mode::Reduce(outputs) => {
+                    updates
+                        .clone()
+                        .reduce_ordered("Ordered", outputs, logic::<u8>)
+                }
+                Mode::Fold => updates.clone().fold_ordered(
+                    "Folded",
+                    |s: &mut Values, v, r| s.update(v, r),
+                    |k, s, out| logic(k, &s.0, out),
+                ),
+            }
+            .inspect(move |x| m.borrow_mut().push(*x));
             let b = updates
                 .reduce_named("Reference", |k, vals, out| logic(k, vals, out))
                 .inspect(move |x| t.borrow_mut().push(*x));
@@ -111,10 +157,13 @@ proptest! {
     fn ordered_reduce_equals_differential_reduce(
         steps in steps(),
         two in any::<bool>(),
-        stored in any::<bool>(),
+        mode in prop_oneof![
+            Just(Mode::Reduce(Outputs::Stored)),
+            Just(Mode::Reduce(Outputs::Recomputed)),
+            Just(Mode::Fold),
+        ],
     ) {
-        let outputs = if stored { Outputs::Stored } else { Outputs::Recomputed };
-        let (ordered, reference) = run(steps, if two { 2 } else { 1 }, outputs);
+        let (ordered, reference) = run(steps, if two { 2 } else { 1 }, mode);
         prop_assert_eq!(ordered, reference);
     }
 }
@@ -126,8 +175,12 @@ fn a_fixed_stream_has_output() {
         (vec![(1, 3, 0, 1), (1, 6, 5, 1)], 2),
         (vec![(1, 3, 0, -1)], 10),
     ];
-    for outputs in [Outputs::Stored, Outputs::Recomputed] {
-        let (ordered, reference) = run(steps.clone(), 1, outputs);
+    for mode in [
+        Mode::Reduce(Outputs::Stored),
+        Mode::Reduce(Outputs::Recomputed),
+        Mode::Fold,
+    ] {
+        let (ordered, reference) = run(steps.clone(), 1, mode);
         assert_eq!(ordered, reference);
         assert!(ordered.contains(&((1, (1003, 0)), 0, 1)));
         assert!(ordered.contains(&((1, (1003, 0)), 2, -1)));

@@ -23,9 +23,9 @@ pub fn round2(x: f64) -> f64 {
 pub struct Local {
     /// r-values of rows 1–44 (45–49 are 0 here), rounded to 0.01.
     pub r: Vec<f64>,
-    /// The records behind each row with a positive value (empty for a row at 0, which no
-    /// explanation names).
-    pub evidence: Vec<Vec<Src>>,
+    /// The records behind each row with a positive value, by row (a row at 0, which no
+    /// explanation names, has none): most rows are 0, so only the others are listed.
+    evidence: Vec<(u8, Vec<Src>)>,
     /// Latest tax grade, if any.
     pub tax_grade: Option<TaxGrade>,
     /// Active SERIOUS penalties.
@@ -59,6 +59,13 @@ pub struct Local {
 }
 
 impl Local {
+    /// The records behind row `row` (1–44) when its value is positive; none otherwise.
+    pub fn evidence(&self, row: usize) -> &[Src] {
+        self.evidence
+            .binary_search_by_key(&(row as u8), |(r, _)| *r)
+            .map_or(&[], |i| &self.evidence[i].1)
+    }
+
     /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).
     pub fn stopped(&self) -> bool {
         matches!(
@@ -407,7 +414,7 @@ impl Local {
     fn blank() -> Local {
         Local {
             r: vec![0.0; ROWS],
-            evidence: vec![Vec::new(); ROWS],
+            evidence: Vec::new(),
             tax_grade: None,
             serious_penalties: 0,
             broken_commitments: 0,
@@ -432,7 +439,17 @@ impl Local {
     fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<Src>) {
         let x = value(row, m, cat);
         self.r[row - 1] = x;
-        self.evidence[row - 1] = if x > 0.0 { ev() } else { Vec::new() };
+        let at = self
+            .evidence
+            .binary_search_by_key(&(row as u8), |(r, _)| *r);
+        match (at, x > 0.0) {
+            (Ok(i), true) => self.evidence[i].1 = ev(),
+            (Ok(i), false) => {
+                self.evidence.remove(i);
+            }
+            (Err(i), true) => self.evidence.insert(i, (row as u8, ev())),
+            (Err(_), false) => {}
+        }
     }
 }
 
@@ -868,48 +885,62 @@ fn good(row: usize, active: bool, cat: &Catalogue) -> Measure {
     }
 }
 
-/// One enterprise's active facts grouped by [`Family`] with [`Local`] kept current: a
-/// change recomputes only the parts of the families it touched, and equals [`local`] over
-/// the same facts (the same part functions over the same facts per family).
+/// One enterprise's active facts with [`Local`] kept current: a change recomputes only the
+/// part of the [`Family`] it touched, and equals [`local`] over the same facts (the same
+/// part functions over the same facts per family).
 #[derive(Debug, Clone)]
 pub struct LocalState<F> {
-    /// Each family's active facts with their multiplicities, sorted, counts non-zero.
-    bags: Vec<Vec<(F, isize)>>,
-    /// Families changed since `local` was last brought up to date, one bit each.
+    /// The active facts that `local` reads (not the person-scoped ones), sorted, counts
+    /// non-zero. Families are runs of kinds in the order of [`What`], so each family's
+    /// facts are one run here, in the order of [`Family`].
+    facts: Vec<(F, isize)>,
+    /// Families changed since `current` was last brought up to date, one bit each.
     dirty: u64,
-    /// `local` of every family's facts as of the last [`LocalState::local`].
+    /// `local` of the facts as of the last [`LocalState::local`] (without the rows'
+    /// records unless `explain`).
     current: Local,
+    /// Whether `current` keeps the records behind its rows.
+    explain: bool,
 }
 
 impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
     fn default() -> Self {
         LocalState {
-            bags: (0..Family::ALL.len()).map(|_| Vec::new()).collect(),
+            facts: Vec::new(),
             // Every part is computed once, for an enterprise with no facts.
             dirty: (1u64 << Family::ALL.len()) - 1,
             current: Local::blank(),
+            explain: true,
         }
     }
 }
 
 impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
+    /// A state whose [`Local`] lists no records behind its rows (for readers of values
+    /// only: the records are most of its memory).
+    pub fn unexplained() -> Self {
+        LocalState {
+            explain: false,
+            ..LocalState::default()
+        }
+    }
+
     /// Adds `diff` copies of `fact` (removes when negative); a person-scoped fact is
     /// ignored, as [`local`] ignores it.
     pub fn update(&mut self, fact: F, diff: isize) {
         let Some(fam) = Family::of(&fact.borrow().what) else {
             return;
         };
-        let bag = &mut self.bags[fam as usize];
-        match bag.binary_search_by(|(x, _)| x.cmp(&fact)) {
+        match self.facts.binary_search_by(|(x, _)| x.cmp(&fact)) {
             Ok(i) => {
-                bag[i].1 += diff;
-                if bag[i].1 == 0 {
-                    bag.remove(i);
+                self.facts[i].1 += diff;
+                if self.facts[i].1 == 0 {
+                    self.facts.remove(i);
                 }
             }
             Err(i) => {
                 if diff != 0 {
-                    bag.insert(i, (fact, diff));
+                    self.facts.insert(i, (fact, diff));
                 }
             }
         }
@@ -919,13 +950,19 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
     /// [`local`] of the active facts: the parts of changed families are recomputed.
     pub fn local(&mut self, cat: &Catalogue) -> &Local {
         while self.dirty != 0 {
-            let i = self.dirty.trailing_zeros() as usize;
+            let fam = Family::ALL[self.dirty.trailing_zeros() as usize];
             self.dirty &= self.dirty - 1;
-            let facts = self.bags[i]
+            let rank = |(f, _): &(F, isize)| Family::of(&f.borrow().what);
+            let lo = self.facts.partition_point(|x| rank(x) < Some(fam));
+            let hi = lo + self.facts[lo..].partition_point(|x| rank(x) == Some(fam));
+            let facts = self.facts[lo..hi]
                 .iter()
                 .flat_map(|(f, r)| std::iter::repeat_n(f.borrow(), (*r).max(0) as usize))
                 .collect();
-            part(Family::ALL[i], facts, cat, &mut self.current);
+            part(fam, facts, cat, &mut self.current);
+        }
+        if !self.explain {
+            self.current.evidence.clear();
         }
         &self.current
     }

@@ -163,7 +163,7 @@ pub fn evaluate(
             47 => local.legal_rep.iter().map(|(_, s)| s.clone()).collect(),
             48 => related_srcs(&local.shareholders, &cross.shareholders_red),
             49 => related_srcs(&local.investments, &cross.affiliates_red),
-            _ => local.evidence[row - 1].clone(),
+            _ => local.evidence(row).to_vec(),
         }
     };
 

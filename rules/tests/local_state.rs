@@ -41,6 +41,21 @@ fn from_scratch(active: &[(Arc<Fact>, isize)], cat: &Catalogue) -> rules::indica
 }
 
 #[test]
+fn families_are_runs_in_the_order_of_facts() {
+    // `LocalState` finds a family's facts as one run of its sorted facts.
+    let mut facts: Vec<Arc<Fact>> = enterprises(60, 2).into_iter().flatten().collect();
+    facts.sort();
+    let families: Vec<Family> = facts.iter().filter_map(|f| Family::of(&f.what)).collect();
+    assert!(families.windows(2).all(|w| w[0] <= w[1]));
+    let distinct: std::collections::BTreeSet<_> = families.iter().collect();
+    assert!(
+        distinct.len() >= 40,
+        "only {} families seen",
+        distinct.len()
+    );
+}
+
+#[test]
 fn follows_every_history_as_intervals_open_and_close() {
     let cat = Catalogue::embedded();
     let mut families = std::collections::BTreeSet::new();
