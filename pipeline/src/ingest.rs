@@ -11,7 +11,7 @@ use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::{Event, Feed};
 use rules::lifecycle::Accepted;
-use rules::reject::Rejection;
+use rules::reject::{Reason, Rejection};
 use rules::time::{format_rfc3339, Ts};
 use serde_json::json;
 
@@ -31,6 +31,9 @@ pub struct Ingest<'c, W: Write> {
     max_ingest: Ts,
     /// The wall clock, when live; `None` replays.
     wall: Option<fn() -> Ts>,
+    /// This process's wall clock, against which an `ingest_time` from the future is
+    /// rejected (whether live or not).
+    clock: fn() -> Ts,
     /// Records read.
     pub read: u64,
     /// Duplicates dropped.
@@ -63,6 +66,7 @@ impl<'c, W: Write> Ingest<'c, W> {
             seen: HashMap::new(),
             max_ingest: Ts::MIN,
             wall: None,
+            clock: now,
             read: 0,
             duplicate: 0,
             rejected: BTreeMap::new(),
@@ -80,6 +84,12 @@ impl<'c, W: Write> Ingest<'c, W> {
     /// expiries happen on time while feeds are idle.
     pub fn live(mut self, wall: fn() -> Ts) -> Self {
         self.wall = Some(wall);
+        self
+    }
+
+    /// Reads the wall clock from `clock` instead of the system's, for `future_ingest_time`.
+    pub fn clocked(mut self, clock: fn() -> Ts) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -129,12 +139,35 @@ impl<'c, W: Write> Ingest<'c, W> {
         }
         decode(line, Some(feed), &self.cfg)
             .map(|d| d.event)
+            .and_then(|e| self.not_from_the_future(e))
             .inspect_err(|rej| {
                 *self.rejected.entry(rej.reason.as_str()).or_default() += 1;
                 if let Some(m) = &self.metrics {
                     m.rejected(Some(feed), rej.reason);
                 }
             })
+    }
+
+    /// Rejects a record whose `ingest_time` is more than the catalogue's tolerance after this
+    /// process's wall clock (`events.md`): one such record would move the watermark and
+    /// make every later record late. The rejection is a dead letter (and, in `serve`, an
+    /// entry of the log), so a replay agrees with the decision taken here.
+    fn not_from_the_future(&self, e: Event) -> Result<Event, Rejection> {
+        let now = (self.clock)();
+        let tolerance = self.cat.lifecycle.future_ingest_tolerance_secs;
+        let ahead = e.ingest_time.saturating_sub(now);
+        if ahead > tolerance {
+            return Err(Rejection::new(
+                Reason::FutureIngestTime,
+                format!(
+                    "ingest_time {} is {ahead} s after this process's clock ({}), at most \
+                     {tolerance} s allowed",
+                    format_rfc3339(e.ingest_time),
+                    format_rfc3339(now),
+                ),
+            ));
+        }
+        Ok(e)
     }
 
     /// Admits a decoded record in arrival order: duplicates are counted, the rest get their
@@ -257,6 +290,37 @@ mod tests {
             vs,
             ["2024-01-01T11:50:00Z"],
             "two hours behind the wall clock: late"
+        );
+    }
+
+    #[test]
+    fn a_record_from_the_future_is_rejected_and_moves_no_clock() {
+        fn wall() -> Ts {
+            parse_rfc3339("2024-01-01T12:00:00Z").expect("time")
+        }
+        let cat = Catalogue::embedded();
+        let mut ingest = Ingest::new(&cat, Vec::new()).clocked(wall);
+        let mut read = |id: &str, t: &str| {
+            let e = ingest
+                .decode(Feed::List, 7, &line(id, t))
+                .expect("in memory");
+            e.map(|e| ingest.admit(e)).is_some()
+        };
+        // The tolerance is 5 minutes: at it is accepted, a second past it is not.
+        assert!(read("a", "2024-01-01T12:05:00Z"));
+        assert!(!read("b", "2024-01-01T12:05:01Z"));
+        assert!(!read("c", "3024-01-06T17:44:16Z"));
+        assert_eq!(ingest.rejected.get("future_ingest_time"), Some(&2));
+        assert_eq!(ingest.log.len(), 1);
+        assert_eq!(format_rfc3339(ingest.watermark()), "2024-01-01T11:55:00Z");
+        let dead = String::from_utf8(ingest.dead).expect("utf-8");
+        let far = dead.lines().last().expect("two dead letters");
+        let far: serde_json::Value = serde_json::from_str(far).expect("json");
+        assert_eq!(far["reason"], "future_ingest_time");
+        assert_eq!(
+            far["message"],
+            "ingest_time 3024-01-06T17:44:16Z is 31557361456 s after this process's clock \
+             (2024-01-01T12:00:00Z), at most 300 s allowed"
         );
     }
 }

@@ -130,3 +130,46 @@ fn run_writes_the_pre_credit_line_with_the_state() {
     assert!(lines_with_credit > 0, "no enterprise has a credit line");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// One record from the far future is dead-lettered as `future_ingest_time` and moves no
+/// clock: the run's `as_of` stays at the other records' time (`events.md`).
+#[test]
+fn a_record_from_the_future_moves_no_clock() {
+    let dir = std::env::temp_dir().join(format!("steward-cli-{}-future", std::process::id()));
+    let (input, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&input).expect("input dir");
+    let uscc = rules::uscc::with_check("91330802MA2A00017").expect("valid prefix");
+    let record = |id: &str, t: &str| {
+        serde_json::json!({
+            "uscc": uscc, "feed": "LIST", "kind": "LISTED", "event_id": id,
+            "list_kind": "ABNORMAL", "source_org": "QZ-AMR", "version": 1,
+            "event_time": t, "ingest_time": t,
+        })
+        .to_string()
+    };
+    let lines = [
+        record("list-1", "2024-01-06T17:44:16Z"),
+        record("list-2", "3024-01-06T17:44:16Z"),
+    ];
+    std::fs::write(input.join("list.jsonl"), lines.join("\n") + "\n").expect("feed");
+    let run = steward()
+        .args(["run", "-w", "1", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .expect("run");
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{run:?}");
+    assert!(summary.contains("future_ingest_time"), "{summary}");
+    let state = std::fs::read_to_string(out.join("state.jsonl")).expect("state.jsonl");
+    let state: serde_json::Value = serde_json::from_str(state.trim()).expect("one state");
+    assert_eq!(state["as_of"], "2024-01-06T17:44:16Z", "{state}");
+    let dead = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("dead letters");
+    let dead: serde_json::Value = serde_json::from_str(dead.trim()).expect("one dead letter");
+    assert_eq!(dead["reason"], "future_ingest_time", "{dead}");
+    assert!(dead["original"]
+        .as_str()
+        .is_some_and(|o| o.contains("list-2")));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -120,10 +120,19 @@ pub struct Publicity {
 pub struct Lifecycle {
     /// Allowed lateness of the watermark, seconds.
     pub lateness_secs: Ts,
+    /// How far, in seconds, a record's `ingest_time` may be ahead of the wall clock of the
+    /// process that reads it; a record further ahead is rejected as `future_ingest_time`
+    /// (default 300).
+    #[serde(default = "default_future_ingest_secs")]
+    pub future_ingest_tolerance_secs: Ts,
     /// Hold for retractions and repairs with unknown targets, seconds.
     pub hold_secs: Ts,
     /// Retention after a record's effect ends, years.
     pub retention_years: u32,
+}
+
+fn default_future_ingest_secs() -> Ts {
+    300
 }
 
 /// Alert thresholds.
@@ -571,6 +580,12 @@ impl Catalogue {
         }
         if self.version.trim().is_empty() {
             return Err(self.invalid("`version` is empty".into()));
+        }
+        if self.lifecycle.future_ingest_tolerance_secs < 0 {
+            return Err(self.invalid(format!(
+                "lifecycle.future_ingest_tolerance_secs is {}, not a number of seconds ≥ 0",
+                self.lifecycle.future_ingest_tolerance_secs
+            )));
         }
         let sum1: f64 = self.level1.iter().map(|g| g.weight).sum();
         if (sum1 - 1.0).abs() > EPS {

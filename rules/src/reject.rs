@@ -2,7 +2,8 @@
 //! message (`events.md`, "Validation").
 //!
 //! The decoder ([`crate::decode`]) produces every reason up to `future_event_time`; the
-//! lifecycle reasons (`version_kind_change`, `target_mismatch`, `unknown_target`) are
+//! reader of a record gives `future_ingest_time` against its own wall clock (the decoder is
+//! a pure function of the bytes); the lifecycle reasons (`version_kind_change`, `target_mismatch`, `unknown_target`) are
 //! produced later, when a record meets the records it acts on.
 
 use crate::event::wire_enum;
@@ -33,6 +34,9 @@ wire_enum!(
         BadUscc = "bad_uscc",
         /// `event_time` is more than one day after `ingest_time`.
         FutureEventTime = "future_event_time",
+        /// `ingest_time` is more than the configured tolerance after the wall clock of the
+        /// process that reads the record.
+        FutureIngestTime = "future_ingest_time",
         /// A new version switches between a retraction and a non-retraction kind.
         VersionKindChange = "version_kind_change",
         /// A retraction's or follow-up's target has another `uscc` or an unpaired kind.
