@@ -298,10 +298,14 @@ fn check_values(samples: &[Sample], out: &std::path::Path) -> Result<()> {
     let applied = sum_of(samples, "steward_records_applied_total", no_labels);
     let duplicate = sum_of(samples, "steward_records_duplicate_total", no_labels);
     let rejected = sum_of(samples, "steward_records_rejected_total", no_labels);
+    let withdrawn = sum_of(samples, "steward_records_withdrawn_total", no_labels);
     ensure!(read > 10_000.0 && applied > 0.0 && duplicate > 0.0 && rejected > 0.0);
+    // D52: every record read ends applied, duplicate or rejected; one applied when admitted
+    // and found a duplicate or dead-lettered later is withdrawn from applied.
     ensure!(
-        applied + duplicate + rejected <= read,
-        "read {read} < applied {applied} + duplicate {duplicate} + rejected {rejected}"
+        applied - withdrawn + duplicate + rejected == read,
+        "read {read} ≠ applied {applied} − withdrawn {withdrawn} + duplicate {duplicate} + \
+         rejected {rejected}"
     );
     ensure!(sum_of(samples, "steward_watermark_seconds", no_labels) > 1.6e9);
     ensure!(sum_of(samples, "steward_build_info", no_labels) == 1.0);

@@ -118,10 +118,17 @@ pub fn kafka_error_code(err: &rdkafka::error::KafkaError) -> String {
 pub struct Metrics {
     /// `steward_records_read_total{feed}`: raw input records read, before decoding.
     pub records_read: IntCounterVec,
-    /// `steward_records_applied_total{feed}`: accepted records in effect in the dataflow
-    /// (read minus rejected, duplicates and lifecycle dead letters).
+    /// `steward_records_applied_total{feed}`: records applied when admitted to the log. A
+    /// record applied and later found a duplicate or dead-lettered is counted again where
+    /// it ended and in `steward_records_withdrawn_total`, so that read = applied −
+    /// withdrawn + duplicate + rejected at every scrape (D52).
     pub records_applied: IntCounterVec,
-    /// `steward_records_duplicate_total{feed}`: duplicate deliveries dropped.
+    /// `steward_records_withdrawn_total{feed,to}`: records counted as applied that later
+    /// lost an equal-version tie (`to="duplicate"`) or were dead-lettered by the lifecycle
+    /// (`to="rejected"`).
+    pub records_withdrawn: IntCounterVec,
+    /// `steward_records_duplicate_total{feed}`: duplicate deliveries, and equal versions
+    /// that lost the tie to a smaller SHA-256.
     pub records_duplicate: IntCounterVec,
     /// `steward_records_rejected_total{feed,reason}`: records dead-lettered, by reject
     /// reason code (`rules::reject::Reason`).
@@ -201,10 +208,17 @@ impl Metrics {
                 "Accepted input records in effect in the dataflow.",
                 &["feed"],
             )?,
+            records_withdrawn: counter(
+                r,
+                "steward_records_withdrawn_total",
+                "Records counted as applied that later became a duplicate or were \
+                 dead-lettered.",
+                &["feed", "to"],
+            )?,
             records_duplicate: counter(
                 r,
                 "steward_records_duplicate_total",
-                "Duplicate input deliveries dropped.",
+                "Duplicate input deliveries, and equal versions that lost the tie.",
                 &["feed"],
             )?,
             records_rejected: counter(
@@ -338,6 +352,9 @@ impl Metrics {
             m.records_read.with_label_values(&[feed]);
             m.records_applied.with_label_values(&[feed]);
             m.records_duplicate.with_label_values(&[feed]);
+            for to in ["duplicate", "rejected"] {
+                m.records_withdrawn.with_label_values(&[feed, to]);
+            }
             for reason in Reason::NAMES {
                 m.records_rejected.with_label_values(&[feed, reason]);
             }
@@ -410,6 +427,27 @@ impl Metrics {
             .inc();
         self.dead_letters
             .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// Counts a record of `feed` that was counted as applied and has become a duplicate
+    /// (`None`: it lost an equal-version tie) or was dead-lettered by the lifecycle
+    /// (`Some(reason)`): where it ended, and as withdrawn from applied (D52).
+    pub fn withdrawn(&self, feed: Feed, rejected: Option<Reason>) {
+        let to = match rejected {
+            None => {
+                self.records_duplicate
+                    .with_label_values(&[feed.as_str()])
+                    .inc();
+                "duplicate"
+            }
+            Some(reason) => {
+                self.rejected(Some(feed), reason);
+                "rejected"
+            }
+        };
+        self.records_withdrawn
+            .with_label_values(&[feed.as_str(), to])
             .inc();
     }
 
@@ -519,6 +557,17 @@ mod tests {
             1
         );
         assert_eq!(m.dead_letters.with_label_values(&["invalid_json"]).get(), 1);
+        m.withdrawn(Feed::Pen, Some(Reason::UnknownTarget));
+        m.withdrawn(Feed::Pen, None);
+        let withdrawn = |to: &str| m.records_withdrawn.with_label_values(&["PEN", to]).get();
+        assert_eq!((withdrawn("duplicate"), withdrawn("rejected")), (1, 1));
+        assert_eq!(m.records_duplicate.with_label_values(&["PEN"]).get(), 1);
+        assert_eq!(
+            m.records_rejected
+                .with_label_values(&["PEN", "unknown_target"])
+                .get(),
+            1
+        );
         m.kafka_error(
             "poll",
             &rdkafka::error::KafkaError::MessageConsumption(

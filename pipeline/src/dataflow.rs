@@ -341,7 +341,6 @@ fn pipeline<'s>(
         move |_u: &String, vals, out| {
             let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
             let res = resolve_enterprise(&ws, &c);
-            out.push((Derived::Known, 1));
             for d in &res.dead {
                 out.push((Derived::Dead(Box::new(d.clone())), 1));
             }
@@ -349,6 +348,11 @@ fn pipeline<'s>(
             for (k, _, s) in status::of_enterprise(&res, &facts) {
                 out.push((Derived::Status(Box::new((k, s))), 1));
             }
+            // Only a known enterprise has facts, commitments and a state (D52).
+            if !res.is_known() {
+                return;
+            }
+            out.push((Derived::Known, 1));
             for f in facts {
                 out.push((Derived::Fact(Arc::new(f)), 1));
             }

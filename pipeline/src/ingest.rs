@@ -24,9 +24,8 @@ pub struct Ingest<'c, W: Write> {
     pub dead: W,
     /// Accepted records with their visibility times.
     pub log: Vec<Accepted>,
-    /// (feed, event_id) → highest (version, digest) applied: an equal or lower version is a
-    /// duplicate, except an equal version with other bytes, which the lifecycle resolves.
-    seen: HashMap<(Feed, String), (u32, [u8; 32])>,
+    /// (feed, event_id) → what was admitted at its highest version.
+    seen: HashMap<(Feed, String), Top>,
     /// Largest `ingest_time` read; the watermark trails it by the allowed lateness.
     max_ingest: Ts,
     /// The wall clock, when live; `None` replays.
@@ -184,24 +183,35 @@ impl<'c, W: Write> Ingest<'c, W> {
     /// else the accepted record, visible at `max(ingest_time, watermark)`.
     pub fn admit_at(&mut self, e: Event, watermark: Ts) -> Option<Accepted> {
         let dg = digest(&e);
-        match self.seen.entry((e.feed(), e.event_id.clone())) {
-            Entry::Occupied(mut o) => {
-                let (ver, old) = *o.get();
-                if e.version < ver || (e.version == ver && dg == old) {
-                    self.duplicate += 1;
-                    if let Some(m) = &self.metrics {
-                        m.records_duplicate
-                            .with_label_values(&[e.feed().as_str()])
-                            .inc();
-                    }
-                    return None;
-                }
-                if e.version > ver {
-                    o.insert((e.version, dg));
-                }
-            }
+        let class = e.body.is_retraction();
+        let admission = match self.seen.entry((e.feed(), e.event_id.clone())) {
+            Entry::Occupied(mut o) => o.get_mut().admit(e.version, class, dg),
             Entry::Vacant(v) => {
-                v.insert((e.version, dg));
+                v.insert(Top::new(e.version, class, dg));
+                Admission::Applied
+            }
+        };
+        let feed = e.feed().as_str();
+        let m = self.metrics.as_ref();
+        match admission {
+            Admission::Duplicate => {
+                self.duplicate += 1;
+                m.inspect(|m| m.records_duplicate.with_label_values(&[feed]).inc());
+                return None;
+            }
+            // Kept for the records' statuses, but a duplicate from the start.
+            Admission::Loser => {
+                m.inspect(|m| m.records_duplicate.with_label_values(&[feed]).inc());
+            }
+            Admission::Applied => {
+                m.inspect(|m| m.records_applied.with_label_values(&[feed]).inc());
+            }
+            // The record it beat was counted applied: now it is a duplicate.
+            Admission::Winner => {
+                m.inspect(|m| {
+                    m.records_applied.with_label_values(&[feed]).inc();
+                    m.withdrawn(e.feed(), None);
+                });
             }
         }
         // A record behind the watermark is late and becomes visible at the watermark.
@@ -215,10 +225,75 @@ impl<'c, W: Write> Ingest<'c, W> {
 
     /// Takes back the duplicate-detection state of a record accepted before a restart.
     pub fn restore(&mut self, a: &Accepted) {
-        let id = (a.event.feed(), a.event.event_id.clone());
-        let cur = self.seen.entry(id).or_insert((a.event.version, a.digest));
-        if a.event.version > cur.0 {
-            *cur = (a.event.version, a.digest);
+        let (version, class) = (a.event.version, a.event.body.is_retraction());
+        match self.seen.entry((a.event.feed(), a.event.event_id.clone())) {
+            Entry::Occupied(mut o) => {
+                o.get_mut().admit(version, class, a.digest);
+            }
+            Entry::Vacant(v) => {
+                v.insert(Top::new(version, class, a.digest));
+            }
+        }
+    }
+}
+
+/// How [`Top::admit`] takes a record (`semantics.md` §2, D52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// A higher version, or the first of its version and kind class: applied.
+    Applied,
+    /// A lower version, or the same bytes again: dropped.
+    Duplicate,
+    /// An equal version of the same class with a larger digest than one admitted: it loses
+    /// the tie, so it counts as a duplicate, but it enters the log so that every record's
+    /// status is the same in any arrival order.
+    Loser,
+    /// An equal version of the same class with a smaller digest than the one admitted: it
+    /// wins the tie, and the one it beat becomes a duplicate.
+    Winner,
+}
+
+/// What was admitted of one `(feed, event_id)` at its highest version: each digest with its
+/// kind class (`true` for a retraction). The record of the other class at the same version
+/// is admitted for the lifecycle to dead-letter as `version_kind_change`.
+#[derive(Debug, Clone)]
+struct Top {
+    version: u32,
+    first: ([u8; 32], bool),
+    more: Vec<([u8; 32], bool)>,
+}
+
+impl Top {
+    fn new(version: u32, class: bool, digest: [u8; 32]) -> Self {
+        Top {
+            version,
+            first: (digest, class),
+            more: Vec::new(),
+        }
+    }
+
+    /// Takes a record of `version`, `class` and `digest`, updating the state.
+    fn admit(&mut self, version: u32, class: bool, digest: [u8; 32]) -> Admission {
+        if version < self.version {
+            return Admission::Duplicate;
+        }
+        if version > self.version {
+            *self = Top::new(version, class, digest);
+            return Admission::Applied;
+        }
+        let admitted = || std::iter::once(&self.first).chain(&self.more);
+        if admitted().any(|(d, _)| *d == digest) {
+            return Admission::Duplicate;
+        }
+        let smallest = admitted()
+            .filter(|(_, c)| *c == class)
+            .map(|(d, _)| *d)
+            .min();
+        self.more.push((digest, class));
+        match smallest {
+            None => Admission::Applied,
+            Some(s) if s < digest => Admission::Loser,
+            Some(_) => Admission::Winner,
         }
     }
 }
@@ -322,5 +397,48 @@ mod tests {
             "ingest_time 3024-01-06T17:44:16Z is 31557361456 s after this process's clock \
              (2024-01-01T12:00:00Z), at most 300 s allowed"
         );
+    }
+
+    /// Equal versions with other bytes: whatever the order and the redeliveries, one is
+    /// applied and the rest are duplicates, and the metrics balance at every step (D52).
+    #[test]
+    fn an_equal_version_tie_counts_one_applied_in_any_order() {
+        let cat = Catalogue::embedded();
+        let t = "2024-01-01T10:00:00Z";
+        let with_org = |org: &str| {
+            let mut v: serde_json::Value = serde_json::from_slice(&line("x", t)).expect("json");
+            v["source_org"] = json!(org);
+            serde_json::to_vec(&v).expect("json")
+        };
+        let (a, b) = (with_org("A"), with_org("B"));
+        for order in [vec![&a, &b, &a, &b], vec![&b, &a, &b, &a], vec![&a, &a, &b]] {
+            let metrics = Metrics::new(&prometheus::Registry::new()).expect("metrics");
+            let mut ingest = Ingest::new(&cat, std::io::sink()).metered(metrics.clone());
+            for raw in &order {
+                let e = ingest
+                    .decode(Feed::List, 0, raw)
+                    .expect("sink")
+                    .expect("valid");
+                ingest.admit(e);
+                let get = |c: &prometheus::IntCounterVec, l: &[&str]| c.with_label_values(l).get();
+                let applied = get(&metrics.records_applied, &["LIST"]);
+                let withdrawn = get(&metrics.records_withdrawn, &["LIST", "duplicate"]);
+                let duplicate = get(&metrics.records_duplicate, &["LIST"]);
+                assert_eq!(applied - withdrawn + duplicate, ingest.read, "{order:?}");
+            }
+            assert_eq!(ingest.log.len(), 2, "both versions kept for their statuses");
+            let log: Vec<&Accepted> = ingest.log.iter().collect();
+            let applied = rules::lifecycle::outcomes(&log, &[])
+                .into_iter()
+                .filter(|(_, o)| *o == rules::lifecycle::Outcome::Applied)
+                .map(|(a, _)| a.digest)
+                .collect::<Vec<_>>();
+            let smaller = log.iter().map(|a| a.digest).min();
+            assert_eq!(
+                applied,
+                Vec::from_iter(smaller),
+                "the smaller SHA-256 is applied"
+            );
+        }
     }
 }

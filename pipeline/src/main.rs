@@ -27,7 +27,7 @@ use rules::catalogue::Catalogue;
 use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
-use rules::lifecycle::Accepted;
+use rules::lifecycle::{Accepted, Outcome};
 use rules::model::Model;
 use rules::score::Colour;
 use rules::supervision::Supervision;
@@ -39,9 +39,20 @@ use serde_json::json;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Credit Steward: enterprise credit-risk monitoring.
+/// The command line. Its help opens with what the tool does; `--version` names it.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    name = "steward",
+    version,
+    about = "Credit Steward: keeps every enterprise's 49 credit indicators, score and \
+             four-colour credit code (blue, green, yellow, red) up to date from penalty, tax, \
+             court and financial-risk feeds, and publishes colour changes, alerts and \
+             supervision tables.",
+    long_about = None,
+    after_help = "Start with `steward run` (generated data, no services) or \
+                  `steward run --input DIR` (JSON-lines feeds); `steward serve` runs on Kafka \
+                  and ClickHouse. See README.md."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -518,6 +529,107 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
     Ok(())
 }
 
+/// The UTF-8 byte-order mark some editors put at the start of a text file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The feed files of `run --input DIR`: `<feed>.jsonl` for each feed present, checked before
+/// anything is read or written. Says what is wrong: a missing directory, a file given as the
+/// directory, a feed path that is a directory, or no feed file (with the expected names and
+/// the files that were ignored); files that are not feeds are named in a warning.
+fn feed_files(dir: &Path) -> Result<Vec<(Feed, PathBuf)>> {
+    let shown = dir.display();
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("input directory {shown} cannot be read"))?;
+    if !meta.is_dir() {
+        bail!(
+            "input {shown} is not a directory: give the directory holding the <feed>.jsonl files"
+        );
+    }
+    let name = |feed: &Feed| format!("{}.jsonl", feed.as_str().to_ascii_lowercase());
+    let expected: Vec<String> = Feed::ALL.iter().map(name).collect();
+    let mut feeds = Vec::new();
+    for feed in Feed::ALL {
+        let path = dir.join(name(feed));
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => bail!("{} is a directory, not a feed file", path.display()),
+            Ok(_) => feeds.push((*feed, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    let mut ignored = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {shown}"))? {
+        let file = entry
+            .with_context(|| format!("listing {shown}"))?
+            .file_name();
+        let file = file.to_string_lossy();
+        if !expected.iter().any(|e| *e == file) && !file.starts_with('.') {
+            ignored.push(file.into_owned());
+        }
+    }
+    ignored.sort();
+    if feeds.is_empty() {
+        bail!(
+            "no feed file in {shown}: expected one or more of {} (names are lower case); \
+             found {}",
+            expected.join(", "),
+            match ignored.is_empty() {
+                true => "nothing".to_owned(),
+                false => format!("only {}", ignored.join(", ")),
+            }
+        );
+    }
+    if !ignored.is_empty() {
+        eprintln!(
+            "warning: ignoring {} in {shown}: not a feed file name (expected {})",
+            ignored.join(", "),
+            expected.join(", ")
+        );
+    }
+    Ok(feeds)
+}
+
+/// `run`'s outputs are written to a staging directory inside the output directory and moved
+/// into it, file by file, when the run succeeds; a failed run leaves the output directory as
+/// it was (the staging directory is removed when dropped).
+struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staging {
+    fn new(out: &Path) -> Result<Self> {
+        let dir = out.join(format!(".partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Staging {
+            out: out.to_owned(),
+            dir,
+        })
+    }
+
+    /// Where the output file `name` is written before the commit.
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Moves every staged file into the output directory.
+    fn commit(self) -> Result<()> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let from = entry?.path();
+            let to = self.out.join(from.file_name().unwrap_or_default());
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// What `run` evaluates with: the catalogue, the model and the commitments' rules.
 type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, Supervision);
 
@@ -529,7 +641,10 @@ fn run(
     layout: &Layout,
     obs: &ObsArgs,
 ) -> Result<()> {
-    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    // The input is checked before anything is written; outputs are written to a staging
+    // directory and moved into `output` only when the run succeeds.
+    let feeds = input.map(feed_files).transpose()?;
+    let staging = Staging::new(output)?;
     let registry = prometheus::Registry::new();
     let metrics = Metrics::new(&registry)?;
     metrics.describe(&cat);
@@ -540,7 +655,7 @@ fn run(
     };
     let config = layout.config()?;
     let started = Instant::now();
-    let dead_path = output.join("dead_letters.jsonl");
+    let dead_path = staging.path("dead_letters.jsonl");
     let dead =
         File::create(&dead_path).with_context(|| format!("creating {}", dead_path.display()))?;
     let mut dead = BufWriter::new(dead);
@@ -554,25 +669,22 @@ fn run(
     if layout.process == 0 {
         ingest = ingest.metered(metrics.clone());
     }
-    match input {
-        Some(dir) => {
+    match feeds {
+        Some(feeds) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
             // each file keeps its own order) before the replay clock sees them.
-            let mut files = 0;
             let mut events = Vec::new();
-            for feed in Feed::ALL {
-                let path = dir.join(format!("{}.jsonl", feed.as_str().to_ascii_lowercase()));
-                if !path.exists() {
-                    continue;
-                }
-                files += 1;
+            for (feed, path) in feeds {
                 let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
-                    events.extend(ingest.decode(*feed, i as u64, &line?)?);
+                    let line = line.with_context(|| format!("reading {}", path.display()))?;
+                    // A byte-order mark is the file's, not the first record's (D51).
+                    let line = match i {
+                        0 => line.strip_prefix(UTF8_BOM).unwrap_or(&line),
+                        _ => &line,
+                    };
+                    events.extend(ingest.decode(feed, i as u64, line)?);
                 }
-            }
-            if files == 0 {
-                bail!("no <feed>.jsonl files in {}", dir.display());
             }
             events.sort_by_key(|e| e.ingest_time);
             for e in events {
@@ -621,7 +733,7 @@ fn run(
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
     let computed = Instant::now();
-    pipeline::observe::results(&metrics, &log, &out);
+    pipeline::observe::results(&metrics, &out);
 
     // Lifecycle dead letters join the decoder's rejects.
     let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
@@ -677,18 +789,28 @@ fn run(
             })
         })
         .collect();
-    write_jsonl(&output.join("state.jsonl"), &states)?;
-    write_jsonl(&output.join("colour_changes.jsonl"), &out.changes)?;
-    write_jsonl(&output.join("alerts.jsonl"), &out.alerts)?;
+    write_jsonl(&staging.path("state.jsonl"), &states)?;
+    write_jsonl(&staging.path("colour_changes.jsonl"), &out.changes)?;
+    write_jsonl(&staging.path("alerts.jsonl"), &out.alerts)?;
     // The commitment loop's decisions; without the services the loop does not close: the
     // CMT.SCHEDULED records are not read back and no inspector result returns (D46).
     write_jsonl(
-        &output.join("commitment_tasks.jsonl"),
+        &staging.path("commitment_tasks.jsonl"),
         out.scheduled.iter().map(pipeline::rows::decision_json),
     )?;
 
+    // Every record read ends applied, duplicate or rejected (D52): the decoder's rejects
+    // and the duplicates it dropped, then each admitted record's outcome.
+    let admitted: Vec<&Accepted> = log.iter().map(|a| a.as_ref()).collect();
+    let (mut applied, mut duplicates, mut rejections) = (0, duplicate, rejections);
+    for (_, outcome) in rules::lifecycle::outcomes(&admitted, &out.dead) {
+        match outcome {
+            Outcome::Applied => applied += 1,
+            Outcome::Duplicate => duplicates += 1,
+            Outcome::Rejected(r) => *rejections.entry(r.as_str()).or_default() += 1,
+        }
+    }
     let rejected: u64 = rejections.values().sum();
-    let lifecycle_dead = out.dead.len() as u64;
     println!(
         "Credit Steward — {} enterprises as of {} ({} workers x {} processes)",
         states.len(),
@@ -712,20 +834,10 @@ fn run(
     }
     println!();
     println!("records read      {:>10}", read);
-    println!(
-        "records applied   {:>10}",
-        log.len() as u64 - lifecycle_dead
-    );
-    println!("duplicates        {:>10}", duplicate);
+    println!("records applied   {applied:>10}");
+    println!("duplicates        {duplicates:>10}");
     println!("rejected          {rejected:>10}");
     for (reason, n) in &rejections {
-        println!("  {reason:<20} {n:>8}");
-    }
-    let mut lifecycle: BTreeMap<&str, u64> = BTreeMap::new();
-    for d in &out.dead {
-        *lifecycle.entry(d.reason.as_str()).or_default() += 1;
-    }
-    for (reason, n) in &lifecycle {
         println!("  {reason:<20} {n:>8}");
     }
     println!("colour changes    {:>10}", out.changes.len());
@@ -735,6 +847,7 @@ fn run(
         out.scheduled.iter().filter(|s| s.task).count()
     );
     println!("alerts            {:>10}", out.alerts.len());
+    staging.commit()?;
     let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
     println!(
         "ingest {:.1} s, dataflow {:.1} s ({:.0} records/s), wrote {}",

@@ -8,12 +8,11 @@
 //! start of the dataflow run to the end of the step that computed the change.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use connectors::metrics::Metrics;
 use rules::event::Feed;
-use rules::lifecycle::Accepted;
 use rules::monitor::AlertState;
 use rules::score::Colour;
 use rules::time::Ts;
@@ -84,9 +83,8 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
 }
 
 /// Sets what is known only at the end of a replay: enterprises by colour, alerts firing
-/// per rule, lifecycle dead letters, and records applied per feed (`log` minus the
-/// lifecycle dead letters).
-pub fn results(metrics: &Metrics, log: &[Arc<Accepted>], out: &Replayed) {
+/// per rule, and the lifecycle dead letters (withdrawn from the records applied, D52).
+pub fn results(metrics: &Metrics, out: &Replayed) {
     let mut colours: BTreeMap<Colour, i64> = BTreeMap::new();
     for (_, published) in out.states.values() {
         *colours
@@ -114,23 +112,8 @@ pub fn results(metrics: &Metrics, log: &[Arc<Accepted>], out: &Replayed) {
         metrics.alerts_firing.with_label_values(&[rule]).set(n);
     }
 
-    let mut applied: BTreeMap<Feed, u64> = BTreeMap::new();
-    for a in log {
-        *applied.entry(a.event.feed()).or_default() += 1;
-    }
+    // Ingest counted each record applied when it was admitted.
     for d in &out.dead {
-        metrics
-            .dead_letters
-            .with_label_values(&[d.reason.as_str()])
-            .inc();
-        if let Some(n) = applied.get_mut(&d.id.0) {
-            *n = n.saturating_sub(1);
-        }
-    }
-    for (feed, n) in applied {
-        metrics
-            .records_applied
-            .with_label_values(&[feed.as_str()])
-            .inc_by(n);
+        metrics.withdrawn(d.id.0, Some(d.reason));
     }
 }

@@ -434,6 +434,7 @@ mod tests {
             reason: Reason::UnknownTarget,
             at: 5,
             origin: None,
+            digest: [0; 32],
         };
         t.dead(d.clone(), 5, 1);
         t.advance(6);

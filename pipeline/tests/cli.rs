@@ -173,3 +173,252 @@ fn a_record_from_the_future_moves_no_clock() {
         .is_some_and(|o| o.contains("list-2")));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--version` names the tool and `--help` opens with what it does (issue 18 item 9).
+#[test]
+fn help_and_version_name_the_tool() {
+    let version = steward().arg("--version").output().expect("run");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("steward {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = steward().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let first = help.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("Credit Steward: keeps every enterprise's 49 credit indicators"),
+        "{help}"
+    );
+    assert!(help.contains("Usage: steward <COMMAND>"), "{help}");
+}
+
+/// A fresh directory under the temp dir for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("steward-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `steward run --input IN --output OUT`: (success, stdout, stderr).
+fn run_on(input: &std::path::Path, out: &std::path::Path) -> (bool, String, String) {
+    let run = steward()
+        .args(["run", "-w", "1", "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .output()
+        .expect("run");
+    (
+        run.status.success(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+/// One valid LIST record.
+fn list_record(id: &str) -> String {
+    let uscc = rules::uscc::with_check("91330802MA2A00017").expect("valid prefix");
+    serde_json::json!({
+        "uscc": uscc, "feed": "LIST", "kind": "LISTED", "event_id": id,
+        "list_kind": "ABNORMAL", "source_org": "QZ-AMR", "version": 1,
+        "event_time": "2024-01-06T17:44:16Z", "ingest_time": "2024-01-06T17:44:16Z",
+    })
+    .to_string()
+}
+
+/// Input errors say what is wrong, and a failed run leaves the output directory as it was
+/// (issue 18 item 5).
+#[test]
+fn input_errors_say_what_is_wrong_and_leave_the_output_alone() {
+    let dir = scratch("input-errors");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    std::fs::write(out.join("state.jsonl"), "old state\n").expect("old state");
+    std::fs::write(out.join("dead_letters.jsonl"), "old letters\n").expect("old letters");
+    let untouched = |case: &str| {
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .expect("out")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["dead_letters.jsonl", "state.jsonl"], "{case}");
+        let letters = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("read");
+        assert_eq!(letters, "old letters\n", "{case}");
+    };
+
+    let (ok, _, err) = run_on(&dir.join("missing"), &out);
+    assert!(
+        !ok && err.contains("input directory") && err.contains("missing"),
+        "{err}"
+    );
+    untouched("missing");
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").expect("file");
+    let (ok, _, err) = run_on(&file, &out);
+    assert!(!ok && err.contains("is not a directory"), "{err}");
+    untouched("a file");
+
+    let upper = dir.join("upper");
+    std::fs::create_dir_all(&upper).expect("dir");
+    std::fs::write(upper.join("PEN.jsonl"), list_record("x")).expect("feed");
+    let (ok, _, err) = run_on(&upper, &out);
+    assert!(!ok, "{err}");
+    assert!(err.contains("pen.jsonl, "), "expected names missing: {err}");
+    assert!(
+        err.contains("found only PEN.jsonl"),
+        "ignored file missing: {err}"
+    );
+    untouched("upper case");
+
+    let nested = dir.join("nested");
+    std::fs::create_dir_all(nested.join("list.jsonl")).expect("dir as feed");
+    let (ok, _, err) = run_on(&nested, &out);
+    assert!(!ok && err.contains("list.jsonl is a directory"), "{err}");
+    untouched("a feed path that is a directory");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A byte-order mark at the start of a feed file is accepted, files that are not feeds are
+/// named in a warning, and a successful run replaces the old outputs (issue 18 item 5).
+#[test]
+fn a_byte_order_mark_is_accepted_and_other_files_are_named() {
+    let dir = scratch("bom");
+    let (input, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&input).expect("input");
+    std::fs::create_dir_all(&out).expect("out");
+    std::fs::write(out.join("state.jsonl"), "old state\n").expect("old state");
+    let feed = format!("\u{feff}{}\n{}\n", list_record("a"), list_record("b"));
+    std::fs::write(input.join("list.jsonl"), feed).expect("feed");
+    std::fs::write(input.join("notes.txt"), "not a feed").expect("notes");
+    let (ok, summary, err) = run_on(&input, &out);
+    assert!(ok, "{err}");
+    assert!(err.contains("ignoring notes.txt"), "{err}");
+    assert!(
+        summary.contains("records read               2"),
+        "{summary}"
+    );
+    let letters = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("letters");
+    assert_eq!(letters, "", "the first line was rejected");
+    let state = std::fs::read_to_string(out.join("state.jsonl")).expect("state");
+    assert!(state.contains("\"uscc\""), "old state kept: {state}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A LIST record of the enterprise with check-code prefix `prefix`.
+fn list_of(prefix: &str, fields: serde_json::Value) -> String {
+    let uscc = rules::uscc::with_check(prefix).expect("valid prefix");
+    let mut v = serde_json::json!({
+        "uscc": uscc, "feed": "LIST", "kind": "LISTED", "list_kind": "ABNORMAL",
+        "source_org": "QZ-AMR", "version": 1,
+    });
+    for (k, x) in fields.as_object().expect("object") {
+        v[k] = x.clone();
+    }
+    v.to_string()
+}
+
+/// The summary's count on the line starting with `label`.
+fn count(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} in {summary}"))
+}
+
+/// Runs `lines` as `list.jsonl`: the summary and the output directory.
+fn run_list(name: &str, lines: &[String]) -> (String, std::path::PathBuf) {
+    let dir = scratch(name);
+    let (input, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&input).expect("input");
+    std::fs::write(input.join("list.jsonl"), lines.join("\n") + "\n").expect("feed");
+    let (ok, summary, err) = run_on(&input, &out);
+    assert!(ok, "{err}");
+    let (read, applied) = (
+        count(&summary, "records read"),
+        count(&summary, "records applied"),
+    );
+    let (dup, rejected) = (count(&summary, "duplicates"), count(&summary, "rejected"));
+    assert_eq!(
+        read,
+        applied + dup + rejected,
+        "counts do not balance: {summary}"
+    );
+    (summary, out)
+}
+
+/// A retraction of an unknown target is rejected once the hold ends: counted as rejected,
+/// and its enterprise, known through it alone, has no state, colour change or alert (issue
+/// 18 items 1 and 3).
+#[test]
+fn a_dead_lettered_record_is_counted_rejected_and_leaves_no_state() {
+    let t0 = "2024-01-06T10:00:00Z";
+    let later = "2024-01-20T10:00:00Z"; // after the 7-day hold
+    let lines = [
+        list_of(
+            "91330802MA2A00017",
+            serde_json::json!({"kind": "REMOVED", "event_id": "rm-1", "ref_event_id": "nowhere",
+                               "event_time": t0, "ingest_time": t0}),
+        ),
+        list_of(
+            "91330802MA2A00025",
+            serde_json::json!({"event_id": "l-2", "event_time": later, "ingest_time": later}),
+        ),
+    ];
+    let (summary, out) = run_list("unknown-target", &lines);
+    assert_eq!(count(&summary, "records read"), 2);
+    assert_eq!(count(&summary, "records applied"), 1, "{summary}");
+    assert_eq!(count(&summary, "unknown_target"), 1, "{summary}");
+    let ghost = rules::uscc::with_check("91330802MA2A00017").expect("valid prefix");
+    for file in ["state.jsonl", "colour_changes.jsonl", "alerts.jsonl"] {
+        let text = std::fs::read_to_string(out.join(file)).expect(file);
+        assert!(
+            !text.contains(&ghost),
+            "{file} has the rejected enterprise: {text}"
+        );
+    }
+    let state = std::fs::read_to_string(out.join("state.jsonl")).expect("state");
+    assert_eq!(state.lines().count(), 1, "{state}");
+}
+
+/// Two records with the same `(feed, event_id)` and version but other bytes: the one with
+/// the smaller SHA-256 is applied and the other counted a duplicate, in either order and
+/// with redeliveries (issue 18 item 2, `semantics.md` §2).
+#[test]
+fn an_equal_version_with_other_bytes_is_a_duplicate_in_any_order() {
+    let t = "2024-01-06T10:00:00Z";
+    let at = |org: &str| {
+        list_of(
+            "91330802MA2A00017",
+            serde_json::json!({"event_id": "same", "source_org": org, "event_time": t,
+                               "ingest_time": t}),
+        )
+    };
+    let (a, b) = (at("QZ-AMR"), at("QZ-TAX"));
+    let mut states = Vec::new();
+    for (i, lines) in [
+        vec![a.clone(), b.clone()],
+        vec![b.clone(), a.clone()],
+        vec![a.clone(), b.clone(), a.clone(), b.clone()],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (summary, out) = run_list(&format!("tie-{i}"), lines);
+        let read = lines.len() as u64;
+        assert_eq!(count(&summary, "records applied"), 1, "{summary}");
+        assert_eq!(count(&summary, "duplicates"), read - 1, "{summary}");
+        states.push(std::fs::read_to_string(out.join("state.jsonl")).expect("state"));
+    }
+    assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
+}

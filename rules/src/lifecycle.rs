@@ -96,6 +96,9 @@ pub struct Dead {
     pub at: Ts,
     /// Where the record was read, if it came from Kafka.
     pub origin: Option<Origin>,
+    /// The SHA-256 of the record's canonical bytes: which of two versions with the same
+    /// number was dead-lettered.
+    pub digest: [u8; 32],
 }
 
 /// Stage 1 for one `(feed, event_id)`: the winning version and the versions that are
@@ -152,6 +155,46 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
     }
 }
 
+/// What became of one accepted record by the end of a run: every record read ends in
+/// exactly one of applied, duplicate or rejected (spec principle 3; D52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// In effect (or was, until a later version, retraction or ending).
+    Applied,
+    /// An equal version with other bytes that lost the tie to a smaller SHA-256
+    /// (`semantics.md` §2).
+    Duplicate,
+    /// Dead-lettered by the lifecycle, with the letter's reason.
+    Rejected(Reason),
+}
+
+/// Each accepted record's [`Outcome`], given the lifecycle dead letters of the final
+/// visible set: a dead-lettered record is rejected; among the other records with the same
+/// `(feed, event_id)`, version and kind class, the one with the smallest digest is applied
+/// and the others are duplicates. The outcomes do not depend on the records' order.
+pub fn outcomes<'a>(log: &[&'a Accepted], dead: &[Dead]) -> Vec<(&'a Accepted, Outcome)> {
+    let letters: BTreeMap<(&RecordId, u32, [u8; 32]), Reason> = dead
+        .iter()
+        .map(|d| ((&d.id, d.version, d.digest), d.reason))
+        .collect();
+    let tie = |a: &Accepted| (a.id(), a.event.version, a.event.body.is_retraction());
+    let mut smallest: BTreeMap<(RecordId, u32, bool), [u8; 32]> = BTreeMap::new();
+    for a in log {
+        let d = smallest.entry(tie(a)).or_insert(a.digest);
+        *d = (*d).min(a.digest);
+    }
+    log.iter()
+        .map(|a| {
+            let outcome = match letters.get(&(&a.id(), a.event.version, a.digest)) {
+                Some(reason) => Outcome::Rejected(*reason),
+                None if smallest.get(&tie(a)) != Some(&a.digest) => Outcome::Duplicate,
+                None => Outcome::Applied,
+            };
+            (*a, outcome)
+        })
+        .collect()
+}
+
 /// How a record's effect ends, as decided by retractions and repairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ending {
@@ -205,6 +248,15 @@ pub struct Resolved<'a> {
     /// Lifecycle dead letters. An `unknown_target` one lies `hold` after the record's `v`:
     /// until then the record is held, and a target that arrives in time removes it.
     pub dead: Vec<Dead>,
+}
+
+impl Resolved<'_> {
+    /// Whether the enterprise is known: it has a record in effect or an applied repair. An
+    /// enterprise whose only records are retractions or repairs waiting for a target, or
+    /// dead-lettered, has no state, colour or alert (issue 18, D52).
+    pub fn is_known(&self) -> bool {
+        !self.records.is_empty() || !self.repairs.is_empty()
+    }
 }
 
 /// The kinds (wire names, in the retraction's own feed) a retraction may act on.
@@ -469,6 +521,7 @@ fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
         reason,
         at,
         origin: a.origin.clone(),
+        digest: a.digest,
     }
 }
 

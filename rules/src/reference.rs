@@ -56,9 +56,11 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
         dead.extend(res.dead.iter().cloned());
         let facts = derive(&res, cat);
         out.statuses.extend(status::of_enterprise(&res, &facts));
-        out.facts.insert(uscc.to_owned(), facts);
-        out.commitments
-            .insert(uscc.to_owned(), commitment_events(&res, cat));
+        if res.is_known() {
+            out.facts.insert(uscc.to_owned(), facts);
+            out.commitments
+                .insert(uscc.to_owned(), commitment_events(&res, cat));
+        }
     }
     dead.sort();
     out.dead = dead;

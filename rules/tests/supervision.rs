@@ -38,6 +38,18 @@ fn with(from: &str, to: &str) -> Catalogue {
     Catalogue::from_toml(&DEFAULT_TOML.replacen(from, to, 1)).expect("valid catalogue")
 }
 
+/// A GENERAL penalty decision `p1` (row 1) decided at `et`.
+fn penalty(et: &str) -> Accepted {
+    rec(
+        E,
+        "PEN",
+        "DECIDED",
+        "p1",
+        et,
+        json!({"decision_no": "D1", "dishonesty_class": "GENERAL", "penalty_types": ["warning"]}),
+    )
+}
+
 fn repair(id: &str, et: &str, feed: &str, target: &str, effective: &str) -> Accepted {
     rec(
         E,
@@ -52,14 +64,7 @@ fn repair(id: &str, et: &str, feed: &str, target: &str, effective: &str) -> Acce
 #[test]
 fn early_repair_is_applied_and_flagged() {
     let cat = Catalogue::embedded();
-    let decided = rec(
-        E,
-        "PEN",
-        "DECIDED",
-        "p1",
-        "2024-01-01T00:00:00+08:00",
-        json!({"decision_no": "D1", "dishonesty_class": "GENERAL", "penalty_types": ["warning"]}),
-    );
+    let decided = penalty("2024-01-01T00:00:00+08:00");
     // GENERAL: minimum publicity 3 months; this repair takes effect after one.
     let early = repair(
         "r1",
@@ -191,7 +196,14 @@ fn target_arriving_within_the_hold_clears_the_unknown_flag() {
         json!({"list_kind": "ABNORMAL"}),
     );
     listed.v = ts("2024-06-03T00:00:00+08:00");
-    let log = vec![early, listed];
+    // Known only through a repair waiting for its target: no state yet (D52).
+    let waiting = vec![early.clone(), listed.clone()];
+    assert!(
+        !evaluate_at(&waiting, ts("2024-06-02T00:00:00+08:00"), None, &cat).contains_key(&code(E))
+    );
+    // Known through another record: the waiting repair is flagged.
+    let other = penalty("2024-01-01T00:00:00+08:00");
+    let log = vec![other, early, listed];
     let e = at(&log, "2024-06-02T00:00:00+08:00", &cat);
     assert_eq!(
         e.review_flags,
@@ -342,14 +354,7 @@ fn verification_results_are_reported_when_visible_and_in_effect() {
     let until: Ts = ts("2025-06-01T00:00:00+08:00");
     // K1 is kept: NORMAL off-site at the end of its validity.
     // K2 is broken by a penalty decided within its validity but visible only after it.
-    let mut late = rec(
-        E,
-        "PEN",
-        "DECIDED",
-        "p1",
-        "2024-04-01T00:00:00+08:00",
-        json!({"decision_no": "D1", "dishonesty_class": "GENERAL", "penalty_types": ["warning"]}),
-    );
+    let mut late = penalty("2024-04-01T00:00:00+08:00");
     late.v = ts("2024-07-01T00:00:00+08:00");
     let inspected = rec(
         E,

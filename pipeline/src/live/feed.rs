@@ -209,11 +209,6 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     let Some(a) = ingest.admit_at(e, before.max(own)) else {
                         continue;
                     };
-                    shared
-                        .metrics
-                        .records_applied
-                        .with_label_values(&[a.event.feed().as_str()])
-                        .inc();
                     clock.saw(&topic, m.partition, ingest_time);
                     max_v = max_v.max(a.v);
                     let origin = Origin {

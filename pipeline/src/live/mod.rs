@@ -388,6 +388,9 @@ fn work(
             items.push((at, Item::Status(Box::new(row))));
         }
         for d in std::mem::take(&mut t.dead_new) {
+            // Counted applied when admitted; since the process started, so a restart's
+            // replay of the log counts its letters again (D52).
+            shared.metrics.withdrawn(d.id.0, Some(d.reason));
             items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));
         }
         drop(t);
