@@ -99,9 +99,16 @@ fn reasons(v: &Value) -> (Vec<Value>, Vec<Value>) {
     )
 }
 
+/// `state.jsonl`'s named values (`{"A": 0.9, …}`) in the catalogue's order, as the table keeps
+/// them.
+fn in_order<'a>(named: &Value, codes: impl Iterator<Item = &'a String>) -> Vec<Value> {
+    codes.map(|c| named[c.as_str()].clone()).collect()
+}
+
 /// Fills the tables the panels read from the run's output in `out`; returns the earliest
 /// and latest logical times.
 fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
+    let cat = rules::catalogue::Catalogue::embedded();
     let states = read_jsonl(&out.join("state.jsonl"))?;
     let mut place: HashMap<String, (Value, Value)> = HashMap::new();
     let mut colours: BTreeMap<String, u64> = BTreeMap::new();
@@ -119,8 +126,10 @@ fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
         rows.push(json!({
             "uscc": uscc, "as_of": as_of.to_string(), "colour": s["colour"],
             "score_colour": s["score_colour"], "s": s["s"], "p": s["p"], "m": s["m"],
-            "q": s["q"], "r": s["r"], "triggers": s["triggers"], "level1": s["level1"],
-            "level2": s["level2"], "reason_indicators": ind, "reason_contributions": con,
+            "q": s["q"], "r": s["r"], "triggers": s["triggers"],
+            "level1": in_order(&s["level1"], cat.level1.iter().map(|l| &l.code)),
+            "level2": in_order(&s["level2"], cat.level2.iter().map(|l| &l.code)),
+            "reason_indicators": ind, "reason_contributions": con,
             "reasons": s["reasons"].to_string(), "region": s["region"],
             "industry": s["industry"], "pre_credit": "", "pre_credit_line": null,
             "rules_version": s["rules_version"], "model_version": "", "deleted": 0,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, dead_message, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
+    check, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
     serve_cluster, snapshot, sorted, status_rows, wait, wait_exit, Expected, FeedProducer,
     Snapshot,
 };
@@ -55,7 +55,7 @@ fn serve_equals_the_reference() {
                 (u.clone(), (colour, e.s, e.triggers.clone(), e.risk))
             })
             .collect(),
-        lifecycle: r.dead.iter().map(dead_message).collect(),
+        lifecycle: r.dead.iter().map(rules::lifecycle::Dead::message).collect(),
         scheduled: Vec::new(),
         checks: Vec::new(),
         statuses: status_rows(&statuses_at(&log, until, &cat)),
@@ -97,6 +97,73 @@ fn produce_lifecycle_reject(ns: &Namespace) -> u64 {
     }
     producer.flush();
     2
+}
+
+/// A lifecycle dead letter decided by a record that arrives after the first record's time is
+/// already durable (issue 18 item 11): one run makes a record and a held payment durable
+/// and exits; the next reads a version 1 of the other class and the payment's target, of
+/// another kind. Both letters must reach ClickHouse and the dead-letter topic, as the
+/// replay of the log says.
+#[test]
+fn a_letter_decided_after_the_fence_is_written() {
+    let cat = Arc::new(Catalogue::embedded());
+    let ns = Namespace::new("e2e_late_letter");
+    let producer = FeedProducer::new(&ns.cfg);
+    let uscc = rules::uscc::with_check("91330802MA2A00101").expect("uscc");
+    let send = |feed: Feed, mut r: serde_json::Value, ingest: &str| {
+        r["uscc"] = uscc.clone().into();
+        r["feed"] = feed.as_str().into();
+        r["event_time"] = ingest.into();
+        r["ingest_time"] = ingest.into();
+        producer.send(feed, r.to_string().as_bytes());
+    };
+    let first = "2023-06-01T09:00:00Z";
+    send(
+        Feed::List,
+        serde_json::json!({"kind": "LISTED", "event_id": "l1", "list_kind": "ABNORMAL"}),
+        first,
+    );
+    send(
+        Feed::Tax,
+        serde_json::json!({"kind": "ARREARS_PAID", "event_id": "p1", "ref_event_id": "t9"}),
+        first,
+    );
+    producer.flush();
+    wait(serve(&ns), Duration::from_secs(300));
+    assert!(
+        snapshot(&ns).letters.is_empty(),
+        "nothing is decided yet: the payment is held"
+    );
+    let second = "2023-06-01T10:00:00Z";
+    send(
+        Feed::List,
+        serde_json::json!({"kind": "REMOVED", "event_id": "l1", "ref_event_id": "l0"}),
+        second,
+    );
+    send(
+        Feed::Tax,
+        serde_json::json!({"kind": "ABNORMAL_HOUSEHOLD", "event_id": "t9"}),
+        second,
+    );
+    producer.flush();
+    wait(serve(&ns), Duration::from_secs(300));
+    let (log, _) = read_log(&ns.cfg);
+    let want = expected_by_replay(&log, &cat);
+    let records: Vec<&str> = want
+        .lifecycle
+        .iter()
+        .filter_map(|m| m.split(':').next())
+        .collect();
+    assert_eq!(
+        records,
+        ["LIST l1 version 1", "TAX p1 version 1"],
+        "the replay decides both"
+    );
+    let snap = snapshot(&ns);
+    let got: std::collections::BTreeSet<String> =
+        snap.letters.iter().map(|l| l.message.clone()).collect();
+    assert_eq!(got, want.lifecycle, "dead_letters");
+    assert_eq!(snap.topic_letters, 2, "the dead-letter topic");
 }
 
 /// 100k records: an uninterrupted run equals the dataflow replayed over its log (which the

@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+use connectors::dead_letter::DeadLetter;
 use connectors::metrics::Metrics;
 use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
@@ -13,7 +14,6 @@ use rules::event::{Event, Feed};
 use rules::lifecycle::Accepted;
 use rules::reject::{Reason, Rejection};
 use rules::time::{format_rfc3339, Ts};
-use serde_json::json;
 
 /// Reads records one at a time: decodes, dead-letters rejects, drops duplicates and
 /// assigns visibility times with the replay clock.
@@ -113,16 +113,20 @@ impl<'c, W: Write> Ingest<'c, W> {
         match self.check(feed, line) {
             Ok(e) => Ok(Some(e)),
             Err(rej) => {
-                let row = json!({
-                    "original": String::from_utf8_lossy(line),
-                    "source_topic": feed.default_topic(),
-                    "offset": offset,
-                    "reason": rej.reason.as_str(),
-                    "message": rej.message,
-                    // When it was rejected (wall clock); lifecycle rows carry their logical time.
-                    "time": format_rfc3339(now()),
-                });
-                serde_json::to_writer(&mut self.dead, &row)?;
+                // The shape of `serve`'s letters: a file is partition 0 of its feed's topic,
+                // and the offset is the line's index (D54).
+                let letter = DeadLetter {
+                    original: line.to_vec(),
+                    source_topic: feed.default_topic(),
+                    partition: 0,
+                    offset: offset as i64,
+                    reason: rej.reason.as_str().to_owned(),
+                    message: rej.message,
+                    // When it was rejected (wall clock); lifecycle letters carry their
+                    // logical time.
+                    time: now(),
+                };
+                self.dead.write_all(&letter.to_json())?;
                 self.dead.write_all(b"\n")?;
                 Ok(None)
             }
@@ -309,6 +313,7 @@ pub fn now() -> Ts {
 mod tests {
     use super::*;
     use rules::time::{format_rfc3339, parse_rfc3339};
+    use serde_json::json;
 
     fn line(id: &str, ingest: &str) -> Vec<u8> {
         serde_json::to_vec(&json!({

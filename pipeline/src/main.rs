@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use connectors::dead_letter::DeadLetter;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,10 +28,10 @@ use rules::catalogue::Catalogue;
 use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
-use rules::lifecycle::{Accepted, Outcome};
+use rules::lifecycle::{Accepted, Dead, Outcome};
 use rules::model::Model;
 use rules::score::Colour;
-use rules::supervision::Supervision;
+use rules::supervision::{PreCredit, Supervision};
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -532,6 +533,102 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
 /// The UTF-8 byte-order mark some editors put at the start of a text file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Values named by the catalogue's ids, in a JSON object (the catalogue, and
+/// `indicator_catalogue` in ClickHouse, give their order).
+fn named<'a>(ids: impl Iterator<Item = &'a str>, values: &[f64]) -> serde_json::Value {
+    ids.zip(values)
+        .map(|(id, v)| (id.to_owned(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Calls `each` with every line of a feed file and its 0-based index; a byte-order mark at
+/// the start is the file's, not the first record's (D51).
+fn feed_lines(path: &Path, mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let line = match i {
+            0 => line.strip_prefix(UTF8_BOM).unwrap_or(&line),
+            _ => &line,
+        };
+        each(i as u64, line)?;
+    }
+    Ok(())
+}
+
+/// The lifecycle dead letters of `steward run`, each with its record's exact bytes and where
+/// it was read, in the shape of the decoder's letters: the input files are read again for the
+/// records concerned (other lines get only their `event_id` parsed). Generated input has no
+/// file: its letters carry the record's canonical bytes and offset −1 (D54).
+fn lifecycle_letters(
+    dead: &[Dead],
+    log: &[Arc<Accepted>],
+    feeds: Option<&[(Feed, PathBuf)]>,
+) -> Result<Vec<DeadLetter>> {
+    let letter = |d: &Dead, original: Vec<u8>, partition: i32, offset: i64| DeadLetter {
+        original,
+        source_topic: d.id.0.default_topic(),
+        partition,
+        offset,
+        reason: d.reason.as_str().to_owned(),
+        message: d.message(),
+        time: d.at,
+    };
+    let Some(feeds) = feeds else {
+        let by_digest: HashMap<[u8; 32], &Accepted> =
+            log.iter().map(|a| (a.digest, a.as_ref())).collect();
+        return Ok(dead
+            .iter()
+            .filter_map(|d| {
+                let a = by_digest.get(&d.digest)?;
+                Some(letter(d, encode(&a.event), -1, -1))
+            })
+            .collect());
+    };
+    /// Just enough of a line to tell whether it may be a dead-lettered record.
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        event_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    let cfg = rules::decode::DecodeConfig::default();
+    let mut found: HashMap<[u8; 32], (Vec<u8>, i64)> = HashMap::new();
+    for (feed, path) in feeds {
+        let ids: std::collections::HashSet<&str> = dead
+            .iter()
+            .filter(|d| d.id.0 == *feed)
+            .map(|d| d.id.1.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        feed_lines(path, |i, line| {
+            let named = serde_json::from_slice::<Id>(line)
+                .ok()
+                .and_then(|r| r.event_id)
+                .is_some_and(|id| ids.contains(id.as_ref()));
+            if let Some(d) = named
+                .then(|| rules::decode::decode(line, Some(*feed), &cfg).ok())
+                .flatten()
+            {
+                let digest = rules::decode::digest(&d.event);
+                found
+                    .entry(digest)
+                    .or_insert_with(|| (line.to_vec(), i as i64));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(dead
+        .iter()
+        .map(|d| match found.get(&d.digest) {
+            Some((bytes, offset)) => letter(d, bytes.clone(), 0, *offset),
+            None => letter(d, Vec::new(), -1, -1),
+        })
+        .collect())
+}
+
 /// The feed files of `run --input DIR`: `<feed>.jsonl` for each feed present, checked before
 /// anything is read or written. Says what is wrong: a missing directory, a file given as the
 /// directory, a feed path that is a directory, or no feed file (with the expected names and
@@ -669,22 +766,16 @@ fn run(
     if layout.process == 0 {
         ingest = ingest.metered(metrics.clone());
     }
-    match feeds {
+    match &feeds {
         Some(feeds) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
             // each file keeps its own order) before the replay clock sees them.
             let mut events = Vec::new();
             for (feed, path) in feeds {
-                let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
-                    let line = line.with_context(|| format!("reading {}", path.display()))?;
-                    // A byte-order mark is the file's, not the first record's (D51).
-                    let line = match i {
-                        0 => line.strip_prefix(UTF8_BOM).unwrap_or(&line),
-                        _ => &line,
-                    };
-                    events.extend(ingest.decode(feed, i as u64, line)?);
-                }
+                feed_lines(path, |i, line| {
+                    events.extend(ingest.decode(*feed, i, line)?);
+                    Ok(())
+                })?;
             }
             events.sort_by_key(|e| e.ingest_time);
             for e in events {
@@ -736,28 +827,8 @@ fn run(
     pipeline::observe::results(&metrics, &out);
 
     // Lifecycle dead letters join the decoder's rejects.
-    let by_version: HashMap<(Feed, &str, u32), &Accepted> = log
-        .iter()
-        .map(|a| {
-            (
-                (a.event.feed(), a.event.event_id.as_str(), a.event.version),
-                a.as_ref(),
-            )
-        })
-        .collect();
-    for d in &out.dead {
-        let Some(a) = by_version.get(&(d.id.0, d.id.1.as_str(), d.version)) else {
-            continue;
-        };
-        let row = json!({
-            "original": String::from_utf8_lossy(&encode(&a.event)),
-            "source_topic": d.id.0.default_topic(),
-            "offset": null,
-            "reason": d.reason.as_str(),
-            "message": format!("{} {} version {}", d.id.0, d.id.1, d.version),
-            "time": format_rfc3339(d.at),
-        });
-        serde_json::to_writer(&mut dead, &row)?;
+    for letter in lifecycle_letters(&out.dead, &log, feeds.as_deref())? {
+        dead.write_all(&letter.to_json())?;
         dead.write_all(b"\n")?;
     }
     dead.flush()?;
@@ -778,11 +849,14 @@ fn run(
                 "score_colour": e.score_colour,
                 "s": e.s, "p": e.p, "m": e.m, "q": e.q, "r": e.risk,
                 "triggers": e.triggers,
-                "level1": e.l1, "level2": e.l2, "level3": e.r,
+                "level1": named(cat.level1.iter().map(|l| l.code.as_str()), &e.l1),
+                "level2": named(cat.level2.iter().map(|l| l.code.as_str()), &e.l2),
+                "level3": named(cat.indicators.iter().map(|i| i.id.as_str()), &e.r),
                 "region": s.region, "industry": s.industry,
                 "reasons": e.reasons,
                 "review_flags": e.review_flags,
-                "pre_credit": pre.as_str(),
+                // `null` when not scored (colour `none`): no decision.
+                "pre_credit": (pre != PreCredit::None).then(|| pre.as_str()),
                 "pre_credit_line_fen": pre.line_fen(),
                 "rules_version": cat.version,
                 "model_version": e.model_version,
@@ -812,7 +886,8 @@ fn run(
     }
     let rejected: u64 = rejections.values().sum();
     println!(
-        "Credit Steward — {} enterprises as of {} ({} workers x {} processes)",
+        "Credit Steward — {} enterprises; data as of {} (the input's latest visibility time, \
+         not the run's) ({} workers x {} processes)",
         states.len(),
         format_rfc3339(as_of),
         layout.workers,
@@ -831,6 +906,9 @@ fn run(
             n,
             100.0 * *n as f64 / total
         );
+    }
+    if colours.contains_key(&Colour::None) {
+        println!("(none: registration revoked or deregistered, R9: no longer scored)");
     }
     println!();
     println!("records read      {:>10}", read);

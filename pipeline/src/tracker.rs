@@ -64,8 +64,10 @@ pub struct Tracker {
     /// Enterprises whose evaluation changed since this was last drained, with the time of
     /// their latest change (kept only when outputs are drained, see [`Tracker::draining`]).
     pub touched: BTreeMap<String, Ts>,
-    /// Lifecycle dead letters that came into effect since this was last drained.
-    pub dead_new: Vec<Dead>,
+    /// Lifecycle dead letters that came into effect since this was last drained, with the
+    /// dataflow time at which they did: a live sink orders outputs by that time, which is
+    /// never before the frontier it has already made durable.
+    pub dead_new: Vec<(Ts, Dead)>,
     /// The pre-credit rule, when pre-credit changes are tracked.
     pre_rule: Option<PreCreditRule>,
     /// Each enterprise's pre-credit status at the last processed time.
@@ -256,10 +258,10 @@ impl Tracker {
             .map(|(t, (d, r))| ((t, d), r))
             .collect();
         consolidate(&mut dead);
-        for ((_, d), r) in dead {
+        for ((t, d), r) in dead {
             let n = self.dead.entry(d.clone()).or_default();
             if *n <= 0 && *n + r > 0 {
-                self.dead_new.push(d.clone());
+                self.dead_new.push((t, d.clone()));
             }
             *n += r;
             if *n == 0 {
@@ -438,12 +440,12 @@ mod tests {
         };
         t.dead(d.clone(), 5, 1);
         t.advance(6);
-        assert_eq!(t.dead_new, vec![d.clone()]);
+        assert_eq!(t.dead_new, vec![(5, d.clone())]);
         // Retracted by one enterprise, added by the other, at one time.
         t.dead(d.clone(), 10, -1);
         t.dead(d.clone(), 10, 1);
         t.advance(11);
-        assert_eq!(t.dead_new, vec![d.clone()], "reported again");
+        assert_eq!(t.dead_new, vec![(5, d.clone())], "reported again");
         assert_eq!(t.dead.get(&d), Some(&1));
     }
 }

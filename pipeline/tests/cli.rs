@@ -124,8 +124,22 @@ fn run_writes_the_pre_credit_line_with_the_state() {
             }
             Some("yellow") => assert_eq!((pre, line_fen), (Some("REVIEW"), None), "{line}"),
             Some("red") => assert_eq!((pre, line_fen), (Some("INELIGIBLE"), None), "{line}"),
-            _ => assert_eq!((pre, line_fen), (Some(""), None), "{line}"),
+            _ => assert!(
+                v.get("pre_credit").is_some_and(|p| p.is_null()) && line_fen.is_none(),
+                "colour none: pre_credit null (item 8): {line}"
+            ),
         }
+        // Values named by the catalogue's codes and ids (item 8).
+        let named = |level: &str, n: usize, key: &str| {
+            let o = v[level]
+                .as_object()
+                .unwrap_or_else(|| panic!("{level}: {line}"));
+            assert_eq!(o.len(), n, "{level}");
+            assert!(o[key].is_number(), "{level}.{key}: {line}");
+        };
+        named("level1", 8, "A");
+        named("level2", 19, "A1");
+        named("level3", 49, "pen_general_active");
     }
     assert!(lines_with_credit > 0, "no enterprise has a credit line");
     let _ = std::fs::remove_dir_all(out);
@@ -389,6 +403,51 @@ fn a_dead_lettered_record_is_counted_rejected_and_leaves_no_state() {
     }
     let state = std::fs::read_to_string(out.join("state.jsonl")).expect("state");
     assert_eq!(state.lines().count(), 1, "{state}");
+    // The letter says where the record was read, with its exact bytes, and why (item 7).
+    let letters = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("letters");
+    let letter: serde_json::Value = serde_json::from_str(letters.trim()).expect("one letter");
+    assert_eq!(letter["reason"], "unknown_target", "{letter}");
+    assert_eq!(
+        (&letter["partition"], &letter["offset"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "line 0 of list.jsonl: {letter}"
+    );
+    assert_eq!(letter["original"], lines[0].as_str(), "{letter}");
+    let message = letter["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("LIST rm-1 version 1: ") && message.contains("hold"),
+        "{message}"
+    );
+    assert_eq!(letter["time"], "2024-01-13T10:00:00Z", "the hold's end");
+}
+
+/// A decoder reject in file mode keeps the line's exact bytes (base64 beside the lossy text)
+/// and says where it was read: partition 0 of the feed, offset = line index (item 7).
+#[test]
+fn a_decoder_letter_keeps_the_exact_bytes_and_its_line() {
+    use base64::Engine as _;
+    let dir = scratch("exact-bytes");
+    let (input, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&input).expect("input");
+    let bad: &[u8] = b"{\"uscc\": \"\xff\xfe\"}";
+    let mut file = list_record("l-1").into_bytes();
+    file.push(b'\n');
+    file.extend_from_slice(bad);
+    file.push(b'\n');
+    std::fs::write(input.join("list.jsonl"), file).expect("feed");
+    let (ok, _, err) = run_on(&input, &out);
+    assert!(ok, "{err}");
+    let letters = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("letters");
+    let letter: serde_json::Value = serde_json::from_str(letters.trim()).expect("one letter");
+    let exact = base64::engine::general_purpose::STANDARD.encode(bad);
+    assert_eq!(letter["original_base64"], exact.as_str(), "{letter}");
+    assert_eq!(letter["source_topic"], "credit.in.list", "{letter}");
+    assert_eq!(
+        (&letter["partition"], &letter["offset"]),
+        (&serde_json::json!(0), &serde_json::json!(1)),
+        "{letter}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Two records with the same `(feed, event_id)` and version but other bytes: the one with

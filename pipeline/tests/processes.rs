@@ -37,7 +37,11 @@ fn lines(dirs: &[&Path], file: &str) -> BTreeSet<String> {
         let text = std::fs::read_to_string(d.join(file)).expect("output file");
         for line in text.lines() {
             let mut v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-            if v.get("offset").is_some_and(|o| !o.is_null()) {
+            let lifecycle = v["reason"]
+                .as_str()
+                .and_then(rules::reject::Reason::parse)
+                .is_some_and(rules::reject::Reason::is_lifecycle);
+            if v.get("reason").is_some() && !lifecycle {
                 v.as_object_mut().map(|o| o.remove("time"));
             }
             out.insert(v.to_string());

@@ -35,6 +35,20 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
             x.auc_score_without_model
         );
         assert!((0.5..=1.0).contains(&x.auc_score_without_model));
+        // Early warning: the samples already red are left out, and with them some of the
+        // positives (the easy ones, issue 18 item 10).
+        let e = &x.early_warning;
+        assert!(0 < e.samples && e.samples < x.samples, "{e:?}");
+        assert!(0 < e.positives && e.positives < x.positives, "{e:?}");
+        assert!((0.0..=1.0).contains(&e.auc) && (0.0..=1.0).contains(&e.auc_score_without_model));
+        for w in [
+            e.warned_by_model,
+            e.warned_with_model,
+            e.warned_without_model,
+        ] {
+            assert!(w.flagged <= e.samples, "{w:?}");
+            assert!((0.0..=1.0).contains(&w.precision) && (0.0..=1.0).contains(&w.recall));
+        }
         assert!(!x.calibration.is_empty());
         assert_eq!(
             x.calibration.iter().map(|b| b.samples).sum::<u64>(),
@@ -57,6 +71,13 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     assert_eq!(metrics["models"].as_array().map(Vec::len), Some(2));
     assert!(metrics["auc_score_without_model"].as_f64().is_some());
     assert!(metrics["models"][1]["metrics"]["auc"].as_f64().is_some());
+    assert!(metrics["models"][1]["metrics"]["early_warning"]["auc"]
+        .as_f64()
+        .is_some());
+    assert_eq!(
+        metrics["models"][0]["file"], "logistic.model.json",
+        "relative to the output directory"
+    );
     let svg = std::fs::read_to_string(&trained.roc_file).expect("roc.svg");
     assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 4);
 

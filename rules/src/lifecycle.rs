@@ -92,13 +92,41 @@ pub struct Dead {
     pub version: u32,
     /// Why: `version_kind_change`, `target_mismatch` or `unknown_target`.
     pub reason: Reason,
-    /// Logical time of the decision (`v`, or `v + hold` for `unknown_target`).
+    /// Logical time of the decision: when the records that decide it are all visible (the
+    /// record and the version that sets the class, or the retraction and the record of
+    /// another kind it names), or `v + hold` for `unknown_target` (D53).
     pub at: Ts,
     /// Where the record was read, if it came from Kafka.
     pub origin: Option<Origin>,
     /// The SHA-256 of the record's canonical bytes: which of two versions with the same
     /// number was dead-lettered.
     pub digest: [u8; 32],
+}
+
+impl Dead {
+    /// What the record is and why it was dead-lettered, for a person reading the letter:
+    /// `<FEED> <event_id> version <n>: <why>`.
+    pub fn message(&self) -> String {
+        let why = match self.reason {
+            Reason::VersionKindChange => {
+                "a version of this event id switches between a record and a retraction; the \
+                 lowest version decides which it is, and this one is of the other kind"
+            }
+            Reason::TargetMismatch => {
+                "the record it names (ref_event_id, or its business key) is of a kind it cannot \
+                 retract or repair"
+            }
+            Reason::UnknownTarget => {
+                "the record it names (ref_event_id, or its business key) did not become visible \
+                 within the hold period after it"
+            }
+            _ => "rejected",
+        };
+        format!(
+            "{} {} version {}: {why}",
+            self.id.0, self.id.1, self.version
+        )
+    }
 }
 
 /// Stage 1 for one `(feed, event_id)`: the winning version and the versions that are
@@ -142,9 +170,10 @@ pub fn resolve_versions<'a>(versions: &[&'a Accepted]) -> VersionOutcome<'a> {
         .into_iter()
         .filter(|a| winner.is_some_and(|w| !std::ptr::eq(*a, w)))
         .collect();
+    // Decided once both it and the record that sets the class are visible.
     let mut dead: Vec<Dead> = other
         .into_iter()
-        .map(|a| dead(a, Reason::VersionKindChange, a.v))
+        .map(|a| dead(a, Reason::VersionKindChange, a.v.max(first.v)))
         .collect();
     dead.sort();
     dead.dedup();
@@ -372,7 +401,8 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
     enum Link {
         Targets(Vec<usize>),
         Repair,
-        Mismatch,
+        /// Names a record of another kind, visible from this time.
+        Mismatch(Ts),
         Unknown,
     }
     let link = |r: &Accepted| -> Link {
@@ -386,14 +416,13 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                 .and_then(|id| repair_ids.get(id))
             {
                 Some(_) => Link::Repair,
-                None if winners.iter().any(|w| {
-                    w.event.feed() == Feed::Rpr
-                        && Some(w.event.event_id.as_str()) == r.event.ref_event_id.as_deref()
-                }) =>
-                {
-                    Link::Mismatch
-                }
-                None => Link::Unknown,
+                None => winners
+                    .iter()
+                    .find(|w| {
+                        w.event.feed() == Feed::Rpr
+                            && Some(w.event.event_id.as_str()) == r.event.ref_event_id.as_deref()
+                    })
+                    .map_or(Link::Unknown, |w| Link::Mismatch(w.v)),
             };
         }
         if let Some(rid) = r.event.ref_event_id.as_deref() {
@@ -401,7 +430,7 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
                 Some(&i) if kinds.contains(&records[i].event.body.kind_str()) => {
                     Link::Targets(vec![i])
                 }
-                Some(_) => Link::Mismatch,
+                Some(&i) => Link::Mismatch(records[i].v),
                 None => Link::Unknown,
             };
         }
@@ -431,7 +460,10 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
     retractions.sort_by(|a, b| a.order().cmp(&b.order()));
     for r in &retractions {
         match link(r) {
-            Link::Mismatch => out.dead.push(dead(r, Reason::TargetMismatch, r.v)),
+            // Decided once both are visible.
+            Link::Mismatch(seen) => out
+                .dead
+                .push(dead(r, Reason::TargetMismatch, r.v.max(seen))),
             Link::Unknown => out.dead.push(unknown_target(r, hold)),
             Link::Repair => {
                 let target = r.event.ref_event_id.as_deref().unwrap_or_default();

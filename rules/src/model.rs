@@ -301,10 +301,11 @@ pub struct TrainingData {
     pub last_as_of: String,
 }
 
-/// Precision and recall of "S is red" (below the yellow band's lower bound) for the label.
+/// Precision and recall of a flag for the label: "S is red" (below the yellow band's lower
+/// bound), "S is yellow or red", or "p ≥ 0.5".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct AtRed {
-    /// Samples whose `S` is red.
+    /// Samples flagged.
     pub flagged: u64,
     /// Share of flagged samples that are positive (0 when none is flagged).
     pub precision: f64,
@@ -327,6 +328,29 @@ pub struct CalibrationBin {
     pub observed: f64,
 }
 
+/// The held-out figures on the test samples that were not red at their as-of time: early
+/// warning, what a supervisor needs. An enterprise red at the sample time and still red
+/// later is an easy positive, which the figures on all samples include (D55).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EarlyWarning {
+    /// Test samples not red at their as-of time.
+    pub samples: u64,
+    /// Of which positive: a red trigger or a new serious record within the horizon.
+    pub positives: u64,
+    /// ROC AUC of the model's `p`.
+    pub auc: f64,
+    /// ROC AUC of `S` with this model's `Q`.
+    pub auc_score_with_model: f64,
+    /// ROC AUC of `S` without a model.
+    pub auc_score_without_model: f64,
+    /// "p ≥ 0.5".
+    pub warned_by_model: AtRed,
+    /// "S is yellow or red" with this model's `Q`.
+    pub warned_with_model: AtRed,
+    /// "S is yellow or red" without a model.
+    pub warned_without_model: AtRed,
+}
+
 /// Held-out evaluation of a model (split by time).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -336,7 +360,11 @@ pub struct Metrics {
     pub positives: u64,
     /// First as-of time of a test sample (RFC 3339).
     pub first_as_of: String,
-    /// ROC AUC of the model's `p`.
+    /// The figures on the samples not red at their as-of time, reported first (absent from
+    /// model files written before it).
+    #[serde(default)]
+    pub early_warning: EarlyWarning,
+    /// ROC AUC of the model's `p` (all test samples, from here on).
     pub auc: f64,
     /// ROC AUC of the final score `S` with this model's `Q` (lower `S` = riskier).
     pub auc_score_with_model: f64,
@@ -501,6 +529,7 @@ mod tests {
             samples: 0,
             positives: 0,
             first_as_of: String::new(),
+            early_warning: EarlyWarning::default(),
             auc: 0.5,
             auc_score_with_model: 0.5,
             auc_score_without_model: 0.5,
@@ -664,5 +693,15 @@ mod tests {
             Model::from_json(&future.to_string(), &cat()),
             Err(ModelError::Format { found: 2 })
         ));
+
+        // A file written before the early-warning figures existed still loads.
+        let mut older = serde_json::to_value(&good).expect("json");
+        older["metrics"]
+            .as_object_mut()
+            .expect("metrics")
+            .remove("early_warning")
+            .expect("written now");
+        let loaded = Model::from_json(&older.to_string(), &cat()).expect("loads");
+        assert_eq!(loaded.metrics.early_warning, EarlyWarning::default());
     }
 }

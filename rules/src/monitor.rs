@@ -32,7 +32,8 @@ pub struct ColourChange {
     pub triggers: Vec<String>,
     /// Top five contributions.
     pub reasons: Vec<Reason>,
-    /// Logical time.
+    /// Logical time (RFC 3339, UTC, on the wire: output contract 2).
+    #[serde(with = "crate::time::rfc3339")]
     pub as_of: Ts,
     /// Model version, if a model is used.
     pub model_version: Option<String>,
@@ -98,7 +99,8 @@ pub struct Alert {
     pub severity: Severity,
     /// Firing or resolved.
     pub state: AlertState,
-    /// Logical time.
+    /// Logical time (RFC 3339, UTC, on the wire: output contract 2).
+    #[serde(with = "crate::time::rfc3339")]
     pub as_of: Ts,
     /// Human-readable detail.
     pub detail: String,

@@ -186,6 +186,45 @@ fn version_switching_kind_class_is_dead_lettered() {
     assert_eq!(out.last[&code()].0.r[3], 100.0);
 }
 
+/// A letter's time is when the records that decide it are all visible, never earlier: a
+/// live sink has already made earlier times durable when the deciding record arrives
+/// (issue 18 item 11, D53).
+#[test]
+fn a_dead_letter_is_decided_when_its_deciding_record_arrives() {
+    let cat = Catalogue::embedded();
+    let (early, late) = ("2024-01-10T00:00:00+08:00", "2024-01-12T00:00:00+08:00");
+    let dead =
+        |log: &[Accepted]| run(log, ts("2024-02-01T00:00:00+08:00"), None, &cat, &rules()).dead;
+    // Version 1 twice, of both classes: whichever sets the class, the letter waits for both.
+    let listed = rec(
+        "LIST",
+        "LISTED",
+        "l1",
+        early,
+        json!({"list_kind": "ABNORMAL"}),
+    );
+    let removed = rec("LIST", "REMOVED", "l1", late, json!({"ref_event_id": "l0"}));
+    let d = dead(&[listed, removed]);
+    let kind: Vec<_> = d
+        .iter()
+        .filter(|d| d.reason == Reason::VersionKindChange)
+        .collect();
+    assert_eq!(kind.len(), 1, "{d:?}");
+    assert_eq!(kind[0].at, ts(late), "{d:?}");
+    // A payment naming a record of another kind, which arrives within the hold.
+    let paid = rec(
+        "TAX",
+        "ARREARS_PAID",
+        "p1",
+        early,
+        json!({"ref_event_id": "t9"}),
+    );
+    let other = rec("TAX", "ABNORMAL_HOUSEHOLD", "t9", late, json!({}));
+    let d = dead(&[paid, other]);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].reason, d[0].at), (Reason::TargetMismatch, ts(late)));
+}
+
 #[test]
 fn unknown_target_is_held_then_dead_lettered() {
     let cat = Catalogue::embedded();

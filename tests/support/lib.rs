@@ -127,6 +127,23 @@ pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// Starts `cmd` with its standard error passed on, line by line, to the test's captured
+/// output: a passing test stays quiet (the errors an outage or a kill is expected to log), a
+/// failing test shows them (issue 18 item 9).
+pub fn spawn_captured(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    use std::io::BufRead as _;
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn()?;
+    if let Some(err) = child.stderr.take() {
+        // Threads spawned by a test inherit its output capture.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+            }
+        });
+    }
+    Ok(child)
+}
+
 /// A child process killed (and reaped) when dropped, also when a test panics.
 #[derive(Debug)]
 pub struct ChildGuard {

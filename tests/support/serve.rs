@@ -139,10 +139,7 @@ pub fn serve(ns: &crate::Namespace) -> Child {
 
 /// [`serve`], declaring the input complete after `idle` seconds without records.
 pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
-    steward_serve(ns, idle)
-        .args(["-w", "2"])
-        .spawn()
-        .expect("spawn steward serve")
+    crate::spawn_captured(steward_serve(ns, idle).args(["-w", "2"])).expect("spawn steward serve")
 }
 
 /// Starts `steward serve` on `ns` as a timely cluster of `processes` processes on localhost
@@ -151,10 +148,7 @@ pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
     cluster_layouts(ns, processes)
         .iter()
         .map(|layout| {
-            steward_serve(ns, 1.5)
-                .args(layout)
-                .spawn()
-                .expect("spawn steward serve")
+            crate::spawn_captured(steward_serve(ns, 1.5).args(layout)).expect("spawn steward serve")
         })
         .collect()
 }
@@ -187,8 +181,7 @@ fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
         .args(["--drain-after", &idle.to_string(), "--exit-when-drained"])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn,pipeline=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::null());
     c
 }
 
@@ -448,11 +441,6 @@ pub fn final_time(log: &[Accepted]) -> rules::time::Ts {
         .expect("records")
 }
 
-/// How a lifecycle dead letter names its record.
-pub fn dead_message(d: &rules::lifecycle::Dead) -> String {
-    format!("{} {} version {}", d.id.0, d.id.1, d.version)
-}
-
 /// Checks a finished run's snapshot against `want`, and the record counts.
 pub fn check(
     ns: &crate::Namespace,
@@ -581,7 +569,7 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
                 (u.clone(), (colour, e.s, e.triggers, e.risk))
             })
             .collect(),
-        lifecycle: r.dead.iter().map(dead_message).collect(),
+        lifecycle: r.dead.iter().map(rules::lifecycle::Dead::message).collect(),
         scheduled: Vec::new(),
         checks: Vec::new(),
         statuses: status_rows(&r.statuses),

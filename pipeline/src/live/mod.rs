@@ -387,11 +387,13 @@ fn work(
             let row = rows::status_row(at, &key, &uscc, status);
             items.push((at, Item::Status(Box::new(row))));
         }
-        for d in std::mem::take(&mut t.dead_new) {
+        for (at, d) in std::mem::take(&mut t.dead_new) {
             // Counted applied when admitted; since the process started, so a restart's
             // replay of the log counts its letters again (D52).
             shared.metrics.withdrawn(d.id.0, Some(d.reason));
-            items.push((d.at, Item::Letter(lifecycle_letter(&d, topics))));
+            // At the dataflow time it came into effect: never behind the sink's fence, which
+            // an earlier decision time can be (D53).
+            items.push((at, Item::Letter(lifecycle_letter(&d, topics))));
         }
         drop(t);
         upto = upto.max(frontier);
@@ -471,7 +473,7 @@ fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
         partition,
         offset,
         reason: d.reason.as_str().to_owned(),
-        message: format!("{} {} version {}", d.id.0, d.id.1, d.version),
+        message: d.message(),
         time: d.at,
     }
 }

@@ -187,6 +187,8 @@ pub struct Sample {
     pub s: f64,
     /// Red trigger or new serious record within the horizon.
     pub label: bool,
+    /// A red trigger is active at `as_of` (the early-warning figures leave these out, D55).
+    pub red_now: bool,
 }
 
 impl Sample {
@@ -310,7 +312,8 @@ fn checkpoint(log: &[Accepted], t: Ts, sampled: bool, cat: &Catalogue) -> Checkp
         let Some(s) = e.s else {
             continue; // scoring stopped (R9): no sample, no red trigger
         };
-        if e.cap == Colour::Red {
+        let red_now = e.cap == Colour::Red;
+        if red_now {
             c.red.insert(uscc.clone());
         }
         if sampled {
@@ -321,6 +324,7 @@ fn checkpoint(log: &[Accepted], t: Ts, sampled: bool, cat: &Catalogue) -> Checkp
                 p: e.p,
                 s,
                 label: false,
+                red_now,
             });
         }
     }
@@ -532,6 +536,7 @@ mod tests {
             p: None,
             s: 800.0,
             label,
+            red_now: false,
         }
     }
 

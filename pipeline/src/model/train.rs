@@ -9,7 +9,7 @@ use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use rules::catalogue::Catalogue;
 use rules::generate::GenConfig;
-use rules::model::{feature_names, AtRed, Metrics, Model, TrainingData, FORMAT};
+use rules::model::{feature_names, AtRed, EarlyWarning, Metrics, Model, TrainingData, FORMAT};
 use rules::score::{assemble, round_half_away, score_colour, Colour};
 use rules::time::format_rfc3339;
 use serde_json::json;
@@ -258,7 +258,8 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
         "auc_score_without_model": auc_without,
         "models": models.iter().map(|m| json!({
             "model_version": m.model_version,
-            "file": args.out.join(format!("{}.model.json", m.params.kind())),
+            // Relative to the output directory, which can move.
+            "file": format!("{}.model.json", m.params.kind()),
             "metrics": m.metrics,
         })).collect::<Vec<_>>(),
     });
@@ -322,10 +323,31 @@ fn evaluate(model: &Model, test: &[&Sample], cat: &Catalogue) -> (Metrics, Vec<f
             .collect()
     };
     let neg = |s10: &[i64]| -> Vec<f64> { s10.iter().map(|s| -(*s as f64)).collect() };
+    let warned = |s10: &[i64]| -> Vec<bool> {
+        s10.iter()
+            .map(|s| matches!(score_colour(*s, cat), Colour::Yellow | Colour::Red))
+            .collect()
+    };
+    // The samples not red at their as-of time.
+    let early: Vec<usize> = (0..test.len()).filter(|&i| !test[i].red_now).collect();
+    let pick = |xs: &[f64]| -> Vec<f64> { early.iter().map(|&i| xs[i]).collect() };
+    let flag = |xs: &[bool]| -> Vec<bool> { early.iter().map(|&i| xs[i]).collect() };
+    let early_labels = flag(&labels);
+    let by_model: Vec<bool> = p.iter().map(|p| *p >= 0.5).collect();
     let metrics = Metrics {
         samples: test.len() as u64,
         positives: labels.iter().filter(|l| **l).count() as u64,
         first_as_of: String::new(),
+        early_warning: EarlyWarning {
+            samples: early.len() as u64,
+            positives: early_labels.iter().filter(|l| **l).count() as u64,
+            auc: auc(&pick(&p), &early_labels),
+            auc_score_with_model: auc(&pick(&neg(&s_with)), &early_labels),
+            auc_score_without_model: auc(&pick(&neg(&s_without)), &early_labels),
+            warned_by_model: at_red(&flag(&by_model), &early_labels),
+            warned_with_model: at_red(&flag(&warned(&s_with)), &early_labels),
+            warned_without_model: at_red(&flag(&warned(&s_without)), &early_labels),
+        },
         auc: auc(&p, &labels),
         auc_score_with_model: auc(&neg(&s_with), &labels),
         auc_score_without_model: auc(&neg(&s_without), &labels),
@@ -371,17 +393,44 @@ fn print_report(models: &[Model], training: &TrainingData, test: usize, auc_with
         "training: {} samples ({} positive) from {} to {}; test: {test} samples",
         training.samples, training.positives, training.first_as_of, training.last_as_of
     );
-    println!();
-    println!(
-        "{:<24} {:>7} {:>10} {:>10} {:>10}",
-        "score", "AUC", "red flags", "precision", "recall"
-    );
     let row = |name: &str, auc: f64, red: &AtRed| {
         println!(
             "{name:<24} {auc:>7.3} {:>10} {:>10.3} {:>10.3}",
             red.flagged, red.precision, red.recall
         );
     };
+    if let Some(e) = models.first().map(|m| m.metrics.early_warning) {
+        println!();
+        println!(
+            "early warning: the {} test samples not red at their as-of time ({} positive)",
+            e.samples, e.positives
+        );
+        println!(
+            "{:<24} {:>7} {:>10} {:>10} {:>10}",
+            "score", "AUC", "warned", "precision", "recall"
+        );
+        println!("(warned: S yellow or red; for p: p ≥ 0.5)");
+        row(
+            "S without model",
+            e.auc_score_without_model,
+            &e.warned_without_model,
+        );
+    }
+    for m in models {
+        let e = &m.metrics.early_warning;
+        row(&format!("{} p", m.params.kind()), e.auc, &e.warned_by_model);
+        row(
+            &format!("S with {}", m.params.kind()),
+            e.auc_score_with_model,
+            &e.warned_with_model,
+        );
+    }
+    println!();
+    println!("all test samples (enterprises already red included: easy positives)");
+    println!(
+        "{:<24} {:>7} {:>10} {:>10} {:>10}",
+        "score", "AUC", "red flags", "precision", "recall"
+    );
     if let Some(m) = models.first() {
         row("S without model", auc_without, &m.metrics.red_without_model);
     }
