@@ -244,7 +244,11 @@ pub fn build<S: Sink>(
         })
         .probe_with(&probe);
         let s = sink.clone();
-        deliver(dead, "Sink: Dead", Pipeline, move |(d, t, r)| {
+        // A record's letters and status steps go to one worker, chosen by its `(feed,
+        // event_id)`: a letter moving between enterprises nets there, and a process of a
+        // cluster owns every outcome of the records it holds (`steward run`'s summary).
+        let by_id = Exchange::new(|(d, _, _): &(Dead, Ts, isize)| d.id.hashed());
+        deliver(dead, "Sink: Dead", by_id, move |(d, t, r)| {
             s.borrow_mut().dead(d, t, r)
         })
         .probe_with(&probe);
@@ -258,8 +262,8 @@ pub fn build<S: Sink>(
         .probe_with(&probe);
         let s = sink.clone();
         // A record's steps come from the version and enterprise stages: one worker takes
-        // them all and keeps the latest.
-        let by_record = Exchange::new(|((k, _), _, _): &((RecordKey, _), Ts, isize)| k.hashed());
+        // them all and keeps the latest (the worker of its letters, above).
+        let by_record = Exchange::new(|((k, _), _, _): &((RecordKey, _), Ts, isize)| k.id.hashed());
         deliver(
             statuses,
             "Sink: Statuses",

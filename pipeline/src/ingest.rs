@@ -11,7 +11,7 @@ use connectors::metrics::Metrics;
 use rules::catalogue::Catalogue;
 use rules::decode::{decode, digest, DecodeConfig};
 use rules::event::{Event, Feed};
-use rules::lifecycle::Accepted;
+use rules::lifecycle::{Accepted, RecordId};
 use rules::reject::{Reason, Rejection};
 use rules::time::{format_rfc3339, Ts};
 
@@ -37,6 +37,9 @@ pub struct Ingest<'c, W: Write> {
     pub read: u64,
     /// Duplicates dropped.
     pub duplicate: u64,
+    /// The `(feed, event_id)` of each duplicate dropped, when asked for
+    /// ([`Ingest::noting_drops`]).
+    pub dropped: Option<Vec<RecordId>>,
     /// Rejections by reason code.
     pub rejected: BTreeMap<&'static str, u64>,
     /// Counts reads, rejects and duplicates by feed, when set.
@@ -68,9 +71,17 @@ impl<'c, W: Write> Ingest<'c, W> {
             clock: now,
             read: 0,
             duplicate: 0,
+            dropped: None,
             rejected: BTreeMap::new(),
             metrics: None,
         }
+    }
+
+    /// Also notes which record each dropped duplicate was a copy of: a process of a cluster
+    /// counts the duplicates of the records it owns.
+    pub fn noting_drops(mut self) -> Self {
+        self.dropped = Some(Vec::new());
+        self
     }
 
     /// Also counts records read, rejected and duplicate in `metrics`, by feed.
@@ -200,6 +211,9 @@ impl<'c, W: Write> Ingest<'c, W> {
         match admission {
             Admission::Duplicate => {
                 self.duplicate += 1;
+                if let Some(d) = &mut self.dropped {
+                    d.push((e.feed(), e.event_id.clone()));
+                }
                 m.inspect(|m| m.records_duplicate.with_label_values(&[feed]).inc());
                 return None;
             }

@@ -7,7 +7,7 @@
 //!   `--metrics-addr` it serves Prometheus metrics while it runs (and `--hold` seconds after).
 //! - `steward train` trains the risk models on labelled history (`pipeline::model`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -23,12 +23,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
 use pipeline::plan::Campaign;
-use pipeline::replay::{replay, Schedule};
+use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
-use rules::lifecycle::{Accepted, Dead, Outcome};
+use rules::lifecycle::{Accepted, Dead, Outcome, RecordId};
 use rules::model::Model;
 use rules::score::Colour;
 use rules::supervision::{PreCredit, Supervision};
@@ -542,6 +542,59 @@ fn named<'a>(ids: impl Iterator<Item = &'a str>, values: &[f64]) -> serde_json::
         .into()
 }
 
+/// What became of the records a process counts: every record read in one process, its share
+/// in a cluster (D52, D56). `read` = `applied` + `duplicates` + the sum of `rejections`.
+struct Counts {
+    read: u64,
+    applied: u64,
+    duplicates: u64,
+    rejections: BTreeMap<&'static str, u64>,
+}
+
+impl Counts {
+    /// Adds each admitted record's outcome and the duplicates dropped to the decoder's
+    /// rejects already counted. In one process `read` and `duplicate` are the ingest's
+    /// counts; in a cluster `dropped` names the duplicates, only this process's records
+    /// count, and its share of `read` is their sum.
+    fn count(
+        &mut self,
+        log: &[Arc<Accepted>],
+        out: &Replayed,
+        dropped: Option<&[RecordId]>,
+        (read, duplicate): (u64, u64),
+    ) {
+        // In a cluster a process owns the `(feed, event_id)`s whose statuses and letters its
+        // workers hold (`dataflow::build`).
+        let owned: Option<HashSet<(Feed, &str)>> = dropped.map(|_| {
+            out.statuses
+                .keys()
+                .map(|k| (k.id.0, k.id.1.as_str()))
+                .collect()
+        });
+        let mine = |feed: Feed, id: &str| owned.as_ref().is_none_or(|o| o.contains(&(feed, id)));
+        let admitted: Vec<&Accepted> = log
+            .iter()
+            .map(|a| a.as_ref())
+            .filter(|a| mine(a.event.feed(), &a.event.event_id))
+            .collect();
+        self.duplicates = match dropped {
+            Some(d) => d.iter().filter(|(f, id)| mine(*f, id)).count() as u64,
+            None => duplicate,
+        };
+        for (_, outcome) in rules::lifecycle::outcomes(&admitted, &out.dead) {
+            match outcome {
+                Outcome::Applied => self.applied += 1,
+                Outcome::Duplicate => self.duplicates += 1,
+                Outcome::Rejected(r) => *self.rejections.entry(r.as_str()).or_default() += 1,
+            }
+        }
+        self.read = match dropped {
+            Some(_) => self.applied + self.duplicates + self.rejections.values().sum::<u64>(),
+            None => read,
+        };
+    }
+}
+
 /// Calls `each` with every line of a feed file and its 0-based index; a byte-order mark at
 /// the start is the file's, not the first record's (D51).
 fn feed_lines(path: &Path, mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
@@ -766,6 +819,9 @@ fn run(
     if layout.process == 0 {
         ingest = ingest.metered(metrics.clone());
     }
+    if layout.processes > 1 {
+        ingest = ingest.noting_drops();
+    }
     match &feeds {
         Some(feeds) => {
             // Files have no arrival order across feeds: merge them by ingest time (stable, so
@@ -807,7 +863,12 @@ fn run(
     pipeline::observe::files_read(&metrics);
     let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
     ingest.dead.flush()?;
-    let (read, duplicate, rejections) = (ingest.read, ingest.duplicate, ingest.rejected.clone());
+    let (read, duplicate, dropped) = (ingest.read, ingest.duplicate, ingest.dropped.take());
+    // Process 0 alone dead-letters the decoder's rejects, so it alone counts them.
+    let decoder = match layout.process {
+        0 => ingest.rejected.clone(),
+        _ => BTreeMap::new(),
+    };
     drop(ingest);
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = replay(
@@ -873,18 +934,14 @@ fn run(
         out.scheduled.iter().map(pipeline::rows::decision_json),
     )?;
 
-    // Every record read ends applied, duplicate or rejected (D52): the decoder's rejects
-    // and the duplicates it dropped, then each admitted record's outcome.
-    let admitted: Vec<&Accepted> = log.iter().map(|a| a.as_ref()).collect();
-    let (mut applied, mut duplicates, mut rejections) = (0, duplicate, rejections);
-    for (_, outcome) in rules::lifecycle::outcomes(&admitted, &out.dead) {
-        match outcome {
-            Outcome::Applied => applied += 1,
-            Outcome::Duplicate => duplicates += 1,
-            Outcome::Rejected(r) => *rejections.entry(r.as_str()).or_default() += 1,
-        }
-    }
-    let rejected: u64 = rejections.values().sum();
+    let mut c = Counts {
+        read: 0,
+        applied: 0,
+        duplicates: 0,
+        rejections: decoder,
+    };
+    c.count(&log, &out, dropped.as_deref(), (read, duplicate));
+    let rejected: u64 = c.rejections.values().sum();
     println!(
         "Credit Steward — {} enterprises; data as of {} (the input's latest visibility time, \
          not the run's) ({} workers x {} processes)",
@@ -911,11 +968,22 @@ fn run(
         println!("(none: registration revoked or deregistered, R9: no longer scored)");
     }
     println!();
-    println!("records read      {:>10}", read);
-    println!("records applied   {applied:>10}");
-    println!("duplicates        {duplicates:>10}");
+    if layout.processes > 1 {
+        println!(
+            "process {} of {}: its workers' enterprises and outputs, and its share of the \
+             records (by feed and event id; the decoder's rejects in process 0): the \
+             processes' counts add up to the input's",
+            layout.process, layout.processes
+        );
+        if layout.process == 0 {
+            println!("input: {read} records, read by every process");
+        }
+    }
+    println!("records read      {:>10}", c.read);
+    println!("records applied   {:>10}", c.applied);
+    println!("duplicates        {:>10}", c.duplicates);
     println!("rejected          {rejected:>10}");
-    for (reason, n) in &rejections {
+    for (reason, n) in &c.rejections {
         println!("  {reason:<20} {n:>8}");
     }
     println!("colour changes    {:>10}", out.changes.len());

@@ -11,14 +11,26 @@ const STEWARD: &str = env!("CARGO_BIN_EXE_steward");
 fn steward(args: &[&str]) -> std::process::Child {
     Command::new(STEWARD)
         .args(args)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("steward starts")
 }
 
-fn ok(mut child: std::process::Child) {
-    let status = child.wait().expect("steward runs");
-    assert!(status.success(), "steward failed: {status}");
+/// Waits for `child` to succeed; its standard output.
+fn ok(child: std::process::Child) -> String {
+    let out = child.wait_with_output().expect("steward runs");
+    assert!(out.status.success(), "steward failed: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The number on the summary line that starts with `label`.
+fn count(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .find(|l| l.starts_with(label))
+        .and_then(|l| l.split_whitespace().nth(label.split_whitespace().count()))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} in {summary}"))
 }
 
 /// A loopback port that is free now.
@@ -67,8 +79,26 @@ fn two_processes_equal_one() {
         &s(&input),
     ]));
 
+    // Lifecycle letters of enterprises spread over both processes: retractions of records
+    // that never arrive, dead-lettered `unknown_target` when the hold ends.
+    let list = input.join("list.jsonl");
+    let text = std::fs::read_to_string(&list).expect("list.jsonl");
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a LIST record")).expect("json");
+    let mut with_letters = text.clone();
+    for i in 0..8 {
+        let uscc = rules::uscc::with_check(&format!("91330802MA2C{i:05}")).expect("uscc");
+        let r = serde_json::json!({
+            "uscc": uscc, "feed": "LIST", "kind": "REMOVED", "event_id": format!("gone-{i}"),
+            "ref_event_id": format!("never-{i}"), "version": 1,
+            "event_time": first["ingest_time"], "ingest_time": first["ingest_time"],
+        });
+        with_letters.push_str(&format!("{r}\n"));
+    }
+    std::fs::write(&list, with_letters).expect("list.jsonl");
+
     let one = tmp.join("one");
-    ok(steward(&[
+    let single = ok(steward(&[
         "run",
         "--input",
         &s(&input),
@@ -103,8 +133,30 @@ fn two_processes_equal_one() {
         ])
     };
     let (p0, p1) = (run("0", &a), run("1", &b));
-    ok(p0);
-    ok(p1);
+    let shares = [ok(p0), ok(p1)];
+
+    // Each process counts its share of the records, and the shares add up to the input's
+    // counts; process 0 alone prints the input's total (issue 18 item 5).
+    for label in ["records read", "records applied", "duplicates", "rejected"] {
+        let parts: Vec<u64> = shares.iter().map(|s| count(s, label)).collect();
+        assert!(
+            parts.iter().all(|n| *n > 0) || label == "rejected",
+            "{label}: {parts:?}"
+        );
+        assert_eq!(
+            parts.iter().sum::<u64>(),
+            count(&single, label),
+            "{label}: {parts:?}\n{}\n{single}",
+            shares.join("\n")
+        );
+    }
+    assert_eq!(count(&shares[0], "input:"), count(&single, "records read"));
+    assert!(count(&single, "  unknown_target") >= 8, "{single}");
+    assert!(
+        !shares[1].contains("input:"),
+        "the total once: {}",
+        shares[1]
+    );
 
     for file in [
         "state.jsonl",
