@@ -179,6 +179,21 @@ fn a_record_from_the_future_moves_no_clock() {
     let state = std::fs::read_to_string(out.join("state.jsonl")).expect("state.jsonl");
     let state: serde_json::Value = serde_json::from_str(state.trim()).expect("one state");
     assert_eq!(state["as_of"], "2024-01-06T17:44:16Z", "{state}");
+    // One time format: RFC 3339 on every output a person reads (issue 18 items 6 and 8).
+    assert!(
+        summary.contains("data as of 2024-01-06T17:44:16Z (the input's latest visibility time"),
+        "{summary}"
+    );
+    let changes = std::fs::read_to_string(out.join("colour_changes.jsonl")).expect("changes");
+    let alerts = std::fs::read_to_string(out.join("alerts.jsonl")).expect("alerts");
+    assert!(
+        !changes.is_empty() && !alerts.is_empty(),
+        "{changes}{alerts}"
+    );
+    for line in changes.lines().chain(alerts.lines()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert_eq!(v["as_of"], "2024-01-06T17:44:16Z", "{line}");
+    }
     let dead = std::fs::read_to_string(out.join("dead_letters.jsonl")).expect("dead letters");
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).expect("one dead letter");
     assert_eq!(dead["reason"], "future_ingest_time", "{dead}");

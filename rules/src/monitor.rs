@@ -363,6 +363,43 @@ mod tests {
         o.alerts.iter().map(|a| (a.rule.clone(), a.state)).collect()
     }
 
+    /// Colour changes and alerts carry `as_of` as RFC 3339 on the wire (topics and files,
+    /// output contract 2), and read back.
+    #[test]
+    fn as_of_is_rfc3339_on_the_wire() {
+        let cat = Catalogue::embedded();
+        let mut m = Monitor::default();
+        let first = m.observe(
+            "U",
+            1_704_563_056,
+            &eval(Some(7500), &["R8"], Colour::Green),
+            &cat,
+        );
+        let alert = serde_json::to_value(&first.alerts[0]).expect("json");
+        assert_eq!(alert["as_of"], "2024-01-06T17:44:16Z", "{alert}");
+        let back: Alert = serde_json::from_value(alert).expect("reads back");
+        assert_eq!(back, first.alerts[0]);
+        let change = ColourChange {
+            uscc: "U".into(),
+            from: None,
+            to: Colour::Green,
+            score: Some(750.0),
+            score_colour: Colour::Green,
+            triggers: Vec::new(),
+            reasons: Vec::new(),
+            as_of: 1_704_563_056,
+            model_version: None,
+            rules_version: cat.version.clone(),
+            change_id: String::new(),
+        };
+        let json = serde_json::to_value(&change).expect("json");
+        assert_eq!(json["as_of"], "2024-01-06T17:44:16Z", "{json}");
+        assert_eq!(
+            serde_json::from_value::<ColourChange>(json).expect("reads back"),
+            change
+        );
+    }
+
     #[test]
     fn triggers_raise_and_resolve_and_colour_worsens() {
         let cat = Catalogue::embedded();
