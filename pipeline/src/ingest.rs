@@ -198,14 +198,7 @@ impl<'c, W: Write> Ingest<'c, W> {
     /// else the accepted record, visible at `max(ingest_time, watermark)`.
     pub fn admit_at(&mut self, e: Event, watermark: Ts) -> Option<Accepted> {
         let dg = digest(&e);
-        let class = e.body.is_retraction();
-        let admission = match self.seen.entry((e.feed(), e.event_id.clone())) {
-            Entry::Occupied(mut o) => o.get_mut().admit(e.version, class, dg),
-            Entry::Vacant(v) => {
-                v.insert(Top::new(e.version, class, dg));
-                Admission::Applied
-            }
-        };
+        let admission = self.take(&e, dg);
         let feed = e.feed().as_str();
         let m = self.metrics.as_ref();
         match admission {
@@ -243,13 +236,17 @@ impl<'c, W: Write> Ingest<'c, W> {
 
     /// Takes back the duplicate-detection state of a record accepted before a restart.
     pub fn restore(&mut self, a: &Accepted) {
-        let (version, class) = (a.event.version, a.event.body.is_retraction());
-        match self.seen.entry((a.event.feed(), a.event.event_id.clone())) {
-            Entry::Occupied(mut o) => {
-                o.get_mut().admit(version, class, a.digest);
-            }
+        self.take(&a.event, a.digest);
+    }
+
+    /// Takes a record of digest `dg` into the duplicate-detection state.
+    fn take(&mut self, e: &Event, dg: [u8; 32]) -> Admission {
+        let class = e.body.is_retraction();
+        match self.seen.entry((e.feed(), e.event_id.clone())) {
+            Entry::Occupied(mut o) => o.get_mut().admit(e.version, class, dg),
             Entry::Vacant(v) => {
-                v.insert(Top::new(version, class, a.digest));
+                v.insert(Top::new(e.version, class, dg));
+                Admission::Applied
             }
         }
     }

@@ -629,8 +629,12 @@ fn lifecycle_letters(
         time: d.at,
     };
     let Some(feeds) = feeds else {
-        let by_digest: HashMap<[u8; 32], &Accepted> =
-            log.iter().map(|a| (a.digest, a.as_ref())).collect();
+        let wanted: HashSet<[u8; 32]> = dead.iter().map(|d| d.digest).collect();
+        let by_digest: HashMap<[u8; 32], &Accepted> = log
+            .iter()
+            .filter(|a| wanted.contains(&a.digest))
+            .map(|a| (a.digest, a.as_ref()))
+            .collect();
         return Ok(dead
             .iter()
             .filter_map(|d| {
@@ -648,7 +652,7 @@ fn lifecycle_letters(
     let cfg = rules::decode::DecodeConfig::default();
     let mut found: HashMap<[u8; 32], (Vec<u8>, i64)> = HashMap::new();
     for (feed, path) in feeds {
-        let ids: std::collections::HashSet<&str> = dead
+        let ids: HashSet<&str> = dead
             .iter()
             .filter(|d| d.id.0 == *feed)
             .map(|d| d.id.1.as_str())

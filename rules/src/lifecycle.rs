@@ -202,19 +202,28 @@ pub enum Outcome {
 /// `(feed, event_id)`, version and kind class, the one with the smallest digest is applied
 /// and the others are duplicates. The outcomes do not depend on the records' order.
 pub fn outcomes<'a>(log: &[&'a Accepted], dead: &[Dead]) -> Vec<(&'a Accepted, Outcome)> {
-    let letters: BTreeMap<(&RecordId, u32, [u8; 32]), Reason> = dead
+    let letters: BTreeMap<(Feed, &str, u32, [u8; 32]), Reason> = dead
         .iter()
-        .map(|d| ((&d.id, d.version, d.digest), d.reason))
+        .map(|d| ((d.id.0, d.id.1.as_str(), d.version, d.digest), d.reason))
         .collect();
-    let tie = |a: &Accepted| (a.id(), a.event.version, a.event.body.is_retraction());
-    let mut smallest: BTreeMap<(RecordId, u32, bool), [u8; 32]> = BTreeMap::new();
+    let tie = |a: &'a Accepted| {
+        let e = &a.event;
+        (
+            e.feed(),
+            e.event_id.as_str(),
+            e.version,
+            e.body.is_retraction(),
+        )
+    };
+    let mut smallest: BTreeMap<(Feed, &str, u32, bool), [u8; 32]> = BTreeMap::new();
     for a in log {
         let d = smallest.entry(tie(a)).or_insert(a.digest);
         *d = (*d).min(a.digest);
     }
     log.iter()
         .map(|a| {
-            let outcome = match letters.get(&(&a.id(), a.event.version, a.digest)) {
+            let e = &a.event;
+            let outcome = match letters.get(&(e.feed(), e.event_id.as_str(), e.version, a.digest)) {
                 Some(reason) => Outcome::Rejected(*reason),
                 None if smallest.get(&tie(a)) != Some(&a.digest) => Outcome::Duplicate,
                 None => Outcome::Applied,
