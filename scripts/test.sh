@@ -21,6 +21,9 @@ stop_services() {
 trap stop_services EXIT
 
 scripts/services.sh up
+# A current ClickHouse in process (chdb), for the tests that run the schema and the queries
+# on it as well as on the 18.16 server.
+scripts/chdb.sh >/dev/null
 
 # One build from a clean tree: incremental compilation only costs disk here (it doubled the
 # target directory, and a CI run once stopped on "No space left on device").

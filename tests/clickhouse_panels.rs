@@ -1,14 +1,17 @@
-//! Every ClickHouse SQL panel of the supervision dashboard runs on the real ClickHouse and
-//! returns rows: the schema (`connectors/migrations`) is created in a database of its own,
-//! filled from a generated `steward run` (state, colour changes, alerts) plus an inspection
-//! campaign, and each panel's query is run with the Grafana variables and the ClickHouse
-//! plugin's macros expanded as the plugin expands them.
+//! Every ClickHouse SQL panel of the supervision dashboard and every analyst example
+//! (`docs/analyst-queries.sql`) runs and returns rows, on the Debian ClickHouse server (18.16)
+//! and on a current ClickHouse (26.x, in process through chdb): the schema
+//! (`connectors/migrations`) is created in a database of its own, filled from a generated
+//! `steward run` (state, colour changes, alerts) plus an inspection campaign and a few
+//! records with their statuses, and each panel's query is run with the Grafana variables
+//! and the ClickHouse plugin's macros expanded as the plugin expands them (issue 19, D57).
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, ensure, Context, Result};
 use connectors::metrics::direction;
-use e2e::{clickhouse_http, migrate, repo_root, steward_bin, unique_name, TempDir};
+use e2e::sql::{migrate_on, Chdb, Server, Sql};
+use e2e::{clickhouse_http, repo_root, steward_bin, unique_name, TempDir};
 use rules::score::Colour;
 use serde_json::{json, Value};
 
@@ -72,14 +75,10 @@ fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
         .collect()
 }
 
-fn insert(db: &str, table: &str, rows: &[Value]) -> Result<()> {
+fn insert(on: &mut dyn Sql, db: &str, table: &str, rows: &[Value]) -> Result<()> {
     ensure!(!rows.is_empty(), "no rows for {table}");
     let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    clickhouse_http(
-        &format!("INSERT INTO {db}.{table} FORMAT JSONEachRow"),
-        &body,
-    )?;
-    Ok(())
+    on.insert_json(&format!("{db}.{table}"), &body)
 }
 
 /// `2024-12-31T12:38:47Z` → Unix seconds.
@@ -107,7 +106,7 @@ fn in_order<'a>(named: &Value, codes: impl Iterator<Item = &'a String>) -> Vec<V
 
 /// Fills the tables the panels read from the run's output in `out`; returns the earliest
 /// and latest logical times.
-fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
+fn load(on: &mut dyn Sql, db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
     let cat = rules::catalogue::Catalogue::embedded();
     let states = read_jsonl(&out.join("state.jsonl"))?;
     let mut place: HashMap<String, (Value, Value)> = HashMap::new();
@@ -136,7 +135,7 @@ fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
             "version": as_of,
         }));
     }
-    insert(db, "enterprise_state", &rows)?;
+    insert(on, db, "enterprise_state", &rows)?;
 
     let mut rows = Vec::new();
     let mut earliest = i64::MAX;
@@ -159,7 +158,7 @@ fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
             "rules_version": c["rules_version"],
         }));
     }
-    insert(db, "colour_history", &rows)?;
+    insert(on, db, "colour_history", &rows)?;
 
     let mut rows = Vec::new();
     for a in read_jsonl(&out.join("alerts.jsonl"))? {
@@ -172,7 +171,7 @@ fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
             "region": region, "industry": industry,
         }));
     }
-    insert(db, "alerts", &rows)?;
+    insert(on, db, "alerts", &rows)?;
 
     // One inspection campaign at the latest time: every red, half the yellows, a tenth of
     // the greens, a twentieth of the blues.
@@ -193,25 +192,50 @@ fn load(db: &str, out: &std::path::Path) -> Result<(i64, i64)> {
             })
         })
         .collect();
-    insert(db, "inspection_campaigns", &rows)?;
+    insert(on, db, "inspection_campaigns", &rows)?;
     Ok((earliest, latest))
 }
 
-/// Drops the test's database however the test ends.
-struct DropDatabase(String);
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let _ = clickhouse_http(&format!("DROP DATABASE IF EXISTS {}", self.0), "");
-    }
+/// Hand-made rows that the generated run does not give: three records (one whose status
+/// changed later, one still active, one superseded when it was written) and an alert at
+/// 17:30 UTC, which is 01:30 the next day in Asia/Shanghai.
+fn load_records(on: &mut dyn Sql, db: &str, uscc: &str) -> Result<()> {
+    let record = |id: &str, status: &str| {
+        json!({
+            "feed": "PEN", "event_id": id, "record_version": 1, "uscc": uscc,
+            "kind": "DECIDED", "event_time": "1704067200", "ingest_time": "1704067200",
+            "v": "1704067200", "digest": format!("digest-{id}"), "body": "{}",
+            "status": status, "version": 1,
+        })
+    };
+    let rows = [
+        record("e2e-changed", "active"),
+        record("e2e-active", "active"),
+        record("e2e-superseded", "superseded"),
+    ];
+    insert(on, db, "records", &rows)?;
+    let status = json!({
+        "feed": "PEN", "event_id": "e2e-changed", "record_version": 1,
+        "digest": "digest-e2e-changed", "uscc": uscc, "status": "revoked",
+        "as_of": "1706745600", "version": 1706745600,
+    });
+    insert(on, db, "record_status", &[status])?;
+    let alert = json!({
+        "alert_id": "e2e-tz-probe", "uscc": uscc, "rule": "e2e_tz_probe", "severity": "info",
+        "state": "firing", "as_of": "1704130200", "detail": "", "region": "", "industry": "",
+    });
+    insert(on, db, "alerts", &[alert])
 }
 
-#[test]
-fn every_supervision_panel_query_returns_rows() -> Result<()> {
-    let db = unique_name("e2e_panels");
-    let _drop = DropDatabase(db.clone());
-    migrate(&db)?;
+/// Runs `sql` with `FORMAT JSON` and returns its rows.
+fn rows(on: &mut dyn Sql, sql: &str) -> Result<Vec<Value>> {
+    let answer: Value = serde_json::from_str(&on.run(&format!("{sql}\nFORMAT JSON"))?)?;
+    Ok(answer["data"].as_array().cloned().unwrap_or_default())
+}
 
+/// The schema on `on`, filled, and every panel query and analyst example run on it.
+fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
+    migrate_on(on, db)?;
     let out = TempDir::new("e2e_panels_run")?;
     let status = std::process::Command::new(steward_bin()?)
         .args(["run", "--enterprises", "200", "--output"])
@@ -219,7 +243,14 @@ fn every_supervision_panel_query_returns_rows() -> Result<()> {
         .stdout(std::process::Stdio::null())
         .status()?;
     ensure!(status.success(), "steward run: {status}");
-    let (earliest, latest) = load(&db, &out.0)?;
+    let (earliest, latest) = load(on, db, &out.0)?;
+    let some: Value = rows(
+        on,
+        &format!("SELECT uscc FROM {db}.enterprise_state LIMIT 1"),
+    )?
+    .pop()
+    .context("no state")?;
+    load_records(on, db, some["uscc"].as_str().context("uscc")?)?;
 
     let path = repo_root().join("dashboards/grafana/dashboards/supervision.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
@@ -231,7 +262,7 @@ fn every_supervision_panel_query_returns_rows() -> Result<()> {
         .context("the dashboard has no $database variable")?;
     ensure!(var["query"] == "credit", "default database: {var}");
     let expansion = Expansion {
-        db: &db,
+        db,
         from: earliest,
         to: latest,
         interval: 86_400,
@@ -251,15 +282,100 @@ fn every_supervision_panel_query_returns_rows() -> Result<()> {
                 "query": target["query"],
             });
             let sql = expansion.expand(target["query"].as_str().context("query")?, target)?;
-            let answer: Value = serde_json::from_str(
-                &clickhouse_http(&format!("{sql}\nFORMAT JSON"), "")
-                    .with_context(|| format!("panel {title}"))?,
-            )?;
-            let rows = answer["rows"].as_u64().unwrap_or(0);
-            ensure!(rows >= 1, "panel {title} returned no rows:\n{sql}");
+            let got = rows(on, &sql).with_context(|| format!("panel {title}"))?;
+            ensure!(
+                !got.is_empty(),
+                "panel {title} returned no rows on {}:\n{sql}",
+                on.name()
+            );
             ran += 1;
         }
     }
     ensure!(ran >= 8, "only {ran} panel queries");
+
+    // The analysts' examples, on database `credit` in the file.
+    let path = repo_root().join("docs/analyst-queries.sql");
+    let text = std::fs::read_to_string(&path)?.replace("credit.", "{db}.");
+    let examples = connectors::clickhouse::statements(&text, db);
+    ensure!(
+        examples.len() >= 6,
+        "only {} analyst examples",
+        examples.len()
+    );
+    for sql in &examples {
+        let got = rows(on, sql).with_context(|| format!("analyst example {sql}"))?;
+        ensure!(
+            !got.is_empty(),
+            "analyst example returned no rows on {}:\n{sql}",
+            on.name()
+        );
+    }
+
+    // What the views mean, exactly: the latest status of a record, else the one it was
+    // written with; days cut in Asia/Shanghai; the columns added after a view was made.
+    let statuses = rows(
+        on,
+        &format!(
+            "SELECT event_id, status, toUInt32(status_since) AS since FROM {db}.v_records \
+             WHERE event_id LIKE 'e2e-%' ORDER BY event_id"
+        ),
+    )?;
+    let got: Vec<(String, String, i64)> = statuses
+        .iter()
+        .map(|r| {
+            let n = &r["since"];
+            let since = n
+                .as_i64()
+                .or_else(|| n.as_str().and_then(|x| x.parse().ok()));
+            (
+                r["event_id"].as_str().unwrap_or_default().to_owned(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+                since.unwrap_or(-1),
+            )
+        })
+        .collect();
+    let want = [
+        ("e2e-active", "active", 0),
+        ("e2e-changed", "revoked", 1_706_745_600),
+        ("e2e-superseded", "superseded", 0),
+    ]
+    .map(|(e, s, t)| (e.to_owned(), s.to_owned(), t));
+    ensure!(got == want, "v_records on {}: {got:?}", on.name());
+    let day = rows(
+        on,
+        &format!("SELECT toString(day) AS d FROM {db}.v_alert_counts WHERE rule = 'e2e_tz_probe'"),
+    )?;
+    ensure!(
+        day.len() == 1 && day[0]["d"] == "2024-01-02",
+        "an alert at 2024-01-01 17:30 UTC is counted on {day:?} on {}",
+        on.name()
+    );
+    rows(
+        on,
+        &format!("SELECT review_flags, review_flag_repairs FROM {db}.v_current_state LIMIT 1"),
+    )
+    .with_context(|| format!("v_current_state's later columns on {}", on.name()))?;
     Ok(())
+}
+
+/// Drops the test's database however the test ends.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let _ = clickhouse_http(&format!("DROP DATABASE IF EXISTS {}", self.0), "");
+    }
+}
+
+#[test]
+fn every_panel_query_and_analyst_example_runs_on_the_clickhouse_server() -> Result<()> {
+    let db = unique_name("e2e_panels");
+    let _drop = DropDatabase(db.clone());
+    panels_and_examples_return_rows(&mut Server, &db)
+}
+
+#[test]
+fn every_panel_query_and_analyst_example_runs_on_current_clickhouse() -> Result<()> {
+    let mut chdb = Chdb::start()?;
+    panels_and_examples_return_rows(&mut chdb, "e2e_panels")
 }

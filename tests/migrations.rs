@@ -30,3 +30,59 @@ fn migrations_rerun_after_a_crash_before_they_were_recorded() {
         .expect("system.columns");
     assert_eq!(flags, 1, "the ALTER's column exists once");
 }
+
+/// A database that applied migration 5's first text (whose `v_records` current ClickHouse
+/// refuses) is accepted, and migration 6 gives it the views of today (D57).
+#[test]
+fn a_database_with_the_first_text_of_migration_5_is_brought_up_to_date() {
+    use sha2::{Digest, Sha256};
+    let ns = Namespace::new("e2e_migrate_first5");
+    let db = &ns.name;
+    let first = include_str!("fixtures/0005_record_status.first.sql");
+    let checksum = hex::encode(Sha256::digest(first.as_bytes()));
+    assert!(
+        connectors::clickhouse::EARLIER_CHECKSUMS.contains(&(5, checksum.as_str())),
+        "the fixture is migration 5's first text"
+    );
+    // The schema as a program of stop 24 left it: migrations 1-4, then 5's first text.
+    let mut applied = Vec::new();
+    for (version, name, text) in MIGRATIONS.iter().filter(|m| m.0 <= 5) {
+        let text = if *version == 5 { first } else { text };
+        for s in connectors::clickhouse::statements(text, db) {
+            e2e::clickhouse_http(&s, "").expect("an earlier migration");
+        }
+        let sum = hex::encode(Sha256::digest(text.as_bytes()));
+        applied.push(format!(
+            "{{\"version\":{version},\"name\":\"{name}\",\"checksum\":\"{sum}\",\"applied_at\":0}}"
+        ));
+    }
+    e2e::clickhouse_http(
+        &format!(
+            "CREATE TABLE {db}.schema_migrations (version UInt32, name String, checksum String, \
+             applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
+        ),
+        "",
+    )
+    .expect("schema_migrations");
+    e2e::clickhouse_http(
+        &format!("INSERT INTO {db}.schema_migrations FORMAT JSONEachRow"),
+        &applied.join("\n"),
+    )
+    .expect("record the earlier migrations");
+
+    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let later: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).filter(|v| *v > 5).collect();
+    assert_eq!(rt.block_on(ch.migrate()).expect("migrate"), later);
+    let view = e2e::clickhouse_http(
+        &format!("SHOW CREATE TABLE {db}.v_records FORMAT TSVRaw"),
+        "",
+    )
+    .expect("v_records");
+    assert!(view.contains("latest_status"), "migration 6's view: {view}");
+    e2e::clickhouse_http(
+        &format!("SELECT review_flags FROM {db}.v_current_state LIMIT 1"),
+        "",
+    )
+    .expect("v_current_state has migration 3's columns");
+}

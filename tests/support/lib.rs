@@ -336,41 +336,13 @@ pub fn clickhouse_http(sql: &str, body: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Creates the schema of `connectors/migrations/*.sql` (in file name order) in database
-/// `db`: `{db}` is replaced, statements are separated by lines holding only `;`.
+/// Creates the schema of `connectors::clickhouse::MIGRATIONS` in database `db` of the
+/// ClickHouse server.
 pub fn migrate(db: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let dir = repo_root().join("connectors/migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
-    files.sort();
-    anyhow::ensure!(!files.is_empty(), "no migrations in {}", dir.display());
-    for f in files {
-        let text = std::fs::read_to_string(&f)?.replace("{db}", db);
-        let mut stmt = String::new();
-        for line in text.lines().chain([";"]) {
-            if line.trim() == ";" {
-                let sql: String = stmt
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                if !sql.trim().is_empty() {
-                    clickhouse_http(&sql, "").with_context(|| format!("{}", f.display()))?;
-                }
-                stmt.clear();
-            } else {
-                stmt.push_str(line);
-                stmt.push('\n');
-            }
-        }
-    }
-    Ok(())
+    sql::migrate_on(&mut sql::Server, db)
 }
 pub mod serve;
+pub mod sql;
 
 /// Generates `gen`'s records, runs them through the pipeline in-process (the same ingest,
 /// dataflow and output rows as `steward serve`) and writes the final `enterprise_state`,
