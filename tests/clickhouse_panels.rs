@@ -355,6 +355,41 @@ fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
         &format!("SELECT review_flags, review_flag_repairs FROM {db}.v_current_state LIMIT 1"),
     )
     .with_context(|| format!("v_current_state's later columns on {}", on.name()))?;
+
+    // The better types where the server has them (migration 7), the plain ones elsewhere.
+    let version = on.run("SELECT version() FORMAT TSV")?;
+    let newer = connectors::clickhouse::server_version(&version)
+        .is_some_and(|v| connectors::clickhouse::applies_on(7, v));
+    let colour = rows(
+        on,
+        &format!(
+            "SELECT type FROM system.columns WHERE database = '{db}' \
+             AND table = 'enterprise_state' AND name = 'colour'"
+        ),
+    )?;
+    let want = if newer {
+        "LowCardinality(String)"
+    } else {
+        "String"
+    };
+    ensure!(
+        colour.len() == 1 && colour[0]["type"] == want,
+        "enterprise_state.colour on {} ({version}): {colour:?}",
+        on.name()
+    );
+    if newer {
+        let index = rows(
+            on,
+            &format!(
+                "SELECT name FROM system.data_skipping_indices WHERE database = '{db}' \
+                 AND table = 'records'"
+            ),
+        )?;
+        ensure!(
+            index.len() == 1 && index[0]["name"] == "records_uscc",
+            "{index:?}"
+        );
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! rerun after a crash between a migration's statements and its `schema_migrations` row
 //! succeeds (18.16 has no `ADD COLUMN IF NOT EXISTS`).
 
-use connectors::clickhouse::{ClickHouse, MIGRATIONS};
+use connectors::clickhouse::{applies_on, ClickHouse, MIGRATIONS};
 use e2e::Namespace;
 
 #[test]
@@ -10,7 +10,16 @@ fn migrations_rerun_after_a_crash_before_they_were_recorded() {
     let ns = Namespace::new("e2e_migrate");
     let ch = ClickHouse::new(&ns.cfg.clickhouse);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let all: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).collect();
+    // The test server is 18.16: the migrations that need a newer one are skipped.
+    let all: Vec<u32> = MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .filter(|v| applies_on(*v, (18, 16)))
+        .collect();
+    assert!(
+        all.len() < MIGRATIONS.len(),
+        "a migration is for newer servers"
+    );
     assert_eq!(rt.block_on(ch.migrate()).expect("first run"), all);
     assert!(rt.block_on(ch.migrate()).expect("second run").is_empty());
     // As if the process had died after each migration's statements, before recording it.
@@ -72,7 +81,11 @@ fn a_database_with_the_first_text_of_migration_5_is_brought_up_to_date() {
 
     let ch = ClickHouse::new(&ns.cfg.clickhouse);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let later: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).filter(|v| *v > 5).collect();
+    let later: Vec<u32> = MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .filter(|v| *v > 5 && applies_on(*v, (18, 16)))
+        .collect();
     assert_eq!(rt.block_on(ch.migrate()).expect("migrate"), later);
     let view = e2e::clickhouse_http(
         &format!("SHOW CREATE TABLE {db}.v_records FORMAT TSVRaw"),

@@ -40,7 +40,33 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "views_everywhere",
         include_str!("../migrations/0006_views_everywhere.sql"),
     ),
+    (
+        7,
+        "current_types",
+        include_str!("../migrations/0007_current_types.sql"),
+    ),
 ];
+
+/// Migrations that need a server newer than 18.16: `(version, (major, minor))`. On an older
+/// server such a migration is skipped and not recorded, so it applies once the server is
+/// upgraded (D57).
+pub const MIN_SERVER: &[(u32, (u32, u32))] = &[(7, (20, 3))];
+
+/// Whether migration `version` applies on a server of version `server` (`(major, minor)`).
+pub fn applies_on(version: u32, server: (u32, u32)) -> bool {
+    MIN_SERVER
+        .iter()
+        .find(|(v, _)| *v == version)
+        .is_none_or(|(_, min)| server >= *min)
+}
+
+/// `(major, minor)` of a `SELECT version()` answer such as `18.16.1` or `26.9.2.1`.
+pub fn server_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
 
 /// Checksums of earlier texts of a migration that a database may have applied and that are
 /// still accepted: `(version, SHA-256 of the earlier text)`. Only for a text that was
@@ -213,8 +239,19 @@ impl ClickHouse {
             .fetch_all()
             .await
             .map_err(err("reading schema_migrations"))?;
+        let answer: String = self
+            .client
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .map_err(err("reading the server's version"))?;
+        // An unreadable version is taken as the oldest supported (18.16): nothing newer runs.
+        let server = server_version(&answer).unwrap_or((18, 16));
         let mut now = Vec::new();
         for (version, name, sql) in MIGRATIONS {
+            if !applies_on(*version, server) {
+                continue;
+            }
             let ours = hex::encode(Sha256::digest(sql.as_bytes()));
             if let Some(a) = applied.iter().find(|a| a.version == *version) {
                 let earlier = EARLIER_CHECKSUMS.contains(&(*version, a.checksum.as_str()));
@@ -552,5 +589,20 @@ mod tests {
         assert!(s[1].contains("credit_x.enterprise_state"), "{}", s[1]);
         let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn newer_migrations_apply_only_on_newer_servers() {
+        assert_eq!(server_version("18.16.1"), Some((18, 16)));
+        assert_eq!(server_version("26.9.2.1\n"), Some((26, 9)));
+        assert_eq!(server_version("garbage"), None);
+        assert!(applies_on(6, (18, 16)));
+        assert!(!applies_on(7, (18, 16)));
+        assert!(!applies_on(7, (20, 2)));
+        assert!(applies_on(7, (20, 3)));
+        assert!(applies_on(7, (26, 9)));
+        assert!(MIN_SERVER
+            .iter()
+            .all(|(v, _)| MIGRATIONS.iter().any(|m| m.0 == *v)));
     }
 }

@@ -117,10 +117,16 @@ impl Drop for Chdb {
 }
 
 /// Creates the schema in database `db` of `on`: every statement of every migration
-/// (`connectors::clickhouse::MIGRATIONS`), in order, as `steward serve` runs them on a new
-/// database.
+/// (`connectors::clickhouse::MIGRATIONS`) that applies on its version, in order, as
+/// `steward serve` runs them on a new database.
 pub fn migrate_on(on: &mut dyn Sql, db: &str) -> Result<()> {
+    use connectors::clickhouse::{applies_on, server_version};
+    let answer = on.run("SELECT version() FORMAT TSV")?;
+    let server = server_version(&answer).with_context(|| format!("server version {answer}"))?;
     for (version, name, text) in connectors::clickhouse::MIGRATIONS {
+        if !applies_on(*version, server) {
+            continue;
+        }
         for s in connectors::clickhouse::statements(text, db) {
             on.run(&s)
                 .with_context(|| format!("migration {version} ({name}) on {}", on.name()))?;
