@@ -1,9 +1,12 @@
 //! The structure of `docker/compose.yml` (no Docker engine is needed): every file it mounts
-//! or builds from exists, ports are published on 127.0.0.1 only and do not clash, the six
-//! services exist with pinned images, credentials come from `docker/.env` (every `${VAR}`
-//! is in `.env.example`), and the configs it mounts agree with the services: Prometheus
-//! scrapes steward's metrics port and loads the mounted rules, Grafana's datasources name
-//! services and their ports, and the dashboards provider reads the mounted dashboards.
+//! or builds from exists, ports are published on 127.0.0.1 only and do not clash, the
+//! services exist with pinned images (and a pinned Grafana plugin) and a healthcheck each,
+//! the Dockerfile compiles the dependencies in a layer of their own, credentials come from
+//! `docker/.env` (every `${VAR}` is in `.env.example`), and the configs it mounts agree with
+//! the services: Prometheus scrapes the live pipeline as job "steward" (which every alert
+//! rule and, by default, the overview dashboard read) and the demo run as "steward-demo",
+//! loads the mounted rules, Grafana's datasources name services and their ports, and the
+//! dashboards provider reads the mounted dashboards (issue 19 item 3).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,14 +15,40 @@ use anyhow::{bail, ensure, Context, Result};
 use e2e::repo_root;
 use serde_yaml::Value;
 
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "kafka",
     "clickhouse",
     "prometheus",
     "alertmanager",
     "grafana",
     "steward",
+    "steward-live",
 ];
+
+/// The port of a steward service's `STEWARD_METRICS_ADDR`, which must listen on every
+/// interface of its container.
+fn metrics_port(service: &Value, name: &str) -> Result<u16> {
+    let addr = service["environment"]["STEWARD_METRICS_ADDR"]
+        .as_str()
+        .with_context(|| format!("{name} has no STEWARD_METRICS_ADDR"))?;
+    ensure!(
+        addr.starts_with("0.0.0.0:"),
+        "{name} listens on {addr} in its container"
+    );
+    Ok(addr.rsplit_once(':').context(addr.to_owned())?.1.parse()?)
+}
+
+/// The command of a service's healthcheck, as one string.
+fn healthcheck(service: &Value, name: &str) -> Result<String> {
+    let test = service["healthcheck"]["test"]
+        .as_sequence()
+        .with_context(|| format!("{name} has no healthcheck"))?;
+    Ok(test
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(" "))
+}
 
 fn docker_dir() -> PathBuf {
     repo_root().join("docker")
@@ -100,6 +129,27 @@ fn services_exist_with_pinned_images_and_loopback_ports() -> Result<()> {
     for name in SERVICES {
         ensure!(svcs.contains_key(name), "no service {name}");
     }
+    let dockerfile = std::fs::read_to_string(docker_dir().join("Dockerfile"))?;
+    let runtime = dockerfile
+        .rsplit("\nFROM ")
+        .next()
+        .context("no runtime stage")?;
+    for (name, s) in &svcs {
+        let check = healthcheck(s, name)?;
+        if !s["build"].is_null() || s["image"] == svcs["steward"]["image"] {
+            let tool = check.split_whitespace().nth(1).unwrap_or_default();
+            ensure!(
+                runtime.contains(&format!(" {tool}")),
+                "{name}'s healthcheck runs {tool}, which the runtime image does not install"
+            );
+        }
+    }
+    let live = &svcs["steward-live"];
+    let port = metrics_port(live, "steward-live")?;
+    ensure!(
+        healthcheck(live, "steward-live")?.contains(&format!("127.0.0.1:{port}/readyz")),
+        "steward-live's healthcheck is not its /readyz"
+    );
     let mut host_ports = BTreeSet::new();
     for (name, s) in &svcs {
         if let Some(image) = s["image"].as_str() {
@@ -195,6 +245,19 @@ fn every_mounted_or_built_file_exists() -> Result<()> {
                 text.contains("cargo build --release --locked -p pipeline --bin steward"),
                 "the Dockerfile does not build steward"
             );
+            // The dependencies compile in a layer that only the manifests change.
+            let build = text
+                .split("\nFROM ")
+                .find(|stage| stage.contains("cargo build --release"))
+                .context("no build stage")?;
+            let cook = build
+                .find("cargo chef cook")
+                .context("no cargo chef cook")?;
+            let sources = build.find("COPY . .").context("no COPY of the sources")?;
+            ensure!(
+                cook < sources,
+                "dependencies are built after the sources are copied"
+            );
             for tool in ["cmake", "build-essential", "zlib1g-dev"] {
                 ensure!(
                     text.contains(tool),
@@ -264,38 +327,53 @@ fn prometheus_scrapes_steward_and_loads_the_mounted_rules() -> Result<()> {
         .context("no prometheus.yml mounted")?;
     let config = yaml(&config_mount.0)?;
 
-    // steward serves metrics on all interfaces in its container, on the published port.
-    let steward = &svcs["steward"];
-    let addr = steward["environment"]["STEWARD_METRICS_ADDR"]
-        .as_str()
-        .context("steward has no STEWARD_METRICS_ADDR")?;
-    let port: u16 = addr.rsplit_once(':').context(addr.to_owned())?.1.parse()?;
-    ensure!(
-        addr.starts_with("0.0.0.0:"),
-        "steward listens on {addr} in its container"
-    );
-    ensure!(
-        ports["steward"].contains(&port),
-        "steward's metrics port {port} is not published"
-    );
-
+    // The live pipeline is job "steward" (what the rules watch), the demo "steward-demo";
+    // each serves metrics on all interfaces in its container, on a published port.
     let jobs = config["scrape_configs"]
         .as_sequence()
         .context("scrape_configs")?;
-    let job = jobs
-        .iter()
-        .find(|j| j["job_name"] == "steward")
-        .context("no scrape job \"steward\" (StewardPipelineDown watches up{job=\"steward\"})")?;
-    let targets: Vec<&str> = job["static_configs"][0]["targets"]
-        .as_sequence()
-        .context("targets")?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    ensure!(
-        targets == [format!("steward:{port}")],
-        "steward targets {targets:?}"
-    );
+    for (job_name, service) in [("steward", "steward-live"), ("steward-demo", "steward")] {
+        let port = metrics_port(&svcs[service], service)?;
+        ensure!(
+            ports[service].contains(&port),
+            "{service}'s metrics port {port} is not published"
+        );
+        let job = jobs
+            .iter()
+            .find(|j| j["job_name"] == job_name)
+            .with_context(|| format!("no scrape job {job_name:?}"))?;
+        let targets: Vec<&str> = job["static_configs"][0]["targets"]
+            .as_sequence()
+            .context("targets")?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        ensure!(
+            targets == [format!("{service}:{port}")],
+            "job {job_name} targets {targets:?}"
+        );
+    }
+    // Every alert rule reads job "steward" only, so the demo never fires one.
+    let rules =
+        std::fs::read_to_string(repo_root().join("dashboards/prometheus/rules/steward.yml"))?;
+    let rules: Value = serde_yaml::from_str(&rules)?;
+    for group in rules["groups"].as_sequence().context("groups")? {
+        for rule in group["rules"].as_sequence().context("rules")? {
+            let expr = rule["expr"].as_str().context("expr")?;
+            for (i, _) in expr.match_indices("steward_") {
+                let rest = &expr[i..];
+                let name_end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                ensure!(
+                    rest[name_end..].starts_with("{job=\"steward\""),
+                    "{}: {} does not select job \"steward\"",
+                    rule["alert"].as_str().unwrap_or_default(),
+                    &rest[..name_end]
+                );
+            }
+        }
+    }
 
     let am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
         .as_str()
@@ -362,10 +440,16 @@ fn grafana_datasources_and_dashboards_match_the_services() -> Result<()> {
             );
             let kind = ds["type"].as_str().context("type")?;
             if !["prometheus", "alertmanager", "loki"].contains(&kind) {
+                // `id version`, comma-separated: a plugin without a version is not pinned.
                 let plugins = env["GF_INSTALL_PLUGINS"].as_str().unwrap_or_default();
+                let plugin = plugins
+                    .split(',')
+                    .map(|p| p.split_whitespace().collect::<Vec<_>>())
+                    .find(|p| p.first() == Some(&kind))
+                    .with_context(|| format!("plugin {kind} is not installed"))?;
                 ensure!(
-                    plugins.split(',').any(|p| p.trim() == kind),
-                    "plugin {kind} is not installed"
+                    plugin.get(1).is_some_and(|v| v.split('.').count() == 3),
+                    "plugin {kind} is not pinned to a version: {plugins}"
                 );
             }
             // ${VAR}s in provisioning come from grafana's environment.
@@ -403,8 +487,43 @@ fn grafana_datasources_and_dashboards_match_the_services() -> Result<()> {
             dashboards.insert(uid.to_owned()),
             "dashboard uid {uid} twice"
         );
+        // A Prometheus dashboard shows one steward at a time: `$job`, "steward" by default.
+        let job_var = doc["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == "job");
         let mut ids = BTreeSet::new();
         for panel in doc["panels"].as_array().context("panels")? {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let Some(expr) = target["expr"].as_str() else {
+                    continue;
+                };
+                if expr.contains("steward_") || expr.contains("up{") {
+                    ensure!(
+                        job_var.is_some_and(|v| v["current"]["value"] == "steward"),
+                        "{}: no $job variable defaulting to steward",
+                        path.display()
+                    );
+                    // `up{`, not the end of a name such as `steward_service_up{`.
+                    let up = expr
+                        .match_indices("up{")
+                        .filter(|(i, _)| {
+                            expr[..*i]
+                                .chars()
+                                .last()
+                                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+                        })
+                        .count();
+                    let selectors = expr.matches("steward_").count() + up;
+                    ensure!(
+                        expr.matches("{job=\"$job\"").count() == selectors,
+                        "{}: panel {} does not select $job: {expr}",
+                        path.display(),
+                        panel["title"]
+                    );
+                }
+            }
             let id = panel["id"].as_u64().context("panel id")?;
             ensure!(ids.insert(id), "{}: panel id {id} twice", path.display());
             let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();

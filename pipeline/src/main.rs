@@ -57,6 +57,46 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` (colours only on a terminal, none with `NO_COLOR` set) or `json`
+    /// (one object per line, for log collectors).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "STEWARD_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Starts logging to standard error in `format`, filtered by `RUST_LOG` (default `info`).
+/// Text gets colour escapes only when standard error is a terminal and `NO_COLOR` is unset
+/// or empty (<https://no-color.org>), so redirected logs stay plain.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            builder
+                .with_ansi(std::io::stderr().is_terminal() && !no_color)
+                .init()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,13 +340,9 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 
 fn main() -> Result<()> {
     pipeline::allocator::configure();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
         Command::Generate { out, gen } => generate_files(&out, &gen.config()),
         Command::Run {
             input,
@@ -363,7 +399,6 @@ fn main() -> Result<()> {
             metrics.describe(&cat);
             let readiness = Readiness::tracked(&metrics);
             let server = MetricsServer::start(&metrics_addr, registry, readiness.clone())?;
-            tracing::info!(address = %server.local_addr(), "serving /metrics, /livez, /readyz");
             let shared = Arc::new(Shared::new(metrics, readiness, layout.process));
             let result = serve(&cfg, cat, model, layout.config()?, &opts, shared);
             server.stop();
@@ -486,11 +521,11 @@ fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {
 /// Timely layout: workers per process, and the cluster when there is more than one process.
 #[derive(Debug, Args)]
 struct Layout {
-    /// Worker threads per process.
-    #[arg(short = 'w', long, default_value_t = 2)]
+    /// Worker threads per process (at least 1).
+    #[arg(short = 'w', long, default_value_t = 2, value_parser = at_least_one())]
     workers: usize,
-    /// Number of processes (timely cluster mode).
-    #[arg(short = 'n', long, default_value_t = 1)]
+    /// Number of processes (timely cluster mode; at least 1).
+    #[arg(short = 'n', long, default_value_t = 1, value_parser = at_least_one())]
     processes: usize,
     /// This process's index, 0-based.
     #[arg(short = 'p', long, default_value_t = 0)]
@@ -498,6 +533,11 @@ struct Layout {
     /// Host file with one `host:port` per process.
     #[arg(long)]
     hostfile: Option<PathBuf>,
+}
+
+/// A count of 1 or more (`-w 0` would start no worker and never finish).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 impl Layout {

@@ -1,5 +1,6 @@
 //! The `steward` binary: `check-config` names the bad field and exits non-zero; secrets never
-//! reach the logs; `run` writes the pre-credit line with the state.
+//! reach the logs; `run` writes the pre-credit line with the state; bad input and layouts
+//! are refused with a message naming them; redirected logs are plain text or JSON.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -219,7 +220,11 @@ fn help_and_version_name_the_tool() {
         first.starts_with("Credit Steward: keeps every enterprise's 49 credit indicators"),
         "{help}"
     );
-    assert!(help.contains("Usage: steward <COMMAND>"), "{help}");
+    assert!(
+        help.contains("Usage: steward [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    assert!(help.contains("--log-format"), "{help}");
 }
 
 /// A fresh directory under the temp dir for one test.
@@ -495,4 +500,83 @@ fn an_equal_version_with_other_bytes_is_a_duplicate_in_any_order() {
         states.push(std::fs::read_to_string(out.join("state.jsonl")).expect("state"));
     }
     assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
+}
+
+/// `-w 0` and `-n 0` are refused with a message naming the option (issue 19 item 7).
+#[test]
+fn zero_workers_or_processes_are_refused() {
+    for (args, option) in [(["-w", "0"], "--workers"), (["-n", "0"], "--processes")] {
+        let out = steward()
+            .args(["run", "--enterprises", "5"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(err.contains(option), "{option} not named in: {err}");
+    }
+}
+
+/// Logs redirected to a file or a pipe carry no colour escapes, with or without `NO_COLOR`;
+/// `--log-format json` writes one JSON object per line; the metrics endpoint is announced
+/// once (issue 19 item 7).
+#[test]
+fn redirected_logs_are_plain_text_or_json_and_say_things_once() {
+    let dir = scratch("logs");
+    let run = |format: &str, no_color: Option<&str>| {
+        let mut cmd = steward();
+        cmd.args([
+            "--log-format",
+            format,
+            "run",
+            "--enterprises",
+            "20",
+            "-w",
+            "1",
+        ])
+        .args(["--metrics-addr", "127.0.0.1:0", "--output"])
+        .arg(dir.join(format))
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null());
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("run");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stderr).expect("utf-8 log")
+    };
+    for no_color in [None, Some("1")] {
+        let text = run("text", no_color);
+        assert!(
+            !text.contains('\u{1b}'),
+            "colour escapes in a redirected log:\n{text}"
+        );
+        assert_eq!(
+            text.matches("serving /metrics").count(),
+            1,
+            "announced once:\n{text}"
+        );
+    }
+    let json = run("json", None);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "no JSON log lines:\n{json}");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"].is_object()));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("serving /metrics")))
+            .count(),
+        1,
+        "{json}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

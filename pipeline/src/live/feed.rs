@@ -29,7 +29,7 @@ use crate::log::{Body, Entry, Origin};
 
 /// Runs the stage until `shared.stop`, restarting it after failures with backoff.
 pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(200);
+    let mut delays = super::backoff(Duration::from_millis(200), Duration::from_secs(10));
     while !shared.stop.load(Ordering::SeqCst) {
         match once(cfg, cat, opts, shared) {
             Ok(()) => return Ok(()),
@@ -39,9 +39,9 @@ pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> an
                 if let Some(KafkaFailure::Client { context, source }) = e.downcast_ref() {
                     shared.metrics.kafka_error(context, source);
                 }
+                let backoff = delays.next().unwrap_or(Duration::from_secs(10));
                 tracing::warn!(error = %format!("{e:#}"), ?backoff, "feed stage failed; restarting from the log");
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }

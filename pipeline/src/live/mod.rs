@@ -13,6 +13,19 @@
 pub mod feed;
 pub mod sink;
 
+/// The delays between retries of a lost service: exponential from `min`, at most `max`
+/// before jitter, each with a random jitter of up to its own length (`backon`), so that
+/// the processes of a cluster do not retry in step; without end.
+fn backoff(min: Duration, max: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -480,6 +493,29 @@ fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retry_delays_grow_to_the_bound_with_jitter() {
+        use std::time::Duration;
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(5));
+        let delays: Vec<Duration> = super::backoff(min, max).take(40).collect();
+        assert_eq!(delays.len(), 40, "retries without end");
+        assert!(
+            delays.iter().all(|d| *d >= min && *d <= max * 2),
+            "{delays:?}"
+        );
+        assert!(
+            delays[20..].iter().all(|d| *d >= max),
+            "reaches the bound: {delays:?}"
+        );
+        // Without jitter the delays would be exactly 100 ms, 200 ms, … and then 5 s.
+        let plain: Vec<Duration> = (0..40)
+            .map(|i| (min * 2u32.saturating_pow(i.min(10))).min(max))
+            .collect();
+        assert_ne!(delays, plain, "jittered");
+        let later = &delays[20..];
+        assert!(later.iter().any(|d| *d != later[0]), "jittered: {later:?}");
+    }
+
     use super::*;
 
     /// `/readyz` waits for Kafka and ClickHouse only in the process that uses them: a

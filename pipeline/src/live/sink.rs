@@ -96,7 +96,7 @@ pub fn read_fence(cfg: &Config) -> anyhow::Result<Ts> {
         .unwrap_or(Ts::MIN))
 }
 
-/// Retries `f` with exponential backoff until it succeeds or the program stops; marks
+/// Retries `f` with jittered exponential backoff ([`super::backoff`]) until it succeeds or the program stops; marks
 /// `service` down while it fails and counts each retry.
 fn retry<T, E: std::fmt::Display>(
     shared: &Shared,
@@ -104,7 +104,7 @@ fn retry<T, E: std::fmt::Display>(
     what: &str,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> Option<T> {
-    let mut backoff = Duration::from_millis(100);
+    let mut delays = super::backoff(Duration::from_millis(100), Duration::from_secs(5));
     let mut attempt = 0;
     loop {
         match f() {
@@ -119,9 +119,9 @@ fn retry<T, E: std::fmt::Display>(
                 attempt += 1;
                 shared.readiness.set(service, false);
                 shared.metrics.retry(service, attempt);
+                let backoff = delays.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(error = %e, ?backoff, "{what} failed; retrying");
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
