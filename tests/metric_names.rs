@@ -255,6 +255,20 @@ fn dashboards_and_rules_name_only_exported_metrics() -> Result<()> {
     ] {
         ensure!(referenced.contains(n), "no dashboard or rule uses {n}");
     }
+    // The process's own figures, beside the pipeline's (issue 19 item 6).
+    for n in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        ensure!(exported.contains(n), "{n} is not exported");
+    }
+    let rss = samples
+        .iter()
+        .find(|s| s.name == "process_resident_memory_bytes")
+        .map_or(0.0, |s| s.value);
+    ensure!(rss > 1e6, "resident memory {rss} bytes");
     check_values(&samples, &out.0.join("out"))?;
     Ok(())
 }

@@ -380,6 +380,12 @@ impl Metrics {
         for code in KAFKA_ERROR_CODES {
             m.kafka_errors.with_label_values(&[code]);
         }
+        // The process's own CPU, memory, open files and start time (`process_*`), as every
+        // exporter has them: an operator sees a leak or a saturated core beside the
+        // pipeline's figures.
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(m)
     }
 
@@ -514,9 +520,17 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         let r = Registry::new();
         Metrics::new(&r).expect("metrics");
-        for family in r.gather() {
+        let families = r.gather();
+        // Steward's own, and the process collector's standard `process_*` family.
+        assert!(families
+            .iter()
+            .any(|f| f.name() == "process_cpu_seconds_total"));
+        for family in families {
             let name = family.name();
-            assert!(name.starts_with("steward_"), "{name}");
+            assert!(
+                name.starts_with("steward_") || name.starts_with("process_"),
+                "{name}"
+            );
             let counter = family.get_field_type() == prometheus::proto::MetricType::COUNTER;
             assert_eq!(counter, name.ends_with("_total"), "{name}");
             for m in family.get_metric() {
