@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
+use e2e::promql::selectors;
 use e2e::repo_root;
 use serde_yaml::Value;
 
@@ -360,16 +361,12 @@ fn prometheus_scrapes_steward_and_loads_the_mounted_rules() -> Result<()> {
     for group in rules["groups"].as_sequence().context("groups")? {
         for rule in group["rules"].as_sequence().context("rules")? {
             let expr = rule["expr"].as_str().context("expr")?;
-            for (i, _) in expr.match_indices("steward_") {
-                let rest = &expr[i..];
-                let name_end = rest
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
+            for s in selectors(expr)? {
                 ensure!(
-                    rest[name_end..].starts_with("{job=\"steward\""),
+                    !s.name.starts_with("steward_") || s.matchers.starts_with("{job=\"steward\""),
                     "{}: {} does not select job \"steward\"",
                     rule["alert"].as_str().unwrap_or_default(),
-                    &rest[..name_end]
+                    s.name
                 );
             }
         }
@@ -499,25 +496,18 @@ fn grafana_datasources_and_dashboards_match_the_services() -> Result<()> {
                 let Some(expr) = target["expr"].as_str() else {
                     continue;
                 };
-                if expr.contains("steward_") || expr.contains("up{") {
+                // Steward's series and its `up`, not Prometheus's own `ALERTS`.
+                for s in selectors(expr)?
+                    .into_iter()
+                    .filter(|s| s.name.starts_with("steward_") || s.name == "up")
+                {
                     ensure!(
                         job_var.is_some_and(|v| v["current"]["value"] == "steward"),
                         "{}: no $job variable defaulting to steward",
                         path.display()
                     );
-                    // `up{`, not the end of a name such as `steward_service_up{`.
-                    let up = expr
-                        .match_indices("up{")
-                        .filter(|(i, _)| {
-                            expr[..*i]
-                                .chars()
-                                .last()
-                                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
-                        })
-                        .count();
-                    let selectors = expr.matches("steward_").count() + up;
                     ensure!(
-                        expr.matches("{job=\"$job\"").count() == selectors,
+                        s.matchers.starts_with("{job=\"$job\""),
                         "{}: panel {} does not select $job: {expr}",
                         path.display(),
                         panel["title"]

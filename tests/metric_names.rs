@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use e2e::promql::metric_names;
 use e2e::{
     free_port, http_get, parse_scrape, repo_root, steward_bin, sum_of, wait_for, ChildGuard,
     Sample, TempDir,
@@ -15,113 +16,6 @@ use e2e::{
 
 /// Series that Prometheus makes itself rather than scraping them from steward.
 const PROMETHEUS_OWN: [&str; 2] = ["up", "ALERTS"];
-
-/// PromQL words that are not metric names.
-const KEYWORDS: [&str; 12] = [
-    "and",
-    "or",
-    "unless",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "offset",
-    "bool",
-    "atan2",
-];
-
-/// PromQL aggregation operators, which may be followed by `by (…)` before their `(`.
-const AGGREGATORS: [&str; 12] = [
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "group",
-    "stddev",
-    "stdvar",
-    "count",
-    "count_values",
-    "bottomk",
-    "topk",
-    "quantile",
-];
-
-/// Metric names referenced by a PromQL expression: identifiers outside strings, label
-/// matchers, ranges and grouping lists, that are neither functions nor keywords.
-fn metric_names(expr: &str) -> Result<BTreeSet<String>> {
-    let b = expr.as_bytes();
-    let mut out = BTreeSet::new();
-    let mut i = 0;
-    let skip_to = |i: usize, close: u8| -> Result<usize> {
-        let mut j = i + 1;
-        let mut quote = None;
-        while j < b.len() {
-            match (quote, b[j]) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), b'\\') => j += 1,
-                (Some(_), _) => {}
-                (None, b'"' | b'\'' | b'`') => quote = Some(b[j]),
-                (None, c) if c == close => return Ok(j + 1),
-                _ => {}
-            }
-            j += 1;
-        }
-        anyhow::bail!("unbalanced {:?} in {expr}", close as char)
-    };
-    while i < b.len() {
-        let c = b[i];
-        if c == b'"' || c == b'\'' || c == b'`' {
-            i = skip_to(i, c)?;
-        } else if c == b'{' {
-            i = skip_to(i, b'}')?;
-        } else if c == b'[' {
-            i = skip_to(i, b']')?;
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
-            // Numbers, also 1e-9, and durations such as 5m.
-            i += 1;
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric()
-                    || b[i] == b'.'
-                    || ((b[i] == b'-' || b[i] == b'+') && matches!(b[i - 1], b'e' | b'E')))
-            {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
-                i += 1;
-            }
-            let word = &expr[start..i];
-            let mut j = i;
-            while j < b.len() && b[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            let call = b.get(j) == Some(&b'(');
-            let lower = word.to_ascii_lowercase();
-            if KEYWORDS.contains(&lower.as_str()) {
-                if call
-                    && matches!(
-                        lower.as_str(),
-                        "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
-                    )
-                {
-                    i = skip_to(j, b')')?;
-                }
-            } else if !call
-                && !AGGREGATORS.contains(&word)
-                && !matches!(lower.as_str(), "inf" | "nan")
-            {
-                out.insert(word.to_owned());
-            }
-        } else {
-            i += 1;
-        }
-    }
-    Ok(out)
-}
 
 /// Every Prometheus expression of the dashboards and the alert rules, with where it is.
 fn expressions() -> Result<Vec<(String, String)>> {

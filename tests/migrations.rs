@@ -61,18 +61,13 @@ fn a_database_with_the_first_text_of_migration_5_is_brought_up_to_date() {
             e2e::clickhouse_http(&s, "").expect("an earlier migration");
         }
         let sum = hex::encode(Sha256::digest(text.as_bytes()));
-        applied.push(format!(
-            "{{\"version\":{version},\"name\":\"{name}\",\"checksum\":\"{sum}\",\"applied_at\":0}}"
-        ));
+        let row = serde_json::json!({
+            "version": version, "name": name, "checksum": sum, "applied_at": 0,
+        });
+        applied.push(row.to_string());
     }
-    e2e::clickhouse_http(
-        &format!(
-            "CREATE TABLE {db}.schema_migrations (version UInt32, name String, checksum String, \
-             applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
-        ),
-        "",
-    )
-    .expect("schema_migrations");
+    e2e::clickhouse_http(&connectors::clickhouse::schema_migrations_table(db), "")
+        .expect("schema_migrations");
     e2e::clickhouse_http(
         &format!("INSERT INTO {db}.schema_migrations FORMAT JSONEachRow"),
         &applied.join("\n"),

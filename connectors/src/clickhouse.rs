@@ -60,6 +60,16 @@ pub fn applies_on(version: u32, server: (u32, u32)) -> bool {
         .is_none_or(|(_, min)| server >= *min)
 }
 
+/// The statement that makes `db.schema_migrations`, where each applied migration is recorded
+/// with the checksum of its text.
+pub fn schema_migrations_table(db: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {db}.schema_migrations \
+         (version UInt32, name String, checksum String, applied_at DateTime) \
+         ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+}
+
 /// `(major, minor)` of a `SELECT version()` answer such as `18.16.1` or `26.9.2.1`.
 pub fn server_version(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.trim().split('.');
@@ -225,12 +235,7 @@ impl ClickHouse {
         let db = &self.database;
         self.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
             .await?;
-        self.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations \
-             (version UInt32, name String, checksum String, applied_at DateTime) \
-             ENGINE = ReplacingMergeTree ORDER BY version"
-        ))
-        .await?;
+        self.execute(&schema_migrations_table(db)).await?;
         let applied: Vec<Applied> = self
             .client
             .query(&format!(

@@ -336,11 +336,7 @@ pub fn clickhouse_http(sql: &str, body: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Creates the schema of `connectors::clickhouse::MIGRATIONS` in database `db` of the
-/// ClickHouse server.
-pub fn migrate(db: &str) -> anyhow::Result<()> {
-    sql::migrate_on(&mut sql::Server, db)
-}
+pub mod promql;
 pub mod serve;
 pub mod sql;
 

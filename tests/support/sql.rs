@@ -118,8 +118,8 @@ impl Drop for Chdb {
 
 /// Creates the schema in database `db` of `on`: every statement of every migration
 /// (`connectors::clickhouse::MIGRATIONS`) that applies on its version, in order, as
-/// `steward serve` runs them on a new database.
-pub fn migrate_on(on: &mut dyn Sql, db: &str) -> Result<()> {
+/// `steward serve` runs them on a new database. Returns the server's `(major, minor)`.
+pub fn migrate_on(on: &mut dyn Sql, db: &str) -> Result<(u32, u32)> {
     use connectors::clickhouse::{applies_on, server_version};
     let answer = on.run("SELECT version() FORMAT TSV")?;
     let server = server_version(&answer).with_context(|| format!("server version {answer}"))?;
@@ -132,5 +132,5 @@ pub fn migrate_on(on: &mut dyn Sql, db: &str) -> Result<()> {
                 .with_context(|| format!("migration {version} ({name}) on {}", on.name()))?;
         }
     }
-    Ok(())
+    Ok(server)
 }

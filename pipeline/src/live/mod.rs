@@ -13,19 +13,6 @@
 pub mod feed;
 pub mod sink;
 
-/// The delays between retries of a lost service: exponential from `min`, at most `max`
-/// before jitter, each with a random jitter of up to its own length (`backon`), so that
-/// the processes of a cluster do not retry in step; without end.
-fn backoff(min: Duration, max: Duration) -> impl Iterator<Item = Duration> {
-    use backon::BackoffBuilder as _;
-    backon::ExponentialBuilder::new()
-        .with_min_delay(min)
-        .with_max_delay(max)
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -52,6 +39,19 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Input;
 use timely::dataflow::{InputHandle, ProbeHandle};
+
+/// The delays between retries of a lost service: exponential from `min`, at most `max`
+/// before jitter, each with a random jitter of up to its own length (`backon`), so that
+/// the processes of a cluster do not retry in step; without end.
+fn backoff(min: Duration, max: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
 
 /// State shared by the stages.
 #[derive(Debug)]
@@ -493,6 +493,8 @@ fn lifecycle_letter(d: &rules::lifecycle::Dead, topics: &Topics) -> DeadLetter {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn retry_delays_grow_to_the_bound_with_jitter() {
         use std::time::Duration;
@@ -515,8 +517,6 @@ mod tests {
         let later = &delays[20..];
         assert!(later.iter().any(|d| *d != later[0]), "jittered: {later:?}");
     }
-
-    use super::*;
 
     /// `/readyz` waits for Kafka and ClickHouse only in the process that uses them: a
     /// worker-only process of a cluster must not stay "not ready" forever.

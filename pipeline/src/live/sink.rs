@@ -96,8 +96,8 @@ pub fn read_fence(cfg: &Config) -> anyhow::Result<Ts> {
         .unwrap_or(Ts::MIN))
 }
 
-/// Retries `f` with jittered exponential backoff ([`super::backoff`]) until it succeeds or the program stops; marks
-/// `service` down while it fails and counts each retry.
+/// Retries `f` with jittered exponential backoff ([`super::backoff`]) until it succeeds or
+/// the program stops; marks `service` down while it fails and counts each retry.
 fn retry<T, E: std::fmt::Display>(
     shared: &Shared,
     service: Service,

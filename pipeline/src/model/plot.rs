@@ -124,11 +124,11 @@ mod tests {
             points: vec![(0.0, 0.0), (0.2, 0.7), (1.0, 1.0)],
         };
         roc_svg(&path, "t", &[curve("a"), curve("b"), curve("c")]).expect("svg");
-        let svg = std::fs::read_to_string(&path).expect("read");
+        let svg = std::fs::read_to_string(&path).expect("read").to_uppercase();
         let _ = std::fs::remove_dir_all(&dir);
         for bad in ["#E6194B", "#3CB44B", "#FFE119"] {
-            assert!(!svg.to_uppercase().contains(bad), "{bad} in the plot");
+            assert!(!svg.contains(bad), "{bad} in the plot");
         }
-        assert!(svg.contains("#7550A3") || svg.to_uppercase().contains("#7550A3"));
+        assert!(svg.contains("#7550A3"));
     }
 }
