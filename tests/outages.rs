@@ -88,7 +88,7 @@ fn a_clickhouse_outage_and_a_broker_restart_lose_and_duplicate_nothing() {
     eprintln!("kafka back at {:.1} s", started.elapsed().as_secs_f64());
     produced += produce_part(&ns.cfg, &history, n * 3 / 4..n);
     assert_eq!(produced, n);
-    wait(child, Duration::from_secs(900));
+    wait(child, Duration::from_secs(600));
     eprintln!("run complete at {:.1} s", started.elapsed().as_secs_f64());
     let (log, rejected) = read_log(&ns.cfg);
     let want = expected_by_replay(&log, &cat);

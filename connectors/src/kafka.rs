@@ -23,6 +23,9 @@ use crate::config::KafkaConfig;
 
 /// How long one transactional call may take before it is retried.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times [`TxnProducer::commit`] calls a commit again that failed with a retriable
+/// error (each call waits up to [`CALL_TIMEOUT`]).
+const COMMIT_RETRIES: u32 = 10;
 
 /// A Kafka failure, with the bounded code the metrics count it under.
 #[derive(Debug, thiserror::Error)]
@@ -249,9 +252,20 @@ impl TxnProducer {
         while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
             self.producer.poll(Duration::from_millis(1));
         }
-        self.producer
-            .commit_transaction(CALL_TIMEOUT)
-            .map_err(classify("commit_transaction"))
+        // A commit that fails with a retriable error (it timed out: the broker was away) may
+        // or may not have reached the transaction coordinator. librdkafka's contract is to
+        // call it again, which returns that commit's outcome; aborting instead could have
+        // the caller publish an already committed batch a second time.
+        let mut retries = 0;
+        loop {
+            match self.producer.commit_transaction(CALL_TIMEOUT) {
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && retries < COMMIT_RETRIES => {
+                    retries += 1;
+                    tracing::warn!(error = %e, retries, "kafka commit_transaction: calling it again");
+                }
+                r => return r.map_err(classify("commit_transaction")),
+            }
+        }
     }
 
     /// Aborts the transaction; nothing of it is ever visible to `read_committed` readers.

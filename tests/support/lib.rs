@@ -127,21 +127,84 @@ pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Starts `cmd` with its standard error passed on, line by line, to the test's captured
-/// output: a passing test stays quiet (the errors an outage or a kill is expected to log), a
-/// failing test shows them (issue 18 item 9).
-pub fn spawn_captured(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+/// How many of a child's last log lines [`Captured`] keeps.
+const KEPT_LINES: usize = 400;
+/// How many of them a failing test prints.
+const SHOWN_LINES: usize = 60;
+
+/// A child process whose standard error is kept in memory (its last [`KEPT_LINES`] lines,
+/// without librdkafka's echoes of the same client errors), not printed as it comes. A test
+/// that fails while it holds one prints, after its panic message, the child's last
+/// [`SHOWN_LINES`] lines: the panic message stays near the top of the failure's output,
+/// where CI's shortened output keeps it (CI once showed only the first lines of an outage's
+/// expected errors and not why the test failed). A passing test prints nothing.
+#[derive(Debug)]
+pub struct Captured {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+impl Captured {
+    /// The lines kept so far, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Captured {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Captured {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let lines = self.lines();
+            eprintln!(
+                "--- the last {} log lines of child {} ---",
+                lines.len().min(SHOWN_LINES),
+                self.child.id()
+            );
+            for l in &lines[lines.len().saturating_sub(SHOWN_LINES)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// Starts `cmd`, keeping its standard error as [`Captured`] says.
+pub fn spawn_captured(cmd: &mut std::process::Command) -> std::io::Result<Captured> {
     use std::io::BufRead as _;
     let mut child = cmd.stderr(std::process::Stdio::piped()).spawn()?;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
     if let Some(err) = child.stderr.take() {
-        // Threads spawned by a test inherit its output capture.
+        let kept = lines.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("{line}");
+                if line.contains("librdkafka") {
+                    continue;
+                }
+                if let Ok(mut l) = kept.lock() {
+                    if l.len() == KEPT_LINES {
+                        l.pop_front();
+                    }
+                    l.push_back(line);
+                }
             }
         });
     }
-    Ok(child)
+    Ok(Captured { child, lines })
 }
 
 /// A child process killed (and reaped) when dropped, also when a test panics.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use rules::reject::Reason;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{Scheduled, Supervision, Verification};
 
-use crate::steward_bin;
+use crate::{steward_bin, Captured};
 
 /// Produces the generated records of `gen` to the feed topics of `cfg`, keyed by USCC;
 /// returns how many.
@@ -133,18 +133,18 @@ impl<'c> FeedProducer<'c> {
 }
 
 /// Starts `steward serve` on `ns`, draining and exiting once the input is complete.
-pub fn serve(ns: &crate::Namespace) -> Child {
+pub fn serve(ns: &crate::Namespace) -> Captured {
     serve_draining_after(ns, 1.5)
 }
 
 /// [`serve`], declaring the input complete after `idle` seconds without records.
-pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Child {
+pub fn serve_draining_after(ns: &crate::Namespace, idle: f64) -> Captured {
     crate::spawn_captured(steward_serve(ns, idle).args(["-w", "2"])).expect("spawn steward serve")
 }
 
 /// Starts `steward serve` on `ns` as a timely cluster of `processes` processes on localhost
 /// (one worker each), draining and exiting once the input is complete.
-pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Child> {
+pub fn serve_cluster(ns: &crate::Namespace, processes: usize) -> Vec<Captured> {
     cluster_layouts(ns, processes)
         .iter()
         .map(|layout| {
@@ -180,30 +180,110 @@ fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
         .arg(&ns.config)
         .args(["--drain-after", &idle.to_string(), "--exit-when-drained"])
         .args(["--metrics-addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn,pipeline=info")
+        // connectors::http announces the metrics address, which a timed-out wait scrapes.
+        .env("RUST_LOG", "warn,pipeline=info,connectors::http=info")
         .stdout(Stdio::null());
     c
 }
 
 /// Waits until `child` exits successfully (kills it and fails after `limit`).
-pub fn wait(mut child: Child, limit: Duration) {
+pub fn wait(mut child: Captured, limit: Duration) {
     let status = wait_exit(&mut child, limit);
     assert!(status.success(), "steward serve failed: {status}");
 }
 
-/// Waits until `child` exits, and returns how (kills it and fails after `limit`).
-pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+/// Waits until `child` exits, and returns how. After `limit` it prints what the process was
+/// doing (its pipeline metrics and, where `gdb` is installed, every thread's stack), kills
+/// it and fails.
+pub fn wait_exit(child: &mut Captured, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
         if started.elapsed() > limit {
+            // The message first: CI's shortened output keeps the head of a failure.
+            let (metrics, stacks) = (pipeline_metrics(child), stacks(child.id()));
             let _ = child.kill();
-            panic!("steward serve did not finish within {limit:?}");
+            panic!(
+                "steward serve did not finish within {limit:?}\n\
+                 --- its pipeline metrics ---\n{metrics}\n--- its threads ---\n{stacks}"
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The `steward_*` series that are not 0 (without histogram buckets) of `child`'s metrics endpoint, whose
+/// address it logged when it started.
+fn pipeline_metrics(child: &Captured) -> String {
+    let Some(addr) = child.lines().iter().find_map(|l| {
+        let at = l.find("addr=")? + "addr=".len();
+        l[at..].split_whitespace().next().map(str::to_owned)
+    }) else {
+        return "no metrics address in its log".to_owned();
+    };
+    match crate::http_get(&format!("http://{addr}/metrics")) {
+        Ok((_, body)) => body
+            .lines()
+            .filter(|l| l.starts_with("steward_") && !l.contains("_bucket{") && !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("scraping http://{addr}/metrics: {e}"),
+    }
+}
+
+/// Where every thread of process `pid` (but librdkafka's own) is: its name, its innermost
+/// frame and its frames in this workspace's sources, from `gdb` when it is installed (given
+/// two minutes).
+fn stacks(pid: u32) -> String {
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            "gdb",
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt 40",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    let o = match out {
+        Ok(o) => o,
+        Err(e) => return format!("no stacks (gdb: {e})"),
+    };
+    let ours = ["pipeline/src/", "connectors/src/", "rules/src/"];
+    let mut kept = Vec::new();
+    let mut librdkafka = false;
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        if l.starts_with("Thread ") {
+            librdkafka = l.contains("\"rdk:");
+            if !librdkafka {
+                kept.push(l.to_owned());
+            }
+        } else if !librdkafka
+            && (l.starts_with("#0 ") || (l.starts_with('#') && ours.iter().any(|c| l.contains(c))))
+        {
+            // `#N [0x… in ]function (arguments) at file:line`, shortened to `#N function at …`.
+            let n = l.split_whitespace().next().unwrap_or_default();
+            let rest = l
+                .split_once(" in ")
+                .map_or(&l[n.len()..], |(_, r)| r)
+                .trim_start();
+            let function = rest.split(" (").next().unwrap_or_default();
+            let at = l.rfind(" at ").map_or("", |i| &l[i..]);
+            kept.push(format!("{n} {function}{at}"));
+        }
+    }
+    if kept.is_empty() {
+        let why = String::from_utf8_lossy(&o.stderr);
+        return format!(
+            "no stacks (gdb: {})",
+            why.lines().last().unwrap_or("not installed")
+        );
+    }
+    kept.join("\n")
 }
 
 /// Reads every partition of `topic` to its end, committed data only. The end is each
