@@ -12,6 +12,9 @@
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
 #   scripts/services.sh stop NAME / start NAME   one service (kafka, clickhouse, prometheus,
 #                                 alertmanager); the outage tests use them
+#   scripts/services.sh console-consumer TOPIC [ARGS...]   Kafka's own console consumer on
+#                                 TOPIC of the local broker, committed messages only, from
+#                                 the beginning; ARGS go to it (e.g. --timeout-ms 5000)
 #
 # Environment: STEWARD_CACHE (default <repo>/.cache); SERVICE_WAIT_SECS (default 90): how long
 # `up` waits, in all, for the started services to answer before it fails naming the service.
@@ -246,5 +249,11 @@ case ${1:-} in
     running "$2" || "start_$2"
     wait_ready "$2" $((SECONDS + WAIT)) ;;
   reset) down && rm -rf "$SVC" && log "service data removed" ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  console-consumer)
+    [ -n "${2:-}" ] || die "console-consumer: name a topic"
+    libs=$(kafka_libs)
+    exec java -cp "$libs/*" -Dlog4j2.configurationFile="$CONF/kafka/tools-log4j2.properties" \
+      org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:9092 \
+      --isolation-level read_committed --from-beginning --topic "$2" "${@:3}" ;;
+  *) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -5,13 +5,14 @@
 //! `steward run` (state, colour changes, alerts) plus an inspection campaign and a few
 //! records with their statuses, and each panel's query is run with the Grafana variables
 //! and the ClickHouse plugin's macros expanded as the plugin expands them (issue 19, D57).
+//! On both, `docs/clickhouse.md` documents every column of every table and view.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, ensure, Context, Result};
 use connectors::metrics::direction;
 use e2e::sql::{migrate_on, Chdb, Server, Sql};
-use e2e::{clickhouse_http, repo_root, steward_bin, unique_name, TempDir};
+use e2e::{clickhouse_http, repo_root, steward_run, unique_name};
 use rules::score::Colour;
 use serde_json::{json, Value};
 
@@ -19,6 +20,9 @@ use serde_json::{json, Value};
 /// time range `[from, to]` (Unix seconds) and a group-by interval in seconds.
 struct Expansion<'a> {
     db: &'a str,
+    /// The `$region` and `$industry` variables: a code, or `*` for All.
+    region: &'a str,
+    industry: &'a str,
     from: i64,
     to: i64,
     interval: i64,
@@ -59,6 +63,8 @@ impl Expansion<'_> {
             .replace("$table", &format!("{database}.{table}"));
         out = out
             .replace("$database", self.db)
+            .replace("$region", self.region)
+            .replace("$industry", self.industry)
             .replace("$interval", &interval.to_string())
             .replace("$from", &from.to_string())
             .replace("$to", &to.to_string());
@@ -234,15 +240,58 @@ fn rows(on: &mut dyn Sql, sql: &str) -> Result<Vec<Value>> {
 }
 
 /// The schema on `on`, filled, and every panel query and analyst example run on it.
+/// The columns `docs/clickhouse.md` documents, by table or view: each `### \`name\``
+/// section's first table cells, and the names listed after "Columns:".
+fn documented_columns() -> Result<BTreeMap<String, Vec<String>>> {
+    let text = std::fs::read_to_string(repo_root().join("docs/clickhouse.md"))?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let ticked =
+        |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    for section in text.split("\n### `").skip(1) {
+        let (name, body) = section.split_once('`').context("section name")?;
+        let mut columns = Vec::new();
+        for paragraph in body.split("\n\n") {
+            if let Some((_, listed)) = paragraph.split_once("Columns:") {
+                columns.extend(ticked(listed.split("\n|").next().unwrap_or_default()));
+            }
+            for row in paragraph.lines().filter(|l| l.starts_with("| `")) {
+                let cell = row.split('|').nth(1).unwrap_or_default();
+                columns.extend(ticked(cell));
+            }
+        }
+        columns.sort();
+        out.insert(name.to_owned(), columns);
+    }
+    Ok(out)
+}
+
+/// `docs/clickhouse.md` names every column of every table and view of `db`, and nothing
+/// else.
+fn column_dictionary_is_complete(on: &mut dyn Sql, db: &str) -> Result<()> {
+    let mut actual: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in rows(
+        on,
+        &format!("SELECT table, name FROM system.columns WHERE database = '{db}'"),
+    )? {
+        let (t, n) = (c["table"].as_str(), c["name"].as_str());
+        let (t, n) = (t.context("table")?, n.context("name")?);
+        actual.entry(t.to_owned()).or_default().push(n.to_owned());
+    }
+    for columns in actual.values_mut() {
+        columns.sort();
+    }
+    let documented = documented_columns()?;
+    ensure!(
+        documented == actual,
+        "docs/clickhouse.md and the schema differ:\n documented {documented:?}\n actual {actual:?}"
+    );
+    Ok(())
+}
+
 fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
     let server = migrate_on(on, db)?;
-    let out = TempDir::new("e2e_panels_run")?;
-    let status = std::process::Command::new(steward_bin()?)
-        .args(["run", "--enterprises", "200", "--output"])
-        .arg(&out.0)
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    ensure!(status.success(), "steward run: {status}");
+    column_dictionary_is_complete(on, db)?;
+    let out = steward_run(200, "e2e_panels_run")?;
     let (earliest, latest) = load(on, db, &out.0)?;
     let some: Value = rows(
         on,
@@ -261,11 +310,36 @@ fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
         .find(|v| v["name"] == "database")
         .context("the dashboard has no $database variable")?;
     ensure!(var["query"] == "credit", "default database: {var}");
-    let expansion = Expansion {
+    let all = Expansion {
         db,
+        region: "*",
+        industry: "*",
         from: earliest,
         to: latest,
         interval: 86_400,
+    };
+    // The $region and $industry variables' own queries, and one value of each.
+    let mut picked = Vec::new();
+    for name in ["region", "industry"] {
+        let v = dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == name)
+            .with_context(|| format!("the dashboard has no ${name} variable"))?;
+        ensure!(v["allValue"] == "*", "${name} must offer All as *: {v}");
+        let sql = all.expand(v["query"].as_str().context("query")?, &json!({}))?;
+        let values = rows(on, &sql).with_context(|| format!("variable ${name}"))?;
+        let first = values
+            .first()
+            .and_then(|r| r[name].as_str())
+            .map(str::to_owned);
+        picked.push(first.with_context(|| format!("${name} offers no value"))?);
+    }
+    let one = Expansion {
+        region: &picked[0],
+        industry: "*",
+        ..all
     };
     let mut ran = 0;
     for panel in dashboard["panels"].as_array().context("panels")? {
@@ -281,16 +355,45 @@ fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
                 "dateTimeColDataType": target["dateTimeColDataType"],
                 "query": target["query"],
             });
-            let sql = expansion.expand(target["query"].as_str().context("query")?, target)?;
+            let query = target["query"].as_str().context("query")?;
+            let sql = all.expand(query, target)?;
             let got = rows(on, &sql).with_context(|| format!("panel {title}"))?;
             ensure!(
                 !got.is_empty(),
                 "panel {title} returned no rows on {}:\n{sql}",
                 on.name()
             );
+            // Filtered to one region: a subset of All.
+            let sql = one.expand(query, target)?;
+            let some = rows(on, &sql).with_context(|| format!("panel {title}, one region"))?;
+            ensure!(
+                some.len() <= got.len() || !query.contains("$region"),
+                "panel {title}: one region gave more rows than all"
+            );
             ran += 1;
         }
     }
+    // The colour distribution of one region has that region's enterprises only.
+    let mut total = |e: &Expansion<'_>| -> Result<f64> {
+        let sql = e.expand(
+            "SELECT count() AS n FROM $database.v_current_state \
+             WHERE ('$region' = '*' OR region = '$region') AND ('$industry' = '*' OR industry = '$industry')",
+            &json!({}),
+        )?;
+        let n = rows(on, &sql)?
+            .first()
+            .map(|r| r["n"].clone())
+            .unwrap_or_default();
+        Ok(n.as_f64()
+            .or_else(|| n.as_str().and_then(|x| x.parse().ok()))
+            .unwrap_or(0.0))
+    };
+    let (in_one, in_all) = (total(&one)?, total(&all)?);
+    ensure!(
+        in_one > 0.0 && in_one < in_all,
+        "region {}: {in_one} of {in_all} enterprises",
+        picked[0]
+    );
     ensure!(ran >= 8, "only {ran} panel queries");
 
     // The analysts' examples, on database `credit` in the file.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use connectors::clickhouse::{CommitmentCheckRow, IndicatorRow};
 use e2e::serve::{final_time, is_steward, produce_records, read_log, read_topic, serve, wait};
-use e2e::Namespace;
+use e2e::{conforming, Namespace};
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
 use rules::event::{Feed, VerifyMethod};
@@ -269,7 +269,7 @@ fn the_commitment_loop_closes_through_kafka() {
         read_topic(&ns.cfg, &ns.cfg.kafka.topics.plans)
             .into_iter()
             .filter_map(|(key, value)| {
-                let m: Value = serde_json::from_slice(&value).expect("json");
+                let m = conforming("plan", &value);
                 (m["type"] == "verification_task").then(|| {
                     assert_eq!(key, m["uscc"].as_str().expect("uscc").as_bytes());
                     (

@@ -215,7 +215,7 @@ fn check_values(samples: &[Sample], out: &std::path::Path) -> Result<()> {
         "read {read} ≠ applied {applied} − withdrawn {withdrawn} + duplicate {duplicate} + \
          rejected {rejected}"
     );
-    ensure!(sum_of(samples, "steward_watermark_seconds", no_labels) > 1.6e9);
+    ensure!(sum_of(samples, "steward_watermark_timestamp_seconds", no_labels) > 1.6e9);
     ensure!(sum_of(samples, "steward_build_info", no_labels) == 1.0);
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 use clickhouse::Row;
 use connectors::clickhouse::{ClickHouse, PlanRow, RecordRow};
 use e2e::serve::read_topic;
-use e2e::{load_generated, steward_bin, Namespace};
+use e2e::{conforming, load_generated, steward_bin, Namespace};
 use rules::generate::GenConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -145,7 +145,7 @@ fn plans_on_generated_data() {
     // The plans topic has every selection and one campaign summary.
     let msgs: Vec<serde_json::Value> = read_topic(&ns.cfg, &ns.cfg.kafka.topics.plans)
         .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).expect("json"))
+        .map(|(_, v)| conforming("plan", &v))
         .collect();
     let topic_selected: BTreeSet<&str> = msgs
         .iter()

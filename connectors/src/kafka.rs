@@ -15,7 +15,7 @@ use rdkafka::consumer::{
     base_consumer::PartitionQueue, BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -160,6 +160,44 @@ pub fn ensure_topics(k: &KafkaConfig, topics: &[(&str, i32, bool)]) -> Result<()
     Ok(())
 }
 
+/// A plain idempotent producer for feed records (`steward generate --kafka`): each record
+/// to its feed topic, keyed by its USCC, so that an enterprise's records stay in order.
+pub struct FeedWriter {
+    producer: BaseProducer,
+}
+
+impl std::fmt::Debug for FeedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedWriter").finish_non_exhaustive()
+    }
+}
+
+impl FeedWriter {
+    /// A producer to the brokers of `k`.
+    pub fn new(k: &KafkaConfig) -> Result<Self, KafkaFailure> {
+        let producer = client_config(k)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .create()
+            .map_err(client("producer"))?;
+        Ok(FeedWriter { producer })
+    }
+
+    /// Queues one record, waiting while the local queue is full.
+    pub fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), KafkaFailure> {
+        enqueue(
+            &self.producer,
+            BaseRecord::to(topic).key(key).payload(payload),
+        )
+    }
+
+    /// Waits until every queued record is acknowledged (or fails after the call timeout).
+    pub fn flush(&self) -> Result<(), KafkaFailure> {
+        self.producer.flush(CALL_TIMEOUT).map_err(client("flush"))
+    }
+}
+
 /// A transactional producer: `begin`, `send`…, optionally `send_offsets`, `commit`.
 pub struct TxnProducer {
     producer: BaseProducer,
@@ -217,17 +255,30 @@ impl TxnProducer {
 
     /// Queues one message, waiting while the local queue is full.
     pub fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), KafkaFailure> {
-        let mut record = BaseRecord::to(topic).key(key).payload(payload);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(classify("send")(e)),
-            }
-        }
+        enqueue(
+            &self.producer,
+            BaseRecord::to(topic).key(key).payload(payload),
+        )
+    }
+
+    /// [`TxnProducer::send`] with Kafka headers (`name`, UTF-8 value).
+    pub fn send_with_headers(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: &[(&str, String)],
+    ) -> Result<(), KafkaFailure> {
+        let h = headers.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        });
+        enqueue(
+            &self.producer,
+            BaseRecord::to(topic).key(key).payload(payload).headers(h),
+        )
     }
 
     /// Adds the consumer's offsets to the transaction, so that they commit with it.
@@ -273,6 +324,23 @@ impl TxnProducer {
         self.producer
             .abort_transaction(CALL_TIMEOUT)
             .map_err(classify("abort_transaction"))
+    }
+}
+
+/// Queues `record` on `producer`, serving delivery reports while its local queue is full.
+fn enqueue(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), KafkaFailure> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(classify("send")(e)),
+        }
     }
 }
 

@@ -62,9 +62,13 @@ pub const KAFKA_ERROR_CODES: [&str; 6] = [
 /// The `feed` label for a record whose feed is not known (e.g. read from an unknown topic).
 pub const UNKNOWN_FEED: &str = "unknown";
 
-/// Latency buckets in seconds, 1 ms to 60 s.
+/// Ingest-to-colour-change latency buckets in seconds, 1 s to 2 h: a change is published
+/// once the watermark passes its second, about the allowed lateness (10 minutes by default)
+/// after ingest, so the buckets reach well beyond it (the latency alert reads the 95th
+/// percentile against 30 minutes).
 const LATENCY_BUCKETS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 450.0, 600.0, 750.0, 900.0, 1200.0, 1800.0, 2700.0,
+    3600.0, 7200.0,
 ];
 
 /// ClickHouse write buckets in seconds, 1 ms to 30 s.
@@ -166,7 +170,7 @@ pub struct Metrics {
     pub service_retries: IntCounterVec,
     /// `steward_checkpoint_age_seconds`: time since the last committed checkpoint.
     pub checkpoint_age: Gauge,
-    /// `steward_watermark_seconds`: the dataflow's logical time (Unix seconds).
+    /// `steward_watermark_timestamp_seconds`: the dataflow's logical time (Unix seconds).
     pub watermark: IntGauge,
     /// `steward_sink_backlog_rows`: rows waiting to be written to ClickHouse.
     pub sink_backlog: IntGauge,
@@ -326,7 +330,7 @@ impl Metrics {
             },
             watermark: {
                 let g = IntGauge::new(
-                    "steward_watermark_seconds",
+                    "steward_watermark_timestamp_seconds",
                     "The dataflow's logical time as Unix seconds.",
                 )?;
                 r.register(Box::new(g.clone()))?;
@@ -509,7 +513,7 @@ mod tests {
             "steward_alerts_total{rule=\"COLOUR_WORSENED\",state=\"firing\"} 0",
             "steward_clickhouse_write_errors_total{table=\"colour_history\"} 0",
             "steward_colour_change_latency_seconds_count 0",
-            "steward_watermark_seconds 0",
+            "steward_watermark_timestamp_seconds 0",
         ] {
             assert!(text.contains(line), "missing {line}");
         }

@@ -7,6 +7,7 @@ pub mod dataflow;
 pub mod ingest;
 pub mod live;
 pub mod log;
+pub mod messages;
 pub mod model;
 pub mod observe;
 pub mod ordered;

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -22,9 +22,11 @@ use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
+use pipeline::messages::TaskDecision;
 use pipeline::plan::Campaign;
 use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
+use rules::contract::{Versioned, FORMAT_VERSION};
 use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
@@ -101,12 +103,25 @@ fn init_logging(format: LogFormat) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate JSON-lines feeds (one file per feed) for N enterprises.
+    /// Generate JSON-lines feeds (one file per feed) for N enterprises, or put them on the
+    /// feed topics of Kafka (`--kafka`), at a steady rate if asked (`--rate`).
     Generate {
         /// Output directory (created if missing), or `-` for every record on stdout in
         /// arrival order (each record names its `feed`).
+        #[arg(long, required_unless_present = "kafka", conflicts_with = "kafka")]
+        out: Option<PathBuf>,
+        /// Produce every record to its feed topic instead, keyed by its USCC, in arrival
+        /// order (brokers and topic names from `--config`; topics made if missing).
         #[arg(long)]
-        out: PathBuf,
+        kafka: bool,
+        /// Connector configuration (TOML) for `--kafka`; default: the embedded one, with
+        /// its environment overrides (`STEWARD_KAFKA_BROKERS`, …).
+        #[arg(long, requires = "kafka")]
+        config: Option<PathBuf>,
+        /// Records per second for `--kafka` (a steady live stream); default: as fast as the
+        /// broker takes them.
+        #[arg(long, requires = "kafka", value_parser = clap::value_parser!(u32).range(1..))]
+        rate: Option<u32>,
         #[command(flatten)]
         gen: GenArgs,
     },
@@ -343,7 +358,19 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Generate { out, gen } => generate_files(&out, &gen.config()),
+        Command::Generate {
+            out,
+            kafka,
+            config,
+            rate,
+            gen,
+        } => match out {
+            Some(out) if !kafka => generate_files(&out, &gen.config()),
+            _ => {
+                let cfg = pipeline::live::load_config(config.as_deref())?;
+                generate_to_kafka(&cfg, &gen.config(), rate)
+            }
+        },
         Command::Run {
             input,
             output,
@@ -513,6 +540,70 @@ fn generate_files(out: &Path, cfg: &GenConfig) -> Result<()> {
         } else {
             out.display().to_string()
         },
+        summary.records as f64 / secs
+    );
+    Ok(())
+}
+
+/// Puts the generated records of `gen` on the feed topics of `cfg`, keyed by USCC, in
+/// arrival order; at `rate` records per second when given.
+fn generate_to_kafka(
+    cfg: &connectors::config::Config,
+    gen: &GenConfig,
+    rate: Option<u32>,
+) -> Result<()> {
+    /// The one field a record is keyed by (none for a malformed line).
+    #[derive(serde::Deserialize)]
+    struct Key<'a> {
+        #[serde(borrow)]
+        uscc: Option<std::borrow::Cow<'a, str>>,
+    }
+    let k = &cfg.kafka;
+    let topics: Vec<(&str, i32, bool)> = k
+        .topics
+        .feeds
+        .values()
+        .map(|t| (t.as_str(), 3, false))
+        .collect();
+    connectors::kafka::ensure_topics(k, &topics).context("creating the feed topics")?;
+    let writer = connectors::kafka::FeedWriter::new(k)?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut failed = None;
+    let bar = progress(u64::from(gen.enterprises), "enterprises");
+    let summary = generate(gen, &mut |n| bar.set_position(n), &mut |r| {
+        if failed.is_some() {
+            return;
+        }
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let key = serde_json::from_slice::<Key<'_>>(&r.line)
+            .ok()
+            .and_then(|k| k.uscc)
+            .unwrap_or_default();
+        let topic = k.topics.feed(r.feed);
+        match writer.send(topic, key.as_bytes(), &r.line) {
+            Ok(()) => sent += 1,
+            Err(e) => failed = Some(e),
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = failed {
+        return Err(e).context(format!("producing to {} after {sent} records", k.brokers));
+    }
+    writer
+        .flush()
+        .context("waiting for the broker's acknowledgements")?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "produced {} records for {} enterprises to the feed topics of {} in {secs:.1} s ({:.0} records/s)",
+        summary.records,
+        summary.enterprises,
+        k.brokers,
         summary.records as f64 / secs
     );
     Ok(())
@@ -952,6 +1043,7 @@ fn run(
                 "as_of": format_rfc3339(as_of),
                 "colour": colour,
                 "score_colour": e.score_colour,
+                "format_version": FORMAT_VERSION,
                 "s": e.s, "p": e.p, "m": e.m, "q": e.q, "r": e.risk,
                 "triggers": e.triggers,
                 "level1": named(cat.level1.iter().map(|l| l.code.as_str()), &e.l1),
@@ -969,13 +1061,21 @@ fn run(
         })
         .collect();
     write_jsonl(&staging.path("state.jsonl"), &states)?;
-    write_jsonl(&staging.path("colour_changes.jsonl"), &out.changes)?;
-    write_jsonl(&staging.path("alerts.jsonl"), &out.alerts)?;
+    write_jsonl(
+        &staging.path("colour_changes.jsonl"),
+        out.changes.iter().map(Versioned::new),
+    )?;
+    write_jsonl(
+        &staging.path("alerts.jsonl"),
+        out.alerts.iter().map(Versioned::new),
+    )?;
     // The commitment loop's decisions; without the services the loop does not close: the
     // CMT.SCHEDULED records are not read back and no inspector result returns (D46).
     write_jsonl(
         &staging.path("commitment_tasks.jsonl"),
-        out.scheduled.iter().map(pipeline::rows::decision_json),
+        out.scheduled
+            .iter()
+            .map(|s| Versioned::new(TaskDecision::from(s))),
     )?;
 
     let mut c = Counts {

@@ -16,9 +16,10 @@ use connectors::config::Config;
 use connectors::kafka::{KafkaFailure, TxnProducer};
 use rules::score::Colour;
 use rules::supervision::{Candidate, Supervision};
-use rules::time::{format_rfc3339, Ts};
+use rules::time::Ts;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+
+use crate::messages::{to_bytes, CampaignMessage, PlanMessage, SelectionMessage};
 
 /// A planning failure.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +63,7 @@ pub struct Campaign {
 }
 
 /// Population and selections of one colour.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Count {
     /// Candidates of the colour.
     pub population: u64,
@@ -280,25 +281,6 @@ pub async fn select(ch: &ClickHouse, sup: &Supervision, c: &Campaign) -> Result<
     })
 }
 
-/// The plans-topic message of one selection.
-pub fn selection_message(r: &PlanRow) -> serde_json::Value {
-    json!({
-        "type": "inspection_selection",
-        "campaign_id": r.campaign_id,
-        "seed": r.seed,
-        "snapshot": format_rfc3339(Ts::from(r.snapshot)),
-        "uscc": r.uscc,
-        "colour": r.colour,
-        "score": r.score,
-        "u": r.u,
-        "probability": r.probability,
-        "reason": r.reason,
-        "reasons": serde_json::from_str::<serde_json::Value>(&r.reasons).unwrap_or_default(),
-        "region": r.region,
-        "industry": r.industry,
-    })
-}
-
 /// Plans campaign `c`: selects, then writes `inspection_plans`, the plans topic (one
 /// transaction: every selection and a campaign summary) and `inspection_campaigns`.
 pub fn plan(cfg: &Config, sup: &Supervision, c: &Campaign) -> Result<Plan, PlanError> {
@@ -330,24 +312,19 @@ pub fn plan(cfg: &Config, sup: &Supervision, c: &Campaign) -> Result<Plan, PlanE
     producer.begin()?;
     let sent = (|| {
         for r in &p.rows {
-            let msg = serde_json::to_vec(&selection_message(r)).unwrap_or_default();
-            producer.send(&k.topics.plans, r.uscc.as_bytes(), &msg)?;
+            let msg = PlanMessage::InspectionSelection(SelectionMessage::of(r));
+            producer.send(&k.topics.plans, r.uscc.as_bytes(), &to_bytes(msg))?;
         }
-        let summary = json!({
-            "type": "inspection_campaign",
-            "campaign_id": id,
-            "seed": c.seed,
-            "snapshot": format_rfc3339(p.snapshot),
-            "region": c.region,
-            "industry": c.industry,
-            "counts": p.counts.iter().map(|(k, v)| (k.as_str(), v)).collect::<BTreeMap<_, _>>(),
-            "low_risk_rate": p.low_risk_rate(),
+        let summary = PlanMessage::InspectionCampaign(CampaignMessage {
+            campaign_id: id.clone(),
+            seed: c.seed,
+            snapshot: p.snapshot,
+            region: c.region.clone(),
+            industry: c.industry.clone(),
+            counts: p.counts.clone(),
+            low_risk_rate: p.low_risk_rate(),
         });
-        producer.send(
-            &k.topics.plans,
-            id.as_bytes(),
-            &serde_json::to_vec(&summary).unwrap_or_default(),
-        )?;
+        producer.send(&k.topics.plans, id.as_bytes(), &to_bytes(summary))?;
         producer.commit()
     })();
     if let Err(e) = sent {

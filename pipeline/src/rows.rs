@@ -17,7 +17,6 @@ use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::{format_rfc3339, Ts};
 
 use crate::dataflow::Scored;
-use crate::tracker::PreCreditChange;
 
 /// An enterprise's pre-credit status from its published colour and tax paid.
 pub fn pre_credit(s: &Scored, published: Option<Colour>, rule: &PreCreditRule) -> PreCredit {
@@ -213,21 +212,6 @@ pub fn catalogue_rows(cat: &Catalogue) -> Vec<CatalogueRow> {
         .collect()
 }
 
-/// The plans-topic message of a pre-credit change: `type` `pre_credit`, the enterprise, the
-/// logical time, its colour, and the status and line (fen) before and after.
-pub fn pre_credit_message(c: &PreCreditChange) -> serde_json::Value {
-    serde_json::json!({
-        "type": "pre_credit",
-        "uscc": c.uscc,
-        "as_of": format_rfc3339(c.as_of),
-        "colour": c.colour,
-        "pre_credit": c.to.as_str(),
-        "line_fen": c.to.line_fen(),
-        "previous": c.from.as_str(),
-        "previous_line_fen": c.from.line_fen(),
-    })
-}
-
 /// The `commitment_checks` row of a scheduling decision (`kind` `scheduled`); its id is a
 /// function of the decision, so a replay writes the same row.
 pub fn scheduled_row(s: &Scheduled) -> CommitmentCheckRow {
@@ -283,21 +267,4 @@ pub fn check_row(v: &Verification) -> CommitmentCheckRow {
         due: None,
         record: c.record.1.clone(),
     }
-}
-
-/// A scheduling decision as JSON: the enterprise, the commitment, its logical time, the
-/// colour, the method, whether a task is issued, the draw and probability, the due date (or
-/// null) and the event id of its `CMT.SCHEDULED` record (`commitment_tasks.jsonl`).
-pub fn decision_json(s: &Scheduled) -> serde_json::Value {
-    let mut v = serde_json::to_value(s).unwrap_or_default();
-    v["event_id"] = s.event().event_id.into();
-    v
-}
-
-/// The plans-topic message of an inspection task: [`decision_json`] with `type`
-/// `verification_task`.
-pub fn task_message(s: &Scheduled) -> serde_json::Value {
-    let mut v = decision_json(s);
-    v["type"] = "verification_task".into();
-    v
 }

@@ -3,6 +3,7 @@
 //! See `rules/README.md` for which module owns what.
 
 pub mod catalogue;
+pub mod contract;
 pub mod decode;
 pub mod event;
 pub mod fact;

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -16,7 +17,7 @@ use crate::score::{hysteresis, published, Colour, Evaluation, Reason};
 use crate::time::{format_rfc3339, Ts, DAY};
 
 /// A change of an enterprise's published colour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ColourChange {
     /// Enterprise.
     pub uscc: String,
@@ -34,6 +35,7 @@ pub struct ColourChange {
     pub reasons: Vec<Reason>,
     /// Logical time (RFC 3339, UTC, on the wire: output contract 2).
     #[serde(with = "crate::time::rfc3339")]
+    #[schemars(with = "crate::time::Rfc3339")]
     pub as_of: Ts,
     /// Model version, if a model is used.
     pub model_version: Option<String>,
@@ -44,7 +46,9 @@ pub struct ColourChange {
 }
 
 /// Alert severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// For the record.
@@ -67,7 +71,9 @@ impl Severity {
 }
 
 /// Whether an alert starts or ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// Raised.
@@ -87,7 +93,7 @@ impl AlertState {
 }
 
 /// An alert state change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Alert {
     /// Deterministic id: hex SHA-256 of `uscc|as_of|rule|state|rules_version`.
     pub alert_id: String,
@@ -101,6 +107,7 @@ pub struct Alert {
     pub state: AlertState,
     /// Logical time (RFC 3339, UTC, on the wire: output contract 2).
     #[serde(with = "crate::time::rfc3339")]
+    #[schemars(with = "crate::time::Rfc3339")]
     pub as_of: Ts,
     /// Human-readable detail.
     pub detail: String,

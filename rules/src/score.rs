@@ -1,6 +1,7 @@
 //! Roll-up, score, colours, triggers, hysteresis and explanations (`model.md`,
 //! `semantics.md` §3–4). One shared roll-up function over the 49-value vector in row order.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Cap, Catalogue, ROWS};
@@ -10,7 +11,9 @@ use crate::indicators::{cross_rows, round2, rows_read, Cross, Local, ReviewFlag}
 use crate::model::Model;
 
 /// A published or score colour. Ordered from best to worst; `None` = not scored (R9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Colour {
     /// S ≥ 850.
@@ -84,7 +87,7 @@ pub fn hysteresis(prev: Option<Colour>, s10: i64, cat: &Catalogue) -> Colour {
 }
 
 /// One entry of an explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
     /// Indicator id.
     pub indicator: String,

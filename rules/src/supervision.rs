@@ -4,6 +4,7 @@
 //! are data: a validated, versioned TOML file whose embedded default is
 //! `config/supervision.toml`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -91,7 +92,7 @@ pub struct MethodRule {
 }
 
 /// The scheduling decision of one published commitment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Scheduled {
     /// The enterprise.
     pub uscc: String,
@@ -99,6 +100,7 @@ pub struct Scheduled {
     pub commitment_id: String,
     /// Logical time of the decision: when the commitment's `PUBLISHED` became visible.
     #[serde(with = "crate::time::rfc3339")]
+    #[schemars(with = "crate::time::Rfc3339")]
     pub as_of: Ts,
     /// The published colour at `as_of`, after every record visible at `as_of` (D46).
     pub colour: Colour,
@@ -112,6 +114,7 @@ pub struct Scheduled {
     pub probability: f64,
     /// When the task is due, if it is issued and the colour has `due_days`.
     #[serde(with = "crate::time::rfc3339_opt")]
+    #[schemars(with = "Option<crate::time::Rfc3339>")]
     pub due: Option<Ts>,
 }
 

@@ -153,6 +153,25 @@ impl<'de> Deserialize<'de> for Period {
     }
 }
 
+/// The JSON Schema of a [`Ts`] written by [`rfc3339`]: an RFC 3339 string (`date-time`),
+/// for `#[schemars(with = "Rfc3339")]`.
+#[derive(Debug)]
+pub struct Rfc3339;
+
+impl schemars::JsonSchema for Rfc3339 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rfc3339".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339, UTC, to the second: 2024-01-06T17:44:16Z"
+        })
+    }
+}
+
 /// Serde for a required RFC 3339 timestamp stored as [`Ts`].
 pub mod rfc3339 {
     use super::*;

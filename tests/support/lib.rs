@@ -302,6 +302,19 @@ impl TempDir {
     }
 }
 
+/// The outputs of `steward run` on `enterprises` generated enterprises (the default seed and
+/// years), in a fresh temporary directory named from `prefix`.
+pub fn steward_run(enterprises: u32, prefix: &str) -> anyhow::Result<TempDir> {
+    let out = TempDir::new(prefix)?;
+    let status = std::process::Command::new(steward_bin()?)
+        .args(["run", "--enterprises", &enterprises.to_string(), "--output"])
+        .arg(&out.0)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "steward run: {status}");
+    Ok(out)
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -476,4 +489,47 @@ pub fn load_generated(
         .iter()
         .map(|a| rules::lifecycle::Accepted::clone(a))
         .collect())
+}
+
+/// Parses `message` and checks it against the published JSON Schema `docs/schemas/<name>.schema.json`
+/// (output contract); returns it parsed. Fails naming every violation.
+pub fn conforming(name: &str, message: &[u8]) -> serde_json::Value {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>> =
+        OnceLock::new();
+    let validator = {
+        let mut cache = VALIDATORS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let path = repo_root().join(format!("docs/schemas/{name}.schema.json"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+                std::sync::Arc::new(
+                    jsonschema::validator_for(&schema)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                )
+            })
+            .clone()
+    };
+    let value: serde_json::Value = serde_json::from_slice(message).unwrap_or_else(|e| {
+        panic!(
+            "{name} message is not JSON ({e}): {}",
+            String::from_utf8_lossy(message)
+        )
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} message {value} violates its schema: {errors:?}"
+    );
+    value
 }

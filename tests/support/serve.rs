@@ -12,6 +12,7 @@ use connectors::config::Config;
 use pipeline::log::{Body, Entry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use rules::catalogue::Catalogue;
@@ -22,7 +23,7 @@ use rules::reject::Reason;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{Scheduled, Supervision, Verification};
 
-use crate::{steward_bin, Captured};
+use crate::{conforming, steward_bin, Captured};
 
 /// Produces the generated records of `gen` to the feed topics of `cfg`, keyed by USCC;
 /// returns how many.
@@ -291,6 +292,25 @@ fn stacks(pid: u32) -> String {
 /// a partition a moment after the commit returned, and until then a `read_committed`
 /// reader would stop early at the last stable offset.
 pub fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    read_messages(cfg, topic)
+        .into_iter()
+        .map(|m| (m.key, m.payload))
+        .collect()
+}
+
+/// A message read by [`read_messages`].
+#[derive(Debug)]
+pub struct Read {
+    /// Its key (empty when none).
+    pub key: Vec<u8>,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Its headers, with values read as UTF-8.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// [`read_topic`], with each message's headers.
+pub fn read_messages(cfg: &Config, topic: &str) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.kafka.brokers)
         .set("group.id", format!("{topic}-reader"))
@@ -331,10 +351,21 @@ pub fn read_topic(cfg: &Config, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
             "reading {topic}: {position:?} short of {ends:?}"
         );
         match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push((
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-            )),
+            Some(Ok(m)) => out.push(Read {
+                key: m.key().unwrap_or_default().to_vec(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers: m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| {
+                                let value = String::from_utf8_lossy(x.value.unwrap_or_default());
+                                (x.key.to_owned(), value.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
         }
@@ -420,8 +451,16 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
         let t = &ns.cfg.kafka.topics;
         let mut topic_changes: Vec<serde_json::Value> = read_topic(&ns.cfg, &t.colour_changes)
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).expect("json"))
+            .map(|(_, v)| conforming("colour_change", &v))
             .collect();
+        let topic_alerts = read_topic(&ns.cfg, &t.alerts);
+        for (_, v) in &topic_alerts {
+            conforming("alert", v);
+        }
+        let topic_letters = read_messages(&ns.cfg, &t.dead_letters);
+        for m in &topic_letters {
+            letter_headers_match(m);
+        }
         topic_changes.sort_by(|a, b| a["change_id"].as_str().cmp(&b["change_id"].as_str()));
         Snapshot {
             states,
@@ -430,8 +469,8 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
             letters,
             records,
             topic_changes,
-            topic_alerts: read_topic(&ns.cfg, &t.alerts).len(),
-            topic_letters: read_topic(&ns.cfg, &t.dead_letters).len(),
+            topic_alerts: topic_alerts.len(),
+            topic_letters: topic_letters.len(),
             looped: sorted(
                 read_topic(&ns.cfg, &t.commitments)
                     .into_iter()
@@ -445,6 +484,27 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
             statuses,
         }
     })
+}
+
+/// A dead letter on the topic: its message conforms to its schema, and its headers name
+/// the same source coordinates and reason as its body.
+fn letter_headers_match(m: &Read) {
+    let body = conforming("dead_letter", &m.payload);
+    let header = |name: &str| m.headers.get(name).map(String::as_str);
+    let text = |v: &serde_json::Value| v.to_string().trim_matches('"').to_owned();
+    for (name, field) in [
+        ("steward.errors.topic", "source_topic"),
+        ("steward.errors.partition", "partition"),
+        ("steward.errors.offset", "offset"),
+        ("steward.errors.reason", "reason"),
+        ("steward.format_version", "format_version"),
+    ] {
+        assert_eq!(
+            header(name),
+            Some(text(&body[field]).as_str()),
+            "header {name} of {body}"
+        );
+    }
 }
 
 /// The log the run wrote: accepted records and decoder rejects.

@@ -132,5 +132,7 @@ pub fn migrate_on(on: &mut dyn Sql, db: &str) -> Result<(u32, u32)> {
                 .with_context(|| format!("migration {version} ({name}) on {}", on.name()))?;
         }
     }
+    // The table where `serve` records them (not filled here: nothing reads it).
+    on.run(&connectors::clickhouse::schema_migrations_table(db))?;
     Ok(server)
 }

@@ -26,6 +26,8 @@ use connectors::http::Readiness;
 use connectors::metrics::{Metrics, Service};
 use rules::catalogue::Catalogue;
 use rules::model::Model;
+
+use crate::messages::{self, PlanMessage, PreCreditMessage};
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 
@@ -386,7 +388,8 @@ fn work(
             items.push((at, Item::State(Box::new((state, values)))));
         }
         for c in std::mem::take(&mut t.pre_changes) {
-            let msg = rows::pre_credit_message(&c).to_string();
+            let message = PlanMessage::PreCredit(PreCreditMessage::from(&c));
+            let msg = String::from_utf8(messages::to_bytes(message)).unwrap_or_default();
             items.push((c.as_of, Item::PreCredit(Box::new((c.uscc, msg)))));
         }
         for s in std::mem::take(&mut t.scheduled) {

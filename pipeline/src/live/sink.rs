@@ -35,6 +35,7 @@ use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
 use super::{Options, Shared};
+use crate::messages::{to_bytes, PlanMessage, TaskDecision};
 
 /// One output with everything its sinks need (serializable: a worker in another process
 /// sends its outputs to the sink's process through timely).
@@ -479,28 +480,20 @@ fn publish(
     let sent = (|| {
         for (_, item) in items {
             match item {
-                Item::Change(c) => producer.send(
-                    &t.colour_changes,
-                    c.0.uscc.as_bytes(),
-                    &serde_json::to_vec(&c.0).unwrap_or_default(),
-                )?,
-                Item::Alert(a) => producer.send(
-                    &t.alerts,
-                    a.0.uscc.as_bytes(),
-                    &serde_json::to_vec(&a.0).unwrap_or_default(),
-                )?,
-                Item::Letter(d) => producer.send(&t.dead_letters, b"", &d.to_json())?,
+                Item::Change(c) => {
+                    producer.send(&t.colour_changes, c.0.uscc.as_bytes(), &to_bytes(&c.0))?
+                }
+                Item::Alert(a) => producer.send(&t.alerts, a.0.uscc.as_bytes(), &to_bytes(&a.0))?,
+                Item::Letter(d) => {
+                    producer.send_with_headers(&t.dead_letters, b"", &d.to_json(), &d.headers())?
+                }
                 Item::PreCredit(p) => producer.send(&t.plans, p.0.as_bytes(), p.1.as_bytes())?,
                 Item::Scheduled(s) => {
                     let uscc = s.0.uscc.as_bytes();
                     producer.send(&t.commitments, uscc, &encode(&s.0.event()))?;
                     if s.0.task {
-                        let task = crate::rows::task_message(&s.0);
-                        producer.send(
-                            &t.plans,
-                            uscc,
-                            &serde_json::to_vec(&task).unwrap_or_default(),
-                        )?;
+                        let task = PlanMessage::VerificationTask(TaskDecision::from(&s.0));
+                        producer.send(&t.plans, uscc, &to_bytes(task))?;
                     }
                 }
                 Item::Record(_) | Item::State(_) | Item::Check(_) | Item::Status(_) => {}
