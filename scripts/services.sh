@@ -12,6 +12,8 @@
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
 #   scripts/services.sh stop NAME / start NAME   one service (kafka, clickhouse, prometheus,
 #                                 alertmanager); the outage tests use them
+#   scripts/services.sh kafka-scram-user NAME PASSWORD   add or change a SCRAM-SHA-256 user
+#                                 of the SASL_SSL listener (127.0.0.1:9094)
 #   scripts/services.sh console-consumer TOPIC [ARGS...]   Kafka's own console consumer on
 #                                 TOPIC of the local broker, committed messages only, from
 #                                 the beginning; ARGS go to it (e.g. --timeout-ms 5000)
@@ -39,6 +41,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-aler
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Not a service: rdkafka's TLS is built against the system's OpenSSL.
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 # Not a service: the report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
@@ -134,13 +138,44 @@ check_port() { # name port
 }
 
 # ---------------------------------------------------------------- per service
+# The SASL_SSL listener's TLS material, made once with the JDK's keytool: a test CA
+# (`ca.pem`, what clients trust) and the broker's key with a certificate for 127.0.0.1 and
+# localhost signed by it (`broker.p12`). `other-ca.pem` is a CA nobody signed with (the
+# untrusted-certificate test).
+kafka_tls() {
+  local tls=$1 pass
+  [ -f "$tls/broker.p12" ] && [ -f "$tls/other-ca.pem" ] && return 0
+  rm -rf "$tls" && mkdir -p "$tls"
+  pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf '%s' "$pass" >"$tls/password"
+  local kt=(keytool -storetype PKCS12 -storepass "$pass" -keyalg RSA -keysize 2048 -validity 3650)
+  {
+    "${kt[@]}" -genkeypair -alias ca -dname CN=steward-test-ca -ext bc:c -keystore "$tls/ca.p12"
+    keytool -exportcert -rfc -alias ca -keystore "$tls/ca.p12" -storepass "$pass" >"$tls/ca.pem"
+    "${kt[@]}" -genkeypair -alias broker -dname CN=localhost -keystore "$tls/broker.p12"
+    keytool -certreq -alias broker -keystore "$tls/broker.p12" -storepass "$pass" |
+      keytool -gencert -alias ca -keystore "$tls/ca.p12" -storepass "$pass" -rfc -validity 3650 \
+        -ext SAN=ip:127.0.0.1,dns:localhost >"$tls/broker.pem"
+    keytool -importcert -noprompt -alias ca -file "$tls/ca.pem" -keystore "$tls/broker.p12" \
+      -storepass "$pass"
+    keytool -importcert -alias broker -file "$tls/broker.pem" -keystore "$tls/broker.p12" \
+      -storepass "$pass"
+    "${kt[@]}" -genkeypair -alias other -dname CN=other-ca -ext bc:c -keystore "$tls/other.p12"
+    keytool -exportcert -rfc -alias other -keystore "$tls/other.p12" -storepass "$pass" \
+      >"$tls/other-ca.pem"
+  } >"$tls/keytool.log" 2>&1 || die "kafka: making the TLS keystore failed; log: $tls/keytool.log"
+}
+
 start_kafka() {
   local dir="$SVC/kafka" libs
   libs=$(kafka_libs)
   mkdir -p "$dir/data"
   check_port kafka 9092
+  check_port kafka 9094
   check_port kafka 19093
-  sed "s#@DATA@#$dir/data#" "$CONF/kafka/server.properties" >"$dir/server.properties"
+  kafka_tls "$dir/tls"
+  sed -e "s#@DATA@#$dir/data#" -e "s#@TLS@#$dir/tls#" -e "s#@TLSPASS@#$(cat "$dir/tls/password")#" \
+    "$CONF/kafka/server.properties" >"$dir/server.properties"
   local cp="$libs/*"
   local java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$CONF/kafka/log4j2.properties")
@@ -249,11 +284,18 @@ case ${1:-} in
     running "$2" || "start_$2"
     wait_ready "$2" $((SECONDS + WAIT)) ;;
   reset) down && rm -rf "$SVC" && log "service data removed" ;;
+  kafka-scram-user)
+    [ -n "${2:-}" ] && [ -n "${3:-}" ] || die "kafka-scram-user: give a name and a password"
+    libs=$(kafka_libs)
+    java -cp "$libs/*" -Dlog4j2.configurationFile="$CONF/kafka/tools-log4j2.properties" \
+      kafka.admin.ConfigCommand --bootstrap-server 127.0.0.1:9092 --alter \
+      --add-config "SCRAM-SHA-256=[iterations=4096,password=$3]" \
+      --entity-type users --entity-name "$2" >/dev/null ;;
   console-consumer)
     [ -n "${2:-}" ] || die "console-consumer: name a topic"
     libs=$(kafka_libs)
     exec java -cp "$libs/*" -Dlog4j2.configurationFile="$CONF/kafka/tools-log4j2.properties" \
       org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:9092 \
       --isolation-level read_committed --from-beginning --topic "$2" "${@:3}" ;;
-  *) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 //! The output contract's JSON Schemas (`docs/schemas/`, generated from the message types)
-//! against what `steward run` writes: every line of its message files conforms, and the
+//! against what `steward run` writes: every line of its files conforms, and the
 //! schemas refuse what the contract does not allow. The topics' messages are checked the
 //! same way by the `serve`, `pre_credit`, `plan` and `commitments` tests.
 
@@ -14,6 +14,7 @@ fn every_line_of_the_run_files_conforms_to_its_schema() -> Result<()> {
         ("alerts.jsonl", "alert"),
         ("dead_letters.jsonl", "dead_letter"),
         ("commitment_tasks.jsonl", "commitment_task"),
+        ("state.jsonl", "state"),
     ] {
         let text = std::fs::read_to_string(out.0.join(file))?;
         let mut lines = 0;

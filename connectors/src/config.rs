@@ -107,6 +107,7 @@ pub struct KafkaConfig {
     #[serde(default = "plaintext")]
     pub security_protocol: String,
     /// SASL mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`) when SASL is used.
+    /// Kerberos (`GSSAPI`) is not built in.
     #[serde(default)]
     pub sasl_mechanism: Option<String>,
     /// SASL user name.
@@ -115,7 +116,9 @@ pub struct KafkaConfig {
     /// SASL password (prefer `STEWARD_KAFKA_SASL_PASSWORD`).
     #[serde(default)]
     pub sasl_password: Option<Secret>,
-    /// CA certificate file for SSL.
+    /// CA certificate (PEM) that signed the brokers' certificates, with `ssl` or `sasl_ssl`;
+    /// the system's CAs when absent. Checked to exist at start-up; a broker certificate it
+    /// did not sign stops start-up with a message naming this setting.
     #[serde(default)]
     pub ssl_ca_location: Option<String>,
     /// Topic names.
@@ -305,6 +308,17 @@ impl Config {
                 ))
             }
         }
+        if let Some(ca) = &k.ssl_ca_location {
+            if let Err(e) = std::fs::metadata(ca) {
+                return Err(invalid("kafka.ssl_ca_location", format!("{ca}: {e}")));
+            }
+            if !k.security_protocol.ends_with("ssl") {
+                return Err(invalid(
+                    "kafka.ssl_ca_location",
+                    "only with security_protocol ssl or sasl_ssl",
+                ));
+            }
+        }
         if let Some(m) = &k.sasl_mechanism {
             if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) {
                 return Err(invalid(
@@ -490,6 +504,20 @@ mod tests {
                     "security_protocol = \"plaintext\"",
                 ),
                 "kafka.sasl_mechanism",
+            ),
+            (
+                with(
+                    "security_protocol = \"ssl\"\nssl_ca_location = \"/nonexistent/ca.pem\"",
+                    "security_protocol = \"plaintext\"",
+                ),
+                "kafka.ssl_ca_location",
+            ),
+            (
+                with(
+                    "ssl_ca_location = \"Cargo.toml\"\nsecurity_protocol = \"plaintext\"",
+                    "security_protocol = \"plaintext\"",
+                ),
+                "kafka.ssl_ca_location",
             ),
             (with("mode = \"sometimes\"", "mode = \"replay\""), "mode"),
             (with("version = 2", "version = 1"), "version"),

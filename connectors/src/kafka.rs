@@ -39,6 +39,15 @@ pub enum KafkaFailure {
         #[source]
         source: KafkaError,
     },
+    /// The brokers refused the configuration's credentials or certificates: not a lost
+    /// service, so nothing is retried.
+    #[error("kafka: the brokers refused the connection; check {setting}: {reason}")]
+    Refused {
+        /// The settings to check.
+        setting: &'static str,
+        /// What librdkafka said.
+        reason: String,
+    },
     /// The producer was fenced or hit a fatal error; it must be rebuilt.
     #[error("kafka producer is no longer usable ({context}): {source}")]
     Fatal {
@@ -56,6 +65,7 @@ impl KafkaFailure {
         match self {
             KafkaFailure::Client { context, .. } => context,
             KafkaFailure::Fatal { .. } => "fatal",
+            KafkaFailure::Refused { .. } => "refused",
         }
     }
 }
@@ -101,6 +111,45 @@ impl ClientContext for Quiet {
 }
 
 impl ConsumerContext for Quiet {}
+
+/// Connects to the brokers once. Credentials or a certificate the brokers refuse are the
+/// configuration's fault, not a lost service: they fail with [`KafkaFailure::Refused`]
+/// naming the settings to check, so that start-up stops instead of retrying for ever. Brokers
+/// that do not answer at all are not reported here (the stages retry them).
+pub fn check_access(k: &KafkaConfig) -> Result<(), KafkaFailure> {
+    let c: BaseConsumer = client_config(k)
+        .set("group.id", "steward-access-check")
+        .create()
+        .map_err(client("access check"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if c.fetch_metadata(None, Duration::from_secs(1)).is_ok() {
+            return Ok(());
+        }
+        // The client's errors arrive on the consumer's queue.
+        while let Some(event) = c.poll(Duration::from_millis(100)) {
+            let Err(e) = event else { continue };
+            let setting = match e.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::SSL) => {
+                    "kafka.ssl_ca_location (the CA that signed the brokers' certificate) and \
+                     kafka.security_protocol"
+                }
+                Some(
+                    RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed,
+                ) => {
+                    "kafka.sasl_username, kafka.sasl_password (STEWARD_KAFKA_SASL_PASSWORD) and \
+                     kafka.sasl_mechanism"
+                }
+                _ => continue,
+            };
+            return Err(KafkaFailure::Refused {
+                setting,
+                reason: e.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// A consumer of this crate.
 pub type Reader = BaseConsumer<Quiet>;

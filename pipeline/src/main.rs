@@ -22,20 +22,19 @@ use connectors::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
-use pipeline::messages::TaskDecision;
+use pipeline::messages::{PreCreditStatus, StateLine, TaskDecision};
 use pipeline::plan::Campaign;
 use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
-use rules::contract::{Versioned, FORMAT_VERSION};
+use rules::contract::Versioned;
 use rules::decode::encode;
 use rules::event::Feed;
 use rules::generate::{generate, GenConfig};
 use rules::lifecycle::{Accepted, Dead, Outcome, RecordId};
 use rules::model::Model;
 use rules::score::Colour;
-use rules::supervision::{PreCredit, Supervision};
+use rules::supervision::Supervision;
 use rules::time::format_rfc3339;
-use serde_json::json;
 
 /// The dataflow allocates many small values; mimalloc is markedly faster than glibc here
 /// (configured by [`pipeline::allocator::configure`]).
@@ -666,11 +665,10 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Values named by the catalogue's ids, in a JSON object (the catalogue, and
 /// `indicator_catalogue` in ClickHouse, give their order).
-fn named<'a>(ids: impl Iterator<Item = &'a str>, values: &[f64]) -> serde_json::Value {
-    ids.zip(values)
-        .map(|(id, v)| (id.to_owned(), json!(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+fn named<'a>(ids: impl Iterator<Item = &'a str>, values: &[f64]) -> BTreeMap<String, f64> {
+    ids.zip(values.iter().copied())
+        .map(|(id, v)| (id.to_owned(), v))
+        .collect()
 }
 
 /// What became of the records a process counts: every record read in one process, its share
@@ -1038,25 +1036,28 @@ fn run(
             *colours.entry(colour).or_default() += 1;
             let e = s.evaluation(model.as_deref(), &cat);
             let pre = pipeline::rows::pre_credit(s, *published, &sup.pre_credit);
-            json!({
-                "uscc": uscc,
-                "as_of": format_rfc3339(as_of),
-                "colour": colour,
-                "score_colour": e.score_colour,
-                "format_version": FORMAT_VERSION,
-                "s": e.s, "p": e.p, "m": e.m, "q": e.q, "r": e.risk,
-                "triggers": e.triggers,
-                "level1": named(cat.level1.iter().map(|l| l.code.as_str()), &e.l1),
-                "level2": named(cat.level2.iter().map(|l| l.code.as_str()), &e.l2),
-                "level3": named(cat.indicators.iter().map(|i| i.id.as_str()), &e.r),
-                "region": s.region, "industry": s.industry,
-                "reasons": e.reasons,
-                "review_flags": e.review_flags,
-                // `null` when not scored (colour `none`): no decision.
-                "pre_credit": (pre != PreCredit::None).then(|| pre.as_str()),
-                "pre_credit_line_fen": pre.line_fen(),
-                "rules_version": cat.version,
-                "model_version": e.model_version,
+            Versioned::new(StateLine {
+                uscc: uscc.clone(),
+                as_of,
+                colour,
+                score_colour: e.score_colour,
+                s: e.s,
+                p: e.p,
+                m: e.m,
+                q: e.q,
+                r: e.risk,
+                triggers: e.triggers,
+                level1: named(cat.level1.iter().map(|l| l.code.as_str()), &e.l1),
+                level2: named(cat.level2.iter().map(|l| l.code.as_str()), &e.l2),
+                level3: named(cat.indicators.iter().map(|i| i.id.as_str()), &e.r),
+                region: s.region.clone(),
+                industry: s.industry.clone(),
+                reasons: e.reasons,
+                review_flags: e.review_flags,
+                pre_credit: PreCreditStatus::of(pre),
+                pre_credit_line_fen: pre.line_fen(),
+                rules_version: cat.version.clone(),
+                model_version: e.model_version,
             })
         })
         .collect();

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use connectors::clickhouse::PlanRow;
 use connectors::dead_letter::LetterMessage;
 use rules::contract::Versioned;
+use rules::indicators::ReviewFlag;
 use rules::monitor::{Alert, ColourChange};
 use rules::score::{Colour, Reason};
 use rules::supervision::{PreCredit, Scheduled};
@@ -184,6 +185,55 @@ impl SelectionMessage {
     }
 }
 
+/// One line of `state.jsonl` (`steward run`): an enterprise's state at the data's end.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct StateLine {
+    /// The enterprise.
+    pub uscc: String,
+    /// The data's end: the input's latest visibility time.
+    #[serde(with = "rules::time::rfc3339")]
+    #[schemars(with = "Rfc3339")]
+    pub as_of: Ts,
+    /// Published colour (`none`: not scored, R9).
+    pub colour: Colour,
+    /// The colour of `s` alone, before triggers and hysteresis.
+    pub score_colour: Colour,
+    /// Score `S` (0–1000, one decimal); `null` when not scored.
+    pub s: Option<f64>,
+    /// Provincial public credit score `P`; `null` when there is none.
+    pub p: Option<f64>,
+    /// Own-risk component `M`.
+    pub m: f64,
+    /// Model component `Q`; `null` without a model.
+    pub q: Option<f64>,
+    /// Composite risk `R` (0–1).
+    pub r: f64,
+    /// Active trigger codes.
+    pub triggers: Vec<String>,
+    /// Level-1 values by catalogue code (`A` … `H`).
+    pub level1: BTreeMap<String, f64>,
+    /// Level-2 values by catalogue code.
+    pub level2: BTreeMap<String, f64>,
+    /// The 49 level-3 r-values by indicator id.
+    pub level3: BTreeMap<String, f64>,
+    /// Region code (`null` when not known).
+    pub region: Option<String>,
+    /// Industry code (`null` when not known).
+    pub industry: Option<String>,
+    /// The top five contributions.
+    pub reasons: Vec<Reason>,
+    /// Review flags of its credit repairs.
+    pub review_flags: Vec<ReviewFlag>,
+    /// The pre-credit decision (`null` for colour `none`).
+    pub pre_credit: Option<PreCreditStatus>,
+    /// The line in fen (only with `LINE`).
+    pub pre_credit_line_fen: Option<i64>,
+    /// Catalogue version.
+    pub rules_version: String,
+    /// Risk model version (`null` without a model).
+    pub model_version: Option<String>,
+}
+
 /// `message` as the JSON bytes of a versioned message.
 pub fn to_bytes<T: Serialize>(message: T) -> Vec<u8> {
     serde_json::to_vec(&Versioned::new(message)).unwrap_or_default()
@@ -205,6 +255,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "commitment_task",
             schema::<TaskDecision>("commitment scheduling decision"),
+        ),
+        (
+            "state",
+            schema::<StateLine>("enterprise state (state.jsonl)"),
         ),
     ]
 }

@@ -333,7 +333,19 @@ impl Tree {
 }
 
 /// A review flag on a credit repair (`supervision.md`: always flagged for review).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RepairFlag {
     /// The repair takes effect before the target's minimum publicity end.

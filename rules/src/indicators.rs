@@ -991,7 +991,9 @@ pub fn cross_rows(r: &mut [f64], cross: &Cross, cat: &Catalogue) {
 }
 
 /// A review flag on a repair, as the enterprise's state shows it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ReviewFlag {
     /// `repair_before_min_publicity`, `repair_unknown_target` or `repair_non_repairable`.
     pub flag: RepairFlag,

@@ -137,6 +137,8 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut stages = Vec::new();
+    // Refused credentials or certificates stop start-up, naming the settings.
+    connectors::kafka::check_access(&cfg.kafka)?;
     let (log_rx, out_tx) = if opts.process == 0 {
         connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
         let fence = sink::read_fence(cfg)?;
