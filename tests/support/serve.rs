@@ -492,12 +492,15 @@ fn letter_headers_match(m: &Read) {
     let body = conforming("dead_letter", &m.payload);
     let header = |name: &str| m.headers.get(name).map(String::as_str);
     let text = |v: &serde_json::Value| v.to_string().trim_matches('"').to_owned();
+    use connectors::dead_letter::{
+        HEADER_FORMAT_VERSION, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
+    };
     for (name, field) in [
-        ("steward.errors.topic", "source_topic"),
-        ("steward.errors.partition", "partition"),
-        ("steward.errors.offset", "offset"),
-        ("steward.errors.reason", "reason"),
-        ("steward.format_version", "format_version"),
+        (HEADER_TOPIC, "source_topic"),
+        (HEADER_PARTITION, "partition"),
+        (HEADER_OFFSET, "offset"),
+        (HEADER_REASON, "reason"),
+        (HEADER_FORMAT_VERSION, "format_version"),
     ] {
         assert_eq!(
             header(name),
