@@ -43,6 +43,8 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # Not a service: rdkafka's TLS is built against the system's OpenSSL.
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
+# Not a service: ClickHouse's HTTPS certificate is made with the openssl tool.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Not a service: the report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
@@ -189,11 +191,29 @@ start_kafka() {
   start_bg kafka java "${java_opts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties"
 }
 
+# The HTTPS port's TLS material, made once with openssl: a self-signed certificate for
+# 127.0.0.1 and localhost (server.pem, the one a client trusts), and a second self-signed
+# certificate that signed nothing (other.pem), for the untrusted-certificate test.
+clickhouse_tls() {
+  local tls=$1 name
+  [ -f "$tls/server.pem" ] && [ -f "$tls/other.pem" ] && return 0
+  rm -rf "$tls" && mkdir -p "$tls"
+  for name in server other; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=steward-test-$name" \
+      -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -keyout "$tls/$name.key" -out "$tls/$name.pem" >>"$tls/openssl.log" 2>&1 ||
+      die "clickhouse: making the TLS certificate failed; log: $tls/openssl.log"
+  done
+  chmod 600 "$tls"/*.key
+}
+
 start_clickhouse() {
   local dir="$SVC/clickhouse" bin
   mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log,etc}
   check_port clickhouse 8123
+  check_port clickhouse 8443
   check_port clickhouse 9000
+  clickhouse_tls "$dir/tls"
   sed "s#@DIR@#$dir#g" "$CONF/clickhouse/config.xml" >"$dir/etc/config.xml"
   cp "$CONF/clickhouse/users.xml" "$dir/etc/users.xml"
   bin=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)

@@ -8,7 +8,7 @@ use e2e::Namespace;
 #[test]
 fn migrations_rerun_after_a_crash_before_they_were_recorded() {
     let ns = Namespace::new("e2e_migrate");
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // The test server is 18.16: the migrations that need a newer one are skipped.
     let all: Vec<u32> = MIGRATIONS
@@ -74,7 +74,7 @@ fn a_database_with_the_first_text_of_migration_5_is_brought_up_to_date() {
     )
     .expect("record the earlier migrations");
 
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let later: Vec<u32> = MIGRATIONS
         .iter()

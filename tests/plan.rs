@@ -73,7 +73,7 @@ fn plans_on_generated_data() {
         ..GenConfig::default()
     };
     load_generated(&ns, &gen).expect("load generated data");
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let colours: BTreeMap<String, String> = rt()
         .block_on(ch.fetch::<Colours>(&format!(
             "SELECT uscc, colour FROM {}.enterprise_state FINAL WHERE deleted = 0",
@@ -219,7 +219,7 @@ fn plans_on_generated_data() {
 #[test]
 fn targeted_overrides() {
     let ns = Namespace::new("plan_override");
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     rt().block_on(ch.migrate()).expect("migrate");
     // 40 blue enterprises with an annual-report mismatch (row 16): half with 100M CNY of
     // registered capital; 40 in an address cluster of ≥ 10 firms (row 14).

@@ -40,7 +40,7 @@ fn pre_credit_line_in_state_and_on_the_plans_topic() {
     let ns = Namespace::new("precredit");
     produce(&ns.cfg, &gen(40));
     wait(serve(&ns), Duration::from_secs(600));
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -54,7 +54,7 @@ fn report_json_and_html() {
         ..GenConfig::default()
     };
     load_generated(&ns, &gen).expect("load generated data");
-    let ch = ClickHouse::new(&ns.cfg.clickhouse);
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

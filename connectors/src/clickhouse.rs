@@ -10,6 +10,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -100,6 +102,23 @@ pub enum ClickHouseError {
         #[source]
         source: clickhouse::error::Error,
     },
+    /// The server refused the configuration's credentials or certificate: not a lost
+    /// service, so nothing is retried.
+    #[error("clickhouse: the server refused the connection; check {setting}: {reason}")]
+    Refused {
+        /// The settings to check.
+        setting: &'static str,
+        /// What the client or the server said.
+        reason: String,
+    },
+    /// `clickhouse.ca_location` could not be read as a PEM certificate.
+    #[error("clickhouse.ca_location {path}: {reason}")]
+    Certificate {
+        /// The configured path.
+        path: String,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// An applied migration differs from the one in this program.
     #[error("clickhouse migration {version} ({name}) was applied with another content (checksum {applied}, this program has {ours}); refusing to go on")]
     MigrationChanged {
@@ -160,6 +179,30 @@ pub fn added_columns(stmt: &str) -> Option<(String, Vec<String>)> {
     (!columns.is_empty()).then_some((table, columns))
 }
 
+/// A client for `https://` URLs that trusts the PEM certificate at `path`, with the
+/// connection settings of the `clickhouse` crate's own HTTP client.
+fn trusting(path: &str) -> Result<Client, ClickHouseError> {
+    let bad = |reason: String| ClickHouseError::Certificate {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let ca = native_tls::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+    let tls = native_tls::TlsConnector::builder()
+        .add_root_certificate(ca)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut http = HttpConnector::new();
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    let https = hyper_tls::HttpsConnector::from((http, tokio_native_tls::TlsConnector::from(tls)));
+    // ClickHouse closes idle connections after 3 s (keep_alive_timeout).
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build(https);
+    Ok(Client::with_http_client(http))
+}
+
 /// A connection to the configured database.
 #[derive(Clone)]
 pub struct ClickHouse {
@@ -195,18 +238,102 @@ struct Id {
     id: String,
 }
 
+/// ClickHouse's codes for a login it refuses: unknown user, wrong password, required
+/// password (18.16), authentication failed (current releases).
+const LOGIN_REFUSED: [u32; 4] = [192, 193, 194, 516];
+
+/// The exception code at the start of a ClickHouse error text (`Code: 193, …` on 18.16,
+/// `Code: 516. …` on current releases).
+fn exception_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + "Code: ".len()..];
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
+/// Whether `e` failed in the TLS handshake (an untrusted certificate, or TLS spoken to a
+/// plain port).
+fn is_tls(e: &clickhouse::error::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<native_tls::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// `e` and its causes, joined by `: ` without repeats (the client's own message for a failed handshake is
+/// only "client error (Connect)"; the certificate problem is in a cause).
+fn chain(e: &clickhouse::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        // Some errors repeat their cause in their own message.
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Why a failed request is the configuration's fault, naming the settings to check; `None`
+/// when it is not (a server that does not answer, say).
+fn refusal(e: &clickhouse::error::Error) -> Option<&'static str> {
+    if is_tls(e) {
+        return Some(
+            "clickhouse.ca_location (the CA that signed the server's certificate) and \
+             clickhouse.url",
+        );
+    }
+    match e {
+        clickhouse::error::Error::BadResponse(text)
+            if exception_code(text).is_some_and(|c| LOGIN_REFUSED.contains(&c)) =>
+        {
+            Some("clickhouse.user and clickhouse.password (STEWARD_CLICKHOUSE_PASSWORD)")
+        }
+        _ => None,
+    }
+}
+
 impl ClickHouse {
     /// A client for `cfg` (validation off: ClickHouse 18.16 lacks
-    /// `RowBinaryWithNamesAndTypes`).
-    pub fn new(cfg: &ClickHouseConfig) -> Self {
-        let client = Client::default()
+    /// `RowBinaryWithNamesAndTypes`). With `ca_location`, the client trusts that CA in
+    /// addition to the system's.
+    pub fn new(cfg: &ClickHouseConfig) -> Result<Self, ClickHouseError> {
+        let client = match &cfg.ca_location {
+            None => Client::default(),
+            Some(path) => trusting(path)?,
+        };
+        let client = client
             .with_url(&cfg.url)
             .with_user(&cfg.user)
             .with_password(cfg.password.expose())
             .with_validation(false);
-        ClickHouse {
+        Ok(ClickHouse {
             client,
             database: cfg.database.clone(),
+        })
+    }
+
+    /// Asks the server once. Credentials or a certificate it refuses are the
+    /// configuration's fault, not a lost service: they fail with
+    /// [`ClickHouseError::Refused`] naming the settings to check, so that start-up stops
+    /// instead of retrying for ever. A server that does not answer is not reported here
+    /// (the sink retries it).
+    pub async fn check_access(&self) -> Result<(), ClickHouseError> {
+        match self.client.query("SELECT 1").execute().await {
+            Err(e) => match refusal(&e) {
+                Some(setting) => Err(ClickHouseError::Refused {
+                    setting,
+                    reason: chain(&e),
+                }),
+                None => Ok(()),
+            },
+            Ok(()) => Ok(()),
         }
     }
 
@@ -567,6 +694,31 @@ pub fn datetime(t: i64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_refusals_are_told_apart_from_other_server_errors() {
+        let bad = |text: &str| clickhouse::error::Error::BadResponse(text.to_owned());
+        // 18.16 and current releases word the refusal differently.
+        for text in [
+            "Code: 193, e.displayText() = DB::Exception: Wrong password for user steward_tls",
+            "Code: 192, e.displayText() = DB::Exception: Unknown user nobody",
+            "Code: 516. DB::Exception: steward_tls: Authentication failed. (AUTHENTICATION_FAILED)",
+        ] {
+            assert_eq!(
+                refusal(&bad(text)),
+                Some("clickhouse.user and clickhouse.password (STEWARD_CLICKHOUSE_PASSWORD)"),
+                "{text}"
+            );
+        }
+        for text in [
+            "Code: 60, e.displayText() = DB::Exception: Table credit.x doesn't exist",
+            "Code: 5160. not a login code",
+            "Service Unavailable",
+        ] {
+            assert_eq!(refusal(&bad(text)), None, "{text}");
+        }
+        assert_eq!(refusal(&clickhouse::error::Error::TimedOut), None);
+    }
 
     #[test]
     fn finds_the_columns_an_alter_adds() {

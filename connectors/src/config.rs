@@ -197,6 +197,11 @@ pub struct ClickHouseConfig {
     pub password: Secret,
     /// Database of the tables; created by the migrations.
     pub database: String,
+    /// PEM file of the CA that signed the server's certificate, for an `https://` URL; the
+    /// system's CAs when absent. Checked at start-up: a certificate it did not sign stops
+    /// start-up with a message naming this setting.
+    #[serde(default)]
+    pub ca_location: Option<String>,
 }
 
 /// Batching and backpressure.
@@ -377,6 +382,20 @@ impl Config {
                 format!("{:?} must start with http:// or https://", c.url),
             ));
         }
+        if let Some(ca) = &c.ca_location {
+            if !c.url.starts_with("https://") {
+                return Err(invalid(
+                    "clickhouse.ca_location",
+                    "only with an https:// clickhouse.url",
+                ));
+            }
+            if let Err(e) = std::fs::read(ca)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| native_tls::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                return Err(invalid("clickhouse.ca_location", format!("{ca}: {e}")));
+            }
+        }
         if c.user.is_empty() {
             return Err(invalid("clickhouse.user", "must not be empty"));
         }
@@ -496,6 +515,27 @@ mod tests {
             (
                 with("database = \"credit; DROP\"", "database = \"credit\""),
                 "clickhouse.database",
+            ),
+            (
+                with(
+                    "url = \"http://127.0.0.1:8123\"\nca_location = \"Cargo.toml\"",
+                    "url = \"http://127.0.0.1:8123\"",
+                ),
+                "clickhouse.ca_location",
+            ),
+            (
+                with(
+                    "url = \"https://127.0.0.1:8443\"\nca_location = \"/nonexistent/ca.pem\"",
+                    "url = \"http://127.0.0.1:8123\"",
+                ),
+                "clickhouse.ca_location",
+            ),
+            (
+                with(
+                    "url = \"https://127.0.0.1:8443\"\nca_location = \"Cargo.toml\"",
+                    "url = \"http://127.0.0.1:8123\"",
+                ),
+                "clickhouse.ca_location",
             ),
             (with("max_rows = 0", "max_rows = 20000"), "batch.max_rows"),
             (

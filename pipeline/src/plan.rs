@@ -288,7 +288,7 @@ pub fn plan(cfg: &Config, sup: &Supervision, c: &Campaign) -> Result<Plan, PlanE
         .enable_all()
         .build()
         .map_err(PlanError::Runtime)?;
-    let ch = ClickHouse::new(&cfg.clickhouse);
+    let ch = ClickHouse::new(&cfg.clickhouse)?;
     let db = ch.database();
     let id = checked("--campaign", &c.id)?;
     let p = rt.block_on(async {

@@ -297,7 +297,7 @@ pub fn build(
         .enable_all()
         .build()
         .map_err(ReportError::Runtime)?;
-    let src = rt.block_on(fetch(&ClickHouse::new(cfg), uscc))?;
+    let src = rt.block_on(fetch(&ClickHouse::new(cfg)?, uscc))?;
     if src.state.is_none() && src.records.is_empty() {
         return Err(ReportError::Unknown(uscc.to_owned()));
     }

@@ -475,7 +475,7 @@ pub fn load_generated(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let ch = connectors::clickhouse::ClickHouse::new(&ns.cfg.clickhouse);
+        let ch = connectors::clickhouse::ClickHouse::new(&ns.cfg.clickhouse)?;
         ch.migrate().await?;
         ch.insert("enterprise_state", &states).await?;
         ch.insert("indicator_values", &values).await?;

@@ -151,7 +151,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let ch = ClickHouse::new(&cfg.clickhouse);
+    let ch = ClickHouse::new(&cfg.clickhouse)?;
     let Some(applied) = retry(shared, Service::ClickHouse, "clickhouse migrations", || {
         rt.block_on(ch.migrate())
     }) else {

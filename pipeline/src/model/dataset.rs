@@ -126,7 +126,8 @@ struct StoredRecord {
 
 /// The log as `steward serve` stored it in ClickHouse (`records FINAL`), in `v` order.
 fn clickhouse_log(cfg: &ClickHouseConfig) -> Result<Vec<Accepted>, TrainError> {
-    let ch = connectors::clickhouse::ClickHouse::new(cfg);
+    let ch = connectors::clickhouse::ClickHouse::new(cfg)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
     let sql = format!(
         "SELECT v, digest, body FROM {}.records FINAL ORDER BY v, feed, event_id, record_version, digest",
         cfg.database
