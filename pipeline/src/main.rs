@@ -34,7 +34,7 @@ use rules::lifecycle::{Accepted, Dead, Outcome, RecordId};
 use rules::model::Model;
 use rules::score::Colour;
 use rules::supervision::Supervision;
-use rules::time::format_rfc3339;
+use rules::time::{format_rfc3339, Ts};
 
 /// The dataflow allocates many small values; mimalloc is markedly faster than glibc here
 /// (configured by [`pipeline::allocator::configure`]).
@@ -1004,6 +1004,22 @@ fn run(
     };
     drop(ingest);
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
+    let progress = std::sync::Arc::new(pipeline::progress::Progress::new(
+        log.iter().map(|a| a.v).collect(),
+    ));
+    let on_step = {
+        let (observe, progress) = (
+            pipeline::observe::on_step(metrics.clone()),
+            progress.clone(),
+        );
+        // Worker 0 (of process 0) reports progress: every worker steps through the same times.
+        move |worker: usize, t: Ts, tracker: &pipeline::tracker::Tracker| {
+            observe(worker, t, tracker);
+            if worker == 0 {
+                progress.at(t);
+            }
+        }
+    };
     let out = replay(
         log.clone(),
         cat.clone(),
@@ -1014,9 +1030,12 @@ fn run(
             batch: 50_000,
             until: as_of,
         },
-        pipeline::observe::on_step(metrics.clone()),
+        on_step,
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
+    if layout.process == 0 {
+        progress.finish();
+    }
     let computed = Instant::now();
     pipeline::observe::results(&metrics, &out);
 
