@@ -11,12 +11,57 @@
 //! complete), and prints records/s per run and the median. With PROCESSES (default 1) above
 //! 1, serve runs as a cluster of that many processes on localhost, one worker each (else one
 //! process with 2 workers).
+//!
+//! Beside each run it states the physical limit (issue 17 item 6): the same topics read to
+//! their end with the reader `serve` uses (`connectors::kafka::FeedSource`: `read_committed`,
+//! a queue per partition) and every record decoded and validated with `rules::decode`, on
+//! one thread, with nothing else done. `serve` can be no faster than that on one core per
+//! feed reader; the ratio says how much of the limit it reaches.
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use connectors::kafka::FeedSource;
 use e2e::serve::{cluster_layouts, gen, produce};
 use e2e::{repo_root, Namespace};
+use rules::decode::{decode, DecodeConfig};
+use rules::event::Feed;
+
+/// Records per second of consuming and decoding every record of `ns`'s feed topics (which
+/// hold `records` records), with a consumer group of its own.
+fn consume_and_decode(ns: &Namespace, records: u64) -> f64 {
+    let mut k = ns.cfg.kafka.clone();
+    k.group_id = format!("{}-limit", ns.name);
+    let feed_of: BTreeMap<&str, Feed> = k
+        .topics
+        .feeds
+        .iter()
+        .filter_map(|(code, topic)| Some((topic.as_str(), Feed::parse(code)?)))
+        .collect();
+    let topics: Vec<&str> = feed_of.keys().copied().collect();
+    let cfg = DecodeConfig::default();
+    let started = Instant::now();
+    let mut source = FeedSource::new(&k, &topics).expect("feed source");
+    let (mut read, mut valid) = (0u64, 0u64);
+    while read < records {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "read {read} of {records} records"
+        );
+        for (topic, m) in source
+            .poll(10_000, Duration::from_millis(100))
+            .expect("poll")
+        {
+            read += 1;
+            valid +=
+                u64::from(decode(&m.payload, feed_of.get(topic.as_str()).copied(), &cfg).is_ok());
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("  limit: {read} records ({valid} valid) consumed and decoded in {secs:.1} s");
+    records as f64 / secs
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -28,10 +73,11 @@ fn main() {
         bin.exists(),
         "build it first: cargo build --release --bin steward"
     );
-    let mut rates = Vec::new();
+    let (mut rates, mut limits) = (Vec::new(), Vec::new());
     for run in 1..=runs {
         let ns = Namespace::new("bench_serve");
         let records = produce(&ns.cfg, &gen(enterprises));
+        let limit = consume_and_decode(&ns, records);
         let started = Instant::now();
         let layouts = if processes > 1 {
             cluster_layouts(&ns, processes)
@@ -61,9 +107,22 @@ fn main() {
         }
         let secs = started.elapsed().as_secs_f64();
         let rate = records as f64 / secs;
-        println!("run {run}: {records} records in {secs:.1} s: {rate:.0} records/s");
+        println!(
+            "run {run}: {records} records in {secs:.1} s: {rate:.0} records/s; limit {limit:.0} \
+             records/s; serve at {:.3} of the limit",
+            rate / limit
+        );
         rates.push(rate);
+        limits.push(limit);
     }
-    rates.sort_by(f64::total_cmp);
-    println!("median: {:.0} records/s", rates[rates.len() / 2]);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (rate, limit) = (median(&mut rates), median(&mut limits));
+    println!(
+        "median: serve {rate:.0} records/s; limit (consume + decode, one thread) {limit:.0} \
+         records/s; ratio {:.3}",
+        rate / limit
+    );
 }
