@@ -1,7 +1,8 @@
 //! `steward report` against real ClickHouse: the JSON report of a generated enterprise holds
 //! its whole colour history, every record and a digest that verifies; a period narrows it;
 //! the HTML report, rendered by headless Chromium, shows the enterprise, the chart, one row
-//! per colour change and per record, the explanation and the same digest.
+//! per colour change and per record, the explanation and its digest; `steward report verify`
+//! accepts both files as written and rejects each with one character changed.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -12,7 +13,6 @@ use e2e::{load_generated, steward_bin, Namespace, TempDir};
 use rules::generate::GenConfig;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Row, Deserialize)]
 struct Most {
@@ -39,6 +39,30 @@ fn report(ns: &Namespace, args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// `steward report verify FILE`: whether it exits 0, and what it printed.
+fn verify(file: &std::path::Path) -> (bool, String) {
+    let out = Command::new(steward_bin().expect("steward binary"))
+        .args(["report", "verify"])
+        .arg(file)
+        .output()
+        .expect("run steward report verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Writes `text` with its first `from` changed to `to` next to `file`, and verifies it.
+fn verify_changed(file: &std::path::Path, from: &str, to: &str) -> (bool, String) {
+    let text = std::fs::read_to_string(file).expect("report file");
+    assert!(text.contains(from), "{from} not in {}", file.display());
+    let changed = file.with_extension("changed");
+    std::fs::write(&changed, text.replacen(from, to, 1)).expect("write changed report");
+    verify(&changed)
 }
 
 fn count(hay: &str, needle: &str) -> usize {
@@ -78,9 +102,10 @@ fn report_json_and_html() {
         .map(|k| (k.feed, k.event_id))
         .collect();
 
-    // JSON: everything, and a digest over the canonical content.
-    let r: Value = serde_json::from_slice(&report(&ns, &["--uscc", uscc, "--format", "json"]))
-        .expect("json report");
+    // JSON: everything, an issue time, and a digest over the canonical content.
+    let dir = TempDir::new("report_files").expect("temp dir");
+    let json = report(&ns, &["--uscc", uscc, "--format", "json"]);
+    let r: Value = serde_json::from_slice(&json).expect("json report");
     assert_eq!(r["uscc"], uscc);
     assert_eq!(
         r["history"].as_array().expect("history").len() as u64,
@@ -100,16 +125,26 @@ fn report_json_and_html() {
     assert!(recs.iter().all(|x| x["issuing_body"].is_string()));
     assert!(r["current"]["colour"].is_string());
     assert!(r["current"]["explanation"].is_array());
-    let mut content = r.clone();
-    let digest = content.as_object_mut().unwrap().remove("digest").unwrap();
-    assert_eq!(
-        digest.as_str().unwrap(),
-        hex::encode(Sha256::digest(content.to_string().as_bytes()))
-    );
-    // The same report again has the same digest.
+    assert!(r["issued_at"].is_string());
+    // `report verify` accepts the file as written and finds one changed character.
+    let json_file = dir.0.join("report.json");
+    std::fs::write(&json_file, &json).expect("write report");
+    let (ok, said) = verify(&json_file);
+    assert!(ok && said.contains(r["digest"].as_str().unwrap()), "{said}");
+    let mut other = uscc.to_owned();
+    other.replace_range(17.., if uscc.ends_with('0') { "1" } else { "0" });
+    let (ok, said) = verify_changed(&json_file, uscc, &other);
+    assert!(!ok && said.contains("altered"), "{said}");
+    // The same report again has the same content (only its issue time and digest differ).
     let again: Value = serde_json::from_slice(&report(&ns, &["--uscc", uscc, "--format", "json"]))
         .expect("json report");
-    assert_eq!(again, r);
+    let content = |mut v: Value| {
+        let o = v.as_object_mut().expect("object");
+        o.remove("issued_at");
+        o.remove("digest");
+        v
+    };
+    assert_eq!(content(again), content(r.clone()));
 
     // A period: only the changes and records in it.
     let first = r["history"][0]["as_of"].as_str().unwrap()[..10].to_owned();
@@ -126,10 +161,19 @@ fn report_json_and_html() {
     assert_ne!(narrow["digest"], r["digest"]);
 
     // HTML, rendered by headless Chromium.
-    let dir = TempDir::new("report_html").expect("temp dir");
     let page = dir.0.join("report.html");
     let out = page.to_str().unwrap();
     report(&ns, &["--uscc", uscc, "--format", "html", "--out", out]);
+    let (ok, said) = verify(&page);
+    assert!(ok, "{said}");
+    let digest = said
+        .rsplit("digest ")
+        .next()
+        .expect("digest")
+        .trim()
+        .to_owned();
+    let (ok, said) = verify_changed(&page, "<h2>Records</h2>", "<h2>Recorde</h2>");
+    assert!(!ok && said.contains("altered"), "{said}");
     // A fresh profile, and no background connections (the machine has no network).
     let profile = dir.0.join("chromium-profile");
     let dom = Command::new("chromium")
@@ -157,10 +201,7 @@ fn report_json_and_html() {
         dom.contains(&format!("<span id=\"uscc\">{uscc}</span>")),
         "{dom}"
     );
-    assert!(dom.contains(&format!(
-        "<code id=\"digest\">{}</code>",
-        digest.as_str().unwrap()
-    )));
+    assert!(dom.contains(&format!("<code id=\"digest\">{digest}</code>")));
     assert!(dom.contains("<svg") && dom.contains("<circle"), "no chart");
     assert_eq!(count(&dom, "<tr class=\"change\">") as u64, most.n);
     assert_eq!(count(&dom, "<tr class=\"record\">"), recs.len());

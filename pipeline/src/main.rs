@@ -202,11 +202,16 @@ enum Command {
     },
     /// The credit report of one enterprise for a period, from ClickHouse: colour and score
     /// history with a chart, every record with its marks, commitments and their results,
-    /// the current explanation, and a digest of the content.
+    /// the current explanation, its issue time and a digest of the content
+    /// (`steward report verify FILE` checks it).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Report {
+        /// `verify FILE`: whether a report file is exactly as issued.
+        #[command(subcommand)]
+        action: Option<ReportAction>,
         /// The enterprise's USCC.
-        #[arg(long)]
-        uscc: String,
+        #[arg(long, required = true)]
+        uscc: Option<String>,
         /// First day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
         #[arg(long)]
         from: Option<chrono::NaiveDate>,
@@ -214,8 +219,8 @@ enum Command {
         #[arg(long)]
         to: Option<chrono::NaiveDate>,
         /// `json` or `html`.
-        #[arg(long, value_parser = ["json", "html"])]
-        format: String,
+        #[arg(long, value_parser = ["json", "html"], required = true)]
+        format: Option<String>,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -232,6 +237,18 @@ enum Command {
     /// Train the risk models (logistic regression, random forest) on labelled history and
     /// evaluate them on a held-out split by time.
     Train(pipeline::model::train::TrainArgs),
+}
+
+/// What `steward report` does instead of writing a report.
+#[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Checks that a report file (`json` or `html`, as `steward report` wrote it) is exactly
+    /// as issued: its digest matches its content, and the file is byte for byte what that
+    /// content is written as. Exits 1 and says why when it was altered.
+    Verify {
+        /// The report file.
+        file: PathBuf,
+    },
 }
 
 /// The connector and supervision configurations of the commands that use the services.
@@ -446,13 +463,37 @@ fn main() -> Result<()> {
             &services,
         ),
         Command::Report {
+            action: Some(ReportAction::Verify { file }),
+            ..
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match pipeline::report::check_file(&bytes)? {
+                pipeline::report::Verdict::Intact { digest, issued_at } => {
+                    println!(
+                        "{}: intact: issued {issued_at}, digest {digest}",
+                        file.display()
+                    );
+                    Ok(())
+                }
+                pipeline::report::Verdict::Altered(why) => {
+                    anyhow::bail!("{}: altered after it was issued: {why}", file.display())
+                }
+            }
+        }
+        Command::Report {
             uscc,
             from,
             to,
             format,
             out,
             config,
+            ..
         } => {
+            // clap requires both without a subcommand.
+            let (Some(uscc), Some(format)) = (uscc, format) else {
+                anyhow::bail!("steward report needs --uscc and --format");
+            };
             let cfg = pipeline::live::load_config(config.as_deref())?;
             let period = pipeline::report::Period {
                 from: from.map(rules::time::midnight),
@@ -462,7 +503,7 @@ fn main() -> Result<()> {
             let text = if format == "html" {
                 pipeline::report::html(&r)?
             } else {
-                serde_json::to_string_pretty(&r)? + "\n"
+                pipeline::report::json_text(&r)?
             };
             match out {
                 Some(p) => {

@@ -36,6 +36,12 @@ pub enum ReportError {
     /// The chart could not be drawn.
     #[error("chart: {0}")]
     Chart(String),
+    /// A report could not be written or read as JSON.
+    #[error("report JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The file is not a report `steward report` wrote.
+    #[error("not a report written by steward report (JSON, or HTML with its content embedded)")]
+    NotAReport,
 }
 
 /// The period of a report: `[from, to)` in logical time; open ends when absent.
@@ -266,16 +272,20 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
     })
 }
 
-/// The hex SHA-256 of `content`'s canonical JSON.
-pub fn digest(content: &Value) -> String {
-    hex::encode(Sha256::digest(content.to_string().as_bytes()))
+/// The hex SHA-256 of `content`'s canonical JSON (RFC 8785, the JSON Canonicalization
+/// Scheme: keys sorted by UTF-16 code units, no whitespace, numbers as ECMAScript prints
+/// them), so that anyone can recompute it from the JSON with any JCS library.
+pub fn digest(content: &Value) -> Result<String, ReportError> {
+    Ok(hex::encode(Sha256::digest(serde_jcs::to_vec(content)?)))
 }
 
-/// The report: its content with `digest`.
-pub fn report(uscc: &str, period: Period, src: &Sources) -> Value {
+/// The report issued at `issued` (wall-clock time): its content, `issued_at` and the
+/// `digest` over both.
+pub fn report(uscc: &str, period: Period, src: &Sources, issued: Ts) -> Result<Value, ReportError> {
     let mut r = content(uscc, period, src);
-    r["digest"] = json!(digest(&r));
-    r
+    r["issued_at"] = json!(format_rfc3339(issued));
+    r["digest"] = json!(digest(&r)?);
+    Ok(r)
 }
 
 /// Whether a report's digest matches its content.
@@ -284,10 +294,74 @@ pub fn verify(report: &Value) -> bool {
     let Some(d) = c.as_object_mut().and_then(|o| o.remove("digest")) else {
         return false;
     };
-    d.as_str() == Some(digest(&c).as_str())
+    digest(&c).is_ok_and(|ours| d.as_str() == Some(ours.as_str()))
 }
 
-/// Builds the report of `uscc` from the ClickHouse of `cfg`.
+/// What [`check_file`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The report is as issued: its digest matches its content and, for HTML, the page is
+    /// exactly the one its content renders to.
+    Intact {
+        /// The digest.
+        digest: String,
+        /// When it was issued.
+        issued_at: String,
+    },
+    /// The report was changed after it was issued.
+    Altered(&'static str),
+}
+
+/// The id of the HTML report's element that holds its content as JSON.
+const DATA_ID: &str = "report-data";
+
+/// The content of an HTML report, as [`html`] embeds it.
+fn embedded(page: &str) -> Option<Value> {
+    let open = format!(r#"<script type="application/json" id="{DATA_ID}">"#);
+    let start = page.find(&open)? + open.len();
+    let len = page[start..].find("</script>")?;
+    // `<\/` (as `html` writes `</`) is JSON's own escape of `/`.
+    serde_json::from_str(&page[start..start + len]).ok()
+}
+
+/// The JSON report file's text.
+pub fn json_text(r: &Value) -> Result<String, ReportError> {
+    Ok(serde_json::to_string_pretty(r)? + "\n")
+}
+
+/// Checks a report file written by `steward report` (`json` or `html`): whether it is
+/// exactly as issued. Its digest must match its content, and the file must be, byte for
+/// byte, what that content is written as ([`json_text`], or the page [`html`] renders), so
+/// that a change to any character is found, whether it changes the content or not.
+pub fn check_file(bytes: &[u8]) -> Result<Verdict, ReportError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ReportError::NotAReport)?;
+    let is_json = text.starts_with('{');
+    let report = if is_json {
+        serde_json::from_str::<Value>(text)?
+    } else {
+        embedded(text).ok_or(ReportError::NotAReport)?
+    };
+    if !verify(&report) {
+        return Ok(Verdict::Altered("the digest does not match the content"));
+    }
+    let written = if is_json {
+        json_text(&report)?
+    } else {
+        html(&report)?
+    };
+    if written != text {
+        return Ok(Verdict::Altered(
+            "the file differs from the one its content is written as",
+        ));
+    }
+    let field = |k: &str| report[k].as_str().unwrap_or_default().to_owned();
+    Ok(Verdict::Intact {
+        digest: field("digest"),
+        issued_at: field("issued_at"),
+    })
+}
+
+/// Builds the report of `uscc` from the ClickHouse of `cfg`, issued now.
 pub fn build(
     cfg: &connectors::config::ClickHouseConfig,
     uscc: &str,
@@ -301,7 +375,7 @@ pub fn build(
     if src.state.is_none() && src.records.is_empty() {
         return Err(ReportError::Unknown(uscc.to_owned()));
     }
-    Ok(report(uscc, period, &src))
+    report(uscc, period, &src, crate::ingest::now())
 }
 
 /// The score points of the chart: each colour change with a score, then the current state.
@@ -366,6 +440,9 @@ pub fn chart(r: &Value) -> Result<String, ReportError> {
 pub fn html(r: &Value) -> Result<String, ReportError> {
     use maud::{html, PreEscaped, DOCTYPE};
     let svg = chart(r)?;
+    // The content, for `steward report verify`; `</` escaped so that no string ends the
+    // script element.
+    let data = serde_json::to_string(r)?.replace("</", "<\\/");
     let s = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(x) => x.clone(),
@@ -432,7 +509,9 @@ pub fn html(r: &Value) -> Result<String, ReportError> {
                     }
                 }
                 footer {
-                    p { "Digest (SHA-256 of the canonical JSON content): " code id="digest" { (s(&r["digest"])) } }
+                    p { "Issued " span id="issued-at" { (s(&r["issued_at"])) } " (UTC). Digest (SHA-256 of the content's canonical JSON, RFC 8785): " code id="digest" { (s(&r["digest"])) } }
+                    p { "Check it with " code { "steward report verify FILE" } ": it recomputes the digest from the content embedded below and renders the page again." }
+                    script type="application/json" id=(DATA_ID) { (PreEscaped(data)) }
                 }
             }
         }
@@ -485,8 +564,9 @@ mod tests {
             ],
             ..Sources::default()
         };
-        let r = report("91330000000000000X", Period::default(), &src);
+        let r = report("91330000000000000X", Period::default(), &src, 1_000_000).unwrap();
         assert!(verify(&r));
+        assert_eq!(r["issued_at"], format_rfc3339(1_000_000));
         let recs = r["records"].as_array().unwrap();
         assert_eq!(recs.len(), 5);
         assert_eq!(recs[0]["repaired"], "1970-01-01T00:10:00Z");
@@ -501,7 +581,7 @@ mod tests {
             to: Some(400),
         };
         assert_eq!(
-            report("91330000000000000X", p, &src)["records"]
+            report("91330000000000000X", p, &src, 1_000_000).unwrap()["records"]
                 .as_array()
                 .unwrap()
                 .len(),
@@ -509,5 +589,38 @@ mod tests {
         );
         let page = html(&r).unwrap();
         assert!(page.contains("<svg") && page.contains(r["digest"].as_str().unwrap()));
+
+        // `report verify`: the files as written are intact; one changed character is found,
+        // in the visible page and in the embedded content alike.
+        let issued = |v: Verdict| matches!(v, Verdict::Intact { issued_at, .. } if issued_at == format_rfc3339(1_000_000));
+        assert!(issued(check_file(page.as_bytes()).unwrap()));
+        let json_file = json_text(&r).unwrap();
+        assert!(issued(check_file(json_file.as_bytes()).unwrap()));
+        let visible = page.replacen("Records", "Recorde", 1);
+        assert_ne!(visible, page);
+        assert_eq!(
+            check_file(visible.as_bytes()).unwrap(),
+            Verdict::Altered("the file differs from the one its content is written as")
+        );
+        let data = page.replacen("\"AMR\"", "\"AMX\"", 1);
+        assert_ne!(data, page);
+        assert_eq!(
+            check_file(data.as_bytes()).unwrap(),
+            Verdict::Altered("the digest does not match the content")
+        );
+        let json_changed = json_file.replacen("\"AMR\"", "\"AMX\"", 1);
+        assert_eq!(
+            check_file(json_changed.as_bytes()).unwrap(),
+            Verdict::Altered("the digest does not match the content")
+        );
+        let spaced = json_file.replacen(": ", ":  ", 1);
+        assert_eq!(
+            check_file(spaced.as_bytes()).unwrap(),
+            Verdict::Altered("the file differs from the one its content is written as")
+        );
+        assert!(matches!(
+            check_file(b"<html>no report</html>"),
+            Err(ReportError::NotAReport)
+        ));
     }
 }
