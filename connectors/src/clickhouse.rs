@@ -250,34 +250,35 @@ fn exception_code(text: &str) -> Option<u32> {
     rest[..end].parse().ok()
 }
 
+/// `e` and its causes, outermost first.
+fn causes(
+    e: &clickhouse::error::Error,
+) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |c| {
+        c.source()
+    })
+}
+
 /// Whether `e` failed in the TLS handshake (an untrusted certificate, or TLS spoken to a
 /// plain port).
 fn is_tls(e: &clickhouse::error::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<native_tls::Error>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+    causes(e).any(|c| c.is::<native_tls::Error>())
 }
 
-/// `e` and its causes, joined by `: ` without repeats (the client's own message for a failed handshake is
-/// only "client error (Connect)"; the certificate problem is in a cause).
+/// `e` and its causes, joined by `: ` without repeats (the client's own message for a failed
+/// handshake is only "client error (Connect)"; the certificate problem is in a cause).
 fn chain(e: &clickhouse::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
+    causes(e).fold(String::new(), |mut text, c| {
         // Some errors repeat their cause in their own message.
         let more = c.to_string();
         if !text.contains(&more) {
-            text.push_str(": ");
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
             text.push_str(&more);
         }
-        cause = c.source();
-    }
-    text
+        text
+    })
 }
 
 /// Why a failed request is the configuration's fault, naming the settings to check; `None`

@@ -300,8 +300,8 @@ pub fn verify(report: &Value) -> bool {
 /// What [`check_file`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The report is as issued: its digest matches its content and, for HTML, the page is
-    /// exactly the one its content renders to.
+    /// The report is as issued: its digest matches its content and the file is exactly what
+    /// that content is written as.
     Intact {
         /// The digest.
         digest: String,

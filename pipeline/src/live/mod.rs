@@ -139,14 +139,13 @@ pub fn serve(
     let mut stages = Vec::new();
     // Refused credentials or certificates stop start-up, naming the settings.
     connectors::kafka::check_access(&cfg.kafka)?;
-    if opts.process == 0 {
+    let (log_rx, out_tx) = if opts.process == 0 {
+        // Process 0 alone writes to ClickHouse.
         let ch = connectors::clickhouse::ClickHouse::new(&cfg.clickhouse)?;
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(ch.check_access())?;
-    }
-    let (log_rx, out_tx) = if opts.process == 0 {
         connectors::kafka::ensure_topics(&cfg.kafka, &topic_plan(cfg))?;
         let fence = sink::read_fence(cfg)?;
         shared.fence.store(fence, Ordering::SeqCst);
