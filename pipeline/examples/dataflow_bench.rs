@@ -8,6 +8,9 @@
 //! cargo run --release -p pipeline --example dataflow_bench -- 100000 30 2
 //! ```
 //!
+//! With `--profile`, also prints each operator's share of the scheduled time (summed over
+//! workers, exclusive of the operators it runs inside it).
+//!
 //! Prints one Markdown row: enterprises, records, records per enterprise, workers,
 //! dataflow seconds, records/s, peak resident memory (`VmHWM`) and peak memory per
 //! enterprise. The peak includes the decoded log the replay reads from. (A few enterprises
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pipeline::ingest::Ingest;
+use pipeline::profile::OperatorTimes;
 use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
@@ -30,6 +34,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
+        .filter(|a| !a.starts_with("--"))
         .nth(i)
         .map(|a| a.parse().expect("a whole number"))
         .unwrap_or(default)
@@ -73,6 +78,9 @@ fn main() {
     drop(ingest);
     let records = log.len();
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
+    let profile = std::env::args()
+        .any(|a| a == "--profile")
+        .then(OperatorTimes::default);
     let started = Instant::now();
     let out = replay(
         log,
@@ -83,6 +91,7 @@ fn main() {
         Schedule {
             batch: 50_000,
             until: as_of,
+            profile: profile.clone(),
         },
         |_, _, _| {},
     )
@@ -97,4 +106,13 @@ fn main() {
         peak as f64 / (1024.0 * 1024.0),
         peak as f64 / f64::from(enterprises),
     );
+    if let Some(p) = profile {
+        for (name, d, share) in p.report() {
+            println!(
+                "{:>6.1} % {:>8.2} s  {name}",
+                share * 100.0,
+                d.as_secs_f64()
+            );
+        }
+    }
 }

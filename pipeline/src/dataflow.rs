@@ -19,18 +19,19 @@
 //! history (D48).
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::Catalogue;
-use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Src, What};
+use rules::fact::{CommitmentEvent, Fact, Src, What};
 use rules::indicators::{Cross, LocalState, ReviewFlag};
-use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Dead, RecordId};
+use rules::lifecycle::{resolve_versions, Accepted, Dead, RecordId};
 use rules::model::Model;
 use rules::monitor::Reading;
+use rules::part::{self, Part as Piece};
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Step};
 use rules::time::Ts;
@@ -42,7 +43,9 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::Probe;
 
-use crate::ordered::{add, FoldOrdered, Folded, Outputs, ReduceOrdered};
+use crate::ordered::{
+    add, difference, FoldOrdered, Folded, Outputs, ProcessOrdered, ReduceOrdered,
+};
 
 /// Output of the enterprise lifecycle stage. The stage stores many of these per
 /// enterprise, so every variant is a pointer wide: 16 bytes instead of 96.
@@ -337,33 +340,12 @@ fn pipeline<'s>(
         })
         .as_collection();
 
-    // 2. Lifecycle and facts per enterprise.
+    // 2. Lifecycle and facts per enterprise, re-run only in the parts a change touches.
     let c = cat.clone();
-    let derived = winners.map(|a| (a.event.uscc.clone(), a)).reduce_ordered(
+    let kinds = part::Detachable::of(cat);
+    let derived = winners.map(|a| (a.event.uscc.clone(), a)).process_ordered(
         "Enterprise",
-        Outputs::Stored,
-        move |_u: &String, vals, out| {
-            let ws: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
-            let res = resolve_enterprise(&ws, &c);
-            for d in &res.dead {
-                out.push((Derived::Dead(Box::new(d.clone())), 1));
-            }
-            let facts = derive(&res, &c);
-            for (k, _, s) in status::of_enterprise(&res, &facts) {
-                out.push((Derived::Status(Box::new((k, s))), 1));
-            }
-            // Only a known enterprise has facts, commitments and a state (D52).
-            if !res.is_known() {
-                return;
-            }
-            out.push((Derived::Known, 1));
-            for f in facts {
-                out.push((Derived::Fact(Arc::new(f)), 1));
-            }
-            for e in commitment_events(&res, &c) {
-                out.push((Derived::Commitment(Box::new(e)), 1));
-            }
-        },
+        move |_u: &String, s: &mut Lifecycle, changes, out| s.step(changes, &kinds, &c, out),
     );
 
     // 3. Facts and dead letters at their own times.
@@ -561,6 +543,66 @@ where
     parts
         .try_into()
         .unwrap_or_else(|_| unreachable!("partition gives N streams"))
+}
+
+/// The enterprise stage's state of one enterprise (D65): its winning records in their parts
+/// (`rules::part`), and each part's last output. A change re-runs stage 2 only in the parts
+/// whose members changed.
+#[derive(Default)]
+struct Lifecycle {
+    parts: part::Parts<Arc<Accepted>>,
+    outputs: BTreeMap<Piece, Vec<(Derived, isize)>>,
+}
+
+impl Folded for Lifecycle {
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+impl Lifecycle {
+    /// Applies the changes at one time and pushes the differences of the output.
+    fn step(
+        &mut self,
+        changes: &mut Vec<(Arc<Accepted>, isize)>,
+        kinds: &part::Detachable,
+        cat: &Catalogue,
+        out: &mut Vec<(Derived, isize)>,
+    ) {
+        let mut new = Vec::new();
+        for p in self.parts.update(changes.drain(..), kinds) {
+            let rs: Vec<&Accepted> = self.parts.members(p).iter().map(AsRef::as_ref).collect();
+            if !rs.is_empty() {
+                outcome(part::outcome(&rs, p, cat), p, &mut new);
+                differential_dataflow::consolidation::consolidate(&mut new);
+            }
+            let old = self.outputs.remove(&p).unwrap_or_default();
+            let kept = difference(&mut new, old, true, out);
+            if !kept.is_empty() {
+                self.outputs.insert(p, kept);
+            }
+        }
+    }
+}
+
+/// Pushes a part's outcome as the enterprise stage's output: the core part says whether
+/// the enterprise is known (D52), every part of a known one gives its facts.
+fn outcome(o: part::Outcome, p: Piece, out: &mut Vec<(Derived, isize)>) {
+    for d in o.dead {
+        out.push((Derived::Dead(Box::new(d)), 1));
+    }
+    for (k, _, s) in o.statuses {
+        out.push((Derived::Status(Box::new((k, s))), 1));
+    }
+    if o.known && p == Piece::Core {
+        out.push((Derived::Known, 1));
+    }
+    for f in o.facts {
+        out.push((Derived::Fact(Arc::new(f)), 1));
+    }
+    for e in o.commitments {
+        out.push((Derived::Commitment(Box::new(e)), 1));
+    }
 }
 
 /// An enterprise's active facts, with what its rows make of them ([`LocalState`]).

@@ -12,6 +12,7 @@ pub mod model;
 pub mod observe;
 pub mod ordered;
 pub mod plan;
+pub mod profile;
 pub mod progress;
 pub mod replay;
 pub mod report;

@@ -1070,6 +1070,7 @@ fn run(
         Schedule {
             batch: 50_000,
             until: as_of,
+            profile: None,
         },
         on_step,
     )

@@ -73,6 +73,15 @@ struct Keyed<S, O> {
     output: Vec<(O, isize)>,
 }
 
+impl<S: Default, O> Default for Keyed<S, O> {
+    fn default() -> Self {
+        Keyed {
+            state: S::default(),
+            output: Vec::new(),
+        }
+    }
+}
+
 /// What a reduce keeps of each key's output between the key's changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outputs {
@@ -130,6 +139,21 @@ pub trait FoldOrdered<'s, K, V> {
         L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static;
 }
 
+/// A keyed process function over totally ordered time: the form of [`FoldOrdered`] whose
+/// logic keeps its own outputs and says what changed, for state that knows which of its
+/// outputs a change touches (the enterprise stage's parts, D65).
+pub trait ProcessOrdered<'s, K, V> {
+    /// For each key and each time its input changes, `process(key, state, changes,
+    /// output)` gets the changes at that time (to drain) and pushes the differences of its
+    /// output then. Its output must be a function of the key's accumulated input; the key
+    /// is forgotten when its state [`Folded::is_empty`].
+    fn process_ordered<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
+    where
+        S: Folded,
+        O: ExchangeData,
+        P: FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static;
+}
+
 impl<'s, K, V> ReduceOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
 where
     K: ExchangeData + Ord + Hash,
@@ -148,10 +172,13 @@ where
         keyed(
             self,
             name,
-            outputs,
-            |input: &mut Vec<(V, isize)>, v, r| add(input, v, r),
-            move |k, input, out| logic(k, input, out),
-            |input| input.is_empty(),
+            differences(
+                outputs,
+                |state: &mut Vec<(V, isize)>, v, r| add(state, v, r),
+                move |k, state, out| logic(k, state, out),
+                |state| state.is_empty(),
+            ),
+            |k: &Keyed<Vec<(V, isize)>, O>| k.state.is_empty(),
         )
     }
 }
@@ -173,43 +200,119 @@ where
         U: FnMut(&mut S, V, isize) + 'static,
         L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
     {
-        keyed(self, name, Outputs::Stored, update, logic, S::is_empty)
+        keyed(
+            self,
+            name,
+            differences(Outputs::Stored, update, logic, S::is_empty),
+            |k: &Keyed<S, O>| k.state.is_empty(),
+        )
     }
 }
 
-/// The operator behind both traits: each key's state `S` (dropped when `is_empty`) is
-/// brought forward by `update` through every ready change in time order, and `logic` reads
-/// it at each time the key changed.
-fn keyed<'s, K, V, S, O>(
-    c: VecCollection<'s, Ts, (K, V)>,
-    name: &str,
+impl<'s, K, V> ProcessOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
+where
+    K: ExchangeData + Ord + Hash,
+    V: ExchangeData,
+{
+    fn process_ordered<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
+    where
+        S: Folded,
+        O: ExchangeData,
+        P: FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static,
+    {
+        keyed(self, name, process, S::is_empty)
+    }
+}
+
+/// The step of a reduce or fold: brings a key's state forward by `update` through the
+/// changes at a time, runs `logic` over it (nothing over an empty state) and pushes the
+/// new output minus the old, which is stored or recomputed as `outputs` says.
+fn differences<K, V, S, O>(
     outputs: Outputs,
     mut update: impl FnMut(&mut S, V, isize) + 'static,
     mut logic: impl FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
     is_empty: fn(&S) -> bool,
-) -> VecCollection<'s, Ts, (K, O)>
+) -> impl FnMut(&K, &mut Keyed<S, O>, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static
 where
-    K: ExchangeData + Ord + Hash,
-    V: ExchangeData,
-    S: Default + 'static,
+    S: 'static,
     O: ExchangeData + Ord,
 {
-    // Updates not yet passed by the frontier.
-    let mut pending: Pending<(K, V, isize)> = Pending::default();
-    // A capability at or before every pending time.
-    let mut held: Option<Capability<Ts>> = None;
-    // Keys are looked up, never iterated: a fast hash serves.
-    let mut state: Lookup<K, Keyed<S, O>> = Lookup::default();
-    let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
     let stored = outputs == Outputs::Stored;
-    // Pushes `logic`'s output over a key's state to `out`, consolidated (nothing if the
-    // state is empty).
+    // `logic`'s output over a state, consolidated (nothing if the state is empty).
     let mut run = move |key: &K, s: &mut S, out: &mut Vec<(O, isize)>| {
         if !is_empty(s) {
             logic(key, s, out);
             consolidate(out);
         }
     };
+    let mut new = Vec::new();
+    move |key, keyed, changes, out| {
+        let old = if stored {
+            std::mem::take(&mut keyed.output)
+        } else {
+            let mut old = Vec::new();
+            run(key, &mut keyed.state, &mut old);
+            old
+        };
+        for (v, r) in changes.drain(..) {
+            update(&mut keyed.state, v, r);
+        }
+        run(key, &mut keyed.state, &mut new);
+        keyed.output = difference(&mut new, old, stored, out);
+    }
+}
+
+/// Pushes `new − old` (both sorted and consolidated) to `out`, draining `new`; returns what
+/// to store of `new` if `store` (else nothing). A value in both keeps its old copy, which
+/// later stages may share.
+pub(crate) fn difference<O: Ord + Clone>(
+    new: &mut Vec<(O, isize)>,
+    old: Vec<(O, isize)>,
+    store: bool,
+    out: &mut Vec<(O, isize)>,
+) -> Vec<(O, isize)> {
+    let mut kept = Vec::with_capacity(if store { new.len() } else { 0 });
+    for d in new.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
+        let (o, r, diff) = match d {
+            EitherOrBoth::Left((o, r)) => (o, r, r),
+            EitherOrBoth::Right((o, s)) => (o, 0, -s),
+            EitherOrBoth::Both((_, r), (o, s)) => (o, r, r - s),
+        };
+        match (diff != 0, store && r != 0) {
+            (true, true) => {
+                out.push((o.clone(), diff));
+                kept.push((o, r));
+            }
+            (true, false) => out.push((o, diff)),
+            (false, true) => kept.push((o, r)),
+            (false, false) => {}
+        }
+    }
+    kept
+}
+
+/// The operator behind the three traits: each key's state `S` (dropped when `is_empty`) is
+/// brought forward by `step` through the changes at each ready time, in time order, and
+/// `step` pushes the differences of the key's output then.
+fn keyed<'s, K, V, S, O>(
+    c: VecCollection<'s, Ts, (K, V)>,
+    name: &str,
+    mut step: impl FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static,
+    is_empty: impl Fn(&S) -> bool + 'static,
+) -> VecCollection<'s, Ts, (K, O)>
+where
+    K: ExchangeData + Ord + Hash,
+    V: ExchangeData,
+    S: Default + 'static,
+    O: ExchangeData,
+{
+    // Updates not yet passed by the frontier.
+    let mut pending: Pending<(K, V, isize)> = Pending::default();
+    // A capability at or before every pending time.
+    let mut held: Option<Capability<Ts>> = None;
+    // Keys are looked up, never iterated: a fast hash serves.
+    let mut state: Lookup<K, S> = Lookup::default();
+    let pact = Exchange::new(|((k, _), _, _): &((K, V), Ts, isize)| k.hashed());
     c.inner
         .unary_frontier(pact, name, move |_, _| {
             move |(input, frontier), output| {
@@ -233,58 +336,33 @@ where
                     .collect();
                 ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
                 let mut ready = ready.into_iter().peekable();
+                let mut changes = Vec::new();
                 let mut out = Vec::new();
                 // Sent under the held capability, which no ready time precedes, through
                 // one session (it sends in buffer-sized batches).
-                let mut changes = output.session(&*cap);
+                let mut session = output.session(&*cap);
                 while let Some((key, t, v, r)) = ready.next() {
-                    // The key is cloned only when it is new.
-                    let keyed = match state.get_mut(&key) {
-                        Some(keyed) => keyed,
-                        None => state.entry(key.clone()).or_insert(Keyed {
-                            state: S::default(),
-                            output: Vec::new(),
-                        }),
-                    };
-                    let old = if stored {
-                        std::mem::take(&mut keyed.output)
-                    } else {
-                        let mut old = Vec::new();
-                        run(&key, &mut keyed.state, &mut old);
-                        old
-                    };
-                    update(&mut keyed.state, v, r);
+                    changes.push((v, r));
                     while let Some((_, _, v, r)) =
                         ready.next_if(|(k, s, _, _)| *k == key && *s == t)
                     {
-                        update(&mut keyed.state, v, r);
+                        changes.push((v, r));
                     }
-                    run(&key, &mut keyed.state, &mut out);
-                    // The difference: the new output minus the old (both sorted). A stored
-                    // value in both keeps its old copy, which later stages may share.
-                    let mut kept = Vec::with_capacity(if stored { out.len() } else { 0 });
-                    for d in out.drain(..).merge_join_by(old, |a, b| a.0.cmp(&b.0)) {
-                        let (o, r, diff) = match d {
-                            EitherOrBoth::Left((o, r)) => (o, r, r),
-                            EitherOrBoth::Right((o, s)) => (o, 0, -s),
-                            EitherOrBoth::Both((_, r), (o, s)) => (o, r, r - s),
-                        };
-                        match (diff != 0, stored && r != 0) {
-                            (true, true) => {
-                                changes.give(((key.clone(), o.clone()), t, diff));
-                                kept.push((o, r));
-                            }
-                            (true, false) => changes.give(((key.clone(), o), t, diff)),
-                            (false, true) => kept.push((o, r)),
-                            (false, false) => {}
-                        }
+                    // The key is cloned only when it is new.
+                    let s = match state.get_mut(&key) {
+                        Some(s) => s,
+                        None => state.entry(key.clone()).or_default(),
+                    };
+                    step(&key, s, &mut changes, &mut out);
+                    changes.clear();
+                    for (o, diff) in out.drain(..) {
+                        session.give(((key.clone(), o), t, diff));
                     }
-                    keyed.output = kept;
-                    if is_empty(&keyed.state) {
+                    if is_empty(s) {
                         state.remove(&key);
                     }
                 }
-                drop(changes);
+                drop(session);
                 match pending.first() {
                     Some(t) => cap.downgrade(&t),
                     None => held = None,

@@ -16,16 +16,19 @@ use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::dataflow::{build, Scored};
+use crate::profile::OperatorTimes;
 use crate::tracker::Tracker;
 
 /// How the input time advances.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
     /// Advance the input (and run the dataflow to that time) at least every this many
     /// records; 1 makes every distinct visibility time a step.
     pub batch: usize,
     /// The last logical time to compute; scheduled changes up to it are processed.
     pub until: Ts,
+    /// If given, every worker sums its operators' scheduled time into it.
+    pub profile: Option<OperatorTimes>,
 }
 
 /// What a replay produced, merged over workers.
@@ -81,6 +84,9 @@ where
             tracker = tracker.with_commitments(rules.clone());
         }
         let tracker = Rc::new(RefCell::new(tracker));
+        if let Some(p) = &schedule.profile {
+            p.install(worker);
+        }
         let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
         let feeds = worker.index() == 0;
         let mut i = 0;

@@ -52,7 +52,11 @@ fn run(records: &[(Feed, Vec<u8>, Option<i64>)], workers: usize) -> (Replayed, u
         None,
         Some(rules::supervision::Supervision::embedded().commitments),
         timely::Config::process(workers),
-        Schedule { batch: 500, until },
+        Schedule {
+            batch: 500,
+            until,
+            profile: None,
+        },
         |_, _, _| {},
     )
     .expect("dataflow runs");

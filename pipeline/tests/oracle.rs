@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 const ENTERPRISES: u8 = 3;
 /// How many record templates [`record`] has.
-const TEMPLATES: u8 = 36;
+const TEMPLATES: u8 = 38;
 
 fn code(n: u8) -> String {
     rules::uscc::with_check(&format!("91330802MA2A000{n:02}")).expect("valid prefix")
@@ -295,6 +295,21 @@ fn record(op: &Op) -> Option<Accepted> {
             format!("rv{n}"),
             json!({"ref_event_id": format!("rp{o}")}),
         ),
+        // Records that name a declaration or a score, which then stay in the core part of
+        // their enterprise (D65): a retraction of another kind (target_mismatch) and a
+        // repair.
+        35 => (
+            "TAX",
+            "ABNORMAL_LIFTED",
+            format!("tl{n}"),
+            json!({"ref_event_id": format!("td{o}")}),
+        ),
+        36 => (
+            "RPR",
+            "COMPLETED",
+            format!("rs{n}"),
+            json!({"target_feed": pick(&["PER", "PCS"], o % 2), "target_event_id": format!("{}{}", pick(&["ps", "pc"], o % 2), o), "repair_type": "TERMINATE_PUBLICITY", "effective_time": format_rfc3339(et + 3 * DAY)}),
+        ),
         // The pipeline's own scheduling records come back like any other input.
         _ => (
             "CMT",
@@ -423,7 +438,11 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         model.clone(),
         Some(commitments.clone()),
         timely::Config::process(workers),
-        Schedule { batch: 1, until },
+        Schedule {
+            batch: 1,
+            until,
+            profile: None,
+        },
         move |_, t, tracker| {
             s.lock()
                 .expect("lock")

@@ -122,6 +122,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
         Schedule {
             batch: 10_000,
             until,
+            profile: None,
         },
         |_, _, _| {},
     )

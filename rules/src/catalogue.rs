@@ -463,6 +463,14 @@ impl CommitmentChecks {
             .iter()
             .any(|k| k.split_once('.') == Some((feed, kind)))
     }
+
+    /// Whether a record of `feed` and `kind` contradicts a commitment of any matter.
+    pub fn contradicts_any(&self, feed: &str, kind: &str) -> bool {
+        std::iter::once(&self.default)
+            .chain(self.matters.values())
+            .flatten()
+            .any(|k| k.split_once('.') == Some((feed, kind)))
+    }
 }
 
 /// Parameters each computation kind needs.

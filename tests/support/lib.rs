@@ -447,6 +447,7 @@ pub fn load_generated(
         pipeline::replay::Schedule {
             batch: 50_000,
             until,
+            profile: None,
         },
         |_, _, _| {},
     )

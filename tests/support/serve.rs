@@ -696,6 +696,7 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
         pipeline::replay::Schedule {
             batch: 20_000,
             until,
+            profile: None,
         },
         |_, _, _| {},
     )
