@@ -5,7 +5,9 @@
 //! `rules` function; this module only arranges where they run:
 //!
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
-//! 2. `reduce` per USCC: [`rules::lifecycle::resolve_enterprise`] and [`rules::fact::derive`].
+//! 2. Per USCC, in parts ([`rules::part`], D65): [`rules::lifecycle::resolve_enterprise`],
+//!    [`rules::fact::derive`] and the statuses over the records of each part a change
+//!    touches, with the differences of that part's kept output.
 //! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
 //!    windows, publicity periods and deadlines end by themselves, as future-dated updates.
 //! 4. `reduce` per USCC over the active facts of the kinds they depend on
@@ -14,9 +16,10 @@
 //! 5. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
 //! 6. `reduce` per USCC over active facts and joined parts: [`rules::score::evaluate`].
 //!
-//! Every `reduce` is [`crate::ordered::ReduceOrdered::reduce_ordered`]: the same output as
-//! differential's `reduce`, keeping each key's current input and output instead of its
-//! history (D48).
+//! Every keyed stage keeps each key's current state instead of its history (D48): the
+//! `reduce`s are [`crate::ordered::ReduceOrdered::reduce_ordered`] (the same output as
+//! differential's `reduce`), the enterprise stage a
+//! [`crate::ordered::ProcessOrdered::process_ordered`].
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
