@@ -1,8 +1,11 @@
 //! `steward report` against real ClickHouse: the JSON report of a generated enterprise holds
 //! its whole colour history, every record and a digest that verifies; a period narrows it;
-//! the HTML report, rendered by headless Chromium, shows the enterprise, the chart, one row
-//! per colour change and per record, the explanation and its digest; `steward report verify`
-//! accepts both files as written and rejects each with one character changed.
+//! the HTML report, rendered by headless Chromium, shows the enterprise, the chart with its
+//! axes and dates, one row per colour change and per record, the explanation with the
+//! indicators' Chinese names, the colour legend and its digest, in Chinese by default and in
+//! English on request; the PDF renders (`pdftoppm`) and its text holds the colour and the
+//! digest; `steward report verify` accepts the files as written and rejects each with one
+//! character changed.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -10,6 +13,7 @@ use std::process::Command;
 use clickhouse::Row;
 use connectors::clickhouse::ClickHouse;
 use e2e::{load_generated, steward_bin, Namespace, TempDir};
+use pipeline::report::CHROMIUM_FLAGS;
 use rules::generate::GenConfig;
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,6 +31,11 @@ struct Key {
 }
 
 fn report(ns: &Namespace, args: &[&str]) -> Vec<u8> {
+    report_with_digest(ns, args).0
+}
+
+/// `steward report`'s output and the digest it says it issued.
+fn report_with_digest(ns: &Namespace, args: &[&str]) -> (Vec<u8>, String) {
     let out = Command::new(steward_bin().expect("steward binary"))
         .args(["report", "--config"])
         .arg(&ns.config)
@@ -38,7 +47,14 @@ fn report(ns: &Namespace, args: &[&str]) -> Vec<u8> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    out.stdout
+    let said = String::from_utf8_lossy(&out.stderr);
+    let digest = said
+        .rsplit("digest ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (out.stdout, digest)
 }
 
 /// `steward report verify FILE`: whether it exits 0, and what it printed.
@@ -123,6 +139,9 @@ fn report_json_and_html() {
         .collect();
     assert_eq!(got, keys);
     assert!(recs.iter().all(|x| x["issuing_body"].is_string()));
+    // Each record with its status (D11) from `record_status`.
+    let active = recs.iter().filter(|x| x["status"] == "active").count();
+    assert!(active > 0, "no record with status active");
     assert!(r["current"]["colour"].is_string());
     assert!(r["current"]["explanation"].is_array());
     assert!(r["issued_at"].is_string());
@@ -172,21 +191,142 @@ fn report_json_and_html() {
         .expect("digest")
         .trim()
         .to_owned();
-    let (ok, said) = verify_changed(&page, "<h2>Records</h2>", "<h2>Recorde</h2>");
+    let (ok, said) = verify_changed(&page, "<h2>信用记录</h2>", "<h2>信用纪录</h2>");
     assert!(!ok && said.contains("altered"), "{said}");
-    // A fresh profile, and no background connections (the machine has no network).
+    let dom = dump_dom(&dir, out);
+    assert!(
+        dom.contains(&format!("<span id=\"uscc\">{uscc}</span>")),
+        "{dom}"
+    );
+    assert!(dom.contains(&format!("<code id=\"digest\">{digest}</code>")));
+    assert!(dom.contains("<svg") && dom.contains("<circle"), "no chart");
+    // The chart's axes are labelled, its dates are dates.
+    assert!(
+        dom.contains("日期（北京时间）") && dom.contains("信用分"),
+        "axes"
+    );
+    let year = &r["history"][0]["as_of"].as_str().unwrap()[..4];
+    assert!(dom.contains(&format!(">{year}-")), "no date on the x axis");
+    assert_eq!(count(&dom, "<tr class=\"change\">") as u64, most.n);
+    assert_eq!(count(&dom, "<tr class=\"record\">"), recs.len());
+    let colour = r["current"]["colour"].as_str().unwrap();
+    let zh = chinese(colour);
+    assert!(
+        dom.contains(&format!("<strong id=\"colour\">{zh}</strong>")),
+        "{colour}"
+    );
+    assert_eq!(
+        count(&dom, "<table id=\"explanation\">"),
+        1,
+        "explanation table"
+    );
+    // Indicators by their Chinese names, times in Asia/Shanghai, a legend of the colours.
+    let cat = rules::catalogue::Catalogue::embedded();
+    for x in r["current"]["explanation"].as_array().unwrap() {
+        let id = x["indicator"].as_str().unwrap();
+        let name = &cat.indicators.iter().find(|i| i.id == id).unwrap().name_zh;
+        assert!(dom.contains(&format!("{name}（{id}）")), "{id}");
+    }
+    assert!(dom.contains("北京时间") && dom.contains("<td>有效</td>"));
+    for c in ["blue", "green", "yellow", "red"] {
+        assert!(dom.contains(chinese(c)), "legend {c}");
+    }
+
+    // English on request.
+    let page_en = dir.0.join("report-en.html");
+    let out_en = page_en.to_str().unwrap();
+    report(
+        &ns,
+        &[
+            "--uscc", uscc, "--format", "html", "--lang", "en", "--out", out_en,
+        ],
+    );
+    assert!(verify(&page_en).0);
+    let dom = dump_dom(&dir, out_en);
+    assert!(dom.contains("<h2>Records</h2>") && dom.contains("Date (Asia/Shanghai)"));
+    assert!(dom.contains(&format!("<strong id=\"colour\">{colour}</strong>")));
+
+    // PDF: it renders, and its text holds the colour and the digest.
+    let pdf = dir.0.join("report.pdf");
+    let (_, issued) = report_with_digest(
+        &ns,
+        &[
+            "--uscc",
+            uscc,
+            "--format",
+            "pdf",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(issued.len(), 64, "{issued}");
+    let png = dir.0.join("page");
+    let render = Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf)
+        .arg(&png)
+        .status()
+        .expect("pdftoppm, which `scripts/services.sh install` installs");
+    assert!(render.success());
+    let first = std::fs::read_dir(&dir.0)
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("page"))
+        .expect("a rendered page");
+    assert!(
+        first.metadata().expect("png").len() > 10_000,
+        "an empty page"
+    );
+    let text = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("企业信用报告") && text.contains(zh), "{text}");
+    assert!(text.contains(&issued), "digest {issued} not in {text}");
+
+    // With STEWARD_REPORT_SCREENSHOTS=DIR, keep a screenshot of the Chinese page and the
+    // PDF's first page there (`docs/report/` holds those of one run).
+    if let Some(keep) = std::env::var_os("STEWARD_REPORT_SCREENSHOTS") {
+        let keep = std::path::PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).expect("screenshot directory");
+        let shot = Command::new("chromium")
+            .args(CHROMIUM_FLAGS)
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.0.join("shot-profile").display()
+            ))
+            .arg("--window-size=1100,2400")
+            .arg(format!(
+                "--screenshot={}",
+                keep.join("report-zh.png").display()
+            ))
+            .arg(format!("file://{out}"))
+            .status()
+            .expect("chromium");
+        assert!(shot.success());
+        std::fs::copy(first.path(), keep.join("report-pdf-page1.png")).expect("copy page");
+    }
+}
+
+/// A colour's name on the Chinese page.
+fn chinese(colour: &str) -> &'static str {
+    match colour {
+        "blue" => "蓝码",
+        "green" => "绿码",
+        "yellow" => "黄码",
+        "red" => "红码",
+        _ => "停止评价",
+    }
+}
+
+/// The page at `out` as headless Chromium builds it.
+fn dump_dom(dir: &TempDir, out: &str) -> String {
     let profile = dir.0.join("chromium-profile");
     let dom = Command::new("chromium")
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
+        .args(CHROMIUM_FLAGS)
+        .arg("--dump-dom")
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("file://{out}"))
         .output()
@@ -196,22 +336,5 @@ fn report_json_and_html() {
         "{}",
         String::from_utf8_lossy(&dom.stderr)
     );
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(
-        dom.contains(&format!("<span id=\"uscc\">{uscc}</span>")),
-        "{dom}"
-    );
-    assert!(dom.contains(&format!("<code id=\"digest\">{digest}</code>")));
-    assert!(dom.contains("<svg") && dom.contains("<circle"), "no chart");
-    assert_eq!(count(&dom, "<tr class=\"change\">") as u64, most.n);
-    assert_eq!(count(&dom, "<tr class=\"record\">"), recs.len());
-    assert!(dom.contains(&format!(
-        "<strong id=\"colour\">{}</strong>",
-        r["current"]["colour"].as_str().unwrap()
-    )));
-    assert_eq!(
-        count(&dom, "<table id=\"explanation\">"),
-        1,
-        "explanation table"
-    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
 }

@@ -218,15 +218,23 @@ enum Command {
         /// Last day of the period (YYYY-MM-DD, Asia/Shanghai), inclusive.
         #[arg(long)]
         to: Option<chrono::NaiveDate>,
-        /// `json` or `html`.
-        #[arg(long, value_parser = ["json", "html"], required = true)]
+        /// `json`, `html` or `pdf` (A4, printed by headless Chromium: `chromium` on the path,
+        /// or `STEWARD_CHROMIUM`).
+        #[arg(long, value_parser = ["json", "html", "pdf"], required = true)]
         format: Option<String>,
+        /// The page's language: Chinese (`zh`, the default) or English (`en`).
+        #[arg(long, value_enum, default_value = "zh")]
+        lang: pipeline::report::Lang,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Catalogue file (TOML) for the indicators' names and the colour bands; default: the
+        /// embedded catalogue.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
     },
     /// Validate a connector configuration file without connecting; exits non-zero naming
     /// the bad field.
@@ -486,8 +494,10 @@ fn main() -> Result<()> {
             from,
             to,
             format,
+            lang,
             out,
             config,
+            catalogue,
             ..
         } => {
             // clap requires both without a subcommand.
@@ -499,17 +509,23 @@ fn main() -> Result<()> {
                 from: from.map(rules::time::midnight),
                 to: to.map(rules::time::date_end),
             };
-            let r = pipeline::report::build(&cfg.clickhouse, &uscc, period)?;
-            let text = if format == "html" {
-                pipeline::report::html(&r)?
-            } else {
-                pipeline::report::json_text(&r)?
+            let cat = load_catalogue(catalogue.as_deref())?;
+            let r = pipeline::report::build(&cfg.clickhouse, &uscc, period, &cat, lang)?;
+            eprintln!(
+                "report of {uscc}: issued {}, digest {}",
+                r["issued_at"].as_str().unwrap_or_default(),
+                r["digest"].as_str().unwrap_or_default()
+            );
+            let bytes = match format.as_str() {
+                "html" => pipeline::report::html(&r)?.into_bytes(),
+                "pdf" => pipeline::report::pdf(&pipeline::report::html(&r)?)?,
+                _ => pipeline::report::json_text(&r)?.into_bytes(),
             };
             match out {
                 Some(p) => {
-                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                    std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?
                 }
-                None => std::io::stdout().write_all(text.as_bytes())?,
+                None => std::io::stdout().write_all(&bytes)?,
             }
             Ok(())
         }

@@ -20,6 +20,9 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 
+/// Values with their counts: a key's changes at one time, or the differences of its output.
+pub type Updates<T> = Vec<(T, isize)>;
+
 /// A map looked up per update and never iterated in an order that matters (a fast hash).
 pub type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -232,7 +235,7 @@ fn differences<K, V, S, O>(
     mut update: impl FnMut(&mut S, V, isize) + 'static,
     mut logic: impl FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
     is_empty: fn(&S) -> bool,
-) -> impl FnMut(&K, &mut Keyed<S, O>, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static
+) -> impl FnMut(&K, &mut Keyed<S, O>, &mut Updates<V>, &mut Updates<O>) + 'static
 where
     S: 'static,
     O: ExchangeData + Ord,

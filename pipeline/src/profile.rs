@@ -65,7 +65,7 @@ impl OperatorTimes {
             .iter()
             .map(|(n, d)| (n.clone(), *d, d.as_secs_f64() / all.as_secs_f64().max(1e-9)))
             .collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         rows
     }
 }

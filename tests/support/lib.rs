@@ -472,12 +472,19 @@ pub fn load_generated(
             pipeline::rows::change_row(c, &place(|s| &s.region), &place(|s| &s.industry))
         })
         .collect();
+    // Each record's status at the end (D11).
+    let statuses: Vec<_> = out
+        .statuses
+        .iter()
+        .map(|(k, (u, st))| pipeline::rows::status_row(until, k, u, *st))
+        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let ch = connectors::clickhouse::ClickHouse::new(&ns.cfg.clickhouse)?;
         ch.migrate().await?;
+        ch.insert("record_status", &statuses).await?;
         ch.insert("enterprise_state", &states).await?;
         ch.insert("indicator_values", &values).await?;
         ch.insert("colour_history", &changes).await?;

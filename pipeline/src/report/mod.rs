@@ -11,12 +11,15 @@
 use std::collections::BTreeMap;
 
 use connectors::clickhouse::{
-    ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, RecordRow, StateRow,
+    ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, RecordRow, StateRow, StatusRow,
 };
-use plotters::prelude::*;
+use rules::catalogue::Catalogue;
 use rules::time::{format_rfc3339, Ts};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+mod page;
+pub use page::{html, pdf, Lang, CHROMIUM_FLAGS};
 
 /// A report failure.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,9 @@ pub enum ReportError {
     /// A report could not be written or read as JSON.
     #[error("report JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The PDF could not be made.
+    #[error("PDF: {0}")]
+    Pdf(String),
     /// The file is not a report `steward report` wrote.
     #[error("not a report written by steward report (JSON, or HTML with its content embedded)")]
     NotAReport,
@@ -70,6 +76,8 @@ pub struct Sources {
     pub records: Vec<RecordRow>,
     /// Its commitment checks.
     pub checks: Vec<CommitmentCheckRow>,
+    /// Its records' status steps (D11), in time order.
+    pub statuses: Vec<StatusRow>,
 }
 
 /// Reads the sources of `uscc`'s report.
@@ -100,11 +108,18 @@ pub async fn fetch(ch: &ClickHouse, uscc: &str) -> Result<Sources, ReportError> 
              ORDER BY commitment_id, as_of, check_id"
         ))
         .await?;
+    let statuses = ch
+        .fetch(&format!(
+            "SELECT * FROM {db}.record_status WHERE uscc = '{uscc}' \
+             ORDER BY feed, event_id, record_version, version"
+        ))
+        .await?;
     Ok(Sources {
         state: state.into_iter().next(),
         changes,
         records,
         checks,
+        statuses,
     })
 }
 
@@ -116,8 +131,21 @@ fn reasons(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or(Value::Null)
 }
 
-/// The report's content (without digest) from its sources.
-pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
+/// The explanation with each indicator's Chinese name from the catalogue.
+fn named(mut explanation: Value, cat: &Catalogue) -> Value {
+    for x in explanation.as_array_mut().into_iter().flatten() {
+        let name = x["indicator"]
+            .as_str()
+            .and_then(|id| cat.indicators.iter().find(|i| i.id == id))
+            .map(|i| i.name_zh.clone());
+        x["name_zh"] = json!(name);
+    }
+    explanation
+}
+
+/// The report's content (without digest) from its sources, in `lang`: the indicators'
+/// names and the colour bands come from `cat`, so that the page is a function of the content.
+pub fn content(uscc: &str, period: Period, src: &Sources, cat: &Catalogue, lang: Lang) -> Value {
     let history: Vec<Value> = src
         .changes
         .iter()
@@ -167,6 +195,11 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
             }
         }
     }
+    // Each record version's current status (D11): its latest step.
+    let mut status: BTreeMap<(&str, &str, u32), &str> = BTreeMap::new();
+    for st in &src.statuses {
+        status.insert((&st.feed, &st.event_id, st.record_version), &st.status);
+    }
     let mut records: Vec<&(&RecordRow, Value)> = bodies
         .iter()
         .filter(|(r, _)| period.contains(Ts::from(r.event_time)))
@@ -184,7 +217,10 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
                 "event_time": time(r.event_time),
                 "visible_from": time(r.v),
                 "issuing_body": field(b, "source_org"),
-                "status": r.status,
+                "status": status
+                    .get(&(r.feed.as_str(), r.event_id.as_str(), r.record_version))
+                    .copied()
+                    .unwrap_or(&r.status),
                 "repaired": repaired.get(&key),
                 "revoked": retracted.get(&key),
             })
@@ -244,7 +280,7 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
             "triggers": s.triggers,
             "level1": s.level1,
             "level2": s.level2,
-            "explanation": reasons(&s.reasons),
+            "explanation": named(reasons(&s.reasons), cat),
             "region": s.region,
             "industry": s.industry,
             "pre_credit": s.pre_credit,
@@ -261,6 +297,12 @@ pub fn content(uscc: &str, period: Period, src: &Sources) -> Value {
     });
     json!({
         "uscc": uscc,
+        "lang": lang.code(),
+        "bands": {
+            "blue": cat.colours.blue,
+            "green": cat.colours.green,
+            "yellow": cat.colours.yellow,
+        },
         "period": {
             "from": period.from.map(format_rfc3339),
             "to": period.to.map(format_rfc3339),
@@ -281,8 +323,15 @@ pub fn digest(content: &Value) -> Result<String, ReportError> {
 
 /// The report issued at `issued` (wall-clock time): its content, `issued_at` and the
 /// `digest` over both.
-pub fn report(uscc: &str, period: Period, src: &Sources, issued: Ts) -> Result<Value, ReportError> {
-    let mut r = content(uscc, period, src);
+pub fn report(
+    uscc: &str,
+    period: Period,
+    src: &Sources,
+    issued: Ts,
+    cat: &Catalogue,
+    lang: Lang,
+) -> Result<Value, ReportError> {
+    let mut r = content(uscc, period, src, cat, lang);
     r["issued_at"] = json!(format_rfc3339(issued));
     r["digest"] = json!(digest(&r)?);
     Ok(r)
@@ -313,7 +362,7 @@ pub enum Verdict {
 }
 
 /// The id of the HTML report's element that holds its content as JSON.
-const DATA_ID: &str = "report-data";
+pub(crate) const DATA_ID: &str = "report-data";
 
 /// The content of an HTML report, as [`html`] embeds it.
 fn embedded(page: &str) -> Option<Value> {
@@ -366,6 +415,8 @@ pub fn build(
     cfg: &connectors::config::ClickHouseConfig,
     uscc: &str,
     period: Period,
+    cat: &Catalogue,
+    lang: Lang,
 ) -> Result<Value, ReportError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -375,148 +426,7 @@ pub fn build(
     if src.state.is_none() && src.records.is_empty() {
         return Err(ReportError::Unknown(uscc.to_owned()));
     }
-    report(uscc, period, &src, crate::ingest::now())
-}
-
-/// The score points of the chart: each colour change with a score, then the current state.
-fn points(r: &Value) -> Vec<(Ts, f64, String)> {
-    let mut out: Vec<(Ts, f64, String)> = Vec::new();
-    let at = |v: &Value| v.as_str().and_then(rules::time::parse_rfc3339);
-    for h in r["history"].as_array().into_iter().flatten() {
-        if let (Some(t), Some(s)) = (at(&h["as_of"]), h["score"].as_f64()) {
-            out.push((t, s, h["to"].as_str().unwrap_or_default().to_owned()));
-        }
-    }
-    let c = &r["current"];
-    if let (Some(t), Some(s)) = (at(&c["as_of"]), c["s"].as_f64()) {
-        out.push((t, s, c["colour"].as_str().unwrap_or_default().to_owned()));
-    }
-    out
-}
-
-fn colour_rgb(c: &str) -> RGBColor {
-    match c {
-        "blue" => RGBColor(31, 95, 191),
-        "green" => RGBColor(46, 139, 87),
-        "yellow" => RGBColor(218, 165, 32),
-        "red" => RGBColor(200, 30, 30),
-        _ => RGBColor(128, 128, 128),
-    }
-}
-
-/// The score chart as inline SVG: score over time, each point in its colour.
-pub fn chart(r: &Value) -> Result<String, ReportError> {
-    let pts = points(r);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
-        let e = |x: String| ReportError::Chart(x);
-        root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-        let (t0, t1) = match (pts.first(), pts.last()) {
-            (Some(a), Some(b)) if a.0 < b.0 => (a.0, b.0),
-            (Some(a), _) => (a.0 - 86_400, a.0 + 86_400),
-            _ => (0, 1),
-        };
-        let mut c = ChartBuilder::on(&root)
-            .margin(10)
-            .build_cartesian_2d(t0..t1, 0f64..1000f64)
-            .map_err(|x| e(x.to_string()))?;
-        c.draw_series(LineSeries::new(
-            pts.iter().map(|(t, s, _)| (*t, *s)),
-            &RGBColor(90, 90, 90),
-        ))
-        .map_err(|x| e(x.to_string()))?;
-        c.draw_series(
-            pts.iter()
-                .map(|(t, s, col)| Circle::new((*t, *s), 5, colour_rgb(col).filled())),
-        )
-        .map_err(|x| e(x.to_string()))?;
-        root.present().map_err(|x| e(x.to_string()))?;
-    }
-    Ok(svg)
-}
-
-/// The human-readable report: an HTML document with the chart inline.
-pub fn html(r: &Value) -> Result<String, ReportError> {
-    use maud::{html, PreEscaped, DOCTYPE};
-    let svg = chart(r)?;
-    // The content, for `steward report verify`; `</` escaped so that no string ends the
-    // script element.
-    let data = serde_json::to_string(r)?.replace("</", "<\\/");
-    let s = |v: &Value| match v {
-        Value::Null => String::new(),
-        Value::String(x) => x.clone(),
-        x => x.to_string(),
-    };
-    let empty = Vec::new();
-    let list = |k: &str| r[k].as_array().unwrap_or(&empty).clone();
-    let cur = &r["current"];
-    let doc = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "Credit report " (s(&r["uscc"])) }
-                style { "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}" }
-            }
-            body {
-                h1 { "Credit report " span id="uscc" { (s(&r["uscc"])) } }
-                p id="period" { "Period: " (s(&r["period"]["from"])) " – " (s(&r["period"]["to"])) }
-                section id="current" {
-                    h2 { "Current assessment" }
-                    p {
-                        "Colour " strong id="colour" { (s(&cur["colour"])) }
-                        ", score " span id="score" { (s(&cur["s"])) }
-                        " as of " (s(&cur["as_of"]))
-                        ", pre-credit " span id="pre-credit" { (s(&cur["pre_credit"])) " " (s(&cur["pre_credit_line_fen"])) }
-                    }
-                    p { "Triggers: " (s(&cur["triggers"])) }
-                    p id="review-flags" { "Repairs flagged for review: " (s(&cur["review_flags"])) }
-                    h3 { "Explanation" }
-                    table id="explanation" {
-                        tr { th { "indicator" } th { "contribution" } th { "records" } }
-                        @for x in cur["explanation"].as_array().unwrap_or(&empty) {
-                            tr { td { (s(&x["indicator"])) } td { (s(&x["contribution"])) } td { (s(&x["records"])) } }
-                        }
-                    }
-                }
-                section id="history" {
-                    h2 { "Colour and score history" }
-                    figure id="chart" { (PreEscaped(svg)) }
-                    table {
-                        tr { th { "as of" } th { "from" } th { "to" } th { "direction" } th { "score" } th { "triggers" } }
-                        @for h in list("history") {
-                            tr class="change" { td { (s(&h["as_of"])) } td { (s(&h["from"])) } td { (s(&h["to"])) } td { (s(&h["direction"])) } td { (s(&h["score"])) } td { (s(&h["triggers"])) } }
-                        }
-                    }
-                }
-                section id="records" {
-                    h2 { "Records" }
-                    table {
-                        tr { th { "feed" } th { "kind" } th { "event id" } th { "event time" } th { "visible from" } th { "issuing body" } th { "status" } th { "repaired" } th { "revoked" } }
-                        @for x in list("records") {
-                            tr class="record" { td { (s(&x["feed"])) } td { (s(&x["kind"])) } td { (s(&x["event_id"])) } td { (s(&x["event_time"])) } td { (s(&x["visible_from"])) } td { (s(&x["issuing_body"])) } td { (s(&x["status"])) } td { (s(&x["repaired"])) } td { (s(&x["revoked"])) } }
-                        }
-                    }
-                }
-                section id="commitments" {
-                    h2 { "Commitments" }
-                    table {
-                        tr { th { "commitment" } th { "type" } th { "matter" } th { "valid until" } th { "result" } th { "checks" } }
-                        @for c in list("commitments") {
-                            tr class="commitment" { td { (s(&c["commitment_id"])) } td { (s(&c["type"])) } td { (s(&c["matter"])) } td { (s(&c["valid_until"])) } td { (s(&c["result"])) } td { (c["checks"].as_array().map_or(0, Vec::len)) } }
-                        }
-                    }
-                }
-                footer {
-                    p { "Issued " span id="issued-at" { (s(&r["issued_at"])) } " (UTC). Digest (SHA-256 of the content's canonical JSON, RFC 8785): " code id="digest" { (s(&r["digest"])) } }
-                    p { "Check it with " code { "steward report verify FILE" } ": it recomputes the digest from the content embedded below and renders the page again." }
-                    script type="application/json" id=(DATA_ID) { (PreEscaped(data)) }
-                }
-            }
-        }
-    };
-    Ok(doc.into_string())
+    report(uscc, period, &src, crate::ingest::now(), cat, lang)
 }
 
 #[cfg(test)]
@@ -564,7 +474,9 @@ mod tests {
             ],
             ..Sources::default()
         };
-        let r = report("91330000000000000X", Period::default(), &src, 1_000_000).unwrap();
+        let cat = Catalogue::embedded();
+        let issue = |p| report("91330000000000000X", p, &src, 1_000_000, &cat, Lang::En);
+        let r = issue(Period::default()).unwrap();
         assert!(verify(&r));
         assert_eq!(r["issued_at"], format_rfc3339(1_000_000));
         let recs = r["records"].as_array().unwrap();
@@ -580,13 +492,7 @@ mod tests {
             from: Some(150),
             to: Some(400),
         };
-        assert_eq!(
-            report("91330000000000000X", p, &src, 1_000_000).unwrap()["records"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(issue(p).unwrap()["records"].as_array().unwrap().len(), 2);
         let page = html(&r).unwrap();
         assert!(page.contains("<svg") && page.contains(r["digest"].as_str().unwrap()));
 
