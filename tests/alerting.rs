@@ -156,14 +156,26 @@ fn new_red_enterprises_alert_reaches_the_webhook() -> Result<()> {
         "{ALERT} fires before steward runs"
     );
 
-    // Generated data turns some enterprises red while the dataflow runs. Enough of it that
-    // the run spans several scrapes: `increase` needs a sample before the reds are counted.
+    // `increase` needs a sample before the reds are counted: steward exports its counters at
+    // zero from the start, so wait until Prometheus scrapes the target (down, for now; its
+    // first scrape can come seconds after start-up) and then start a run that takes more
+    // than a few 1 s scrapes (ingest alone does, at this size).
+    wait_for(
+        "a scrape of the steward target",
+        Duration::from_secs(60),
+        || {
+            prom_api(&prom, "/api/v1/query?query=up%7Bjob%3D%22steward%22%7D")
+                .ok()
+                .filter(|r| r["result"][0]["value"][1] == "0")
+        },
+    )
+    .with_context(|| log_of("prometheus.log"))?;
     let mut steward = ChildGuard::spawn(
         "steward",
         std::process::Command::new(steward_bin()?).args([
             "run",
             "--enterprises",
-            "1500",
+            "2500",
             "--output",
             &d.join("out").display().to_string(),
             "--metrics-addr",
