@@ -22,7 +22,7 @@
 //! [`crate::ordered::ProcessOrdered::process_ordered`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -549,12 +549,12 @@ where
 }
 
 /// The enterprise stage's state of one enterprise (D65): its winning records in their parts
-/// (`rules::part`), and each part's last output. A change re-runs stage 2 only in the parts
-/// whose members changed.
+/// (`rules::part`), and each part's last output, in one list sorted by part. A change
+/// re-runs stage 2 only in the parts whose members changed.
 #[derive(Default)]
 struct Lifecycle {
     parts: part::Parts<Arc<Accepted>>,
-    outputs: BTreeMap<Piece, Vec<(Derived, isize)>>,
+    outputs: Vec<(Piece, Derived, isize)>,
 }
 
 impl Folded for Lifecycle {
@@ -579,11 +579,16 @@ impl Lifecycle {
                 outcome(part::outcome(&rs, p, cat), p, &mut new);
                 differential_dataflow::consolidation::consolidate(&mut new);
             }
-            let old = self.outputs.remove(&p).unwrap_or_default();
+            let start = self.outputs.partition_point(|(x, _, _)| *x < p);
+            let end = self.outputs.partition_point(|(x, _, _)| *x <= p);
+            let old: Vec<(Derived, isize)> = self
+                .outputs
+                .drain(start..end)
+                .map(|(_, d, r)| (d, r))
+                .collect();
             let kept = difference(&mut new, old, true, out);
-            if !kept.is_empty() {
-                self.outputs.insert(p, kept);
-            }
+            self.outputs
+                .splice(start..start, kept.into_iter().map(|(d, r)| (p, d, r)));
         }
     }
 }

@@ -188,35 +188,46 @@ impl Context {
     }
 }
 
-/// One record's count, group and part.
-#[derive(Debug)]
-struct Entry {
-    count: isize,
-    group: Option<Group>,
-    /// `None` until assigned.
-    part: Option<Part>,
-}
-
 /// An enterprise's winning records in their parts, kept up to date as records come and go
-/// (an engine's state for the enterprise; `R` is how it holds a record).
+/// (an engine's state for the enterprise; `R` is how it holds a record). The records are
+/// kept sorted by part, then by record, in three parallel lists (28 bytes a record for an
+/// `Arc`), so a part's members are one slice.
 #[derive(Debug)]
 pub struct Parts<R> {
-    records: BTreeMap<R, Entry>,
+    parts: Vec<Part>,
+    records: Vec<R>,
+    counts: Vec<isize>,
     context: Context,
     /// Keys of the groups with a named member: they stay in the core.
     pinned: BTreeSet<u64>,
-    /// Each part's records, sorted.
-    members: BTreeMap<Part, Vec<R>>,
 }
 
 impl<R> Default for Parts<R> {
     fn default() -> Self {
         Parts {
-            records: BTreeMap::new(),
+            parts: Vec::new(),
+            records: Vec::new(),
+            counts: Vec::new(),
             context: Context::default(),
             pinned: BTreeSet::new(),
-            members: BTreeMap::new(),
         }
+    }
+}
+
+/// The part of a record of `group` under `context`, with `pinned` groups in the core.
+fn decide_with(context: &Context, pinned: &BTreeSet<u64>, group: Option<Group>) -> Part {
+    let Some(g) = group else {
+        return Part::Core;
+    };
+    let row16 = match g.row16 {
+        Row16::None => false,
+        Row16::Tax(y) => context.zero_tax.contains_key(&y),
+        Row16::Staff(y) => context.zero_staff.contains_key(&y),
+    };
+    if context.established == 0 || row16 || pinned.contains(&g.key) {
+        Part::Core
+    } else {
+        Part::Detached(g.key)
     }
 }
 
@@ -237,62 +248,53 @@ impl<R: Borrow<Accepted> + Ord + Clone> Parts<R> {
     ) -> BTreeSet<Part> {
         let mut dirty = BTreeSet::new();
         let mut again = false;
-        let mut added = Vec::new();
         for (a, r) in changes {
             if r == 0 {
                 continue;
             }
-            again |= self.context.update(record(&a), r);
-            match self.records.entry(a) {
-                btree_map::Entry::Occupied(mut e) => {
-                    e.get_mut().count += r;
-                    if e.get().count == 0 {
-                        let (a, entry) = e.remove_entry();
-                        again |= entry.group.is_some() && self.context.named(record(&a));
-                        if let Some(p) = entry.part {
-                            self.leave(&a, p);
-                            dirty.insert(p);
-                        }
+            // Every held record is where `decide` puts it now, until the context changes.
+            let g = group(record(&a), kinds);
+            again |= g.is_some() && self.context.named(record(&a));
+            let p = self.decide(g);
+            let range = self.range(p);
+            match self.records[range.clone()].binary_search(&a) {
+                Ok(i) => {
+                    let i = range.start + i;
+                    self.counts[i] += r;
+                    if self.counts[i] == 0 {
+                        self.parts.remove(i);
+                        self.records.remove(i);
+                        self.counts.remove(i);
                     }
                 }
-                btree_map::Entry::Vacant(e) => {
-                    let group = group(record(e.key()), kinds);
-                    again |= group.is_some() && self.context.named(record(e.key()));
-                    added.push(e.key().clone());
-                    e.insert(Entry {
-                        count: r,
-                        group,
-                        part: None,
-                    });
+                Err(i) => {
+                    let i = range.start + i;
+                    self.parts.insert(i, p);
+                    self.records.insert(i, a.clone());
+                    self.counts.insert(i, r);
                 }
             }
+            dirty.insert(p);
+            again |= self.context.update(record(&a), r);
         }
         if again {
-            self.place_all(&mut dirty);
-        } else {
-            for a in added {
-                let Some(group) = self.records.get::<R>(&a).map(|e| e.group) else {
-                    continue;
-                };
-                let p = self.decide(group);
-                if let Some(e) = self.records.get_mut::<R>(&a) {
-                    e.part = Some(p);
-                }
-                self.join(a, p);
-                dirty.insert(p);
-            }
+            self.place_all(kinds, &mut dirty);
         }
         dirty
     }
 
     /// Each part with its records (sorted).
     pub fn parts(&self) -> impl Iterator<Item = (Part, &[R])> {
-        self.members.iter().map(|(p, rs)| (*p, rs.as_slice()))
+        self.parts.chunk_by(|a, b| a == b).scan(0, |at, run| {
+            let start = *at;
+            *at += run.len();
+            Some((run[0], &self.records[start..*at]))
+        })
     }
 
     /// A part's records (sorted; empty if it has none).
     pub fn members(&self, p: Part) -> &[R] {
-        self.members.get(&p).map_or(&[], Vec::as_slice)
+        &self.records[self.range(p)]
     }
 
     /// Whether no record is held.
@@ -300,65 +302,64 @@ impl<R: Borrow<Accepted> + Ord + Clone> Parts<R> {
         self.records.is_empty()
     }
 
+    fn range(&self, p: Part) -> std::ops::Range<usize> {
+        self.parts.partition_point(|x| *x < p)..self.parts.partition_point(|x| *x <= p)
+    }
+
     fn decide(&self, group: Option<Group>) -> Part {
-        let Some(g) = group else {
-            return Part::Core;
-        };
-        let row16 = match g.row16 {
-            Row16::None => false,
-            Row16::Tax(y) => self.context.zero_tax.contains_key(&y),
-            Row16::Staff(y) => self.context.zero_staff.contains_key(&y),
-        };
-        if self.context.established == 0 || row16 || self.pinned.contains(&g.key) {
-            Part::Core
-        } else {
-            Part::Detached(g.key)
-        }
+        decide_with(&self.context, &self.pinned, group)
     }
 
     /// Places every record again, marking the parts whose members change.
-    fn place_all(&mut self, dirty: &mut BTreeSet<Part>) {
+    fn place_all(&mut self, kinds: &Detachable, dirty: &mut BTreeSet<Part>) {
+        let groups: Vec<Option<Group>> = self
+            .records
+            .iter()
+            .map(|a| group(record(a), kinds))
+            .collect();
         self.pinned = self
             .records
             .iter()
-            .filter_map(|(a, e)| e.group.filter(|_| self.context.named(record(a))))
+            .zip(&groups)
+            .filter_map(|(a, g)| g.filter(|_| self.context.named(record(a))))
             .map(|g| g.key)
             .collect();
-        let moves: Vec<(R, Option<Part>, Part)> = self
-            .records
-            .iter()
-            .map(|(a, e)| (a, e.part, self.decide(e.group)))
-            .filter(|(_, old, new)| *old != Some(*new))
-            .map(|(a, old, new)| (a.clone(), old, new))
-            .collect();
-        for (a, old, new) in moves {
-            if let Some(p) = old {
-                self.leave(&a, p);
-                dirty.insert(p);
+        let mut all: Vec<(Part, R, isize)> = Vec::with_capacity(self.records.len());
+        for (((old, a), n), g) in self
+            .parts
+            .drain(..)
+            .zip(self.records.drain(..))
+            .zip(self.counts.drain(..))
+            .zip(groups)
+        {
+            all.push((old, a, n));
+            let new = decide_with(&self.context, &self.pinned, g);
+            if new != old {
+                dirty.insert(old);
+                dirty.insert(new);
+                if let Some(last) = all.last_mut() {
+                    last.0 = new;
+                }
             }
-            if let Some(e) = self.records.get_mut::<R>(&a) {
-                e.part = Some(new);
-            }
-            self.join(a, new);
-            dirty.insert(new);
         }
-    }
-
-    fn join(&mut self, a: R, p: Part) {
-        let m = self.members.entry(p).or_default();
-        if let Err(i) = m.binary_search(&a) {
-            m.insert(i, a);
-        }
-    }
-
-    fn leave(&mut self, a: &R, p: Part) {
-        if let Some(m) = self.members.get_mut(&p) {
-            if let Ok(i) = m.binary_search(a) {
-                m.remove(i);
+        all.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+        // A record changed after the context did in one update may have been looked for in
+        // the wrong part and held twice: its copies now meet, and their counts add up.
+        for (p, a, n) in all {
+            if self.records.last() == Some(&a) {
+                if let Some(c) = self.counts.last_mut() {
+                    *c += n;
+                    if *c == 0 {
+                        self.parts.pop();
+                        self.records.pop();
+                        self.counts.pop();
+                    }
+                }
+                continue;
             }
-            if m.is_empty() {
-                self.members.remove(&p);
-            }
+            self.parts.push(p);
+            self.records.push(a);
+            self.counts.push(n);
         }
     }
 }

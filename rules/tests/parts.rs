@@ -341,3 +341,23 @@ fn parts_follow_what_names_a_record_as_it_comes_and_goes() {
     assert_eq!(dirty.len(), 1);
     assert!(!dirty.contains(&Part::Core));
 }
+
+#[test]
+fn a_record_that_leaves_as_the_establishment_arrives_is_gone() {
+    let cat = Catalogue::embedded();
+    let kinds = Detachable::of(&cat);
+    let (est, s1, s2) = (established(), score("s1"), score("s2"));
+    let mut parts: Parts<&Accepted> = Parts::default();
+    // Without an establishment both scores are core; in one update the establishment comes
+    // and one score goes (looked for where it would be placed now, then merged).
+    parts.update([(&s1, 1), (&s2, 1)], &kinds);
+    assert_eq!(parts.members(Part::Core).len(), 2);
+    parts.update([(&est, 1), (&s1, -1)], &kinds);
+    check(&parts, &[&est, &s2], &cat);
+    let held: usize = parts.parts().map(|(_, rs)| rs.len()).sum();
+    assert_eq!(held, 2, "the establishment and one score");
+    // And back: the establishment goes and the score returns in one update.
+    parts.update([(&est, -1), (&s1, 1)], &kinds);
+    check(&parts, &[&s1, &s2], &cat);
+    assert_eq!(parts.members(Part::Core).len(), 2);
+}
