@@ -200,6 +200,18 @@ fn bulk_records_are_detached_when_nothing_reads_them() {
     assert_ne!(parts[1], parts[2]);
 }
 
+/// A retraction of another kind that names the declaration `d1` (`target_mismatch`).
+fn lifted_naming_d1() -> Accepted {
+    rec(
+        1,
+        "TAX",
+        "ABNORMAL_LIFTED",
+        "x2",
+        "2022-06-03T00:00:00Z",
+        json!({"ref_event_id": "d1"}),
+    )
+}
+
 #[test]
 fn without_establishment_every_record_is_core() {
     let cat = Catalogue::embedded();
@@ -228,14 +240,7 @@ fn a_named_record_and_its_period_stay_in_the_core() {
         "2022-06-02T00:00:00Z",
         json!({"target_feed": "TAX", "target_event_id": "t1", "repair_type": "TERMINATE_PUBLICITY", "effective_time": "2022-06-02T00:00:00Z"}),
     );
-    let lifted = rec(
-        1,
-        "TAX",
-        "ABNORMAL_LIFTED",
-        "x2",
-        "2022-06-03T00:00:00Z",
-        json!({"ref_event_id": "d1"}),
-    );
+    let lifted = lifted_naming_d1();
     let rs = [
         established(),
         paid("t1", "2022-03"),
@@ -304,14 +309,7 @@ fn parts_follow_what_names_a_record_as_it_comes_and_goes() {
         declared("d2", "2022-04-20T00:00:00Z", 0),
         score("s1"),
     );
-    let lifted = rec(
-        1,
-        "TAX",
-        "ABNORMAL_LIFTED",
-        "x2",
-        "2022-06-03T00:00:00Z",
-        json!({"ref_event_id": "d1"}),
-    );
+    let lifted = lifted_naming_d1();
     let core_of = |p: &Parts<&Accepted>| p.members(Part::Core).len();
     let mut parts: Parts<&Accepted> = Parts::default();
     // Declarations and a score, then the retraction naming one declaration: the period's
