@@ -38,6 +38,7 @@ use rules::part::{self, Part as Piece};
 use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
 use rules::status::{self, RecordKey, Step};
 use rules::time::Ts;
+use rules::uscc::Uscc;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -74,7 +75,7 @@ enum Version {
     /// A `version_kind_change` dead letter.
     Dead(Dead),
     /// A status step of a losing version, with its USCC.
-    Status(RecordKey, String, Step),
+    Status(RecordKey, Uscc, Step),
 }
 
 /// What other enterprises' rows 47–49 read about an enterprise.
@@ -87,9 +88,9 @@ enum Link {
     /// `LR(E)`.
     Rep(String),
     /// A corporate shareholder at ≥ 500 bp.
-    Holder(String),
+    Holder(Uscc),
     /// An affiliate invested in.
-    Affiliate(String),
+    Affiliate(Uscc),
 }
 
 /// The inputs of the final evaluation of one enterprise.
@@ -102,13 +103,13 @@ enum Part {
     /// An active personal fact of its legal representative (from any enterprise).
     Person(Arc<Fact>),
     /// Another enterprise of its legal representative with a red trigger.
-    RepOtherRed(String),
+    RepOtherRed(Uscc),
     /// A shareholder with a red trigger.
-    HolderRed(String),
+    HolderRed(Uscc),
     /// An affiliate with a red trigger.
-    AffiliateRed(String),
+    AffiliateRed(Uscc),
     /// An affiliate that is still scored.
-    AffiliateScored(String),
+    AffiliateScored(Uscc),
 }
 
 /// One enterprise's evaluation at a logical time, compact and `Ord` as the dataflow needs
@@ -222,14 +223,14 @@ impl std::fmt::Debug for Handles {
 pub trait Sink: 'static {
     /// An evaluation update of an enterprise (shared with the evaluation stage, which keeps
     /// its current one).
-    fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize);
+    fn scored(&mut self, uscc: Uscc, scored: Arc<Scored>, time: Ts, diff: isize);
     /// A lifecycle dead-letter update.
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize);
     /// An update of an enterprise's published commitments and verification results.
-    fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize);
+    fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize);
     /// An update of a record's status steps (D11), with the enterprise each is filed under.
     /// Every step of a record goes to one worker's sink.
-    fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize);
+    fn status(&mut self, key: RecordKey, uscc: Uscc, step: Step, time: Ts, diff: isize);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -285,10 +286,10 @@ pub fn build<S: Sink>(
 /// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and
 /// record status steps.
 type Results<'s> = (
-    VecCollection<'s, Ts, (String, Arc<Scored>)>,
+    VecCollection<'s, Ts, (Uscc, Arc<Scored>)>,
     VecCollection<'s, Ts, Dead>,
-    VecCollection<'s, Ts, (String, CommitmentEvent)>,
-    VecCollection<'s, Ts, (RecordKey, (String, Step))>,
+    VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
+    VecCollection<'s, Ts, (RecordKey, (Uscc, Step))>,
 );
 
 /// The dataflow from accepted records to evaluations, lifecycle dead letters, commitment
@@ -306,7 +307,7 @@ fn pipeline<'s>(
             let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
             let o = resolve_versions(&vs);
             for (k, u, s) in status::of_versions(&vs, &o) {
-                out.push((Version::Status(k, u, s), 1));
+                out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
             }
             for d in o.dead {
                 out.push((Version::Dead(d), 1));
@@ -314,7 +315,7 @@ fn pipeline<'s>(
             if let Some(w) = o.winner {
                 // The winner's first status step (from `Ts::MIN`: at the winner's time).
                 let (k, u, s) = status::active(w);
-                out.push((Version::Status(k, u, s), 1));
+                out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
                 let shared = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), w));
                 let (a, _) = shared.expect("the winner is one of the versions");
                 out.push((Version::Winner(Arc::clone(a)), 1));
@@ -346,10 +347,12 @@ fn pipeline<'s>(
     // 2. Lifecycle and facts per enterprise, re-run only in the parts a change touches.
     let c = cat.clone();
     let kinds = part::Detachable::of(cat);
-    let derived = winners.map(|a| (a.event.uscc.clone(), a)).process_ordered(
-        "Enterprise",
-        move |_u: &String, s: &mut Lifecycle, changes, out| s.step(changes, &kinds, &c, out),
-    );
+    let derived = winners
+        .map(|a| (Uscc::admitted(&a.event.uscc), a))
+        .process_ordered(
+            "Enterprise",
+            move |_u: &Uscc, s: &mut Lifecycle, changes, out| s.step(changes, &kinds, &c, out),
+        );
 
     // 3. Facts and dead letters at their own times.
     let timed = derived
@@ -362,7 +365,7 @@ fn pipeline<'s>(
                 Derived::Commitment(e) => (t.max(e.from()), Ts::MAX),
                 Derived::Status(x) => (t.max(x.1.from), Ts::MAX),
             };
-            let end = (to < Ts::MAX).then(|| ((u.clone(), d.clone()), to, -r));
+            let end = (to < Ts::MAX).then(|| ((u, d.clone()), to, -r));
             std::iter::once(((u, d), from, r)).chain(end)
         })
         .as_collection();
@@ -409,7 +412,7 @@ fn pipeline<'s>(
         .fold_ordered(
             "Links",
             |s: &mut Links, f, r| s.0.update(f, r),
-            move |_u: &String, s, out| {
+            move |_u: &Uscc, s, out| {
                 let l = s.0.local.local(&c);
                 if red_trigger(l, &c) {
                     out.push((Link::Red, 1));
@@ -421,10 +424,10 @@ fn pipeline<'s>(
                     out.push((Link::Rep(p.clone()), 1));
                 }
                 for (h, _) in &l.shareholders {
-                    out.push((Link::Holder(h.clone()), 1));
+                    out.push((Link::Holder(Uscc::admitted(h)), 1));
                 }
                 for (a, _) in &l.investments {
-                    out.push((Link::Affiliate(a.clone()), 1));
+                    out.push((Link::Affiliate(Uscc::admitted(a)), 1));
                 }
             },
         );
@@ -444,7 +447,7 @@ fn pipeline<'s>(
     let reps_by_person = reps.clone().arrange_by_key_named("Arrange: Reps");
     let red_reps = reps
         .map(|(p, u)| (u, p))
-        .join_core(red.clone(), |u, p, _| Some((p.clone(), u.clone())));
+        .join_core(red.clone(), |u, p, _| Some((p.clone(), *u)));
 
     // 5. Rows 45–49 inputs.
     let person = facts
@@ -456,10 +459,10 @@ fn pipeline<'s>(
             _ => None,
         })
         .join_core(reps_by_person.clone(), |_p, f, u| {
-            Some((u.clone(), Part::Person(f.clone())))
+            Some((*u, Part::Person(f.clone())))
         });
     let rep_others = red_reps.join_core(reps_by_person, |_p, other, u| {
-        (u != other).then(|| (u.clone(), Part::RepOtherRed(other.clone())))
+        (u != other).then_some((*u, Part::RepOtherRed(*other)))
     });
     let holders = links
         .clone()
@@ -467,16 +470,14 @@ fn pipeline<'s>(
             Link::Holder(h) => Some((h, u)),
             _ => None,
         })
-        .join_core(red.clone(), |h, u, _| {
-            Some((u.clone(), Part::HolderRed(h.clone())))
-        });
+        .join_core(red.clone(), |h, u, _| Some((*u, Part::HolderRed(*h))));
     let affiliates = links.flat_map(|(u, l)| match l {
         Link::Affiliate(a) => Some((a, u)),
         _ => None,
     });
-    let affiliates_red = affiliates.clone().join_core(red, |a, u, _| {
-        Some((u.clone(), Part::AffiliateRed(a.clone())))
-    });
+    let affiliates_red = affiliates
+        .clone()
+        .join_core(red, |a, u, _| Some((*u, Part::AffiliateRed(*a))));
     let affiliates_scored = affiliates
         .antijoin(stopped)
         .map(|(a, u)| (u, Part::AffiliateScored(a)));
@@ -497,7 +498,7 @@ fn pipeline<'s>(
                 Part::Fact(f) => s.facts.update(f, r),
                 part => add(&mut s.others, part, r),
             },
-            move |_u: &String, s, out| {
+            move |_u: &Uscc, s, out| {
                 if let Some(sc) = evaluate_enterprise(s, model.as_deref(), &c) {
                     out.push((Arc::new(sc), 1));
                 }
@@ -695,9 +696,9 @@ fn evaluate_enterprise(
                     dishonest.insert(f.src.clone());
                 }
             },
-            Part::RepOtherRed(u) => cross.rep_others_red.push(u.clone()),
-            Part::HolderRed(u) => cross.shareholders_red.push(u.clone()),
-            Part::AffiliateRed(u) => cross.affiliates_red.push(u.clone()),
+            Part::RepOtherRed(u) => cross.rep_others_red.push(u.to_string()),
+            Part::HolderRed(u) => cross.shareholders_red.push(u.to_string()),
+            Part::AffiliateRed(u) => cross.affiliates_red.push(u.to_string()),
             Part::AffiliateScored(_) => cross.affiliates_all += 1,
         }
     }

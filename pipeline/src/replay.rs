@@ -137,7 +137,7 @@ where
             checks: std::mem::take(&mut t.checks),
             statuses: t
                 .statuses()
-                .map(|(k, (u, st))| (k.clone(), (u.clone(), st)))
+                .map(|(k, (u, st))| (k.clone(), (u.to_string(), st)))
                 .collect(),
         }
     })?;

@@ -20,6 +20,7 @@ use rules::score::Colour;
 use rules::status::{RecordKey, Status, Step};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
+use rules::uscc::Uscc;
 
 use crate::dataflow::{Scored, Sink};
 use crate::ordered::{add, Lookup, Pending};
@@ -35,7 +36,7 @@ pub struct Place {
 
 /// One record's status steps in effect, each with the enterprise it is filed under
 /// (sorted, counts non-zero).
-type Steps = Vec<((String, Step), isize)>;
+type Steps = Vec<((Uscc, Step), isize)>;
 
 /// Hysteresis, colour changes and the current state of one worker's enterprises.
 #[derive(Debug)]
@@ -87,7 +88,7 @@ pub struct Tracker {
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
     /// Record status step updates not yet passed by the frontier.
-    pending_status: Pending<(RecordKey, String, Step, isize)>,
+    pending_status: Pending<(RecordKey, Uscc, Step, isize)>,
     /// The status steps in effect of the records this worker takes, each with the
     /// enterprise it is filed under (sorted, counts non-zero). A record's status is its
     /// latest step ([`Tracker::statuses`]).
@@ -96,7 +97,7 @@ pub struct Tracker {
     /// and changed enterprises to `touched`.
     draining: bool,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
-    pub status_new: Vec<(Ts, RecordKey, String, Status)>,
+    pub status_new: Vec<(Ts, RecordKey, Uscc, Status)>,
 }
 
 /// An update of an enterprise the tracker takes in time order.
@@ -110,12 +111,12 @@ enum Update {
 
 /// A record's status: its latest step in effect, with the enterprise it is filed under
 /// (of equal latest steps, the one under the greatest USCC).
-fn latest(steps: &Steps) -> Option<(&String, Status)> {
+fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
     steps
         .iter()
         .filter(|(_, r)| *r > 0)
         .max_by_key(|((_, s), _)| *s)
-        .map(|((u, s), _)| (u, s.status))
+        .map(|((u, s), _)| (*u, s.status))
 }
 
 /// A change of an enterprise's pre-credit status (published on the plans topic).
@@ -312,7 +313,7 @@ impl Tracker {
     /// Takes record status step updates at times passed by the frontier, per time and
     /// record in time order; when a record's status (or its enterprise) changes, draining
     /// outputs get the new one.
-    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, String, Step, isize)>) {
+    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, Uscc, Step, isize)>) {
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut ready = ready.into_iter().peekable();
         while let Some((t, k, u, step, r)) = ready.next() {
@@ -322,21 +323,14 @@ impl Tracker {
                 None => self.steps.entry(k.clone()).or_default(),
             };
             // Only draining outputs report changes.
-            let before = if self.draining {
-                latest(steps).map(|(u, st)| (u.clone(), st))
-            } else {
-                None
-            };
+            let before = if self.draining { latest(steps) } else { None };
             add(steps, (u, step), r);
             while let Some((_, _, u, step, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
                 add(steps, (u, step), r);
             }
             if self.draining {
-                let changed = |(u, st): (&String, Status)| {
-                    before.as_ref().is_none_or(|(b, bst)| b != u || *bst != st)
-                };
-                if let Some((u, st)) = latest(steps).filter(|x| changed(*x)) {
-                    self.status_new.push((t, k.clone(), u.clone(), st));
+                if let Some((u, st)) = latest(steps).filter(|x| before != Some(*x)) {
+                    self.status_new.push((t, k.clone(), u, st));
                 }
             }
             if steps.is_empty() {
@@ -347,7 +341,7 @@ impl Tracker {
 
     /// Every record's current status (of the records this worker takes), with the
     /// enterprise it is filed under (D11).
-    pub fn statuses(&self) -> impl Iterator<Item = (&RecordKey, (&String, Status))> {
+    pub fn statuses(&self) -> impl Iterator<Item = (&RecordKey, (Uscc, Status))> {
         self.steps
             .iter()
             .filter_map(|(k, steps)| latest(steps).map(|x| (k, x)))
@@ -403,18 +397,19 @@ impl Tracker {
 }
 
 impl Sink for Tracker {
-    fn scored(&mut self, uscc: String, scored: Arc<Scored>, time: Ts, diff: isize) {
-        self.pending.push(time, (uscc, scored, diff));
+    fn scored(&mut self, uscc: Uscc, scored: Arc<Scored>, time: Ts, diff: isize) {
+        self.pending.push(time, (uscc.to_string(), scored, diff));
     }
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
         self.pending_dead.push(time, (dead, diff));
     }
-    fn status(&mut self, key: RecordKey, uscc: String, step: Step, time: Ts, diff: isize) {
+    fn status(&mut self, key: RecordKey, uscc: Uscc, step: Step, time: Ts, diff: isize) {
         self.pending_status.push(time, (key, uscc, step, diff));
     }
-    fn commitment(&mut self, uscc: String, event: CommitmentEvent, time: Ts, diff: isize) {
+    fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
-            self.pending_commitments.push(time, (uscc, event, diff));
+            self.pending_commitments
+                .push(time, (uscc.to_string(), event, diff));
         }
     }
 }

@@ -37,7 +37,9 @@ use crate::uscc;
 pub struct DecodeConfig {
     /// Largest accepted record in bytes (default 64 KiB).
     pub max_bytes: usize,
-    /// Known legacy codes, in normalised form, that fail the USCC check but are accepted.
+    /// Known legacy codes, in normalised form, that fail the USCC check but are accepted
+    /// (only those the engine's keys hold: up to 20 characters `0-9`, `A-Z`, see
+    /// [`uscc::Uscc`]; another is rejected as `bad_uscc`).
     pub legacy_usccs: BTreeSet<String>,
 }
 
@@ -231,7 +233,7 @@ fn usccs<'a>(present: &Present, cfg: &DecodeConfig) -> Result<(Normalised<'a>, b
             uscc::normalise(raw)
         };
         if let Err(e) = uscc::check(&code) {
-            if !cfg.legacy_usccs.contains(&code) {
+            if !cfg.legacy_usccs.contains(&code) || uscc::Uscc::new(&code).is_none() {
                 let msg = format!(
                     "field \"{}\" {} is not a valid USCC: {e}",
                     def.name,

@@ -524,6 +524,22 @@ fn usccs_are_normalised_and_legacy_codes_allow_listed() {
         assert!(d.legacy_uscc, "{field}");
         assert_eq!(serde_json::to_value(&d.event).unwrap()[field], LEGACY_USCC);
     }
+
+    // An allow-listed code that the engine's packed keys cannot hold (21 characters) is
+    // still rejected, with its reason.
+    let long = "91350100M0001TGQXM123";
+    let too_long = DecodeConfig {
+        legacy_usccs: BTreeSet::from([long.to_owned()]),
+        ..DecodeConfig::default()
+    };
+    let mut r = record(
+        "REG",
+        "INVESTMENT",
+        json!({"counterparty_uscc": OTHER_USCC, "share_bp": 1}),
+    );
+    r["uscc"] = json!(long);
+    let e = run(&r, &too_long).unwrap_err();
+    assert_eq!(e.reason, Reason::BadUscc);
 }
 
 #[test]

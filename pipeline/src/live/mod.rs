@@ -408,7 +408,7 @@ fn work(
             items.push((v.as_of, Item::Check(Box::new(rows::check_row(&v)))));
         }
         for (at, key, uscc, status) in std::mem::take(&mut t.status_new) {
-            let row = rows::status_row(at, &key, &uscc, status);
+            let row = rows::status_row(at, &key, &uscc.to_string(), status);
             items.push((at, Item::Status(Box::new(row))));
         }
         for (at, d) in std::mem::take(&mut t.dead_new) {
