@@ -31,7 +31,7 @@ use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::Catalogue;
 use rules::fact::{CommitmentEvent, Fact, Src, What};
 use rules::indicators::{Cross, LocalState, ReviewFlag};
-use rules::lifecycle::{resolve_versions, Accepted, Dead, RecordId};
+use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
 use rules::part::{self, Part as Piece};
@@ -299,28 +299,11 @@ fn pipeline<'s>(
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
 ) -> Results<'s> {
-    // 1. Versions per (feed, event_id).
-    let versions = records.map(|a| (a.id(), a)).reduce_ordered(
+    // 1. Versions per (feed, event_id), keyed by its fingerprint.
+    let versions = records.map(|a| (fingerprint(&a), a)).reduce_ordered(
         "Versions",
         Outputs::Recomputed,
-        |_id: &RecordId, vals, out| {
-            let vs: Vec<&Accepted> = vals.iter().map(|(a, _)| a.as_ref()).collect();
-            let o = resolve_versions(&vs);
-            for (k, u, s) in status::of_versions(&vs, &o) {
-                out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
-            }
-            for d in o.dead {
-                out.push((Version::Dead(d), 1));
-            }
-            if let Some(w) = o.winner {
-                // The winner's first status step (from `Ts::MIN`: at the winner's time).
-                let (k, u, s) = status::active(w);
-                out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
-                let shared = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), w));
-                let (a, _) = shared.expect("the winner is one of the versions");
-                out.push((Version::Winner(Arc::clone(a)), 1));
-            }
-        },
+        |_: &u64, vals, out| versions(vals, out),
     );
     let [winners, version_dead, version_statuses] = split(versions, |(_, x)| match x {
         Version::Winner(_) => 0,
@@ -505,6 +488,48 @@ fn pipeline<'s>(
             },
         );
     (scored, dead, commitments, statuses)
+}
+
+/// A record's `(feed, event_id)` as the version stage's key: a 64-bit fingerprint, with no
+/// string to clone, hash or compare (D67). Records of two ids with one fingerprint share a
+/// key, and [`versions`] resolves each id apart: a collision is handled, not assumed away.
+fn fingerprint(a: &Accepted) -> u64 {
+    (a.event.feed(), a.event.event_id.as_str()).hashed()
+}
+
+/// The version stage's output for the versions under one fingerprint (sorted, counts
+/// non-zero): for each `(feed, event_id)` among them, its winner, dead letters and status
+/// steps ([`resolve_versions`]).
+fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
+    fn id(a: &Accepted) -> (rules::event::Feed, &str) {
+        (a.event.feed(), a.event.event_id.as_str())
+    }
+    let mut ids: Vec<_> = vals.iter().map(|(a, _)| id(a)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for this in ids {
+        let mine: Vec<&Arc<Accepted>> = vals
+            .iter()
+            .map(|(a, _)| a)
+            .filter(|a| id(a) == this)
+            .collect();
+        let vs: Vec<&Accepted> = mine.iter().map(|a| a.as_ref()).collect();
+        let o = resolve_versions(&vs);
+        for (k, u, s) in status::of_versions(&vs, &o) {
+            out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
+        }
+        for d in o.dead {
+            out.push((Version::Dead(d), 1));
+        }
+        if let Some(w) = o.winner {
+            // The winner's first status step (from `Ts::MIN`: at the winner's time).
+            let (k, u, s) = status::active(w);
+            out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
+            let shared = mine.iter().find(|a| std::ptr::eq(a.as_ref(), w));
+            let a = shared.expect("the winner is one of the versions");
+            out.push((Version::Winner(Arc::clone(a)), 1));
+        }
+    }
 }
 
 /// Hands every update of `c` to `give`, moving it, in an operator (on the worker that made
@@ -721,4 +746,57 @@ fn evaluate_enterprise(
         l.industry.clone(),
         l.tax_paid_fen,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use differential_dataflow::consolidation::consolidate;
+    use rules::decode::{decode, digest, DecodeConfig};
+
+    /// A LIST record of `event_id` at `version`, visible at `v`.
+    fn listed(event_id: &str, version: u32, v: Ts) -> (Arc<Accepted>, isize) {
+        let line = serde_json::json!({
+            "uscc": rules::uscc::with_check("91330802MA2A00017").expect("prefix"),
+            "feed": "LIST", "kind": "LISTED", "event_id": event_id, "version": version,
+            "list_kind": "ABNORMAL",
+            "event_time": "2024-01-01T00:00:00Z", "ingest_time": "2024-01-01T00:00:05Z",
+        });
+        let event = decode(line.to_string().as_bytes(), None, &DecodeConfig::default())
+            .expect("valid")
+            .event;
+        let a = Accepted {
+            v,
+            digest: digest(&event),
+            event,
+            origin: None,
+        };
+        (Arc::new(a), 1)
+    }
+
+    fn run(vals: &[(Arc<Accepted>, isize)]) -> Vec<(Version, isize)> {
+        let mut vals = vals.to_vec();
+        vals.sort();
+        let mut out = Vec::new();
+        versions(&vals, &mut out);
+        consolidate(&mut out);
+        out
+    }
+
+    /// Two records whose fingerprints collide share the stage's key: each is resolved as
+    /// if it were alone, whatever the order of their versions.
+    #[test]
+    fn ids_sharing_a_fingerprint_are_resolved_apart() {
+        let a = [listed("A", 1, 10), listed("A", 2, 20)];
+        let b = [listed("B", 1, 15), listed("B", 1, 16)];
+        let mut alone = [run(&a), run(&b)].concat();
+        consolidate(&mut alone);
+        let together = run(&[a[1].clone(), b[0].clone(), a[0].clone(), b[1].clone()]);
+        assert_eq!(together, alone);
+        let winners = together
+            .iter()
+            .filter(|(x, _)| matches!(x, Version::Winner(_)))
+            .count();
+        assert_eq!(winners, 2, "one winner per record: {together:?}");
+    }
 }

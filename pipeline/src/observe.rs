@@ -53,7 +53,7 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
         let mut colours = BTreeMap::new();
         for uscc in tracker.current.keys() {
             *colours
-                .entry(tracker.published(uscc).unwrap_or(Colour::None))
+                .entry(tracker.published(*uscc).unwrap_or(Colour::None))
                 .or_default() += 1;
         }
         let WorkerSeen {

@@ -123,9 +123,9 @@ where
         let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.current)
             .into_iter()
             .map(|(u, s)| {
-                let colour = t.published(&u);
+                let colour = t.published(u);
                 // The dataflow is dropped: the tracker holds the only reference.
-                (u, (Arc::unwrap_or_clone(s), colour))
+                (u.to_string(), (Arc::unwrap_or_clone(s), colour))
             })
             .collect();
         Replayed {

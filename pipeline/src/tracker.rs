@@ -44,13 +44,13 @@ pub struct Tracker {
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
     /// Evaluation updates not yet passed by the frontier: `(uscc, scored, diff)`.
-    pending: Pending<(String, Arc<Scored>, isize)>,
+    pending: Pending<(Uscc, Arc<Scored>, isize)>,
     /// Lifecycle dead-letter updates not yet passed by the frontier.
     pending_dead: Pending<(Dead, isize)>,
     /// Each enterprise's evaluation at the last processed time (shared with the dataflow).
-    pub current: Lookup<String, Arc<Scored>>,
+    pub current: Lookup<Uscc, Arc<Scored>>,
     /// Monitoring state per enterprise.
-    monitors: Lookup<String, Monitor>,
+    monitors: Lookup<Uscc, Monitor>,
     /// Every colour change so far, in time order.
     pub changes: Vec<ColourChange>,
     /// Every alert state change so far, in time order.
@@ -64,7 +64,7 @@ pub struct Tracker {
     pub dead: BTreeMap<Dead, isize>,
     /// Enterprises whose evaluation changed since this was last drained, with the time of
     /// their latest change (kept only when outputs are drained, see [`Tracker::draining`]).
-    pub touched: BTreeMap<String, Ts>,
+    pub touched: BTreeMap<Uscc, Ts>,
     /// Lifecycle dead letters that came into effect since this was last drained, with the
     /// dataflow time at which they did: a live sink orders outputs by that time, which is
     /// never before the frontier it has already made durable.
@@ -72,17 +72,17 @@ pub struct Tracker {
     /// The pre-credit rule, when pre-credit changes are tracked.
     pre_rule: Option<PreCreditRule>,
     /// Each enterprise's pre-credit status at the last processed time.
-    pre_current: Lookup<String, PreCredit>,
+    pre_current: Lookup<Uscc, PreCredit>,
     /// Every pre-credit change so far, in time order (live outputs drain it each step).
     pub pre_changes: Vec<PreCreditChange>,
     /// Commitment event updates not yet passed by the frontier.
-    pending_commitments: Pending<(String, CommitmentEvent, isize)>,
+    pending_commitments: Pending<(Uscc, CommitmentEvent, isize)>,
     /// The scheduling rules, when the commitment loop is tracked.
     commitment_rules: Option<CommitmentRules>,
     /// `(uscc, commitment_id)` already scheduled: a commitment is decided once.
-    decided: BTreeSet<(String, String)>,
+    decided: BTreeSet<(Uscc, String)>,
     /// Verification results already reported.
-    reported: BTreeSet<(String, Check)>,
+    reported: BTreeSet<(Uscc, Check)>,
     /// Every scheduling decision so far, in time order (live outputs drain it each step).
     pub scheduled: Vec<Scheduled>,
     /// Every verification result so far, in time order (live outputs drain it each step).
@@ -183,13 +183,13 @@ impl Tracker {
     }
 
     /// Takes an enterprise's net commitment event updates at `t` (sorted).
-    fn commitments_at(&mut self, u: &str, t: Ts, events: Vec<(CommitmentEvent, isize)>) {
+    fn commitments_at(&mut self, u: Uscc, t: Ts, events: Vec<(CommitmentEvent, isize)>) {
         let Some(rules) = &self.commitment_rules else {
             return;
         };
         let colour = self
             .monitors
-            .get(u)
+            .get(&u)
             .and_then(|m| m.published)
             .unwrap_or(Colour::None);
         for (e, r) in events {
@@ -198,14 +198,15 @@ impl Tracker {
             }
             match e {
                 CommitmentEvent::Published(id) => {
-                    if self.decided.insert((u.to_owned(), id.clone())) {
-                        self.scheduled.push(rules.schedule(u, &id, colour, t));
+                    if self.decided.insert((u, id.clone())) {
+                        let uscc = u.to_string();
+                        self.scheduled.push(rules.schedule(&uscc, &id, colour, t));
                     }
                 }
                 CommitmentEvent::Checked(c) => {
-                    if self.reported.insert((u.to_owned(), c.clone())) {
+                    if self.reported.insert((u, c.clone())) {
                         self.checks.push(Verification {
-                            uscc: u.to_owned(),
+                            uscc: u.to_string(),
                             as_of: t,
                             check: c,
                         });
@@ -222,31 +223,31 @@ impl Tracker {
         self
     }
 
-    fn pre_credit(&mut self, u: &str, t: Ts, now: PreCredit, colour: Colour) {
+    fn pre_credit(&mut self, u: Uscc, t: Ts, now: PreCredit, colour: Colour) {
         if self.pre_rule.is_none() {
             return;
         }
-        let before = self.pre_current.get(u).copied().unwrap_or(PreCredit::None);
+        let before = self.pre_current.get(&u).copied().unwrap_or(PreCredit::None);
         if before == now {
             return;
         }
         self.pre_changes.push(PreCreditChange {
-            uscc: u.to_owned(),
+            uscc: u.to_string(),
             as_of: t,
             colour,
             from: before,
             to: now,
         });
         if now == PreCredit::None {
-            self.pre_current.remove(u);
+            self.pre_current.remove(&u);
         } else {
-            self.pre_current.insert(u.to_owned(), now);
+            self.pre_current.insert(u, now);
         }
     }
 
     /// An enterprise's published colour, if it was ever evaluated.
-    pub fn published(&self, uscc: &str) -> Option<Colour> {
-        self.monitors.get(uscc).and_then(|m| m.published)
+    pub fn published(&self, uscc: Uscc) -> Option<Colour> {
+        self.monitors.get(&uscc).and_then(|m| m.published)
     }
 
     /// Applies every pending update at a time before `frontier`, in time order.
@@ -277,7 +278,7 @@ impl Tracker {
         self.statuses_at(statuses);
 
         // Evaluation and commitment updates per (time, uscc), in that order.
-        let mut ready: Vec<(Ts, String, Update, isize)> = self
+        let mut ready: Vec<(Ts, Uscc, Update, isize)> = self
             .pending
             .before(Some(frontier))
             .map(|(t, (u, s, r))| (t, u, Update::Scored(s), r))
@@ -287,7 +288,7 @@ impl Tracker {
                     .map(|(t, (u, e, r))| (t, u, Update::Commitment(e), r)),
             )
             .collect();
-        ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        ready.sort_unstable_by_key(|x| (x.0, x.1));
         let mut ready = ready.into_iter().peekable();
         while let Some((t, u, x, r)) = ready.next() {
             let (mut values, mut commitments) = (Vec::new(), Vec::new());
@@ -304,9 +305,9 @@ impl Tracker {
             consolidate(&mut commitments);
             // The commitment loop reads the published colour after this time's evaluation.
             if !values.is_empty() {
-                self.evaluated(&u, t, values);
+                self.evaluated(u, t, values);
             }
-            self.commitments_at(&u, t, commitments);
+            self.commitments_at(u, t, commitments);
         }
     }
 
@@ -348,23 +349,23 @@ impl Tracker {
     }
 
     /// Takes an enterprise's net evaluation updates at `t`.
-    fn evaluated(&mut self, u: &str, t: Ts, values: Vec<(Arc<Scored>, isize)>) {
+    fn evaluated(&mut self, u: Uscc, t: Ts, values: Vec<(Arc<Scored>, isize)>) {
         if self.draining {
-            self.touched.insert(u.to_owned(), t);
+            self.touched.insert(u, t);
         }
         let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
         // Only a retraction at `t`: the enterprise left the collection.
         let Some(scored) = added else {
-            self.current.remove(u);
+            self.current.remove(&u);
             self.pre_credit(u, t, PreCredit::None, Colour::None);
             return;
         };
-        // The USCC is cloned only for an enterprise seen for the first time.
-        let monitor = match self.monitors.get_mut(u) {
-            Some(m) => m,
-            None => self.monitors.entry(u.to_owned()).or_default(),
-        };
-        let seen = monitor.observe(u, t, scored.as_ref(), &self.cat);
+        let uscc = u.to_string();
+        let seen =
+            self.monitors
+                .entry(u)
+                .or_default()
+                .observe(&uscc, t, scored.as_ref(), &self.cat);
         // Where the enterprise is, and its full evaluation (for the explanation), only when
         // something is reported.
         let place = || Place {
@@ -374,7 +375,7 @@ impl Tracker {
         if let Some((from, to)) = seen.change {
             let e = scored.evaluation(self.model.as_deref(), &self.cat);
             self.changes
-                .push(ColourChange::new(u, t, from, to, &e, &self.cat));
+                .push(ColourChange::new(&uscc, t, from, to, &e, &self.cat));
             self.change_places.push(place());
         }
         if !seen.alerts.is_empty() {
@@ -387,18 +388,13 @@ impl Tracker {
             let now = rule.line(colour, scored.tax_paid_fen);
             self.pre_credit(u, t, now, colour);
         }
-        match self.current.get_mut(u) {
-            Some(s) => *s = scored,
-            None => {
-                self.current.insert(u.to_owned(), scored);
-            }
-        }
+        self.current.insert(u, scored);
     }
 }
 
 impl Sink for Tracker {
     fn scored(&mut self, uscc: Uscc, scored: Arc<Scored>, time: Ts, diff: isize) {
-        self.pending.push(time, (uscc.to_string(), scored, diff));
+        self.pending.push(time, (uscc, scored, diff));
     }
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
         self.pending_dead.push(time, (dead, diff));
@@ -408,8 +404,7 @@ impl Sink for Tracker {
     }
     fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
-            self.pending_commitments
-                .push(time, (uscc.to_string(), event, diff));
+            self.pending_commitments.push(time, (uscc, event, diff));
         }
     }
 }

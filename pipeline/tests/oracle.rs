@@ -340,12 +340,12 @@ fn log_of(ops: &[Op]) -> Vec<Accepted> {
 
 /// States keyed by USCC, as evaluations.
 fn dataflow_states<'a>(
-    states: impl IntoIterator<Item = (&'a String, &'a pipeline::dataflow::Scored)>,
+    states: impl IntoIterator<Item = (impl ToString, &'a pipeline::dataflow::Scored)>,
     model: Option<&Model>,
 ) -> BTreeMap<String, Evaluation> {
     states
         .into_iter()
-        .map(|(u, s)| (u.clone(), s.evaluation(model, &Catalogue::embedded())))
+        .map(|(u, s)| (u.to_string(), s.evaluation(model, &Catalogue::embedded())))
         .collect()
 }
 

@@ -391,7 +391,8 @@ fn work(
             items.push((a.as_of, Item::Alert(Box::new((a, row)))));
         }
         for (u, at) in std::mem::take(&mut t.touched) {
-            let scored = t.current.get(&u).map(|s| (s.as_ref(), t.published(&u)));
+            let scored = t.current.get(&u).map(|s| (s.as_ref(), t.published(u)));
+            let u = u.to_string();
             let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), rule, cat);
             items.push((at, Item::State(Box::new((state, values)))));
         }
