@@ -129,21 +129,27 @@ impl Uscc {
         Uscc::new(code).unwrap_or_else(|| panic!("USCC {code:?} was not admitted by the decoder"))
     }
 
-    /// The characters, first to last.
-    fn chars(self) -> impl Iterator<Item = char> {
-        (0..PACKED_LEN)
-            .map(move |i| ((self.0 >> (6 * (PACKED_LEN - 1 - i))) & 0x3f) as u8)
-            .take_while(|&v| v != 0)
-            .map(|v| match v {
-                1..=10 => (b'0' + v - 1) as char,
-                _ => (b'A' + v - 11) as char,
-            })
+    /// The characters in a buffer, and how many there are.
+    fn bytes(self) -> ([u8; PACKED_LEN], usize) {
+        let mut b = [0u8; PACKED_LEN];
+        let mut n = 0;
+        for (i, c) in b.iter_mut().enumerate() {
+            *c = match ((self.0 >> (6 * (PACKED_LEN - 1 - i))) & 0x3f) as u8 {
+                0 => break,
+                v @ 1..=10 => b'0' + v - 1,
+                v => b'A' + v - 11,
+            };
+            n += 1;
+        }
+        (b, n)
     }
 }
 
 impl fmt::Display for Uscc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.chars().try_for_each(|c| fmt::Write::write_char(f, c))
+        let (b, n) = self.bytes();
+        // Only `0-9` and `A-Z` are packed.
+        f.write_str(std::str::from_utf8(&b[..n]).map_err(|_| fmt::Error)?)
     }
 }
 
