@@ -142,8 +142,10 @@ pub struct Scored {
 }
 
 impl Scored {
+    /// The compact form of `e`, which it takes apart (its lists move, nothing is copied;
+    /// they are kept at their length, as copies would be).
     fn new(
-        e: &Evaluation,
+        e: Evaluation,
         p: Option<i64>,
         region: Option<String>,
         industry: Option<String>,
@@ -151,7 +153,7 @@ impl Scored {
     ) -> Self {
         Scored {
             s10: e.s10,
-            triggers: e.triggers.clone(),
+            triggers: fit(e.triggers),
             cap: e.cap,
             region,
             industry,
@@ -159,11 +161,11 @@ impl Scored {
             p,
             top: e
                 .reasons
-                .iter()
-                .map(|x| (x.row as u8, x.records.clone()))
+                .into_iter()
+                .map(|x| (x.row as u8, fit(x.records)))
                 .collect(),
             tax_paid_fen,
-            review_flags: e.review_flags.clone(),
+            review_flags: fit(e.review_flags),
         }
     }
 
@@ -191,6 +193,12 @@ impl Scored {
             )
         }
     }
+}
+
+/// `v` without spare capacity: an evaluation is kept until the enterprise changes.
+fn fit<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
 }
 
 /// What the monitor reads of an evaluation, straight from the compact form.
@@ -740,7 +748,7 @@ fn evaluate_enterprise(
     let l = s.facts.local.local(cat);
     let e = evaluate(l, &cross, model, cat);
     Some(Scored::new(
-        &e,
+        e,
         l.p,
         l.region.clone(),
         l.industry.clone(),
