@@ -42,10 +42,12 @@ use rules::uscc::Uscc;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::Probe;
+use timely::progress::operate::FrontierInterest;
 
 use crate::ordered::{
     add, difference, FoldOrdered, Folded, Outputs, ProcessOrdered, ReduceOrdered,
@@ -345,53 +347,11 @@ fn pipeline<'s>(
             move |_u: &Uscc, s: &mut Lifecycle, changes, out| s.step(changes, &kinds, &c, out),
         );
 
-    // 3. Facts and dead letters at their own times.
-    let timed = derived
-        .inner
-        .flat_map(|((u, d), t, r)| {
-            let (from, to) = match &d {
-                Derived::Known => (t, Ts::MAX),
-                Derived::Fact(f) => (t.max(f.start), t.max(f.end)),
-                Derived::Dead(x) => (t.max(x.at), Ts::MAX),
-                Derived::Commitment(e) => (t.max(e.from()), Ts::MAX),
-                Derived::Status(x) => (t.max(x.1.from), Ts::MAX),
-            };
-            let end = (to < Ts::MAX).then(|| ((u, d.clone()), to, -r));
-            std::iter::once(((u, d), from, r)).chain(end)
-        })
-        .as_collection();
-    let [known, facts, dead, commitments, statuses] = split(timed, |(_, d)| match d {
-        Derived::Known => 0,
-        Derived::Fact(_) => 1,
-        Derived::Dead(_) => 2,
-        Derived::Commitment(_) => 3,
-        Derived::Status(_) => 4,
-    });
-    let known = known.map(|(u, _)| u);
-    let facts = facts.flat_map(|(u, d)| match d {
-        Derived::Fact(f) => Some((u, f)),
-        _ => None,
-    });
-    let dead = dead
-        .flat_map(|(_, d)| match d {
-            Derived::Dead(x) => Some(*x),
-            _ => None,
-        })
-        .concat(version_dead);
-    let commitments = commitments.flat_map(|(u, d)| match d {
-        Derived::Commitment(e) => Some((u, *e)),
-        _ => None,
-    });
+    // 3. Facts, letters, commitment events and statuses at their own times.
+    let (known, facts, dead, commitments, statuses) = at_their_times(derived);
+    let dead = dead.concat(version_dead);
     // Each record's status steps; its status is the latest (D11, kept by the tracker).
-    let statuses = statuses
-        .flat_map(|(u, d)| match d {
-            Derived::Status(x) => {
-                let (k, s) = *x;
-                Some((k, (u, s)))
-            }
-            _ => None,
-        })
-        .concat(version_statuses);
+    let statuses = statuses.concat(version_statuses);
 
     // 4. What other enterprises read, from the facts of the kinds it depends on (so the
     // frequent kinds, such as tax declarations, do not re-run it).
@@ -538,6 +498,81 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
             out.push((Version::Winner(Arc::clone(a)), 1));
         }
     }
+}
+
+/// The enterprise stage's outputs by kind, each at its own times.
+type Timed<'s> = (
+    VecCollection<'s, Ts, Uscc>,
+    VecCollection<'s, Ts, (Uscc, Arc<Fact>)>,
+    VecCollection<'s, Ts, Dead>,
+    VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
+    VecCollection<'s, Ts, (RecordKey, (Uscc, Step))>,
+);
+
+/// Stage 3 in one operator: each output of the enterprise stage derived at `v` goes to the
+/// stream of its kind at its own time. A fact is `+1` at `max(v, start)` and `−1` at
+/// `max(v, end)` (windows, publicity periods and deadlines end by themselves, as
+/// future-dated updates); a letter, a commitment event or a status step holds from
+/// `max(v, its time)`.
+fn at_their_times<'s>(derived: VecCollection<'s, Ts, (Uscc, Derived)>) -> Timed<'s> {
+    let mut builder = OperatorBuilder::new("At their times".to_owned(), derived.inner.scope());
+    let mut input = builder.new_input(derived.inner, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (mut known_out, known) = builder.new_output();
+    let (mut facts_out, facts) = builder.new_output();
+    let (mut dead_out, dead) = builder.new_output();
+    let (mut commitments_out, commitments) = builder.new_output();
+    let (mut statuses_out, statuses) = builder.new_output();
+    builder.build(move |_| {
+        move |_frontiers| {
+            let mut known_out = known_out.activate();
+            let mut facts_out = facts_out.activate();
+            let mut dead_out = dead_out.activate();
+            let mut commitments_out = commitments_out.activate();
+            let mut statuses_out = statuses_out.activate();
+            input.for_each_stamp(|cap, data| {
+                let (mut k, mut f, mut d, mut c, mut s) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for ((u, x), t, r) in data.flat_map(|b| b.drain(..)) {
+                    match x {
+                        Derived::Known => k.push((u, t, r)),
+                        Derived::Fact(fact) => {
+                            let (from, to) = (t.max(fact.start), t.max(fact.end));
+                            if to < Ts::MAX {
+                                f.push(((u, Arc::clone(&fact)), to, -r));
+                            }
+                            f.push(((u, fact), from, r));
+                        }
+                        Derived::Dead(x) => {
+                            let from = t.max(x.at);
+                            d.push((*x, from, r));
+                        }
+                        Derived::Commitment(e) => {
+                            let from = t.max(e.from());
+                            c.push(((u, *e), from, r));
+                        }
+                        Derived::Status(x) => {
+                            let (key, step) = *x;
+                            let from = t.max(step.from);
+                            s.push(((key, (u, step)), from, r));
+                        }
+                    }
+                }
+                known_out.give(&cap, &mut k);
+                facts_out.give(&cap, &mut f);
+                dead_out.give(&cap, &mut d);
+                commitments_out.give(&cap, &mut c);
+                statuses_out.give(&cap, &mut s);
+            });
+        }
+    });
+    (
+        known.as_collection(),
+        facts.as_collection(),
+        dead.as_collection(),
+        commitments.as_collection(),
+        statuses.as_collection(),
+    )
 }
 
 /// Hands every update of `c` to `give`, moving it, in an operator (on the worker that made
