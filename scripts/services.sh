@@ -47,8 +47,11 @@ pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Not a service: the report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-# Not a service: the report's PDF is checked with poppler, and its Chinese needs a CJK font.
-command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# Not a service: the report's PDF is checked with poppler (tests/report.rs runs pdftoppm and
+# pdftotext), and its Chinese needs a CJK font.
+for tool in pdftoppm pdftotext; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=(poppler-utils)
+done
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 
 install_packages() {

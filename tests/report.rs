@@ -281,7 +281,7 @@ fn report_json_and_html() {
         .arg(&pdf)
         .arg("-")
         .output()
-        .expect("pdftotext");
+        .expect("pdftotext, which `scripts/services.sh install` installs");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("企业信用报告") && text.contains(zh), "{text}");
     assert!(text.contains(&issued), "digest {issued} not in {text}");
