@@ -34,18 +34,25 @@ fn report(ns: &Namespace, args: &[&str]) -> Vec<u8> {
     report_with_digest(ns, args).0
 }
 
-/// `steward report`'s output and the digest it says it issued.
-fn report_with_digest(ns: &Namespace, args: &[&str]) -> (Vec<u8>, String) {
-    let out = Command::new(steward_bin().expect("steward binary"))
-        .args(["report", "--config"])
-        .arg(&ns.config)
-        .args(args)
-        .output()
-        .expect("run steward report");
+/// Runs `cmd` (`what` names it if it cannot start) and checks that it succeeded.
+fn succeeded(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd.output().expect(what);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `steward report`'s output and the digest it says it issued.
+fn report_with_digest(ns: &Namespace, args: &[&str]) -> (Vec<u8>, String) {
+    let out = succeeded(
+        Command::new(steward_bin().expect("steward binary"))
+            .args(["report", "--config"])
+            .arg(&ns.config)
+            .args(args),
+        "run steward report",
     );
     let said = String::from_utf8_lossy(&out.stderr);
     let digest = said
@@ -324,17 +331,13 @@ fn chinese(colour: &str) -> &'static str {
 /// The page at `out` as headless Chromium builds it.
 fn dump_dom(dir: &TempDir, out: &str) -> String {
     let profile = dir.0.join("chromium-profile");
-    let dom = Command::new("chromium")
-        .args(CHROMIUM_FLAGS)
-        .arg("--dump-dom")
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("file://{out}"))
-        .output()
-        .expect("chromium, which `scripts/services.sh install` installs");
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
+    let dom = succeeded(
+        Command::new("chromium")
+            .args(CHROMIUM_FLAGS)
+            .arg("--dump-dom")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("file://{out}")),
+        "chromium, which `scripts/services.sh install` installs",
     );
     String::from_utf8_lossy(&dom.stdout).into_owned()
 }

@@ -187,11 +187,7 @@ impl Tracker {
         let Some(rules) = &self.commitment_rules else {
             return;
         };
-        let colour = self
-            .monitors
-            .get(&u)
-            .and_then(|m| m.published)
-            .unwrap_or(Colour::None);
+        let colour = self.published(u).unwrap_or(Colour::None);
         for (e, r) in events {
             if r <= 0 {
                 continue;

@@ -34,6 +34,14 @@ impl Lang {
         }
     }
 
+    /// The text in this language, of its Chinese and English forms.
+    fn pick(self, zh: &str, en: &str) -> String {
+        match self {
+            Lang::Zh => zh.to_owned(),
+            Lang::En => en.to_owned(),
+        }
+    }
+
     fn of(r: &Value) -> Self {
         match r["lang"].as_str() {
             Some("en") => Lang::En,
@@ -210,10 +218,7 @@ fn colour_name(c: &str, lang: Lang) -> String {
         "none" => "停止评价",
         other => return other.to_owned(),
     };
-    match lang {
-        Lang::Zh => zh.to_owned(),
-        Lang::En => c.to_owned(),
-    }
+    lang.pick(zh, c)
 }
 
 /// What a colour means for the reader, with its band from the content.
@@ -288,10 +293,7 @@ fn trigger_sentence(code: &str, lang: Lang) -> String {
         ),
         other => return other.to_owned(),
     };
-    match lang {
-        Lang::Zh => zh.to_owned(),
-        Lang::En => en.to_owned(),
-    }
+    lang.pick(zh, en)
 }
 
 /// A feed's name.
@@ -325,10 +327,7 @@ fn pre_credit_name(decision: &str, lang: Lang) -> String {
         "" => ("无", "none"),
         other => (other, other),
     };
-    match lang {
-        Lang::Zh => zh.to_owned(),
-        Lang::En => en.to_owned(),
-    }
+    lang.pick(zh, en)
 }
 
 /// A record status's name (D11).
@@ -343,10 +342,7 @@ fn status_name(status: &str, lang: Lang) -> String {
         "rejected" => "未采纳",
         other => other,
     };
-    match lang {
-        Lang::Zh => zh.to_owned(),
-        Lang::En => status.to_owned(),
-    }
+    lang.pick(zh, status)
 }
 
 /// An RFC 3339 time of the content as a date and time in Asia/Shanghai.
