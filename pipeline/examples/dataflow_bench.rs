@@ -89,9 +89,8 @@ fn main() {
         None,
         timely::Config::process(workers),
         Schedule {
-            batch: 50_000,
-            until: as_of,
             profile: profile.clone(),
+            ..Schedule::new(50_000, as_of)
         },
         |_, _, _| {},
     )

@@ -3,6 +3,7 @@
 //! See `pipeline/README.md` for which module owns what.
 
 pub mod allocator;
+pub mod checkpoint;
 pub mod dataflow;
 pub mod ingest;
 pub mod live;

@@ -1083,11 +1083,7 @@ fn run(
         model.clone(),
         Some(sup.commitments.clone()),
         config,
-        Schedule {
-            batch: 50_000,
-            until: as_of,
-            profile: None,
-        },
+        Schedule::new(50_000, as_of),
         on_step,
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;

@@ -15,9 +15,10 @@ use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
+use crate::checkpoint::Checkpoint;
 use crate::dataflow::{build, Scored};
 use crate::profile::OperatorTimes;
-use crate::tracker::Tracker;
+use crate::tracker::{Kept, Tracker};
 
 /// How the input time advances.
 #[derive(Debug, Clone)]
@@ -29,6 +30,25 @@ pub struct Schedule {
     pub until: Ts,
     /// If given, every worker sums its operators' scheduled time into it.
     pub profile: Option<OperatorTimes>,
+    /// Resume from this checkpoint (taken on as many workers): the records up to its time
+    /// enter at that time, in one step, and only what comes after is tracked (D68).
+    pub resume: Option<Arc<Checkpoint>>,
+    /// Return each worker's tracker state at `until` ([`Replayed::kept`]).
+    pub checkpoint: bool,
+}
+
+impl Schedule {
+    /// Steps of at least `batch` records up to `until`, from the start, without profile or
+    /// checkpoint.
+    pub fn new(batch: usize, until: Ts) -> Self {
+        Schedule {
+            batch,
+            until,
+            profile: None,
+            resume: None,
+            checkpoint: false,
+        }
+    }
 }
 
 /// What a replay produced, merged over workers.
@@ -50,6 +70,9 @@ pub struct Replayed {
     pub checks: Vec<Verification>,
     /// Every record's status at `until`, with the enterprise it is filed under (D11).
     pub statuses: BTreeMap<RecordKey, (String, Status)>,
+    /// This process's workers' tracker states at `until`, by worker index (if asked for
+    /// by [`Schedule::checkpoint`]).
+    pub kept: BTreeMap<usize, Kept>,
 }
 
 /// A log as [`replay`] reads it: each record shared with the dataflow, which keeps it
@@ -83,6 +106,17 @@ where
         if let Some(rules) = &commitments {
             tracker = tracker.with_commitments(rules.clone());
         }
+        if let Some(c) = &schedule.resume {
+            if c.workers.len() != worker.peers() {
+                return Err(format!(
+                    "the checkpoint at {} was taken on {} workers, this replay has {}",
+                    c.at,
+                    c.workers.len(),
+                    worker.peers()
+                ));
+            }
+            tracker = tracker.resume(c.at, c.workers[worker.index()].clone());
+        }
         let tracker = Rc::new(RefCell::new(tracker));
         if let Some(p) = &schedule.profile {
             p.install(worker);
@@ -90,6 +124,18 @@ where
         let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
         let feeds = worker.index() == 0;
         let mut i = 0;
+        if let Some(c) = &schedule.resume {
+            // Every record up to the checkpoint enters at its time.
+            if *h.input.time() < c.at {
+                h.input.advance_to(c.at);
+            }
+            while i < order.len() && log[order[i]].v <= c.at {
+                if feeds {
+                    h.input.update_at(Arc::clone(&log[order[i]]), c.at, 1);
+                }
+                i += 1;
+            }
+        }
         while i < order.len() && log[order[i]].v <= schedule.until {
             // One step: at least `batch` records, always whole visibility times.
             let start = i;
@@ -120,6 +166,11 @@ where
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
+        let kept = if schedule.checkpoint {
+            BTreeMap::from([(worker.index(), t.kept())])
+        } else {
+            BTreeMap::new()
+        };
         let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.current)
             .into_iter()
             .map(|(u, s)| {
@@ -128,7 +179,7 @@ where
                 (u.to_string(), (Arc::unwrap_or_clone(s), colour))
             })
             .collect();
-        Replayed {
+        Ok(Replayed {
             states,
             changes: std::mem::take(&mut t.changes),
             alerts: std::mem::take(&mut t.alerts),
@@ -139,11 +190,12 @@ where
                 .statuses()
                 .map(|(k, (u, st))| (k.clone(), (u.to_string(), st)))
                 .collect(),
-        }
+            kept,
+        })
     })?;
     let mut out = Replayed::default();
     for r in guards.join() {
-        let r = r?;
+        let r = r??;
         out.states.extend(r.states);
         out.changes.extend(r.changes);
         out.alerts.extend(r.alerts);
@@ -151,6 +203,7 @@ where
         out.scheduled.extend(r.scheduled);
         out.checks.extend(r.checks);
         out.statuses.extend(r.statuses);
+        out.kept.extend(r.kept);
     }
     out.scheduled.sort_by(|a, b| {
         (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))

@@ -21,6 +21,7 @@ use rules::status::{RecordKey, Status, Step};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
 use rules::uscc::Uscc;
+use serde::{Deserialize, Serialize};
 
 use crate::dataflow::{Scored, Sink};
 use crate::ordered::{add, Lookup, Pending};
@@ -98,6 +99,26 @@ pub struct Tracker {
     draining: bool,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
     pub status_new: Vec<(Ts, RecordKey, Uscc, Status)>,
+    /// Resumed from a checkpoint at this time: updates up to it restore the dataflow's
+    /// state and report nothing (D68).
+    resumed: Option<Ts>,
+}
+
+/// What a tracker keeps from its past that the dataflow's state at a time does not give
+/// back: each enterprise's monitoring state (hysteresis and alerts), its pre-credit status,
+/// and the commitments decided and results reported. Everything else a tracker holds (the
+/// current evaluations, dead letters and status steps in effect) the dataflow recomputes
+/// from the records (D68). Sorted, so that equal trackers give equal files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// Monitoring state per enterprise.
+    pub monitors: Vec<(Uscc, Monitor)>,
+    /// Pre-credit status per enterprise (none listed: no line).
+    pub pre_credit: Vec<(Uscc, PreCredit)>,
+    /// Commitments already scheduled.
+    pub decided: Vec<(Uscc, String)>,
+    /// Verification results already reported.
+    pub reported: Vec<(Uscc, Check)>,
 }
 
 /// An update of an enterprise the tracker takes in time order.
@@ -117,6 +138,12 @@ fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
         .filter(|(_, r)| *r > 0)
         .max_by_key(|((_, s), _)| *s)
         .map(|((u, s), _)| (*u, s.status))
+}
+
+/// Whether updates at `t` restore the state of a checkpoint at `resumed` instead of being
+/// tracked.
+fn restoring(resumed: Option<Ts>, t: Ts) -> bool {
+    resumed.is_some_and(|at| t <= at)
 }
 
 /// A change of an enterprise's pre-credit status (published on the plans topic).
@@ -164,7 +191,35 @@ impl Tracker {
             steps: Lookup::default(),
             draining: false,
             status_new: Vec::new(),
+            resumed: None,
         }
+    }
+
+    /// What this tracker keeps from its past (D68), as of the last time it advanced past.
+    pub fn kept(&self) -> Kept {
+        fn sorted<K: Ord + Copy, V: Clone>(m: &Lookup<K, V>) -> Vec<(K, V)> {
+            let mut v: Vec<(K, V)> = m.iter().map(|(k, x)| (*k, x.clone())).collect();
+            v.sort_unstable_by_key(|(k, _)| *k);
+            v
+        }
+        Kept {
+            monitors: sorted(&self.monitors),
+            pre_credit: sorted(&self.pre_current),
+            decided: self.decided.iter().cloned().collect(),
+            reported: self.reported.iter().cloned().collect(),
+        }
+    }
+
+    /// Resumes from a checkpoint at `at` holding `kept`: the dataflow then gives back its
+    /// state at `at` (every record up to `at` entered at `at`), which this tracker takes as
+    /// its current state without reporting it; later updates are tracked as before (D68).
+    pub fn resume(mut self, at: Ts, kept: Kept) -> Self {
+        self.monitors = kept.monitors.into_iter().collect();
+        self.pre_current = kept.pre_credit.into_iter().collect();
+        self.decided = kept.decided.into_iter().collect();
+        self.reported = kept.reported.into_iter().collect();
+        self.resumed = Some(at);
+        self
     }
 
     /// For outputs that drain the tracker every step: reports each record status change in
@@ -258,7 +313,7 @@ impl Tracker {
         consolidate(&mut dead);
         for ((t, d), r) in dead {
             let n = self.dead.entry(d.clone()).or_default();
-            if *n <= 0 && *n + r > 0 {
+            if *n <= 0 && *n + r > 0 && !restoring(self.resumed, t) {
                 self.dead_new.push((t, d.clone()));
             }
             *n += r;
@@ -299,6 +354,10 @@ impl Tracker {
             // Net per value.
             consolidate(&mut values);
             consolidate(&mut commitments);
+            if restoring(self.resumed, t) {
+                self.restored(u, values);
+                continue;
+            }
             // The commitment loop reads the published colour after this time's evaluation.
             if !values.is_empty() {
                 self.evaluated(u, t, values);
@@ -319,13 +378,14 @@ impl Tracker {
                 Some(steps) => steps,
                 None => self.steps.entry(k.clone()).or_default(),
             };
-            // Only draining outputs report changes.
-            let before = if self.draining { latest(steps) } else { None };
+            // Only draining outputs report changes, and not while restoring a checkpoint.
+            let report = self.draining && !restoring(self.resumed, t);
+            let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
             while let Some((_, _, u, step, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
                 add(steps, (u, step), r);
             }
-            if self.draining {
+            if report {
                 if let Some((u, st)) = latest(steps).filter(|x| before != Some(*x)) {
                     self.status_new.push((t, k.clone(), u, st));
                 }
@@ -342,6 +402,15 @@ impl Tracker {
         self.steps
             .iter()
             .filter_map(|(k, steps)| latest(steps).map(|x| (k, x)))
+    }
+
+    /// Takes an enterprise's net evaluation updates at a time up to a checkpoint's: its
+    /// evaluation then, which was reported before the checkpoint.
+    fn restored(&mut self, u: Uscc, values: Vec<(Arc<Scored>, isize)>) {
+        match values.into_iter().find(|(_, r)| *r > 0) {
+            Some((s, _)) => self.current.insert(u, s),
+            None => self.current.remove(&u),
+        };
     }
 
     /// Takes an enterprise's net evaluation updates at `t`.
@@ -433,5 +502,67 @@ mod tests {
         t.advance(11);
         assert_eq!(t.dead_new, vec![(5, d.clone())], "reported again");
         assert_eq!(t.dead.get(&d), Some(&1));
+    }
+
+    /// Resumed from a checkpoint, a tracker takes the updates up to its time as the state
+    /// they restore (nothing reported, nothing decided again) and tracks those after it.
+    #[test]
+    fn a_resumed_tracker_reports_only_what_follows_its_checkpoint() {
+        let cat = Arc::new(Catalogue::embedded());
+        let u = Uscc::new("91330802MA2A00000K").expect("packs");
+        let letter = |id: &str, at| Dead {
+            id: (Feed::Pen, id.into()),
+            version: 1,
+            reason: Reason::UnknownTarget,
+            at,
+            origin: None,
+            digest: [0; 32],
+        };
+        let key = RecordKey {
+            id: (Feed::Pen, "P1".into()),
+            version: 1,
+            digest: [0; 32],
+        };
+        let kept = Kept {
+            decided: vec![(u, "C1".into())],
+            ..Kept::default()
+        };
+        let mut t = Tracker::new(cat, None)
+            .with_commitments(rules::supervision::Supervision::embedded().commitments)
+            .draining()
+            .resume(10, kept.clone());
+        // The dataflow's state at the checkpoint, all at its time.
+        t.dead(letter("E1", 5), 10, 1);
+        let active = Step {
+            from: 5,
+            status: Status::Active,
+        };
+        t.status(key.clone(), u, active, 10, 1);
+        t.commitment(u, CommitmentEvent::Published("C1".into()), 10, 1);
+        t.advance(11);
+        assert!(t.dead_new.is_empty() && t.status_new.is_empty() && t.scheduled.is_empty());
+        assert_eq!(t.dead.get(&letter("E1", 5)), Some(&1));
+        assert_eq!(t.statuses().count(), 1);
+        assert_eq!(t.kept(), kept);
+        // After it: new letters and status changes are reported; a commitment decided
+        // before the checkpoint is not decided again, a new one is.
+        t.dead(letter("E2", 12), 12, 1);
+        let expired = Step {
+            from: 12,
+            status: Status::Expired,
+        };
+        t.status(key.clone(), u, expired, 12, 1);
+        t.commitment(u, CommitmentEvent::Published("C1".into()), 12, -1);
+        t.commitment(u, CommitmentEvent::Published("C1".into()), 13, 1);
+        t.commitment(u, CommitmentEvent::Published("C2".into()), 13, 1);
+        t.advance(14);
+        assert_eq!(t.dead_new, vec![(12, letter("E2", 12))]);
+        assert_eq!(t.status_new, vec![(12, key, u, Status::Expired)]);
+        let decided: Vec<&str> = t
+            .scheduled
+            .iter()
+            .map(|s| s.commitment_id.as_str())
+            .collect();
+        assert_eq!(decided, vec!["C2"]);
     }
 }

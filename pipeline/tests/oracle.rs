@@ -11,11 +11,15 @@
 //! commitments, the pipeline's own `CMT.SCHEDULED` records, relations between enterprises,
 //! and horizons long enough for windows and publicity periods to expire. The commitment
 //! loop's scheduling decisions and verification results equal the reference's too.
+//!
+//! A run resumed from a checkpoint at any time gives the uninterrupted run's outputs after
+//! that time, and its state after every later step (D68).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use pipeline::replay::{replay, Schedule};
+use pipeline::checkpoint::Checkpoint;
+use pipeline::replay::{replay, Replayed, Schedule};
 use proptest::prelude::*;
 use rules::catalogue::Catalogue;
 use rules::decode::digest;
@@ -438,11 +442,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         model.clone(),
         Some(commitments.clone()),
         timely::Config::process(workers),
-        Schedule {
-            batch: 1,
-            until,
-            profile: None,
-        },
+        Schedule::new(1, until),
         move |_, t, tracker| {
             s.lock()
                 .expect("lock")
@@ -509,8 +509,121 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
     Ok(())
 }
 
+/// Each step's evaluations after `after` (debug text, per enterprise) of one replay.
+type StepsAfter = BTreeMap<Ts, BTreeMap<String, String>>;
+
+/// Replays `log` up to `until` on `workers` workers with the commitment loop, collecting
+/// every step's evaluations after `after`.
+fn replay_steps(
+    log: &[Accepted],
+    workers: usize,
+    schedule: Schedule,
+    after: Ts,
+) -> Result<(Replayed, StepsAfter), TestCaseError> {
+    let steps: Arc<Mutex<StepsAfter>> = Arc::default();
+    let s = steps.clone();
+    let out = replay(
+        pipeline::replay::shared(log.to_vec()),
+        Arc::new(Catalogue::embedded()),
+        None,
+        Some(Supervision::embedded().commitments),
+        timely::Config::process(workers),
+        schedule,
+        move |_, t, tracker| {
+            if t > after {
+                let mut s = s.lock().expect("lock");
+                let at = s.entry(t).or_default();
+                for (u, sc) in tracker.current.iter() {
+                    at.insert(u.to_string(), format!("{sc:?}"));
+                }
+            }
+        },
+    )
+    .map_err(TestCaseError::fail)?;
+    let steps = std::mem::take(&mut *steps.lock().expect("lock"));
+    Ok((out, steps))
+}
+
+/// Stops a run at `cut` with a checkpoint and resumes it from there: the two parts' outputs
+/// are the uninterrupted run's, and the resumed run's state after every step and at the end
+/// is the uninterrupted run's (D68).
+fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError> {
+    let log = log_of(ops);
+    let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
+    let (whole, whole_steps) = replay_steps(&log, workers, Schedule::new(1, until), cut)?;
+    let first = Schedule {
+        checkpoint: true,
+        ..Schedule::new(1, cut)
+    };
+    let (first, _) = replay_steps(&log, workers, first, cut)?;
+    let checkpoint = Checkpoint {
+        format: pipeline::checkpoint::FORMAT,
+        at: cut,
+        setup: String::new(),
+        workers: first.kept.values().cloned().collect(),
+    };
+    prop_assert_eq!(first.kept.len(), workers);
+    let rest = Schedule {
+        resume: Some(Arc::new(checkpoint)),
+        ..Schedule::new(1, until)
+    };
+    let (rest, rest_steps) = replay_steps(&log, workers, rest, cut)?;
+    // The resumed run steps at the whole run's times after the cut, except the first (the
+    // whole run's step that ends with its last record before the cut).
+    let whole_at: StepsAfter = whole_steps
+        .into_iter()
+        .filter(|(t, _)| rest_steps.contains_key(t))
+        .collect();
+    prop_assert_eq!(whole_at.len(), rest_steps.len(), "steps at other times");
+    prop_assert_eq!(rest_steps, whole_at);
+    let lines = |r: &Replayed| -> Vec<String> {
+        r.states
+            .iter()
+            .map(|(u, (s, c))| format!("{u} {c:?} {s:?}"))
+            .collect()
+    };
+    prop_assert_eq!(lines(&rest), lines(&whole));
+    prop_assert_eq!(&rest.dead, &whole.dead);
+    prop_assert_eq!(&rest.statuses, &whole.statuses);
+    prop_assert_eq!(
+        [&first.changes[..], &rest.changes[..]].concat(),
+        whole.changes.clone()
+    );
+    prop_assert_eq!(
+        [&first.alerts[..], &rest.alerts[..]].concat(),
+        whole.alerts.clone()
+    );
+    prop_assert_eq!(
+        [&first.scheduled[..], &rest.scheduled[..]].concat(),
+        whole.scheduled.clone()
+    );
+    prop_assert_eq!(
+        [&first.checks[..], &rest.checks[..]].concat(),
+        whole.checks.clone()
+    );
+    Ok(())
+}
+
+/// A time to cut `ops`'s log at: one of its visibility times, or just before or after one.
+fn cut_of(ops: &[Op], pick: usize, shift: i64) -> Ts {
+    let mut times: Vec<Ts> = log_of(ops).iter().map(|a| a.v).collect();
+    times.sort_unstable();
+    times.get(pick % times.len().max(1)).copied().unwrap_or(0) + shift
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_run_resumed_from_a_checkpoint_equals_the_whole_run(
+        ops in proptest::collection::vec(op(), 1..40),
+        pick in 0usize..40,
+        shift in prop_oneof![Just(0i64), Just(-1), Just(1), 0i64..400 * DAY],
+    ) {
+        let cut = cut_of(&ops, pick, shift);
+        check_resume(&ops, 1, cut)?;
+        check_resume(&ops, 2, cut)?;
+    }
 
     #[test]
     fn dataflow_equals_reference_after_every_step(ops in proptest::collection::vec(op(), 1..40)) {

@@ -119,11 +119,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
         Some(model.clone()),
         None,
         timely::Config::process(1),
-        Schedule {
-            batch: 10_000,
-            until,
-            profile: None,
-        },
+        Schedule::new(10_000, until),
         |_, _, _| {},
     )
     .expect("runs");

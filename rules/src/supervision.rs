@@ -512,7 +512,7 @@ impl Inspection {
 }
 
 /// An enterprise's pre-credit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "pre_credit",
     content = "line_fen",
