@@ -210,7 +210,12 @@ fn killed_runs_equal_an_uninterrupted_run() {
         let mut child = serve(&crashed);
         let at = Duration::from_secs_f64(rng.random_range(0.5..(uninterrupted / 3.0).max(1.0)));
         std::thread::sleep(at);
-        if child.try_wait().expect("wait").is_some() {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(
+                status.success(),
+                "steward serve failed: {status}\n{}",
+                child.lines().join("\n")
+            );
             break;
         }
         child.kill().expect("kill -9");
@@ -219,11 +224,40 @@ fn killed_runs_equal_an_uninterrupted_run() {
         eprintln!("killed after {:.1} s", at.as_secs_f64());
     }
     assert!(kills >= 5, "killed {kills} times before it finished");
+    // Killed once more, as soon as a checkpoint is on disk (the tests' configuration asks
+    // for one every second): the last restart resumes from a checkpoint, and the results
+    // below must not show it (D68).
+    let dir = std::path::Path::new(&crashed.cfg.checkpoints.dir)
+        .join(&crashed.cfg.kafka.transactional_id);
+    let written = || {
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .unwrap_or(false)
+    };
+    let mut child = serve(&crashed);
+    e2e::wait_for("a checkpoint on disk", Duration::from_secs(300), || {
+        (written() || child.try_wait().ok().flatten().is_some()).then_some(())
+    })
+    .expect("a checkpoint, or the run's end");
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    assert!(written(), "no checkpoint was written");
     let restarted = Instant::now();
-    wait(serve(&crashed), Duration::from_secs(900));
+    let mut last = serve(&crashed);
+    let status = wait_exit(&mut last, Duration::from_secs(900));
+    assert!(status.success(), "steward serve failed: {status}");
     eprintln!(
         "after the last kill: caught up and finished in {:.1} s",
         restarted.elapsed().as_secs_f64()
+    );
+    assert!(
+        last.lines()
+            .iter()
+            .any(|l| l.contains("resuming from a checkpoint")),
+        "the last restart did not resume from a checkpoint"
     );
     // Nothing lost, nothing duplicated: the killed run's tables and topics are exactly what
     // its log implies.

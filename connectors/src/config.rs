@@ -25,6 +25,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("STEWARD_CLICKHOUSE_USER", "clickhouse.user"),
     ("STEWARD_CLICKHOUSE_PASSWORD", "clickhouse.password"),
     ("STEWARD_CLICKHOUSE_DATABASE", "clickhouse.database"),
+    ("STEWARD_CHECKPOINT_DIR", "checkpoints.dir"),
 ];
 
 /// A configuration error, naming the field.
@@ -90,6 +91,37 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Which clock advances logical time (`semantics.md` §1).
     pub clock: ClockConfig,
+    /// Checkpoints of the trackers' state, from which a restart resumes (D68). A file
+    /// without this section takes the defaults below.
+    #[serde(default)]
+    pub checkpoints: CheckpointConfig,
+}
+
+/// Checkpoints (D68): every worker's tracker state at one logical time, written once every
+/// output up to that time is durable. A restart resumes from the newest one: the log's
+/// records up to its time enter the dataflow in one step, instead of being replayed time by
+/// time through the trackers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Directory of the checkpoint files, created when needed; each steward writes under a
+    /// subdirectory named by its `kafka.transactional_id`. Empty: no checkpoints (a restart
+    /// replays the whole log).
+    pub dir: String,
+    /// Take a checkpoint about this often, in seconds of wall-clock time.
+    pub every_secs: u64,
+    /// How many checkpoints to keep (the newest).
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            dir: "checkpoints".to_owned(),
+            every_secs: 60,
+            keep: 3,
+        }
+    }
 }
 
 /// Kafka settings.
@@ -262,6 +294,7 @@ impl Config {
             "STEWARD_CLICKHOUSE_USER" => self.clickhouse.user = v,
             "STEWARD_CLICKHOUSE_PASSWORD" => self.clickhouse.password = Secret(v),
             "STEWARD_CLICKHOUSE_DATABASE" => self.clickhouse.database = v,
+            "STEWARD_CHECKPOINT_DIR" => self.checkpoints.dir = v,
             _ => {}
         }
     }
@@ -424,6 +457,13 @@ impl Config {
                 format!("must be at least batch.max_rows ({})", b.max_rows),
             ));
         }
+        let c = &self.checkpoints;
+        if c.every_secs == 0 {
+            return Err(invalid("checkpoints.every_secs", "must be at least 1"));
+        }
+        if c.keep == 0 {
+            return Err(invalid("checkpoints.keep", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -538,6 +578,11 @@ mod tests {
                 "clickhouse.ca_location",
             ),
             (with("max_rows = 0", "max_rows = 20000"), "batch.max_rows"),
+            (
+                with("every_secs = 0", "every_secs = 60"),
+                "checkpoints.every_secs",
+            ),
+            (with("keep = 0", "keep = 3"), "checkpoints.keep"),
             (
                 with(
                     "security_protocol = \"sasl_ssl\"",

@@ -170,6 +170,9 @@ pub struct Metrics {
     pub service_retries: IntCounterVec,
     /// `steward_checkpoint_age_seconds`: time since the last committed checkpoint.
     pub checkpoint_age: Gauge,
+    /// `steward_state_checkpoints_total{outcome}`: state checkpoints (D68) `written`, or
+    /// `failed` to be written.
+    pub state_checkpoints: IntCounterVec,
     /// `steward_watermark_timestamp_seconds`: the dataflow's logical time (Unix seconds).
     pub watermark: IntGauge,
     /// `steward_sink_backlog_rows`: rows waiting to be written to ClickHouse.
@@ -328,6 +331,12 @@ impl Metrics {
                 r.register(Box::new(g.clone()))?;
                 g
             },
+            state_checkpoints: counter(
+                r,
+                "steward_state_checkpoints_total",
+                "State checkpoints written or failed, by outcome.",
+                &["outcome"],
+            )?,
             watermark: {
                 let g = IntGauge::new(
                     "steward_watermark_timestamp_seconds",

@@ -191,6 +191,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Removes the checkpoints at `from` or later; returns how many.
+    pub fn discard_from(&self, from: Ts) -> Result<usize, CheckpointError> {
+        let mut n = 0;
+        for (_, path) in self.times()?.into_iter().filter(|(at, _)| *at >= from) {
+            std::fs::remove_file(&path).map_err(Self::io(&path))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The newest checkpoint at a time before `before` (the outputs up to its time must be
     /// durable, or resuming from it would lose them), if any.
     pub fn newest_before(&self, before: Ts) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -230,10 +240,42 @@ mod tests {
         assert_eq!(store.newest_before(31).expect("read"), Some(at(30)));
         assert_eq!(store.newest_before(30).expect("read"), Some(at(20)));
         assert_eq!(store.newest_before(20).expect("read"), None);
+        assert_eq!(store.discard_from(30).expect("removed"), 1);
+        assert_eq!(store.newest_before(Ts::MAX).expect("read"), Some(at(20)));
+        store.write(&at(30)).expect("written");
         // A damaged file is an error that names it, not a silent full replay.
         std::fs::write(store.path(30), b"{").expect("written");
         let err = store.newest_before(31).expect_err("damaged");
         assert!(err.to_string().contains("checkpoint-"), "{err}");
+    }
+
+    /// A worker's part crosses processes in bincode (timely's exchange, and the steps to the
+    /// sink), so every field must round-trip there too, not only in JSON.
+    #[test]
+    fn a_workers_part_round_trips_in_bincode_and_json() {
+        use crate::tracker::KeptPreCredit;
+        use rules::uscc::Uscc;
+        let u = Uscc::new("91330802MA2A00000K").expect("packs");
+        let kept = Kept {
+            monitors: vec![(u, rules::monitor::Monitor::default())],
+            pre_credit: vec![
+                (u, KeptPreCredit::Line(500_000)),
+                (u, KeptPreCredit::Review),
+            ],
+            decided: vec![(u, "C1".into())],
+            reported: Vec::new(),
+        };
+        let bytes = bincode::serialize(&kept).expect("bincode");
+        assert_eq!(bincode::deserialize::<Kept>(&bytes).expect("back"), kept);
+        let c = Checkpoint {
+            workers: vec![kept],
+            ..at(3)
+        };
+        let json = serde_json::to_vec(&c).expect("json");
+        assert_eq!(
+            serde_json::from_slice::<Checkpoint>(&json).expect("back"),
+            c
+        );
     }
 
     #[test]

@@ -46,12 +46,14 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::{Map, Partition};
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Input as _, Probe};
+use timely::dataflow::InputHandle;
 use timely::progress::operate::FrontierInterest;
 
 use crate::ordered::{
     add, difference, FoldOrdered, Folded, Outputs, ProcessOrdered, ReduceOrdered,
 };
+use crate::tracker::Kept;
 
 /// Output of the enterprise lifecycle stage. The stage stores many of these per
 /// enterprise, so every variant is a pointer wide: 16 bytes instead of 96.
@@ -214,13 +216,53 @@ impl<'a> From<&'a Scored> for Reading<'a> {
     }
 }
 
+/// A message to one worker's tracker, sent at a logical time through the dataflow, so that
+/// it is there before the frontier passes that time (D68).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Control {
+    /// Keep the tracker's state at this time: a checkpoint.
+    Checkpoint,
+    /// Resume from this state of a checkpoint at this time (the records up to it enter the
+    /// dataflow at it).
+    Resume(Box<Kept>),
+}
+
+/// The control input: `(worker, message)` at a time.
+pub type ControlInput = InputHandle<Ts, CapacityContainerBuilder<Vec<(usize, Control)>>>;
+
 /// Handles to a built dataflow, for one worker.
 pub struct Handles {
     /// Accepted records, inserted at their visibility time (shared: every stage that keeps
     /// a record keeps this one copy).
     pub input: InputSession<Ts, Arc<Accepted>, isize>,
+    /// Messages to the workers' trackers, each to the worker it names.
+    pub control: ControlInput,
     /// Progress of every output.
     pub probe: ProbeHandle<Ts>,
+}
+
+impl Handles {
+    /// Advances both inputs to `t` (if behind it) and flushes them.
+    pub fn advance_to(&mut self, t: Ts) {
+        advance_inputs(&mut self.input, &mut self.control, t);
+    }
+}
+
+/// Advances the record and control inputs to `t` (if behind it) and flushes them: the
+/// frontier moves only when both have.
+pub fn advance_inputs(
+    input: &mut InputSession<Ts, Arc<Accepted>, isize>,
+    control: &mut ControlInput,
+    t: Ts,
+) {
+    if *input.time() < t {
+        input.advance_to(t);
+    }
+    if *control.time() < t {
+        control.advance_to(t);
+    }
+    input.flush();
+    control.flush();
 }
 
 impl std::fmt::Debug for Handles {
@@ -241,6 +283,8 @@ pub trait Sink: 'static {
     /// An update of a record's status steps (D11), with the enterprise each is filed under.
     /// Every step of a record goes to one worker's sink.
     fn status(&mut self, key: RecordKey, uscc: Uscc, step: Step, time: Ts, diff: isize);
+    /// A control message for this worker, sent at `time`.
+    fn control(&mut self, control: Control, time: Ts);
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -252,8 +296,27 @@ pub fn build<S: Sink>(
     sink: Rc<RefCell<S>>,
 ) -> Handles {
     let probe = ProbeHandle::new();
-    let input = worker.dataflow::<Ts, _, _>(|scope| {
+    let (input, control) = worker.dataflow::<Ts, _, _>(|scope| {
         let (input, records) = scope.new_collection::<Arc<Accepted>, isize>();
+        let (control, messages) = scope.new_input::<Vec<(usize, Control)>>();
+        let s = sink.clone();
+        messages
+            .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                Exchange::new(|(w, _): &(usize, Control)| *w as u64),
+                "Sink: Control",
+                |_, _| {
+                    move |input, _output| {
+                        input.for_each_stamp(|cap, data| {
+                            // Messages are sent at a time, so their stamp has a least one.
+                            let Some(&t) = cap.least() else { return };
+                            for (_, c) in data.flat_map(|b| b.drain(..)) {
+                                s.borrow_mut().control(c, t);
+                            }
+                        });
+                    }
+                },
+            )
+            .probe_with(&probe);
         let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
         let s = sink.clone();
         deliver(scored, "Sink: Scored", Pipeline, move |((u, sc), t, r)| {
@@ -288,9 +351,13 @@ pub fn build<S: Sink>(
             move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, st, t, r),
         )
         .probe_with(&probe);
-        input
+        (input, control)
     });
-    Handles { input, probe }
+    Handles {
+        input,
+        control,
+        probe,
+    }
 }
 
 /// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and

@@ -16,7 +16,7 @@ use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::checkpoint::Checkpoint;
-use crate::dataflow::{build, Scored};
+use crate::dataflow::{build, Control, Scored};
 use crate::profile::OperatorTimes;
 use crate::tracker::{Kept, Tracker};
 
@@ -115,7 +115,6 @@ where
                     worker.peers()
                 ));
             }
-            tracker = tracker.resume(c.at, c.workers[worker.index()].clone());
         }
         let tracker = Rc::new(RefCell::new(tracker));
         if let Some(p) = &schedule.profile {
@@ -125,15 +124,26 @@ where
         let feeds = worker.index() == 0;
         let mut i = 0;
         if let Some(c) = &schedule.resume {
-            // Every record up to the checkpoint enters at its time.
-            if *h.input.time() < c.at {
-                h.input.advance_to(c.at);
-            }
+            // Every record up to the checkpoint enters at its time, and each worker's tracker
+            // resumes from its state then.
+            h.advance_to(c.at);
             while i < order.len() && log[order[i]].v <= c.at {
                 if feeds {
                     h.input.update_at(Arc::clone(&log[order[i]]), c.at, 1);
                 }
                 i += 1;
+            }
+            if feeds {
+                for (w, kept) in c.workers.iter().enumerate() {
+                    h.control.send((w, Control::Resume(Box::new(kept.clone()))));
+                }
+            }
+        }
+        if schedule.checkpoint && feeds {
+            // Every tracker keeps its state at `until`.
+            h.advance_to(schedule.until);
+            for w in 0..worker.peers() {
+                h.control.send((w, Control::Checkpoint));
             }
         }
         while i < order.len() && log[order[i]].v <= schedule.until {
@@ -166,11 +176,10 @@ where
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
-        let kept = if schedule.checkpoint {
-            BTreeMap::from([(worker.index(), t.kept())])
-        } else {
-            BTreeMap::new()
-        };
+        let kept = std::mem::take(&mut t.taken)
+            .into_iter()
+            .map(|(_, kept)| (worker.index(), kept))
+            .collect();
         let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.current)
             .into_iter()
             .map(|(u, s)| {
@@ -220,9 +229,6 @@ where
 
 /// Advances the input to `t` and runs the worker until every output has reached it.
 fn run_to(worker: &mut timely::worker::Worker, h: &mut crate::dataflow::Handles, t: Ts) {
-    if *h.input.time() < t {
-        h.input.advance_to(t);
-    }
-    h.input.flush();
-    worker.step_while(|| h.probe.less_than(h.input.time()));
+    h.advance_to(t);
+    worker.step_while(|| h.probe.less_than(&t));
 }

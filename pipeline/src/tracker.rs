@@ -23,7 +23,7 @@ use rules::time::Ts;
 use rules::uscc::Uscc;
 use serde::{Deserialize, Serialize};
 
-use crate::dataflow::{Scored, Sink};
+use crate::dataflow::{Control, Scored, Sink};
 use crate::ordered::{add, Lookup, Pending};
 
 /// Where an enterprise is: region and industry codes (empty when unknown).
@@ -102,6 +102,10 @@ pub struct Tracker {
     /// Resumed from a checkpoint at this time: updates up to it restore the dataflow's
     /// state and report nothing (D68).
     resumed: Option<Ts>,
+    /// Times at which to keep this tracker's state (checkpoints), not yet passed.
+    pending_marks: Pending<()>,
+    /// This tracker's state at each checkpoint time passed since this was last drained.
+    pub taken: Vec<(Ts, Kept)>,
 }
 
 /// What a tracker keeps from its past that the dataflow's state at a time does not give
@@ -114,7 +118,7 @@ pub struct Kept {
     /// Monitoring state per enterprise.
     pub monitors: Vec<(Uscc, Monitor)>,
     /// Pre-credit status per enterprise (none listed: no line).
-    pub pre_credit: Vec<(Uscc, PreCredit)>,
+    pub pre_credit: Vec<(Uscc, KeptPreCredit)>,
     /// Commitments already scheduled.
     pub decided: Vec<(Uscc, String)>,
     /// Verification results already reported.
@@ -138,6 +142,40 @@ fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
         .filter(|(_, r)| *r > 0)
         .max_by_key(|((_, s), _)| *s)
         .map(|((u, s), _)| (*u, s.status))
+}
+
+/// A pre-credit status as a checkpoint keeps it: [`PreCredit`]'s own serde form is the plans
+/// topic's (adjacently tagged), which bincode, the form a checkpoint's part crosses
+/// processes in, cannot read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum KeptPreCredit {
+    Line(i64),
+    Review,
+    Ineligible,
+    None,
+}
+
+impl From<PreCredit> for KeptPreCredit {
+    fn from(p: PreCredit) -> Self {
+        match p {
+            PreCredit::Line(fen) => KeptPreCredit::Line(fen),
+            PreCredit::Review => KeptPreCredit::Review,
+            PreCredit::Ineligible => KeptPreCredit::Ineligible,
+            PreCredit::None => KeptPreCredit::None,
+        }
+    }
+}
+
+impl From<KeptPreCredit> for PreCredit {
+    fn from(p: KeptPreCredit) -> Self {
+        match p {
+            KeptPreCredit::Line(fen) => PreCredit::Line(fen),
+            KeptPreCredit::Review => PreCredit::Review,
+            KeptPreCredit::Ineligible => PreCredit::Ineligible,
+            KeptPreCredit::None => PreCredit::None,
+        }
+    }
 }
 
 /// Whether updates at `t` restore the state of a checkpoint at `resumed` instead of being
@@ -192,6 +230,8 @@ impl Tracker {
             draining: false,
             status_new: Vec::new(),
             resumed: None,
+            pending_marks: Pending::default(),
+            taken: Vec::new(),
         }
     }
 
@@ -204,7 +244,10 @@ impl Tracker {
         }
         Kept {
             monitors: sorted(&self.monitors),
-            pre_credit: sorted(&self.pre_current),
+            pre_credit: sorted(&self.pre_current)
+                .into_iter()
+                .map(|(u, p)| (u, p.into()))
+                .collect(),
             decided: self.decided.iter().cloned().collect(),
             reported: self.reported.iter().cloned().collect(),
         }
@@ -213,13 +256,16 @@ impl Tracker {
     /// Resumes from a checkpoint at `at` holding `kept`: the dataflow then gives back its
     /// state at `at` (every record up to `at` entered at `at`), which this tracker takes as
     /// its current state without reporting it; later updates are tracked as before (D68).
-    pub fn resume(mut self, at: Ts, kept: Kept) -> Self {
+    fn resume(&mut self, at: Ts, kept: Kept) {
         self.monitors = kept.monitors.into_iter().collect();
-        self.pre_current = kept.pre_credit.into_iter().collect();
+        self.pre_current = kept
+            .pre_credit
+            .into_iter()
+            .map(|(u, p)| (u, p.into()))
+            .collect();
         self.decided = kept.decided.into_iter().collect();
         self.reported = kept.reported.into_iter().collect();
         self.resumed = Some(at);
-        self
     }
 
     /// For outputs that drain the tracker every step: reports each record status change in
@@ -301,8 +347,25 @@ impl Tracker {
         self.monitors.get(&uscc).and_then(|m| m.published)
     }
 
-    /// Applies every pending update at a time before `frontier`, in time order.
+    /// Applies every pending update at a time before `frontier`, in time order, keeping the
+    /// state at each checkpoint time on the way in `taken`.
     pub fn advance(&mut self, frontier: Ts) {
+        let mut marks: Vec<Ts> = self
+            .pending_marks
+            .before(Some(frontier))
+            .map(|(t, ())| t)
+            .collect();
+        marks.sort_unstable();
+        marks.dedup();
+        for t in marks {
+            self.apply(t.saturating_add(1));
+            self.taken.push((t, self.kept()));
+        }
+        self.apply(frontier);
+    }
+
+    /// Applies every pending update at a time before `frontier`, in time order.
+    fn apply(&mut self, frontier: Ts) {
         // Net per time and letter first: a letter can leave one enterprise and reach another
         // at the same time (a version moved the record), in either order.
         let mut dead: Vec<((Ts, Dead), isize)> = self
@@ -472,6 +535,12 @@ impl Sink for Tracker {
             self.pending_commitments.push(time, (uscc, event, diff));
         }
     }
+    fn control(&mut self, control: Control, time: Ts) {
+        match control {
+            Control::Checkpoint => self.pending_marks.push(time, ()),
+            Control::Resume(kept) => self.resume(time, *kept),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -529,8 +598,10 @@ mod tests {
         };
         let mut t = Tracker::new(cat, None)
             .with_commitments(rules::supervision::Supervision::embedded().commitments)
-            .draining()
-            .resume(10, kept.clone());
+            .draining();
+        t.control(Control::Resume(Box::new(kept.clone())), 10);
+        // And a checkpoint after it.
+        t.control(Control::Checkpoint, 12);
         // The dataflow's state at the checkpoint, all at its time.
         t.dead(letter("E1", 5), 10, 1);
         let active = Step {
@@ -557,6 +628,9 @@ mod tests {
         t.commitment(u, CommitmentEvent::Published("C2".into()), 13, 1);
         t.advance(14);
         assert_eq!(t.dead_new, vec![(12, letter("E2", 12))]);
+        // The checkpoint at 12 has the commitment withdrawn at 12 still decided, and C2 not
+        // yet (decided at 13).
+        assert_eq!(t.taken, vec![(12, kept)]);
         assert_eq!(t.status_new, vec![(12, key, u, Status::Expired)]);
         let decided: Vec<&str> = t
             .scheduled

@@ -512,7 +512,7 @@ impl Inspection {
 }
 
 /// An enterprise's pre-credit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "pre_credit",
     content = "line_fen",

@@ -67,7 +67,18 @@ impl Namespace {
                 "url = \"http://127.0.0.1:8123\"",
                 &format!("url = \"{}\"", clickhouse_url()),
             )
-            .replace("max_delay_ms = 500", "max_delay_ms = 200");
+            .replace("max_delay_ms = 500", "max_delay_ms = 200")
+            // Checkpoints every second, in the test's own directory.
+            .replace(
+                "dir = \"checkpoints\"",
+                &format!(
+                    "dir = \"{}\"",
+                    std::env::temp_dir()
+                        .join(format!("{name}.checkpoints"))
+                        .display()
+                ),
+            )
+            .replace("every_secs = 60", "every_secs = 1");
         let cfg = connectors::config::Config::from_toml(&text, |_| None).expect("valid config");
         let config = std::env::temp_dir().join(format!("{name}.toml"));
         std::fs::write(&config, text).expect("write config");
@@ -444,11 +455,7 @@ pub fn load_generated(
         None,
         None,
         timely::Config::process(2),
-        pipeline::replay::Schedule {
-            batch: 50_000,
-            until,
-            profile: None,
-        },
+        pipeline::replay::Schedule::new(50_000, until),
         |_, _, _| {},
     )
     .map_err(anyhow::Error::msg)?;

@@ -693,11 +693,7 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
         None,
         Some(Supervision::embedded().commitments),
         timely::Config::process(2),
-        pipeline::replay::Schedule {
-            batch: 20_000,
-            until,
-            profile: None,
-        },
+        pipeline::replay::Schedule::new(20_000, until),
         |_, _, _| {},
     )
     .expect("replay");

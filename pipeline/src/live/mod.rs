@@ -5,7 +5,8 @@
 //!    times; writes one entry per record to the internal log topic, and commits the input
 //!    offsets in the same Kafka transaction.
 //! 2. The dataflow: timely workers replay the log from its start (that rebuilds every
-//!    enterprise's state after a restart) and follow it.
+//!    enterprise's state after a restart) and follow it. With a checkpoint (D68), the log's
+//!    records up to its time enter at once, and the trackers resume from its state.
 //! 3. [`sink`]: writes outputs to ClickHouse, then publishes them to Kafka together with a
 //!    fence (the logical time below which every output is durable) in one transaction.
 //!    After a restart, outputs below the last fence are not written again.
@@ -31,7 +32,8 @@ use crate::messages::{self, PlanMessage, PreCreditMessage};
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 
-use crate::dataflow::{build, Handles};
+use crate::checkpoint::{Checkpoint, Setup, Store};
+use crate::dataflow::{advance_inputs, build, Control, Handles};
 use crate::log::{Body, Entry};
 use crate::rows;
 use crate::tracker::Tracker;
@@ -137,9 +139,20 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut stages = Vec::new();
+    let setup = Setup {
+        catalogue: &cat,
+        model: model.as_deref(),
+        pre_credit: Some(&opts.pre_credit),
+        commitments: Some(&opts.commitments),
+    }
+    .digest();
+    let store = (!cfg.checkpoints.dir.is_empty()).then(|| {
+        let dir = std::path::Path::new(&cfg.checkpoints.dir).join(&cfg.kafka.transactional_id);
+        Store::new(dir, cfg.checkpoints.keep)
+    });
     // Refused credentials or certificates stop start-up, naming the settings.
     connectors::kafka::check_access(&cfg.kafka)?;
-    let (log_rx, out_tx) = if opts.process == 0 {
+    let (side, out_tx) = if opts.process == 0 {
         // Process 0 alone writes to ClickHouse.
         let ch = connectors::clickhouse::ClickHouse::new(&cfg.clickhouse)?;
         tokio::runtime::Builder::new_current_thread()
@@ -153,6 +166,7 @@ pub fn serve(
             fence,
             "starting; outputs below the fence are already durable"
         );
+        let resume = store.as_ref().and_then(|s| resume_from(s, fence));
         let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
         let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
@@ -160,9 +174,19 @@ pub fn serve(
         let (c, sh) = (cfg.clone(), shared.clone());
         stages.push(stage("log-reader", move || read_log(&c, &sh, &log_tx))?);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
-        let sink = move || sink::run(&c, &k, &sh, &o, fence, out_rx, started);
+        let checkpoints = store.clone().map(|s| (s, setup.clone()));
+        let sink = move || sink::run(&c, &k, &sh, &o, fence, checkpoints, out_rx, started);
         stages.push(stage("sink", sink)?);
-        (Some(log_rx), Some(out_tx))
+        let every = store
+            .is_some()
+            .then(|| Duration::from_secs(cfg.checkpoints.every_secs));
+        let side = LogSide {
+            rx: log_rx,
+            resume,
+            setup: setup.clone(),
+            every,
+        };
+        (Some(side), Some(out_tx))
     } else {
         tracing::info!(
             process = opts.process,
@@ -170,7 +194,7 @@ pub fn serve(
         );
         (None, None)
     };
-    let log_rx = Arc::new(Mutex::new(log_rx));
+    let side = Arc::new(Mutex::new(side));
     let workers = {
         let (cat, shared, topics) = (cat.clone(), shared.clone(), cfg.kafka.topics.clone());
         let rule = opts.pre_credit.clone();
@@ -179,7 +203,7 @@ pub fn serve(
             // Worker 0 (in process 0) reads the log and hands the outputs to the sink.
             let first = worker.index() == 0;
             let rx = first
-                .then(|| log_rx.lock().ok().and_then(|mut r| r.take()))
+                .then(|| side.lock().ok().and_then(|mut r| r.take()))
                 .flatten();
             let out = out_tx.clone();
             let ctx = (&cat, model.clone(), &rule, &commitments);
@@ -205,6 +229,35 @@ pub fn serve(
         Ok(())
     } else {
         anyhow::bail!(errors.join("; "))
+    }
+}
+
+/// What worker 0 (in process 0) has besides the other workers: the log, the checkpoint to
+/// resume from, and how often to ask for a checkpoint (none: checkpoints are off).
+struct LogSide {
+    rx: Receiver<Vec<Entry>>,
+    resume: Option<Checkpoint>,
+    /// The setup digest of this run ([`Setup::digest`]).
+    setup: String,
+    every: Option<Duration>,
+}
+
+/// The newest checkpoint in `store` before `fence` (every output up to its time durable),
+/// after removing those at or after the fence: they belong to another history of the
+/// topics (a checkpoint is written only once the fence has passed its time). A checkpoint
+/// that cannot be read is reported, and the whole log is replayed: that is always correct.
+fn resume_from(store: &Store, fence: Ts) -> Option<Checkpoint> {
+    match store.discard_from(fence) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(n, fence, "removed checkpoints at or after the fence"),
+        Err(e) => tracing::warn!(error = %e, "removing checkpoints at or after the fence"),
+    }
+    match store.newest_before(fence) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "the checkpoint is not used; replaying the whole log");
+            None
+        }
     }
 }
 
@@ -297,7 +350,7 @@ fn work(
     ),
     topics: &Topics,
     shared: &Shared,
-    rx: Option<Receiver<Vec<Entry>>>,
+    side: Option<LogSide>,
     out: Option<SyncSender<Step>>,
 ) {
     let tracker = Rc::new(RefCell::new(
@@ -306,11 +359,36 @@ fn work(
             .with_commitments(commitments.clone())
             .draining(),
     ));
-    let Handles { input, probe } = build(worker, cat.clone(), model.clone(), tracker.clone());
-    // The workers that do not read the log drop their input: worker 0's alone then moves
+    let Handles {
+        input,
+        control,
+        probe,
+    } = build(worker, cat.clone(), model.clone(), tracker.clone());
+    // The workers that do not read the log drop their inputs: worker 0's alone then move
     // the frontier of every worker, in every process.
-    let mut feed = rx.map(|rx| (rx, input));
+    let mut feed = side.map(|side| (side, input, control));
     let index = worker.index();
+    // Records visible up to this time enter at it (the checkpoint resumed from, D68).
+    let mut resumed = Ts::MIN;
+    if let Some((side, input, control)) = &mut feed {
+        if let Some(c) = side.resume.take() {
+            match c.fits(worker.peers(), &side.setup) {
+                Ok(()) => {
+                    tracing::info!(
+                        at = c.at,
+                        "resuming from a checkpoint: the log's records up to its time enter at once"
+                    );
+                    advance_inputs(input, control, c.at);
+                    for (w, kept) in c.workers.into_iter().enumerate() {
+                        control.send((w, Control::Resume(Box::new(kept))));
+                    }
+                    resumed = c.at;
+                }
+                Err(e) => tracing::warn!(error = %e, "replaying the whole log"),
+            }
+        }
+    }
+    let mut last_mark = (Instant::now(), resumed);
     let (mut steps, gone) = to_sink(worker, out.clone().filter(|_| index == 0));
     let frontier_of = |probe: &ProbeHandle<Ts>| {
         probe
@@ -324,7 +402,8 @@ fn work(
     let mut frontier_sent = Ts::MIN;
     let mut last_send = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) && !gone.get() {
-        if let Some((rx, input)) = &mut feed {
+        if let Some((side, input, control)) = &mut feed {
+            let rx = &side.rx;
             let mut wm = *input.time();
             // Wait for the log only when the dataflow has nothing left to do.
             let got = if probe.less_than(input.time()) {
@@ -342,9 +421,13 @@ fn work(
                         match &e.body {
                             Body::Accepted { .. } => {
                                 if let Some(a) = e.record() {
-                                    items.push((a.v, Item::Record(rows::record_row(&a))));
                                     let v = a.v;
-                                    input.update_at(Arc::new(a), v, 1);
+                                    // Up to a resumed checkpoint's time, the records are
+                                    // durable already (the fence passed it).
+                                    if v > resumed {
+                                        items.push((v, Item::Record(rows::record_row(&a))));
+                                    }
+                                    input.update_at(Arc::new(a), v.max(resumed), 1);
                                 }
                             }
                             Body::Rejected { letter } => {
@@ -357,10 +440,17 @@ fn work(
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if *input.time() < wm {
-                input.advance_to(wm);
+            // A checkpoint every so often, at the time the inputs are at, if it moved.
+            if let Some(every) = side.every {
+                let now = *input.time();
+                if last_mark.0.elapsed() >= every && now > last_mark.1 {
+                    for w in 0..worker.peers() {
+                        control.send((w, Control::Checkpoint));
+                    }
+                    last_mark = (Instant::now(), now);
+                }
             }
-            input.flush();
+            advance_inputs(input, control, wm);
         }
         // Run until the dataflow has caught up with its input (without an input: until the
         // frontier moves), for a few milliseconds at most; park (not spin) while waiting for
@@ -370,7 +460,7 @@ fn work(
         loop {
             worker.step_or_park(Some(Duration::from_millis(1)));
             let caught_up = match &feed {
-                Some((_, input)) => !probe.less_than(input.time()),
+                Some((_, input, _)) => !probe.less_than(input.time()),
                 None => frontier_of(&probe) != before,
             };
             if caught_up || Instant::now() >= until {
@@ -411,6 +501,9 @@ fn work(
         for (at, key, uscc, status) in std::mem::take(&mut t.status_new) {
             let row = rows::status_row(at, &key, &uscc.to_string(), status);
             items.push((at, Item::Status(Box::new(row))));
+        }
+        for (at, kept) in std::mem::take(&mut t.taken) {
+            items.push((at, Item::Kept(Box::new(kept))));
         }
         for (at, d) in std::mem::take(&mut t.dead_new) {
             // Counted applied when admitted; since the process started, so a restart's

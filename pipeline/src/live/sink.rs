@@ -35,7 +35,9 @@ use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
 use super::{Options, Shared};
+use crate::checkpoint::{Checkpoint, Store, FORMAT};
 use crate::messages::{to_bytes, PlanMessage, TaskDecision};
+use crate::tracker::Kept;
 
 /// One output with everything its sinks need (serializable: a worker in another process
 /// sends its outputs to the sink's process through timely).
@@ -61,6 +63,9 @@ pub enum Item {
     Check(Box<CommitmentCheckRow>),
     /// A record's new status (`record_status`).
     Status(Box<StatusRow>),
+    /// The sending worker's tracker state at the item's time: its part of a checkpoint
+    /// (D68), written once every worker's part is here and the fence has passed its time.
+    Kept(Box<Kept>),
 }
 
 /// What a worker sends after a step.
@@ -137,13 +142,66 @@ struct Skip {
     checks: HashSet<String>,
 }
 
-/// Runs the sink until the workers are gone (or the drained input is fully durable).
+/// The workers' parts of checkpoints not yet written, by time and worker.
+type Parts = BTreeMap<Ts, BTreeMap<usize, Kept>>;
+
+/// Writes the newest checkpoint of `parts` that has every worker's part and whose time the
+/// fence has passed (so every output up to it is durable), and forgets it and the older
+/// ones. A failed write is reported and counted; the next one may succeed.
+fn write_checkpoint(
+    parts: &mut Parts,
+    workers: usize,
+    fence: Ts,
+    (store, setup): &(Store, String),
+    shared: &Shared,
+) {
+    let Some(at) = parts
+        .iter()
+        .rev()
+        .find(|(t, p)| **t < fence && p.len() == workers)
+        .map(|(t, _)| *t)
+    else {
+        return;
+    };
+    let mut later = parts.split_off(&(at + 1));
+    std::mem::swap(parts, &mut later);
+    let Some(kept) = later.remove(&at) else {
+        return;
+    };
+    let c = Checkpoint {
+        format: FORMAT,
+        at,
+        setup: setup.clone(),
+        workers: kept.into_values().collect(),
+    };
+    let started = Instant::now();
+    let outcome = match store.write(&c) {
+        Ok(()) => {
+            tracing::info!(at, took = ?started.elapsed(), "checkpoint written");
+            "written"
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, at, "checkpoint not written");
+            "failed"
+        }
+    };
+    shared
+        .metrics
+        .state_checkpoints
+        .with_label_values(&[outcome])
+        .inc();
+}
+
+/// Runs the sink until the workers are gone (or the drained input is fully durable),
+/// writing checkpoints to `checkpoints` (with this run's setup digest) if given.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     cfg: &Config,
     cat: &Catalogue,
     shared: &Shared,
     opts: &Options,
     mut fence: Ts,
+    checkpoints: Option<(Store, String)>,
     rx: Receiver<Step>,
     started: Instant,
 ) -> anyhow::Result<()> {
@@ -208,6 +266,7 @@ pub fn run(
     let mut uptos: BTreeMap<usize, Ts> = BTreeMap::new();
     let mut workers = usize::MAX;
     let mut pending: Vec<(Ts, Item)> = Vec::new();
+    let mut parts = Parts::new();
     let mut last_flush = Instant::now();
     let mut caught_up = false;
     let mut colours: HashMap<String, Colour> = HashMap::new();
@@ -217,8 +276,16 @@ pub fn run(
             Ok(step) => {
                 workers = step.workers;
                 uptos.insert(step.worker, step.upto);
-                // Outputs before the fence are durable from an earlier run.
-                pending.extend(step.items.into_iter().filter(|(t, _)| *t >= fence));
+                for (t, item) in step.items {
+                    match item {
+                        Item::Kept(k) => {
+                            parts.entry(t).or_default().insert(step.worker, *k);
+                        }
+                        // Outputs before the fence are durable from an earlier run.
+                        item if t >= fence => pending.push((t, item)),
+                        _ => {}
+                    }
+                }
                 false
             }
             Err(RecvTimeoutError::Timeout) => false,
@@ -275,6 +342,9 @@ pub fn run(
                 ?clickhouse_took,
                 "flushed"
             );
+        }
+        if let Some(c) = &checkpoints {
+            write_checkpoint(&mut parts, workers, fence, c, shared);
         }
         shared.metrics.sink_backlog.set(pending.len() as i64);
         shared
@@ -368,7 +438,8 @@ fn observe(
             | Item::PreCredit(_)
             | Item::Scheduled(_)
             | Item::Check(_)
-            | Item::Status(_) => {}
+            | Item::Status(_)
+            | Item::Kept(_) => {}
         }
     }
     let mut counts: BTreeMap<Colour, i64> = BTreeMap::new();
@@ -423,7 +494,8 @@ fn write_clickhouse<'a>(
             | Item::Alert(_)
             | Item::PreCredit(_)
             | Item::Scheduled(_)
-            | Item::Check(_) => {}
+            | Item::Check(_)
+            | Item::Kept(_) => {}
         }
     }
     let (state_rows, value_rows): (Vec<StateRow>, Vec<IndicatorRow>) = states
@@ -496,7 +568,11 @@ fn publish(
                         producer.send(&t.plans, uscc, &to_bytes(task))?;
                     }
                 }
-                Item::Record(_) | Item::State(_) | Item::Check(_) | Item::Status(_) => {}
+                Item::Record(_)
+                | Item::State(_)
+                | Item::Check(_)
+                | Item::Status(_)
+                | Item::Kept(_) => {}
             }
         }
         let fence = Fence {
