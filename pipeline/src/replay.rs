@@ -140,8 +140,11 @@ where
             }
         }
         if schedule.checkpoint && feeds {
-            // Every tracker keeps its state at `until`.
-            h.advance_to(schedule.until);
+            // Every tracker keeps its state at `until` (the control input waits there, the
+            // records' input goes on from where it is).
+            if *h.control.time() < schedule.until {
+                h.control.advance_to(schedule.until);
+            }
             for w in 0..worker.peers() {
                 h.control.send((w, Control::Checkpoint));
             }
