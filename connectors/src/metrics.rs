@@ -47,6 +47,9 @@ pub const TABLES: [&str; 10] = [
 /// Alert rules that are not trigger codes.
 pub const EXTRA_ALERT_RULES: [&str; 2] = ["COLOUR_WORSENED", "SCORE_DROP"];
 
+/// The outcomes of writing a state checkpoint (`steward_state_checkpoints_total`).
+pub const CHECKPOINT_OUTCOMES: [&str; 2] = ["written", "failed"];
+
 /// Kafka error codes (`error_code` label) created at zero, so that dashboards find the
 /// series before the first error: the transport and broker failures an operator watches,
 /// and `client` (errors without a librdkafka code). Other codes appear when they happen.
@@ -171,7 +174,7 @@ pub struct Metrics {
     /// `steward_checkpoint_age_seconds`: time since the last committed checkpoint.
     pub checkpoint_age: Gauge,
     /// `steward_state_checkpoints_total{outcome}`: state checkpoints (D68) `written`, or
-    /// `failed` to be written.
+    /// `failed` to be written ([`CHECKPOINT_OUTCOMES`]).
     pub state_checkpoints: IntCounterVec,
     /// `steward_watermark_timestamp_seconds`: the dataflow's logical time (Unix seconds).
     pub watermark: IntGauge,
@@ -392,6 +395,9 @@ impl Metrics {
         }
         for code in KAFKA_ERROR_CODES {
             m.kafka_errors.with_label_values(&[code]);
+        }
+        for outcome in CHECKPOINT_OUTCOMES {
+            m.state_checkpoints.with_label_values(&[outcome]);
         }
         // The process's own CPU, memory, open files and start time (`process_*`), as every
         // exporter has them: an operator sees a leak or a saturated core beside the
