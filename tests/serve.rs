@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, expected_by_replay, final_time, gen, produce, read_log, read_topic, serve,
-    serve_cluster, snapshot, sorted, status_rows, wait, wait_exit, Expected, FeedProducer,
-    Snapshot,
+    check, checkpoint_on_disk, expected_by_replay, final_time, gen, produce, read_log, read_topic,
+    resumed, serve, serve_cluster, snapshot, sorted, status_rows, wait, wait_exit, Expected,
+    FeedProducer, Snapshot,
 };
 use e2e::Namespace;
 use pipeline::log::{Body, Entry};
@@ -227,24 +227,14 @@ fn killed_runs_equal_an_uninterrupted_run() {
     // Killed once more, as soon as a checkpoint is on disk (the tests' configuration asks
     // for one every second): the last restart resumes from a checkpoint, and the results
     // below must not show it (D68).
-    let dir = std::path::Path::new(&crashed.cfg.checkpoints.dir)
-        .join(&crashed.cfg.kafka.transactional_id);
-    let written = || {
-        std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
-            })
-            .unwrap_or(false)
-    };
     let mut child = serve(&crashed);
     e2e::wait_for("a checkpoint on disk", Duration::from_secs(300), || {
-        (written() || child.try_wait().ok().flatten().is_some()).then_some(())
+        (checkpoint_on_disk(&crashed) || child.try_wait().ok().flatten().is_some()).then_some(())
     })
     .expect("a checkpoint, or the run's end");
     child.kill().expect("kill -9");
     child.wait().expect("reap");
-    assert!(written(), "no checkpoint was written");
+    assert!(checkpoint_on_disk(&crashed), "no checkpoint was written");
     let restarted = Instant::now();
     let mut last = serve(&crashed);
     let status = wait_exit(&mut last, Duration::from_secs(900));
@@ -254,9 +244,7 @@ fn killed_runs_equal_an_uninterrupted_run() {
         restarted.elapsed().as_secs_f64()
     );
     assert!(
-        last.lines()
-            .iter()
-            .any(|l| l.contains("resuming from a checkpoint")),
+        resumed(&last),
         "the last restart did not resume from a checkpoint"
     );
     // Nothing lost, nothing duplicated: the killed run's tables and topics are exactly what
@@ -353,7 +341,17 @@ fn two_processes_survive_a_killed_peer() {
     let ns = Namespace::new("e2e_procs");
     let produced = produce(&ns.cfg, &gen(300));
     let mut pair = serve_cluster(&ns, 2);
-    std::thread::sleep(Duration::from_secs(4));
+    // Killed once a checkpoint is on disk: the restarted cluster resumes from it, each
+    // worker of process 1 getting its part from process 0 through timely (D68).
+    let waited = e2e::wait_for("a checkpoint on disk", Duration::from_secs(120), || {
+        checkpoint_on_disk(&ns).then_some(())
+    });
+    if let Err(e) = waited {
+        for p in &mut pair {
+            eprintln!("{:?}\n{}", p.try_wait(), p.lines().join("\n"));
+        }
+        panic!("{e}");
+    }
     assert!(
         pair.iter_mut()
             .all(|p| p.try_wait().expect("wait").is_none()),
@@ -370,9 +368,15 @@ fn two_processes_survive_a_killed_peer() {
     );
 
     let restarted = Instant::now();
-    for p in serve_cluster(&ns, 2) {
-        wait(p, Duration::from_secs(900));
+    let mut again = serve_cluster(&ns, 2);
+    for p in &mut again {
+        let status = wait_exit(p, Duration::from_secs(900));
+        assert!(status.success(), "steward serve failed: {status}");
     }
+    assert!(
+        resumed(&again[0]),
+        "the cluster did not resume from a checkpoint"
+    );
     eprintln!(
         "two processes: caught up and finished in {:.1} s",
         restarted.elapsed().as_secs_f64()

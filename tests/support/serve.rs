@@ -187,6 +187,25 @@ fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
     c
 }
 
+/// Whether a checkpoint of `ns`'s `steward serve` is on disk (D68).
+pub fn checkpoint_on_disk(ns: &crate::Namespace) -> bool {
+    let dir = std::path::Path::new(&ns.cfg.checkpoints.dir).join(&ns.cfg.kafka.transactional_id);
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `child` logged that it resumed from a checkpoint (D68).
+pub fn resumed(child: &Captured) -> bool {
+    child
+        .lines()
+        .iter()
+        .any(|l| l.contains("resuming from a checkpoint"))
+}
+
 /// Waits until `child` exits successfully (kills it and fails after `limit`).
 pub fn wait(mut child: Captured, limit: Duration) {
     let status = wait_exit(&mut child, limit);
