@@ -12,6 +12,9 @@
 #   scripts/services.sh reset     down, then delete all service data (not the jar cache)
 #   scripts/services.sh stop NAME / start NAME   one service (kafka, clickhouse, prometheus,
 #                                 alertmanager); the outage tests use them
+#   scripts/services.sh pause NAME / resume NAME   freeze one service (SIGSTOP to its
+#                                 process group) and let it go on (SIGCONT): a broker
+#                                 that stops answering without closing its connections
 #   scripts/services.sh kafka-scram-user NAME PASSWORD   add or change a SCRAM-SHA-256 user
 #                                 of the SASL_SSL listener (127.0.0.1:9094)
 #   scripts/services.sh console-consumer TOPIC [ARGS...]   Kafka's own console consumer on
@@ -309,6 +312,13 @@ case ${1:-} in
     [[ " ${SERVICES[*]} " == *" ${2:-} "* ]] || die "start: name one of: ${SERVICES[*]}"
     running "$2" || "start_$2"
     wait_ready "$2" $((SECONDS + WAIT)) ;;
+  pause | resume)
+    [[ " ${SERVICES[*]} " == *" ${2:-} "* ]] || die "$1: name one of: ${SERVICES[*]}"
+    running "$2" || die "$1: $2 is not running"
+    signal=STOP
+    [ "$1" = resume ] && signal=CONT
+    kill -"$signal" -- "-$(cat "$(pidfile "$2")")"
+    log "$2 ${1}d" ;;
   reset) down && rm -rf "$SVC" && log "service data removed" ;;
   kafka-scram-user)
     [ -n "${2:-}" ] && [ -n "${3:-}" ] || die "kafka-scram-user: give a name and a password"
@@ -323,5 +333,5 @@ case ${1:-} in
     exec java -cp "$libs/*" -Dlog4j2.configurationFile="$CONF/kafka/tools-log4j2.properties" \
       org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:9092 \
       --isolation-level read_committed --from-beginning --topic "$2" "${@:3}" ;;
-  *) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

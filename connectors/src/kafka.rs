@@ -501,6 +501,42 @@ pub fn poll(
     }
 }
 
+/// Notices a consumer that has stopped fetching although data it has not read exists.
+///
+/// After a broker restart, librdkafka can leave an assigned consumer connected and polled,
+/// with no error, that never fetches again (librdkafka#5153, rust-rdkafka#597); a new
+/// consumer reads on at once. The caller knows whether unread data exists (for the log: the
+/// feed stage has committed more entries than were read) and reports progress; the watch
+/// says when the consumer has been behind, without progress, for `limit`.
+#[derive(Debug)]
+pub struct StallWatch {
+    limit: Duration,
+    since: Option<Instant>,
+}
+
+impl StallWatch {
+    /// A watch that reports a stall after `limit` without progress.
+    pub fn new(limit: Duration) -> Self {
+        StallWatch { limit, since: None }
+    }
+
+    /// Observes the consumer at `now`: whether it `progressed` since the last observation,
+    /// and whether it is `behind` (data exists that it has not read). True once it has been
+    /// behind without progress for the limit; the watch then starts over.
+    pub fn stalled(&mut self, progressed: bool, behind: bool, now: Instant) -> bool {
+        if progressed || !behind {
+            self.since = None;
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) >= self.limit {
+            self.since = None;
+            return true;
+        }
+        false
+    }
+}
+
 /// Reads `topic`'s partition 0 from the start to its current end, committed data only.
 pub fn read_all(k: &KafkaConfig, topic: &str, group: &str) -> Result<Vec<Read>, KafkaFailure> {
     let c = consumer(k, group)?;
@@ -737,5 +773,46 @@ impl FeedSource {
                 Some((p.topic.clone(), p.partition, (high - pos).max(0)))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_is_reported_only_after_the_limit_behind_without_progress() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = StallWatch::new(Duration::from_secs(10));
+        assert!(!w.stalled(false, true, at(0)), "the wait starts");
+        assert!(!w.stalled(false, true, at(9)), "not yet at the limit");
+        assert!(w.stalled(false, true, at(10)), "behind for the limit");
+        assert!(
+            !w.stalled(false, true, at(11)),
+            "reported, then started over"
+        );
+        assert!(w.stalled(false, true, at(21)));
+    }
+
+    #[test]
+    fn progress_or_nothing_to_read_restarts_the_wait() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = StallWatch::new(Duration::from_secs(10));
+        assert!(!w.stalled(false, true, at(0)));
+        assert!(!w.stalled(true, true, at(8)), "a message read");
+        assert!(
+            !w.stalled(false, true, at(12)),
+            "the wait starts again at 12"
+        );
+        assert!(!w.stalled(false, true, at(21)));
+        assert!(
+            !w.stalled(false, false, at(23)),
+            "caught up: nothing to read"
+        );
+        assert!(!w.stalled(false, true, at(30)));
+        assert!(!w.stalled(false, true, at(39)));
+        assert!(w.stalled(false, true, at(40)));
     }
 }

@@ -8,10 +8,13 @@
 //! [`Metrics::new`] and [`Metrics::describe`] so that dashboards and alert rules find them
 //! in the first scrape.
 
+use std::time::Duration;
+
 use prometheus::{
     Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
 };
+
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::monitor::{Alert, AlertState, ColourChange};
@@ -49,6 +52,10 @@ pub const EXTRA_ALERT_RULES: [&str; 2] = ["COLOUR_WORSENED", "SCORE_DROP"];
 
 /// The outcomes of writing a state checkpoint (`steward_state_checkpoints_total`).
 pub const CHECKPOINT_OUTCOMES: [&str; 2] = ["written", "failed"];
+
+/// The long-lived consumers that a stall watch restarts
+/// (`steward_kafka_consumer_restarts_total`, [`crate::kafka::StallWatch`]).
+pub const WATCHED_CONSUMERS: [&str; 1] = ["log"];
 
 /// Kafka error codes (`error_code` label) created at zero, so that dashboards find the
 /// series before the first error: the transport and broker failures an operator watches,
@@ -166,6 +173,9 @@ pub struct Metrics {
     pub clickhouse_rows_written: IntCounterVec,
     /// `steward_kafka_errors_total{error_code}`: Kafka client errors by librdkafka code.
     pub kafka_errors: IntCounterVec,
+    /// `steward_kafka_consumer_restarts_total{consumer}`: consumers replaced because they
+    /// stopped fetching while data they had not read existed ([`WATCHED_CONSUMERS`]).
+    pub consumer_restarts: IntCounterVec,
     /// `steward_service_up{service}`: 1 while the dependency is reachable, else 0 (also
     /// when it is not used, as in file mode).
     pub service_up: IntGaugeVec,
@@ -314,6 +324,12 @@ impl Metrics {
                 "Kafka client errors by librdkafka error code.",
                 &["error_code"],
             )?,
+            consumer_restarts: counter(
+                r,
+                "steward_kafka_consumer_restarts_total",
+                "Kafka consumers replaced after they stopped fetching with data left to read.",
+                &["consumer"],
+            )?,
             service_up: gauge(
                 r,
                 "steward_service_up",
@@ -395,6 +411,9 @@ impl Metrics {
         }
         for code in KAFKA_ERROR_CODES {
             m.kafka_errors.with_label_values(&[code]);
+        }
+        for c in WATCHED_CONSUMERS {
+            m.consumer_restarts.with_label_values(&[c]);
         }
         for outcome in CHECKPOINT_OUTCOMES {
             m.state_checkpoints.with_label_values(&[outcome]);
@@ -481,6 +500,18 @@ impl Metrics {
         let code = kafka_error_code(err);
         tracing::warn!(error_code = %code, error = %err, "kafka: {context}");
         self.kafka_errors.with_label_values(&[&code]).inc();
+    }
+
+    /// Logs and counts the restart of `consumer` (one of [`WATCHED_CONSUMERS`]), stalled
+    /// for `idle` with data left to read, from `offset`.
+    pub fn consumer_stalled(&self, consumer: &str, idle: Duration, offset: i64) {
+        tracing::warn!(
+            consumer,
+            ?idle,
+            offset,
+            "kafka: the consumer stopped fetching with data left to read; replacing it"
+        );
+        self.consumer_restarts.with_label_values(&[consumer]).inc();
     }
 
     /// Logs a failed ClickHouse insert into `table` and counts it.

@@ -206,6 +206,16 @@ pub fn resumed(child: &Captured) -> bool {
         .any(|l| l.contains("resuming from a checkpoint"))
 }
 
+/// How many times `child` replaced a Kafka consumer that had stopped fetching
+/// (`connectors::kafka::StallWatch`).
+pub fn consumers_replaced(child: &Captured) -> usize {
+    child
+        .lines()
+        .iter()
+        .filter(|l| l.contains("the consumer stopped fetching with data left to read"))
+        .count()
+}
+
 /// Waits until `child` exits successfully (kills it and fails after `limit`).
 pub fn wait(mut child: Captured, limit: Duration) {
     let status = wait_exit(&mut child, limit);

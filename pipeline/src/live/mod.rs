@@ -306,18 +306,37 @@ fn topic_plan(cfg: &Config) -> Vec<(&str, i32, bool)> {
     v
 }
 
+/// How long the log reader may read nothing while the feed stage has committed entries it
+/// has not read, before its consumer is replaced ([`connectors::kafka::StallWatch`]).
+const LOG_STALL: Duration = Duration::from_secs(15);
+
 /// Follows the log topic from its start and hands batches of entries to worker 0. Stops
-/// reading while the workers are behind (the channel is bounded).
+/// reading while the workers are behind (the channel is bounded). A consumer that stops
+/// fetching while the log holds entries it has not read is replaced by one that reads on
+/// from the next offset.
 fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyhow::Result<()> {
     let k = &cfg.kafka;
-    let consumer = connectors::kafka::consumer(k, &format!("{}-log", k.group_id))?;
-    connectors::kafka::assign_from(&consumer, &k.topics.accepted, 0)?;
+    let group = format!("{}-log", k.group_id);
+    let open = |from: i64| -> anyhow::Result<connectors::kafka::Reader> {
+        let consumer = connectors::kafka::consumer(k, &group)?;
+        connectors::kafka::assign_from(&consumer, &k.topics.accepted, from)?;
+        Ok(consumer)
+    };
+    let mut consumer = open(0)?;
+    // The offset of the next entry to read.
+    let mut next = 0;
+    let mut watch = connectors::kafka::StallWatch::new(LOG_STALL);
     let mut at_end = false;
     let mut batch = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
+        let mut progressed = false;
         match connectors::kafka::poll(&consumer, Duration::from_millis(20), &mut at_end) {
             Ok(Some(m)) => match Entry::decode(&m.payload) {
-                Ok(e) => batch.push(e),
+                Ok(e) => {
+                    batch.push(e);
+                    next = m.offset + 1;
+                    progressed = true;
+                }
                 Err(e) => anyhow::bail!("log entry at offset {} does not parse: {e}", m.offset),
             },
             Ok(None) => {}
@@ -332,6 +351,17 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
                 break;
             }
             shared.consumed.fetch_add(n, Ordering::SeqCst);
+        }
+        let read = shared.consumed.load(Ordering::SeqCst) + batch.len() as u64;
+        let behind = shared.produced.load(Ordering::SeqCst) > read;
+        if watch.stalled(progressed, behind, Instant::now()) {
+            shared.metrics.consumer_stalled("log", LOG_STALL, next);
+            match open(next) {
+                Ok(c) => consumer = c,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "replacing the log consumer; retrying")
+                }
+            }
         }
     }
     Ok(())
