@@ -21,8 +21,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
 
-/// How long one transactional call may take before it is retried.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one call to the brokers may take before it is retried (transactional calls,
+/// reading messages back at known places).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times [`TxnProducer::commit`] calls a commit again that failed with a retriable
 /// error (each call waits up to [`CALL_TIMEOUT`]).
 const COMMIT_RETRIES: u32 = 10;
@@ -48,6 +49,19 @@ pub enum KafkaFailure {
         /// What librdkafka said.
         reason: String,
     },
+    /// Messages that the log still holds did not arrive within the call timeout: the
+    /// broker is slow or unreachable, or the consumer stopped fetching.
+    #[error("kafka {context}: {partitions} partition(s) of {topic} not read to the wanted offsets within {timeout:?}")]
+    TimedOut {
+        /// What was being done.
+        context: &'static str,
+        /// The topic read.
+        topic: String,
+        /// How many of its partitions were not read far enough.
+        partitions: usize,
+        /// How long the call waited.
+        timeout: Duration,
+    },
     /// The producer was fenced or hit a fatal error; it must be rebuilt.
     #[error("kafka producer is no longer usable ({context}): {source}")]
     Fatal {
@@ -65,6 +79,7 @@ impl KafkaFailure {
         match self {
             KafkaFailure::Client { context, .. } => context,
             KafkaFailure::Fatal { .. } => "fatal",
+            KafkaFailure::TimedOut { .. } => "timed_out",
             KafkaFailure::Refused { .. } => "refused",
         }
     }
@@ -426,11 +441,14 @@ pub fn assign_from(consumer: &Reader, topic: &str, offset: i64) -> Result<(), Ka
 pub type Place = (String, i32, i64);
 
 /// The payloads of the messages at `places`, read with `consumer`. A place the log no
-/// longer holds (retention, compaction), or that does not arrive within the call timeout,
-/// is missing from the result.
+/// longer holds (retention, compaction) is missing from the result. A partition not read
+/// to its largest wanted offset (or its end) within `timeout` is an error
+/// ([`KafkaFailure::TimedOut`]): its places may still be there, and a caller that went on
+/// without them would lose their bytes.
 pub fn read_places(
     consumer: &Reader,
     places: &BTreeSet<Place>,
+    timeout: Duration,
 ) -> Result<BTreeMap<Place, Vec<u8>>, KafkaFailure> {
     let mut out = BTreeMap::new();
     // Per topic (an end-of-partition event names the partition only), each partition from
@@ -452,7 +470,7 @@ pub fn read_places(
         }
         consumer.assign(&tpl).map_err(client("assign"))?;
         let mut open: BTreeSet<i32> = parts.keys().copied().collect();
-        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        let deadline = std::time::Instant::now() + timeout;
         while !open.is_empty() && std::time::Instant::now() < deadline {
             match consumer.poll(Duration::from_millis(100)) {
                 None => {}
@@ -470,6 +488,14 @@ pub fn read_places(
                     }
                 }
             }
+        }
+        if !open.is_empty() {
+            return Err(KafkaFailure::TimedOut {
+                context: "read_places",
+                topic: (*topic).to_owned(),
+                partitions: open.len(),
+                timeout,
+            });
         }
     }
     Ok(out)
@@ -779,6 +805,29 @@ impl FeedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broker address that accepts connections and never answers (a frozen broker).
+    fn silent_broker() -> (std::net::TcpListener, KafkaConfig) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut cfg = crate::config::Config::from_toml(crate::config::DEFAULT_TOML, |_| None)
+            .expect("the embedded configuration")
+            .kafka;
+        cfg.brokers = listener.local_addr().expect("address").to_string();
+        (listener, cfg)
+    }
+
+    #[test]
+    fn places_not_reached_in_time_are_an_error_not_an_empty_answer() {
+        let (_listener, cfg) = silent_broker();
+        let c = consumer(&cfg, "read-places-test").expect("consumer");
+        let places = BTreeSet::from([("feed".to_owned(), 0, 5), ("feed".to_owned(), 1, 7)]);
+        match read_places(&c, &places, Duration::from_secs(2)) {
+            Err(KafkaFailure::TimedOut {
+                topic, partitions, ..
+            }) => assert_eq!((topic.as_str(), partitions), ("feed", 2)),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_stall_is_reported_only_after_the_limit_behind_without_progress() {

@@ -256,10 +256,15 @@ pub fn run(
     }) else {
         return Ok(());
     };
-    // Reads the original bytes of lifecycle rejects back from their feed topics.
-    let Some(originals) = retry(shared, Service::Kafka, "kafka originals reader", || {
-        connectors::kafka::consumer(k, &format!("{}-originals", k.group_id))
-    }) else {
+    // Reads the original bytes of lifecycle rejects back from their feed topics; replaced
+    // after a failed read (a consumer can stop fetching after a broker outage, D69).
+    let originals_reader = || connectors::kafka::consumer(k, &format!("{}-originals", k.group_id));
+    let Some(mut originals) = retry(
+        shared,
+        Service::Kafka,
+        "kafka originals reader",
+        originals_reader,
+    ) else {
         return Ok(());
     };
 
@@ -303,7 +308,10 @@ pub fn run(
                 .partition(|(t, _)| *t < upto);
             pending = later;
             if retry(shared, Service::Kafka, "kafka originals", || {
-                add_originals(&originals, &mut ready)
+                add_originals(&originals, &mut ready).or_else(|e| {
+                    originals = originals_reader()?;
+                    Err(e)
+                })
             })
             .is_none()
             {
@@ -391,7 +399,7 @@ fn add_originals(
     if places.is_empty() {
         return Ok(());
     }
-    let found = connectors::kafka::read_places(consumer, &places)?;
+    let found = connectors::kafka::read_places(consumer, &places, connectors::kafka::CALL_TIMEOUT)?;
     for (_, item) in items.iter_mut() {
         if let Item::Letter(d) = item {
             if wanted(d) {
