@@ -8,7 +8,6 @@
 //! it is its own test binary (cargo runs test binaries one at a time), and its tests run
 //! one at a time (a lock).
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,37 +15,8 @@ use e2e::serve::{
     check, consumers_replaced, expected_by_replay, gen, produce_part, read_log,
     serve_draining_after, snapshot, wait_exit,
 };
-use e2e::{repo_root, Namespace};
+use e2e::{services, Namespace, Restore};
 use rules::catalogue::Catalogue;
-
-fn services(verb: &str, name: &str) {
-    let status = Command::new(repo_root().join("scripts/services.sh"))
-        .args([verb, name])
-        .status()
-        .expect("services.sh");
-    assert!(status.success(), "services.sh {verb} {name}: {status}");
-}
-
-/// Undoes an outage (`services.sh VERB NAME`) when dropped, also when the test fails
-/// during it.
-struct Restore(&'static str, &'static str);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        services(self.0, self.1);
-    }
-}
-
-/// Rows in the namespace's `colour_history` (0 while ClickHouse or the table is not there).
-fn changes_written(ns: &Namespace) -> u64 {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(
-        ns.clickhouse()
-            .query("SELECT count() FROM colour_history")
-            .fetch_one::<u64>(),
-    )
-    .unwrap_or(0)
-}
 
 /// One outage: `scripts/services.sh verb name`, then `undo name` after `hold` seconds (also
 /// when the test fails meanwhile). Input arrives during it, or else right after it.
@@ -93,7 +63,7 @@ fn survives(prefix: &str, first: Outage, second: Outage) {
     let started = Instant::now();
     // Long enough not to declare the input complete during an outage.
     let mut child = serve_draining_after(&ns, 40.0);
-    while changes_written(&ns) == 0 {
+    while ns.changes_written() == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "no output yet"

@@ -89,6 +89,38 @@ impl Namespace {
     pub fn clickhouse(&self) -> clickhouse::Client {
         clickhouse_client().with_database(&self.name)
     }
+
+    /// Rows in this namespace's `colour_history` (0 while ClickHouse or the table is not
+    /// there).
+    pub fn changes_written(&self) -> u64 {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(
+            self.clickhouse()
+                .query("SELECT count() FROM colour_history")
+                .fetch_one::<u64>(),
+        )
+        .unwrap_or(0)
+    }
+}
+
+/// Runs `scripts/services.sh verb name` (stop, start, pause or resume one local service).
+pub fn services(verb: &str, name: &str) {
+    let status = std::process::Command::new(repo_root().join("scripts/services.sh"))
+        .args([verb, name])
+        .status()
+        .expect("services.sh");
+    assert!(status.success(), "services.sh {verb} {name}: {status}");
+}
+
+/// Undoes an outage when dropped (`services.sh undo name`), also when a test fails
+/// during it.
+#[derive(Debug)]
+pub struct Restore(pub &'static str, pub &'static str);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        services(self.0, self.1);
+    }
 }
 
 /// The repository's root (the parent of this crate).
