@@ -18,12 +18,29 @@ use e2e::serve::{
 use e2e::{services, Namespace, Restore};
 use rules::catalogue::Catalogue;
 
-/// One outage: `scripts/services.sh verb name`, then `undo name` after `hold` seconds (also
-/// when the test fails meanwhile). Input arrives during it, or else right after it.
+/// How a service is taken away, as `scripts/services.sh` verbs: the verb and its undo.
+#[derive(Clone, Copy)]
+enum How {
+    /// Stopped, then started again.
+    Stop,
+    /// Frozen (SIGSTOP), then let go on: it stops answering without closing connections.
+    Freeze,
+}
+
+impl How {
+    fn verbs(self) -> (&'static str, &'static str) {
+        match self {
+            How::Stop => ("stop", "start"),
+            How::Freeze => ("pause", "resume"),
+        }
+    }
+}
+
+/// One outage of the service `name` for `hold` seconds (undone also when the test fails
+/// meanwhile). Input arrives during it, or else right after it.
 struct Outage {
     name: &'static str,
-    verb: &'static str,
-    undo: &'static str,
+    how: How,
     hold: u64,
     input_during: bool,
 }
@@ -31,17 +48,15 @@ struct Outage {
 impl Outage {
     fn run(&self, started: &Instant, mut input: impl FnMut() -> u64) -> u64 {
         let at = || started.elapsed().as_secs_f64();
-        let restore = Restore(self.undo, self.name);
-        services(self.verb, self.name);
-        eprintln!("{}: {} at {:.1} s", self.name, self.verb, at());
-        let mut produced = if self.input_during { input() } else { 0 };
+        let (verb, undo) = self.how.verbs();
+        let restore = Restore(undo, self.name);
+        services(verb, self.name);
+        eprintln!("{}: {verb} at {:.1} s", self.name, at());
+        let during = self.input_during.then(&mut input);
         std::thread::sleep(Duration::from_secs(self.hold));
         drop(restore);
-        eprintln!("{}: {} at {:.1} s", self.name, self.undo, at());
-        if !self.input_during {
-            produced = input();
-        }
-        produced
+        eprintln!("{}: {undo} at {:.1} s", self.name, at());
+        during.unwrap_or_else(input)
     }
 }
 
@@ -63,13 +78,8 @@ fn survives(prefix: &str, first: Outage, second: Outage) {
     let started = Instant::now();
     // Long enough not to declare the input complete during an outage.
     let mut child = serve_draining_after(&ns, 40.0);
-    while ns.changes_written() == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no output yet"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    ns.wait_for_first_changes(Duration::from_secs(300))
+        .expect("no output yet");
     produced += first.run(&started, || {
         produce_part(&ns.cfg, &history, n / 2..n * 3 / 4)
     });
@@ -90,17 +100,20 @@ fn survives(prefix: &str, first: Outage, second: Outage) {
 /// ClickHouse stopped for 30 s while input arrives, then the broker restarted.
 #[test]
 fn a_clickhouse_outage_and_a_broker_restart_lose_and_duplicate_nothing() {
-    let stopped = |name, hold, input_during| Outage {
-        name,
-        verb: "stop",
-        undo: "start",
-        hold,
-        input_during,
-    };
     survives(
         "e2e_outage",
-        stopped("clickhouse", 30, true),
-        stopped("kafka", 3, false),
+        Outage {
+            name: "clickhouse",
+            how: How::Stop,
+            hold: 30,
+            input_during: true,
+        },
+        Outage {
+            name: "kafka",
+            how: How::Stop,
+            hold: 3,
+            input_during: false,
+        },
     );
 }
 
@@ -111,16 +124,19 @@ fn a_clickhouse_outage_and_a_broker_restart_lose_and_duplicate_nothing() {
 /// stalled after such a reconnect; `connectors::kafka::StallWatch` replaces it).
 #[test]
 fn frozen_services_lose_and_duplicate_nothing() {
-    let frozen = |name, hold, input_during| Outage {
-        name,
-        verb: "pause",
-        undo: "resume",
-        hold,
-        input_during,
-    };
     survives(
         "e2e_frozen",
-        frozen("kafka", 70, false),
-        frozen("clickhouse", 30, true),
+        Outage {
+            name: "kafka",
+            how: How::Freeze,
+            hold: 70,
+            input_during: false,
+        },
+        Outage {
+            name: "clickhouse",
+            how: How::Freeze,
+            hold: 30,
+            input_during: true,
+        },
     );
 }

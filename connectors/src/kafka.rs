@@ -171,9 +171,12 @@ pub type Reader = BaseConsumer<Quiet>;
 
 /// A consumer reading committed data only, with offsets under the application's control.
 pub fn consumer(k: &KafkaConfig, group: &str) -> Result<Reader, KafkaFailure> {
-    consumer_config(k, group)
-        .create_with_context(Quiet)
-        .map_err(client("consumer"))
+    create_consumer(&consumer_config(k, group))
+}
+
+/// A consumer with the settings `c`.
+fn create_consumer(c: &ClientConfig) -> Result<Reader, KafkaFailure> {
+    c.create_with_context(Quiet).map_err(client("consumer"))
 }
 
 /// How much a [`FeedSource`] prefetches per partition (each partition has its own queue, and
@@ -621,13 +624,11 @@ impl FeedSource {
     /// Assigns every partition of `topics`, each from the group's committed offset (or the
     /// beginning).
     pub fn new(k: &KafkaConfig, topics: &[&str]) -> Result<Self, KafkaFailure> {
-        let consumer: Arc<Reader> = Arc::new(
+        let consumer = Arc::new(create_consumer(
             consumer_config(k, &k.group_id)
                 .set("queued.max.messages.kbytes", FEED_QUEUE_KBYTES)
-                .set("queued.min.messages", "10000")
-                .create_with_context(Quiet)
-                .map_err(client("consumer"))?,
-        );
+                .set("queued.min.messages", "10000"),
+        )?);
         let mut tpl = TopicPartitionList::new();
         let mut ids = Vec::new();
         for t in topics {

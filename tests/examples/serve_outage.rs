@@ -20,7 +20,7 @@
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
@@ -83,27 +83,21 @@ fn main() {
             .stdout(Stdio::null()),
     )
     .expect("spawn steward serve");
-    let samples: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
+    // (seconds since the start, resident bytes), every 100 ms until `done`.
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (samples, done, pid) = (samples.clone(), done.clone(), child.id());
+        let (done, pid) = (done.clone(), child.id());
         std::thread::spawn(move || {
+            let mut samples = Vec::new();
             while !done.load(Ordering::SeqCst) {
-                let b = rss(pid);
-                if let Ok(mut s) = samples.lock() {
-                    s.push((started.elapsed().as_secs_f64(), b));
-                }
+                samples.push((started.elapsed().as_secs_f64(), rss(pid)));
                 std::thread::sleep(Duration::from_millis(100));
             }
+            samples
         })
     };
-    while ns.changes_written() == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "no output yet"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    ns.wait_for_first_changes(Duration::from_secs(600))
+        .expect("no output yet");
     let outage_start = started.elapsed().as_secs_f64();
     let restore = (outage_secs > 0).then(|| {
         services("stop", "clickhouse");
@@ -132,8 +126,7 @@ fn main() {
     assert!(status.success(), "steward serve failed: {status}");
     let exit = started.elapsed().as_secs_f64();
     done.store(true, Ordering::SeqCst);
-    sampler.join().expect("sampler");
-    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let samples = sampler.join().expect("sampler");
 
     let rest = (lines.len() - first) as f64;
     println!(

@@ -90,16 +90,22 @@ impl Namespace {
         clickhouse_client().with_database(&self.name)
     }
 
-    /// Rows in this namespace's `colour_history` (0 while ClickHouse or the table is not
-    /// there).
-    pub fn changes_written(&self) -> u64 {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(
-            self.clickhouse()
-                .query("SELECT count() FROM colour_history")
-                .fetch_one::<u64>(),
-        )
-        .unwrap_or(0)
+    /// Waits until this namespace's `colour_history` has rows (a `serve` run's first
+    /// outputs are durable), for at most `timeout`.
+    pub fn wait_for_first_changes(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let rt = tokio::runtime::Runtime::new()?;
+        // 0 while ClickHouse or the table is not there yet.
+        let written = || {
+            rt.block_on(
+                self.clickhouse()
+                    .query("SELECT count() FROM colour_history")
+                    .fetch_one::<u64>(),
+            )
+            .unwrap_or(0)
+        };
+        wait_for("the first colour changes in ClickHouse", timeout, || {
+            (written() > 0).then_some(())
+        })
     }
 }
 
