@@ -1,25 +1,25 @@
-//! The incremental dataflow: accepted records → lifecycle → facts with their intervals →
-//! active facts → per-enterprise links and cross-enterprise joins → evaluations.
+//! The incremental dataflow: accepted records → versions → per enterprise: lifecycle, facts
+//! with their intervals, active facts and links → cross-enterprise joins → evaluations.
 //!
 //! Logical time is visibility time (`rules::time::Ts`, seconds). Every domain decision is a
 //! `rules` function; this module only arranges where they run:
 //!
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
-//! 2. Per USCC, in parts ([`rules::part`], D65): [`rules::lifecycle::resolve_enterprise`],
+//! 2. Per USCC, one state machine (D71): [`rules::lifecycle::resolve_enterprise`],
 //!    [`rules::fact::derive`] and the statuses over the records of each part a change
-//!    touches, with the differences of that part's kept output.
-//! 3. A fact derived at time `v` becomes `+1` at `max(v, start)` and `−1` at `max(v, end)`:
-//!    windows, publicity periods and deadlines end by themselves, as future-dated updates.
-//! 4. `reduce` per USCC over the active facts of the kinds they depend on
-//!    ([`rules::score::LinkInputs`]): the links other enterprises read (red trigger,
-//!    status, legal representative, shares).
-//! 5. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
-//! 6. `reduce` per USCC over active facts and joined parts: [`rules::score::evaluate`].
+//!    touches ([`rules::part`], D65), with the differences of that part's kept output; a
+//!    fact derived at time `v` counts from `max(v, start)` to `max(v, end)` by the key's
+//!    timers (windows, publicity periods and deadlines end by themselves); the active
+//!    facts' [`rules::indicators::Local`], and the links other enterprises read (red
+//!    trigger, status, legal representative, shares) when a fact of a kind they depend
+//!    on ([`rules::score::LinkInputs`]) changes.
+//! 3. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
+//! 4. `reduce` per USCC over its `Local` and joined parts: [`rules::score::evaluate`].
 //!
 //! Every keyed stage keeps each key's current state instead of its history (D48): the
 //! `reduce`s are [`crate::ordered::ReduceOrdered::reduce_ordered`] (the same output as
 //! differential's `reduce`), the enterprise stage a
-//! [`crate::ordered::ProcessOrdered::process_ordered`].
+//! [`crate::ordered::ProcessTimed::process_timed`].
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -30,7 +30,7 @@ use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::Catalogue;
 use rules::fact::{CommitmentEvent, Fact, Src, What};
-use rules::indicators::{Cross, LocalState, ReviewFlag};
+use rules::indicators::{Cross, Local, LocalState, ReviewFlag};
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
@@ -50,9 +50,7 @@ use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::InputHandle;
 use timely::progress::operate::FrontierInterest;
 
-use crate::ordered::{
-    add, difference, FoldOrdered, Folded, Outputs, ProcessOrdered, ReduceOrdered,
-};
+use crate::ordered::{difference, Folded, Outputs, ProcessTimed, ReduceOrdered};
 use crate::tracker::Kept;
 
 /// Output of the enterprise lifecycle stage. The stage stores many of these per
@@ -97,13 +95,29 @@ enum Link {
     Affiliate(Uscc),
 }
 
+/// Output of the enterprise stage (D71), each at its own time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Out {
+    /// What the enterprise's own active facts decide, while it has a record in effect
+    /// (shared with the stage's state until either changes).
+    Own(Arc<Local>),
+    /// What other enterprises' rows 47–49 read about it.
+    Link(Link),
+    /// An active personal fact that it recorded (rows 45–46 of its person's enterprises).
+    Person(Arc<Fact>),
+    /// A lifecycle dead letter.
+    Dead(Box<Dead>),
+    /// A published commitment or a verification result (D46).
+    Commitment(Box<CommitmentEvent>),
+    /// A status step of one of its records (D11).
+    Status(Box<(RecordKey, Step)>),
+}
+
 /// The inputs of the final evaluation of one enterprise.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Part {
-    /// The enterprise has records.
-    Known,
-    /// One of its active facts.
-    Fact(Arc<Fact>),
+    /// What its own active facts decide (it has records).
+    Own(Arc<Local>),
     /// An active personal fact of its legal representative (from any enterprise).
     Person(Arc<Fact>),
     /// Another enterprise of its legal representative with a red trigger.
@@ -404,52 +418,31 @@ fn pipeline<'s>(
         })
         .as_collection();
 
-    // 2. Lifecycle and facts per enterprise, re-run only in the parts a change touches.
-    let c = cat.clone();
-    let kinds = part::Detachable::of(cat);
-    let derived = winners
+    // 2. Per enterprise, one state machine (D71): lifecycle and facts, re-run only in the
+    // parts a change touches; each fact active from `max(v, start)` to `max(v, end)` by
+    // the key's timers; what the active facts decide, and the links other enterprises
+    // read.
+    let stage = Stage {
+        kinds: part::Detachable::of(cat),
+        links: LinkInputs::new(cat),
+        cat: cat.clone(),
+    };
+    let firms = winners
         .map(|a| (Uscc::admitted(&a.event.uscc), a))
-        .process_ordered(
+        .process_timed(
             "Enterprise",
-            move |_u: &Uscc, s: &mut Lifecycle, changes, out| s.step(changes, &kinds, &c, out),
+            move |_u: &Uscc, s: &mut Firm, t, changes, due, timers, out| {
+                s.step(t, changes, due, timers, out, &stage)
+            },
         );
 
-    // 3. Facts, letters, commitment events and statuses at their own times.
-    let (known, facts, dead, commitments, statuses) = at_their_times(derived);
+    // Its outputs by kind.
+    let (own, links, persons, dead, commitments, statuses) = by_kind(firms);
     let dead = dead.concat(version_dead);
     // Each record's status steps; its status is the latest (D11, kept by the tracker).
     let statuses = statuses.concat(version_statuses);
 
-    // 4. What other enterprises read, from the facts of the kinds it depends on (so the
-    // frequent kinds, such as tax declarations, do not re-run it).
-    let c = cat.clone();
-    let inputs = LinkInputs::new(cat);
-    let links = facts
-        .clone()
-        .filter(move |(_, f)| inputs.reads(&f.what))
-        .fold_ordered(
-            "Links",
-            |s: &mut Links, f, r| s.0.update(f, r),
-            move |_u: &Uscc, s, out| {
-                let l = s.0.local.local(&c);
-                if red_trigger(l, &c) {
-                    out.push((Link::Red, 1));
-                }
-                if l.stopped() {
-                    out.push((Link::Stopped, 1));
-                }
-                if let Some((p, _)) = &l.legal_rep {
-                    out.push((Link::Rep(p.clone()), 1));
-                }
-                for (h, _) in &l.shareholders {
-                    out.push((Link::Holder(Uscc::admitted(h)), 1));
-                }
-                for (a, _) in &l.investments {
-                    out.push((Link::Affiliate(Uscc::admitted(a)), 1));
-                }
-            },
-        );
-    // Enterprises with a red trigger: one arrangement serves three joins.
+    // 3. Enterprises with a red trigger: one arrangement serves three joins.
     let red = links
         .clone()
         .flat_map(|(u, l)| (l == Link::Red).then_some(u))
@@ -467,18 +460,10 @@ fn pipeline<'s>(
         .map(|(p, u)| (u, p))
         .join_core(red.clone(), |u, p, _| Some((p.clone(), *u)));
 
-    // 5. Rows 45–49 inputs.
-    let person = facts
-        .clone()
-        .flat_map(|(_, f)| match &f.what {
-            What::PersonScore { person, .. } | What::PersonDishonest(person) => {
-                Some((person.clone(), f))
-            }
-            _ => None,
-        })
-        .join_core(reps_by_person.clone(), |_p, f, u| {
-            Some((*u, Part::Person(f.clone())))
-        });
+    // Rows 45–49 inputs.
+    let person = persons.join_core(reps_by_person.clone(), |_p, f, u| {
+        Some((*u, Part::Person(f.clone())))
+    });
     let rep_others = red_reps.join_core(reps_by_person, |_p, other, u| {
         (u != other).then_some((*u, Part::RepOtherRed(*other)))
     });
@@ -500,28 +485,20 @@ fn pipeline<'s>(
         .antijoin(stopped)
         .map(|(a, u)| (u, Part::AffiliateScored(a)));
 
-    // 6. The evaluation.
+    // 4. The evaluation.
     let c = cat.clone();
-    let scored = known
-        .map(|u| (u, Part::Known))
-        .concat(facts.map(|(u, f)| (u, Part::Fact(f))))
+    let scored = own
+        .map(|(u, l)| (u, Part::Own(l)))
         .concat(person)
         .concat(rep_others)
         .concat(holders)
         .concat(affiliates_red)
         .concat(affiliates_scored)
-        .fold_ordered(
-            "Evaluate",
-            |s: &mut Enterprise, part, r| match part {
-                Part::Fact(f) => s.facts.update(f, r),
-                part => add(&mut s.others, part, r),
-            },
-            move |_u: &Uscc, s, out| {
-                if let Some(sc) = evaluate_enterprise(s, model.as_deref(), &c) {
-                    out.push((Arc::new(sc), 1));
-                }
-            },
-        );
+        .reduce_ordered("Evaluate", Outputs::Stored, move |_u: &Uscc, parts, out| {
+            if let Some(sc) = evaluate_enterprise(parts, model.as_deref(), &c) {
+                out.push((Arc::new(sc), 1));
+            }
+        });
     (scored, dead, commitments, statuses)
 }
 
@@ -567,75 +544,78 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
     }
 }
 
-/// The enterprise stage's outputs by kind, each at its own times.
-type Timed<'s> = (
-    VecCollection<'s, Ts, Uscc>,
-    VecCollection<'s, Ts, (Uscc, Arc<Fact>)>,
+/// The enterprise stage's outputs by kind.
+type Kinds<'s> = (
+    VecCollection<'s, Ts, (Uscc, Arc<Local>)>,
+    VecCollection<'s, Ts, (Uscc, Link)>,
+    VecCollection<'s, Ts, (String, Arc<Fact>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
     VecCollection<'s, Ts, (RecordKey, (Uscc, Step))>,
 );
 
-/// Stage 3 in one operator: each output of the enterprise stage derived at `v` goes to the
-/// stream of its kind at its own time. A fact is `+1` at `max(v, start)` and `−1` at
-/// `max(v, end)` (windows, publicity periods and deadlines end by themselves, as
-/// future-dated updates); a letter, a commitment event or a status step holds from
-/// `max(v, its time)`.
-fn at_their_times<'s>(derived: VecCollection<'s, Ts, (Uscc, Derived)>) -> Timed<'s> {
-    let mut builder = OperatorBuilder::new("At their times".to_owned(), derived.inner.scope());
-    let mut input = builder.new_input(derived.inner, Pipeline);
+/// Each output of the enterprise stage to the stream of its kind, in one operator
+/// (personal facts keyed by their person).
+fn by_kind<'s>(firms: VecCollection<'s, Ts, (Uscc, Out)>) -> Kinds<'s> {
+    let mut builder = OperatorBuilder::new("By kind".to_owned(), firms.inner.scope());
+    let mut input = builder.new_input(firms.inner, Pipeline);
     builder.set_notify_for(0, FrontierInterest::Never);
-    let (mut known_out, known) = builder.new_output();
-    let (mut facts_out, facts) = builder.new_output();
+    let (mut own_out, own) = builder.new_output();
+    let (mut links_out, links) = builder.new_output();
+    let (mut persons_out, persons) = builder.new_output();
     let (mut dead_out, dead) = builder.new_output();
     let (mut commitments_out, commitments) = builder.new_output();
     let (mut statuses_out, statuses) = builder.new_output();
     builder.build(move |_| {
         move |_frontiers| {
-            let mut known_out = known_out.activate();
-            let mut facts_out = facts_out.activate();
+            let mut own_out = own_out.activate();
+            let mut links_out = links_out.activate();
+            let mut persons_out = persons_out.activate();
             let mut dead_out = dead_out.activate();
             let mut commitments_out = commitments_out.activate();
             let mut statuses_out = statuses_out.activate();
             input.for_each_stamp(|cap, data| {
-                let (mut k, mut f, mut d, mut c, mut s) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut o, mut l, mut p, mut d, mut c, mut s) = Default::default();
+                let (o, l, p, d, c, s): (
+                    &mut Vec<_>,
+                    &mut Vec<_>,
+                    &mut Vec<_>,
+                    &mut Vec<_>,
+                    &mut Vec<_>,
+                    &mut Vec<_>,
+                ) = (&mut o, &mut l, &mut p, &mut d, &mut c, &mut s);
                 for ((u, x), t, r) in data.flat_map(|b| b.drain(..)) {
                     match x {
-                        Derived::Known => k.push((u, t, r)),
-                        Derived::Fact(fact) => {
-                            let (from, to) = (t.max(fact.start), t.max(fact.end));
-                            if to < Ts::MAX {
-                                f.push(((u, Arc::clone(&fact)), to, -r));
+                        Out::Own(x) => o.push(((u, x), t, r)),
+                        Out::Link(x) => l.push(((u, x), t, r)),
+                        Out::Person(f) => {
+                            if let What::PersonScore { person, .. }
+                            | What::PersonDishonest(person) = &f.what
+                            {
+                                p.push(((person.clone(), Arc::clone(&f)), t, r));
                             }
-                            f.push(((u, fact), from, r));
                         }
-                        Derived::Dead(x) => {
-                            let from = t.max(x.at);
-                            d.push((*x, from, r));
-                        }
-                        Derived::Commitment(e) => {
-                            let from = t.max(e.from());
-                            c.push(((u, *e), from, r));
-                        }
-                        Derived::Status(x) => {
+                        Out::Dead(x) => d.push((*x, t, r)),
+                        Out::Commitment(e) => c.push(((u, *e), t, r)),
+                        Out::Status(x) => {
                             let (key, step) = *x;
-                            let from = t.max(step.from);
-                            s.push(((key, (u, step)), from, r));
+                            s.push(((key, (u, step)), t, r));
                         }
                     }
                 }
-                known_out.give(&cap, &mut k);
-                facts_out.give(&cap, &mut f);
-                dead_out.give(&cap, &mut d);
-                commitments_out.give(&cap, &mut c);
-                statuses_out.give(&cap, &mut s);
+                own_out.give(&cap, o);
+                links_out.give(&cap, l);
+                persons_out.give(&cap, p);
+                dead_out.give(&cap, d);
+                commitments_out.give(&cap, c);
+                statuses_out.give(&cap, s);
             });
         }
     });
     (
-        known.as_collection(),
-        facts.as_collection(),
+        own.as_collection(),
+        links.as_collection(),
+        persons.as_collection(),
         dead.as_collection(),
         commitments.as_collection(),
         statuses.as_collection(),
@@ -693,13 +673,11 @@ struct Lifecycle {
     outputs: Vec<(Piece, Derived, isize)>,
 }
 
-impl Folded for Lifecycle {
+impl Lifecycle {
     fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }
-}
 
-impl Lifecycle {
     /// Applies the changes at one time and pushes the differences of the output.
     fn step(
         &mut self,
@@ -749,78 +727,183 @@ fn outcome(o: part::Outcome, p: Piece, out: &mut Vec<(Derived, isize)>) {
     }
 }
 
-/// An enterprise's active facts, with what its rows make of them ([`LocalState`]).
+/// What the enterprise stage reads besides its input.
+struct Stage {
+    kinds: part::Detachable,
+    links: LinkInputs,
+    cat: Arc<Catalogue>,
+}
+
+/// A fact that starts (`+r`) or ends (`−r`) at a timer's time.
+type Due = (Arc<Fact>, isize);
+
+/// The enterprise stage's state of one enterprise (D71): its records in parts and their
+/// outputs, its active facts with what they decide, and what it last sent of those.
 #[derive(Default)]
-struct Facts {
-    /// How many facts are held (person-scoped ones too, which `local` does not read).
-    held: isize,
-    local: LocalState<Arc<Fact>>,
+struct Firm {
+    life: Lifecycle,
+    /// Its active facts (not the personal ones, which go to their person's joins).
+    facts: LocalState<Arc<Fact>>,
+    /// Whether it has a record in effect: the core part's `Known` (D52).
+    known: isize,
+    /// Timers set and not yet due.
+    waiting: usize,
+    /// The links last sent, sorted.
+    links: Vec<Link>,
+    /// What its facts decided when last sent (while known).
+    own: Option<Arc<Local>>,
 }
 
-impl Facts {
-    fn update(&mut self, f: Arc<Fact>, r: isize) {
-        self.held += r;
-        self.local.update(f, r);
-    }
-}
-
-impl Folded for Facts {
+impl Folded for Firm {
     fn is_empty(&self) -> bool {
-        self.held == 0
+        self.life.is_empty()
+            && self.facts.is_empty()
+            && self.known == 0
+            && self.waiting == 0
+            && self.links.is_empty()
+            && self.own.is_none()
     }
 }
 
-/// The links stage's state of one enterprise: its facts of the kinds links read, valued
-/// without their records (links name none).
-struct Links(Facts);
-
-impl Default for Links {
-    fn default() -> Self {
-        Links(Facts {
-            held: 0,
-            local: LocalState::unexplained(),
-        })
+impl Firm {
+    /// One step at `t`: the record changes then and the facts that start or end then; the
+    /// stage's outputs at `t` or at their own later times; a timer for every fact that
+    /// starts or ends later.
+    fn step(
+        &mut self,
+        t: Ts,
+        changes: &mut Vec<(Arc<Accepted>, isize)>,
+        due: &mut Vec<Due>,
+        timers: &mut Vec<(Ts, Due)>,
+        out: &mut Vec<(Out, Ts, isize)>,
+        stage: &Stage,
+    ) {
+        let mut derived = Vec::new();
+        if !changes.is_empty() {
+            self.life
+                .step(changes, &stage.kinds, &stage.cat, &mut derived);
+        }
+        // The facts that start or end now (with the ones due), and whether `known` changed.
+        let mut now: Vec<Due> = Vec::new();
+        let mut own = false;
+        for (d, r) in derived {
+            match d {
+                Derived::Known => {
+                    self.known += r;
+                    own = true;
+                }
+                Derived::Fact(f) => {
+                    let (from, to) = (t.max(f.start), t.max(f.end));
+                    if let What::PersonScore { .. } | What::PersonDishonest(_) = f.what {
+                        if to < Ts::MAX {
+                            out.push((Out::Person(Arc::clone(&f)), to, -r));
+                        }
+                        out.push((Out::Person(f), from, r));
+                        continue;
+                    }
+                    if to == t {
+                        now.push((Arc::clone(&f), -r));
+                    } else if to < Ts::MAX {
+                        timers.push((to, (Arc::clone(&f), -r)));
+                    }
+                    if from == t {
+                        now.push((f, r));
+                    } else {
+                        timers.push((from, (f, r)));
+                    }
+                }
+                Derived::Dead(x) => {
+                    let from = t.max(x.at);
+                    out.push((Out::Dead(x), from, r));
+                }
+                Derived::Commitment(e) => {
+                    let from = t.max(e.from());
+                    out.push((Out::Commitment(e), from, r));
+                }
+                Derived::Status(x) => {
+                    let from = t.max(x.1.from);
+                    out.push((Out::Status(x), from, r));
+                }
+            }
+        }
+        self.waiting = self.waiting + timers.len() - due.len();
+        let mut links = false;
+        for (f, r) in now.into_iter().chain(due.drain(..)) {
+            own = true;
+            links |= stage.links.reads(&f.what);
+            self.facts.update(f, r);
+        }
+        if !own {
+            return;
+        }
+        let l = self.facts.local(&stage.cat);
+        if links {
+            let new = links_of(l, &stage.cat);
+            for x in self.links.iter().filter(|x| !new.contains(x)) {
+                out.push((Out::Link(x.clone()), t, -1));
+            }
+            for x in new.iter().filter(|x| !self.links.contains(x)) {
+                out.push((Out::Link(x.clone()), t, 1));
+            }
+            self.links = new;
+        }
+        let new = (self.known > 0).then(|| Arc::clone(l));
+        let same = match (&self.own, &new) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same {
+            if let Some(old) = self.own.take() {
+                out.push((Out::Own(old), t, -1));
+            }
+            if let Some(new) = &new {
+                out.push((Out::Own(Arc::clone(new)), t, 1));
+            }
+            self.own = new;
+        }
     }
 }
 
-impl Folded for Links {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
+/// What other enterprises read about an enterprise whose own facts decide `l`, sorted.
+fn links_of(l: &Local, cat: &Catalogue) -> Vec<Link> {
+    let mut out = Vec::new();
+    if red_trigger(l, cat) {
+        out.push(Link::Red);
     }
-}
-
-/// The evaluation stage's state of one enterprise: its facts, and its other parts (sorted
-/// by part, counts non-zero).
-#[derive(Default)]
-struct Enterprise {
-    facts: Facts,
-    others: Vec<(Part, isize)>,
-}
-
-impl Folded for Enterprise {
-    fn is_empty(&self) -> bool {
-        self.facts.is_empty() && self.others.is_empty()
+    if l.stopped() {
+        out.push(Link::Stopped);
     }
+    if let Some((p, _)) = &l.legal_rep {
+        out.push(Link::Rep(p.clone()));
+    }
+    for (h, _) in &l.shareholders {
+        out.push(Link::Holder(Uscc::admitted(h)));
+    }
+    for (a, _) in &l.investments {
+        out.push(Link::Affiliate(Uscc::admitted(a)));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
-/// Assembles `Cross` from an enterprise's parts and evaluates it with its rows.
+/// Assembles `Cross` from an enterprise's parts (sorted, counts non-zero) and evaluates
+/// it with what its own facts decide; nothing while it has no record in effect.
 fn evaluate_enterprise(
-    s: &mut Enterprise,
+    parts: &[(Part, isize)],
     model: Option<&Model>,
     cat: &Catalogue,
 ) -> Option<Scored> {
-    let mut known = false;
+    let mut own = None;
     let mut cross = Cross::default();
     let mut dishonest: BTreeSet<Src> = BTreeSet::new();
     let mut latest_score: Option<&Fact> = None;
-    for (part, r) in &s.others {
+    for (part, r) in parts {
         if *r <= 0 {
             continue;
         }
         match part {
-            Part::Known => known = true,
-            // Facts go to `s.facts`, never to the other parts.
-            Part::Fact(_) => {}
+            Part::Own(l) => own = Some(l),
             Part::Person(f) => match &f.what {
                 What::PersonScore { .. } => {
                     if latest_score.is_none_or(|g| g.latest_key() < f.latest_key()) {
@@ -837,9 +920,7 @@ fn evaluate_enterprise(
             Part::AffiliateScored(_) => cross.affiliates_all += 1,
         }
     }
-    if !known {
-        return None;
-    }
+    let l = own?;
     cross.person_score = latest_score.and_then(|f| match &f.what {
         What::PersonScore {
             score, scale_max, ..
@@ -847,7 +928,6 @@ fn evaluate_enterprise(
         _ => None,
     });
     cross.person_dishonest = dishonest.into_iter().collect();
-    let l = s.facts.local.local(cat);
     let e = evaluate(l, &cross, model, cat);
     Some(Scored::new(
         e,

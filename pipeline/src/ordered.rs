@@ -8,6 +8,9 @@
 //! current state. Nothing is kept per time: no trace, no history to replay, and no batches
 //! to merge, which is where `reduce` spends its time and memory on long per-key histories.
 //! Updates at future times (a fact's end, for example) wait until the frontier passes them.
+//!
+//! [`ProcessTimed`] is the same operator for a keyed state machine that updates its state
+//! by each change and sets timers for later times of its key (the enterprise stage, D71).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -114,48 +117,38 @@ pub trait ReduceOrdered<'s, K, V> {
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static;
 }
 
-/// A key's state for [`FoldOrdered`]: what the key's input changes have built.
+/// A key's state for [`ProcessTimed`]: what the key's input changes have built.
 pub trait Folded: Default + 'static {
     /// Whether the state holds no input (the key is then forgotten).
     fn is_empty(&self) -> bool;
 }
 
-/// A keyed state machine over totally ordered time: the incremental form of
-/// [`ReduceOrdered`], for logic that can update its state by each change instead of
-/// reading the key's whole input.
-pub trait FoldOrdered<'s, K, V> {
-    /// For each key and each time its input changes, `update(state, value, diff)` for each
-    /// change at that time, then `logic(key, state, output)` pushes the output then (the
-    /// collection carries the differences, as [`ReduceOrdered`] with stored outputs).
-    /// `logic`'s output must be a function of the key's accumulated input; it is not
-    /// called on an empty state.
-    fn fold_ordered<S, O, U, L>(
-        self,
-        name: &str,
-        update: U,
-        logic: L,
-    ) -> VecCollection<'s, Ts, (K, O)>
+/// A keyed process function over totally ordered time with event-time timers (the shape
+/// of a keyed process function: the enterprise stage, D71). Its logic keeps its own
+/// outputs and says what changed, and may ask to be called again for the key at a later
+/// time with a payload (a fact that starts or ends then).
+pub trait ProcessTimed<'s, K, V> {
+    /// For each key and each time its input changes or one of its timers is due,
+    /// `process(key, state, time, changes, due, timers, output)` gets the changes at that
+    /// time and the payloads of the timers due then (both to drain), may push timers
+    /// `(later time, payload)`, and pushes the differences of its output `(value, time,
+    /// diff)` at that time or later. Its output must be a function of the key's
+    /// accumulated input; the key is forgotten when its state [`Folded::is_empty`] (which
+    /// must not be while it waits for a timer).
+    fn process_timed<S, W, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
     where
         S: Folded,
-        O: ExchangeData + Ord,
-        U: FnMut(&mut S, V, isize) + 'static,
-        L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static;
+        W: 'static,
+        O: ExchangeData,
+        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
+            + 'static;
 }
 
-/// A keyed process function over totally ordered time: the form of [`FoldOrdered`] whose
-/// logic keeps its own outputs and says what changed, for state that knows which of its
-/// outputs a change touches (the enterprise stage's parts, D65).
-pub trait ProcessOrdered<'s, K, V> {
-    /// For each key and each time its input changes, `process(key, state, changes,
-    /// output)` gets the changes at that time (to drain) and pushes the differences of its
-    /// output then. Its output must be a function of the key's accumulated input; the key
-    /// is forgotten when its state [`Folded::is_empty`].
-    fn process_ordered<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
-    where
-        S: Folded,
-        O: ExchangeData,
-        P: FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static;
-}
+/// Timers a step sets: `(later time, payload)`.
+pub type Timers<W> = Vec<(Ts, W)>;
+
+/// Output differences at their times: `(value, time, diff)`.
+pub type Timed<O> = Vec<(O, Ts, isize)>;
 
 impl<'s, K, V> ReduceOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
 where
@@ -172,62 +165,44 @@ where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
+        let mut step = differences(
+            outputs,
+            |state: &mut Vec<(V, isize)>, v, r| add(state, v, r),
+            move |k, state, out| logic(k, state, out),
+            |state| state.is_empty(),
+        );
+        // No timers: the output differences at the step's time.
+        let mut out = Vec::new();
         keyed(
             self,
             name,
-            differences(
-                outputs,
-                |state: &mut Vec<(V, isize)>, v, r| add(state, v, r),
-                move |k, state, out| logic(k, state, out),
-                |state| state.is_empty(),
-            ),
+            move |k, s, t, changes, _due: &mut Vec<()>, _timers, timed| {
+                step(k, s, changes, &mut out);
+                timed.extend(out.drain(..).map(|(o, r)| (o, t, r)));
+            },
             |k: &Keyed<Vec<(V, isize)>, O>| k.state.is_empty(),
         )
     }
 }
 
-impl<'s, K, V> FoldOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
+impl<'s, K, V> ProcessTimed<'s, K, V> for VecCollection<'s, Ts, (K, V)>
 where
     K: ExchangeData + Ord + Hash,
     V: ExchangeData,
 {
-    fn fold_ordered<S, O, U, L>(
-        self,
-        name: &str,
-        update: U,
-        logic: L,
-    ) -> VecCollection<'s, Ts, (K, O)>
+    fn process_timed<S, W, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
     where
         S: Folded,
-        O: ExchangeData + Ord,
-        U: FnMut(&mut S, V, isize) + 'static,
-        L: FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
-    {
-        keyed(
-            self,
-            name,
-            differences(Outputs::Stored, update, logic, S::is_empty),
-            |k: &Keyed<S, O>| k.state.is_empty(),
-        )
-    }
-}
-
-impl<'s, K, V> ProcessOrdered<'s, K, V> for VecCollection<'s, Ts, (K, V)>
-where
-    K: ExchangeData + Ord + Hash,
-    V: ExchangeData,
-{
-    fn process_ordered<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
-    where
-        S: Folded,
+        W: 'static,
         O: ExchangeData,
-        P: FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static,
+        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
+            + 'static,
     {
         keyed(self, name, process, S::is_empty)
     }
 }
 
-/// The step of a reduce or fold: brings a key's state forward by `update` through the
+/// The step of a reduce: brings a key's state forward by `update` through the
 /// changes at a time, runs `logic` over it (nothing over an empty state) and pushes the
 /// new output minus the old, which is stored or recomputed as `outputs` says.
 fn differences<K, V, S, O>(
@@ -294,23 +269,32 @@ pub(crate) fn difference<O: Ord + Clone>(
     kept
 }
 
-/// The operator behind the three traits: each key's state `S` (dropped when `is_empty`) is
-/// brought forward by `step` through the changes at each ready time, in time order, and
-/// `step` pushes the differences of the key's output then.
-fn keyed<'s, K, V, S, O>(
+/// What waits in the operator behind both traits: an input change or a key's timer.
+enum Entry<V, W> {
+    Change(V, isize),
+    Timer(W),
+}
+
+/// The operator behind both traits: each key's state `S` (dropped when `is_empty`) is
+/// brought forward by `step` through the changes and due timers at each ready time, in
+/// time order; `step` pushes the differences of the key's output and its new timers. A
+/// timer due before the frontier runs in the same activation, in its key's time order.
+fn keyed<'s, K, V, S, W, O>(
     c: VecCollection<'s, Ts, (K, V)>,
     name: &str,
-    mut step: impl FnMut(&K, &mut S, &mut Vec<(V, isize)>, &mut Vec<(O, isize)>) + 'static,
+    mut step: impl FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
+        + 'static,
     is_empty: impl Fn(&S) -> bool + 'static,
 ) -> VecCollection<'s, Ts, (K, O)>
 where
     K: ExchangeData + Ord + Hash,
     V: ExchangeData,
     S: Default + 'static,
+    W: 'static,
     O: ExchangeData,
 {
-    // Updates not yet passed by the frontier.
-    let mut pending: Pending<(K, V, isize)> = Pending::default();
+    // Changes and timers not yet passed by the frontier.
+    let mut pending: Pending<(K, Entry<V, W>)> = Pending::default();
     // A capability at or before every pending time.
     let mut held: Option<Capability<Ts>> = None;
     // Keys are looked up, never iterated: a fast hash serves.
@@ -326,40 +310,64 @@ where
                         }
                     }
                     for ((k, v), t, r) in data.drain(..) {
-                        pending.push(t, (k, v, r));
+                        pending.push(t, (k, Entry::Change(v, r)));
                     }
                 });
                 let Some(cap) = held.as_mut() else {
                     return;
                 };
                 // Every time before the frontier is complete.
-                let mut ready: Vec<(K, Ts, V, isize)> = pending
-                    .before(frontier.frontier().first().copied())
-                    .map(|(t, (k, v, r))| (k, t, v, r))
+                let frontier = frontier.frontier().first().copied();
+                let mut ready: Vec<(K, Ts, Entry<V, W>)> = pending
+                    .before(frontier)
+                    .map(|(t, (k, e))| (k, t, e))
                     .collect();
                 ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
                 let mut ready = ready.into_iter().peekable();
-                let mut changes = Vec::new();
-                let mut out = Vec::new();
+                let (mut changes, mut due, mut timers, mut out) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                // The current key's timers that fall before the frontier.
+                let mut soon: Vec<(Ts, W)> = Vec::new();
                 // Sent under the held capability, which no ready time precedes, through
                 // one session (it sends in buffer-sized batches).
                 let mut session = output.session(&*cap);
-                while let Some((key, t, v, r)) = ready.next() {
-                    changes.push((v, r));
-                    while let Some((_, _, v, r)) =
-                        ready.next_if(|(k, s, _, _)| *k == key && *s == t)
-                    {
-                        changes.push((v, r));
-                    }
-                    // The key is cloned only when it is new.
-                    let s = match state.get_mut(&key) {
-                        Some(s) => s,
-                        None => state.entry(key.clone()).or_default(),
-                    };
-                    step(&key, s, &mut changes, &mut out);
-                    changes.clear();
-                    for (o, diff) in out.drain(..) {
-                        session.give(((key.clone(), o), t, diff));
+                while let Some((key, _, _)) = ready.peek() {
+                    let key = key.clone();
+                    let s = state.entry(key.clone()).or_default();
+                    loop {
+                        let next = ready.peek().filter(|(k, _, _)| *k == key).map(|x| x.1);
+                        let Some(t) = next.into_iter().chain(soon.iter().map(|x| x.0)).min() else {
+                            break;
+                        };
+                        while let Some((_, _, e)) = ready.next_if(|(k, u, _)| *k == key && *u == t)
+                        {
+                            match e {
+                                Entry::Change(v, r) => changes.push((v, r)),
+                                Entry::Timer(w) => due.push(w),
+                            }
+                        }
+                        let mut i = 0;
+                        while i < soon.len() {
+                            if soon[i].0 == t {
+                                due.push(soon.swap_remove(i).1);
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        step(&key, s, t, &mut changes, &mut due, &mut timers, &mut out);
+                        changes.clear();
+                        due.clear();
+                        for (u, w) in timers.drain(..) {
+                            debug_assert!(u > t, "a timer is set for a later time");
+                            if frontier.is_some_and(|f| u >= f) {
+                                pending.push(u, (key.clone(), Entry::Timer(w)));
+                            } else {
+                                soon.push((u, w));
+                            }
+                        }
+                        for (o, u, diff) in out.drain(..) {
+                            session.give(((key.clone(), o), u, diff));
+                        }
                     }
                     if is_empty(s) {
                         state.remove(&key);

@@ -1,8 +1,9 @@
-//! `reduce_ordered` and `fold_ordered` against differential's own `reduce` on random update
-//! streams: the same logic over the same input gives the same output updates (data, time,
-//! diff), with stored and with recomputed outputs and as a fold of each change into a
-//! key's state, on one and two workers, with updates at future times, retractions and
-//! negative counts.
+//! `reduce_ordered` and `process_timed` against differential's own `reduce` on random
+//! update streams: the same logic over the same input gives the same output updates (data,
+//! time, diff), with stored and with recomputed outputs, and as a state machine that holds
+//! each value for a while by its own timers (against `reduce` over the value and its
+//! retraction at the later time), on one and two workers, with updates at future times,
+//! retractions and negative counts.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,10 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::input::Input;
-use pipeline::ordered::{FoldOrdered, Folded, Outputs, ReduceOrdered};
+use differential_dataflow::AsCollection;
+use pipeline::ordered::{Folded, Outputs, ProcessTimed, ReduceOrdered, Timed};
 use proptest::prelude::*;
 use rules::time::Ts;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::vec::Map;
 
 /// One input update: key, value, time ahead of the input's current time, diff.
 type Update = (u8, u8, Ts, isize);
@@ -46,31 +49,71 @@ fn logic<V: std::borrow::Borrow<u8>>(
 enum Mode {
     /// `reduce_ordered` with these outputs.
     Reduce(Outputs),
-    /// `fold_ordered` over [`Values`].
-    Fold,
+    /// `process_timed` over [`Values`], each value held for [`held_for`] after its time.
+    Timed,
 }
 
-/// A fold's state: the key's values and counts, sorted, counts non-zero, kept by each
-/// change (as a state machine would, instead of being handed the key's input).
+/// How long a value is held after its time in [`Mode::Timed`]: one to three time units, or
+/// for ever (multiples of four), so that a timer falls in the same step as its change, in
+/// a later one, or never.
+fn held_for(v: u8) -> Option<Ts> {
+    (v % 4 != 0).then(|| Ts::from(v % 4))
+}
+
+/// A timed state machine's state: the key's values and counts, sorted, counts non-zero,
+/// kept by each change and each due timer; its timers not yet due; its last output.
 #[derive(Default)]
-struct Values(Vec<(u8, isize)>);
+struct Values {
+    values: Vec<(u8, isize)>,
+    waiting: usize,
+    output: Vec<((u32, i64), isize)>,
+}
 
 impl Folded for Values {
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values.is_empty() && self.waiting == 0 && self.output.is_empty()
     }
 }
 
 impl Values {
+    /// The changes at `t` and the timers due then; a timer to retract each new change when
+    /// it is no longer held; the output then, minus the one before.
+    fn step(
+        &mut self,
+        k: &u8,
+        t: Ts,
+        changes: &mut Vec<(u8, isize)>,
+        due: &mut Vec<(u8, isize)>,
+        timers: &mut Vec<(Ts, (u8, isize))>,
+        out: &mut Timed<(u32, i64)>,
+    ) {
+        self.waiting -= due.len();
+        for (v, r) in changes.drain(..) {
+            self.update(v, r);
+            if let Some(d) = held_for(v) {
+                timers.push((t + d, (v, -r)));
+                self.waiting += 1;
+            }
+        }
+        for (v, r) in due.drain(..) {
+            self.update(v, r);
+        }
+        out.extend(self.output.drain(..).map(|(o, r)| (o, t, -r)));
+        if !self.values.is_empty() {
+            logic(k, &self.values, &mut self.output);
+        }
+        out.extend(self.output.iter().map(|(o, r)| (*o, t, *r)));
+    }
+
     fn update(&mut self, v: u8, r: isize) {
-        match self.0.binary_search_by_key(&v, |(x, _)| *x) {
+        match self.values.binary_search_by_key(&v, |(x, _)| *x) {
             Ok(i) => {
-                self.0[i].1 += r;
-                if self.0[i].1 == 0 {
-                    self.0.remove(i);
+                self.values[i].1 += r;
+                if self.values[i].1 == 0 {
+                    self.values.remove(i);
                 }
             }
-            Err(i) if r != 0 => self.0.insert(i, (v, r)),
+            Err(i) if r != 0 => self.values.insert(i, (v, r)),
             Err(_) => {}
         }
     }
@@ -96,14 +139,26 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, mode: Mode) -> (Vec<Out>, 
                         .clone()
                         .reduce_ordered("Ordered", outputs, logic::<u8>)
                 }
-                Mode::Fold => updates.clone().fold_ordered(
-                    "Folded",
-                    |s: &mut Values, v, r| s.update(v, r),
-                    |k, s, out| logic(k, &s.0, out),
+                Mode::Timed => updates.clone().process_timed(
+                    "Timed",
+                    |k, s: &mut Values, t, changes, due, timers, out| {
+                        s.step(k, t, changes, due, timers, out)
+                    },
                 ),
             }
             .inspect(move |x| m.borrow_mut().push(*x));
-            let b = updates
+            let reference = match mode {
+                Mode::Reduce(_) => updates,
+                // Each update, and its retraction when it is no longer held.
+                Mode::Timed => updates
+                    .inner
+                    .flat_map(|((k, v), t, r)| {
+                        let end = held_for(v).map(|d| ((k, v), t + d, -r));
+                        std::iter::once(((k, v), t, r)).chain(end)
+                    })
+                    .as_collection(),
+            };
+            let b = reference
                 .reduce_named("Reference", |k, vals, out| logic(k, vals, out))
                 .inspect(move |x| t.borrow_mut().push(*x));
             let probe = ProbeHandle::new();
@@ -160,7 +215,7 @@ proptest! {
         mode in prop_oneof![
             Just(Mode::Reduce(Outputs::Stored)),
             Just(Mode::Reduce(Outputs::Recomputed)),
-            Just(Mode::Fold),
+            Just(Mode::Timed),
         ],
     ) {
         let (ordered, reference) = run(steps, if two { 2 } else { 1 }, mode);
@@ -178,7 +233,6 @@ fn a_fixed_stream_has_output() {
     for mode in [
         Mode::Reduce(Outputs::Stored),
         Mode::Reduce(Outputs::Recomputed),
-        Mode::Fold,
     ] {
         let (ordered, reference) = run(steps.clone(), 1, mode);
         assert_eq!(ordered, reference);
@@ -188,4 +242,12 @@ fn a_fixed_stream_has_output() {
         // Between 2 and 5 the key holds nothing, so it has no output there.
         assert!(ordered.contains(&((1, (1, 3)), 2, -1)));
     }
+    // As a timed state machine, value 3 is held for 3 and value 6 for 2: each leaves by
+    // its timer.
+    let (timed, reference) = run(steps, 1, Mode::Timed);
+    assert_eq!(timed, reference);
+    assert!(timed.contains(&((1, (1003, 0)), 0, 1)));
+    assert!(timed.contains(&((1, (1003, 0)), 2, -1)));
+    assert!(timed.contains(&((1, (1006, 0)), 5, 1)));
+    assert!(timed.contains(&((1, (1006, 0)), 7, -1)));
 }

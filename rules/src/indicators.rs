@@ -6,6 +6,7 @@
 //! persons; [`Cross`] carries those joined inputs, and [`crate::score::evaluate`] finishes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,14 +19,16 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// What an enterprise's own active facts decide.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What an enterprise's own active facts decide. Equal and ordered field by field, the
+/// r-values by their total order (they are rounded, never NaN), so that a dataflow can
+/// carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Local {
     /// r-values of rows 1–44 (45–49 are 0 here), rounded to 0.01.
     pub r: Vec<f64>,
     /// The records behind each row with a positive value, by row (a row at 0, which no
     /// explanation names, has none): most rows are 0, so only the others are listed.
-    evidence: Vec<(u8, Vec<Src>)>,
+    evidence: Vec<(u8, Arc<[Src]>)>,
     /// Latest tax grade, if any.
     pub tax_grade: Option<TaxGrade>,
     /// Active SERIOUS penalties.
@@ -57,6 +60,79 @@ pub struct Local {
     /// Σ `TAX.PAID` amount over the catalogue's `tax_paid_months` (the pre-credit line's base).
     pub tax_paid_fen: i64,
 }
+
+impl Ord for Local {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // A state shared between stages meets itself most often.
+        if std::ptr::eq(self, other) {
+            return std::cmp::Ordering::Equal;
+        }
+        fn rest(l: &Local) -> impl Ord + '_ {
+            (
+                (
+                    l.tax_grade,
+                    l.serious_penalties,
+                    l.broken_commitments,
+                    l.overdue_over_90,
+                    l.established,
+                    l.young,
+                ),
+                (
+                    &l.legal_rep,
+                    &l.shareholders,
+                    &l.investments,
+                    l.status,
+                    l.p,
+                    &l.region,
+                    &l.industry,
+                    &l.review_flags,
+                    l.tax_paid_fen,
+                ),
+            )
+        }
+        let by_r = self
+            .r
+            .iter()
+            .zip(&other.r)
+            .map(|(a, b)| a.total_cmp(b))
+            .find(|o| o.is_ne())
+            .unwrap_or(self.r.len().cmp(&other.r.len()));
+        // The records behind a row are shared between copies: equal when they are one list.
+        let by_evidence = || {
+            let rows = |l: &'_ Local| l.evidence.iter().map(|(row, _)| *row).collect::<Vec<_>>();
+            rows(self).cmp(&rows(other)).then_with(|| {
+                self.evidence
+                    .iter()
+                    .zip(&other.evidence)
+                    .map(|((_, a), (_, b))| {
+                        if Arc::ptr_eq(a, b) {
+                            std::cmp::Ordering::Equal
+                        } else {
+                            a.cmp(b)
+                        }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+        };
+        by_r.then_with(by_evidence)
+            .then_with(|| rest(self).cmp(&rest(other)))
+    }
+}
+
+impl PartialOrd for Local {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Local {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Local {}
 
 impl Local {
     /// The records behind row `row` (1–44) when its value is positive; none otherwise.
@@ -443,11 +519,11 @@ impl Local {
             .evidence
             .binary_search_by_key(&(row as u8), |(r, _)| *r);
         match (at, x > 0.0) {
-            (Ok(i), true) => self.evidence[i].1 = ev(),
+            (Ok(i), true) => self.evidence[i].1 = ev().into(),
             (Ok(i), false) => {
                 self.evidence.remove(i);
             }
-            (Err(i), true) => self.evidence.insert(i, (row as u8, ev())),
+            (Err(i), true) => self.evidence.insert(i, (row as u8, ev().into())),
             (Err(_), false) => {}
         }
     }
@@ -896,11 +972,9 @@ pub struct LocalState<F> {
     facts: Vec<(F, isize)>,
     /// Families changed since `current` was last brought up to date, one bit each.
     dirty: u64,
-    /// `local` of the facts as of the last [`LocalState::local`] (without the rows'
-    /// records unless `explain`).
-    current: Local,
-    /// Whether `current` keeps the records behind its rows.
-    explain: bool,
+    /// `local` of the facts as of the last [`LocalState::local`], shared with its readers
+    /// until a change (copy on write).
+    current: Arc<Local>,
 }
 
 impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
@@ -909,22 +983,12 @@ impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
             facts: Vec::new(),
             // Every part is computed once, for an enterprise with no facts.
             dirty: (1u64 << Family::ALL.len()) - 1,
-            current: Local::blank(),
-            explain: true,
+            current: Arc::new(Local::blank()),
         }
     }
 }
 
 impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
-    /// A state whose [`Local`] lists no records behind its rows (for readers of values
-    /// only: the records are most of its memory).
-    pub fn unexplained() -> Self {
-        LocalState {
-            explain: false,
-            ..LocalState::default()
-        }
-    }
-
     /// Adds `diff` copies of `fact` (removes when negative); a person-scoped fact is
     /// ignored, as [`local`] ignores it.
     pub fn update(&mut self, fact: F, diff: isize) {
@@ -947,8 +1011,14 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
         self.dirty |= 1 << fam as u32;
     }
 
-    /// [`local`] of the active facts: the parts of changed families are recomputed.
-    pub fn local(&mut self, cat: &Catalogue) -> &Local {
+    /// Whether no fact is held.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
+
+    /// [`local`] of the active facts: the parts of changed families are recomputed (in a
+    /// copy, if a reader still holds the last one).
+    pub fn local(&mut self, cat: &Catalogue) -> &Arc<Local> {
         while self.dirty != 0 {
             let fam = Family::ALL[self.dirty.trailing_zeros() as usize];
             self.dirty &= self.dirty - 1;
@@ -959,10 +1029,7 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
                 .iter()
                 .flat_map(|(f, r)| std::iter::repeat_n(f.borrow(), (*r).max(0) as usize))
                 .collect();
-            part(fam, facts, cat, &mut self.current);
-        }
-        if !self.explain {
-            self.current.evidence.clear();
+            part(fam, facts, cat, Arc::make_mut(&mut self.current));
         }
         &self.current
     }
