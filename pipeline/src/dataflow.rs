@@ -103,8 +103,9 @@ enum Out {
     Own(Arc<Local>),
     /// What other enterprises' rows 47–49 read about it.
     Link(Link),
-    /// An active personal fact that it recorded (rows 45–46 of its person's enterprises).
-    Person(Arc<Fact>),
+    /// An active personal fact that it recorded, with its person (rows 45–46 of that
+    /// person's enterprises).
+    Person(String, Arc<Fact>),
     /// A lifecycle dead letter.
     Dead(Box<Dead>),
     /// A published commitment or a verification result (D46).
@@ -575,26 +576,19 @@ fn by_kind<'s>(firms: VecCollection<'s, Ts, (Uscc, Out)>) -> Kinds<'s> {
             let mut commitments_out = commitments_out.activate();
             let mut statuses_out = statuses_out.activate();
             input.for_each_stamp(|cap, data| {
-                let (mut o, mut l, mut p, mut d, mut c, mut s) = Default::default();
-                let (o, l, p, d, c, s): (
-                    &mut Vec<_>,
-                    &mut Vec<_>,
-                    &mut Vec<_>,
-                    &mut Vec<_>,
-                    &mut Vec<_>,
-                    &mut Vec<_>,
-                ) = (&mut o, &mut l, &mut p, &mut d, &mut c, &mut s);
+                let (mut o, mut l, mut p, mut d, mut c, mut s) = (
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                );
                 for ((u, x), t, r) in data.flat_map(|b| b.drain(..)) {
                     match x {
                         Out::Own(x) => o.push(((u, x), t, r)),
                         Out::Link(x) => l.push(((u, x), t, r)),
-                        Out::Person(f) => {
-                            if let What::PersonScore { person, .. }
-                            | What::PersonDishonest(person) = &f.what
-                            {
-                                p.push(((person.clone(), Arc::clone(&f)), t, r));
-                            }
-                        }
+                        Out::Person(person, f) => p.push(((person, f), t, r)),
                         Out::Dead(x) => d.push((*x, t, r)),
                         Out::Commitment(e) => c.push(((u, *e), t, r)),
                         Out::Status(x) => {
@@ -603,12 +597,12 @@ fn by_kind<'s>(firms: VecCollection<'s, Ts, (Uscc, Out)>) -> Kinds<'s> {
                         }
                     }
                 }
-                own_out.give(&cap, o);
-                links_out.give(&cap, l);
-                persons_out.give(&cap, p);
-                dead_out.give(&cap, d);
-                commitments_out.give(&cap, c);
-                statuses_out.give(&cap, s);
+                own_out.give(&cap, &mut o);
+                links_out.give(&cap, &mut l);
+                persons_out.give(&cap, &mut p);
+                dead_out.give(&cap, &mut d);
+                commitments_out.give(&cap, &mut c);
+                statuses_out.give(&cap, &mut s);
             });
         }
     });
@@ -748,8 +742,8 @@ struct Firm {
     known: isize,
     /// Timers set and not yet due.
     waiting: usize,
-    /// The links last sent, sorted.
-    links: Vec<Link>,
+    /// The links last sent (sorted, each once).
+    links: Vec<(Link, isize)>,
     /// What its facts decided when last sent (while known).
     own: Option<Arc<Local>>,
 }
@@ -794,11 +788,14 @@ impl Firm {
                 }
                 Derived::Fact(f) => {
                     let (from, to) = (t.max(f.start), t.max(f.end));
-                    if let What::PersonScore { .. } | What::PersonDishonest(_) = f.what {
+                    if let What::PersonScore { person, .. } | What::PersonDishonest(person) =
+                        &f.what
+                    {
+                        let person = person.clone();
                         if to < Ts::MAX {
-                            out.push((Out::Person(Arc::clone(&f)), to, -r));
+                            out.push((Out::Person(person.clone(), Arc::clone(&f)), to, -r));
                         }
-                        out.push((Out::Person(f), from, r));
+                        out.push((Out::Person(person, f), from, r));
                         continue;
                     }
                     if to == t {
@@ -838,21 +835,14 @@ impl Firm {
         }
         let l = self.facts.local(&stage.cat);
         if links {
-            let new = links_of(l, &stage.cat);
-            for x in self.links.iter().filter(|x| !new.contains(x)) {
-                out.push((Out::Link(x.clone()), t, -1));
-            }
-            for x in new.iter().filter(|x| !self.links.contains(x)) {
-                out.push((Out::Link(x.clone()), t, 1));
-            }
-            self.links = new;
+            let mut new = links_of(l, &stage.cat);
+            let mut diffs = Vec::new();
+            self.links = difference(&mut new, std::mem::take(&mut self.links), true, &mut diffs);
+            out.extend(diffs.into_iter().map(|(x, r)| (Out::Link(x), t, r)));
         }
+        // `Local`'s equality tests a shared copy by pointer first.
         let new = (self.known > 0).then(|| Arc::clone(l));
-        let same = match (&self.own, &new) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
-            (a, b) => a.is_none() && b.is_none(),
-        };
-        if !same {
+        if self.own != new {
             if let Some(old) = self.own.take() {
                 out.push((Out::Own(old), t, -1));
             }
@@ -864,8 +854,9 @@ impl Firm {
     }
 }
 
-/// What other enterprises read about an enterprise whose own facts decide `l`, sorted.
-fn links_of(l: &Local, cat: &Catalogue) -> Vec<Link> {
+/// What other enterprises read about an enterprise whose own facts decide `l` (sorted,
+/// each once).
+fn links_of(l: &Local, cat: &Catalogue) -> Vec<(Link, isize)> {
     let mut out = Vec::new();
     if red_trigger(l, cat) {
         out.push(Link::Red);
@@ -884,7 +875,7 @@ fn links_of(l: &Local, cat: &Catalogue) -> Vec<Link> {
     }
     out.sort();
     out.dedup();
-    out
+    out.into_iter().map(|x| (x, 1)).collect()
 }
 
 /// Assembles `Cross` from an enterprise's parts (sorted, counts non-zero) and evaluates

@@ -165,22 +165,43 @@ where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
-        let mut step = differences(
-            outputs,
-            |state: &mut Vec<(V, isize)>, v, r| add(state, v, r),
-            move |k, state, out| logic(k, state, out),
-            |state| state.is_empty(),
-        );
-        // No timers: the output differences at the step's time.
-        let mut out = Vec::new();
+        let stored = outputs == Outputs::Stored;
+        // `logic`'s output over an input, consolidated (nothing over an empty one).
+        let mut run = move |k: &K, input: &[(V, isize)], out: &mut Vec<(O, isize)>| {
+            if !input.is_empty() {
+                logic(k, input, out);
+                consolidate(out);
+            }
+        };
+        let (mut new, mut diffs) = (Vec::new(), Vec::new());
+        // Each step brings the key's input forward through the changes at a time and
+        // pushes the new output minus the old (stored, or recomputed from the old input),
+        // at that time: a reduce sets no timers.
         keyed(
             self,
             name,
-            move |k, s, t, changes, _due: &mut Vec<()>, _timers, timed| {
-                step(k, s, changes, &mut out);
-                timed.extend(out.drain(..).map(|(o, r)| (o, t, r)));
+            move |k,
+                  keyed: &mut Keyed<Vec<(V, isize)>, O>,
+                  t,
+                  changes,
+                  _due: &mut Vec<()>,
+                  _timers,
+                  timed| {
+                let old = if stored {
+                    std::mem::take(&mut keyed.output)
+                } else {
+                    let mut old = Vec::new();
+                    run(k, &keyed.state, &mut old);
+                    old
+                };
+                for (v, r) in changes.drain(..) {
+                    add(&mut keyed.state, v, r);
+                }
+                run(k, &keyed.state, &mut new);
+                keyed.output = difference(&mut new, old, stored, &mut diffs);
+                timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
             },
-            |k: &Keyed<Vec<(V, isize)>, O>| k.state.is_empty(),
+            |k| k.state.is_empty(),
         )
     }
 }
@@ -199,44 +220,6 @@ where
             + 'static,
     {
         keyed(self, name, process, S::is_empty)
-    }
-}
-
-/// The step of a reduce: brings a key's state forward by `update` through the
-/// changes at a time, runs `logic` over it (nothing over an empty state) and pushes the
-/// new output minus the old, which is stored or recomputed as `outputs` says.
-fn differences<K, V, S, O>(
-    outputs: Outputs,
-    mut update: impl FnMut(&mut S, V, isize) + 'static,
-    mut logic: impl FnMut(&K, &mut S, &mut Vec<(O, isize)>) + 'static,
-    is_empty: fn(&S) -> bool,
-) -> impl FnMut(&K, &mut Keyed<S, O>, &mut Updates<V>, &mut Updates<O>) + 'static
-where
-    S: 'static,
-    O: ExchangeData + Ord,
-{
-    let stored = outputs == Outputs::Stored;
-    // `logic`'s output over a state, consolidated (nothing if the state is empty).
-    let mut run = move |key: &K, s: &mut S, out: &mut Vec<(O, isize)>| {
-        if !is_empty(s) {
-            logic(key, s, out);
-            consolidate(out);
-        }
-    };
-    let mut new = Vec::new();
-    move |key, keyed, changes, out| {
-        let old = if stored {
-            std::mem::take(&mut keyed.output)
-        } else {
-            let mut old = Vec::new();
-            run(key, &mut keyed.state, &mut old);
-            old
-        };
-        for (v, r) in changes.drain(..) {
-            update(&mut keyed.state, v, r);
-        }
-        run(key, &mut keyed.state, &mut new);
-        keyed.output = difference(&mut new, old, stored, out);
     }
 }
 
@@ -333,7 +316,11 @@ where
                 let mut session = output.session(&*cap);
                 while let Some((key, _, _)) = ready.peek() {
                     let key = key.clone();
-                    let s = state.entry(key.clone()).or_default();
+                    // The key is cloned again only when it is new.
+                    let s = match state.get_mut(&key) {
+                        Some(s) => s,
+                        None => state.entry(key.clone()).or_default(),
+                    };
                     loop {
                         let next = ready.peek().filter(|(k, _, _)| *k == key).map(|x| x.1);
                         let Some(t) = next.into_iter().chain(soon.iter().map(|x| x.0)).min() else {

@@ -5,6 +5,7 @@
 //! of triggers, `LR(E)`, relations, status, `P`). Rows 45–49 need other enterprises and
 //! persons; [`Cross`] carries those joined inputs, and [`crate::score::evaluate`] finishes.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -62,10 +63,10 @@ pub struct Local {
 }
 
 impl Ord for Local {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+    fn cmp(&self, other: &Self) -> Ordering {
         // A state shared between stages meets itself most often.
         if std::ptr::eq(self, other) {
-            return std::cmp::Ordering::Equal;
+            return Ordering::Equal;
         }
         fn rest(l: &Local) -> impl Ord + '_ {
             (
@@ -90,38 +91,33 @@ impl Ord for Local {
                 ),
             )
         }
-        let by_r = self
-            .r
-            .iter()
-            .zip(&other.r)
-            .map(|(a, b)| a.total_cmp(b))
-            .find(|o| o.is_ne())
-            .unwrap_or(self.r.len().cmp(&other.r.len()));
         // The records behind a row are shared between copies: equal when they are one list.
-        let by_evidence = || {
-            let rows = |l: &'_ Local| l.evidence.iter().map(|(row, _)| *row).collect::<Vec<_>>();
-            rows(self).cmp(&rows(other)).then_with(|| {
-                self.evidence
-                    .iter()
-                    .zip(&other.evidence)
-                    .map(|((_, a), (_, b))| {
-                        if Arc::ptr_eq(a, b) {
-                            std::cmp::Ordering::Equal
-                        } else {
-                            a.cmp(b)
-                        }
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
+        let rows = |(a, x): &(u8, Arc<[Src]>), (b, y): &(u8, Arc<[Src]>)| {
+            a.cmp(b).then_with(|| {
+                if Arc::ptr_eq(x, y) {
+                    Ordering::Equal
+                } else {
+                    x.cmp(y)
+                }
             })
         };
-        by_r.then_with(by_evidence)
+        lexicographic(&self.r, &other.r, f64::total_cmp)
+            .then_with(|| lexicographic(&self.evidence, &other.evidence, rows))
             .then_with(|| rest(self).cmp(&rest(other)))
     }
 }
 
+/// `a` against `b` element by element with `cmp`, then by length.
+fn lexicographic<T>(a: &[T], b: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cmp(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(a.len().cmp(&b.len()))
+}
+
 impl PartialOrd for Local {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
