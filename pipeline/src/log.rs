@@ -5,6 +5,11 @@
 //! stage advances logical time exactly as the ingest stage did. Replaying the log gives the
 //! same outputs (`semantics.md` §1: "`v` is stored with the record, so a replay from the
 //! stored log reproduces it").
+//!
+//! An entry is stored in a versioned binary format (D72): a first byte naming the format,
+//! then bincode of its envelope, with the record as its canonical JSON bytes. Entries of
+//! the first format (a JSON object) still decode, so a log written by an earlier version
+//! replays unchanged.
 
 use connectors::dead_letter::DeadLetter;
 use rules::event::Event;
@@ -15,6 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use rules::lifecycle::Origin;
 
 /// What the ingest stage decided about one record, or a watermark step.
+///
+/// Its serde shape is the log's first format (JSON, `FORMAT_JSON`), which
+/// [`Entry::decode`] still reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "lowercase")]
 pub enum Body {
@@ -22,8 +30,9 @@ pub enum Body {
     Accepted {
         /// Visibility time.
         v: Ts,
-        /// Hex SHA-256 of the canonical bytes.
-        digest: String,
+        /// SHA-256 of the canonical bytes (hex in the JSON format).
+        #[serde(with = "hex_digest")]
+        digest: [u8; 32],
         /// Where it was read.
         origin: Origin,
         /// The record, canonical.
@@ -48,6 +57,48 @@ pub struct Entry {
     pub body: Body,
 }
 
+/// The first byte of an entry in the log's binary format, version 1 (D72): bincode of
+/// [`Wire`]. An entry of the first format is a JSON object, so it starts with `{`.
+const FORMAT_BINARY_1: u8 = 1;
+
+/// An entry as the binary format stores it. The record stays its canonical JSON bytes
+/// (the bytes its digest is taken of): its flat, feed-tagged shape needs a self-describing
+/// format, and only its envelope is binary.
+#[derive(Serialize, Deserialize)]
+enum Wire {
+    Accepted {
+        wm: Ts,
+        v: Ts,
+        digest: [u8; 32],
+        origin: Origin,
+        record: Vec<u8>,
+    },
+    Rejected {
+        wm: Ts,
+        letter: Box<DeadLetter>,
+    },
+    Watermark {
+        wm: Ts,
+    },
+}
+
+/// Why a log entry does not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// An entry of the first format (JSON) that does not parse.
+    #[error("a JSON log entry does not parse: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A binary entry that does not parse.
+    #[error("a binary log entry (format {FORMAT_BINARY_1}) does not parse: {0}")]
+    Binary(#[from] bincode::Error),
+    /// An entry of a format this program does not know (a newer one).
+    #[error("log entry format {0} is unknown to this version of steward")]
+    Format(u8),
+    /// An empty message.
+    #[error("an empty log entry")]
+    Empty,
+}
+
 impl Entry {
     /// An accepted-record entry.
     pub fn accepted(a: &Accepted, origin: Origin, wm: Ts) -> Self {
@@ -55,7 +106,7 @@ impl Entry {
             wm,
             body: Body::Accepted {
                 v: a.v,
-                digest: hex::encode(a.digest),
+                digest: a.digest,
                 origin,
                 record: Box::new(a.event.clone()),
             },
@@ -63,35 +114,101 @@ impl Entry {
     }
 
     /// The accepted record, if this entry holds one.
-    pub fn record(&self) -> Option<Accepted> {
-        match &self.body {
+    pub fn into_record(self) -> Option<Accepted> {
+        match self.body {
             Body::Accepted {
                 v,
                 digest,
                 record,
                 origin,
-            } => {
-                let mut d = [0u8; 32];
-                hex::decode_to_slice(digest, &mut d).ok()?;
-                Some(Accepted {
-                    v: *v,
-                    digest: d,
-                    event: (**record).clone(),
-                    origin: Some(origin.clone()),
-                })
-            }
+            } => Some(Accepted {
+                v,
+                digest,
+                event: *record,
+                origin: Some(origin),
+            }),
             _ => None,
         }
     }
 
-    /// JSON bytes.
+    /// The bytes of this entry in the log's current format (binary, version 1).
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let wire = match &self.body {
+            Body::Accepted {
+                v,
+                digest,
+                origin,
+                record,
+            } => Wire::Accepted {
+                wm: self.wm,
+                v: *v,
+                digest: *digest,
+                origin: origin.clone(),
+                record: rules::decode::encode(record),
+            },
+            Body::Rejected { letter } => Wire::Rejected {
+                wm: self.wm,
+                letter: letter.clone(),
+            },
+            Body::Watermark => Wire::Watermark { wm: self.wm },
+        };
+        let mut bytes = vec![FORMAT_BINARY_1];
+        // Writing to a vector fails only on allocation, which aborts anyway.
+        bincode::serialize_into(&mut bytes, &wire).expect("a log entry serialises");
+        bytes
     }
 
-    /// Parses JSON bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parses an entry of either format: binary (current) or JSON (the first one, which
+    /// logs written before D72 hold).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes.first() {
+            None => Err(DecodeError::Empty),
+            Some(&FORMAT_BINARY_1) => {
+                let entry = match bincode::deserialize(&bytes[1..])? {
+                    Wire::Accepted {
+                        wm,
+                        v,
+                        digest,
+                        origin,
+                        record,
+                    } => Entry {
+                        wm,
+                        body: Body::Accepted {
+                            v,
+                            digest,
+                            origin,
+                            record: Box::new(serde_json::from_slice(&record)?),
+                        },
+                    },
+                    Wire::Rejected { wm, letter } => Entry {
+                        wm,
+                        body: Body::Rejected { letter },
+                    },
+                    Wire::Watermark { wm } => Entry {
+                        wm,
+                        body: Body::Watermark,
+                    },
+                };
+                Ok(entry)
+            }
+            Some(b'{') => Ok(serde_json::from_slice(bytes)?),
+            Some(&other) => Err(DecodeError::Format(other)),
+        }
+    }
+}
+
+/// The digest as hex in the JSON format.
+mod hex_digest {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(d))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&text, &mut digest).map_err(serde::de::Error::custom)?;
+        Ok(digest)
     }
 }
 
@@ -100,8 +217,8 @@ mod tests {
     use super::*;
     use rules::decode::{decode, digest, DecodeConfig};
 
-    #[test]
-    fn entries_round_trip_with_the_record_and_its_digest() {
+    /// An accepted LIST record, read at `credit.in.list` 1/7.
+    fn accepted() -> (Accepted, Origin) {
         let line = serde_json::json!({
             "uscc": rules::uscc::with_check("91330802MA2A00017").expect("prefix"),
             "feed": "LIST", "kind": "LISTED", "event_id": "x1", "list_kind": "ABNORMAL",
@@ -121,14 +238,87 @@ mod tests {
             event: e,
             origin: Some(origin.clone()),
         };
+        (a, origin)
+    }
+
+    #[test]
+    fn entries_round_trip_with_the_record_and_its_digest() {
+        let (a, origin) = accepted();
         let entry = Entry::accepted(&a, origin, 1_704_067_000);
-        let back = Entry::decode(&entry.encode()).expect("decodes");
+        let bytes = entry.encode();
+        assert_eq!(bytes[0], FORMAT_BINARY_1);
+        let back = Entry::decode(&bytes).expect("decodes");
         assert_eq!(back, entry);
-        assert_eq!(back.record(), Some(a));
+        assert_eq!(back.into_record(), Some(a));
         let w = Entry {
             wm: 5,
             body: Body::Watermark,
         };
         assert_eq!(Entry::decode(&w.encode()).expect("decodes"), w);
+        let letter = Entry {
+            wm: 9,
+            body: Body::Rejected {
+                letter: Box::new(DeadLetter {
+                    original: b"{not json".to_vec(),
+                    source_topic: "credit.in.pen".into(),
+                    partition: 0,
+                    offset: 3,
+                    reason: "malformed_json".into(),
+                    message: "expected value at line 1".into(),
+                    time: 1_704_067_301,
+                }),
+            },
+        };
+        assert_eq!(Entry::decode(&letter.encode()).expect("decodes"), letter);
+    }
+
+    /// A log written before D72 holds JSON entries: they decode to the same entries, and
+    /// the binary form of an accepted record is smaller.
+    #[test]
+    fn entries_of_the_first_format_still_decode() {
+        let (a, origin) = accepted();
+        // Bytes as the first format wrote them (`steward` before D72).
+        let old = format!(
+            r#"{{"wm":1704067000,"entry":"accepted","v":1704067300,"digest":"{}","origin":{{"topic":"credit.in.list","partition":1,"offset":7}},"record":{}}}"#,
+            hex::encode(a.digest),
+            String::from_utf8(rules::decode::encode(&a.event)).expect("UTF-8"),
+        );
+        let entry = Entry::decode(old.as_bytes()).expect("decodes");
+        assert_eq!(entry, Entry::accepted(&a, origin, 1_704_067_000));
+        assert!(
+            entry.encode().len() < old.len(),
+            "binary {} bytes, JSON {}",
+            entry.encode().len(),
+            old.len()
+        );
+        let w = Entry::decode(br#"{"wm":5,"entry":"watermark"}"#).expect("decodes");
+        assert_eq!(
+            w,
+            Entry {
+                wm: 5,
+                body: Body::Watermark
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_or_a_broken_entry_is_refused_by_name() {
+        let e = Entry::decode(&[7, 0, 0]).expect_err("unknown format");
+        assert_eq!(
+            e.to_string(),
+            "log entry format 7 is unknown to this version of steward"
+        );
+        let mut bytes = Entry {
+            wm: 5,
+            body: Body::Watermark,
+        }
+        .encode();
+        bytes.truncate(3);
+        assert!(matches!(Entry::decode(&bytes), Err(DecodeError::Binary(_))));
+        assert!(matches!(
+            Entry::decode(b"{\"wm\":"),
+            Err(DecodeError::Json(_))
+        ));
+        assert!(matches!(Entry::decode(b""), Err(DecodeError::Empty)));
     }
 }

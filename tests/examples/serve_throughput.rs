@@ -49,10 +49,17 @@ fn consume_and_decode(ns: &Namespace, records: u64) -> f64 {
             started.elapsed() < Duration::from_secs(600),
             "read {read} of {records} records"
         );
-        for (topic, m) in source
-            .poll(10_000, Duration::from_millis(100))
-            .expect("poll")
-        {
+        // A broker just started may answer "not coordinator" for a while; `serve` retries
+        // such errors, and so does this reader.
+        let batch = match source.poll(10_000, Duration::from_millis(100)) {
+            Ok(batch) => batch,
+            Err(e) => {
+                eprintln!("  limit: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        for (topic, m) in batch {
             read += 1;
             valid +=
                 u64::from(decode(&m.payload, feed_of.get(topic.as_str()).copied(), &cfg).is_ok());

@@ -546,7 +546,7 @@ pub fn read_log(cfg: &Config) -> (Vec<Accepted>, usize) {
     for (_, v) in read_topic(cfg, &cfg.kafka.topics.accepted) {
         let e = Entry::decode(&v).expect("log entry");
         match &e.body {
-            Body::Accepted { .. } => accepted.push(e.record().expect("record")),
+            Body::Accepted { .. } => accepted.extend(e.into_record()),
             Body::Rejected { .. } => rejected += 1,
             Body::Watermark => {}
         }

@@ -108,12 +108,14 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     let mut max_v = Ts::MIN;
     for m in &restored {
         let e = Entry::decode(&m.payload)?;
-        if let (Body::Accepted { origin, .. }, Some(a)) = (&e.body, e.record()) {
+        clock.wm = clock.wm.max(e.wm);
+        if let Some(a) = e.into_record() {
             ingest.restore(&a);
-            clock.saw(&origin.topic, origin.partition, a.event.ingest_time);
+            if let Some(origin) = &a.origin {
+                clock.saw(&origin.topic, origin.partition, a.event.ingest_time);
+            }
             max_v = max_v.max(a.v);
         }
-        clock.wm = clock.wm.max(e.wm);
     }
     shared
         .produced

@@ -448,9 +448,9 @@ fn work(
                 Ok(entries) => {
                     for e in entries {
                         wm = wm.max(e.wm);
-                        match &e.body {
+                        match e.body {
                             Body::Accepted { .. } => {
-                                if let Some(a) = e.record() {
+                                if let Some(a) = e.into_record() {
                                     let v = a.v;
                                     // Up to a resumed checkpoint's time, the records are
                                     // durable already (the fence passed it).
@@ -461,7 +461,7 @@ fn work(
                                 }
                             }
                             Body::Rejected { letter } => {
-                                items.push((e.wm, Item::Letter((**letter).clone())));
+                                items.push((e.wm, Item::Letter(*letter)));
                             }
                             Body::Watermark => {}
                         }
