@@ -24,6 +24,9 @@ use crate::config::KafkaConfig;
 /// How long one call to the brokers may take before it is retried (transactional calls,
 /// reading messages back at known places).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`TxnProducer::commit`] sleeps between looks at its outstanding deliveries.
+const DELIVERY_STEP: Duration = Duration::from_micros(500);
 /// How many times [`TxnProducer::commit`] calls a commit again that failed with a retriable
 /// error (each call waits up to [`CALL_TIMEOUT`]).
 const COMMIT_RETRIES: u32 = 10;
@@ -375,11 +378,22 @@ impl TxnProducer {
     /// rdkafka's commit flushes first, and its flush polls for up to 100 ms whenever a
     /// message is still out. The delivery reports are served before that poll, so it waits
     /// the whole 100 ms: every commit took 101–103 ms here. Waiting for the deliveries in
-    /// short polls first leaves the commit only its round trip to the broker.
+    /// short steps first leaves the commit only its round trip to the broker.
+    ///
+    /// Each look serves one ready event without waiting, and sleeps only when it served
+    /// none: rdkafka's `poll` with a timeout runs until its deadline and spins through its
+    /// last millisecond (the timeout it passes on is rounded down to 0 ms), which cost
+    /// `serve` 4 % of its CPU in polls of 1 ms (D72).
     pub fn commit(&self) -> Result<(), KafkaFailure> {
         let deadline = Instant::now() + CALL_TIMEOUT;
-        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
-            self.producer.poll(Duration::from_millis(1));
+        let mut out = self.producer.in_flight_count();
+        while out > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::ZERO);
+            let now = self.producer.in_flight_count();
+            if now == out {
+                std::thread::sleep(DELIVERY_STEP);
+            }
+            out = now;
         }
         // A commit that fails with a retriable error (it timed out: the broker was away) may
         // or may not have reached the transaction coordinator. librdkafka's contract is to

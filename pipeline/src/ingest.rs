@@ -9,7 +9,7 @@ use std::io::Write;
 use connectors::dead_letter::DeadLetter;
 use connectors::metrics::Metrics;
 use rules::catalogue::Catalogue;
-use rules::decode::{decode, digest, DecodeConfig};
+use rules::decode::{decode, digest_of, encode, DecodeConfig};
 use rules::event::{Event, Feed};
 use rules::lifecycle::{Accepted, RecordId};
 use rules::reject::{Reason, Rejection};
@@ -197,7 +197,14 @@ impl<'c, W: Write> Ingest<'c, W> {
     /// Admits a decoded record against `watermark`: `None` for a duplicate delivery (counted),
     /// else the accepted record, visible at `max(ingest_time, watermark)`.
     pub fn admit_at(&mut self, e: Event, watermark: Ts) -> Option<Accepted> {
-        let dg = digest(&e);
+        self.admit_encoded(e, watermark).map(|(a, _)| a)
+    }
+
+    /// [`Ingest::admit_at`], also giving the record's canonical bytes (what its digest is
+    /// taken of), which the log stores.
+    pub fn admit_encoded(&mut self, e: Event, watermark: Ts) -> Option<(Accepted, Vec<u8>)> {
+        let canonical = encode(&e);
+        let dg = digest_of(&canonical);
         let admission = self.take(&e, dg);
         let feed = e.feed().as_str();
         let m = self.metrics.as_ref();
@@ -226,12 +233,13 @@ impl<'c, W: Write> Ingest<'c, W> {
             }
         }
         // A record behind the watermark is late and becomes visible at the watermark.
-        Some(Accepted {
+        let a = Accepted {
             v: e.ingest_time.max(watermark),
             digest: dg,
             event: e,
             origin: None,
-        })
+        };
+        Some((a, canonical))
     }
 
     /// Takes back the duplicate-detection state of a record accepted before a restart.

@@ -64,7 +64,7 @@ const FORMAT_BINARY_1: u8 = 1;
 /// An entry as the binary format stores it. The record stays its canonical JSON bytes
 /// (the bytes its digest is taken of): its flat, feed-tagged shape needs a self-describing
 /// format, and only its envelope is binary.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 enum Wire {
     Accepted {
         wm: Ts,
@@ -100,19 +100,6 @@ pub enum DecodeError {
 }
 
 impl Entry {
-    /// An accepted-record entry.
-    pub fn accepted(a: &Accepted, origin: Origin, wm: Ts) -> Self {
-        Entry {
-            wm,
-            body: Body::Accepted {
-                v: a.v,
-                digest: a.digest,
-                origin,
-                record: Box::new(a.event.clone()),
-            },
-        }
-    }
-
     /// The accepted record, if this entry holds one.
     pub fn into_record(self) -> Option<Accepted> {
         match self.body {
@@ -129,33 +116,6 @@ impl Entry {
             }),
             _ => None,
         }
-    }
-
-    /// The bytes of this entry in the log's current format (binary, version 1).
-    pub fn encode(&self) -> Vec<u8> {
-        let wire = match &self.body {
-            Body::Accepted {
-                v,
-                digest,
-                origin,
-                record,
-            } => Wire::Accepted {
-                wm: self.wm,
-                v: *v,
-                digest: *digest,
-                origin: origin.clone(),
-                record: rules::decode::encode(record),
-            },
-            Body::Rejected { letter } => Wire::Rejected {
-                wm: self.wm,
-                letter: letter.clone(),
-            },
-            Body::Watermark => Wire::Watermark { wm: self.wm },
-        };
-        let mut bytes = vec![FORMAT_BINARY_1];
-        // Writing to a vector fails only on allocation, which aborts anyway.
-        bincode::serialize_into(&mut bytes, &wire).expect("a log entry serialises");
-        bytes
     }
 
     /// Parses an entry of either format: binary (current) or JSON (the first one, which
@@ -197,6 +157,55 @@ impl Entry {
     }
 }
 
+/// An entry on its way into the log, in the current format. Its watermark can still move:
+/// the last entry of a batch carries the watermark the batch moved to.
+#[derive(Debug)]
+pub struct Outgoing(Wire);
+
+impl Outgoing {
+    /// An accepted record with its canonical bytes ([`rules::decode::encode`], which the
+    /// ingest stage took its digest of).
+    pub fn accepted(a: &Accepted, canonical: Vec<u8>, origin: Origin, wm: Ts) -> Self {
+        Outgoing(Wire::Accepted {
+            wm,
+            v: a.v,
+            digest: a.digest,
+            origin,
+            record: canonical,
+        })
+    }
+
+    /// A rejected record.
+    pub fn rejected(letter: DeadLetter, wm: Ts) -> Self {
+        Outgoing(Wire::Rejected {
+            wm,
+            letter: Box::new(letter),
+        })
+    }
+
+    /// A watermark step.
+    pub fn watermark(wm: Ts) -> Self {
+        Outgoing(Wire::Watermark { wm })
+    }
+
+    /// Moves the watermark after this entry to `wm`.
+    pub fn set_wm(&mut self, wm: Ts) {
+        match &mut self.0 {
+            Wire::Accepted { wm: w, .. }
+            | Wire::Rejected { wm: w, .. }
+            | Wire::Watermark { wm: w } => *w = wm,
+        }
+    }
+
+    /// The entry's bytes: the format byte, then bincode of its wire form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![FORMAT_BINARY_1];
+        // Writing to a vector fails only on allocation, which aborts anyway.
+        bincode::serialize_into(&mut bytes, &self.0).expect("a log entry serialises");
+        bytes
+    }
+}
+
 /// The digest as hex in the JSON format.
 mod hex_digest {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -215,7 +224,7 @@ mod hex_digest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rules::decode::{decode, digest, DecodeConfig};
+    use rules::decode::{decode, digest, encode, DecodeConfig};
 
     /// An accepted LIST record, read at `credit.in.list` 1/7.
     fn accepted() -> (Accepted, Origin) {
@@ -241,35 +250,52 @@ mod tests {
         (a, origin)
     }
 
+    /// The entry of an accepted record.
+    fn entry_of(a: &Accepted, origin: Origin, wm: Ts) -> Entry {
+        Entry {
+            wm,
+            body: Body::Accepted {
+                v: a.v,
+                digest: a.digest,
+                origin,
+                record: Box::new(a.event.clone()),
+            },
+        }
+    }
+
     #[test]
     fn entries_round_trip_with_the_record_and_its_digest() {
         let (a, origin) = accepted();
-        let entry = Entry::accepted(&a, origin, 1_704_067_000);
-        let bytes = entry.encode();
+        let mut out = Outgoing::accepted(&a, encode(&a.event), origin.clone(), 1);
+        out.set_wm(1_704_067_000);
+        let bytes = out.encode();
         assert_eq!(bytes[0], FORMAT_BINARY_1);
         let back = Entry::decode(&bytes).expect("decodes");
-        assert_eq!(back, entry);
+        assert_eq!(back, entry_of(&a, origin, 1_704_067_000));
         assert_eq!(back.into_record(), Some(a));
-        let w = Entry {
+        let w = Outgoing::watermark(5).encode();
+        let want = Entry {
             wm: 5,
             body: Body::Watermark,
         };
-        assert_eq!(Entry::decode(&w.encode()).expect("decodes"), w);
-        let letter = Entry {
+        assert_eq!(Entry::decode(&w).expect("decodes"), want);
+        let letter = DeadLetter {
+            original: b"{not json".to_vec(),
+            source_topic: "credit.in.pen".into(),
+            partition: 0,
+            offset: 3,
+            reason: "malformed_json".into(),
+            message: "expected value at line 1".into(),
+            time: 1_704_067_301,
+        };
+        let back = Entry::decode(&Outgoing::rejected(letter.clone(), 9).encode());
+        let want = Entry {
             wm: 9,
             body: Body::Rejected {
-                letter: Box::new(DeadLetter {
-                    original: b"{not json".to_vec(),
-                    source_topic: "credit.in.pen".into(),
-                    partition: 0,
-                    offset: 3,
-                    reason: "malformed_json".into(),
-                    message: "expected value at line 1".into(),
-                    time: 1_704_067_301,
-                }),
+                letter: Box::new(letter),
             },
         };
-        assert_eq!(Entry::decode(&letter.encode()).expect("decodes"), letter);
+        assert_eq!(back.expect("decodes"), want);
     }
 
     /// A log written before D72 holds JSON entries: they decode to the same entries, and
@@ -281,14 +307,15 @@ mod tests {
         let old = format!(
             r#"{{"wm":1704067000,"entry":"accepted","v":1704067300,"digest":"{}","origin":{{"topic":"credit.in.list","partition":1,"offset":7}},"record":{}}}"#,
             hex::encode(a.digest),
-            String::from_utf8(rules::decode::encode(&a.event)).expect("UTF-8"),
+            String::from_utf8(encode(&a.event)).expect("UTF-8"),
         );
         let entry = Entry::decode(old.as_bytes()).expect("decodes");
-        assert_eq!(entry, Entry::accepted(&a, origin, 1_704_067_000));
+        assert_eq!(entry, entry_of(&a, origin.clone(), 1_704_067_000));
+        let new = Outgoing::accepted(&a, encode(&a.event), origin, 1_704_067_000).encode();
         assert!(
-            entry.encode().len() < old.len(),
+            new.len() < old.len(),
             "binary {} bytes, JSON {}",
-            entry.encode().len(),
+            new.len(),
             old.len()
         );
         let w = Entry::decode(br#"{"wm":5,"entry":"watermark"}"#).expect("decodes");
@@ -308,11 +335,7 @@ mod tests {
             e.to_string(),
             "log entry format 7 is unknown to this version of steward"
         );
-        let mut bytes = Entry {
-            wm: 5,
-            body: Body::Watermark,
-        }
-        .encode();
+        let mut bytes = Outgoing::watermark(5).encode();
         bytes.truncate(3);
         assert!(matches!(Entry::decode(&bytes), Err(DecodeError::Binary(_))));
         assert!(matches!(

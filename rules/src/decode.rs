@@ -279,7 +279,12 @@ pub fn encode(e: &Event) -> Vec<u8> {
 
 /// SHA-256 of the canonical bytes; duplicate detection and the equal-version tie-break use it.
 pub fn digest(e: &Event) -> [u8; 32] {
-    Sha256::digest(encode(e)).into()
+    digest_of(&encode(e))
+}
+
+/// SHA-256 of canonical bytes already made by [`encode`] (the same as [`digest`]).
+pub fn digest_of(canonical: &[u8]) -> [u8; 32] {
+    Sha256::digest(canonical).into()
 }
 
 /// Builds the typed event from validated fields: the envelope directly, the body by

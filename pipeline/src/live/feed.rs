@@ -25,7 +25,7 @@ use rules::time::Ts;
 
 use super::{Options, Shared};
 use crate::ingest::{now, Ingest};
-use crate::log::{Body, Entry, Origin};
+use crate::log::{Entry, Origin, Outgoing};
 
 /// Runs the stage until `shared.stop`, restarting it after failures with backoff.
 pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {
@@ -173,10 +173,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             };
             if target > clock.wm {
                 clock.wm = target;
-                entries.push(Entry {
-                    wm: target,
-                    body: Body::Watermark,
-                });
+                entries.push(Outgoing::watermark(target));
             } else if complete {
                 shared.drained_seq.store(idle_seq, Ordering::SeqCst);
                 shared.drained.store(clock.wm, Ordering::SeqCst);
@@ -202,13 +199,13 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     ))
                 }
             };
-            let body = match checked {
+            match checked {
                 Ok(e) => {
                     let ingest_time = e.ingest_time;
                     // Late within its own partition: a function of that partition's records
                     // alone, so no interleaving of partitions or restart point changes `v`.
                     let own = clock.own(&topic, m.partition, lateness);
-                    let Some(a) = ingest.admit_at(e, before.max(own)) else {
+                    let Some((a, canonical)) = ingest.admit_encoded(e, before.max(own)) else {
                         continue;
                     };
                     clock.saw(&topic, m.partition, ingest_time);
@@ -218,11 +215,10 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                         partition: m.partition,
                         offset: m.offset,
                     };
-                    entries.push(Entry::accepted(&a, origin, clock.wm));
-                    continue;
+                    entries.push(Outgoing::accepted(&a, canonical, origin, clock.wm));
                 }
-                Err(rej) => Body::Rejected {
-                    letter: Box::new(DeadLetter {
+                Err(rej) => {
+                    let letter = DeadLetter {
                         original: m.payload.clone(),
                         source_topic: topic.clone(),
                         partition: m.partition,
@@ -230,15 +226,15 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                         reason: rej.reason.as_str().to_owned(),
                         message: rej.message,
                         time: now(),
-                    }),
-                },
-            };
-            entries.push(Entry { wm: clock.wm, body });
+                    };
+                    entries.push(Outgoing::rejected(letter, clock.wm));
+                }
+            }
         }
         // The last entry carries the watermark the batch moved to.
         clock.wm = clock.wm.max(clock.candidate(&source, lateness, live));
         if let Some(last) = entries.last_mut() {
-            last.wm = clock.wm;
+            last.set_wm(clock.wm);
         }
         let offsets = source.offsets()?;
         let group = source
