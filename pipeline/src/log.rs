@@ -21,9 +21,9 @@ pub use rules::lifecycle::Origin;
 
 /// What the ingest stage decided about one record, or a watermark step.
 ///
-/// Its serde shape is the log's first format (JSON, `FORMAT_JSON`), which
-/// [`Entry::decode`] still reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its `Deserialize` reads the log's first format (a JSON object), which [`Entry::decode`]
+/// still accepts; entries are written as [`Outgoing`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "entry", rename_all = "lowercase")]
 pub enum Body {
     /// An accepted record.
@@ -31,7 +31,7 @@ pub enum Body {
         /// Visibility time.
         v: Ts,
         /// SHA-256 of the canonical bytes (hex in the JSON format).
-        #[serde(with = "hex_digest")]
+        #[serde(deserialize_with = "hex_digest")]
         digest: [u8; 32],
         /// Where it was read.
         origin: Origin,
@@ -48,7 +48,7 @@ pub enum Body {
 }
 
 /// One log entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Entry {
     /// The watermark after this entry: every later accepted record has `v ≥ wm`.
     pub wm: Ts,
@@ -207,18 +207,11 @@ impl Outgoing {
 }
 
 /// The digest as hex in the JSON format.
-mod hex_digest {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(d))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = String::deserialize(d)?;
-        let mut digest = [0u8; 32];
-        hex::decode_to_slice(&text, &mut digest).map_err(serde::de::Error::custom)?;
-        Ok(digest)
-    }
+fn hex_digest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    let text = String::deserialize(d)?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(&text, &mut digest).map_err(serde::de::Error::custom)?;
+    Ok(digest)
 }
 
 #[cfg(test)]
