@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use connectors::clickhouse::{ChangeRow, ClickHouse, ClickHouseError};
 use e2e::serve::{
     check, consumers_replaced, expected_by_replay, gen, produce_part, read_log,
     serve_draining_after, snapshot, wait_exit,
@@ -66,11 +67,12 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Runs `steward serve` over 250 enterprises' history that arrives in three parts: before
 /// the `first` outage (which starts once the run's first outputs are in ClickHouse), with
 /// it, and with the `second`. The run must complete with what the dataflow replayed over
-/// its own log implies: nothing lost or duplicated.
+/// its own log implies: nothing lost or duplicated. ClickHouse requests time out after 5 s
+/// (`clickhouse.timeout_secs`, D73).
 fn survives(prefix: &str, first: Outage, second: Outage) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cat = Arc::new(Catalogue::embedded());
-    let ns = Namespace::new(prefix);
+    let ns = Namespace::new(prefix).edited("timeout_secs = 30", "timeout_secs = 5");
     let history = gen(250);
     let mut n = 0u64;
     rules::generate::generate(&history, &mut |_| {}, &mut |_| n += 1).expect("generate");
@@ -88,9 +90,11 @@ fn survives(prefix: &str, first: Outage, second: Outage) {
     let status = wait_exit(&mut child, Duration::from_secs(600));
     assert!(status.success(), "steward serve failed: {status}");
     eprintln!(
-        "run complete at {:.1} s; stalled Kafka consumers replaced: {}",
+        "run complete at {:.1} s; stalled Kafka consumers replaced: {}; ClickHouse requests \
+         timed out: {}",
         started.elapsed().as_secs_f64(),
-        consumers_replaced(&child)
+        consumers_replaced(&child),
+        child.warned("no answer within 5 s")
     );
     let (log, rejected) = read_log(&ns.cfg);
     let want = expected_by_replay(&log, &cat);
@@ -121,7 +125,9 @@ fn a_clickhouse_outage_and_a_broker_restart_lose_and_duplicate_nothing() {
 /// arriving after it, then ClickHouse frozen for 30 s while input arrives: services that
 /// stop answering without closing their connections, as starved or swapping ones do. The
 /// clients time out, reconnect and must read on (librdkafka can leave an assigned consumer
-/// stalled after such a reconnect; `connectors::kafka::StallWatch` replaces it).
+/// stalled after such a reconnect; `connectors::kafka::StallWatch` replaces it). ClickHouse
+/// requests made while it is frozen time out, and inserts whose outcome is unknown are
+/// settled before they are retried (D73).
 #[test]
 fn frozen_services_lose_and_duplicate_nothing() {
     survives(
@@ -138,5 +144,80 @@ fn frozen_services_lose_and_duplicate_nothing() {
             hold: 30,
             input_during: true,
         },
+    );
+}
+
+/// A `colour_history` row of test enterprise `i`.
+fn change(i: u32) -> ChangeRow {
+    ChangeRow {
+        change_id: format!("settle-{i}"),
+        uscc: format!("9133000000000{i:05}"),
+        as_of: 1_700_000_000 + i,
+        from_colour: "green".into(),
+        to_colour: "yellow".into(),
+        direction: "worse".into(),
+        score: Some(612.5),
+        score_colour: "yellow".into(),
+        triggers: Vec::new(),
+        reason_indicators: Vec::new(),
+        reason_contributions: Vec::new(),
+        reasons: "[]".into(),
+        region: String::new(),
+        industry: String::new(),
+        model_version: String::new(),
+        rules_version: "test".into(),
+    }
+}
+
+/// An insert that times out while ClickHouse is frozen may still land once the server runs
+/// again (it may have received the whole request). `insert_once` settles that attempt
+/// before it tries again, so every row is in the table exactly once, whether the attempt
+/// landed or not (D73).
+#[test]
+fn an_insert_that_timed_out_is_settled_before_it_is_retried() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = Namespace::new("e2e_settle").edited("timeout_secs = 30", "timeout_secs = 2");
+    let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(ch.migrate()).expect("migrations");
+    let rows: Vec<ChangeRow> = (0..2000).map(change).collect();
+    let mut pending = rows.clone();
+    let mut unsettled = None;
+    {
+        let _restore = Restore("resume", "clickhouse");
+        services("pause", "clickhouse");
+        let started = Instant::now();
+        let e = rt
+            .block_on(ch.insert_once(&mut pending, &mut unsettled))
+            .expect_err("the server is frozen");
+        assert!(matches!(e, ClickHouseError::TimedOut { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{e}");
+        assert!(unsettled.is_some(), "the attempt is remembered");
+    }
+    // Retried as the sink retries, until it lands.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut settling = 0;
+    while let Err(e) = rt.block_on(ch.insert_once(&mut pending, &mut unsettled)) {
+        assert!(Instant::now() < deadline, "still failing: {e}");
+        settling += usize::from(matches!(e, ClickHouseError::Unsettled { .. }));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "the timed-out attempt {}; retries that waited for it: {settling}",
+        if pending.is_empty() {
+            "landed"
+        } else {
+            "did not land"
+        }
+    );
+    let db = ns.clickhouse();
+    let count = |sql: &str| rt.block_on(db.query(sql).fetch_one::<u64>()).expect(sql);
+    assert_eq!(count("SELECT count() FROM colour_history"), 2000);
+    assert_eq!(
+        count("SELECT uniqExact(change_id) FROM colour_history"),
+        2000
     );
 }

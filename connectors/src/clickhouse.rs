@@ -4,9 +4,16 @@
 //! Inserts are one HTTP request per batch. A batch smaller than ClickHouse's
 //! `max_insert_block_size` (1,048,576 rows) is written as one block, so it lands completely
 //! or not at all; the caller retries a failed batch with backoff and skips the rows a
-//! previous run already wrote (see [`ClickHouse::existing_ids`]).
+//! previous run already wrote (see [`ClickHouse::existing`]).
+//!
+//! Every request fails after `clickhouse.timeout_secs` ([`ClickHouseError::TimedOut`]). An
+//! insert that failed after it was sent may still land (the server may have received it
+//! whole), so a table without a version column is written with
+//! [`ClickHouse::insert_once`], which settles such an attempt before trying again (D73).
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
@@ -101,6 +108,23 @@ pub enum ClickHouseError {
         /// The error.
         #[source]
         source: clickhouse::error::Error,
+    },
+    /// The server did not answer within `clickhouse.timeout_secs`.
+    #[error("clickhouse {context}: no answer within {} s", after.as_secs())]
+    TimedOut {
+        /// What was being done.
+        context: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// An earlier attempt of an insert failed without its outcome being known, and the
+    /// server still runs it: the insert waits for it before trying again.
+    #[error("clickhouse insert into {table}: the earlier attempt {query_id} is still running")]
+    Unsettled {
+        /// The table.
+        table: &'static str,
+        /// The earlier attempt's query id.
+        query_id: String,
     },
     /// The server refused the configuration's credentials or certificate: not a lost
     /// service, so nothing is retried.
@@ -208,6 +232,43 @@ fn trusting(path: &str) -> Result<Client, ClickHouseError> {
 pub struct ClickHouse {
     client: Client,
     database: String,
+    /// How long one request may take (`clickhouse.timeout_secs`).
+    timeout: Duration,
+}
+
+/// A table whose rows are told apart by an id and have no version column: a row inserted
+/// twice stays there twice, so a retried insert must leave out what an earlier attempt
+/// wrote ([`ClickHouse::insert_once`]).
+pub trait Identified: RowOwned + RowWrite {
+    /// The table.
+    const TABLE: &'static str;
+    /// The id column.
+    const ID: &'static str;
+    /// The `DateTime` column that bounds a search for ids.
+    const TIME: &'static str;
+    /// This row's id.
+    fn id(&self) -> &str;
+    /// This row's time column.
+    fn time(&self) -> u32;
+}
+
+/// How long [`ClickHouse::insert_once`] waits between its two looks for an earlier attempt.
+const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// A new query id for a request on `table`: unique in this process and, with the process
+/// id and the clock, among the processes writing to one server.
+fn query_id(table: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("steward-{table}-{}-{nanos}-{n}", std::process::id())
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct Count {
+    n: u64,
 }
 
 impl std::fmt::Debug for ClickHouse {
@@ -317,24 +378,43 @@ impl ClickHouse {
         Ok(ClickHouse {
             client,
             database: cfg.database.clone(),
+            timeout: Duration::from_secs(cfg.timeout_secs),
         })
+    }
+
+    /// The request `fut`, failed with [`ClickHouseError::TimedOut`] once it has taken longer
+    /// than the configured timeout (dropping it closes its connection).
+    async fn bounded<T>(
+        &self,
+        context: impl Into<String>,
+        fut: impl Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, ClickHouseError> {
+        let context = context.into();
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(err(context)),
+            Err(_) => Err(ClickHouseError::TimedOut {
+                context,
+                after: self.timeout,
+            }),
+        }
     }
 
     /// Asks the server once. Credentials or a certificate it refuses are the
     /// configuration's fault, not a lost service: they fail with
     /// [`ClickHouseError::Refused`] naming the settings to check, so that start-up stops
-    /// instead of retrying for ever. A server that does not answer is not reported here
-    /// (the sink retries it).
+    /// instead of retrying for ever. A server that does not answer (in time) is not
+    /// reported here (the sink retries it).
     pub async fn check_access(&self) -> Result<(), ClickHouseError> {
-        match self.client.query("SELECT 1").execute().await {
-            Err(e) => match refusal(&e) {
+        let answer = tokio::time::timeout(self.timeout, self.client.query("SELECT 1").execute());
+        match answer.await {
+            Ok(Err(e)) => match refusal(&e) {
                 Some(setting) => Err(ClickHouseError::Refused {
                     setting,
                     reason: chain(&e),
                 }),
                 None => Ok(()),
             },
-            Ok(()) => Ok(()),
+            Ok(Ok(())) | Err(_) => Ok(()),
         }
     }
 
@@ -345,16 +425,14 @@ impl ClickHouse {
 
     /// Runs one statement.
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.client
-            .query(sql)
-            .execute()
+        let context = sql.chars().take(80).collect::<String>();
+        self.bounded(context, self.client.query(sql).execute())
             .await
-            .map_err(err(sql.chars().take(80).collect::<String>()))
     }
 
-    /// Whether the server answers.
+    /// Whether the server answers (in time).
     pub async fn ping(&self) -> bool {
-        self.client.query("SELECT 1").execute().await.is_ok()
+        self.execute("SELECT 1").await.is_ok()
     }
 
     /// Applies the migrations not applied yet, in order, recording each in
@@ -365,19 +443,14 @@ impl ClickHouse {
             .await?;
         self.execute(&schema_migrations_table(db)).await?;
         let applied: Vec<Applied> = self
-            .client
-            .query(&format!(
+            .fetch(&format!(
                 "SELECT version, name, checksum FROM {db}.schema_migrations FINAL ORDER BY version"
             ))
-            .fetch_all()
-            .await
-            .map_err(err("reading schema_migrations"))?;
+            .await?;
+        let version = self.client.query("SELECT version()").fetch_one();
         let answer: String = self
-            .client
-            .query("SELECT version()")
-            .fetch_one()
-            .await
-            .map_err(err("reading the server's version"))?;
+            .bounded("reading the server's version", version)
+            .await?;
         // An unreadable version is taken as the oldest supported (18.16): nothing newer runs.
         let server = server_version(&answer).unwrap_or((18, 16));
         let mut now = Vec::new();
@@ -402,39 +475,36 @@ impl ClickHouse {
                 // ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: a crash between an ALTER
                 // and its schema_migrations row must not make the rerun fail.
                 if let Some((table, columns)) = added_columns(&s) {
-                    let have: Vec<String> = self
+                    let columns_of = self
                         .client
                         .query("SELECT name FROM system.columns WHERE database = ? AND table = ?")
                         .bind(db)
                         .bind(&table)
-                        .fetch_all()
-                        .await
-                        .map_err(err("reading system.columns"))?;
+                        .fetch_all();
+                    let have: Vec<String> =
+                        self.bounded("reading system.columns", columns_of).await?;
                     if columns.iter().all(|c| have.contains(c)) {
                         continue;
                     }
                 }
                 self.execute(&s).await?;
             }
-            let mut ins = self
-                .client
-                .clone()
-                .with_database(db)
-                .insert::<AppliedRow<'_>>("schema_migrations")
-                .await
-                .map_err(err("recording a migration"))?;
             let at = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as u32);
-            ins.write(&AppliedRow {
+            let row = AppliedRow {
                 version: *version,
                 name,
                 checksum: &ours,
                 applied_at: at,
-            })
-            .await
-            .map_err(err("recording a migration"))?;
-            ins.end().await.map_err(err("recording a migration"))?;
+            };
+            let record = async {
+                let client = self.client.clone().with_database(db);
+                let mut ins = client.insert::<AppliedRow<'_>>("schema_migrations").await?;
+                ins.write(&row).await?;
+                ins.end().await
+            };
+            self.bounded("recording a migration", record).await?;
             now.push(*version);
         }
         Ok(now)
@@ -445,44 +515,102 @@ impl ClickHouse {
     where
         T: RowOwned + RowWrite,
     {
+        self.insert_as(table, rows, &query_id(table)).await
+    }
+
+    /// [`ClickHouse::insert`] under the query id `id`, by which the server lists it while
+    /// it runs (`system.processes`).
+    async fn insert_as<T>(
+        &self,
+        table: &str,
+        rows: &[T],
+        id: &str,
+    ) -> Result<Duration, ClickHouseError>
+    where
+        T: RowOwned + RowWrite,
+    {
         let started = Instant::now();
         if rows.is_empty() {
             return Ok(started.elapsed());
         }
-        let client = self.client.clone().with_database(&self.database);
-        let mut ins = client
-            .insert::<T>(table)
-            .await
-            .map_err(err(format!("insert into {table}")))?;
-        for r in rows {
-            ins.write(r)
-                .await
-                .map_err(err(format!("insert into {table}")))?;
-        }
-        ins.end()
-            .await
-            .map_err(err(format!("insert into {table}")))?;
+        let write = async {
+            let client = self.client.clone().with_database(&self.database);
+            let mut ins = client
+                .insert::<T>(table)
+                .await?
+                .with_setting("query_id", id);
+            for r in rows {
+                ins.write(r).await?;
+            }
+            ins.end().await
+        };
+        self.bounded(format!("insert into {table}"), write).await?;
         Ok(started.elapsed())
     }
 
-    /// The ids in `table.column` of rows at or after `since` (by `time_column`): rows a
-    /// previous run may have written after its last durable fence.
-    pub async fn existing_ids(
+    /// Inserts `rows` into `T::TABLE` so that retrying it after a failure writes no row
+    /// twice. A failed attempt is recorded in `unsettled` (its query id): the server may
+    /// have received it whole and apply it later. The next call settles it first: while the
+    /// server still runs it, that call fails with [`ClickHouseError::Unsettled`] (retry
+    /// later); once it no longer does (asked twice, [`SETTLE_PAUSE`] apart), the rows it
+    /// wrote are taken out of `rows`, and the rest are inserted.
+    pub async fn insert_once<T: Identified>(
         &self,
-        table: &str,
-        column: &str,
-        time_column: &str,
+        rows: &mut Vec<T>,
+        unsettled: &mut Option<String>,
+    ) -> Result<Duration, ClickHouseError> {
+        if let Some(earlier) = unsettled.as_deref() {
+            // Asked twice, a moment apart: a server that was frozen may take the earlier
+            // request off its listen queue only as it answers this one.
+            for pause in [Duration::ZERO, SETTLE_PAUSE] {
+                tokio::time::sleep(pause).await;
+                if self.running(earlier).await? {
+                    return Err(ClickHouseError::Unsettled {
+                        table: T::TABLE,
+                        query_id: earlier.to_owned(),
+                    });
+                }
+            }
+            let since = rows.iter().map(T::time).min().unwrap_or(0);
+            let written = self.existing::<T>(since).await?;
+            rows.retain(|r| !written.contains(r.id()));
+            *unsettled = None;
+        }
+        let id = query_id(T::TABLE);
+        self.insert_as(T::TABLE, rows, &id)
+            .await
+            .inspect_err(|_| *unsettled = Some(id))
+    }
+
+    /// Whether the server is running the query `id`.
+    pub async fn running(&self, id: &str) -> Result<bool, ClickHouseError> {
+        let ask = self
+            .client
+            .query("SELECT count() AS n FROM system.processes WHERE query_id = ?")
+            .bind(id)
+            .fetch_one::<Count>();
+        Ok(self.bounded("reading system.processes", ask).await?.n > 0)
+    }
+
+    /// The ids of `T::TABLE` at or after `since`: rows a previous run (or attempt) may have
+    /// written.
+    pub async fn existing<T: Identified>(
+        &self,
         since: u32,
     ) -> Result<HashSet<String>, ClickHouseError> {
-        let rows: Vec<Id> = self
+        let read = self
             .client
             .query(&format!(
-                "SELECT {column} AS id FROM {}.{table} WHERE {time_column} >= {since}",
-                self.database
+                "SELECT {} AS id FROM {}.{} WHERE {} >= {since}",
+                T::ID,
+                self.database,
+                T::TABLE,
+                T::TIME
             ))
-            .fetch_all()
-            .await
-            .map_err(err(format!("reading ids of {table}")))?;
+            .fetch_all::<Id>();
+        let rows = self
+            .bounded(format!("reading ids of {}", T::TABLE), read)
+            .await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
@@ -491,11 +619,9 @@ impl ClickHouse {
     where
         T: RowOwned + RowRead,
     {
-        self.client
-            .query(sql)
-            .fetch_all()
+        let context = sql.chars().take(80).collect::<String>();
+        self.bounded(context, self.client.query(sql).fetch_all())
             .await
-            .map_err(err(sql.chars().take(80).collect::<String>()))
     }
 }
 
@@ -685,6 +811,30 @@ pub struct CommitmentCheckRow {
     pub effective: u32,
     pub due: Option<u32>,
     pub record: String,
+}
+
+/// The tables of the sink without a version column.
+macro_rules! identified {
+    ($($row:ty => $table:literal, $id:ident, $time:ident;)*) => {$(
+        impl Identified for $row {
+            const TABLE: &'static str = $table;
+            const ID: &'static str = stringify!($id);
+            const TIME: &'static str = stringify!($time);
+            fn id(&self) -> &str {
+                &self.$id
+            }
+            fn time(&self) -> u32 {
+                self.$time
+            }
+        }
+    )*};
+}
+
+identified! {
+    ChangeRow => "colour_history", change_id, as_of;
+    AlertRow => "alerts", alert_id, as_of;
+    DeadLetterRow => "dead_letters", letter_id, time;
+    CommitmentCheckRow => "commitment_checks", check_id, as_of;
 }
 
 /// A logical or wall time in seconds as a ClickHouse `DateTime` (clamped to its range).

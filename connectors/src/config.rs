@@ -234,6 +234,18 @@ pub struct ClickHouseConfig {
     /// start-up with a message naming this setting.
     #[serde(default)]
     pub ca_location: Option<String>,
+    /// How long one request to the server may take, in seconds, from sending it to the end
+    /// of its answer. A server that stops answering without closing the connection
+    /// (frozen, starved, or gone behind a dead network path) then fails the request, which
+    /// is counted and retried like a refused connection; an insert whose outcome is unknown
+    /// is settled before it is retried (`docs/decisions.md` D73). At least 1.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// The ClickHouse request timeout when the configuration names none.
+fn default_timeout_secs() -> u64 {
+    30
 }
 
 /// Batching and backpressure.
@@ -444,6 +456,9 @@ impl Config {
                 format!("{:?} must be letters, digits and _", c.database),
             ));
         }
+        if c.timeout_secs == 0 {
+            return Err(invalid("clickhouse.timeout_secs", "must be at least 1"));
+        }
         let b = &self.batch;
         if b.max_rows == 0 {
             return Err(invalid("batch.max_rows", "must be at least 1"));
@@ -583,6 +598,10 @@ mod tests {
                 "checkpoints.every_secs",
             ),
             (with("keep = 0", "keep = 3"), "checkpoints.keep"),
+            (
+                with("timeout_secs = 0", "timeout_secs = 30"),
+                "clickhouse.timeout_secs",
+            ),
             (
                 with(
                     "security_protocol = \"sasl_ssl\"",

@@ -768,6 +768,14 @@ impl FeedSource {
             .any(|p| p.topic == topic && p.partition == partition && p.at_end)
     }
 
+    /// The next offset to read of `topic`/`partition`, once a message was read from it.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.parts
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)
+            .and_then(|p| p.next)
+    }
+
     /// Every assigned `(topic, partition)`.
     pub fn partitions(&self) -> Vec<(String, i32)> {
         self.parts

@@ -55,7 +55,7 @@ pub const CHECKPOINT_OUTCOMES: [&str; 2] = ["written", "failed"];
 
 /// The long-lived consumers that a stall watch restarts
 /// (`steward_kafka_consumer_restarts_total`, [`crate::kafka::StallWatch`]).
-pub const WATCHED_CONSUMERS: [&str; 1] = ["log"];
+pub const WATCHED_CONSUMERS: [&str; 2] = ["log", "feed"];
 
 /// Kafka error codes (`error_code` label) created at zero, so that dashboards find the
 /// series before the first error: the transport and broker failures an operator watches,

@@ -85,6 +85,17 @@ impl Namespace {
         Namespace { name, config, cfg }
     }
 
+    /// This namespace with `from` replaced by `to` in its configuration (which must hold
+    /// `from`).
+    pub fn edited(mut self, from: &str, to: &str) -> Self {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        assert!(text.contains(from), "the configuration holds {from:?}");
+        let text = text.replacen(from, to, 1);
+        self.cfg = connectors::config::Config::from_toml(&text, |_| None).expect("valid config");
+        std::fs::write(&self.config, text).expect("write config");
+        self
+    }
+
     /// A ClickHouse client on this namespace's database.
     pub fn clickhouse(&self) -> clickhouse::Client {
         clickhouse_client().with_database(&self.name)
@@ -187,10 +198,12 @@ const SHOWN_LINES: usize = 60;
 /// [`SHOWN_LINES`] lines: the panic message stays near the top of the failure's output,
 /// where CI's shortened output keeps it (CI once showed only the first lines of an outage's
 /// expected errors and not why the test failed). A passing test prints nothing.
+/// Every warning is kept too, however many lines follow it.
 #[derive(Debug)]
 pub struct Captured {
     child: std::process::Child,
     lines: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+    warnings: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Captured {
@@ -200,6 +213,14 @@ impl Captured {
             .lock()
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many warnings so far contain `needle`.
+    pub fn warned(&self, needle: &str) -> usize {
+        self.warnings
+            .lock()
+            .map(|w| w.iter().filter(|l| l.contains(needle)).count())
+            .unwrap_or(0)
     }
 }
 
@@ -237,12 +258,18 @@ pub fn spawn_captured(cmd: &mut std::process::Command) -> std::io::Result<Captur
     use std::io::BufRead as _;
     let mut child = cmd.stderr(std::process::Stdio::piped()).spawn()?;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     if let Some(err) = child.stderr.take() {
-        let kept = lines.clone();
+        let (kept, warned) = (lines.clone(), warnings.clone());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("librdkafka") {
                     continue;
+                }
+                if line.contains(" WARN ") {
+                    if let Ok(mut w) = warned.lock() {
+                        w.push(line.clone());
+                    }
                 }
                 if let Ok(mut l) = kept.lock() {
                     if l.len() == KEPT_LINES {
@@ -253,7 +280,11 @@ pub fn spawn_captured(cmd: &mut std::process::Command) -> std::io::Result<Captur
             }
         });
     }
-    Ok(Captured { child, lines })
+    Ok(Captured {
+        child,
+        lines,
+        warnings,
+    })
 }
 
 /// A child process killed (and reaped) when dropped, also when a test panics.

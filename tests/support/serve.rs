@@ -209,11 +209,7 @@ pub fn resumed(child: &Captured) -> bool {
 /// How many times `child` replaced a Kafka consumer that had stopped fetching
 /// (`connectors::kafka::StallWatch`).
 pub fn consumers_replaced(child: &Captured) -> usize {
-    child
-        .lines()
-        .iter()
-        .filter(|l| l.contains("the consumer stopped fetching with data left to read"))
-        .count()
+    child.warned("the consumer stopped fetching with data left to read")
 }
 
 /// Waits until `child` exits successfully (kills it and fails after `limit`).

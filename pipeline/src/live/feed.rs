@@ -12,13 +12,13 @@
 //! records to read (when every partition is at its end: the largest ingest time read, minus
 //! the lateness); `v` is never below it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use connectors::config::{ClockMode, Config};
 use connectors::dead_letter::DeadLetter;
-use connectors::kafka::{FeedSource, KafkaFailure, TxnProducer};
+use connectors::kafka::{FeedSource, KafkaFailure, StallWatch, TxnProducer};
 use connectors::metrics::Service;
 use rules::catalogue::Catalogue;
 use rules::time::Ts;
@@ -91,6 +91,66 @@ impl Clock {
     }
 }
 
+/// How long a feed partition may read nothing while the broker holds records it has not
+/// read, before the feed consumer is replaced ([`connectors::kafka::StallWatch`], D69).
+const FEED_STALL: Duration = Duration::from_secs(15);
+
+/// How often the feed partitions' lag is asked of the broker (a metric, and what the stall
+/// watch calls "behind").
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// Watches each feed partition for a consumer that stopped fetching: behind without reading
+/// anything for [`FEED_STALL`].
+///
+/// Behind means more records than the partition's residue: the offsets the broker counts
+/// past the last record a consumer can read, which are transaction markers and aborted
+/// records (the internal commitments topic is written in transactions). The residue is the
+/// lag asked once the partition was read to its end, and is forgotten when it is read from.
+#[derive(Debug, Default)]
+struct Stalls {
+    /// Each partition's lag as last asked, and its residue if known.
+    lag: BTreeMap<(String, i32), (i64, Option<i64>)>,
+    watches: BTreeMap<(String, i32), StallWatch>,
+}
+
+impl Stalls {
+    /// Takes in the `lag` of `topic`/`partition` just asked, and whether it is `at_end`.
+    fn lagged(&mut self, topic: String, partition: i32, lag: i64, at_end: bool) {
+        let entry = self.lag.entry((topic, partition)).or_insert((lag, None));
+        entry.0 = lag;
+        if at_end && entry.1.is_none() {
+            entry.1 = Some(lag);
+        }
+    }
+
+    /// Takes in the partitions `read` from in a poll at `now`; the first partition found
+    /// stalled.
+    fn observe(&mut self, read: &BTreeSet<(&str, i32)>, now: Instant) -> Option<(String, i32)> {
+        let mut stalled = None;
+        for (key, (lag, residue)) in &mut self.lag {
+            let watch = self
+                .watches
+                .entry(key.clone())
+                .or_insert_with(|| StallWatch::new(FEED_STALL));
+            let progressed = read.contains(&(key.0.as_str(), key.1));
+            if progressed {
+                *residue = None;
+            }
+            let behind = *lag > residue.unwrap_or(0);
+            if watch.stalled(progressed, behind, now) && stalled.is_none() {
+                stalled = Some(key.clone());
+            }
+        }
+        stalled
+    }
+
+    /// Forgets the time without progress (the stage did not poll: its input was paused, or
+    /// the consumer is new).
+    fn reset(&mut self) {
+        self.watches.clear();
+    }
+}
+
 fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {
     let k = &cfg.kafka;
     let topics = &k.topics;
@@ -133,16 +193,28 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
     // The sink's count of commitment-loop publishes when the idle period began (D46).
     let mut idle_seq = shared.loop_seq.load(Ordering::SeqCst);
     let mut last_lag = Instant::now();
+    let mut stalls = Stalls::default();
+    // A partition found stalled: the consumer is replaced at the next turn.
+    let mut stalled: Option<(String, i32)> = None;
     while !shared.stop.load(Ordering::SeqCst) {
+        if let Some((topic, partition)) = stalled.take() {
+            // Every batch read so far is committed with its offsets, so a consumer that
+            // starts at the committed offsets reads on exactly where this one stopped.
+            let at = source.position(&topic, partition).unwrap_or(-1);
+            shared.metrics.consumer_stalled("feed", FEED_STALL, at);
+            source = FeedSource::new(k, &topics.inputs())?;
+            stalls.reset();
+        }
         let backlog = shared
             .produced
             .load(Ordering::SeqCst)
             .saturating_sub(shared.consumed.load(Ordering::SeqCst));
         if backlog > cfg.batch.max_backlog_records as u64 {
+            stalls.reset();
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        if last_lag.elapsed() >= Duration::from_secs(5) {
+        if last_lag.elapsed() >= LAG_EVERY {
             last_lag = Instant::now();
             for (topic, partition, lag) in source.lag() {
                 shared
@@ -150,6 +222,8 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                     .consumer_lag
                     .with_label_values(&[&topic, &partition.to_string()])
                     .set(lag);
+                let at_end = source.at_end(&topic, partition);
+                stalls.lagged(topic, partition, lag, at_end);
             }
         }
         // Every record of the batch is held to the watermark as of the batch's start: taken
@@ -157,6 +231,11 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         // and a partition at its end no longer holds the watermark back.
         let before = clock.wm.max(clock.candidate(&source, lateness, live));
         let batch = source.poll(cfg.batch.max_rows, Duration::from_millis(100))?;
+        let read: BTreeSet<(&str, i32)> = batch
+            .iter()
+            .map(|(t, m)| (t.as_str(), m.partition))
+            .collect();
+        stalled = stalled.or(stalls.observe(&read, Instant::now()));
         let mut entries = Vec::with_capacity(batch.len());
         if batch.is_empty() {
             let last_ingest = clock.max.values().copied().max().unwrap_or(Ts::MIN);
@@ -264,4 +343,63 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(topic: &str, partition: i32) -> Option<(String, i32)> {
+        Some((topic.to_owned(), partition))
+    }
+
+    #[test]
+    fn a_partition_behind_that_reads_nothing_is_stalled() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let nothing = BTreeSet::new();
+        let mut s = Stalls::default();
+        s.lagged("pen".into(), 1, 40, false);
+        assert_eq!(s.observe(&nothing, at(0)), None);
+        assert_eq!(s.observe(&nothing, at(14)), None);
+        assert_eq!(s.observe(&nothing, at(15)), key("pen", 1));
+        // Reading, however slowly, is progress.
+        let mut s = Stalls::default();
+        s.lagged("pen".into(), 1, 40, false);
+        let read = BTreeSet::from([("pen", 1)]);
+        for t in 0..60 {
+            let got = if t % 10 == 0 { &read } else { &nothing };
+            assert_eq!(s.observe(got, at(t)), None, "at {t} s");
+        }
+        // A pause (backpressure) does not count as time without progress.
+        let mut s = Stalls::default();
+        s.lagged("pen".into(), 1, 40, false);
+        assert_eq!(s.observe(&nothing, at(0)), None);
+        s.reset();
+        assert_eq!(s.observe(&nothing, at(20)), None);
+    }
+
+    /// A partition written in transactions keeps a marker (or aborted records) past its last
+    /// readable record: read to its end, that lag is its residue, not a stall; records
+    /// arriving after it are.
+    #[test]
+    fn transaction_markers_are_not_a_stall_but_records_after_them_are() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let nothing = BTreeSet::new();
+        let mut s = Stalls::default();
+        s.lagged("cmt".into(), 0, 1, true);
+        assert_eq!(s.observe(&nothing, at(0)), None);
+        assert_eq!(s.observe(&nothing, at(600)), None);
+        s.lagged("cmt".into(), 0, 4, true);
+        assert_eq!(s.observe(&nothing, at(601)), None);
+        assert_eq!(s.observe(&nothing, at(616)), key("cmt", 0));
+        // Once read from, the residue is asked again at its next end.
+        let mut s = Stalls::default();
+        s.lagged("cmt".into(), 0, 1, true);
+        assert_eq!(s.observe(&BTreeSet::from([("cmt", 0)]), at(0)), None);
+        s.lagged("cmt".into(), 0, 2, true);
+        assert_eq!(s.observe(&nothing, at(1)), None);
+        assert_eq!(s.observe(&nothing, at(100)), None);
+    }
 }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use connectors::clickhouse::{
-    datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, IndicatorRow,
-    RecordRow, StateRow, StatusRow,
+    datetime, AlertRow, ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, DeadLetterRow,
+    Identified, IndicatorRow, RecordRow, StateRow, StatusRow,
 };
 use connectors::config::Config;
 use connectors::dead_letter::DeadLetter;
@@ -232,18 +232,10 @@ pub fn run(
         || {
             rt.block_on(async {
                 Ok::<_, ClickHouseError>(Skip {
-                    changes: ch
-                        .existing_ids("colour_history", "change_id", "as_of", since)
-                        .await?,
-                    alerts: ch
-                        .existing_ids("alerts", "alert_id", "as_of", since)
-                        .await?,
-                    letters: ch
-                        .existing_ids("dead_letters", "letter_id", "time", 0)
-                        .await?,
-                    checks: ch
-                        .existing_ids("commitment_checks", "check_id", "as_of", since)
-                        .await?,
+                    changes: ch.existing::<ChangeRow>(since).await?,
+                    alerts: ch.existing::<AlertRow>(since).await?,
+                    letters: ch.existing::<DeadLetterRow>(0).await?,
+                    checks: ch.existing::<CommitmentCheckRow>(since).await?,
                 })
             })
         },
@@ -510,40 +502,68 @@ fn write_clickhouse<'a>(
         .values()
         .map(|(s, v)| ((*s).clone(), (*v).clone()))
         .unzip();
-    macro_rules! put {
-        ($table:literal, $rows:expr) => {
-            let rows = &$rows;
-            let took = retry(
-                shared,
-                Service::ClickHouse,
-                concat!("clickhouse insert into ", $table),
-                || {
-                    rt.block_on(ch.insert($table, rows)).inspect_err(|e| {
-                        shared.metrics.clickhouse_error($table, e);
-                    })
-                },
-            );
-            let Some(took) = took else {
-                return false;
-            };
-            let m = &shared.metrics;
-            m.clickhouse_write_duration
-                .with_label_values(&[$table])
-                .observe(took.as_secs_f64());
-            m.clickhouse_rows_written
-                .with_label_values(&[$table])
-                .inc_by(rows.len() as u64);
-        };
-    }
-    put!("records", records);
-    put!("record_status", statuses);
-    put!("dead_letters", letters);
-    put!("colour_history", changes);
-    put!("alerts", alerts);
-    put!("commitment_checks", checks);
-    put!("enterprise_state", state_rows);
-    put!("indicator_values", value_rows);
+    // Tables with a version column keep one row of an insert repeated after a failure;
+    // the others are written with `insert_once`, which settles a failed attempt before the
+    // next (D73).
+    put_rows(rt, ch, shared, "records", &records)
+        && put_rows(rt, ch, shared, "record_status", &statuses)
+        && put_once(rt, ch, shared, letters)
+        && put_once(rt, ch, shared, changes)
+        && put_once(rt, ch, shared, alerts)
+        && put_once(rt, ch, shared, checks)
+        && put_rows(rt, ch, shared, "enterprise_state", &state_rows)
+        && put_rows(rt, ch, shared, "indicator_values", &value_rows)
+}
+
+/// The outcome of one insert: how long it took.
+type Inserted = Result<Duration, ClickHouseError>;
+
+/// Runs `insert` of `rows` rows into `table` until it succeeds, with backoff, counting each
+/// failure; then counts the rows and the time. `false` if stopped first.
+fn put(shared: &Shared, table: &str, rows: usize, insert: &mut dyn FnMut() -> Inserted) -> bool {
+    let what = format!("clickhouse insert into {table}");
+    let took = retry(shared, Service::ClickHouse, &what, || {
+        insert().inspect_err(|e| shared.metrics.clickhouse_error(table, e))
+    });
+    let Some(took) = took else {
+        return false;
+    };
+    let m = &shared.metrics;
+    m.clickhouse_write_duration
+        .with_label_values(&[table])
+        .observe(took.as_secs_f64());
+    m.clickhouse_rows_written
+        .with_label_values(&[table])
+        .inc_by(rows as u64);
     true
+}
+
+/// [`put`] for a table with a version column: a row inserted again replaces itself.
+fn put_rows<T: clickhouse::RowOwned + clickhouse::RowWrite>(
+    rt: &tokio::runtime::Runtime,
+    ch: &ClickHouse,
+    shared: &Shared,
+    table: &str,
+    rows: &[T],
+) -> bool {
+    put(shared, table, rows.len(), &mut || {
+        rt.block_on(ch.insert(table, rows))
+    })
+}
+
+/// [`put`] for a table without a version column: each retry settles the failed attempt
+/// before it and leaves out the rows that attempt wrote ([`ClickHouse::insert_once`]).
+fn put_once<T: Identified>(
+    rt: &tokio::runtime::Runtime,
+    ch: &ClickHouse,
+    shared: &Shared,
+    mut rows: Vec<T>,
+) -> bool {
+    let n = rows.len();
+    let mut unsettled = None;
+    put(shared, T::TABLE, n, &mut || {
+        rt.block_on(ch.insert_once(&mut rows, &mut unsettled))
+    })
 }
 
 /// One Kafka transaction: colour changes, alerts, pre-credit changes, scheduling decisions
