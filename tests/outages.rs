@@ -68,8 +68,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// the `first` outage (which starts once the run's first outputs are in ClickHouse), with
 /// it, and with the `second`. The run must complete with what the dataflow replayed over
 /// its own log implies: nothing lost or duplicated. ClickHouse requests time out after 5 s
-/// (`clickhouse.timeout_secs`, D73).
-fn survives(prefix: &str, first: Outage, second: Outage) {
+/// (`clickhouse.timeout_secs`, D73); returns how many times the run warned that one did.
+fn survives(prefix: &str, first: Outage, second: Outage) -> usize {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cat = Arc::new(Catalogue::embedded());
     let ns = Namespace::new(prefix).edited("timeout_secs = 30", "timeout_secs = 5");
@@ -89,16 +89,17 @@ fn survives(prefix: &str, first: Outage, second: Outage) {
     assert_eq!(produced, n);
     let status = wait_exit(&mut child, Duration::from_secs(600));
     assert!(status.success(), "steward serve failed: {status}");
+    let timeouts = child.warned("no answer within 5 s");
     eprintln!(
         "run complete at {:.1} s; stalled Kafka consumers replaced: {}; ClickHouse requests \
-         timed out: {}",
+         timed out: {timeouts}",
         started.elapsed().as_secs_f64(),
         consumers_replaced(&child),
-        child.warned("no answer within 5 s")
     );
     let (log, rejected) = read_log(&ns.cfg);
     let want = expected_by_replay(&log, &cat);
     check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
+    timeouts
 }
 
 /// ClickHouse stopped for 30 s while input arrives, then the broker restarted.
@@ -121,29 +122,33 @@ fn a_clickhouse_outage_and_a_broker_restart_lose_and_duplicate_nothing() {
     );
 }
 
-/// The broker frozen for 70 s (longer than the clients' 60 s socket timeout), with input
-/// arriving after it, then ClickHouse frozen for 30 s while input arrives: services that
-/// stop answering without closing their connections, as starved or swapping ones do. The
-/// clients time out, reconnect and must read on (librdkafka can leave an assigned consumer
-/// stalled after such a reconnect; `connectors::kafka::StallWatch` replaces it). ClickHouse
-/// requests made while it is frozen time out, and inserts whose outcome is unknown are
-/// settled before they are retried (D73).
+/// ClickHouse frozen for 30 s while input arrives, then the broker frozen for 70 s (longer
+/// than the clients' 60 s socket timeout) with input arriving after it: services that stop
+/// answering without closing their connections, as starved or swapping ones do. The sink's
+/// ClickHouse requests time out (they must: the input keeps the sink writing), and inserts
+/// whose outcome is unknown are settled before they are retried (D73). The Kafka clients
+/// time out, reconnect and must read on (librdkafka can leave an assigned consumer stalled
+/// after such a reconnect; `connectors::kafka::StallWatch` replaces it, D69, D74).
 #[test]
 fn frozen_services_lose_and_duplicate_nothing() {
-    survives(
+    let timeouts = survives(
         "e2e_frozen",
-        Outage {
-            name: "kafka",
-            how: How::Freeze,
-            hold: 70,
-            input_during: false,
-        },
         Outage {
             name: "clickhouse",
             how: How::Freeze,
             hold: 30,
             input_during: true,
         },
+        Outage {
+            name: "kafka",
+            how: How::Freeze,
+            hold: 70,
+            input_during: false,
+        },
+    );
+    assert!(
+        timeouts > 0,
+        "no ClickHouse request timed out while it was frozen"
     );
 }
 
