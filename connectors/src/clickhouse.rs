@@ -266,11 +266,6 @@ fn query_id(table: &str) -> String {
     format!("steward-{table}-{}-{nanos}-{n}", std::process::id())
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct Count {
-    n: u64,
-}
-
 impl std::fmt::Debug for ClickHouse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClickHouse")
@@ -292,11 +287,6 @@ struct AppliedRow<'a> {
     name: &'a str,
     checksum: &'a str,
     applied_at: u32,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct Id {
-    id: String,
 }
 
 /// ClickHouse's codes for a login it refuses: unknown user, wrong password, required
@@ -586,10 +576,10 @@ impl ClickHouse {
     pub async fn running(&self, id: &str) -> Result<bool, ClickHouseError> {
         let ask = self
             .client
-            .query("SELECT count() AS n FROM system.processes WHERE query_id = ?")
+            .query("SELECT count() FROM system.processes WHERE query_id = ?")
             .bind(id)
-            .fetch_one::<Count>();
-        Ok(self.bounded("reading system.processes", ask).await?.n > 0)
+            .fetch_one::<u64>();
+        Ok(self.bounded("reading system.processes", ask).await? > 0)
     }
 
     /// The ids of `T::TABLE` at or after `since`: rows a previous run (or attempt) may have
@@ -601,17 +591,17 @@ impl ClickHouse {
         let read = self
             .client
             .query(&format!(
-                "SELECT {} AS id FROM {}.{} WHERE {} >= {since}",
+                "SELECT {} FROM {}.{} WHERE {} >= {since}",
                 T::ID,
                 self.database,
                 T::TABLE,
                 T::TIME
             ))
-            .fetch_all::<Id>();
-        let rows = self
+            .fetch_all::<String>();
+        let ids = self
             .bounded(format!("reading ids of {}", T::TABLE), read)
             .await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        Ok(ids.into_iter().collect())
     }
 
     /// Runs a query returning rows of `T`.

@@ -12,7 +12,7 @@
 //! records to read (when every partition is at its end: the largest ingest time read, minus
 //! the lateness); `v` is never below it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -107,37 +107,51 @@ const LAG_EVERY: Duration = Duration::from_secs(5);
 /// records (the internal commitments topic is written in transactions). The residue is the
 /// lag asked once the partition was read to its end, and is forgotten when it is read from.
 #[derive(Debug, Default)]
-struct Stalls {
-    /// Each partition's lag as last asked, and its residue if known.
-    lag: BTreeMap<(String, i32), (i64, Option<i64>)>,
-    watches: BTreeMap<(String, i32), StallWatch>,
+struct Stalls(BTreeMap<(String, i32), Watched>);
+
+/// What [`Stalls`] knows of one partition.
+#[derive(Debug)]
+struct Watched {
+    /// Its lag as last asked.
+    lag: i64,
+    /// Its residue, if known.
+    residue: Option<i64>,
+    /// Its position (next offset to read) at the last look: it read when that moved.
+    seen: Option<i64>,
+    watch: StallWatch,
 }
 
 impl Stalls {
     /// Takes in the `lag` of `topic`/`partition` just asked, and whether it is `at_end`.
     fn lagged(&mut self, topic: String, partition: i32, lag: i64, at_end: bool) {
-        let entry = self.lag.entry((topic, partition)).or_insert((lag, None));
-        entry.0 = lag;
-        if at_end && entry.1.is_none() {
-            entry.1 = Some(lag);
+        let w = self.0.entry((topic, partition)).or_insert(Watched {
+            lag,
+            residue: None,
+            seen: None,
+            watch: StallWatch::new(FEED_STALL),
+        });
+        w.lag = lag;
+        if at_end && w.residue.is_none() {
+            w.residue = Some(lag);
         }
     }
 
-    /// Takes in the partitions `read` from in a poll at `now`; the first partition found
-    /// stalled.
-    fn observe(&mut self, read: &BTreeSet<(&str, i32)>, now: Instant) -> Option<(String, i32)> {
+    /// Looks at each partition's `position` at `now`; the first partition found stalled.
+    fn observe(
+        &mut self,
+        position: impl Fn(&str, i32) -> Option<i64>,
+        now: Instant,
+    ) -> Option<(String, i32)> {
         let mut stalled = None;
-        for (key, (lag, residue)) in &mut self.lag {
-            let watch = self
-                .watches
-                .entry(key.clone())
-                .or_insert_with(|| StallWatch::new(FEED_STALL));
-            let progressed = read.contains(&(key.0.as_str(), key.1));
+        for (key, w) in &mut self.0 {
+            let at = position(&key.0, key.1);
+            let progressed = at != w.seen;
+            w.seen = at;
             if progressed {
-                *residue = None;
+                w.residue = None;
             }
-            let behind = *lag > residue.unwrap_or(0);
-            if watch.stalled(progressed, behind, now) && stalled.is_none() {
+            let behind = w.lag > w.residue.unwrap_or(0);
+            if w.watch.stalled(progressed, behind, now) && stalled.is_none() {
                 stalled = Some(key.clone());
             }
         }
@@ -147,7 +161,9 @@ impl Stalls {
     /// Forgets the time without progress (the stage did not poll: its input was paused, or
     /// the consumer is new).
     fn reset(&mut self) {
-        self.watches.clear();
+        for w in self.0.values_mut() {
+            w.watch = StallWatch::new(FEED_STALL);
+        }
     }
 }
 
@@ -231,11 +247,8 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
         // and a partition at its end no longer holds the watermark back.
         let before = clock.wm.max(clock.candidate(&source, lateness, live));
         let batch = source.poll(cfg.batch.max_rows, Duration::from_millis(100))?;
-        let read: BTreeSet<(&str, i32)> = batch
-            .iter()
-            .map(|(t, m)| (t.as_str(), m.partition))
-            .collect();
-        stalled = stalled.or(stalls.observe(&read, Instant::now()));
+        let position = |t: &str, p| source.position(t, p);
+        stalled = stalled.or(stalls.observe(position, Instant::now()));
         let mut entries = Vec::with_capacity(batch.len());
         if batch.is_empty() {
             let last_ingest = clock.max.values().copied().max().unwrap_or(Ts::MIN);
@@ -353,30 +366,33 @@ mod tests {
         Some((topic.to_owned(), partition))
     }
 
+    /// A source that has read nothing yet.
+    fn nothing(_: &str, _: i32) -> Option<i64> {
+        None
+    }
+
     #[test]
     fn a_partition_behind_that_reads_nothing_is_stalled() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
-        let nothing = BTreeSet::new();
         let mut s = Stalls::default();
         s.lagged("pen".into(), 1, 40, false);
-        assert_eq!(s.observe(&nothing, at(0)), None);
-        assert_eq!(s.observe(&nothing, at(14)), None);
-        assert_eq!(s.observe(&nothing, at(15)), key("pen", 1));
+        assert_eq!(s.observe(nothing, at(0)), None);
+        assert_eq!(s.observe(nothing, at(14)), None);
+        assert_eq!(s.observe(nothing, at(15)), key("pen", 1));
         // Reading, however slowly, is progress.
         let mut s = Stalls::default();
         s.lagged("pen".into(), 1, 40, false);
-        let read = BTreeSet::from([("pen", 1)]);
         for t in 0..60 {
-            let got = if t % 10 == 0 { &read } else { &nothing };
-            assert_eq!(s.observe(got, at(t)), None, "at {t} s");
+            let read = |_: &str, _| Some(100 + t as i64 / 10);
+            assert_eq!(s.observe(read, at(t)), None, "at {t} s");
         }
         // A pause (backpressure) does not count as time without progress.
         let mut s = Stalls::default();
         s.lagged("pen".into(), 1, 40, false);
-        assert_eq!(s.observe(&nothing, at(0)), None);
+        assert_eq!(s.observe(nothing, at(0)), None);
         s.reset();
-        assert_eq!(s.observe(&nothing, at(20)), None);
+        assert_eq!(s.observe(nothing, at(20)), None);
     }
 
     /// A partition written in transactions keeps a marker (or aborted records) past its last
@@ -386,20 +402,20 @@ mod tests {
     fn transaction_markers_are_not_a_stall_but_records_after_them_are() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
-        let nothing = BTreeSet::new();
         let mut s = Stalls::default();
         s.lagged("cmt".into(), 0, 1, true);
-        assert_eq!(s.observe(&nothing, at(0)), None);
-        assert_eq!(s.observe(&nothing, at(600)), None);
+        assert_eq!(s.observe(nothing, at(0)), None);
+        assert_eq!(s.observe(nothing, at(600)), None);
         s.lagged("cmt".into(), 0, 4, true);
-        assert_eq!(s.observe(&nothing, at(601)), None);
-        assert_eq!(s.observe(&nothing, at(616)), key("cmt", 0));
+        assert_eq!(s.observe(nothing, at(601)), None);
+        assert_eq!(s.observe(nothing, at(616)), key("cmt", 0));
         // Once read from, the residue is asked again at its next end.
+        let read = |_: &str, _| Some(8);
         let mut s = Stalls::default();
         s.lagged("cmt".into(), 0, 1, true);
-        assert_eq!(s.observe(&BTreeSet::from([("cmt", 0)]), at(0)), None);
+        assert_eq!(s.observe(read, at(0)), None);
         s.lagged("cmt".into(), 0, 2, true);
-        assert_eq!(s.observe(&nothing, at(1)), None);
-        assert_eq!(s.observe(&nothing, at(100)), None);
+        assert_eq!(s.observe(read, at(1)), None);
+        assert_eq!(s.observe(read, at(100)), None);
     }
 }
