@@ -52,7 +52,7 @@ fn serve_equals_the_reference() {
             .iter()
             .map(|(u, (e, c))| {
                 let colour = c.unwrap_or(rules::score::Colour::None).as_str().to_owned();
-                (u.clone(), (colour, e.s, e.triggers.clone(), e.risk))
+                (u.clone(), (colour, e.s, e.triggers.to_strings(), e.risk))
             })
             .collect(),
         lifecycle: r.dead.iter().map(rules::lifecycle::Dead::message).collect(),

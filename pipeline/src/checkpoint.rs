@@ -278,6 +278,18 @@ mod tests {
         );
     }
 
+    /// A monitor keeps its last triggers as a set since D75; in bincode the set is the list
+    /// of its codes, byte for byte, so a checkpoint written before still loads.
+    #[test]
+    fn trigger_sets_keep_the_bincode_of_trigger_lists() {
+        let set = rules::score::Triggers::of(["R2", "R8"]).expect("known codes");
+        let list = vec!["R2".to_owned(), "R8".to_owned()];
+        let bytes = bincode::serialize(&list).expect("bincode");
+        assert_eq!(bincode::serialize(&set).expect("bincode"), bytes);
+        let back: rules::score::Triggers = bincode::deserialize(&bytes).expect("reads");
+        assert_eq!(back, set);
+    }
+
     #[test]
     fn a_checkpoint_fits_only_its_setup_and_layout() {
         let c = at(5);

@@ -35,7 +35,9 @@ use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
 use rules::part::{self, Part as Piece};
-use rules::score::{assemble, evaluate, red_trigger, Colour, Evaluation, LinkInputs};
+use rules::score::{
+    assemble, decide, red_trigger, Colour, Decided, Evaluation, LinkInputs, Triggers,
+};
 use rules::status::{self, RecordKey, Step};
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -132,8 +134,9 @@ enum Part {
 }
 
 /// One enterprise's evaluation at a logical time, compact and `Ord` as the dataflow needs
-/// it: the r-values in hundredths (each r is rounded to 0.01), `P`, the triggers and the
-/// records of the top-five rows. [`Scored::evaluation`] expands it with
+/// it (D75): what [`rules::score::decide`] decides, with the r-values in hundredths (each r
+/// is rounded to 0.01), `P`, and the records of the top-five rows shared with the
+/// enterprise's state. [`Scored::evaluation`] expands it with
 /// [`rules::score::assemble`], which gives the same evaluation bit for bit (`Q` is a
 /// function of the r-values and `P`, so it is recomputed with the same model).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -141,7 +144,7 @@ pub struct Scored {
     /// `S` in tenths; `None` when scoring stopped.
     pub s10: Option<i64>,
     /// Active triggers.
-    pub triggers: Vec<String>,
+    pub triggers: Triggers,
     /// Worst trigger cap.
     pub cap: Colour,
     /// Region code.
@@ -153,7 +156,7 @@ pub struct Scored {
     /// Provincial public credit score.
     p: Option<i64>,
     /// The records behind the top-five rows: `(row, records)`.
-    top: Vec<(u8, Vec<Src>)>,
+    top: Vec<(u8, Arc<[Src]>)>,
     /// Σ `TAX.PAID` over the catalogue's window (the pre-credit line's base, fen).
     pub tax_paid_fen: i64,
     /// Review flags of the enterprise's repairs (D47).
@@ -161,30 +164,19 @@ pub struct Scored {
 }
 
 impl Scored {
-    /// The compact form of `e`, which it takes apart (its lists move, nothing is copied;
-    /// they are kept at their length, as copies would be).
-    fn new(
-        e: Evaluation,
-        p: Option<i64>,
-        region: Option<String>,
-        industry: Option<String>,
-        tax_paid_fen: i64,
-    ) -> Self {
+    /// The compact form of what `d` decides for the enterprise whose own facts decide `l`.
+    fn new(d: Decided, l: &Local) -> Self {
         Scored {
-            s10: e.s10,
-            triggers: fit(e.triggers),
-            cap: e.cap,
-            region,
-            industry,
-            r: e.r.iter().map(|x| (x * 100.0).round() as i32).collect(),
-            p,
-            top: e
-                .reasons
-                .into_iter()
-                .map(|x| (x.row as u8, fit(x.records)))
-                .collect(),
-            tax_paid_fen,
-            review_flags: fit(e.review_flags),
+            s10: d.s10,
+            triggers: d.triggers,
+            cap: d.cap,
+            region: l.region.clone(),
+            industry: l.industry.clone(),
+            r: d.r.iter().map(|x| (x * 100.0).round() as i32).collect(),
+            p: l.p,
+            top: d.top.into_iter().map(|(row, x)| (row as u8, x)).collect(),
+            tax_paid_fen: l.tax_paid_fen,
+            review_flags: l.review_flags.clone(),
         }
     }
 
@@ -195,7 +187,7 @@ impl Scored {
             self.top
                 .iter()
                 .find(|(x, _)| usize::from(*x) == row)
-                .map(|(_, records)| records.clone())
+                .map(|(_, records)| records.to_vec())
                 .unwrap_or_default()
         };
         let stopped = self.s10.is_none();
@@ -205,7 +197,7 @@ impl Scored {
                 r,
                 self.p.map(|p| p as f64),
                 model,
-                self.triggers.clone(),
+                self.triggers,
                 stopped,
                 evidence,
                 cat,
@@ -214,18 +206,12 @@ impl Scored {
     }
 }
 
-/// `v` without spare capacity: an evaluation is kept until the enterprise changes.
-fn fit<T>(mut v: Vec<T>) -> Vec<T> {
-    v.shrink_to_fit();
-    v
-}
-
 /// What the monitor reads of an evaluation, straight from the compact form.
-impl<'a> From<&'a Scored> for Reading<'a> {
-    fn from(s: &'a Scored) -> Self {
+impl From<&Scored> for Reading {
+    fn from(s: &Scored) -> Self {
         Reading {
             s10: s.s10,
-            triggers: &s.triggers,
+            triggers: s.triggers,
             cap: s.cap,
         }
     }
@@ -919,14 +905,7 @@ fn evaluate_enterprise(
         _ => None,
     });
     cross.person_dishonest = dishonest.into_iter().collect();
-    let e = evaluate(l, &cross, model, cat);
-    Some(Scored::new(
-        e,
-        l.p,
-        l.region.clone(),
-        l.industry.clone(),
-        l.tax_paid_fen,
-    ))
+    Some(Scored::new(decide(l, &cross, model, cat), l))
 }
 
 #[cfg(test)]

@@ -1119,7 +1119,7 @@ fn run(
                 m: e.m,
                 q: e.q,
                 r: e.risk,
-                triggers: e.triggers,
+                triggers: e.triggers.to_strings(),
                 level1: named(cat.level1.iter().map(|l| l.code.as_str()), &e.l1),
                 level2: named(cat.level2.iter().map(|l| l.code.as_str()), &e.l2),
                 level3: named(cat.indicators.iter().map(|i| i.id.as_str()), &e.r),

@@ -86,7 +86,7 @@ pub fn state_rows(
             m: e.m,
             q: e.q,
             r: e.risk,
-            triggers: e.triggers.clone(),
+            triggers: e.triggers.to_strings(),
             level1: e.l1.clone(),
             level2: e.l2.clone(),
             reason_indicators: e.reasons.iter().map(|x| x.indicator.clone()).collect(),

@@ -488,12 +488,11 @@ impl Tracker {
             self.pre_credit(u, t, PreCredit::None, Colour::None);
             return;
         };
-        let uscc = u.to_string();
-        let seen =
-            self.monitors
-                .entry(u)
-                .or_default()
-                .observe(&uscc, t, scored.as_ref(), &self.cat);
+        let seen = self
+            .monitors
+            .entry(u)
+            .or_default()
+            .observe(&u, t, scored.as_ref(), &self.cat);
         // Where the enterprise is, and its full evaluation (for the explanation), only when
         // something is reported.
         let place = || Place {
@@ -502,6 +501,7 @@ impl Tracker {
         };
         if let Some((from, to)) = seen.change {
             let e = scored.evaluation(self.model.as_deref(), &self.cat);
+            let uscc = u.to_string();
             self.changes
                 .push(ColourChange::new(&uscc, t, from, to, &e, &self.cat));
             self.change_places.push(place());

@@ -132,10 +132,10 @@ impl Eq for Local {}
 
 impl Local {
     /// The records behind row `row` (1–44) when its value is positive; none otherwise.
-    pub fn evidence(&self, row: usize) -> &[Src] {
+    pub fn evidence(&self, row: usize) -> Arc<[Src]> {
         self.evidence
             .binary_search_by_key(&(row as u8), |(r, _)| *r)
-            .map_or(&[], |i| &self.evidence[i].1)
+            .map_or_else(|_| Arc::from([]), |i| Arc::clone(&self.evidence[i].1))
     }
 
     /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Cap, Catalogue};
-use crate::score::{hysteresis, published, Colour, Evaluation, Reason};
+use crate::score::{hysteresis, published, Colour, Evaluation, Reason, Triggers};
 use crate::time::{format_rfc3339, Ts, DAY};
 
 /// A change of an enterprise's published colour.
@@ -153,7 +153,7 @@ impl ColourChange {
             to,
             score: e.s,
             score_colour: e.score_colour,
-            triggers: e.triggers.clone(),
+            triggers: e.triggers.to_strings(),
             reasons: e.reasons.clone(),
             as_of,
             model_version: e.model_version.clone(),
@@ -170,7 +170,7 @@ pub struct Monitor {
     /// Published colour.
     pub published: Option<Colour>,
     /// `(S₁₀, triggers)` at the last evaluation instant.
-    last: Option<(Option<i64>, Vec<String>)>,
+    last: Option<(Option<i64>, Triggers)>,
     /// `(time, S₁₀)` of the evaluation instants within the score-drop window.
     recent: VecDeque<(Ts, i64)>,
     /// `SCORE_DROP` is firing.
@@ -180,20 +180,20 @@ pub struct Monitor {
 /// What monitoring reads of an evaluation: `S` in tenths (`None` when scoring stopped),
 /// the active triggers and the worst trigger cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reading<'a> {
+pub struct Reading {
     /// `S₁₀`.
     pub s10: Option<i64>,
-    /// Active trigger codes.
-    pub triggers: &'a [String],
+    /// Active triggers.
+    pub triggers: Triggers,
     /// Worst trigger cap.
     pub cap: Colour,
 }
 
-impl<'a> From<&'a Evaluation> for Reading<'a> {
-    fn from(e: &'a Evaluation) -> Self {
+impl From<&Evaluation> for Reading {
+    fn from(e: &Evaluation) -> Self {
         Reading {
             s10: e.s10,
-            triggers: &e.triggers,
+            triggers: e.triggers,
             cap: e.cap,
         }
     }
@@ -211,23 +211,23 @@ pub struct Observed {
 impl Monitor {
     /// Takes the evaluation of `uscc` at instant `t`. Nothing happens unless `S₁₀` or the
     /// triggers changed: evaluation instants are fixed by the input's times.
-    pub fn observe<'a>(
+    pub fn observe(
         &mut self,
-        uscc: &str,
+        uscc: &(impl std::fmt::Display + ?Sized),
         t: Ts,
-        e: impl Into<Reading<'a>>,
+        e: impl Into<Reading>,
         cat: &Catalogue,
     ) -> Observed {
-        let e: Reading<'a> = e.into();
+        let e: Reading = e.into();
         let mut out = Observed::default();
         if self
             .last
             .as_ref()
-            .is_some_and(|(s, tr)| *s == e.s10 && *tr == e.triggers)
+            .is_some_and(|(s, tr)| (*s, *tr) == (e.s10, e.triggers))
         {
             return out;
         }
-        let before = self.last.replace((e.s10, e.triggers.to_vec()));
+        let before = self.last.replace((e.s10, e.triggers));
         let old_triggers = before.map(|(_, tr)| tr).unwrap_or_default();
         let to = match e.s10 {
             None => {
@@ -246,7 +246,10 @@ impl Monitor {
             out.change = Some((from, to));
         }
 
+        // The enterprise's name is written only into alerts.
+        let name = std::cell::OnceCell::new();
         let mut alert = |rule: &str, severity: Severity, state: AlertState, detail: String| {
+            let uscc: &String = name.get_or_init(|| uscc.to_string());
             let state_str = match state {
                 AlertState::Firing => "firing",
                 AlertState::Resolved => "resolved",
@@ -261,7 +264,7 @@ impl Monitor {
                 detail,
             });
         };
-        for code in e.triggers.iter().filter(|c| !old_triggers.contains(c)) {
+        for code in e.triggers.without(old_triggers) {
             alert(
                 code,
                 trigger_severity(code, cat),
@@ -269,7 +272,7 @@ impl Monitor {
                 format!("trigger {code} raised"),
             );
         }
-        for code in old_triggers.iter().filter(|c| !e.triggers.contains(c)) {
+        for code in old_triggers.without(e.triggers) {
             alert(
                 code,
                 trigger_severity(code, cat),
@@ -359,7 +362,7 @@ mod tests {
             s: s10.map(|s| s as f64 / 10.0),
             s10,
             score_colour: Colour::Green,
-            triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
+            triggers: Triggers::of(triggers.iter().copied()).expect("known codes"),
             cap,
             reasons: Vec::new(),
             review_flags: Vec::new(),

@@ -1,8 +1,10 @@
 //! Roll-up, score, colours, triggers, hysteresis and explanations (`model.md`,
 //! `semantics.md` §3–4). One shared roll-up function over the 49-value vector in row order.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::catalogue::{Cap, Catalogue, ROWS};
 use crate::event::TaxGrade;
@@ -41,6 +43,82 @@ impl Colour {
     }
     /// The scored colours, best first.
     pub const BANDS: [Colour; 4] = [Colour::Blue, Colour::Green, Colour::Yellow, Colour::Red];
+}
+
+/// The trigger codes, in code order: bit `i` of [`Triggers`] is `TRIGGER_CODES[i]`.
+const TRIGGER_CODES: [&str; 9] = ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9"];
+
+/// A set of active trigger codes, one bit per code (D75): copied, compared and kept
+/// without an allocation. It reads and writes as the list of its codes in code order, the
+/// shape the trigger lists always had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Triggers(u16);
+
+impl Triggers {
+    /// The set of `codes`; an unknown code is an error that names it.
+    pub fn of<'a>(codes: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        codes.into_iter().try_fold(Triggers(0), |set, code| {
+            TRIGGER_CODES
+                .iter()
+                .position(|c| *c == code)
+                .map(|i| Triggers(set.0 | 1 << i))
+                .ok_or_else(|| format!("unknown trigger code {code:?}"))
+        })
+    }
+
+    /// The set of the codes whose condition holds (`active[i]` for `TRIGGER_CODES[i]`).
+    fn when(active: [bool; TRIGGER_CODES.len()]) -> Self {
+        let bits = active.iter().rev().fold(0, |b, on| b << 1 | u16::from(*on));
+        Triggers(bits)
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(self, code: &str) -> bool {
+        self.codes().any(|c| c == code)
+    }
+
+    /// Whether no trigger is active.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The codes in the set and not in `other`, in code order.
+    pub fn without(self, other: Triggers) -> impl Iterator<Item = &'static str> {
+        Triggers(self.0 & !other.0).codes()
+    }
+
+    /// The codes, in code order.
+    pub fn codes(self) -> impl Iterator<Item = &'static str> {
+        TRIGGER_CODES
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 >> i & 1 == 1)
+            .map(|(_, c)| c)
+    }
+
+    /// The codes as owned strings (the output rows' shape).
+    pub fn to_strings(self) -> Vec<String> {
+        self.codes().map(str::to_owned).collect()
+    }
+}
+
+impl Serialize for Triggers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        // With its length up front, as a list's (bincode needs it).
+        let mut seq = s.serialize_seq(Some(self.0.count_ones() as usize))?;
+        for code in self.codes() {
+            seq.serialize_element(code)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Triggers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let codes = Vec::<String>::deserialize(d)?;
+        Triggers::of(codes.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Lower bound of a band in tenths of a point (`red` has none).
@@ -126,8 +204,8 @@ pub struct Evaluation {
     pub s10: Option<i64>,
     /// Plain score colour.
     pub score_colour: Colour,
-    /// Active triggers, in code order.
-    pub triggers: Vec<String>,
+    /// Active triggers.
+    pub triggers: Triggers,
     /// Worst cap of the active triggers (`Blue` = no cap).
     pub cap: Colour,
     /// Top five contributions.
@@ -154,47 +232,95 @@ pub fn evaluate(
 ) -> Evaluation {
     let mut r = local.r.clone();
     cross_rows(&mut r, cross, cat);
-    // The records behind a row: the enterprise's own, or for rows 45–49 the joined ones.
-    let evidence = |row: usize| -> Vec<Src> {
-        match row {
-            45 => cross
-                .person_score
-                .iter()
-                .map(|(_, _, s)| s.clone())
-                .collect(),
-            46 => cross.person_dishonest.clone(),
-            47 => local.legal_rep.iter().map(|(_, s)| s.clone()).collect(),
-            48 => related_srcs(&local.shareholders, &cross.shareholders_red),
-            49 => related_srcs(&local.investments, &cross.affiliates_red),
-            _ => local.evidence(row).to_vec(),
-        }
-    };
-
     let triggers = triggers(local, &r, cat);
     let p = local.p.map(|p| p as f64);
+    let evidence = |row: usize| evidence(local, cross, row).to_vec();
     Evaluation {
         review_flags: local.review_flags.clone(),
         ..assemble(r, p, model, triggers, local.stopped(), evidence, cat)
     }
 }
 
-/// The evaluation from the 49 r-values, `P`, the model and the active triggers: `Q` (a
-/// function of the r-values and `P`, [`Model::q`]), roll-up, scores, colours and the
-/// top-five explanation with the records `evidence(row)` names. This is also how a compact
-/// copy of an evaluation is expanded again: the same inputs give the same evaluation, bit
-/// for bit. The review flags are not part of it (they are the enterprise's, not the
-/// score's); [`evaluate`] adds them.
-pub fn assemble(
-    r: Vec<f64>,
+/// What an enterprise's evaluation decides, in the compact form the dataflow keeps (D75):
+/// the 49 r-values, `S₁₀`, the triggers and their cap, and the top-five rows with the
+/// records behind them, shared with the enterprise's state rather than copied. The rest of
+/// an [`Evaluation`] follows from these with [`assemble`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    /// The 49 r-values.
+    pub r: Vec<f64>,
+    /// `S` in tenths; `None` when scoring stopped.
+    pub s10: Option<i64>,
+    /// Active triggers.
+    pub triggers: Triggers,
+    /// Worst cap of the active triggers.
+    pub cap: Colour,
+    /// The top-five rows (1-based, largest contribution first) and the records behind
+    /// each.
+    pub top: Vec<(usize, Arc<[Src]>)>,
+}
+
+/// [`evaluate`] without the parts the compact form drops: what it decides.
+pub fn decide(local: &Local, cross: &Cross, model: Option<&Model>, cat: &Catalogue) -> Decided {
+    let mut r = local.r.clone();
+    cross_rows(&mut r, cross, cat);
+    let triggers = triggers(local, &r, cat);
+    let p = local.p.map(|p| p as f64);
+    let stopped = local.stopped();
+    let s = scores(&r, p, model, triggers, stopped, cat);
+    let top = top_rows(&s.contributions)
+        .into_iter()
+        .map(|i| (i + 1, evidence(local, cross, i + 1)))
+        .collect();
+    Decided {
+        s10: s.s10,
+        triggers,
+        cap: s.cap,
+        top,
+        r,
+    }
+}
+
+/// The records behind a row: the enterprise's own (shared with its state), or for rows
+/// 45–49 the joined ones.
+fn evidence(local: &Local, cross: &Cross, row: usize) -> Arc<[Src]> {
+    match row {
+        45 => cross
+            .person_score
+            .iter()
+            .map(|(_, _, s)| s.clone())
+            .collect(),
+        46 => cross.person_dishonest.as_slice().into(),
+        47 => local.legal_rep.iter().map(|(_, s)| s.clone()).collect(),
+        48 => related_srcs(&local.shareholders, &cross.shareholders_red),
+        49 => related_srcs(&local.investments, &cross.affiliates_red),
+        _ => local.evidence(row),
+    }
+}
+
+/// The scores from the 49 r-values, `P`, the model and the active triggers.
+struct Scores {
+    q: Option<f64>,
+    l2: Vec<f64>,
+    l1: Vec<f64>,
+    risk: f64,
+    m: f64,
+    s10: Option<i64>,
+    cap: Colour,
+    contributions: Vec<f64>,
+}
+
+/// `Q` (a function of the r-values and `P`, [`Model::q`]), roll-up, scores and the cap.
+fn scores(
+    r: &[f64],
     p: Option<f64>,
     model: Option<&Model>,
-    triggers: Vec<String>,
+    triggers: Triggers,
     stopped: bool,
-    evidence: impl Fn(usize) -> Vec<Src>,
     cat: &Catalogue,
-) -> Evaluation {
-    let q = (!stopped).then_some(model).flatten().map(|x| x.q(&r, p));
-    let (l2, l1, risk, contributions) = roll_up(&r, cat);
+) -> Scores {
+    let q = (!stopped).then_some(model).flatten().map(|x| x.q(r, p));
+    let (l2, l1, risk, contributions) = roll_up(r, cat);
     let m = 1000.0 - 10.0 * risk;
     let w = &cat.score;
     let parts = [(Some(m), w.m), (p, w.p), (q, w.q)];
@@ -208,38 +334,63 @@ pub fn assemble(
         .filter_map(|(x, w)| x.map(|x| x * w))
         .sum::<f64>()
         / wsum;
-    let s10 = (!stopped).then(|| round_half_away(10.0 * s_raw));
-    let cap = worst_cap(&triggers, cat);
-    let reasons = top_rows(&contributions)
+    Scores {
+        q,
+        l2,
+        l1,
+        risk,
+        m,
+        s10: (!stopped).then(|| round_half_away(10.0 * s_raw)),
+        cap: worst_cap(triggers, cat),
+        contributions,
+    }
+}
+
+/// The evaluation from the 49 r-values, `P`, the model and the active triggers: `Q`,
+/// roll-up, scores, colours and the top-five explanation with the records `evidence(row)`
+/// names. This is also how a compact copy of an evaluation is expanded again: the same
+/// inputs give the same evaluation, bit for bit. The review flags are not part of it (they
+/// are the enterprise's, not the score's); [`evaluate`] adds them.
+pub fn assemble(
+    r: Vec<f64>,
+    p: Option<f64>,
+    model: Option<&Model>,
+    triggers: Triggers,
+    stopped: bool,
+    evidence: impl Fn(usize) -> Vec<Src>,
+    cat: &Catalogue,
+) -> Evaluation {
+    let s = scores(&r, p, model, triggers, stopped, cat);
+    let reasons = top_rows(&s.contributions)
         .into_iter()
         .map(|i| Reason {
             indicator: cat.indicator(i + 1).id.clone(),
             row: i + 1,
             r: r[i],
-            contribution: (contributions[i] * 10_000.0).round() / 10_000.0,
+            contribution: (s.contributions[i] * 10_000.0).round() / 10_000.0,
             records: evidence(i + 1),
         })
         .collect();
     Evaluation {
-        score_colour: s10.map_or(Colour::None, |s| score_colour(s, cat)),
-        s: s10.map(|s| s as f64 / 10.0),
-        s10,
+        score_colour: s.s10.map_or(Colour::None, |s| score_colour(s, cat)),
+        s: s.s10.map(|s| s as f64 / 10.0),
+        s10: s.s10,
         r,
-        l2,
-        l1,
-        risk: round2(risk),
-        m: round2(m),
+        l2: s.l2,
+        l1: s.l1,
+        risk: round2(s.risk),
+        m: round2(s.m),
         p,
-        q,
+        q: s.q,
         model_version: model.map(|x| x.model_version.clone()),
         triggers,
-        cap,
+        cap: s.cap,
         reasons,
         review_flags: Vec::new(),
     }
 }
 
-fn related_srcs(all: &[(String, Src)], red: &[String]) -> Vec<Src> {
+fn related_srcs(all: &[(String, Src)], red: &[String]) -> Arc<[Src]> {
     all.iter()
         .filter(|(u, _)| red.contains(u))
         .map(|(_, s)| s.clone())
@@ -308,10 +459,10 @@ fn argmax(xs: impl Iterator<Item = f64>) -> usize {
 }
 
 /// The worst colour cap among active trigger codes (`Blue` = no cap; R9 gives `None`).
-pub fn worst_cap(triggers: &[String], cat: &Catalogue) -> Colour {
+pub fn worst_cap(triggers: Triggers, cat: &Catalogue) -> Colour {
     triggers
-        .iter()
-        .filter_map(|t| cat.triggers.iter().find(|d| &d.code == t))
+        .codes()
+        .filter_map(|t| cat.triggers.iter().find(|d| d.code == t))
         .map(|d| match d.cap {
             Cap::Red => Colour::Red,
             Cap::Yellow => Colour::Yellow,
@@ -326,7 +477,7 @@ pub fn worst_cap(triggers: &[String], cat: &Catalogue) -> Colour {
 /// rows 47–49 of related enterprises read. Red triggers read only the enterprise's own
 /// rows, so `local.r` (rows 45–49 still 0) decides them.
 pub fn red_trigger(local: &Local, cat: &Catalogue) -> bool {
-    !local.stopped() && worst_cap(&triggers(local, &local.r, cat), cat) == Colour::Red
+    !local.stopped() && worst_cap(triggers(local, &local.r, cat), cat) == Colour::Red
 }
 
 /// Which facts decide what other enterprises read about an enterprise: [`red_trigger`],
@@ -374,7 +525,7 @@ impl LinkInputs {
 const TRIGGER_ROWS: [usize; 10] = [4, 5, 10, 11, 34, 35, 36, 42, 43, 46];
 
 /// The active triggers, in code order.
-fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Vec<String> {
+fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Triggers {
     let on = |row: usize| r[row - 1] > 0.0;
     let min_r5 = cat
         .triggers
@@ -386,36 +537,22 @@ fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Vec<String> {
         .triggers
         .iter()
         .find(|t| t.code == "R8")
-        .map(|t| t.rows.clone())
-        .unwrap_or_default();
-    let conditions = [
-        ("R1", on(34)),
-        ("R2", on(5)),
-        ("R3", on(11)),
-        ("R4", on(42) || on(43)),
-        ("R5", local.broken_commitments >= min_r5),
-        (
-            "R6",
-            on(4) || local.serious_penalties >= 1 || local.tax_grade == Some(TaxGrade::D) || on(10),
-        ),
-        (
-            "R7",
-            local.overdue_over_90 || on(46) || on(35) || on(36) || local.broken_commitments >= 1,
-        ),
-        (
-            "R8",
-            r8_rows.iter().any(|&row| on(row))
-                || !matches!(local.tax_grade, Some(TaxGrade::A | TaxGrade::B))
-                || !local.established
-                || local.young,
-        ),
-        ("R9", local.stopped()),
-    ];
-    conditions
-        .into_iter()
-        .filter(|(_, c)| *c)
-        .map(|(code, _)| code.to_owned())
-        .collect()
+        .map_or(&[][..], |t| t.rows.as_slice());
+    // In the order of `TRIGGER_CODES`: R1 … R9.
+    Triggers::when([
+        on(34),
+        on(5),
+        on(11),
+        on(42) || on(43),
+        local.broken_commitments >= min_r5,
+        on(4) || local.serious_penalties >= 1 || local.tax_grade == Some(TaxGrade::D) || on(10),
+        local.overdue_over_90 || on(46) || on(35) || on(36) || local.broken_commitments >= 1,
+        r8_rows.iter().any(|&row| on(row))
+            || !matches!(local.tax_grade, Some(TaxGrade::A | TaxGrade::B))
+            || !local.established
+            || local.young,
+        local.stopped(),
+    ])
 }
 
 /// The published colour: the worse of the hysteresis colour and the trigger caps.
@@ -458,6 +595,34 @@ mod tests {
         assert_eq!(hysteresis(Some(Colour::Green), 8590, &c), Colour::Green);
         // After R9 (colour none) scoring restarts fresh.
         assert_eq!(hysteresis(Some(Colour::None), 7050, &c), Colour::Green);
+    }
+
+    /// The set reads and writes as the list of its codes in code order, the shape a
+    /// trigger list always had (checkpoints and outputs written before D75 read back).
+    #[test]
+    fn triggers_are_a_set_in_code_order_written_as_their_codes() {
+        let codes = |t: Triggers| t.codes().collect::<Vec<_>>();
+        let t = Triggers::when([false, true, false, false, false, true, false, false, true]);
+        assert_eq!(codes(t), ["R2", "R6", "R9"]);
+        assert_eq!(Triggers::of(["R9", "R2", "R6"]), Ok(t));
+        assert!(t.contains("R6") && !t.contains("R1") && !t.contains("R10"));
+        let old = Triggers::of(["R1", "R6"]).expect("known");
+        assert_eq!(t.without(old).collect::<Vec<_>>(), ["R2", "R9"]);
+        assert_eq!(old.without(t).collect::<Vec<_>>(), ["R1"]);
+        assert!(Triggers::default().is_empty() && !t.is_empty());
+        let json = serde_json::to_string(&t).expect("json");
+        assert_eq!(
+            json,
+            serde_json::to_string(&["R2", "R6", "R9"]).expect("json")
+        );
+        assert_eq!(serde_json::from_str::<Triggers>(&json).expect("reads"), t);
+        let err = serde_json::from_str::<Triggers>(r#"["R1","X3"]"#).expect_err("unknown");
+        assert!(
+            err.to_string().contains("unknown trigger code \"X3\""),
+            "{err}"
+        );
+        let every = Triggers::when([true; 9]);
+        assert_eq!(codes(every), TRIGGER_CODES);
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn small_generated_dataset_matches_golden() {
             "{uscc} {} s10={:?} [{}] r={}",
             colour.as_str(),
             e.s10,
-            e.triggers.join(","),
+            e.triggers.codes().collect::<Vec<_>>().join(","),
             r.join(",")
         )
         .expect("write to string");

@@ -1,16 +1,19 @@
 //! The fact kinds behind each row (`rows_read`) and behind what other enterprises read
 //! (`LinkInputs`), checked on generated histories: the pipeline feeds its links stage only
-//! those facts, so a kind missing here would silently freeze rows 47–49 elsewhere.
+//! those facts, so a kind missing here would silently freeze rows 47–49 elsewhere. The
+//! compact decision the pipeline keeps (`decide`) is checked against the full evaluation on
+//! the same histories.
 
 mod generated;
 
 use rules::catalogue::{Catalogue, ROWS};
+use rules::event::Feed;
 use rules::fact::Fact;
 use rules::generate::GenConfig;
 use rules::indicators::{local, rows_read, Cross, Local};
 use rules::lifecycle::Accepted;
 use rules::reference::facts_of;
-use rules::score::{evaluate, red_trigger, LinkInputs};
+use rules::score::{decide, evaluate, red_trigger, LinkInputs};
 use rules::time::{Ts, DAY};
 
 /// The accepted records of a generated history (duplicates and all, as delivered).
@@ -126,4 +129,48 @@ fn links_read_only_their_inputs() {
         assert!(dropped > 0, "the filter dropped nothing");
         assert!(red > 0, "no red trigger in the history");
     }
+}
+
+/// What the pipeline keeps of an evaluation (`decide`: r-values, `S₁₀`, triggers, cap and
+/// the records behind the top five rows) is what the full evaluation says, with rows 45–49
+/// set by a joined person and red relations.
+#[test]
+fn the_compact_decision_is_the_full_evaluation() {
+    let cat = Catalogue::embedded();
+    let log = history(150, 7);
+    let (mut compared, mut joined_in_top) = (0, 0);
+    for (t, enterprises) in snapshots(&log, &cat) {
+        for facts in enterprises {
+            let all: Vec<&Fact> = facts.iter().collect();
+            let l = local(&all, &cat);
+            let plain = Cross::default();
+            let related = Cross {
+                person_score: Some((420, 1000, (Feed::Per, format!("score-{t}")))),
+                person_dishonest: vec![(Feed::Per, format!("dishonest-{t}"))],
+                shareholders_red: l.shareholders.iter().map(|(u, _)| u.clone()).collect(),
+                affiliates_red: l.investments.iter().map(|(u, _)| u.clone()).collect(),
+                ..Cross::default()
+            };
+            for cross in [plain, related] {
+                let e = evaluate(&l, &cross, None, &cat);
+                let d = decide(&l, &cross, None, &cat);
+                assert_eq!(
+                    (&d.r, d.s10, d.triggers, d.cap),
+                    (&e.r, e.s10, e.triggers, e.cap),
+                    "at {t}"
+                );
+                let top: Vec<_> = d.top.iter().map(|(row, x)| (*row, x.to_vec())).collect();
+                let reasons: Vec<_> = e
+                    .reasons
+                    .iter()
+                    .map(|x| (x.row, x.records.clone()))
+                    .collect();
+                assert_eq!(top, reasons, "at {t}");
+                joined_in_top += d.top.iter().filter(|(row, _)| *row >= 45).count();
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 1000, "only {compared} evaluations compared");
+    assert!(joined_in_top > 0, "no joined row among the top five");
 }

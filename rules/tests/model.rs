@@ -301,7 +301,7 @@ fn overdue_days_grow_into_bands() {
     assert_eq!(at(t0 + 71 * DAY - 1).r[39], 60.0); // day 90
     let late = at(t0 + 71 * DAY); // day 91
     assert_eq!(late.r[39], 100.0);
-    assert!(late.triggers.contains(&"R7".to_owned()));
+    assert!(late.triggers.contains("R7"));
     assert_eq!(late.r[40], 40.0); // 20,000 CNY overdue
 }
 
@@ -444,7 +444,7 @@ fn offsite_verification_breaks_a_commitment_and_a_revocation_unbreaks_it() {
     let cat = Catalogue::embedded();
     let e = &evaluate_at(&log, ts("2024-07-01T00:00:00+08:00"), None, &cat)[&code()];
     assert!(
-        e.1.triggers.iter().any(|t| t == "R5" || t == "R7"),
+        e.1.triggers.contains("R5") || e.1.triggers.contains("R7"),
         "{:?}",
         e.1.triggers
     );

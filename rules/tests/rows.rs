@@ -659,5 +659,5 @@ fn related_enterprise_rows_48_49_and_r9() {
     let (_, e3) = &states[&code(3)];
     assert_eq!(e3.s, None);
     assert_eq!(e3.colour_without_hysteresis(), Colour::None);
-    assert!(e3.triggers.contains(&"R9".to_owned()));
+    assert!(e3.triggers.contains("R9"));
 }

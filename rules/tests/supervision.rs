@@ -239,7 +239,7 @@ fn non_repairable_class_is_held_and_flagged_until_revoked() {
         [flag(RepairFlag::RepairNonRepairable, "r1")]
     );
     assert_eq!(e.r[33], 100.0, "held: still a dishonest debtor (row 34)");
-    assert!(e.triggers.contains(&"R1".to_owned()));
+    assert!(e.triggers.contains("R1"));
     // Applied when the catalogue says so.
     let apply = with(
         "non_repairable_target = \"hold\"",

@@ -731,7 +731,7 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
             .map(|(u, (s, c))| {
                 let e = s.evaluation(None, cat);
                 let colour = c.unwrap_or(rules::score::Colour::None).as_str().to_owned();
-                (u.clone(), (colour, e.s, e.triggers, e.risk))
+                (u.clone(), (colour, e.s, e.triggers.to_strings(), e.risk))
             })
             .collect(),
         lifecycle: r.dead.iter().map(rules::lifecycle::Dead::message).collect(),

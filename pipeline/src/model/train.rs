@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rules::catalogue::Catalogue;
 use rules::generate::GenConfig;
 use rules::model::{feature_names, AtRed, EarlyWarning, Metrics, Model, TrainingData, FORMAT};
-use rules::score::{assemble, round_half_away, score_colour, Colour};
+use rules::score::{assemble, round_half_away, score_colour, Colour, Triggers};
 use rules::time::format_rfc3339;
 use serde_json::json;
 
@@ -307,7 +307,7 @@ fn evaluate(model: &Model, test: &[&Sample], cat: &Catalogue) -> (Metrics, Vec<f
                 s.r.clone(),
                 s.p,
                 Some(model),
-                Vec::new(),
+                Triggers::default(),
                 false,
                 |_| Vec::new(),
                 cat,
