@@ -38,7 +38,7 @@ use rules::part::{self, Part as Piece};
 use rules::score::{
     assemble, decide, red_trigger, Colour, Decided, Evaluation, LinkInputs, Triggers,
 };
-use rules::status::{self, RecordKey, Step};
+use rules::status::{self, Record, Step, Stepped};
 use rules::time::Ts;
 use rules::uscc::Uscc;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ enum Derived {
     /// A published commitment or a verification result (D46).
     Commitment(Box<CommitmentEvent>),
     /// A status step of one of the enterprise's records (D11).
-    Status(Box<(RecordKey, Step)>),
+    Status(Box<(Record, Step)>),
 }
 
 /// Output of the version stage.
@@ -78,8 +78,8 @@ enum Version {
     Winner(Arc<Accepted>),
     /// A `version_kind_change` dead letter.
     Dead(Dead),
-    /// A status step of a losing version, with its USCC.
-    Status(RecordKey, Uscc, Step),
+    /// A status step of a version, with its USCC.
+    Status(Record, Uscc, Step),
 }
 
 /// What other enterprises' rows 47–49 read about an enterprise.
@@ -113,7 +113,7 @@ enum Out {
     /// A published commitment or a verification result (D46).
     Commitment(Box<CommitmentEvent>),
     /// A status step of one of its records (D11).
-    Status(Box<(RecordKey, Step)>),
+    Status(Box<(Record, Step)>),
 }
 
 /// The inputs of the final evaluation of one enterprise.
@@ -283,7 +283,7 @@ pub trait Sink: 'static {
     fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize);
     /// An update of a record's status steps (D11), with the enterprise each is filed under.
     /// Every step of a record goes to one worker's sink.
-    fn status(&mut self, key: RecordKey, uscc: Uscc, step: Step, time: Ts, diff: isize);
+    fn status(&mut self, record: Record, uscc: Uscc, step: Step, time: Ts, diff: isize);
     /// A control message for this worker, sent at `time`.
     fn control(&mut self, control: Control, time: Ts);
 }
@@ -344,7 +344,9 @@ pub fn build<S: Sink>(
         let s = sink.clone();
         // A record's steps come from the version and enterprise stages: one worker takes
         // them all and keeps the latest (the worker of its letters, above).
-        let by_record = Exchange::new(|((k, _), _, _): &((RecordKey, _), Ts, isize)| k.id.hashed());
+        let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| {
+            (k.0.event.feed(), k.0.event.event_id.as_str()).hashed()
+        });
         deliver(
             statuses,
             "Sink: Statuses",
@@ -367,7 +369,7 @@ type Results<'s> = (
     VecCollection<'s, Ts, (Uscc, Arc<Scored>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
-    VecCollection<'s, Ts, (RecordKey, (Uscc, Step))>,
+    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
 );
 
 /// The dataflow from accepted records to evaluations, lifecycle dead letters, commitment
@@ -514,19 +516,23 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
             .collect();
         let vs: Vec<&Accepted> = mine.iter().map(|a| a.as_ref()).collect();
         let o = resolve_versions(&vs);
-        for (k, u, s) in status::of_versions(&vs, &o) {
-            out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
+        // The shared copy of a version.
+        let shared = |v: &Accepted| {
+            let a = mine.iter().find(|a| std::ptr::eq(a.as_ref(), v));
+            Arc::clone(a.expect("one of the versions"))
+        };
+        let mut steps = status::of_versions(&vs, &o);
+        // The winner's first status step (from `Ts::MIN`: at the winner's time).
+        steps.extend(o.winner.map(status::active));
+        for (a, s) in steps {
+            let u = Uscc::admitted(&a.event.uscc);
+            out.push((Version::Status(Record(shared(a)), u, s), 1));
         }
         for d in o.dead {
             out.push((Version::Dead(d), 1));
         }
         if let Some(w) = o.winner {
-            // The winner's first status step (from `Ts::MIN`: at the winner's time).
-            let (k, u, s) = status::active(w);
-            out.push((Version::Status(k, Uscc::admitted(&u), s), 1));
-            let shared = mine.iter().find(|a| std::ptr::eq(a.as_ref(), w));
-            let a = shared.expect("the winner is one of the versions");
-            out.push((Version::Winner(Arc::clone(a)), 1));
+            out.push((Version::Winner(shared(w)), 1));
         }
     }
 }
@@ -538,7 +544,7 @@ type Kinds<'s> = (
     VecCollection<'s, Ts, (String, Arc<Fact>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
-    VecCollection<'s, Ts, (RecordKey, (Uscc, Step))>,
+    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
 );
 
 /// Each output of the enterprise stage to the stream of its kind, in one operator
@@ -668,9 +674,10 @@ impl Lifecycle {
     ) {
         let mut new = Vec::new();
         for p in self.parts.update(changes.drain(..), kinds) {
-            let rs: Vec<&Accepted> = self.parts.members(p).iter().map(AsRef::as_ref).collect();
+            let members = self.parts.members(p);
+            let rs: Vec<&Accepted> = members.iter().map(AsRef::as_ref).collect();
             if !rs.is_empty() {
-                outcome(part::outcome(&rs, p, cat), p, &mut new);
+                outcome(part::outcome(&rs, p, cat), p, members, &mut new);
                 differential_dataflow::consolidation::consolidate(&mut new);
             }
             let start = self.outputs.partition_point(|(x, _, _)| *x < p);
@@ -688,13 +695,19 @@ impl Lifecycle {
 }
 
 /// Pushes a part's outcome as the enterprise stage's output: the core part says whether
-/// the enterprise is known (D52), every part of a known one gives its facts.
-fn outcome(o: part::Outcome, p: Piece, out: &mut Vec<(Derived, isize)>) {
+/// the enterprise is known (D52), every part of a known one gives its facts. Status steps
+/// name the shared copies of the part's records (`members`).
+fn outcome(
+    o: part::Outcome<'_>,
+    p: Piece,
+    members: &[Arc<Accepted>],
+    out: &mut Vec<(Derived, isize)>,
+) {
     for d in o.dead {
         out.push((Derived::Dead(Box::new(d)), 1));
     }
-    for (k, _, s) in o.statuses {
-        out.push((Derived::Status(Box::new((k, s))), 1));
+    for (record, s) in shared_records(o.statuses, members) {
+        out.push((Derived::Status(Box::new((record, s))), 1));
     }
     if o.known && p == Piece::Core {
         out.push((Derived::Known, 1));
@@ -705,6 +718,26 @@ fn outcome(o: part::Outcome, p: Piece, out: &mut Vec<(Derived, isize)>) {
     for e in o.commitments {
         out.push((Derived::Commitment(Box::new(e)), 1));
     }
+}
+
+/// The steps of `steps` with each record's shared copy among `members` (the records the
+/// steps were computed from), found by address.
+fn shared_records(steps: Vec<Stepped<'_>>, members: &[Arc<Accepted>]) -> Vec<(Record, Step)> {
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    let mut by_address: Vec<(*const Accepted, &Arc<Accepted>)> =
+        members.iter().map(|a| (Arc::as_ptr(a), a)).collect();
+    by_address.sort_unstable_by_key(|(p, _)| *p);
+    steps
+        .into_iter()
+        .map(|(a, s)| {
+            let i = by_address
+                .binary_search_by_key(&std::ptr::from_ref(a), |(p, _)| *p)
+                .expect("a step names one of the part's records");
+            (Record(Arc::clone(by_address[i].1)), s)
+        })
+        .collect()
 }
 
 /// What the enterprise stage reads besides its input.
@@ -909,13 +942,13 @@ fn evaluate_enterprise(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use differential_dataflow::consolidation::consolidate;
     use rules::decode::{decode, digest, DecodeConfig};
 
     /// A LIST record of `event_id` at `version`, visible at `v`.
-    fn listed(event_id: &str, version: u32, v: Ts) -> (Arc<Accepted>, isize) {
+    pub(crate) fn listed(event_id: &str, version: u32, v: Ts) -> (Arc<Accepted>, isize) {
         let line = serde_json::json!({
             "uscc": rules::uscc::with_check("91330802MA2A00017").expect("prefix"),
             "feed": "LIST", "kind": "LISTED", "event_id": event_id, "version": version,

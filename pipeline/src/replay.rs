@@ -200,7 +200,7 @@ where
             checks: std::mem::take(&mut t.checks),
             statuses: t
                 .statuses()
-                .map(|(k, (u, st))| (k.clone(), (u.to_string(), st)))
+                .map(|(k, (u, st))| (k, (u.to_string(), st)))
                 .collect(),
             kept,
         })

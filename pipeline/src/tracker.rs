@@ -17,7 +17,7 @@ use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::{Alert, ColourChange, Monitor};
 use rules::score::Colour;
-use rules::status::{RecordKey, Status, Step};
+use rules::status::{Record, RecordKey, Status, Step};
 use rules::supervision::{CommitmentRules, PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -89,11 +89,11 @@ pub struct Tracker {
     /// Every verification result so far, in time order (live outputs drain it each step).
     pub checks: Vec<Verification>,
     /// Record status step updates not yet passed by the frontier.
-    pending_status: Pending<(RecordKey, Uscc, Step, isize)>,
+    pending_status: Pending<(Record, Uscc, Step, isize)>,
     /// The status steps in effect of the records this worker takes, each with the
     /// enterprise it is filed under (sorted, counts non-zero). A record's status is its
     /// latest step ([`Tracker::statuses`]).
-    steps: Lookup<RecordKey, Steps>,
+    steps: Lookup<Record, Steps>,
     /// Whether outputs are drained every step (live): status changes go to `status_new`,
     /// and changed enterprises to `touched`.
     draining: bool,
@@ -432,7 +432,7 @@ impl Tracker {
     /// Takes record status step updates at times passed by the frontier, per time and
     /// record in time order; when a record's status (or its enterprise) changes, draining
     /// outputs get the new one.
-    fn statuses_at(&mut self, mut ready: Vec<(Ts, RecordKey, Uscc, Step, isize)>) {
+    fn statuses_at(&mut self, mut ready: Vec<(Ts, Record, Uscc, Step, isize)>) {
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut ready = ready.into_iter().peekable();
         while let Some((t, k, u, step, r)) = ready.next() {
@@ -450,7 +450,7 @@ impl Tracker {
             }
             if report {
                 if let Some((u, st)) = latest(steps).filter(|x| before != Some(*x)) {
-                    self.status_new.push((t, k.clone(), u, st));
+                    self.status_new.push((t, k.key(), u, st));
                 }
             }
             if steps.is_empty() {
@@ -461,10 +461,10 @@ impl Tracker {
 
     /// Every record's current status (of the records this worker takes), with the
     /// enterprise it is filed under (D11).
-    pub fn statuses(&self) -> impl Iterator<Item = (&RecordKey, (Uscc, Status))> {
+    pub fn statuses(&self) -> impl Iterator<Item = (RecordKey, (Uscc, Status))> + '_ {
         self.steps
             .iter()
-            .filter_map(|(k, steps)| latest(steps).map(|x| (k, x)))
+            .filter_map(|(k, steps)| latest(steps).map(|x| (k.key(), x)))
     }
 
     /// Takes an enterprise's net evaluation updates at a time up to a checkpoint's: its
@@ -527,8 +527,8 @@ impl Sink for Tracker {
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
         self.pending_dead.push(time, (dead, diff));
     }
-    fn status(&mut self, key: RecordKey, uscc: Uscc, step: Step, time: Ts, diff: isize) {
-        self.pending_status.push(time, (key, uscc, step, diff));
+    fn status(&mut self, record: Record, uscc: Uscc, step: Step, time: Ts, diff: isize) {
+        self.pending_status.push(time, (record, uscc, step, diff));
     }
     fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize) {
         if self.commitment_rules.is_some() {
@@ -587,11 +587,7 @@ mod tests {
             origin: None,
             digest: [0; 32],
         };
-        let key = RecordKey {
-            id: (Feed::Pen, "P1".into()),
-            version: 1,
-            digest: [0; 32],
-        };
+        let key = Record(crate::dataflow::tests::listed("P1", 1, 5).0);
         let kept = Kept {
             decided: vec![(u, "C1".into())],
             ..Kept::default()
@@ -631,7 +627,7 @@ mod tests {
         // The checkpoint at 12 has the commitment withdrawn at 12 still decided, and C2 not
         // yet (decided at 13).
         assert_eq!(t.taken, vec![(12, kept)]);
-        assert_eq!(t.status_new, vec![(12, key, u, Status::Expired)]);
+        assert_eq!(t.status_new, vec![(12, key.key(), u, Status::Expired)]);
         let decided: Vec<&str> = t
             .scheduled
             .iter()

@@ -31,7 +31,7 @@ use crate::catalogue::Catalogue;
 use crate::event::{Body, PcsKind, PerKind, RegKind, TaxKind};
 use crate::fact::{commitment_events, derive_in, CommitmentEvent, Fact};
 use crate::lifecycle::{resolve_enterprise, Accepted, Dead};
-use crate::status::{self, RecordStep};
+use crate::status::{self, Stepped};
 
 /// Which part of its enterprise a record is resolved and derived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -366,11 +366,11 @@ impl<R: Borrow<Accepted> + Ord + Clone> Parts<R> {
 
 /// What stage 2 makes of one part of an enterprise's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     /// Lifecycle dead letters.
     pub dead: Vec<Dead>,
     /// Status steps of the part's records (D11).
-    pub statuses: Vec<RecordStep>,
+    pub statuses: Vec<Stepped<'a>>,
     /// Whether the part has a record in effect or an applied repair; facts and commitment
     /// events are empty otherwise. The core part's says whether the enterprise is known
     /// (D52).
@@ -384,7 +384,7 @@ pub struct Outcome {
 /// Stage 2 over the records of one part. A detached part exists only beside an
 /// `ESTABLISHED` record, which is in the core part: the core part alone says whether the
 /// enterprise is known (D52), and every part of a known enterprise has its facts.
-pub fn outcome(records: &[&Accepted], part: Part, cat: &Catalogue) -> Outcome {
+pub fn outcome<'a>(records: &[&'a Accepted], part: Part, cat: &Catalogue) -> Outcome<'a> {
     let res = resolve_enterprise(records, cat);
     let facts = derive_in(&res, cat, part == Part::Core);
     let statuses = status::of_enterprise(&res, &facts);

@@ -44,10 +44,11 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
     let mut out = Derivation::default();
     for versions in by_id.values() {
         let outcome = resolve_versions(versions);
-        out.statuses.extend(status::of_versions(versions, &outcome));
+        let steps = status::of_versions(versions, &outcome);
+        out.statuses.extend(steps.into_iter().map(status::owned));
         dead.extend(outcome.dead);
         if let Some(w) = outcome.winner {
-            out.statuses.push(status::active(w));
+            out.statuses.push(status::owned(status::active(w)));
             by_uscc.entry(w.event.uscc.as_str()).or_default().push(w);
         }
     }
@@ -55,7 +56,8 @@ pub fn facts_of(visible: &[&Accepted], cat: &Catalogue) -> Derivation {
         let res = resolve_enterprise(&winners, cat);
         dead.extend(res.dead.iter().cloned());
         let facts = derive(&res, cat);
-        out.statuses.extend(status::of_enterprise(&res, &facts));
+        let steps = status::of_enterprise(&res, &facts);
+        out.statuses.extend(steps.into_iter().map(status::owned));
         if res.is_known() {
             out.facts.insert(uscc.to_owned(), facts);
             out.commitments

@@ -6,6 +6,7 @@
 //! is the greatest step (by `(from, status)`) with `from ≤ t` ([`current`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,26 +81,91 @@ pub struct Step {
     pub status: Status,
 }
 
-/// One record's step, with the enterprise it is filed under.
+/// A status step of a record, naming the record itself (borrowed from the lifecycle's
+/// input) rather than a copy of its key: the dataflow maps it to the record it already
+/// shares (D76). The enterprise it is filed under is the record's own USCC.
+pub type Stepped<'a> = (&'a Accepted, Step);
+
+/// One record's step as the reference keeps it: its key, the enterprise it is filed under
+/// and the step.
 pub type RecordStep = (RecordKey, String, Step);
 
-fn step(a: &Accepted, from: Ts, status: Status) -> RecordStep {
-    (
-        RecordKey::of(a),
-        a.event.uscc.clone(),
-        Step { from, status },
-    )
+/// The owned form of a step.
+pub fn owned((a, step): Stepped<'_>) -> RecordStep {
+    (RecordKey::of(a), a.event.uscc.clone(), step)
+}
+
+fn step(a: &Accepted, from: Ts, status: Status) -> Stepped<'_> {
+    (a, Step { from, status })
+}
+
+/// A record as the dataflow's status steps name it: the shared record, compared, ordered
+/// and hashed as its [`RecordKey`] without building one (D76).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Record(pub Arc<Accepted>);
+
+impl Record {
+    /// The fields of its [`RecordKey`], borrowed, in the key's order.
+    fn fields(&self) -> (Feed, &str, u32, &[u8; 32]) {
+        let a = &self.0;
+        (
+            a.event.feed(),
+            a.event.event_id.as_str(),
+            a.event.version,
+            &a.digest,
+        )
+    }
+
+    /// Its key, for the outputs.
+    pub fn key(&self) -> RecordKey {
+        RecordKey::of(&self.0)
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.fields() == other.fields()
+    }
+}
+
+impl Eq for Record {}
+
+impl PartialOrd for Record {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The order of [`RecordKey`]s.
+impl Ord for Record {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.fields().cmp(&other.fields())
+    }
+}
+
+impl std::hash::Hash for Record {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
 }
 
 /// Steps decided by the version stage for the losing versions of one `(feed, event_id)`:
 /// superseded, or rejected (from their `v`) when they switch kind class. The winner's steps
 /// come from [`of_enterprise`].
-pub fn of_versions(versions: &[&Accepted], outcome: &VersionOutcome<'_>) -> Vec<RecordStep> {
+pub fn of_versions<'a>(
+    versions: &[&'a Accepted],
+    outcome: &VersionOutcome<'_>,
+) -> Vec<Stepped<'a>> {
     versions
         .iter()
-        .filter(|a| !outcome.winner.is_some_and(|w| std::ptr::eq(**a, w)))
+        .copied()
+        .filter(|a| !outcome.winner.is_some_and(|w| std::ptr::eq(*a, w)))
         .map(|a| {
-            if outcome.superseded.iter().any(|s| std::ptr::eq(*a, *s)) {
+            if outcome.superseded.iter().any(|s| std::ptr::eq(a, *s)) {
                 step(a, Ts::MIN, Status::Superseded)
             } else {
                 step(a, a.v, Status::Rejected)
@@ -110,13 +176,13 @@ pub fn of_versions(versions: &[&Accepted], outcome: &VersionOutcome<'_>) -> Vec<
 
 /// The first step of a winning version: active from the start (the dataflow takes it from the
 /// version stage, so that the per-enterprise stage only emits what ends a record).
-pub fn active(winner: &Accepted) -> RecordStep {
+pub fn active(winner: &Accepted) -> Stepped<'_> {
     step(winner, Ts::MIN, Status::Active)
 }
 
 /// The steps after [`active`] of every winning record of one enterprise, from its lifecycle
 /// and its facts.
-pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
+pub fn of_enterprise<'a>(res: &Resolved<'a>, facts: &[Fact]) -> Vec<Stepped<'a>> {
     // When each record's last fact ends.
     let mut fact_end: BTreeMap<(Feed, &str), Ts> = BTreeMap::new();
     for f in facts {
@@ -134,7 +200,7 @@ pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
     }
     let revoked: BTreeMap<&str, Ts> = res.revoked_repairs.iter().copied().collect();
     let mut out = Vec::new();
-    for (i, a) in res.records.iter().enumerate() {
+    for (i, a) in res.records.iter().copied().enumerate() {
         let ending = &res.endings[i];
         let end = ending.end();
         let facts_end = fact_end
@@ -158,6 +224,7 @@ pub fn of_enterprise(res: &Resolved<'_>, facts: &[Fact]) -> Vec<RecordStep> {
     let acts = res
         .winners
         .iter()
+        .copied()
         .filter(|a| a.event.body.is_retraction() || matches!(a.event.body, Body::Rpr(_)));
     for a in acts {
         if a.event.feed() == Feed::Rpr {

@@ -17,7 +17,7 @@ use rules::part::{outcome, Detachable, Outcome, Part, Parts};
 use serde_json::json;
 
 /// The parts' outcomes as one: what an engine that keeps them per part emits.
-fn merged(parts: &Parts<&Accepted>, cat: &Catalogue) -> Outcome {
+fn merged<'a>(parts: &Parts<&'a Accepted>, cat: &Catalogue) -> Outcome<'a> {
     let mut all = Outcome::default();
     for (p, rs) in parts.parts() {
         let o = outcome(rs, p, cat);
@@ -32,7 +32,7 @@ fn merged(parts: &Parts<&Accepted>, cat: &Catalogue) -> Outcome {
     sorted(all)
 }
 
-fn sorted(mut o: Outcome) -> Outcome {
+fn sorted(mut o: Outcome<'_>) -> Outcome<'_> {
     o.dead.sort();
     o.statuses.sort();
     o.facts.sort();
