@@ -278,8 +278,9 @@ mod tests {
         );
     }
 
-    /// A monitor keeps its last triggers as a set since D75; in bincode the set is the list
-    /// of its codes, byte for byte, so a checkpoint written before still loads.
+    /// A monitor keeps its last triggers as a set since D75; in bincode (how a worker's part
+    /// crosses processes) the set is the list of its codes, byte for byte, as it is in a
+    /// checkpoint file's JSON (`rules::score`'s test), so a checkpoint written before loads.
     #[test]
     fn trigger_sets_keep_the_bincode_of_trigger_lists() {
         let set = rules::score::Triggers::of(["R2", "R8"]).expect("known codes");

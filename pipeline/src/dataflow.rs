@@ -14,7 +14,8 @@
 //!    trigger, status, legal representative, shares) when a fact of a kind they depend
 //!    on ([`rules::score::LinkInputs`]) changes.
 //! 3. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
-//! 4. `reduce` per USCC over its `Local` and joined parts: [`rules::score::evaluate`].
+//! 4. `reduce` per USCC over its `Local` and joined parts: [`rules::score::decide`] (what
+//!    the dataflow keeps of an evaluation, D75).
 //!
 //! Every keyed stage keeps each key's current state instead of its history (D48): the
 //! `reduce`s are [`crate::ordered::ReduceOrdered::reduce_ordered`] (the same output as
@@ -344,9 +345,7 @@ pub fn build<S: Sink>(
         let s = sink.clone();
         // A record's steps come from the version and enterprise stages: one worker takes
         // them all and keeps the latest (the worker of its letters, above).
-        let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| {
-            (k.0.event.feed(), k.0.event.event_id.as_str()).hashed()
-        });
+        let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| k.id().hashed());
         deliver(
             statuses,
             "Sink: Statuses",
@@ -526,7 +525,7 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
         steps.extend(o.winner.map(status::active));
         for (a, s) in steps {
             let u = Uscc::admitted(&a.event.uscc);
-            out.push((Version::Status(Record(shared(a)), u, s), 1));
+            out.push((Version::Status(Record::Shared(shared(a)), u, s), 1));
         }
         for d in o.dead {
             out.push((Version::Dead(d), 1));
@@ -735,7 +734,7 @@ fn shared_records(steps: Vec<Stepped<'_>>, members: &[Arc<Accepted>]) -> Vec<(Re
             let i = by_address
                 .binary_search_by_key(&std::ptr::from_ref(a), |(p, _)| *p)
                 .expect("a step names one of the part's records");
-            (Record(Arc::clone(by_address[i].1)), s)
+            (Record::Shared(Arc::clone(by_address[i].1)), s)
         })
         .collect()
 }

@@ -587,7 +587,7 @@ mod tests {
             origin: None,
             digest: [0; 32],
         };
-        let key = Record(crate::dataflow::tests::listed("P1", 1, 5).0);
+        let key = Record::Shared(crate::dataflow::tests::listed("P1", 1, 5).0);
         let kept = Kept {
             decided: vec![(u, "C1".into())],
             ..Kept::default()

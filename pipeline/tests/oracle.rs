@@ -455,7 +455,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
             st.lock().expect("lock").entry(t).or_default().extend(
                 tracker
                     .statuses()
-                    .map(|(k, (u, st))| (k.clone(), (u.to_string(), st))),
+                    .map(|(k, (u, st))| (k, (u.to_string(), st))),
             );
         },
     )

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::catalogue::{Cap, Catalogue, ROWS};
+use crate::catalogue::{Cap, Catalogue, ROWS, TRIGGERS as TRIGGER_CODES};
 use crate::event::TaxGrade;
 use crate::fact::{Src, What};
 use crate::indicators::{cross_rows, round2, rows_read, Cross, Local, ReviewFlag};
@@ -45,14 +45,18 @@ impl Colour {
     pub const BANDS: [Colour; 4] = [Colour::Blue, Colour::Green, Colour::Yellow, Colour::Red];
 }
 
-/// The trigger codes, in code order: bit `i` of [`Triggers`] is `TRIGGER_CODES[i]`.
-const TRIGGER_CODES: [&str; 9] = ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9"];
-
-/// A set of active trigger codes, one bit per code (D75): copied, compared and kept
-/// without an allocation. It reads and writes as the list of its codes in code order, the
-/// shape the trigger lists always had.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A set of active trigger codes, one bit per code of `catalogue::TRIGGERS` (bit `i` is
+/// `TRIGGERS[i]`; D75): copied, compared and kept without an allocation. It reads and
+/// writes (and prints with `{:?}`) as the list of its codes in code order, the shape the
+/// trigger lists always had. Its order is that of the bits, not of the lists.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Triggers(u16);
+
+impl std::fmt::Debug for Triggers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.codes()).finish()
+    }
+}
 
 impl Triggers {
     /// The set of `codes`; an unknown code is an error that names it.
@@ -75,11 +79,6 @@ impl Triggers {
     /// Whether `code` is in the set.
     pub fn contains(self, code: &str) -> bool {
         self.codes().any(|c| c == code)
-    }
-
-    /// Whether no trigger is active.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
     }
 
     /// The codes in the set and not in `other`, in code order.
@@ -230,21 +229,26 @@ pub fn evaluate(
     model: Option<&Model>,
     cat: &Catalogue,
 ) -> Evaluation {
+    let (r, triggers, p) = inputs(local, cross, cat);
+    let records = |row: usize| evidence(local, cross, row).to_vec();
+    Evaluation {
+        review_flags: local.review_flags.clone(),
+        ..assemble(r, p, model, triggers, local.stopped(), records, cat)
+    }
+}
+
+/// The 49 r-values (rows 45–49 from `cross`), the active triggers and `P`.
+fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> (Vec<f64>, Triggers, Option<f64>) {
     let mut r = local.r.clone();
     cross_rows(&mut r, cross, cat);
     let triggers = triggers(local, &r, cat);
-    let p = local.p.map(|p| p as f64);
-    let evidence = |row: usize| evidence(local, cross, row).to_vec();
-    Evaluation {
-        review_flags: local.review_flags.clone(),
-        ..assemble(r, p, model, triggers, local.stopped(), evidence, cat)
-    }
+    (r, triggers, local.p.map(|p| p as f64))
 }
 
 /// What an enterprise's evaluation decides, in the compact form the dataflow keeps (D75):
 /// the 49 r-values, `S₁₀`, the triggers and their cap, and the top-five rows with the
-/// records behind them, shared with the enterprise's state rather than copied. The rest of
-/// an [`Evaluation`] follows from these with [`assemble`].
+/// records behind them, shared with the enterprise's state rather than copied. With `P`
+/// and the model, [`assemble`] expands these into the full [`Evaluation`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
     /// The 49 r-values.
@@ -262,12 +266,8 @@ pub struct Decided {
 
 /// [`evaluate`] without the parts the compact form drops: what it decides.
 pub fn decide(local: &Local, cross: &Cross, model: Option<&Model>, cat: &Catalogue) -> Decided {
-    let mut r = local.r.clone();
-    cross_rows(&mut r, cross, cat);
-    let triggers = triggers(local, &r, cat);
-    let p = local.p.map(|p| p as f64);
-    let stopped = local.stopped();
-    let s = scores(&r, p, model, triggers, stopped, cat);
+    let (r, triggers, p) = inputs(local, cross, cat);
+    let s = scores(&r, p, model, triggers, local.stopped(), cat);
     let top = top_rows(&s.contributions)
         .into_iter()
         .map(|i| (i + 1, evidence(local, cross, i + 1)))
@@ -524,7 +524,7 @@ impl LinkInputs {
 /// The rows [`triggers`] reads by number (R8's rows come from the catalogue).
 const TRIGGER_ROWS: [usize; 10] = [4, 5, 10, 11, 34, 35, 36, 42, 43, 46];
 
-/// The active triggers, in code order.
+/// The active triggers.
 fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Triggers {
     let on = |row: usize| r[row - 1] > 0.0;
     let min_r5 = cat
@@ -609,7 +609,7 @@ mod tests {
         let old = Triggers::of(["R1", "R6"]).expect("known");
         assert_eq!(t.without(old).collect::<Vec<_>>(), ["R2", "R9"]);
         assert_eq!(old.without(t).collect::<Vec<_>>(), ["R1"]);
-        assert!(Triggers::default().is_empty() && !t.is_empty());
+        assert_eq!(format!("{t:?}"), r#"["R2", "R6", "R9"]"#);
         let json = serde_json::to_string(&t).expect("json");
         assert_eq!(
             json,

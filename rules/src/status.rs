@@ -99,33 +99,62 @@ fn step(a: &Accepted, from: Ts, status: Status) -> Stepped<'_> {
     (a, Step { from, status })
 }
 
-/// A record as the dataflow's status steps name it: the shared record, compared, ordered
-/// and hashed as its [`RecordKey`] without building one (D76).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Record(pub Arc<Accepted>);
+/// A record as the dataflow's status steps name it (D76): the shared record the stages
+/// hold, compared, ordered and hashed as its [`RecordKey`] without building one. A step
+/// that crosses to another process carries only the key (its serde form is the key's), so
+/// there a `Record` is the key alone.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// The record, shared with the stages.
+    Shared(Arc<Accepted>),
+    /// Its key alone, as it arrives from another process.
+    Key(Box<RecordKey>),
+}
+
+/// A [`RecordKey`] borrowed from its record, serialized as the key is.
+#[derive(Serialize)]
+#[serde(rename = "RecordKey")]
+struct KeyRef<'a> {
+    id: (Feed, &'a str),
+    version: u32,
+    digest: &'a [u8; 32],
+}
 
 impl Record {
     /// The fields of its [`RecordKey`], borrowed, in the key's order.
     fn fields(&self) -> (Feed, &str, u32, &[u8; 32]) {
-        let a = &self.0;
-        (
-            a.event.feed(),
-            a.event.event_id.as_str(),
-            a.event.version,
-            &a.digest,
-        )
+        match self {
+            Record::Shared(a) => (
+                a.event.feed(),
+                a.event.event_id.as_str(),
+                a.event.version,
+                &a.digest,
+            ),
+            Record::Key(k) => (k.id.0, k.id.1.as_str(), k.version, &k.digest),
+        }
+    }
+
+    /// Its `(feed, event_id)`.
+    pub fn id(&self) -> (Feed, &str) {
+        let (feed, id, _, _) = self.fields();
+        (feed, id)
     }
 
     /// Its key, for the outputs.
     pub fn key(&self) -> RecordKey {
-        RecordKey::of(&self.0)
+        match self {
+            Record::Shared(a) => RecordKey::of(a),
+            Record::Key(k) => (**k).clone(),
+        }
     }
 }
 
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.fields() == other.fields()
+        match (self, other) {
+            (Record::Shared(a), Record::Shared(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.fields() == other.fields(),
+        }
     }
 }
 
@@ -140,16 +169,37 @@ impl PartialOrd for Record {
 /// The order of [`RecordKey`]s.
 impl Ord for Record {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        if Arc::ptr_eq(&self.0, &other.0) {
-            return std::cmp::Ordering::Equal;
+        if let (Record::Shared(a), Record::Shared(b)) = (self, other) {
+            if Arc::ptr_eq(a, b) {
+                return std::cmp::Ordering::Equal;
+            }
         }
         self.fields().cmp(&other.fields())
     }
 }
 
+/// The hash of [`RecordKey`]s.
 impl std::hash::Hash for Record {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.fields().hash(state);
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (feed, id, version, digest) = self.fields();
+        KeyRef {
+            id: (feed, id),
+            version,
+            digest,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RecordKey::deserialize(d).map(|k| Record::Key(Box::new(k)))
     }
 }
 
