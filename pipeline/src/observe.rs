@@ -51,7 +51,7 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
     move |worker, t, tracker| {
         let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
         let mut colours = BTreeMap::new();
-        for uscc in tracker.current.keys() {
+        for uscc in tracker.colours.current.keys() {
             *colours
                 .entry(tracker.published(*uscc).unwrap_or(Colour::None))
                 .or_default() += 1;
@@ -60,15 +60,15 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
             changes, alerts, ..
         } = seen.entry(worker).or_default();
         let delay = started.elapsed().as_secs_f64();
-        for c in tracker.changes.get(*changes..).unwrap_or_default() {
+        for c in tracker.colours.changes.get(*changes..).unwrap_or_default() {
             metrics.colour_change(c);
             metrics.colour_change_latency.observe(delay);
         }
-        for a in tracker.alerts.get(*alerts..).unwrap_or_default() {
+        for a in tracker.colours.alerts.get(*alerts..).unwrap_or_default() {
             metrics.alert(a);
         }
-        *changes = tracker.changes.len();
-        *alerts = tracker.alerts.len();
+        *changes = tracker.colours.changes.len();
+        *alerts = tracker.colours.alerts.len();
         if let Some(w) = seen.get_mut(&worker) {
             w.colours = colours;
         }

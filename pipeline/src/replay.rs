@@ -183,23 +183,25 @@ where
             .into_iter()
             .map(|(_, kept)| (worker.index(), kept))
             .collect();
-        let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.current)
-            .into_iter()
-            .map(|(u, s)| {
-                let colour = t.published(u);
-                // The dataflow is dropped: the tracker holds the only reference.
-                (u.to_string(), (Arc::unwrap_or_clone(s), colour))
-            })
-            .collect();
+        let states: BTreeMap<String, (Scored, Option<Colour>)> =
+            std::mem::take(&mut t.colours.current)
+                .into_iter()
+                .map(|(u, s)| {
+                    let colour = t.published(u);
+                    // The dataflow is dropped: the tracker holds the only reference.
+                    (u.to_string(), (Arc::unwrap_or_clone(s), colour))
+                })
+                .collect();
         Ok(Replayed {
             states,
-            changes: std::mem::take(&mut t.changes),
-            alerts: std::mem::take(&mut t.alerts),
-            dead: t.dead.keys().cloned().collect(),
-            scheduled: std::mem::take(&mut t.scheduled),
-            checks: std::mem::take(&mut t.checks),
+            changes: std::mem::take(&mut t.colours.changes),
+            alerts: std::mem::take(&mut t.colours.alerts),
+            dead: t.letters.in_effect.keys().cloned().collect(),
+            scheduled: std::mem::take(&mut t.commitments.scheduled),
+            checks: std::mem::take(&mut t.commitments.checks),
             statuses: t
-                .statuses()
+                .statuses
+                .current()
                 .map(|(k, (u, st))| (k, (u.to_string(), st)))
                 .collect(),
             kept,

@@ -449,12 +449,13 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
                 .entry(t)
                 .or_default()
                 .extend(dataflow_states(
-                    tracker.current.iter().map(|(u, s)| (u, s.as_ref())),
+                    tracker.colours.current.iter().map(|(u, s)| (u, s.as_ref())),
                     m.as_deref(),
                 ));
             st.lock().expect("lock").entry(t).or_default().extend(
                 tracker
-                    .statuses()
+                    .statuses
+                    .current()
                     .map(|(k, (u, st))| (k, (u.to_string(), st))),
             );
         },
@@ -533,7 +534,7 @@ fn replay_steps(
             if t > after {
                 let mut s = s.lock().expect("lock");
                 let at = s.entry(t).or_default();
-                for (u, sc) in tracker.current.iter() {
+                for (u, sc) in tracker.colours.current.iter() {
                     at.insert(u.to_string(), format!("{sc:?}"));
                 }
             }

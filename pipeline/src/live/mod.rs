@@ -500,42 +500,52 @@ fn work(
         let frontier = frontier_of(&probe);
         let mut t = tracker.borrow_mut();
         t.advance(frontier);
-        let places = std::mem::take(&mut t.change_places);
-        for (c, p) in std::mem::take(&mut t.changes).into_iter().zip(places) {
+        let places = std::mem::take(&mut t.colours.change_places);
+        for (c, p) in std::mem::take(&mut t.colours.changes)
+            .into_iter()
+            .zip(places)
+        {
             let row = rows::change_row(&c, &p.region, &p.industry);
             items.push((c.as_of, Item::Change(Box::new((c, row)))));
         }
-        let places = std::mem::take(&mut t.alert_places);
-        for (a, p) in std::mem::take(&mut t.alerts).into_iter().zip(places) {
+        let places = std::mem::take(&mut t.colours.alert_places);
+        for (a, p) in std::mem::take(&mut t.colours.alerts)
+            .into_iter()
+            .zip(places)
+        {
             let row = rows::alert_row(&a, &p.region, &p.industry);
             items.push((a.as_of, Item::Alert(Box::new((a, row)))));
         }
-        for (u, at) in std::mem::take(&mut t.touched) {
-            let scored = t.current.get(&u).map(|s| (s.as_ref(), t.published(u)));
+        for (u, at) in std::mem::take(&mut t.colours.touched) {
+            let scored = t
+                .colours
+                .current
+                .get(&u)
+                .map(|s| (s.as_ref(), t.published(u)));
             let u = u.to_string();
             let (state, values) = rows::state_rows(&u, at, scored, model.as_deref(), rule, cat);
             items.push((at, Item::State(Box::new((state, values)))));
         }
-        for c in std::mem::take(&mut t.pre_changes) {
+        for c in std::mem::take(&mut t.pre_credit.changes) {
             let message = PlanMessage::PreCredit(PreCreditMessage::from(&c));
             let msg = String::from_utf8(messages::to_bytes(message)).unwrap_or_default();
             items.push((c.as_of, Item::PreCredit(Box::new((c.uscc, msg)))));
         }
-        for s in std::mem::take(&mut t.scheduled) {
+        for s in std::mem::take(&mut t.commitments.scheduled) {
             let row = rows::scheduled_row(&s);
             items.push((s.as_of, Item::Scheduled(Box::new((s, row)))));
         }
-        for v in std::mem::take(&mut t.checks) {
+        for v in std::mem::take(&mut t.commitments.checks) {
             items.push((v.as_of, Item::Check(Box::new(rows::check_row(&v)))));
         }
-        for (at, key, uscc, status) in std::mem::take(&mut t.status_new) {
+        for (at, key, uscc, status) in std::mem::take(&mut t.statuses.new) {
             let row = rows::status_row(at, &key, &uscc.to_string(), status);
             items.push((at, Item::Status(Box::new(row))));
         }
         for (at, kept) in std::mem::take(&mut t.taken) {
             items.push((at, Item::Kept(Box::new(kept))));
         }
-        for (at, d) in std::mem::take(&mut t.dead_new) {
+        for (at, d) in std::mem::take(&mut t.letters.new) {
             // Counted applied when admitted; since the process started, so a restart's
             // replay of the log counts its letters again (D52).
             shared.metrics.withdrawn(d.id.0, Some(d.reason));
