@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use e2e::serve::{read_topic, serve, snapshot, wait};
 use e2e::{repo_root, steward_bin, Namespace};
-use rules::generate::{generate, GenConfig};
+use generator::{generate, GenConfig};
 
 #[test]
 fn a_generated_stream_reaches_serve_and_the_console_consumer() {

@@ -75,7 +75,7 @@ fn survives(prefix: &str, first: Outage, second: Outage) -> usize {
     let ns = Namespace::new(prefix).edited("timeout_secs = 30", "timeout_secs = 5");
     let history = gen(250);
     let mut n = 0u64;
-    rules::generate::generate(&history, &mut |_| {}, &mut |_| n += 1).expect("generate");
+    generator::generate(&history, &mut |_| {}, &mut |_| n += 1).expect("generate");
     let mut produced = produce_part(&ns.cfg, &history, 0..n / 2);
     let started = Instant::now();
     // Long enough not to declare the input complete during an outage.

@@ -13,7 +13,7 @@ use clickhouse::Row;
 use connectors::clickhouse::{ClickHouse, PlanRow, RecordRow};
 use e2e::serve::read_topic;
 use e2e::{conforming, load_generated, steward_bin, Namespace};
-use rules::generate::GenConfig;
+use generator::GenConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 

@@ -13,8 +13,8 @@ use std::process::Command;
 use clickhouse::Row;
 use connectors::clickhouse::ClickHouse;
 use e2e::{load_generated, steward_bin, Namespace, TempDir};
+use generator::GenConfig;
 use pipeline::report::CHROMIUM_FLAGS;
-use rules::generate::GenConfig;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use generator::{generate, GenConfig};
 use pipeline::ingest::Ingest;
 use pipeline::profile::OperatorTimes;
 use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
-use rules::generate::{generate, GenConfig};
 use rules::time::DAY;
 
 /// The allocator `steward` uses.

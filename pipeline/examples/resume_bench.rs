@@ -16,11 +16,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use generator::{generate, GenConfig};
 use pipeline::checkpoint::{Checkpoint, Store, FORMAT};
 use pipeline::ingest::Ingest;
 use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
-use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::time::DAY;
 

@@ -1,6 +1,6 @@
 //! The `steward` binary.
 //!
-//! - `steward generate` writes generated JSON-lines feeds (`rules::generate`).
+//! - `steward generate` writes generated JSON-lines feeds (`generator`).
 //! - `steward run` reads feeds (or generates them in-process), decodes and validates every
 //!   record, runs the incremental dataflow on timely workers up to the end of the input, and
 //!   writes the state, colour changes, alerts and dead letters, with a summary; with
@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use connectors::dead_letter::DeadLetter;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
+use generator::{generate, GenConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
@@ -29,7 +30,6 @@ use rules::catalogue::Catalogue;
 use rules::contract::Versioned;
 use rules::decode::encode;
 use rules::event::Feed;
-use rules::generate::{generate, GenConfig};
 use rules::lifecycle::{Accepted, Dead, Outcome, RecordId};
 use rules::model::Model;
 use rules::score::Colour;

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use generator::{generate, GenConfig};
 use pipeline::ingest::Ingest;
 use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
-use rules::generate::{generate, GenConfig};
 
 /// Generated raw records in arrival order, with their `ingest_time` (None if malformed).
 fn raw() -> Vec<(Feed, Vec<u8>, Option<i64>)> {

@@ -103,11 +103,11 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     // In the pipeline: every state has Q and the version; every colour change the version.
     let model = Arc::new(trained.models[1].clone());
     let log = pipeline::model::dataset::load_log(
-        &pipeline::model::dataset::Source::Generated(Box::new(rules::generate::GenConfig {
+        &pipeline::model::dataset::Source::Generated(Box::new(generator::GenConfig {
             enterprises: 20,
             seed: 3,
             years: 1,
-            ..rules::generate::GenConfig::default()
+            ..generator::GenConfig::default()
         })),
         &cat,
     )

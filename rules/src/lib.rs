@@ -7,7 +7,6 @@ pub mod contract;
 pub mod decode;
 pub mod event;
 pub mod fact;
-pub mod generate;
 pub mod indicators;
 pub mod lifecycle;
 pub mod model;

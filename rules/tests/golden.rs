@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 mod generated;
 
+use generator::GenConfig;
 use rules::catalogue::Catalogue;
-use rules::generate::GenConfig;
 use rules::reference::evaluate_at;
 use rules::score::Colour;
 use rules::time::add_years;

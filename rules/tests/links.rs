@@ -6,10 +6,10 @@
 
 mod generated;
 
+use generator::GenConfig;
 use rules::catalogue::{Catalogue, ROWS};
 use rules::event::Feed;
 use rules::fact::Fact;
-use rules::generate::GenConfig;
 use rules::indicators::{local, rows_read, Cross, Local};
 use rules::lifecycle::Accepted;
 use rules::reference::facts_of;

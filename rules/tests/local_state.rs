@@ -7,10 +7,10 @@ mod generated;
 
 use std::sync::Arc;
 
+use generator::GenConfig;
 use proptest::prelude::*;
 use rules::catalogue::Catalogue;
 use rules::fact::Fact;
-use rules::generate::GenConfig;
 use rules::indicators::{local, Family, LocalState};
 use rules::reference::facts_of;
 use rules::time::Ts;

@@ -10,8 +10,8 @@ mod generated;
 use std::collections::BTreeMap;
 
 use common::rec;
+use generator::GenConfig;
 use rules::catalogue::Catalogue;
-use rules::generate::GenConfig;
 use rules::lifecycle::{resolve_versions, Accepted};
 use rules::part::{outcome, Detachable, Outcome, Part, Parts};
 use serde_json::json;

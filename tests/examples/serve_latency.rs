@@ -26,10 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::serve::FeedProducer;
 use e2e::{repo_root, Namespace};
+use generator::{generate, GenConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
-use rules::generate::{generate, GenConfig};
 use rules::time::{format_rfc3339, sub_months, Ts};
 
 fn wall_secs() -> f64 {

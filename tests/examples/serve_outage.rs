@@ -27,9 +27,9 @@ use e2e::serve::{
     check, expected_by_replay, gen, produce_records, read_log, snapshot, FeedProducer,
 };
 use e2e::{repo_root, services, spawn_captured, Namespace, Restore};
+use generator::generate;
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
-use rules::generate::generate;
 
 /// The resident memory of process `pid` in bytes (0 once it is gone).
 fn rss(pid: u32) -> u64 {

@@ -502,13 +502,13 @@ pub mod sql;
 /// Returns the log of accepted records.
 pub fn load_generated(
     ns: &Namespace,
-    gen: &rules::generate::GenConfig,
+    gen: &generator::GenConfig,
 ) -> anyhow::Result<Vec<rules::lifecycle::Accepted>> {
     use std::sync::Arc;
     let cat = Arc::new(rules::catalogue::Catalogue::embedded());
     let mut ingest = pipeline::ingest::Ingest::new(&cat, std::io::sink());
     let mut offsets: std::collections::BTreeMap<rules::event::Feed, u64> = Default::default();
-    rules::generate::generate(gen, &mut |_| {}, &mut |r| {
+    generator::generate(gen, &mut |_| {}, &mut |r| {
         let off = offsets.entry(r.feed).or_default();
         if let Ok(Some(e)) = ingest.decode(r.feed, *off, &r.line) {
             ingest.admit(e);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use connectors::clickhouse::{AlertRow, ChangeRow, DeadLetterRow, StateRow};
 use connectors::config::Config;
+use generator::{generate, GenConfig};
 use pipeline::log::{Body, Entry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -17,7 +18,6 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Message, Offset, TopicPartitionList};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
-use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::reject::Reason;
 use rules::status::{RecordKey, Status};

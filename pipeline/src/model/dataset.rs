@@ -16,10 +16,10 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use connectors::config::ClickHouseConfig;
+use generator::{generate, GenConfig};
 use indicatif::ProgressBar;
 use rules::catalogue::Catalogue;
 use rules::event::{Event, Feed};
-use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 use rules::model::{features, serious_record};
 use rules::reference::{evaluate_facts, facts_of};

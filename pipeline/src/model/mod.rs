@@ -18,8 +18,8 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
+use generator::GenConfigError;
 use rules::catalogue::Catalogue;
-use rules::generate::GenConfigError;
 use rules::model::{Model, ModelError};
 
 /// Why training or loading a model failed.

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use generator::GenConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use rules::catalogue::Catalogue;
-use rules::generate::GenConfig;
 use rules::model::{feature_names, AtRed, EarlyWarning, Metrics, Model, TrainingData, FORMAT};
 use rules::score::{assemble, round_half_away, score_colour, Colour, Triggers};
 use rules::time::format_rfc3339;

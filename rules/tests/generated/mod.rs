@@ -1,7 +1,7 @@
 //! The accepted records of a generated history, for the tests that read whole histories.
 
+use generator::{generate, GenConfig};
 use rules::decode::{decode, digest, DecodeConfig};
-use rules::generate::{generate, GenConfig};
 use rules::lifecycle::Accepted;
 
 /// Every line of `cfg`'s history that decodes, in arrival order, visible at its ingest time;

@@ -34,9 +34,9 @@ pub use config::{
     GenConfig, GenConfigError, RiskLevel, RiskLevelConfig, RiskLevels, MAX_ENTERPRISES,
 };
 
-use crate::event::Feed;
-use crate::time::{add_years, Ts};
 use record::{Ctx, Delivery, Rec};
+use rules::event::Feed;
+use rules::time::{add_years, Ts};
 
 /// One generated input line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::*;
-use crate::event::Event;
-use crate::time::{format_rfc3339, DAY};
-use crate::uscc;
+use rules::event::Event;
+use rules::time::{format_rfc3339, DAY};
+use rules::uscc;
 
 /// `docs/decisions.md` D3: required fields per `feed.kind` (`*` = every kind of the feed).
 const REQUIRED: &[(&str, &str, &[&str])] = &[
@@ -342,7 +342,7 @@ fn identities_versions_and_links_are_consistent() {
             );
             checked += 1;
         }
-        if let crate::event::Body::Rpr(r) = &e.body {
+        if let rules::event::Body::Rpr(r) = &e.body {
             if let (Some(f), Some(id)) = (r.target_feed, &r.target_event_id) {
                 assert_eq!(by_id[&(f, id.as_str())].uscc, e.uscc);
             }

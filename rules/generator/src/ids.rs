@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::config::GenConfig;
-use crate::uscc;
+use rules::uscc;
 
 /// 31^7: the number of distinct 7-character tails of an organisation code.
 const TAIL_SPACE: u64 = 27_512_614_111;

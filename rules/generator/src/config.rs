@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::{rfc3339, ymd, Ts};
+use rules::time::{rfc3339, ymd, Ts};
 
 /// Latent risk levels of generated enterprises, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

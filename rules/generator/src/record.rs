@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use rand::Rng;
 
 use super::ids::hash_hex;
-use crate::event::*;
-use crate::time::{add_months, format_rfc3339, local_date, Period, Ts, DAY};
+use rules::event::*;
+use rules::time::{add_months, format_rfc3339, local_date, Period, Ts, DAY};
 
 /// How a generated line is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -881,7 +881,7 @@ fn malform(mut line: Vec<u8>, how: Malform, rng: &mut impl Rng) -> Vec<u8> {
             obj.insert("kind".into(), "UNKNOWN".into());
         }
         Malform::FutureEventTime => {
-            let ingest = crate::time::parse_rfc3339(&str_of(&obj, "ingest_time")).unwrap_or(0);
+            let ingest = rules::time::parse_rfc3339(&str_of(&obj, "ingest_time")).unwrap_or(0);
             let t = ingest + DAY + rng.random_range(3600..10 * DAY);
             obj.insert("event_time".into(), format_rfc3339(t).into());
         }

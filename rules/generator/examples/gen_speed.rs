@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use rules::generate::{generate, GenConfig};
+use generator::{generate, GenConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = GenConfig::default();

@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use super::config::{GenConfig, RiskLevel, RiskLevelConfig};
 use super::ids;
 use super::record::{Delivery, Malform, Rec, DOMAINS, HONOURS, INDUSTRIES, MATTERS, P};
-use crate::event::*;
-use crate::time::{add_months, add_years, local_date, local_year, ymd, Period, Ts, DAY};
+use rules::event::*;
+use rules::time::{add_months, add_years, local_date, local_year, ymd, Period, Ts, DAY};
 
 const HOUR: Ts = 3600;
 const CNY: i64 = 100;
