@@ -687,6 +687,7 @@ impl Lifecycle {
                 .map(|(_, d, r)| (d, r))
                 .collect();
             let kept = difference(&mut new, old, true, out);
+            rules::reserve_kept(&mut self.outputs, kept.len());
             self.outputs
                 .splice(start..start, kept.into_iter().map(|(d, r)| (p, d, r)));
         }

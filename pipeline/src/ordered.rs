@@ -29,46 +29,70 @@ pub type Updates<T> = Vec<(T, isize)>;
 /// A map looked up per update and never iterated in an order that matters (a fast hash).
 pub type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Updates waiting until the frontier passes their time, by time. Taking the ready ones
-/// leaves the later ones where they are: many wait far ahead (a fact's end, a record's
-/// expiry), and the frontier moves often.
+/// Updates waiting until the frontier passes their time. Most updates are ready by the next
+/// time the frontier is read (they are at the current time): they wait in arrival order in
+/// `recent`, with no per-time entry to make. Those still ahead of the frontier then move to
+/// `later`, by time, where they stay while the frontier moves on: many wait far ahead (a
+/// fact's end, a record's expiry), and the frontier moves often.
 #[derive(Debug)]
-pub(crate) struct Pending<T>(BTreeMap<Ts, Vec<T>>);
+pub(crate) struct Pending<T> {
+    /// Pushed since the frontier was last read, in arrival order.
+    recent: Vec<(Ts, T)>,
+    /// Found ahead of the frontier when it was read, by time (each in arrival order).
+    later: BTreeMap<Ts, Vec<T>>,
+}
 
 impl<T> Default for Pending<T> {
     fn default() -> Self {
-        Pending(BTreeMap::new())
+        Pending {
+            recent: Vec::new(),
+            later: BTreeMap::new(),
+        }
     }
 }
 
 impl<T> Pending<T> {
     pub(crate) fn push(&mut self, time: Ts, x: T) {
-        // Most future times hold one update: start at one, not at the four a first push
-        // reserves.
-        self.0
-            .entry(time)
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push(x);
+        self.recent.push((time, x));
     }
 
     /// Takes the updates at times before `frontier` (every update when there is none: the
-    /// input is complete), in time order.
+    /// input is complete), in time order, and in arrival order within a time.
     pub(crate) fn before(&mut self, frontier: Option<Ts>) -> impl Iterator<Item = (Ts, T)> {
         let ready = match frontier {
             Some(f) => {
-                let later = self.0.split_off(&f);
-                std::mem::replace(&mut self.0, later)
+                let later = self.later.split_off(&f);
+                std::mem::replace(&mut self.later, later)
             }
-            None => std::mem::take(&mut self.0),
+            None => std::mem::take(&mut self.later),
         };
-        ready
+        // Everything in `later` arrived before everything in `recent` (a read of the
+        // frontier empties `recent`), so a stable sort by time keeps the arrival order.
+        let mut out: Vec<(Ts, T)> = ready
             .into_iter()
             .flat_map(|(t, xs)| xs.into_iter().map(move |x| (t, x)))
+            .collect();
+        for (t, x) in self.recent.drain(..) {
+            if frontier.is_none_or(|f| t < f) {
+                out.push((t, x));
+            } else {
+                // Most times ahead hold one update: start at one, not at the four a first
+                // push reserves.
+                self.later
+                    .entry(t)
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(x);
+            }
+        }
+        out.sort_by_key(|(t, _)| *t);
+        out.into_iter()
     }
 
     /// The earliest time an update waits for.
     pub(crate) fn first(&self) -> Option<Ts> {
-        self.0.keys().next().copied()
+        let recent = self.recent.iter().map(|(t, _)| *t).min();
+        let later = self.later.keys().next().copied();
+        recent.into_iter().chain(later).min()
     }
 }
 
@@ -381,11 +405,64 @@ pub(crate) fn add<V: Ord>(input: &mut Vec<(V, isize)>, v: V, r: isize) {
         }
         Err(i) => {
             if r != 0 {
-                // Grow by a quarter, not double: most keys hold a few large values.
-                if input.len() == input.capacity() {
-                    input.reserve_exact(1.max(input.len() / 4));
-                }
+                rules::reserve_kept(input, 1);
                 input.insert(i, (v, r));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Pending;
+
+    /// An operation on a buffer: push an update at a time, or read the updates before a
+    /// frontier (none: the input is complete).
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(i64),
+        Read(Option<i64>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0i64..20).prop_map(Op::Push),
+            1 => proptest::option::weighted(0.9, 0i64..25).prop_map(Op::Read),
+        ]
+    }
+
+    proptest! {
+        /// Every read gives exactly the updates before the frontier that earlier reads did
+        /// not, in time order and in arrival order within a time; `first` is the earliest
+        /// time still waiting.
+        #[test]
+        fn reads_give_each_update_once_in_time_then_arrival_order(
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let mut pending = Pending::default();
+            // The model: every waiting update with its arrival number.
+            let mut waiting: Vec<(i64, usize)> = Vec::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Push(t) => {
+                        pending.push(t, n);
+                        waiting.push((t, n));
+                    }
+                    Op::Read(frontier) => {
+                        let got: Vec<(i64, usize)> = pending.before(frontier).collect();
+                        let mut want: Vec<(i64, usize)> = waiting
+                            .iter()
+                            .copied()
+                            .filter(|(t, _)| frontier.is_none_or(|f| *t < f))
+                            .collect();
+                        want.sort_unstable();
+                        waiting.retain(|(t, _)| frontier.is_some_and(|f| *t >= f));
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(pending.first(), waiting.iter().map(|(t, _)| *t).min());
             }
         }
     }

@@ -519,7 +519,10 @@ impl Local {
             (Ok(i), false) => {
                 self.evidence.remove(i);
             }
-            (Err(i), true) => self.evidence.insert(i, (row as u8, ev().into())),
+            (Err(i), true) => {
+                crate::reserve_kept(&mut self.evidence, 1);
+                self.evidence.insert(i, (row as u8, ev().into()));
+            }
             (Err(_), false) => {}
         }
     }
@@ -1000,6 +1003,7 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
             }
             Err(i) => {
                 if diff != 0 {
+                    crate::reserve_kept(&mut self.facts, 1);
                     self.facts.insert(i, (fact, diff));
                 }
             }

@@ -269,6 +269,9 @@ impl<R: Borrow<Accepted> + Ord + Clone> Parts<R> {
                 }
                 Err(i) => {
                     let i = range.start + i;
+                    crate::reserve_kept(&mut self.parts, 1);
+                    crate::reserve_kept(&mut self.records, 1);
+                    crate::reserve_kept(&mut self.counts, 1);
                     self.parts.insert(i, p);
                     self.records.insert(i, a.clone());
                     self.counts.insert(i, r);
