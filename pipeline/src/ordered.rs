@@ -42,6 +42,9 @@ pub(crate) struct Pending<T> {
     later: BTreeMap<Ts, Vec<T>>,
 }
 
+/// The room for arrivals a buffer keeps between reads of the frontier.
+const RECENT_KEPT: usize = 1024;
+
 impl<T> Default for Pending<T> {
     fn default() -> Self {
         Pending {
@@ -84,6 +87,8 @@ impl<T> Pending<T> {
                     .push(x);
             }
         }
+        // A large step's room is not kept for the small ones that follow.
+        self.recent.shrink_to(RECENT_KEPT);
         out.sort_by_key(|(t, _)| *t);
         out.into_iter()
     }
