@@ -42,7 +42,8 @@ pub(crate) struct Pending<T> {
     later: BTreeMap<Ts, Vec<T>>,
 }
 
-/// The room for arrivals a buffer keeps between reads of the frontier.
+/// The most room for arrivals `recent` keeps after a read of the frontier (it grows past
+/// it within a step).
 const RECENT_KEPT: usize = 1024;
 
 impl<T> Default for Pending<T> {
@@ -55,6 +56,7 @@ impl<T> Default for Pending<T> {
 }
 
 impl<T> Pending<T> {
+    /// An update at `time`, waiting until the frontier passes it.
     pub(crate) fn push(&mut self, time: Ts, x: T) {
         self.recent.push((time, x));
     }
@@ -93,7 +95,8 @@ impl<T> Pending<T> {
         out.into_iter()
     }
 
-    /// The earliest time an update waits for.
+    /// The earliest time an update waits for. It scans the arrivals since the last read,
+    /// which the operators call it right after (`before` empties them).
     pub(crate) fn first(&self) -> Option<Ts> {
         let recent = self.recent.iter().map(|(t, _)| *t).min();
         let later = self.later.keys().next().copied();

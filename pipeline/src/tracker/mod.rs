@@ -45,7 +45,9 @@ use crate::ordered::{Lookup, Pending};
 pub struct Tracker {
     cat: Arc<Catalogue>,
     model: Option<Arc<Model>>,
-    /// Evaluation updates not yet passed by the frontier: `(uscc, scored, diff)`.
+    /// Evaluation updates not yet passed by the frontier: `(uscc, scored, diff)`. Kept
+    /// here, not in `colours`, because `apply` takes them in one time order with the
+    /// commitment events.
     pending: Pending<(Uscc, Arc<Scored>, isize)>,
     /// Evaluations, the monitor's colours and alerts.
     pub colours: Colours,

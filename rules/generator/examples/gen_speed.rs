@@ -1,4 +1,4 @@
-//! Measures the generator's throughput: `cargo run --release -p rules --example gen_speed [enterprises]`.
+//! Measures the generator's throughput: `cargo run --release -p generator --example gen_speed [enterprises]`.
 
 use std::time::Instant;
 
