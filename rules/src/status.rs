@@ -151,10 +151,7 @@ impl Record {
 
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Record::Shared(a), Record::Shared(b)) if Arc::ptr_eq(a, b) => true,
-            _ => self.fields() == other.fields(),
-        }
+        self.cmp(other).is_eq()
     }
 }
 

@@ -41,10 +41,8 @@ pub struct Colours {
     pub change_places: Vec<Place>,
     /// The region and industry at each alert of `alerts` (same index).
     pub alert_places: Vec<Place>,
-    /// Whether changed enterprises are listed in `touched` (outputs drained every step).
-    pub(super) draining: bool,
     /// Enterprises whose evaluation changed since this was last drained, with the time of
-    /// their latest change.
+    /// their latest change (kept only when outputs are drained every step).
     pub touched: BTreeMap<Uscc, Ts>,
 }
 
@@ -72,10 +70,7 @@ impl Colours {
         values: Vec<(Arc<Scored>, isize)>,
         cat: &Catalogue,
         model: Option<&Model>,
-    ) -> Option<Arc<Scored>> {
-        if self.draining {
-            self.touched.insert(u, t);
-        }
+    ) -> Option<&Scored> {
         let added = values.into_iter().find(|(_, r)| *r > 0).map(|(s, _)| s);
         // Only a retraction at `t`: the enterprise left the collection.
         let Some(scored) = added else {
@@ -105,7 +100,6 @@ impl Colours {
                 .extend(std::iter::repeat_n(place(), seen.alerts.len()));
             self.alerts.extend(seen.alerts);
         }
-        self.current.insert(u, Arc::clone(&scored));
-        Some(scored)
+        Some(self.current.entry(u).insert_entry(scored).into_mut())
     }
 }

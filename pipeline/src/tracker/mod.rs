@@ -62,6 +62,9 @@ pub struct Tracker {
     /// Resumed from a checkpoint at this time: updates up to it restore the dataflow's
     /// state and report nothing (D68).
     resumed: Option<Ts>,
+    /// Whether outputs are drained every step (live): status changes go to `statuses.new`,
+    /// and changed enterprises to `colours.touched`.
+    draining: bool,
     /// Times at which to keep this tracker's state (checkpoints), not yet passed.
     pending_marks: Pending<()>,
     /// This tracker's state at each checkpoint time passed since this was last drained.
@@ -113,6 +116,7 @@ impl Tracker {
             pre_credit: PreCredits::default(),
             commitments: Commitments::default(),
             resumed: None,
+            draining: false,
             pending_marks: Pending::default(),
             taken: Vec::new(),
         }
@@ -154,8 +158,7 @@ impl Tracker {
     /// For outputs that drain the tracker every step: reports each record status change in
     /// `statuses.new`, and each changed enterprise in `colours.touched`.
     pub fn draining(mut self) -> Self {
-        self.statuses.draining = true;
-        self.colours.draining = true;
+        self.draining = true;
         self
     }
 
@@ -199,7 +202,7 @@ impl Tracker {
     /// Applies every pending update at a time before `frontier`, in time order.
     fn apply(&mut self, frontier: Ts) {
         self.letters.apply(frontier, self.resumed);
-        self.statuses.apply(frontier, self.resumed);
+        self.statuses.apply(frontier, self.resumed, self.draining);
 
         // Evaluation and commitment updates per (time, uscc), in that order.
         let mut ready: Vec<(Ts, Uscc, Update, isize)> = self
@@ -233,15 +236,19 @@ impl Tracker {
             }
             // The pre-credit line and the commitment loop read the published colour after
             // this time's evaluation.
-            if !values.is_empty() {
-                let now = self
-                    .colours
-                    .evaluated(u, t, values, &self.cat, self.model.as_deref());
-                let colour = self.published(u).unwrap_or(Colour::None);
-                self.pre_credit
-                    .evaluated(u, t, now.map(|s| (colour, s.tax_paid_fen)));
-            }
+            let tax_paid = (!values.is_empty()).then(|| {
+                if self.draining {
+                    self.colours.touched.insert(u, t);
+                }
+                self.colours
+                    .evaluated(u, t, values, &self.cat, self.model.as_deref())
+                    .map(|s| s.tax_paid_fen)
+            });
             let colour = self.published(u).unwrap_or(Colour::None);
+            if let Some(tax_paid) = tax_paid {
+                self.pre_credit
+                    .evaluated(u, t, tax_paid.map(|fen| (colour, fen)));
+            }
             self.commitments.at(u, t, commitments, colour);
         }
     }

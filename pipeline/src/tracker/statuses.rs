@@ -30,8 +30,6 @@ pub struct Statuses {
     pending: Pending<(Record, Uscc, Step, isize)>,
     /// The steps in effect per record.
     steps: Lookup<Record, Steps>,
-    /// Whether changes are reported in `new` (outputs drained every step).
-    pub(super) draining: bool,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
     pub new: Vec<(Ts, RecordKey, Uscc, Status)>,
 }
@@ -43,9 +41,9 @@ impl Statuses {
     }
 
     /// Applies the step updates at times before `frontier`, per time and record in time
-    /// order; when a record's status (or its enterprise) changes, draining outputs get the
-    /// new one (not while restoring a checkpoint).
-    pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>) {
+    /// order; when a record's status (or its enterprise) changes, outputs `draining` every
+    /// step get the new one in `new` (not while restoring a checkpoint).
+    pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>, draining: bool) {
         let mut ready: Vec<(Ts, Record, Uscc, Step, isize)> = self
             .pending
             .before(Some(frontier))
@@ -59,7 +57,7 @@ impl Statuses {
                 Some(steps) => steps,
                 None => self.steps.entry(k.clone()).or_default(),
             };
-            let report = self.draining && !restoring(resumed, t);
+            let report = draining && !restoring(resumed, t);
             let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
             while let Some((_, _, u, step, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
