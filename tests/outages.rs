@@ -91,10 +91,11 @@ fn survives(prefix: &str, first: Outage, second: Outage) -> usize {
     assert!(status.success(), "steward serve failed: {status}");
     let timeouts = child.warned("no answer within 5 s");
     eprintln!(
-        "run complete at {:.1} s; stalled Kafka consumers replaced: {}; ClickHouse requests \
-         timed out: {timeouts}",
+        "run complete at {:.1} s; stalled Kafka consumers replaced: {}; Kafka producers \
+         abandoned in send_offsets: {}; ClickHouse requests timed out: {timeouts}",
         started.elapsed().as_secs_f64(),
         consumers_replaced(&child),
+        child.warned("abandoning the producer"),
     );
     let (log, rejected) = read_log(&ns.cfg);
     let want = expected_by_replay(&log, &cat);

@@ -27,6 +27,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long [`TxnProducer::commit`] sleeps between looks at its outstanding deliveries.
 const DELIVERY_STEP: Duration = Duration::from_micros(500);
+/// How much longer than [`CALL_TIMEOUT`] [`TxnProducer::send_offsets`] waits for librdkafka
+/// to return before it gives the call up.
+const UNANSWERED_GRACE: Duration = Duration::from_secs(5);
 /// How many times [`TxnProducer::commit`] calls a commit again that failed with a retriable
 /// error (each call waits up to [`CALL_TIMEOUT`]).
 const COMMIT_RETRIES: u32 = 10;
@@ -65,6 +68,26 @@ pub enum KafkaFailure {
         /// How long the call waited.
         timeout: Duration,
     },
+    /// A call that librdkafka did not return from within its own timeout (and a grace): the
+    /// producer is abandoned and must be rebuilt.
+    #[error(
+        "kafka {context}: the call did not return within {timeout:?}; the producer is rebuilt"
+    )]
+    Unanswered {
+        /// What was being done.
+        context: &'static str,
+        /// How long the call was waited for.
+        timeout: Duration,
+    },
+    /// The system refused a thread for a call that runs on one of its own.
+    #[error("kafka {context}: no thread for the call: {source}")]
+    NoThread {
+        /// What was being done.
+        context: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The producer was fenced or hit a fatal error; it must be rebuilt.
     #[error("kafka producer is no longer usable ({context}): {source}")]
     Fatal {
@@ -83,6 +106,8 @@ impl KafkaFailure {
             KafkaFailure::Client { context, .. } => context,
             KafkaFailure::Fatal { .. } => "fatal",
             KafkaFailure::TimedOut { .. } => "timed_out",
+            KafkaFailure::Unanswered { .. } => "unanswered",
+            KafkaFailure::NoThread { .. } => "no_thread",
             KafkaFailure::Refused { .. } => "refused",
         }
     }
@@ -281,7 +306,9 @@ impl FeedWriter {
 
 /// A transactional producer: `begin`, `send`…, optionally `send_offsets`, `commit`.
 pub struct TxnProducer {
-    producer: BaseProducer,
+    /// Shared with a call that [`TxnProducer::send_offsets`] gave up on, which keeps it
+    /// until librdkafka returns.
+    producer: Arc<BaseProducer>,
 }
 
 impl std::fmt::Debug for TxnProducer {
@@ -308,7 +335,9 @@ impl TxnProducer {
         producer
             .init_transactions(CALL_TIMEOUT)
             .map_err(classify("init_transactions"))?;
-        Ok(TxnProducer { producer })
+        Ok(TxnProducer {
+            producer: Arc::new(producer),
+        })
     }
 
     /// Starts a transaction. An earlier abort that timed out (the broker was away) is still
@@ -363,14 +392,43 @@ impl TxnProducer {
     }
 
     /// Adds the consumer's offsets to the transaction, so that they commit with it.
+    ///
+    /// librdkafka can stay in this call long past its timeout: it sends the offsets to the
+    /// group coordinator it has cached, and after a broker restart that may be a broker
+    /// object it has since decommissioned, so it waits for a state change that never comes
+    /// (confluentinc/librdkafka#5456 and #5511, open in the bundled 2.12). `serve`'s feed
+    /// stage hung there for good after a broker restart in the outage tests. So the call
+    /// runs on a thread of its own, and when it has not returned within [`CALL_TIMEOUT`]
+    /// and a grace it is given up with [`KafkaFailure::Unanswered`]: the caller rebuilds the
+    /// producer (a new one with the same transactional id fences this one and aborts its
+    /// transaction), and the abandoned thread ends whenever librdkafka returns.
     pub fn send_offsets(
         &self,
-        offsets: &TopicPartitionList,
-        group: &ConsumerGroupMetadata,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
     ) -> Result<(), KafkaFailure> {
-        self.producer
-            .send_offsets_to_transaction(offsets, group, CALL_TIMEOUT)
-            .map_err(classify("send_offsets"))
+        let context = "send_offsets";
+        let producer = Arc::clone(&self.producer);
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("kafka-offsets".into())
+            .spawn(move || {
+                let result = producer.send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT);
+                // The caller may have given up and gone: nobody to tell.
+                let _ = answer.send(result);
+            })
+            .map_err(|source| KafkaFailure::NoThread { context, source })?;
+        let timeout = CALL_TIMEOUT + UNANSWERED_GRACE;
+        match answered.recv_timeout(timeout) {
+            Ok(result) => result.map_err(classify(context)),
+            Err(_) => {
+                tracing::warn!(
+                    ?timeout,
+                    "kafka send_offsets did not return; abandoning the producer"
+                );
+                Err(KafkaFailure::Unanswered { context, timeout })
+            }
+        }
     }
 
     /// Commits the transaction (flushing every queued message first).

@@ -338,7 +338,7 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
                 producer.send(&topics.accepted, b"", &e.encode())?;
             }
             if offsets.count() > 0 {
-                producer.send_offsets(&offsets, &group)?;
+                producer.send_offsets(offsets, group)?;
             }
             producer.commit()
         })();
