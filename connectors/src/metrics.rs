@@ -22,13 +22,7 @@ use rules::reject::Reason;
 use rules::score::Colour;
 
 /// Every colour label value, best to worst, then `none` (scoring stopped).
-pub const COLOURS: [Colour; 5] = [
-    Colour::Blue,
-    Colour::Green,
-    Colour::Yellow,
-    Colour::Red,
-    Colour::None,
-];
+pub const COLOURS: [Colour; 5] = Colour::ALL;
 
 /// The `direction` label values of colour changes (and `colour_history.direction`).
 pub const DIRECTIONS: [&str; 3] = ["worsened", "improved", "first"];

@@ -289,6 +289,17 @@ pub trait Sink: 'static {
     fn control(&mut self, control: Control, time: Ts);
 }
 
+/// One set of rules the dataflow evaluates under, and the sink its outputs go to.
+#[derive(Debug)]
+pub struct Variant<S> {
+    /// The catalogue.
+    pub cat: Arc<Catalogue>,
+    /// The model that scores `Q`, if any.
+    pub model: Option<Arc<Model>>,
+    /// Where the outputs go.
+    pub sink: Rc<RefCell<S>>,
+}
+
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
 /// updates go to `sink` as they are produced.
 pub fn build<S: Sink>(
@@ -297,11 +308,23 @@ pub fn build<S: Sink>(
     model: Option<Arc<Model>>,
     sink: Rc<RefCell<S>>,
 ) -> Handles {
+    build_side_by_side(worker, Variant { cat, model, sink }, Vec::new())
+}
+
+/// Builds the dataflow in `worker` with one evaluation per variant over the same records
+/// (`steward what-if`, D78): the version stage reads no rules and is shared; each variant
+/// has its own enterprise stage, relations, evaluation and sink. Control messages go to
+/// the `first` variant's sink.
+pub fn build_side_by_side<S: Sink>(
+    worker: &mut timely::worker::Worker,
+    first: Variant<S>,
+    others: Vec<Variant<S>>,
+) -> Handles {
     let probe = ProbeHandle::new();
     let (input, control) = worker.dataflow::<Ts, _, _>(|scope| {
         let (input, records) = scope.new_collection::<Arc<Accepted>, isize>();
         let (control, messages) = scope.new_input::<Vec<(usize, Control)>>();
-        let s = sink.clone();
+        let s = first.sink.clone();
         messages
             .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
                 Exchange::new(|(w, _): &(usize, Control)| *w as u64),
@@ -319,40 +342,11 @@ pub fn build<S: Sink>(
                 },
             )
             .probe_with(&probe);
-        let (scored, dead, commitments, statuses) = pipeline(records, &cat, model);
-        let s = sink.clone();
-        deliver(scored, "Sink: Scored", Pipeline, move |((u, sc), t, r)| {
-            s.borrow_mut().scored(u, sc, t, r)
-        })
-        .probe_with(&probe);
-        let s = sink.clone();
-        // A record's letters and status steps go to one worker, chosen by its `(feed,
-        // event_id)`: a letter moving between enterprises nets there, and a process of a
-        // cluster owns every outcome of the records it holds (`steward run`'s summary).
-        let by_id = Exchange::new(|(d, _, _): &(Dead, Ts, isize)| d.id.hashed());
-        deliver(dead, "Sink: Dead", by_id, move |(d, t, r)| {
-            s.borrow_mut().dead(d, t, r)
-        })
-        .probe_with(&probe);
-        let s = sink.clone();
-        deliver(
-            commitments,
-            "Sink: Commitments",
-            Pipeline,
-            move |((u, c), t, r)| s.borrow_mut().commitment(u, c, t, r),
-        )
-        .probe_with(&probe);
-        let s = sink.clone();
-        // A record's steps come from the version and enterprise stages: one worker takes
-        // them all and keeps the latest (the worker of its letters, above).
-        let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| k.id().hashed());
-        deliver(
-            statuses,
-            "Sink: Statuses",
-            by_record,
-            move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, st, t, r),
-        )
-        .probe_with(&probe);
+        let versions = versions_stage(records);
+        for v in std::iter::once(first).chain(others) {
+            let results = evaluations(versions.clone(), &v.cat, v.model);
+            deliver_all(results, &v.sink, &probe);
+        }
         (input, control)
     });
     Handles {
@@ -360,6 +354,47 @@ pub fn build<S: Sink>(
         control,
         probe,
     }
+}
+
+/// Sends each kind of output to `sink`, on the worker that takes it.
+fn deliver_all<'s, S: Sink>(
+    (scored, dead, commitments, statuses): Results<'s>,
+    sink: &Rc<RefCell<S>>,
+    probe: &ProbeHandle<Ts>,
+) {
+    let s = sink.clone();
+    deliver(scored, "Sink: Scored", Pipeline, move |((u, sc), t, r)| {
+        s.borrow_mut().scored(u, sc, t, r)
+    })
+    .probe_with(probe);
+    let s = sink.clone();
+    // A record's letters and status steps go to one worker, chosen by its `(feed,
+    // event_id)`: a letter moving between enterprises nets there, and a process of a
+    // cluster owns every outcome of the records it holds (`steward run`'s summary).
+    let by_id = Exchange::new(|(d, _, _): &(Dead, Ts, isize)| d.id.hashed());
+    deliver(dead, "Sink: Dead", by_id, move |(d, t, r)| {
+        s.borrow_mut().dead(d, t, r)
+    })
+    .probe_with(probe);
+    let s = sink.clone();
+    deliver(
+        commitments,
+        "Sink: Commitments",
+        Pipeline,
+        move |((u, c), t, r)| s.borrow_mut().commitment(u, c, t, r),
+    )
+    .probe_with(probe);
+    let s = sink.clone();
+    // A record's steps come from the version and enterprise stages: one worker takes
+    // them all and keeps the latest (the worker of its letters, above).
+    let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| k.id().hashed());
+    deliver(
+        statuses,
+        "Sink: Statuses",
+        by_record,
+        move |((k, (u, st)), t, r)| s.borrow_mut().status(k, u, st, t, r),
+    )
+    .probe_with(probe);
 }
 
 /// The dataflow's outputs: evaluations, lifecycle dead letters, commitment events and
@@ -371,14 +406,17 @@ type Results<'s> = (
     VecCollection<'s, Ts, (Record, (Uscc, Step))>,
 );
 
-/// The dataflow from accepted records to evaluations, lifecycle dead letters, commitment
-/// events and record status steps.
-fn pipeline<'s>(
-    records: VecCollection<'s, Ts, Arc<Accepted>>,
-    cat: &Arc<Catalogue>,
-    model: Option<Arc<Model>>,
-) -> Results<'s> {
-    // 1. Versions per (feed, event_id), keyed by its fingerprint.
+/// The version stage's outputs: the winning records, its dead letters, and its status
+/// steps at their own times.
+type Versions<'s> = (
+    VecCollection<'s, Ts, Arc<Accepted>>,
+    VecCollection<'s, Ts, Dead>,
+    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
+);
+
+/// Stage 1, which reads no rules: versions per `(feed, event_id)`, keyed by its
+/// fingerprint.
+fn versions_stage<'s>(records: VecCollection<'s, Ts, Arc<Accepted>>) -> Versions<'s> {
     let versions = records.map(|a| (fingerprint(&a), a)).reduce_ordered(
         "Versions",
         Outputs::Recomputed,
@@ -405,7 +443,16 @@ fn pipeline<'s>(
             _ => None,
         })
         .as_collection();
+    (winners, version_dead, version_statuses)
+}
 
+/// Stages 2–4 under one catalogue and model: from the winning records to evaluations,
+/// lifecycle dead letters, commitment events and record status steps.
+fn evaluations<'s>(
+    (winners, version_dead, version_statuses): Versions<'s>,
+    cat: &Arc<Catalogue>,
+    model: Option<Arc<Model>>,
+) -> Results<'s> {
     // 2. Per enterprise, one state machine (D71): lifecycle and facts, re-run only in the
     // parts a change touches; each fact active from `max(v, start)` to `max(v, end)` by
     // the key's timers; what the active facts decide, and the links other enterprises

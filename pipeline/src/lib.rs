@@ -19,3 +19,4 @@ pub mod replay;
 pub mod report;
 pub mod rows;
 pub mod tracker;
+pub mod what_if;

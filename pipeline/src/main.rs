@@ -24,6 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
 use pipeline::messages::{PreCreditStatus, StateLine, TaskDecision};
+use pipeline::model::dataset::{load_log, Source};
 use pipeline::plan::Campaign;
 use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
@@ -150,6 +151,17 @@ enum Command {
         layout: Layout,
         #[command(flatten)]
         obs: ObsArgs,
+    },
+    /// Replay the history under the current rules and a candidate side by side, in one
+    /// dataflow, and report whose colour would change and why: `what-if.json` and
+    /// `what-if.html` (the colour migration matrix, the events under each version, the
+    /// enterprises whose colour differs with the rows behind it, breakdowns by region and
+    /// industry, the catalogue's changes).
+    WhatIf {
+        #[command(flatten)]
+        args: WhatIfArgs,
+        #[command(flatten)]
+        gen: GenArgs,
     },
     /// Run on the real services: feeds from Kafka; colour changes, alerts and dead letters to
     /// Kafka and every table to ClickHouse, exactly once across crashes.
@@ -420,6 +432,7 @@ fn main() -> Result<()> {
                 &obs,
             )
         }
+        Command::WhatIf { args, gen } => what_if(args, &gen.config()),
         Command::Serve {
             config,
             catalogue,
@@ -971,6 +984,150 @@ impl Drop for Staging {
 }
 
 /// What `run` evaluates with: the catalogue, the model and the commitments' rules.
+/// `steward what-if`'s arguments.
+#[derive(Debug, Args)]
+struct WhatIfArgs {
+    /// The candidate catalogue (TOML), validated as at start-up.
+    #[arg(long)]
+    catalogue: PathBuf,
+    /// The current catalogue (TOML); default: the embedded catalogue.
+    #[arg(long)]
+    current: Option<PathBuf>,
+    /// The candidate's model file; default: the current model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The current model file; default: none (Q missing).
+    #[arg(long)]
+    current_model: Option<PathBuf>,
+    /// Input directory with `<feed>.jsonl` files; without it (and without
+    /// `--from-clickhouse`), history is generated in-process.
+    #[arg(long, conflicts_with = "from_clickhouse")]
+    input: Option<PathBuf>,
+    /// Read the history from the ClickHouse `records` table that `steward serve` writes,
+    /// with the visibility times it gave (the connector configuration's database, `--config`).
+    #[arg(long)]
+    from_clickhouse: bool,
+    /// Connector configuration for `--from-clickhouse`; default: the embedded one, with
+    /// environment overrides.
+    #[arg(long, requires = "from_clickhouse")]
+    config: Option<PathBuf>,
+    /// Compare the colours at this time (RFC 3339) and count events up to it; default:
+    /// the history's last visibility time.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    at: Option<String>,
+    /// Count events from the start of this date (YYYY-MM-DD, Asia/Shanghai).
+    #[arg(long, requires = "to")]
+    from: Option<chrono::NaiveDate>,
+    /// Count events to the end of this date, and compare the colours then.
+    #[arg(long, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+    /// Output directory for `what-if.json` and `what-if.html` (created if missing).
+    #[arg(long, default_value = "what-if-out")]
+    output: PathBuf,
+    /// Worker threads (at least 1).
+    #[arg(short = 'w', long, default_value_t = 2, value_parser = at_least_one())]
+    workers: usize,
+}
+
+/// A catalogue file's text: `path`'s, or the embedded catalogue's.
+fn catalogue_text(path: Option<&Path>) -> Result<String> {
+    match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())),
+        None => Ok(rules::catalogue::DEFAULT_TOML.to_owned()),
+    }
+}
+
+fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
+    use pipeline::what_if;
+    let (current_text, candidate_text) = (
+        catalogue_text(a.current.as_deref())?,
+        catalogue_text(Some(&a.catalogue))?,
+    );
+    let current = Catalogue::from_toml(&current_text).context("the current catalogue")?;
+    let candidate = Catalogue::from_toml(&candidate_text)
+        .with_context(|| format!("the candidate catalogue {}", a.catalogue.display()))?;
+    let changes = what_if::diff::catalogues(&current_text, &candidate_text)?;
+    let load = |p: &Path, cat: &Catalogue| pipeline::model::load(p, cat).map(Arc::new);
+    let current_model = a
+        .current_model
+        .as_deref()
+        .map(|p| load(p, &current))
+        .transpose()?;
+    let candidate_model = match a.model.as_deref() {
+        Some(p) => Some(load(p, &candidate)?),
+        None => current_model.clone(),
+    };
+    // The records are read once, under the current catalogue: both versions see the same
+    // log (D78).
+    let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
+    let log = pipeline::replay::shared(load_log(&source, &current)?);
+    let last = log.iter().map(|r| r.v).max().unwrap_or(0);
+    let first = log.iter().map(|r| r.v).min().unwrap_or(0);
+    let window = match (&a.at, a.from.zip(a.to)) {
+        (Some(at), _) => what_if::Window {
+            from: first,
+            at: rules::time::parse_rfc3339(at)
+                .with_context(|| format!("--at {at} is not an RFC 3339 time"))?,
+        },
+        (None, Some((from, to))) => {
+            if to < from {
+                bail!("--to {to} is before --from {from}");
+            }
+            what_if::Window {
+                from: rules::time::midnight(from),
+                at: rules::time::date_end(to) - 1,
+            }
+        }
+        (None, None) => what_if::Window {
+            from: first,
+            at: last,
+        },
+    };
+    let rules = |cat: Catalogue, model| pipeline::replay::Rules {
+        cat: Arc::new(cat),
+        model,
+        commitments: None,
+    };
+    let started = Instant::now();
+    let report = what_if::run(
+        log.clone(),
+        &rules(current, current_model),
+        &rules(candidate, candidate_model),
+        window,
+        changes,
+        timely::Config::process(a.workers),
+    )
+    .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
+    let took = started.elapsed();
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let json = a.output.join("what-if.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let page = a.output.join("what-if.html");
+    std::fs::write(&page, what_if::page::html(&report)?)
+        .with_context(|| format!("writing {}", page.display()))?;
+    println!(
+        "{} records under {} and {} in {:.1} s: {} of {} enterprises change \
+         colour at {}; colour changes {} -> {}, alerts {} -> {} from {}; {} and {} written",
+        log.len(),
+        report.current.rules_version,
+        report.candidate.rules_version,
+        took.as_secs_f64(),
+        report.colour_differs,
+        report.enterprises,
+        report.at,
+        report.events.current.colour_changes,
+        report.events.candidate.colour_changes,
+        report.events.current.alerts,
+        report.events.candidate.alerts,
+        report.from,
+        json.display(),
+        page.display(),
+    );
+    Ok(())
+}
+
 type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, Supervision);
 
 fn run(

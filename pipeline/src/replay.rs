@@ -16,7 +16,7 @@ use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::checkpoint::Checkpoint;
-use crate::dataflow::{build, Control, Scored};
+use crate::dataflow::{build_side_by_side, Control, Scored, Variant};
 use crate::profile::OperatorTimes;
 use crate::tracker::{Kept, Tracker};
 
@@ -81,6 +81,17 @@ pub fn shared(log: Vec<Accepted>) -> Arc<[Arc<Accepted>]> {
     log.into_iter().map(Arc::new).collect()
 }
 
+/// One set of rules a replay runs under.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The catalogue.
+    pub cat: Arc<Catalogue>,
+    /// The model that scores `Q`, if any.
+    pub model: Option<Arc<Model>>,
+    /// The commitment loop's rules, if it is tracked.
+    pub commitments: Option<CommitmentRules>,
+}
+
 /// Runs `log` (in any order) through the dataflow with the given timely configuration,
 /// scoring `Q` with `model` if one is given, and tracking the commitment loop with
 /// `commitments` if given. After each step, `on_step(worker, t, tracker)` sees the worker's
@@ -97,15 +108,49 @@ pub fn replay<F>(
 where
     F: Fn(usize, Ts, &Tracker) + Send + Sync + 'static,
 {
+    let rules = Rules {
+        cat,
+        model,
+        commitments,
+    };
+    let mut out = replay_all(log, vec![rules], config, schedule, on_step)?;
+    Ok(out.remove(0))
+}
+
+/// Runs `log` through one dataflow that evaluates it under each of `rules` side by side
+/// (the version stage shared, [`crate::dataflow::build_side_by_side`]), and returns what
+/// each gave, in the order of `rules` (`steward what-if`, D78). `schedule` must not
+/// resume from a checkpoint: a checkpoint holds one set of rules' trackers.
+pub fn side_by_side(
+    log: Arc<[Arc<Accepted>]>,
+    rules: Vec<Rules>,
+    config: timely::Config,
+    schedule: Schedule,
+) -> Result<Vec<Replayed>, String> {
+    if schedule.resume.is_some() {
+        return Err("a side-by-side replay does not resume from a checkpoint".to_owned());
+    }
+    replay_all(log, rules, config, schedule, |_, _, _| {})
+}
+
+/// [`replay`] under each of `rules` (at least one) in one dataflow; `on_step` sees the first
+/// one's tracker, and a checkpoint in `schedule` is the first one's.
+fn replay_all<F>(
+    log: Arc<[Arc<Accepted>]>,
+    rules: Vec<Rules>,
+    config: timely::Config,
+    schedule: Schedule,
+    on_step: F,
+) -> Result<Vec<Replayed>, String>
+where
+    F: Fn(usize, Ts, &Tracker) + Send + Sync + 'static,
+{
+    let sides = rules.len();
     // Every worker advances its input through the same times; worker 0 inserts the data.
     let mut order: Vec<usize> = (0..log.len()).collect();
     order.sort_by_key(|&i| log[i].v);
     let order = Arc::new(order);
     let guards = timely::execute(config, move |worker| {
-        let mut tracker = Tracker::new(cat.clone(), model.clone());
-        if let Some(rules) = &commitments {
-            tracker = tracker.with_commitments(rules.clone());
-        }
         if let Some(c) = &schedule.resume {
             if c.workers.len() != worker.peers() {
                 return Err(format!(
@@ -116,11 +161,28 @@ where
                 ));
             }
         }
-        let tracker = Rc::new(RefCell::new(tracker));
+        let trackers: Vec<Rc<RefCell<Tracker>>> = rules
+            .iter()
+            .map(|r| {
+                let mut tracker = Tracker::new(r.cat.clone(), r.model.clone());
+                if let Some(c) = &r.commitments {
+                    tracker = tracker.with_commitments(c.clone());
+                }
+                Rc::new(RefCell::new(tracker))
+            })
+            .collect();
         if let Some(p) = &schedule.profile {
             p.install(worker);
         }
-        let mut h = build(worker, cat.clone(), model.clone(), tracker.clone());
+        let mut variants = rules.iter().zip(&trackers).map(|(r, t)| Variant {
+            cat: r.cat.clone(),
+            model: r.model.clone(),
+            sink: t.clone(),
+        });
+        let Some(first) = variants.next() else {
+            return Err("a replay needs a set of rules".to_owned());
+        };
+        let mut h = build_side_by_side(worker, first, variants.collect());
         let feeds = worker.index() == 0;
         let mut i = 0;
         if let Some(c) = &schedule.resume {
@@ -167,69 +229,93 @@ where
                 .map_or(schedule.until.saturating_add(1), |&j| log[j].v)
                 .min(schedule.until.saturating_add(1));
             run_to(worker, &mut h, next);
-            let mut t = tracker.borrow_mut();
-            t.advance(next);
-            on_step(worker.index(), next - 1, &t);
+            for t in &trackers {
+                t.borrow_mut().advance(next);
+            }
+            on_step(worker.index(), next - 1, &trackers[0].borrow());
         }
         run_to(worker, &mut h, schedule.until.saturating_add(1));
-        let mut t = tracker.borrow_mut();
-        t.advance(schedule.until.saturating_add(1));
-        on_step(worker.index(), schedule.until, &t);
+        for t in &trackers {
+            t.borrow_mut().advance(schedule.until.saturating_add(1));
+        }
+        on_step(worker.index(), schedule.until, &trackers[0].borrow());
         // Changes scheduled after `until` are not wanted: drop the dataflow.
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
-        let kept = std::mem::take(&mut t.taken)
-            .into_iter()
-            .map(|(_, kept)| (worker.index(), kept))
-            .collect();
-        let states: BTreeMap<String, (Scored, Option<Colour>)> =
-            std::mem::take(&mut t.colours.current)
-                .into_iter()
-                .map(|(u, s)| {
-                    let colour = t.published(u);
-                    // The dataflow is dropped: the tracker holds the only reference.
-                    (u.to_string(), (Arc::unwrap_or_clone(s), colour))
-                })
-                .collect();
-        Ok(Replayed {
-            states,
-            changes: std::mem::take(&mut t.colours.changes),
-            alerts: std::mem::take(&mut t.colours.alerts),
-            dead: t.letters.in_effect.keys().cloned().collect(),
-            scheduled: std::mem::take(&mut t.commitments.scheduled),
-            checks: std::mem::take(&mut t.commitments.checks),
-            statuses: t
-                .statuses
-                .current()
-                .map(|(k, (u, st))| (k, (u.to_string(), st)))
-                .collect(),
-            kept,
-        })
+        Ok(trackers
+            .iter()
+            .map(|t| results(worker.index(), &mut t.borrow_mut()))
+            .collect::<Vec<Replayed>>())
     })?;
-    let mut out = Replayed::default();
+    let mut out: Vec<Replayed> = (0..sides).map(|_| Replayed::default()).collect();
     for r in guards.join() {
-        let r = r??;
-        out.states.extend(r.states);
-        out.changes.extend(r.changes);
-        out.alerts.extend(r.alerts);
-        out.dead.extend(r.dead);
-        out.scheduled.extend(r.scheduled);
-        out.checks.extend(r.checks);
-        out.statuses.extend(r.statuses);
-        out.kept.extend(r.kept);
+        for (side, r) in out.iter_mut().zip(r??) {
+            side.merge(r);
+        }
     }
-    out.scheduled.sort_by(|a, b| {
-        (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))
-    });
-    out.checks.sort_by(|a, b| a.key().cmp(&b.key()));
-    // Stable sorts: within one enterprise and time, the monitor's order stays.
-    out.changes
-        .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
-    out.alerts
-        .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
-    out.dead.sort();
+    for side in &mut out {
+        side.sort();
+    }
     Ok(out)
+}
+
+/// What a worker's `tracker` holds at the end of a replay.
+fn results(worker: usize, t: &mut Tracker) -> Replayed {
+    let kept = std::mem::take(&mut t.taken)
+        .into_iter()
+        .map(|(_, kept)| (worker, kept))
+        .collect();
+    let states: BTreeMap<String, (Scored, Option<Colour>)> = std::mem::take(&mut t.colours.current)
+        .into_iter()
+        .map(|(u, s)| {
+            let colour = t.published(u);
+            // The dataflow is dropped: the tracker holds the only reference.
+            (u.to_string(), (Arc::unwrap_or_clone(s), colour))
+        })
+        .collect();
+    Replayed {
+        states,
+        changes: std::mem::take(&mut t.colours.changes),
+        alerts: std::mem::take(&mut t.colours.alerts),
+        dead: t.letters.in_effect.keys().cloned().collect(),
+        scheduled: std::mem::take(&mut t.commitments.scheduled),
+        checks: std::mem::take(&mut t.commitments.checks),
+        statuses: t
+            .statuses
+            .current()
+            .map(|(k, (u, st))| (k, (u.to_string(), st)))
+            .collect(),
+        kept,
+    }
+}
+
+impl Replayed {
+    /// Takes in another worker's results.
+    fn merge(&mut self, r: Replayed) {
+        self.states.extend(r.states);
+        self.changes.extend(r.changes);
+        self.alerts.extend(r.alerts);
+        self.dead.extend(r.dead);
+        self.scheduled.extend(r.scheduled);
+        self.checks.extend(r.checks);
+        self.statuses.extend(r.statuses);
+        self.kept.extend(r.kept);
+    }
+
+    /// Puts the merged results in their documented orders.
+    fn sort(&mut self) {
+        self.scheduled.sort_by(|a, b| {
+            (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))
+        });
+        self.checks.sort_by(|a, b| a.key().cmp(&b.key()));
+        // Stable sorts: within one enterprise and time, the monitor's order stays.
+        self.changes
+            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+        self.alerts
+            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+        self.dead.sort();
+    }
 }
 
 /// Advances the input to `t` and runs the worker until every output has reached it.

@@ -43,6 +43,14 @@ impl Colour {
     }
     /// The scored colours, best first.
     pub const BANDS: [Colour; 4] = [Colour::Blue, Colour::Green, Colour::Yellow, Colour::Red];
+    /// Every colour: the bands, best first, then "none" (scoring stopped).
+    pub const ALL: [Colour; 5] = [
+        Colour::Blue,
+        Colour::Green,
+        Colour::Yellow,
+        Colour::Red,
+        Colour::None,
+    ];
 }
 
 /// A set of active trigger codes, one bit per code of `catalogue::TRIGGERS` (bit `i` is

@@ -43,6 +43,26 @@ pub enum Source {
 }
 
 impl Source {
+    /// The history of a command's arguments: the files of `input`, else the ClickHouse
+    /// `records` table of the connector configuration `config` (default: the embedded one)
+    /// when `from_clickhouse`, else generated with `gen`.
+    pub fn of(
+        input: Option<PathBuf>,
+        from_clickhouse: bool,
+        config: Option<&std::path::Path>,
+        gen: &GenConfig,
+    ) -> Result<Self, TrainError> {
+        Ok(match input {
+            Some(dir) => Source::Dir(dir),
+            None if from_clickhouse => {
+                let cfg = crate::live::load_config(config)
+                    .map_err(|e| TrainError::Data(format!("{e:#}")))?;
+                Source::ClickHouse(Box::new(cfg.clickhouse))
+            }
+            None => Source::Generated(Box::new(gen.clone())),
+        })
+    }
+
     /// A short description, stored in the model file.
     pub fn describe(&self) -> String {
         match self {

@@ -132,20 +132,18 @@ pub fn train(args: &TrainArgs) -> Result<Trained, TrainError> {
         }
         None => Catalogue::embedded(),
     };
-    let source = match &args.input {
-        Some(dir) => Source::Dir(dir.clone()),
-        None if args.from_clickhouse => {
-            let cfg = crate::live::load_config(args.config.as_deref())
-                .map_err(|e| TrainError::Data(format!("{e:#}")))?;
-            Source::ClickHouse(Box::new(cfg.clickhouse))
-        }
-        None => Source::Generated(Box::new(GenConfig {
-            enterprises: args.enterprises,
-            seed: args.seed,
-            years: args.years,
-            ..GenConfig::default()
-        })),
+    let gen = GenConfig {
+        enterprises: args.enterprises,
+        seed: args.seed,
+        years: args.years,
+        ..GenConfig::default()
     };
+    let source = Source::of(
+        args.input.clone(),
+        args.from_clickhouse,
+        args.config.as_deref(),
+        &gen,
+    )?;
     std::fs::create_dir_all(&args.out).map_err(TrainError::io(&args.out))?;
 
     let bar = spinner("reading history");

@@ -21,6 +21,7 @@
 
 mod config;
 mod enterprise;
+mod hand_made;
 mod ids;
 mod record;
 #[cfg(test)]
@@ -33,6 +34,7 @@ use serde::Serialize;
 pub use config::{
     GenConfig, GenConfigError, RiskLevel, RiskLevelConfig, RiskLevels, MAX_ENTERPRISES,
 };
+pub use hand_made::hand_made;
 
 use record::{Ctx, Delivery, Rec};
 use rules::event::Feed;

@@ -1,12 +1,10 @@
 //! Builders shared by the hand-built model tests.
 
 use rules::catalogue::Catalogue;
-use rules::decode::digest;
-use rules::event::Event;
 use rules::lifecycle::Accepted;
 use rules::reference::evaluate_at;
 use rules::time::{parse_rfc3339, Ts};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A valid Quzhou USCC numbered `n`.
 pub fn code(n: u8) -> String {
@@ -20,20 +18,7 @@ pub fn ts(s: &str) -> Ts {
 
 /// A record of enterprise `n` from JSON fields; `v = ingest_time = event_time`.
 pub fn rec(n: u8, feed: &str, kind: &str, id: &str, et: &str, extra: Value) -> Accepted {
-    let mut obj = json!({
-        "uscc": code(n), "feed": feed, "kind": kind, "event_id": id, "version": 1,
-        "event_time": et, "ingest_time": et,
-    });
-    for (k, v) in extra.as_object().expect("object") {
-        obj[k] = v.clone();
-    }
-    let event: Event = serde_json::from_value(obj).expect("valid test record");
-    Accepted {
-        v: event.ingest_time,
-        digest: digest(&event),
-        event,
-        origin: None,
-    }
+    generator::hand_made(&code(n), feed, kind, id, et, extra).expect("valid test record")
 }
 
 /// Row `row` of enterprise `n` at `t` (NaN when the enterprise is unknown then).
