@@ -2,7 +2,9 @@
 //! whose green band starts higher, it writes `what-if.json` and a self-contained
 //! `what-if.html` that headless Chromium renders with the catalogue's changes, the colour
 //! migration matrix (the JSON's counts, cell by cell) and the chart; a candidate that fails
-//! validation stops it with a message naming the field, and nothing is written.
+//! validation stops it with a message naming the field, and nothing is written. The
+//! inspection what-if with the current policy as candidate gives equal rates, and an
+//! invalid policy is refused naming the field.
 
 use std::process::Command;
 
@@ -125,4 +127,64 @@ fn an_invalid_candidate_is_refused_naming_the_field() {
     assert!(said.contains("the candidate catalogue"), "{said}");
     assert!(said.contains("green"), "{said}");
     assert!(!dir.0.join("out").exists(), "nothing written");
+}
+
+#[test]
+fn the_inspection_what_if_of_the_current_policy_gives_equal_rates() {
+    let dir = TempDir::new("what_if_inspection").expect("temp dir");
+    let policy = dir.0.join("supervision.toml");
+    std::fs::write(&policy, include_str!("../config/supervision.toml")).expect("written");
+    let run = |policy: &std::path::Path| {
+        Command::new(steward_bin().expect("steward binary"))
+            .args([
+                "what-if",
+                "--enterprises",
+                "300",
+                "--years",
+                "2",
+                "--seeds",
+                "50",
+            ])
+            .arg("--inspection")
+            .arg(policy)
+            .arg("--output")
+            .arg(dir.0.join("out"))
+            .output()
+            .expect("steward runs")
+    };
+    let out = run(&policy);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(
+        &std::fs::read(dir.0.join("out/inspection-what-if.json")).expect("written"),
+    )
+    .expect("JSON");
+    assert_eq!(json["current"], json["candidate"]);
+    assert_eq!(json["seeds"], 50);
+    assert!(
+        json["enterprises"].as_u64().is_some_and(|n| n > 250),
+        "{json}"
+    );
+    assert!(
+        json["with_problem"].as_u64().is_some_and(|n| n > 0),
+        "{json}"
+    );
+    assert_eq!(json["uniform"]["selected"], json["current"]["selected"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("lift over uniform"), "{said}");
+
+    // A probability above 1 is refused, naming the field.
+    let bad = include_str!("../config/supervision.toml")
+        .replace("probability = 0.30", "probability = 1.30");
+    std::fs::write(&policy, bad).expect("written");
+    let out = run(&policy);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the candidate inspection policy") && said.contains("yellow"),
+        "{said}"
+    );
 }

@@ -988,8 +988,26 @@ impl Drop for Staging {
 #[derive(Debug, Args)]
 struct WhatIfArgs {
     /// The candidate catalogue (TOML), validated as at start-up.
-    #[arg(long)]
-    catalogue: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "inspection",
+        conflicts_with = "inspection"
+    )]
+    catalogue: Option<PathBuf>,
+    /// Compare inspection policies instead: the candidate supervision parameters (TOML;
+    /// their `[inspection]` probabilities and overrides), validated as at start-up.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    inspection: Option<PathBuf>,
+    /// The current supervision parameters for `--inspection`; default: the embedded
+    /// `config/supervision.toml`.
+    #[arg(long, requires = "inspection")]
+    supervision: Option<PathBuf>,
+    /// With `--inspection`: the months after the snapshot in which a problem counts.
+    #[arg(long, default_value_t = 6, requires = "inspection")]
+    horizon_months: u32,
+    /// With `--inspection`: campaign seeds to draw plans with (1 to N).
+    #[arg(long, default_value_t = 200, requires = "inspection", value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
     /// The current catalogue (TOML); default: the embedded catalogue.
     #[arg(long)]
     current: Option<PathBuf>,
@@ -1012,7 +1030,8 @@ struct WhatIfArgs {
     #[arg(long, requires = "from_clickhouse")]
     config: Option<PathBuf>,
     /// Compare the colours at this time (RFC 3339) and count events up to it; default:
-    /// the history's last visibility time.
+    /// the history's last visibility time. With `--inspection`: the snapshot the plans are
+    /// drawn at; default: the horizon before the history's end.
     #[arg(long, conflicts_with_all = ["from", "to"])]
     at: Option<String>,
     /// Count events from the start of this date (YYYY-MM-DD, Asia/Shanghai).
@@ -1039,20 +1058,24 @@ fn catalogue_text(path: Option<&Path>) -> Result<String> {
 
 fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
     use pipeline::what_if;
-    let (current_text, candidate_text) = (
-        catalogue_text(a.current.as_deref())?,
-        catalogue_text(Some(&a.catalogue))?,
-    );
+    let current_text = catalogue_text(a.current.as_deref())?;
     let current = Catalogue::from_toml(&current_text).context("the current catalogue")?;
-    let candidate = Catalogue::from_toml(&candidate_text)
-        .with_context(|| format!("the candidate catalogue {}", a.catalogue.display()))?;
-    let changes = what_if::diff::catalogues(&current_text, &candidate_text)?;
     let load = |p: &Path, cat: &Catalogue| pipeline::model::load(p, cat).map(Arc::new);
     let current_model = a
         .current_model
         .as_deref()
         .map(|p| load(p, &current))
         .transpose()?;
+    if let Some(path) = &a.inspection {
+        return inspection_what_if(&a, path, (current, current_model), gen);
+    }
+    let Some(cand_path) = &a.catalogue else {
+        bail!("give the candidate catalogue (--catalogue) or inspection policy (--inspection)");
+    };
+    let candidate_text = catalogue_text(Some(cand_path))?;
+    let candidate = Catalogue::from_toml(&candidate_text)
+        .with_context(|| format!("the candidate catalogue {}", cand_path.display()))?;
+    let changes = what_if::diff::catalogues(&current_text, &candidate_text)?;
     let candidate_model = match a.model.as_deref() {
         Some(p) => Some(load(p, &candidate)?),
         None => current_model.clone(),
@@ -1125,6 +1148,76 @@ fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
         json.display(),
         page.display(),
     );
+    Ok(())
+}
+
+/// `steward what-if --inspection`: discovery rates of the current and the candidate
+/// inspection policy, and of uniform sampling, over many campaign seeds (D80).
+fn inspection_what_if(
+    a: &WhatIfArgs,
+    path: &Path,
+    (cat, model): (Catalogue, Option<Arc<Model>>),
+    gen: &GenConfig,
+) -> Result<()> {
+    let current = load_supervision(a.supervision.as_deref())?.inspection;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let candidate = Supervision::from_toml(&text)
+        .with_context(|| format!("the candidate inspection policy {}", path.display()))?
+        .inspection;
+    let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
+    let log = pipeline::replay::shared(load_log(&source, &cat)?);
+    let last = log.iter().map(|r| r.v).max().unwrap_or(0);
+    let at = match &a.at {
+        Some(at) => rules::time::parse_rfc3339(at)
+            .with_context(|| format!("--at {at} is not an RFC 3339 time"))?,
+        None => rules::time::sub_months(last, a.horizon_months),
+    };
+    let until = rules::time::add_months(at, a.horizon_months).min(last);
+    let rules = pipeline::replay::Rules {
+        cat: Arc::new(cat),
+        model,
+        commitments: None,
+    };
+    let started = Instant::now();
+    let report = pipeline::what_if::inspection::run(
+        log,
+        &rules,
+        (&current, &candidate),
+        (at, until),
+        a.seeds,
+        a.workers,
+    )
+    .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let json = a.output.join("inspection-what-if.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let line = |name: &str, p: &pipeline::what_if::inspection::PolicyResult| {
+        let r = p.discovery_rate;
+        println!(
+            "{name:>9}: {:6.1} inspected per campaign, discovery rate {:.3} (95 % CI {:.3}–{:.3}), lift over uniform {}",
+            p.selected,
+            r.mean,
+            r.low,
+            r.high,
+            p.lift_over_uniform.map_or_else(|| "-".to_owned(), |l| format!("{l:.2}")),
+        );
+    };
+    println!(
+        "{} enterprises at {}, {} with a problem by {}; {} seeds in {:.1} s",
+        report.enterprises,
+        report.at,
+        report.with_problem,
+        report.until,
+        report.seeds,
+        started.elapsed().as_secs_f64()
+    );
+    line("current", &report.current);
+    line("candidate", &report.candidate);
+    line("uniform", &report.uniform);
+    println!("{} written", json.display());
     Ok(())
 }
 

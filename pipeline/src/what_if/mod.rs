@@ -6,6 +6,8 @@
 //!   `what-if.json`).
 //! - `diff.rs`: the difference of the two catalogue files, field by field.
 //! - `page.rs`: `what-if.html`, self-contained.
+//! - `inspection.rs`: the inspection what-if (`--inspection`): discovery rates of the
+//!   current and a candidate inspection policy against uniform sampling.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +25,7 @@ use rules::lifecycle::Accepted;
 use crate::replay::{side_by_side, Replayed, Rules, Schedule};
 
 pub mod diff;
+pub mod inspection;
 pub mod page;
 
 /// The colours in the matrix's order: the four bands, best first, then "no colour"
