@@ -1168,12 +1168,14 @@ fn inspection_what_if(
     let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
     let log = pipeline::replay::shared(load_log(&source, &cat)?);
     let last = log.iter().map(|r| r.v).max().unwrap_or(0);
-    let at = match &a.at {
-        Some(at) => rules::time::parse_rfc3339(at)
-            .with_context(|| format!("--at {at} is not an RFC 3339 time"))?,
-        None => rules::time::sub_months(last, a.horizon_months),
+    let (at, until) = match &a.at {
+        Some(at) => {
+            let at = rules::time::parse_rfc3339(at)
+                .with_context(|| format!("--at {at} is not an RFC 3339 time"))?;
+            (at, rules::time::add_months(at, a.horizon_months).min(last))
+        }
+        None => (rules::time::sub_months(last, a.horizon_months), last),
     };
-    let until = rules::time::add_months(at, a.horizon_months).min(last);
     let rules = pipeline::replay::Rules {
         cat: Arc::new(cat),
         model,
