@@ -74,6 +74,45 @@ fn serve_equals_the_reference() {
         sorted_by(&log, canonical),
         "records = the log"
     );
+
+    // `steward what-if --from-clickhouse` reads that history: with the current catalogue as
+    // candidate nothing differs, and the matrix's diagonal holds the run's colours.
+    let dir = e2e::TempDir::new("e2e_what_if").expect("temp dir");
+    let candidate = dir.0.join("candidate.toml");
+    std::fs::write(&candidate, rules::catalogue::DEFAULT_TOML).expect("written");
+    let out = std::process::Command::new(e2e::steward_bin().expect("steward binary"))
+        .args(["what-if", "--from-clickhouse", "--config"])
+        .arg(&ns.config)
+        .arg("--catalogue")
+        .arg(&candidate)
+        .args(["--at", &rules::time::format_rfc3339(until)])
+        .arg("--output")
+        .arg(dir.0.join("out"))
+        .output()
+        .expect("steward runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.0.join("out/what-if.json")).expect("what-if.json"),
+    )
+    .expect("JSON");
+    assert_eq!(w["colour_differs"], 0);
+    assert_eq!(w["enterprises"].as_u64(), Some(want.states.len() as u64));
+    let mut colours: BTreeMap<String, u64> = BTreeMap::new();
+    for (colour, ..) in want.states.values() {
+        *colours.entry(colour.clone()).or_default() += 1;
+    }
+    let names = w["colours"].as_array().expect("colours");
+    for (i, name) in names.iter().enumerate() {
+        let n = colours
+            .get(name.as_str().unwrap_or_default())
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(w["matrix"][i][i].as_u64(), Some(n), "{name}");
+    }
 }
 
 /// Produces a record whose version 2 switches to a retraction (a `version_kind_change`
