@@ -26,7 +26,7 @@ use rules::decode::digest;
 use rules::event::Event;
 use rules::fact::Checker;
 use rules::lifecycle::Accepted;
-use rules::model::{feature_names, Metrics, Model, Node, Params, TrainingData, Tree, FORMAT};
+use rules::model::{feature_names, Model, Node, Params, Tree};
 use rules::reference::{evaluate_at, run, statuses_at};
 use rules::score::Evaluation;
 use rules::status::{RecordKey, Status};
@@ -355,29 +355,7 @@ fn dataflow_states<'a>(
 
 /// A model file's contents around `params`, with the catalogue's features.
 fn model(params: Params) -> Model {
-    let cat = Catalogue::embedded();
-    let training = TrainingData {
-        source: "oracle".into(),
-        digest: "0".repeat(64),
-        samples: 0,
-        positives: 0,
-        first_as_of: String::new(),
-        last_as_of: String::new(),
-    };
-    let m = Model {
-        format: FORMAT,
-        model_version: Model::version_of(&training.digest, &params),
-        rules_version: cat.version.clone(),
-        features: feature_names(&cat),
-        p_impute: 650.0,
-        horizon_months: 12,
-        training,
-        settings: BTreeMap::new(),
-        metrics: Metrics::default(),
-        params,
-    };
-    m.check(&cat).expect("a valid model");
-    m
+    generator::hand_made_model(params, &Catalogue::embedded()).expect("a valid model")
 }
 
 /// A logistic model reading many rows and `P` with awkward coefficients, so that `Q`

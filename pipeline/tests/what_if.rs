@@ -1,7 +1,8 @@
 //! `steward what-if` (issue 21, D78): the current rules and a candidate side by side in one
 //! dataflow.
 //! - An identical candidate changes nothing.
-//! - Each side of the side-by-side dataflow gives what a replay under its rules alone gives.
+//! - Each side of the side-by-side dataflow gives what a replay under its rules alone gives
+//!   (the candidate with a model).
 //! - A candidate that moves level-1 weight changes the colour of exactly the enterprises
 //!   that `rules::reference`, run separately with each catalogue, colours differently, and
 //!   only through the rows of the groups it moved.
@@ -16,6 +17,7 @@ use pipeline::replay::{replay, shared, side_by_side, Replayed, Rules, Schedule};
 use pipeline::what_if::{self, diff, WhatIf, Window};
 use rules::catalogue::{Catalogue, DEFAULT_TOML};
 use rules::lifecycle::Accepted;
+use rules::model::{feature_names, Model, Params};
 use rules::score::Colour;
 use rules::supervision::Supervision;
 use serde_json::{json, Value};
@@ -105,6 +107,18 @@ fn an_identical_candidate_changes_nothing() {
     assert_eq!(w.by_region.iter().map(|b| b.enterprises).sum::<u64>(), 150);
 }
 
+/// A logistic model whose probability grows with every r-value.
+fn a_model(cat: &Catalogue) -> Model {
+    let n = feature_names(cat).len();
+    let params = Params::Logistic {
+        mean: vec![0.0; n],
+        scale: vec![1.0; n],
+        coefficients: (0..n).map(|j| if j < 49 { 0.02 } else { 0.0 }).collect(),
+        intercept: -2.0,
+    };
+    generator::hand_made_model(params, cat).expect("a valid model")
+}
+
 /// What a replay gave, as comparable text.
 fn lines(r: &Replayed) -> Vec<String> {
     let states = r
@@ -123,7 +137,10 @@ fn each_side_equals_a_replay_under_its_own_rules() {
     let tighter = DEFAULT_TOML
         .replace("green = 700.0", "green = 750.0")
         .replace("version = \"catalogue-v1\"", "version = \"green-750\"");
-    let sides = [rules_of(DEFAULT_TOML), rules_of(&tighter)];
+    // The candidate also scores `Q` with a model.
+    let mut candidate = rules_of(&tighter);
+    candidate.model = Some(Arc::new(a_model(&candidate.cat)));
+    let sides = [rules_of(DEFAULT_TOML), candidate];
     let together = side_by_side(
         shared(log.clone()),
         sides.to_vec(),
@@ -136,7 +153,7 @@ fn each_side_equals_a_replay_under_its_own_rules() {
         let alone = replay(
             shared(log.clone()),
             side.cat.clone(),
-            None,
+            side.model.clone(),
             None,
             timely::Config::process(1),
             Schedule::new(500, until),

@@ -34,7 +34,7 @@ use serde::Serialize;
 pub use config::{
     GenConfig, GenConfigError, RiskLevel, RiskLevelConfig, RiskLevels, MAX_ENTERPRISES,
 };
-pub use hand_made::hand_made;
+pub use hand_made::{hand_made, hand_made_model};
 
 use record::{Ctx, Delivery, Rec};
 use rules::event::Feed;
