@@ -5,6 +5,7 @@
 //! `isolation.level=read_committed`, so nothing of an aborted transaction is ever seen.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -421,10 +422,18 @@ impl TxnProducer {
         let timeout = CALL_TIMEOUT + UNANSWERED_GRACE;
         match answered.recv_timeout(timeout) {
             Ok(result) => result.map_err(classify(context)),
-            Err(_) => {
+            Err(RecvTimeoutError::Timeout) => {
                 tracing::warn!(
                     ?timeout,
                     "kafka send_offsets did not return; abandoning the producer"
+                );
+                Err(KafkaFailure::Unanswered { context, timeout })
+            }
+            // The thread ended without an answer (it panicked): the producer's state is
+            // unknown, so it is rebuilt as well.
+            Err(RecvTimeoutError::Disconnected) => {
+                tracing::warn!(
+                    "kafka send_offsets ended without an answer; abandoning the producer"
                 );
                 Err(KafkaFailure::Unanswered { context, timeout })
             }

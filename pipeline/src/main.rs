@@ -983,7 +983,6 @@ impl Drop for Staging {
     }
 }
 
-/// What `run` evaluates with: the catalogue, the model and the commitments' rules.
 /// `steward what-if`'s arguments.
 #[derive(Debug, Args)]
 struct WhatIfArgs {
@@ -1011,8 +1010,9 @@ struct WhatIfArgs {
     /// The current catalogue (TOML); default: the embedded catalogue.
     #[arg(long)]
     current: Option<PathBuf>,
-    /// The candidate's model file; default: the current model.
-    #[arg(long)]
+    /// The candidate's model file; default: the current model (which must fit the
+    /// candidate's indicators).
+    #[arg(long, conflicts_with = "inspection")]
     model: Option<PathBuf>,
     /// The current model file; default: none (Q missing).
     #[arg(long)]
@@ -1078,14 +1078,28 @@ fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
     let changes = what_if::diff::catalogues(&current_text, &candidate_text)?;
     let candidate_model = match a.model.as_deref() {
         Some(p) => Some(load(p, &candidate)?),
-        None => current_model.clone(),
+        None => {
+            // The current model, if it fits the candidate's indicators as `serve` requires.
+            if let Some(m) = &current_model {
+                m.check(&candidate).with_context(|| {
+                    format!(
+                        "the current model does not fit the candidate catalogue {}: give the \
+                         candidate's model with --model",
+                        cand_path.display()
+                    )
+                })?;
+            }
+            current_model.clone()
+        }
     };
     // The records are read once, under the current catalogue: both versions see the same
     // log (D78).
     let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
     let log = pipeline::replay::shared(load_log(&source, &current)?);
-    let last = log.iter().map(|r| r.v).max().unwrap_or(0);
-    let first = log.iter().map(|r| r.v).min().unwrap_or(0);
+    let (Some(first), Some(last)) = (log.iter().map(|r| r.v).min(), log.iter().map(|r| r.v).max())
+    else {
+        bail!("the history has no records: nothing to compare");
+    };
     let window = match (&a.at, a.from.zip(a.to)) {
         (Some(at), _) => what_if::Window {
             from: first,
@@ -1167,7 +1181,9 @@ fn inspection_what_if(
         .inspection;
     let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
     let log = pipeline::replay::shared(load_log(&source, &cat)?);
-    let last = log.iter().map(|r| r.v).max().unwrap_or(0);
+    let Some(last) = log.iter().map(|r| r.v).max() else {
+        bail!("the history has no records: nothing to compare");
+    };
     let (at, until) = match &a.at {
         Some(at) => {
             let at = rules::time::parse_rfc3339(at)
@@ -1176,6 +1192,21 @@ fn inspection_what_if(
         }
         None => (rules::time::sub_months(last, a.horizon_months), last),
     };
+    if until <= at {
+        bail!(
+            "no history after the snapshot {}: the plans could not be scored (--at before the \
+             history's end {}, and --horizon-months of at least 1)",
+            format_rfc3339(at),
+            format_rfc3339(last)
+        );
+    }
+    if until < rules::time::add_months(at, a.horizon_months) {
+        eprintln!(
+            "the history ends {}: problems are looked for until then, short of {} months",
+            format_rfc3339(last),
+            a.horizon_months
+        );
+    }
     let rules = pipeline::replay::Rules {
         cat: Arc::new(cat),
         model,
@@ -1223,6 +1254,7 @@ fn inspection_what_if(
     Ok(())
 }
 
+/// What `run` evaluates with: the catalogue, the model and the commitments' rules.
 type RunRules = (Arc<Catalogue>, Option<Arc<Model>>, Supervision);
 
 fn run(

@@ -343,6 +343,8 @@ fn once(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyho
             producer.commit()
         })();
         if let Err(e) = result {
+            // After an abandoned `send_offsets` librdkafka refuses this abort at once (another
+            // transactional call is in progress); the producer is rebuilt anyway.
             let _ = producer.abort();
             return Err(e.into());
         }

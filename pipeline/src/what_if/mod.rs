@@ -92,7 +92,7 @@ pub struct WhatIf {
     /// The differences by industry code (`""`: no industry known).
     pub by_industry: Vec<Breakdown>,
     /// How many enterprises had each colour at the end of each day (Asia/Shanghai) from
-    /// the first colour to `at`, under each version.
+    /// the first colour change to the last one at or before `at`, under each version.
     pub distribution: Vec<Day>,
 }
 
@@ -353,7 +353,16 @@ fn distribution(cur: &Replayed, cand: &Replayed, at: Ts) -> Vec<Day> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::new();
     let mut date = local_date(first);
-    let last = local_date(at);
+    // Nothing moves after the last change: the series ends there (or at `at`, if earlier).
+    let moved = cur
+        .changes
+        .last()
+        .into_iter()
+        .chain(cand.changes.last())
+        .map(|c| c.as_of)
+        .max()
+        .unwrap_or(first);
+    let last = local_date(at.min(moved));
     // Applies a side's changes up to the end of `date`.
     fn apply(changes: &[rules::monitor::ColourChange], k: &mut usize, end: Ts, n: &mut [u64; 5]) {
         while let Some(c) = changes.get(*k).filter(|c| c.as_of <= end) {

@@ -212,8 +212,12 @@ pub fn html(w: &WhatIf) -> Result<String, ChartError> {
                                     @if d.current.triggers != d.candidate.triggers {
                                         "triggers: " (d.current.triggers.join(" ")) " → " (d.candidate.triggers.join(" ")) br;
                                     }
-                                    @if d.rows.is_empty() && d.current.score == d.candidate.score {
-                                        "The same score: the colour bands, their hysteresis or a trigger's cap place it differently."
+                                    @if d.rows.is_empty() {
+                                        @if d.current.score == d.candidate.score {
+                                            "The same score: the colour bands, their hysteresis or a trigger's cap place it differently."
+                                        } @else {
+                                            "The rows contribute the same: the score's other parts (P, the model's Q, the score weights) differ."
+                                        }
                                     }
                                 }
                             }
