@@ -339,14 +339,9 @@ impl Tally {
 
 /// The colour distribution at the end of each day, from each side's colour changes.
 fn distribution(cur: &Replayed, cand: &Replayed, at: Ts) -> Vec<Day> {
-    let first = cur
-        .changes
-        .first()
-        .into_iter()
-        .chain(cand.changes.first())
-        .map(|c| c.as_of)
-        .min();
-    let Some(first) = first else {
+    // The first and the last change of either side.
+    let times = || cur.changes.iter().chain(&cand.changes).map(|c| c.as_of);
+    let (Some(first), Some(moved)) = (times().min(), times().max()) else {
         return Vec::new();
     };
     let (mut a, mut b) = ([0u64; 5], [0u64; 5]);
@@ -354,14 +349,6 @@ fn distribution(cur: &Replayed, cand: &Replayed, at: Ts) -> Vec<Day> {
     let mut out = Vec::new();
     let mut date = local_date(first);
     // Nothing moves after the last change: the series ends there (or at `at`, if earlier).
-    let moved = cur
-        .changes
-        .last()
-        .into_iter()
-        .chain(cand.changes.last())
-        .map(|c| c.as_of)
-        .max()
-        .unwrap_or(first);
     let last = local_date(at.min(moved));
     // Applies a side's changes up to the end of `date`.
     fn apply(changes: &[rules::monitor::ColourChange], k: &mut usize, end: Ts, n: &mut [u64; 5]) {
