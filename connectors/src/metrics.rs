@@ -21,9 +21,6 @@ use rules::monitor::{Alert, AlertState, ColourChange};
 use rules::reject::Reason;
 use rules::score::Colour;
 
-/// Every colour label value, best to worst, then `none` (scoring stopped).
-pub const COLOURS: [Colour; 5] = Colour::ALL;
-
 /// The `direction` label values of colour changes (and `colour_history.direction`).
 pub const DIRECTIONS: [&str; 3] = ["worsened", "improved", "first"];
 
@@ -388,7 +385,7 @@ impl Metrics {
         for reason in Reason::NAMES {
             m.dead_letters.with_label_values(&[reason]);
         }
-        for c in COLOURS {
+        for c in Colour::ALL {
             m.enterprises.with_label_values(&[c.as_str()]);
             for d in DIRECTIONS {
                 m.colour_changes.with_label_values(&[d, c.as_str()]);

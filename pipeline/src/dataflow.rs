@@ -37,7 +37,8 @@ use rules::model::Model;
 use rules::monitor::Reading;
 use rules::part::{self, Part as Piece};
 use rules::score::{
-    assemble, decide, red_trigger, Colour, Decided, Evaluation, LinkInputs, Triggers,
+    assemble, decide, red_trigger, score_of_tenths, Colour, Decided, Evaluation, LinkInputs,
+    Triggers,
 };
 use rules::status::{self, Record, Step, Stepped};
 use rules::time::Ts;
@@ -181,9 +182,19 @@ impl Scored {
         }
     }
 
+    /// The 49 r-values.
+    pub fn r_values(&self) -> Vec<f64> {
+        self.r.iter().map(|x| f64::from(*x) / 100.0).collect()
+    }
+
+    /// `S` (rounded to 0.1); `None` when scoring stopped.
+    pub fn score(&self) -> Option<f64> {
+        self.s10.map(score_of_tenths)
+    }
+
     /// The full evaluation, with `Q` from `model` (the model the dataflow was built with).
     pub fn evaluation(&self, model: Option<&Model>, cat: &Catalogue) -> Evaluation {
-        let r = self.r.iter().map(|x| f64::from(*x) / 100.0).collect();
+        let r = self.r_values();
         let evidence = |row: usize| {
             self.top
                 .iter()

@@ -1056,6 +1056,33 @@ fn catalogue_text(path: Option<&Path>) -> Result<String> {
     }
 }
 
+/// A history shared with the dataflow, with its first and last visibility times.
+type History = (Arc<[Arc<Accepted>]>, Ts, Ts);
+
+/// The history `a` names, read under `cat`.
+fn what_if_history(a: &WhatIfArgs, cat: &Catalogue, gen: &GenConfig) -> Result<History> {
+    let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
+    let log = pipeline::replay::shared(load_log(&source, cat)?);
+    let (Some(first), Some(last)) = (log.iter().map(|r| r.v).min(), log.iter().map(|r| r.v).max())
+    else {
+        bail!("the history has no records: nothing to compare");
+    };
+    Ok((log, first, last))
+}
+
+/// `--at`'s time.
+fn parse_at(at: &str) -> Result<Ts> {
+    rules::time::parse_rfc3339(at).with_context(|| format!("--at {at} is not an RFC 3339 time"))
+}
+
+/// Writes `bytes` to `name` in the output directory (made if missing); returns its path.
+fn write_output(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
     use pipeline::what_if;
     let current_text = catalogue_text(a.current.as_deref())?;
@@ -1094,17 +1121,11 @@ fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
     };
     // The records are read once, under the current catalogue: both versions see the same
     // log (D78).
-    let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
-    let log = pipeline::replay::shared(load_log(&source, &current)?);
-    let (Some(first), Some(last)) = (log.iter().map(|r| r.v).min(), log.iter().map(|r| r.v).max())
-    else {
-        bail!("the history has no records: nothing to compare");
-    };
+    let (log, first, last) = what_if_history(&a, &current, gen)?;
     let window = match (&a.at, a.from.zip(a.to)) {
         (Some(at), _) => what_if::Window {
             from: first,
-            at: rules::time::parse_rfc3339(at)
-                .with_context(|| format!("--at {at} is not an RFC 3339 time"))?,
+            at: parse_at(at)?,
         },
         (None, Some((from, to))) => {
             if to < from {
@@ -1136,14 +1157,13 @@ fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
     let took = started.elapsed();
-    std::fs::create_dir_all(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let json = a.output.join("what-if.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    let page = a.output.join("what-if.html");
-    std::fs::write(&page, what_if::page::html(&report)?)
-        .with_context(|| format!("writing {}", page.display()))?;
+    let json = write_output(
+        &a.output,
+        "what-if.json",
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    let page = what_if::page::html(&report)?;
+    let page = write_output(&a.output, "what-if.html", page.as_bytes())?;
     println!(
         "{} records under {} and {} in {:.1} s: {} of {} enterprises change \
          colour at {}; colour changes {} -> {}, alerts {} -> {} from {}; {} and {} written",
@@ -1174,20 +1194,13 @@ fn inspection_what_if(
     gen: &GenConfig,
 ) -> Result<()> {
     let current = load_supervision(a.supervision.as_deref())?.inspection;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let candidate = Supervision::from_toml(&text)
+    let candidate = load_supervision(Some(path))
         .with_context(|| format!("the candidate inspection policy {}", path.display()))?
         .inspection;
-    let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
-    let log = pipeline::replay::shared(load_log(&source, &cat)?);
-    let Some(last) = log.iter().map(|r| r.v).max() else {
-        bail!("the history has no records: nothing to compare");
-    };
+    let (log, _, last) = what_if_history(a, &cat, gen)?;
     let (at, until) = match &a.at {
         Some(at) => {
-            let at = rules::time::parse_rfc3339(at)
-                .with_context(|| format!("--at {at} is not an RFC 3339 time"))?;
+            let at = parse_at(at)?;
             (at, rules::time::add_months(at, a.horizon_months).min(last))
         }
         None => (rules::time::sub_months(last, a.horizon_months), last),
@@ -1222,11 +1235,11 @@ fn inspection_what_if(
         a.workers,
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;
-    std::fs::create_dir_all(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let json = a.output.join("inspection-what-if.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", json.display()))?;
+    let json = write_output(
+        &a.output,
+        "inspection-what-if.json",
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
     let line = |name: &str, p: &pipeline::what_if::inspection::PolicyResult| {
         let r = p.discovery_rate;
         println!(

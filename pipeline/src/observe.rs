@@ -72,7 +72,7 @@ pub fn on_step(metrics: Metrics) -> impl Fn(usize, Ts, &Tracker) + Send + Sync +
         if let Some(w) = seen.get_mut(&worker) {
             w.colours = colours;
         }
-        for c in connectors::metrics::COLOURS {
+        for c in Colour::ALL {
             let n = seen.values().filter_map(|w| w.colours.get(&c)).sum();
             metrics.enterprises.with_label_values(&[c.as_str()]).set(n);
         }
@@ -91,7 +91,7 @@ pub fn results(metrics: &Metrics, out: &Replayed) {
             .entry(published.unwrap_or(Colour::None))
             .or_default() += 1;
     }
-    for c in connectors::metrics::COLOURS {
+    for c in Colour::ALL {
         metrics
             .enterprises
             .with_label_values(&[c.as_str()])

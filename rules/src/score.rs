@@ -375,13 +375,13 @@ pub fn assemble(
             indicator: cat.indicator(i + 1).id.clone(),
             row: i + 1,
             r: r[i],
-            contribution: (s.contributions[i] * 10_000.0).round() / 10_000.0,
+            contribution: round4(s.contributions[i]),
             records: evidence(i + 1),
         })
         .collect();
     Evaluation {
         score_colour: s.s10.map_or(Colour::None, |s| score_colour(s, cat)),
-        s: s.s10.map(|s| s as f64 / 10.0),
+        s: s.s10.map(score_of_tenths),
         s10: s.s10,
         r,
         l2: s.l2,
@@ -435,6 +435,16 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
         .map(|i| group_share[tree.level2_of_row[i]] * row_share[i] * r[i])
         .collect();
     (l2, l1, risk, contributions)
+}
+
+/// `S` from `S` in tenths.
+pub fn score_of_tenths(s10: i64) -> f64 {
+    s10 as f64 / 10.0
+}
+
+/// A contribution as the explanation gives it: rounded to 0.0001.
+pub fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 /// The (0-based) rows of the five largest positive contributions, largest first; ties go

@@ -426,7 +426,7 @@ fn observe(
                 colours.remove(&s.0.uscc);
             }
             Item::State(s) => {
-                let c = connectors::metrics::COLOURS
+                let c = Colour::ALL
                     .iter()
                     .copied()
                     .find(|c| c.as_str() == s.0.colour)
@@ -446,7 +446,7 @@ fn observe(
     for c in colours.values() {
         *counts.entry(*c).or_default() += 1;
     }
-    for c in connectors::metrics::COLOURS {
+    for c in Colour::ALL {
         m.enterprises
             .with_label_values(&[c.as_str()])
             .set(counts.get(&c).copied().unwrap_or(0));

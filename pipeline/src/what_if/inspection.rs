@@ -15,6 +15,7 @@ use rules::supervision::{draw, Candidate, Inspection};
 use rules::time::{format_rfc3339, Ts};
 use serde::Serialize;
 
+use crate::checkpoint::{Checkpoint, FORMAT};
 use crate::replay::{replay, Rules, Schedule};
 
 /// z for a two-sided 95 % interval.
@@ -210,7 +211,8 @@ fn is_problem(a: &Accepted) -> bool {
 /// The inspection what-if over `log` under `rules` (the current catalogue and model): the
 /// snapshot's colours and level-3 values from a replay to `at`, and the enterprises with a
 /// problem after it: a record of one with its event time in `(at, until]` and visible by
-/// `until`, or a red trigger firing in that period (a replay to `until`).
+/// `until`, or a red trigger firing in that period (the replay resumed from the
+/// snapshot to `until`).
 pub fn run(
     log: Arc<[Arc<Accepted>]>,
     rules: &Rules,
@@ -219,19 +221,35 @@ pub fn run(
     seeds: u64,
     workers: usize,
 ) -> Result<InspectionWhatIf, String> {
-    let to = |t| {
-        let (r, c) = (rules.clone(), timely::Config::process(workers));
+    let replay_with = |schedule: Schedule| {
+        let config = timely::Config::process(workers);
+        let (cat, model) = (rules.cat.clone(), rules.model.clone());
         replay(
             log.clone(),
-            r.cat,
-            r.model,
+            cat,
+            model,
             None,
-            c,
-            Schedule::new(super::BATCH, t),
+            config,
+            schedule,
             |_, _, _| {},
         )
     };
-    let (then, later) = (to(at)?, to(until)?);
+    // The snapshot, and the trackers' state then, from which the period after it is replayed
+    // (D68): the history up to the snapshot is not stepped through twice.
+    let mut then = replay_with(Schedule {
+        checkpoint: true,
+        ..Schedule::new(super::BATCH, at)
+    })?;
+    let checkpoint = Checkpoint {
+        format: FORMAT,
+        at,
+        setup: String::new(),
+        workers: std::mem::take(&mut then.kept).into_values().collect(),
+    };
+    let later = replay_with(Schedule {
+        resume: Some(Arc::new(checkpoint)),
+        ..Schedule::new(super::BATCH, until)
+    })?;
     // The latest registered capital by event time, as `steward plan` reads it.
     let mut capital: BTreeMap<&str, (Ts, i64)> = BTreeMap::new();
     for a in log.iter().filter(|a| a.v <= at) {
@@ -252,7 +270,7 @@ pub fn run(
             Some(Member {
                 uscc: u.clone(),
                 colour,
-                level3: s.evaluation(rules.model.as_deref(), &rules.cat).r,
+                level3: s.r_values(),
                 registered_capital_fen: capital.get(u.as_str()).map(|c| c.1),
             })
         })

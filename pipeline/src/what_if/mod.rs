@@ -10,27 +10,22 @@
 //!   current and a candidate inspection policy against uniform sampling.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use rules::catalogue::Catalogue;
+use rules::catalogue::{Catalogue, ROWS};
+use rules::lifecycle::Accepted;
 use rules::model::Model;
 use rules::monitor::AlertState;
-use rules::score::{roll_up, Colour, Evaluation};
+use rules::score::{roll_up, round4, Colour};
 use rules::time::{format_rfc3339, local_date, Ts};
 use serde::Serialize;
 
-use std::sync::Arc;
-
-use rules::lifecycle::Accepted;
-
+use crate::dataflow::Scored;
 use crate::replay::{side_by_side, Replayed, Rules, Schedule};
 
 pub mod diff;
 pub mod inspection;
 pub mod page;
-
-/// The colours in the matrix's order: the four bands, best first, then "no colour"
-/// (scoring stopped, or no evaluation).
-pub const COLOURS: [Colour; 5] = Colour::ALL;
 
 /// Records per step of the replay (as `steward run`).
 const BATCH: usize = 50_000;
@@ -190,17 +185,17 @@ pub struct Breakdown {
 pub struct Day {
     /// The date (Asia/Shanghai).
     pub date: String,
-    /// Enterprises of each colour (in [`COLOURS`]' order) under the current rules.
+    /// Enterprises of each colour (in [`Colour::ALL`]'s order) under the current rules.
     pub current: [u64; 5],
     /// The same under the candidate.
     pub candidate: [u64; 5],
 }
 
 fn index(c: Colour) -> usize {
-    COLOURS
+    Colour::ALL
         .iter()
         .position(|x| *x == c)
-        .unwrap_or(COLOURS.len() - 1)
+        .unwrap_or(Colour::ALL.len() - 1)
 }
 
 /// A band's rank (blue 0 … red 3); no colour has none.
@@ -208,9 +203,9 @@ fn rank(c: Colour) -> Option<usize> {
     Colour::BANDS.iter().position(|x| *x == c)
 }
 
-/// One enterprise under one version: its evaluation and published colour.
-struct Seen {
-    evaluation: Evaluation,
+/// One enterprise under one version: its compact evaluation and published colour.
+struct Seen<'a> {
+    scored: &'a Scored,
     colour: Colour,
 }
 
@@ -231,10 +226,10 @@ impl<'a> Side<'a> {
         }
     }
 
-    fn seen(&self, uscc: &str) -> Option<Seen> {
-        let (s, published) = self.out.states.get(uscc)?;
+    fn seen(&self, uscc: &str) -> Option<Seen<'a>> {
+        let (scored, published) = self.out.states.get(uscc)?;
         Some(Seen {
-            evaluation: s.evaluation(self.model, self.cat),
+            scored,
             colour: published.unwrap_or(Colour::None),
         })
     }
@@ -252,36 +247,32 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// Each row's contribution to `R`.
-    fn contributions(&self, e: &Evaluation) -> Vec<f64> {
-        roll_up(&e.r, self.cat).3
+    /// An enterprise's r-values and each row's contribution to `R` (zeros when unknown).
+    fn rows(&self, seen: Option<&Seen>) -> (Vec<f64>, Vec<f64>) {
+        match seen {
+            Some(s) => {
+                let r = s.scored.r_values();
+                let contributions = roll_up(&r, self.cat).3;
+                (r, contributions)
+            }
+            None => (vec![0.0; ROWS], vec![0.0; ROWS]),
+        }
     }
 }
 
 fn state(s: Option<&Seen>) -> State {
     State {
         colour: s.map_or(Colour::None, |s| s.colour),
-        score: s.and_then(|s| s.evaluation.s),
+        score: s.and_then(|s| s.scored.score()),
         triggers: s
-            .map(|s| s.evaluation.triggers.to_strings())
+            .map(|s| s.scored.triggers.to_strings())
             .unwrap_or_default(),
     }
 }
 
-fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
-}
-
 /// The rows whose contributions differ most between the two sides.
 fn rows(cur: (&Side, Option<&Seen>), cand: (&Side, Option<&Seen>)) -> Vec<RowDifference> {
-    let parts = |(side, seen): (&Side, Option<&Seen>)| match seen {
-        Some(s) => (s.evaluation.r.clone(), side.contributions(&s.evaluation)),
-        None => (
-            vec![0.0; rules::catalogue::ROWS],
-            vec![0.0; rules::catalogue::ROWS],
-        ),
-    };
-    let ((ra, ca), (rb, cb)) = (parts(cur), parts(cand));
+    let ((ra, ca), (rb, cb)) = (cur.0.rows(cur.1), cand.0.rows(cand.1));
     let mut order: Vec<usize> = (0..ca.len())
         .filter(|&i| round4(ca[i]) != round4(cb[i]))
         .collect();
@@ -387,7 +378,7 @@ pub fn compare(cur: Side, cand: Side, window: Window, changes: Vec<diff::Change>
         .collect();
     usccs.sort();
     usccs.dedup();
-    let mut matrix = vec![vec![0u64; COLOURS.len()]; COLOURS.len()];
+    let mut matrix = vec![vec![0u64; Colour::ALL.len()]; Colour::ALL.len()];
     let (mut regions, mut industries) = (Tally::default(), Tally::default());
     let (mut colour_differs, mut score_differs) = (0, 0);
     let mut differences = Vec::new();
@@ -426,7 +417,7 @@ pub fn compare(cur: Side, cand: Side, window: Window, changes: Vec<diff::Change>
         candidate: cand.versions(),
         catalogue_changes: changes,
         enterprises: usccs.len() as u64,
-        colours: COLOURS.to_vec(),
+        colours: Colour::ALL.to_vec(),
         matrix,
         colour_differs,
         score_differs,

@@ -7,7 +7,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use plotters::prelude::*;
 use rules::score::Colour;
 
-use super::{Breakdown, WhatIf, COLOURS};
+use super::{Breakdown, WhatIf};
 
 /// How many differences, and rows of each breakdown, the page lists (the JSON has all).
 const LISTED: usize = 50;
@@ -64,7 +64,7 @@ pub fn chart(w: &WhatIf) -> Result<String, ChartError> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|x| e(x.to_string()))?;
-        for (k, colour) in COLOURS.iter().enumerate() {
+        for (k, colour) in Colour::ALL.iter().enumerate() {
             let style = rgb(*colour).stroke_width(2);
             let current = w
                 .distribution
@@ -166,10 +166,10 @@ pub fn html(w: &WhatIf) -> Result<String, ChartError> {
                 }
                 h2 { "Colour migration at " (w.at) }
                 table id="matrix" {
-                    tr { th { "now ↓ / candidate →" } @for c in COLOURS { th { (colour(c)) } } }
+                    tr { th { "now ↓ / candidate →" } @for c in Colour::ALL { th { (colour(c)) } } }
                     @for (i, row) in w.matrix.iter().enumerate() {
                         tr {
-                            th { (colour(COLOURS[i])) }
+                            th { (colour(Colour::ALL[i])) }
                             @for (j, n) in row.iter().enumerate() {
                                 @let class = if i == j { "n same" } else if *n > 0 { "n moved" } else { "n" };
                                 td class=(class) { (n) }
