@@ -43,6 +43,7 @@ use rules::score::{
 use rules::status::{self, Record, Step, Stepped};
 use rules::time::Ts;
 use rules::uscc::Uscc;
+use rules::CompactString;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -92,7 +93,7 @@ enum Link {
     /// Scoring stopped (R9).
     Stopped,
     /// `LR(E)`.
-    Rep(String),
+    Rep(CompactString),
     /// A corporate shareholder at ≥ 500 bp.
     Holder(Uscc),
     /// An affiliate invested in.
@@ -109,7 +110,7 @@ enum Out {
     Link(Link),
     /// An active personal fact that it recorded, with its person (rows 45–46 of that
     /// person's enterprises).
-    Person(String, Arc<Fact>),
+    Person(CompactString, Arc<Fact>),
     /// A lifecycle dead letter.
     Dead(Box<Dead>),
     /// A published commitment or a verification result (D46).
@@ -150,9 +151,9 @@ pub struct Scored {
     /// Worst trigger cap.
     pub cap: Colour,
     /// Region code.
-    pub region: Option<String>,
+    pub region: Option<CompactString>,
     /// Industry code.
-    pub industry: Option<String>,
+    pub industry: Option<CompactString>,
     /// The 49 r-values in hundredths.
     r: Vec<i32>,
     /// Provincial public credit score.
@@ -598,7 +599,7 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
 type Kinds<'s> = (
     VecCollection<'s, Ts, (Uscc, Arc<Local>)>,
     VecCollection<'s, Ts, (Uscc, Link)>,
-    VecCollection<'s, Ts, (String, Arc<Fact>)>,
+    VecCollection<'s, Ts, (CompactString, Arc<Fact>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
     VecCollection<'s, Ts, (Record, (Uscc, Step))>,

@@ -14,6 +14,7 @@ use rules::event::{Event, Feed};
 use rules::lifecycle::{Accepted, RecordId};
 use rules::reject::{Reason, Rejection};
 use rules::time::{format_rfc3339, Ts};
+use rules::CompactString;
 
 /// Reads records one at a time: decodes, dead-letters rejects, drops duplicates and
 /// assigns visibility times with the replay clock.
@@ -25,7 +26,7 @@ pub struct Ingest<'c, W: Write> {
     /// Accepted records with their visibility times.
     pub log: Vec<Accepted>,
     /// (feed, event_id) → what was admitted at its highest version.
-    seen: HashMap<(Feed, String), Top>,
+    seen: HashMap<(Feed, CompactString), Top>,
     /// Largest `ingest_time` read; the watermark trails it by the allowed lateness.
     max_ingest: Ts,
     /// The wall clock, when live; `None` replays.

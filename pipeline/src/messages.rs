@@ -92,7 +92,7 @@ pub struct TaskDecision {
 impl From<&Scheduled> for TaskDecision {
     fn from(s: &Scheduled) -> Self {
         TaskDecision {
-            event_id: s.event().event_id,
+            event_id: s.event().event_id.to_string(),
             decision: s.clone(),
         }
     }

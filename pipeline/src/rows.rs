@@ -92,8 +92,8 @@ pub fn state_rows(
             reason_indicators: e.reasons.iter().map(|x| x.indicator.clone()).collect(),
             reason_contributions: e.reasons.iter().map(|x| x.contribution).collect(),
             reasons: serde_json::to_string(&e.reasons).unwrap_or_default(),
-            region: s.region.clone().unwrap_or_default(),
-            industry: s.industry.clone().unwrap_or_default(),
+            region: s.region.as_deref().unwrap_or_default().to_owned(),
+            industry: s.industry.as_deref().unwrap_or_default().to_owned(),
             pre_credit: pre.as_str().to_owned(),
             pre_credit_line: pre.line_fen().map(|x| x as f64),
             rules_version: cat.version.clone(),
@@ -108,7 +108,7 @@ pub fn state_rows(
             review_flag_repairs: e
                 .review_flags
                 .iter()
-                .map(|f| f.repair_event_id.clone())
+                .map(|f| f.repair_event_id.to_string())
                 .collect(),
         },
         IndicatorRow {
@@ -163,7 +163,7 @@ pub fn alert_row(a: &Alert, region: &str, industry: &str) -> AlertRow {
 pub fn status_row(t: Ts, key: &RecordKey, uscc: &str, status: Status) -> StatusRow {
     StatusRow {
         feed: key.id.0.as_str().to_owned(),
-        event_id: key.id.1.clone(),
+        event_id: key.id.1.to_string(),
         record_version: key.version,
         digest: hex::encode(key.digest),
         uscc: uscc.to_owned(),
@@ -178,9 +178,9 @@ pub fn record_row(a: &Accepted) -> RecordRow {
     let e = &a.event;
     RecordRow {
         feed: e.feed().as_str().to_owned(),
-        event_id: e.event_id.clone(),
+        event_id: e.event_id.to_string(),
         record_version: e.version,
-        uscc: e.uscc.clone(),
+        uscc: e.uscc.to_string(),
         kind: e.body.kind_str().to_owned(),
         event_time: datetime(e.event_time),
         ingest_time: datetime(e.ingest_time),
@@ -229,7 +229,7 @@ pub fn scheduled_row(s: &Scheduled) -> CommitmentCheckRow {
         colour: s.colour.as_str().to_owned(),
         effective: datetime(s.as_of),
         due: s.due.map(datetime),
-        record,
+        record: record.to_string(),
     }
 }
 
@@ -255,7 +255,7 @@ pub fn check_row(v: &Verification) -> CommitmentCheckRow {
             c.record.0.as_str(),
             &c.record.1,
         ]),
-        commitment_id: c.commitment_id.clone(),
+        commitment_id: c.commitment_id.to_string(),
         uscc: v.uscc.clone(),
         as_of: datetime(v.as_of),
         method: method.to_owned(),
@@ -265,6 +265,6 @@ pub fn check_row(v: &Verification) -> CommitmentCheckRow {
         colour: String::new(),
         effective: datetime(c.at),
         due: None,
-        record: c.record.1.clone(),
+        record: c.record.1.to_string(),
     }
 }

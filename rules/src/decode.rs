@@ -31,6 +31,7 @@ use crate::reject::{Reason, Rejection};
 use crate::schema::{feed_schema, FieldDef, KindRule, Ty, ENVELOPE_REQUIRED};
 use crate::time::{parse_rfc3339, Period, Ts, DAY};
 use crate::uscc;
+use crate::CompactString;
 
 /// Decoder settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,7 +296,7 @@ fn build<'r, 'a: 'r>(
     event_time: Ts,
     ingest_time: Ts,
 ) -> Result<Event, String> {
-    let text = |name: &str| field(name).and_then(Val::as_str).map(str::to_owned);
+    let text = |name: &str| field(name).and_then(Val::as_str).map(CompactString::from);
     let fields = std::iter::once("kind")
         .chain(feed_schema(feed).fields.iter().map(|def| def.name))
         .filter_map(|name| field(name).map(|v| (name, v)));

@@ -7,6 +7,7 @@
 //! set published in `rules/schemas/`.
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::time::{rfc3339, rfc3339_opt, Period, Ts};
@@ -198,9 +199,9 @@ wire_enum!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Event {
     /// Normalised 18-character USCC.
-    pub uscc: String,
+    pub uscc: CompactString,
     /// 1–64 characters, unique within the feed.
-    pub event_id: String,
+    pub event_id: CompactString,
     /// ≥ 1 (default 1); a higher version replaces the record.
     #[serde(default = "first_version")]
     pub version: u32,
@@ -212,10 +213,10 @@ pub struct Event {
     pub ingest_time: Ts,
     /// Issuing body code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_org: Option<String>,
+    pub source_org: Option<CompactString>,
     /// For retraction and correction kinds: the record acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ref_event_id: Option<String>,
+    pub ref_event_id: Option<CompactString>,
     /// Feed, kind and the feed's fields.
     #[serde(flatten)]
     pub body: Body,
@@ -347,7 +348,7 @@ pub struct Pen {
     pub kind: PenKind,
     /// Decision number; links follow-ups (`PERFORMED`) to the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision_no: Option<String>,
+    pub decision_no: Option<CompactString>,
     /// Penalty types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub penalty_types: Vec<PenaltyType>,
@@ -362,7 +363,7 @@ pub struct Pen {
     pub dishonesty_class: Option<DishonestyClass>,
     /// Regulatory domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
+    pub domain: Option<CompactString>,
     /// Payment due date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<NaiveDate>,
@@ -384,7 +385,7 @@ pub struct List {
     pub list_kind: Option<ListType>,
     /// Listing reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason_code: Option<String>,
+    pub reason_code: Option<CompactString>,
 }
 
 /// TAX body.
@@ -422,10 +423,10 @@ pub struct Jud {
     pub kind: JudKind,
     /// Case number; with `court_code` links follow-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case_no: Option<String>,
+    pub case_no: Option<CompactString>,
     /// Court code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub court_code: Option<String>,
+    pub court_code: Option<CompactString>,
     /// The enterprise's role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<JudRole>,
@@ -459,10 +460,10 @@ pub struct Fin {
     pub database: Option<FinDatabase>,
     /// Lender code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lender_code: Option<String>,
+    pub lender_code: Option<CompactString>,
     /// Loan id (on `OVERDUE_*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loan_id: Option<String>,
+    pub loan_id: Option<CompactString>,
     /// Days overdue at `event_time`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue_days: Option<i64>,
@@ -471,7 +472,7 @@ pub struct Fin {
     pub overdue_fen: Option<i64>,
     /// Salted hash of the account number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_hash: Option<String>,
+    pub account_hash: Option<CompactString>,
 }
 
 /// REG body.
@@ -493,7 +494,7 @@ pub struct Reg {
     pub share_bp: Option<i64>,
     /// The other enterprise of a share, investment or pledge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counterparty_uscc: Option<String>,
+    pub counterparty_uscc: Option<CompactString>,
     /// Annual report year.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_year: Option<i32>,
@@ -514,10 +515,10 @@ pub struct Reg {
     pub status: Option<RegStatus>,
     /// Region code (6 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region_code: Option<String>,
+    pub region_code: Option<CompactString>,
     /// Industry code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub industry_code: Option<String>,
+    pub industry_code: Option<CompactString>,
 }
 
 /// PER body.
@@ -527,7 +528,7 @@ pub struct Per {
     pub kind: PerKind,
     /// Salted hash of the person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person_hash: Option<String>,
+    pub person_hash: Option<CompactString>,
     /// Role (on `ROLE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<PersonRole>,
@@ -546,13 +547,13 @@ pub struct Cmt {
     pub kind: CmtKind,
     /// Commitment id; links follow-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commitment_id: Option<String>,
+    pub commitment_id: Option<CompactString>,
     /// Commitment type.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub commitment_type: Option<CommitmentType>,
     /// The matter committed to (selects the contradicting record kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matter: Option<String>,
+    pub matter: Option<CompactString>,
     /// Last day of validity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<NaiveDate>,
@@ -577,7 +578,7 @@ pub struct Rpr {
     pub target_feed: Option<Feed>,
     /// `event_id` of the repaired record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_event_id: Option<String>,
+    pub target_event_id: Option<CompactString>,
     /// Repair type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair_type: Option<RepairType>,
@@ -593,7 +594,7 @@ pub struct Insp {
     pub kind: InspKind,
     /// Campaign id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub campaign_id: Option<String>,
+    pub campaign_id: Option<CompactString>,
     /// Result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<InspResult>,
@@ -609,7 +610,7 @@ pub struct Pcs {
     pub score: Option<i64>,
     /// Honour type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub honour_type: Option<String>,
+    pub honour_type: Option<CompactString>,
     /// Honour validity end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<NaiveDate>,

@@ -17,11 +17,13 @@ use crate::event::{
     InspResult, JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind,
     RegStatus, TaxGrade, TaxKind, VerifyMethod,
 };
+use compact_str::CompactString;
+
 use crate::lifecycle::{is_pen_decision, Accepted, Resolved};
 use crate::time::{add_months, add_years, date_end, ymd, Period, Ts, DAY};
 
 /// The record a fact comes from, for explanations: `(feed, event_id)`.
-pub type Src = (Feed, String);
+pub type Src = (Feed, CompactString);
 
 /// One fact with its interval `[start, end)` in event time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -126,7 +128,7 @@ pub enum What {
         count: i64,
     },
     /// Row 27, R5, R7: a commitment broken within 24 months.
-    CmtBroken(String),
+    CmtBroken(CompactString),
     /// Row 28: a rectification open before its deadline.
     RectifyOpen,
     /// Row 28: a rectification past its deadline.
@@ -162,7 +164,7 @@ pub enum What {
     /// Rows 40–41: an overdue loan's state.
     Overdue {
         /// Loan id.
-        loan: String,
+        loan: CompactString,
         /// Row 40 value of the days band: 0, 30, 60 or 100.
         band: u8,
         /// Overdue amount, fen.
@@ -173,31 +175,31 @@ pub enum What {
     /// Row 43: police dishonesty list.
     Police,
     /// Row 44: a suspicious account.
-    Suspicious(String),
+    Suspicious(CompactString),
     /// Row 45 (person-scoped): a personal score.
     PersonScore {
         /// The person.
-        person: String,
+        person: CompactString,
         /// Score.
         score: i64,
         /// Scale.
         scale_max: i64,
     },
     /// Row 46 (person-scoped): personal dishonesty.
-    PersonDishonest(String),
+    PersonDishonest(CompactString),
     /// `LR(E)` candidate: a legal-representative role.
-    LegalRep(String),
+    LegalRep(CompactString),
     /// Rows 48: a shareholder (another enterprise) with its share of this one, bp.
     Shareholder {
         /// The shareholder.
-        uscc: String,
+        uscc: CompactString,
         /// Share, bp (0 ends it).
         bp: i64,
     },
     /// Row 49: an investment in another enterprise, bp.
     Investment {
         /// The affiliate.
-        uscc: String,
+        uscc: CompactString,
         /// Share, bp (0 ends it).
         bp: i64,
     },
@@ -208,9 +210,9 @@ pub enum What {
     /// Region and industry (latest REG record that carries them).
     Place {
         /// Region code.
-        region: Option<String>,
+        region: Option<CompactString>,
         /// Industry code.
-        industry: Option<String>,
+        industry: Option<CompactString>,
     },
     /// A review flag on the source repair (D47), from the repair's event time.
     ReviewFlag(RepairFlag),
@@ -249,9 +251,9 @@ pub(crate) fn derive_in(res: &Resolved<'_>, cat: &Catalogue, whole: bool) -> Vec
         facts: Vec::new(),
         cat,
     };
-    let mut cases: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    let mut loans: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut accounts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut cases: BTreeMap<(CompactString, CompactString), Vec<usize>> = BTreeMap::new();
+    let mut loans: BTreeMap<CompactString, Vec<usize>> = BTreeMap::new();
+    let mut accounts: BTreeMap<CompactString, Vec<usize>> = BTreeMap::new();
     let mut declared: BTreeMap<Period, usize> = BTreeMap::new();
     let mut insured: BTreeMap<Period, usize> = BTreeMap::new();
     let mut established: Option<usize> = None;
@@ -773,7 +775,7 @@ fn suspicious(out: &mut Out<'_>, res: &Resolved<'_>, account: &str, idx: &[usize
             .map_or(Ts::MAX, |&j| res.records[j].event.event_time);
         let stale = add_months(et, out.cat.windows.suspicious_stale_months);
         let end = res.endings[i].end().min(next).min(stale);
-        out.push(What::Suspicious(account.to_owned()), et, end, a);
+        out.push(What::Suspicious(account.into()), et, end, a);
     }
 }
 
@@ -920,7 +922,7 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
         let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
         if let Some((b, a)) = broken {
             out.push(
-                What::CmtBroken(cid.to_owned()),
+                What::CmtBroken(cid.into()),
                 b,
                 add_months(b, w.commitment_broken_months),
                 a,
@@ -990,7 +992,7 @@ pub enum Checker {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Check {
     /// The commitment.
-    pub commitment_id: String,
+    pub commitment_id: CompactString,
     /// Who verified it.
     pub checker: Checker,
     /// The method: `OFFSITE` for the automatic result, the inspector's record's `method`
@@ -1010,7 +1012,7 @@ pub struct Check {
 pub enum CommitmentEvent {
     /// A commitment with a `PUBLISHED` record in effect: its verification method is decided
     /// when it first appears.
-    Published(String),
+    Published(CompactString),
     /// A verification result, which counts from its time `at`.
     Checked(Check),
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::{Catalogue, Compute, RepairFlag, ROWS};
 use crate::event::{RegStatus, TaxGrade};
 use crate::fact::{Fact, Src, What};
+use crate::CompactString;
 
 /// Rounds half away from zero to 0.01.
 pub fn round2(x: f64) -> f64 {
@@ -43,19 +44,19 @@ pub struct Local {
     /// Established less than 2 years ago.
     pub young: bool,
     /// `LR(E)`: the legal representative's `person_hash`, with the role record.
-    pub legal_rep: Option<(String, Src)>,
+    pub legal_rep: Option<(CompactString, Src)>,
     /// Corporate shareholders at ≥ 500 bp, with the share record.
-    pub shareholders: Vec<(String, Src)>,
+    pub shareholders: Vec<(CompactString, Src)>,
     /// Affiliates invested in at > 0 bp, with the investment record.
-    pub investments: Vec<(String, Src)>,
+    pub investments: Vec<(CompactString, Src)>,
     /// Latest registration status.
     pub status: Option<RegStatus>,
     /// Latest provincial public credit score.
     pub p: Option<i64>,
     /// Region code from the latest REG record that carries one.
-    pub region: Option<String>,
+    pub region: Option<CompactString>,
     /// Industry code from the latest REG record that carries one.
-    pub industry: Option<String>,
+    pub industry: Option<CompactString>,
     /// Review flags of the enterprise's repairs (D47), sorted.
     pub review_flags: Vec<ReviewFlag>,
     /// Σ `TAX.PAID` amount over the catalogue's `tax_paid_months` (the pre-credit line's base).
@@ -924,7 +925,7 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
                 });
         }
         Family::Place => {
-            let place = |pick: fn(&What) -> Option<&String>| {
+            let place = |pick: fn(&What) -> Option<&CompactString>| {
                 v.all(move |w| pick(w).is_some())
                     .max_by(|a, b| later(a, b))
                     .and_then(|f| pick(&f.what).cloned())
@@ -1065,7 +1066,8 @@ pub struct ReviewFlag {
     /// `repair_before_min_publicity`, `repair_unknown_target` or `repair_non_repairable`.
     pub flag: RepairFlag,
     /// The repair's `event_id`.
-    pub repair_event_id: String,
+    #[schemars(with = "String")]
+    pub repair_event_id: CompactString,
 }
 
 /// The review flags among `facts`, sorted, each once.

@@ -22,6 +22,10 @@ pub mod supervision;
 pub mod time;
 pub mod uscc;
 
+/// Short strings (event ids, codes, USCCs) held inline up to 24 bytes, with no allocation of
+/// their own: the type of every id an input record carries.
+pub use compact_str::{format_compact, CompactString};
+
 /// Makes room for `additional` more elements in a list kept for long (an enterprise's
 /// records, facts or outputs), growing it by a quarter instead of doubling it: the many
 /// small lists an engine holds at once then carry little unused room.

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
@@ -66,7 +67,7 @@ impl<'de> Deserialize<'de> for Accepted {
 }
 
 /// A record's identity: `(feed, event_id)`.
-pub type RecordId = (Feed, String);
+pub type RecordId = (Feed, CompactString);
 
 impl Accepted {
     /// `(feed, event_id)`.
@@ -337,9 +338,9 @@ fn paired_targets(body: &Body) -> &'static [&'static str] {
 }
 
 /// The business key a retraction without `ref_event_id` is linked by (docs D2).
-fn business_key(e: &Event) -> Option<String> {
+fn business_key(e: &Event) -> Option<CompactString> {
     match &e.body {
-        Body::Jud(b) => Some(format!(
+        Body::Jud(b) => Some(crate::format_compact!(
             "{}\u{1f}{}",
             b.court_code.as_deref().unwrap_or(""),
             b.case_no.as_deref().unwrap_or("")

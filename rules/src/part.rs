@@ -32,6 +32,7 @@ use crate::event::{Body, PcsKind, PerKind, RegKind, TaxKind};
 use crate::fact::{commitment_events, derive_in, CommitmentEvent, Fact};
 use crate::lifecycle::{resolve_enterprise, Accepted, Dead};
 use crate::status::{self, Stepped};
+use crate::CompactString;
 
 /// Which part of its enterprise a record is resolved and derived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,7 +127,7 @@ fn hash<T: Hash>(x: &T) -> u64 {
 struct Context {
     established: isize,
     /// Event ids named by a record (`ref_event_id`, a repair's target).
-    named: BTreeMap<String, isize>,
+    named: BTreeMap<CompactString, isize>,
     /// Years of annual reports with reported tax 0, and with reported staff 0.
     zero_tax: BTreeMap<i32, isize>,
     zero_staff: BTreeMap<i32, isize>,

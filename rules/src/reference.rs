@@ -154,13 +154,13 @@ pub fn cross_inputs(
                 .shareholders
                 .iter()
                 .filter(|(s, _)| red(s))
-                .map(|(s, _)| s.clone())
+                .map(|(s, _)| s.to_string())
                 .collect();
             c.affiliates_red = l
                 .investments
                 .iter()
                 .filter(|(s, _)| red(s))
-                .map(|(s, _)| s.clone())
+                .map(|(s, _)| s.to_string())
                 .collect();
             c.affiliates_all = l.investments.iter().filter(|(s, _)| scored(s)).count() as u32;
             (u.clone(), c)
@@ -282,7 +282,7 @@ pub fn run(
                     let CommitmentEvent::Published(id) = e else {
                         continue;
                     };
-                    if decided.insert((u.clone(), id.clone())) {
+                    if decided.insert((u.clone(), id.to_string())) {
                         let colour = monitors
                             .get(u)
                             .and_then(|m| m.published)

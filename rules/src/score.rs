@@ -7,10 +7,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::catalogue::{Cap, Catalogue, ROWS, TRIGGERS as TRIGGER_CODES};
-use crate::event::TaxGrade;
+use crate::event::{Feed, TaxGrade};
 use crate::fact::{Src, What};
 use crate::indicators::{cross_rows, round2, rows_read, Cross, Local, ReviewFlag};
 use crate::model::Model;
+use crate::CompactString;
 
 /// A published or score colour. Ordered from best to worst; `None` = not scored (R9).
 #[derive(
@@ -183,6 +184,7 @@ pub struct Reason {
     /// Contribution to `R` (rounded to 0.0001).
     pub contribution: f64,
     /// Records behind it.
+    #[schemars(with = "Vec<(Feed, String)>")]
     pub records: Vec<Src>,
 }
 
@@ -398,9 +400,9 @@ pub fn assemble(
     }
 }
 
-fn related_srcs(all: &[(String, Src)], red: &[String]) -> Arc<[Src]> {
+fn related_srcs(all: &[(CompactString, Src)], red: &[String]) -> Arc<[Src]> {
     all.iter()
-        .filter(|(u, _)| red.contains(u))
+        .filter(|(u, _)| red.iter().any(|r| r.as_str() == u.as_str()))
         .map(|(_, s)| s.clone())
         .collect()
 }

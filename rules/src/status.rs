@@ -92,7 +92,7 @@ pub type RecordStep = (RecordKey, String, Step);
 
 /// The owned form of a step.
 pub fn owned((a, step): Stepped<'_>) -> RecordStep {
-    (RecordKey::of(a), a.event.uscc.clone(), step)
+    (RecordKey::of(a), a.event.uscc.to_string(), step)
 }
 
 fn step(a: &Accepted, from: Ts, status: Status) -> Stepped<'_> {

@@ -203,16 +203,16 @@ impl Scheduled {
         h.update(self.commitment_id.as_bytes());
         let id = hex::encode(h.finalize());
         Event {
-            uscc: self.uscc.clone(),
-            event_id: format!("STEWARD-SCHEDULED-{}", &id[..40]),
+            uscc: self.uscc.as_str().into(),
+            event_id: crate::format_compact!("STEWARD-SCHEDULED-{}", &id[..40]),
             version: 1,
             event_time: self.as_of,
             ingest_time: self.as_of,
-            source_org: Some(STEWARD_ORG.to_owned()),
+            source_org: Some(STEWARD_ORG.into()),
             ref_event_id: None,
             body: Body::Cmt(Cmt {
                 kind: CmtKind::Scheduled,
-                commitment_id: Some(self.commitment_id.clone()),
+                commitment_id: Some(self.commitment_id.as_str().into()),
                 commitment_type: None,
                 matter: None,
                 valid_until: None,

@@ -145,10 +145,10 @@ fn the_compact_decision_is_the_full_evaluation() {
             let l = local(&all, &cat);
             let plain = Cross::default();
             let related = Cross {
-                person_score: Some((420, 1000, (Feed::Per, format!("score-{t}")))),
-                person_dishonest: vec![(Feed::Per, format!("dishonest-{t}"))],
-                shareholders_red: l.shareholders.iter().map(|(u, _)| u.clone()).collect(),
-                affiliates_red: l.investments.iter().map(|(u, _)| u.clone()).collect(),
+                person_score: Some((420, 1000, (Feed::Per, format!("score-{t}").into()))),
+                person_dishonest: vec![(Feed::Per, format!("dishonest-{t}").into())],
+                shareholders_red: l.shareholders.iter().map(|(u, _)| u.to_string()).collect(),
+                affiliates_red: l.investments.iter().map(|(u, _)| u.to_string()).collect(),
                 ..Cross::default()
             };
             for cross in [plain, related] {

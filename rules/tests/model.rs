@@ -363,7 +363,7 @@ fn red_trigger_caps_the_colour_and_hysteresis_holds_on_recovery() {
     assert_eq!(red.reasons[0].indicator, "dishonest_debtor_active");
     assert_eq!(
         red.reasons[0].records,
-        vec![(rules::event::Feed::Jud, "j1".to_owned())]
+        vec![(rules::event::Feed::Jud, "j1".into())]
     );
     // Lifting the trigger takes effect at once.
     let after = out.changes.last().expect("change");

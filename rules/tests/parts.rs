@@ -78,7 +78,7 @@ fn winners<'a>(log: &[&'a Accepted]) -> BTreeMap<String, Vec<&'a Accepted>> {
     let mut out: BTreeMap<String, Vec<&Accepted>> = BTreeMap::new();
     for vs in versions.values() {
         if let Some(w) = resolve_versions(vs).winner {
-            out.entry(w.event.uscc.clone()).or_default().push(w);
+            out.entry(w.event.uscc.to_string()).or_default().push(w);
         }
     }
     for ws in out.values_mut() {

@@ -29,7 +29,7 @@ fn at(log: &[Accepted], t: &str, cat: &Catalogue) -> Evaluation {
 fn flag(flag: RepairFlag, repair: &str) -> ReviewFlag {
     ReviewFlag {
         flag,
-        repair_event_id: repair.to_owned(),
+        repair_event_id: repair.into(),
     }
 }
 

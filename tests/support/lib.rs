@@ -542,10 +542,14 @@ pub fn load_generated(
         .iter()
         .map(|c| {
             let s = out.states.get(&c.uscc).map(|x| &x.0);
-            let place = |f: fn(&pipeline::dataflow::Scored) -> &Option<String>| {
-                s.and_then(|s| f(s).clone()).unwrap_or_default()
+            let place = |f: fn(&pipeline::dataflow::Scored) -> Option<&str>| {
+                s.and_then(f).unwrap_or_default().to_owned()
             };
-            pipeline::rows::change_row(c, &place(|s| &s.region), &place(|s| &s.industry))
+            pipeline::rows::change_row(
+                c,
+                &place(|s| s.region.as_deref()),
+                &place(|s| s.industry.as_deref()),
+            )
         })
         .collect();
     // Each record's status at the end (D11).

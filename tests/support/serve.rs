@@ -501,7 +501,7 @@ pub fn snapshot(ns: &crate::Namespace) -> Snapshot {
                     .into_iter()
                     .map(|(_, v)| {
                         let e: rules::event::Event = serde_json::from_slice(&v).expect("CMT");
-                        e.event_id
+                        e.event_id.to_string()
                     })
                     .collect(),
             ),
@@ -582,7 +582,12 @@ pub struct Expected {
 impl Expected {
     /// The commitment loop's expected outputs, from its decisions and results.
     pub fn with_commitments(mut self, scheduled: &[Scheduled], checks: &[Verification]) -> Self {
-        self.scheduled = sorted(scheduled.iter().map(|s| s.event().event_id).collect());
+        self.scheduled = sorted(
+            scheduled
+                .iter()
+                .map(|s| s.event().event_id.to_string())
+                .collect(),
+        );
         self.checks = sorted(
             scheduled
                 .iter()
@@ -684,7 +689,7 @@ pub fn check(
     let looped = sorted(
         log.iter()
             .filter(|a| is_steward(a))
-            .map(|a| a.event.event_id.clone())
+            .map(|a| a.event.event_id.to_string())
             .collect(),
     );
     assert_eq!(looped, want.scheduled, "CMT.SCHEDULED records accepted");
@@ -751,7 +756,7 @@ pub fn status_rows(
         .map(|(k, (_, st))| {
             (
                 k.id.0.as_str().to_owned(),
-                k.id.1.clone(),
+                k.id.1.to_string(),
                 k.version,
                 hex::encode(k.digest),
                 st.as_str().to_owned(),

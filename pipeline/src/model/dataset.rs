@@ -469,7 +469,7 @@ mod tests {
             std::fs::write(dir.join(name), bytes).expect("write");
         }
         let cat = Catalogue::embedded();
-        let ids = |log: Vec<Accepted>| -> BTreeSet<(Feed, String, u32)> {
+        let ids = |log: Vec<Accepted>| -> BTreeSet<(Feed, rules::CompactString, u32)> {
             log.into_iter()
                 .map(|a| (a.event.feed(), a.event.event_id, a.event.version))
                 .collect()

@@ -85,8 +85,8 @@ impl Colours {
         // Where the enterprise is, and its full evaluation (for the explanation), only when
         // something is reported.
         let place = || Place {
-            region: scored.region.clone().unwrap_or_default(),
-            industry: scored.industry.clone().unwrap_or_default(),
+            region: scored.region.as_deref().unwrap_or_default().to_owned(),
+            industry: scored.industry.as_deref().unwrap_or_default().to_owned(),
         };
         if let Some((from, to)) = seen.change {
             let e = scored.evaluation(model, cat);

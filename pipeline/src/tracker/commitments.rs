@@ -9,6 +9,7 @@ use rules::score::Colour;
 use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 use rules::uscc::Uscc;
+use rules::CompactString;
 
 use crate::ordered::Pending;
 
@@ -20,7 +21,7 @@ pub struct Commitments {
     /// The scheduling rules; nothing is tracked without them.
     pub(super) rules: Option<CommitmentRules>,
     /// `(uscc, commitment_id)` already scheduled: a commitment is decided once.
-    pub(super) decided: BTreeSet<(Uscc, String)>,
+    pub(super) decided: BTreeSet<(Uscc, CompactString)>,
     /// Verification results already reported.
     pub(super) reported: BTreeSet<(Uscc, Check)>,
     /// Every scheduling decision so far, in time order (live outputs drain it each step).

@@ -29,6 +29,7 @@ use rules::status::{Record, Step};
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 use rules::uscc::Uscc;
+use rules::CompactString;
 use serde::{Deserialize, Serialize};
 
 pub use colours::{Colours, Place};
@@ -83,7 +84,7 @@ pub struct Kept {
     /// Pre-credit status per enterprise (none listed: no line).
     pub pre_credit: Vec<(Uscc, KeptPreCredit)>,
     /// Commitments already scheduled.
-    pub decided: Vec<(Uscc, String)>,
+    pub decided: Vec<(Uscc, CompactString)>,
     /// Verification results already reported.
     pub reported: Vec<(Uscc, Check)>,
 }

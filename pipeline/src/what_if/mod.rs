@@ -388,7 +388,10 @@ pub fn compare(cur: Side, cand: Side, window: Window, changes: Vec<diff::Change>
         matrix[index(sa.colour)][index(sb.colour)] += 1;
         let scored = cur.out.states.get(*u).or_else(|| cand.out.states.get(*u));
         let (region, industry) = scored.map_or((None, None), |(s, _)| {
-            (s.region.clone(), s.industry.clone())
+            (
+                s.region.as_deref().map(str::to_owned),
+                s.industry.as_deref().map(str::to_owned),
+            )
         });
         regions.add(region.as_deref(), sa.colour, sb.colour);
         industries.add(industry.as_deref(), sa.colour, sb.colour);

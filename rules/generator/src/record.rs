@@ -8,6 +8,7 @@ use rand::Rng;
 
 use super::ids::hash_hex;
 use rules::event::*;
+use rules::format_compact;
 use rules::time::{add_months, format_rfc3339, local_date, Period, Ts, DAY};
 
 /// How a generated line is delivered.
@@ -455,7 +456,7 @@ impl Rec {
                     } else {
                         PenKind::Decided
                     },
-                    decision_no: Some(format!("QZCF-{}", key())),
+                    decision_no: Some(format_compact!("QZCF-{}", key())),
                     penalty_types: PenaltyType::ALL
                         .iter()
                         .enumerate()
@@ -465,7 +466,7 @@ impl Rec {
                     fine_fen: (*fine > 0).then_some(*fine),
                     confiscation_fen: (*confiscation > 0).then_some(*confiscation),
                     dishonesty_class: Some(*class),
-                    domain: Some(DOMAINS[usize::from(*domain)].to_owned()),
+                    domain: Some(DOMAINS[usize::from(*domain)].into()),
                     due_date: Some(*due),
                     publicity_min_end: publicity_end(min_months),
                     publicity_max_end: publicity_end(max_months),
@@ -473,7 +474,7 @@ impl Rec {
             }
             P::Pen(kind) => Body::Pen(Pen {
                 kind: *kind,
-                decision_no: Some(format!("QZCF-{}", key())),
+                decision_no: Some(format_compact!("QZCF-{}", key())),
                 penalty_types: Vec::new(),
                 fine_fen: None,
                 confiscation_fen: None,
@@ -487,7 +488,7 @@ impl Rec {
                 kind: *kind,
                 list_kind: Some(*list),
                 reason_code: (*kind == ListKind::Listed)
-                    .then(|| LIST_REASONS[*list as usize][usize::from(*reason)].to_owned()),
+                    .then(|| LIST_REASONS[*list as usize][usize::from(*reason)].into()),
             }),
             P::TaxGrade { year, grade } => Body::Tax(Tax {
                 eval_year: Some(*year),
@@ -536,8 +537,8 @@ impl Rec {
                 );
                 Body::Jud(Jud {
                     kind: *kind,
-                    case_no: Some(format!("ZJ{court:02}-{}", key())),
-                    court_code: Some(format!("QZC{court:02}")),
+                    case_no: Some(format_compact!("ZJ{court:02}-{}", key())),
+                    court_code: Some(format_compact!("QZC{court:02}")),
                     role: Some(*role),
                     cause: Some(*cause),
                     amount_fen: filed.then_some(*amount),
@@ -569,20 +570,24 @@ impl Rec {
                 Body::Fin(Fin {
                     kind: *kind,
                     database: Some(database),
-                    lender_code: Some(format!("B{lender:03}")),
-                    loan_id: (database == FinDatabase::Overdue).then(|| format!("LN-{}", key())),
+                    lender_code: Some(format_compact!("B{lender:03}")),
+                    loan_id: (database == FinDatabase::Overdue)
+                        .then(|| format_compact!("LN-{}", key())),
                     overdue_days: amounts.then_some(*days),
                     overdue_fen: amounts.then_some(*amount),
                     account_hash: (database == FinDatabase::SuspiciousAccount).then(|| {
                         hash_hex(ctx.seed, 2, u64::from(self.ent) << 32 | u64::from(self.key))
+                            .into()
                     }),
                 })
             }
             P::Established { industry } => Body::Reg(Reg {
                 region_code: Some(
-                    String::from_utf8_lossy(&ctx.usccs[self.ent as usize][2..8]).into_owned(),
+                    String::from_utf8_lossy(&ctx.usccs[self.ent as usize][2..8])
+                        .into_owned()
+                        .into(),
                 ),
-                industry_code: Some(INDUSTRIES[usize::from(*industry)].to_owned()),
+                industry_code: Some(INDUSTRIES[usize::from(*industry)].into()),
                 ..reg(RegKind::Established)
             }),
             P::Changed(field) => Body::Reg(Reg {
@@ -603,7 +608,7 @@ impl Rec {
                 share_bp,
             } => Body::Reg(Reg {
                 share_bp: Some(*share_bp),
-                counterparty_uscc: counterparty.map(|c| ctx.uscc(c)),
+                counterparty_uscc: counterparty.map(|c| ctx.uscc(c).into()),
                 ..reg(*kind)
             }),
             P::Reg(kind) => Body::Reg(reg(*kind)),
@@ -629,14 +634,14 @@ impl Rec {
             }),
             P::PerScore { person, score } => Body::Per(Per {
                 kind: PerKind::Score,
-                person_hash: Some(hash_hex(ctx.seed, 1, u64::from(*person))),
+                person_hash: Some(hash_hex(ctx.seed, 1, u64::from(*person)).into()),
                 role: None,
                 score: Some(*score),
                 scale_max: Some(1000),
             }),
             P::Per { kind, person, role } => Body::Per(Per {
                 kind: *kind,
-                person_hash: Some(hash_hex(ctx.seed, 1, u64::from(*person))),
+                person_hash: Some(hash_hex(ctx.seed, 1, u64::from(*person)).into()),
                 role: *role,
                 score: None,
                 scale_max: None,
@@ -653,9 +658,9 @@ impl Rec {
                 let verified = *kind == CmtKind::Verified;
                 Body::Cmt(Cmt {
                     kind: *kind,
-                    commitment_id: Some(format!("CMT-{}", key())),
+                    commitment_id: Some(format_compact!("CMT-{}", key())),
                     commitment_type: published.then_some(*ctype),
-                    matter: published.then(|| MATTERS[usize::from(*matter)].to_owned()),
+                    matter: published.then(|| MATTERS[usize::from(*matter)].into()),
                     valid_until: published.then_some(*valid_until),
                     method: None,
                     result: verified.then_some(*result),
@@ -670,7 +675,7 @@ impl Rec {
             } => Body::Rpr(Rpr {
                 kind: RprKind::Completed,
                 target_feed: Some(*target_feed),
-                target_event_id: Some(event_id(*target_feed, self.ent, *target)),
+                target_event_id: Some(event_id(*target_feed, self.ent, *target).into()),
                 repair_type: Some(*repair),
                 effective_time: Some(*effective),
             }),
@@ -683,7 +688,11 @@ impl Rec {
             }),
             P::Insp { campaign, result } => Body::Insp(Insp {
                 kind: InspKind::Result,
-                campaign_id: Some(format!("INSP-{}-Q{}", campaign / 4, campaign % 4 + 1)),
+                campaign_id: Some(format_compact!(
+                    "INSP-{}-Q{}",
+                    campaign / 4,
+                    campaign % 4 + 1
+                )),
                 result: Some(*result),
             }),
             P::PcsScore(score) => Body::Pcs(Pcs {
@@ -699,18 +708,18 @@ impl Rec {
             } => Body::Pcs(Pcs {
                 kind: *kind,
                 score: None,
-                honour_type: Some(HONOURS[usize::from(*honour)].to_owned()),
+                honour_type: Some(HONOURS[usize::from(*honour)].into()),
                 valid_until: Some(*valid_until),
             }),
         };
         Event {
-            uscc: ctx.uscc(self.ent),
-            event_id: own_id,
+            uscc: ctx.uscc(self.ent).into(),
+            event_id: own_id.into(),
             version: u32::from(self.version),
             event_time: self.event_time,
             ingest_time: self.ingest,
-            source_org: Some(SOURCE_ORGS[feed as usize].to_owned()),
-            ref_event_id: self.reference.map(id),
+            source_org: Some(SOURCE_ORGS[feed as usize].into()),
+            ref_event_id: self.reference.map(|r| id(r).into()),
             body,
         }
     }
