@@ -112,7 +112,7 @@ impl Entry {
                 v,
                 digest,
                 event: *record,
-                origin: Some(origin),
+                origin: Some(Box::new(origin)),
             }),
             _ => None,
         }
@@ -238,7 +238,7 @@ mod tests {
             v: 1_704_067_300,
             digest: digest(&e),
             event: e,
-            origin: Some(origin.clone()),
+            origin: Some(Box::new(origin.clone())),
         };
         (a, origin)
     }

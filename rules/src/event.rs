@@ -226,13 +226,16 @@ fn first_version() -> u32 {
     1
 }
 
-/// The feed-specific part of a record, tagged by `feed`.
+/// The feed-specific part of a record, tagged by `feed`. The bodies of the rarer, larger
+/// feeds (penalties, courts, financial risk, registration) are boxed, so the enum is the
+/// size of a tax record's body, the most common: a record held in the engine carries no
+/// room for a registration record's fields (D82).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "feed")]
 pub enum Body {
     /// Administrative penalties.
     #[serde(rename = "PEN")]
-    Pen(Pen),
+    Pen(Box<Pen>),
     /// Regulatory lists.
     #[serde(rename = "LIST")]
     List(List),
@@ -241,13 +244,13 @@ pub enum Body {
     Tax(Tax),
     /// Courts.
     #[serde(rename = "JUD")]
-    Jud(Jud),
+    Jud(Box<Jud>),
     /// Financial risk.
     #[serde(rename = "FIN")]
-    Fin(Fin),
+    Fin(Box<Fin>),
     /// Registration and annual reports.
     #[serde(rename = "REG")]
-    Reg(Reg),
+    Reg(Box<Reg>),
     /// Legal representative's personal credit.
     #[serde(rename = "PER")]
     Per(Per),

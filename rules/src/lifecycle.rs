@@ -30,8 +30,9 @@ pub struct Accepted {
     pub digest: [u8; 32],
     /// The typed record.
     pub event: Event,
-    /// Where it was read, when it came from a Kafka topic (lifecycle dead letters name it).
-    pub origin: Option<Origin>,
+    /// Where it was read, when it came from a Kafka topic (lifecycle dead letters name it);
+    /// boxed, as only a dead letter reads it (D82).
+    pub origin: Option<Box<Origin>>,
 }
 
 /// Where an input record was read: topic, partition and offset.
@@ -54,7 +55,7 @@ impl Serialize for Accepted {
 
 impl<'de> Deserialize<'de> for Accepted {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (v, digest, bytes, origin): (Ts, [u8; 32], Vec<u8>, Option<Origin>) =
+        let (v, digest, bytes, origin): (Ts, [u8; 32], Vec<u8>, Option<Box<Origin>>) =
             Deserialize::deserialize(d)?;
         let event = serde_json::from_slice(&bytes).map_err(serde::de::Error::custom)?;
         Ok(Accepted {
@@ -562,7 +563,7 @@ fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
         version: a.event.version,
         reason,
         at,
-        origin: a.origin.clone(),
+        origin: a.origin.as_deref().cloned(),
         digest: a.digest,
     }
 }

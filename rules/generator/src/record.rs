@@ -450,7 +450,7 @@ impl Rec {
                 };
                 let publicity_end =
                     |m| publicity.then(|| local_date(add_months(self.event_time, m)));
-                Body::Pen(Pen {
+                Body::Pen(Box::new(Pen {
                     kind: if self.version > 1 {
                         PenKind::Corrected
                     } else {
@@ -470,9 +470,9 @@ impl Rec {
                     due_date: Some(*due),
                     publicity_min_end: publicity_end(min_months),
                     publicity_max_end: publicity_end(max_months),
-                })
+                }))
             }
-            P::Pen(kind) => Body::Pen(Pen {
+            P::Pen(kind) => Body::Pen(Box::new(Pen {
                 kind: *kind,
                 decision_no: Some(format_compact!("QZCF-{}", key())),
                 penalty_types: Vec::new(),
@@ -483,7 +483,7 @@ impl Rec {
                 due_date: None,
                 publicity_min_end: None,
                 publicity_max_end: None,
-            }),
+            })),
             P::List { kind, list, reason } => Body::List(List {
                 kind: *kind,
                 list_kind: Some(*list),
@@ -535,7 +535,7 @@ impl Rec {
                     kind,
                     JudKind::CaseFiled | JudKind::EnforcementFiled | JudKind::Freeze
                 );
-                Body::Jud(Jud {
+                Body::Jud(Box::new(Jud {
                     kind: *kind,
                     case_no: Some(format_compact!("ZJ{court:02}-{}", key())),
                     court_code: Some(format_compact!("QZC{court:02}")),
@@ -546,7 +546,7 @@ impl Rec {
                     close_reason: (*kind == JudKind::CaseClosed).then_some(*close),
                     due_date: date.filter(|_| *kind == JudKind::EnforcementFiled),
                     list_until: date.filter(|_| *kind == JudKind::DishonestListed),
-                })
+                }))
             }
             P::Fin {
                 kind,
@@ -567,7 +567,7 @@ impl Rec {
                     }
                 };
                 let amounts = matches!(kind, FinKind::OverdueListed | FinKind::OverdueUpdated);
-                Body::Fin(Fin {
+                Body::Fin(Box::new(Fin {
                     kind: *kind,
                     database: Some(database),
                     lender_code: Some(format_compact!("B{lender:03}")),
@@ -579,9 +579,9 @@ impl Rec {
                         hash_hex(ctx.seed, 2, u64::from(self.ent) << 32 | u64::from(self.key))
                             .into()
                     }),
-                })
+                }))
             }
-            P::Established { industry } => Body::Reg(Reg {
+            P::Established { industry } => Body::Reg(Box::new(Reg {
                 region_code: Some(
                     String::from_utf8_lossy(&ctx.usccs[self.ent as usize][2..8])
                         .into_owned()
@@ -589,49 +589,49 @@ impl Rec {
                 ),
                 industry_code: Some(INDUSTRIES[usize::from(*industry)].into()),
                 ..reg(RegKind::Established)
-            }),
-            P::Changed(field) => Body::Reg(Reg {
+            })),
+            P::Changed(field) => Body::Reg(Box::new(Reg {
                 change_field: Some(*field),
                 ..reg(RegKind::Changed)
-            }),
+            })),
             P::Capital {
                 registered,
                 paid_in,
-            } => Body::Reg(Reg {
+            } => Body::Reg(Box::new(Reg {
                 registered_capital_fen: Some(*registered),
                 paid_in_fen: Some(*paid_in),
                 ..reg(RegKind::Capital)
-            }),
+            })),
             P::Share {
                 kind,
                 counterparty,
                 share_bp,
-            } => Body::Reg(Reg {
+            } => Body::Reg(Box::new(Reg {
                 share_bp: Some(*share_bp),
                 counterparty_uscc: counterparty.map(|c| ctx.uscc(c).into()),
                 ..reg(*kind)
-            }),
-            P::Reg(kind) => Body::Reg(reg(*kind)),
+            })),
+            P::Reg(kind) => Body::Reg(Box::new(reg(*kind))),
             P::AnnualReport {
                 year,
                 tax,
                 staff,
                 revenue,
-            } => Body::Reg(Reg {
+            } => Body::Reg(Box::new(Reg {
                 report_year: Some(*year),
                 reported_tax_fen: Some(*tax),
                 reported_staff: Some(*staff),
                 reported_revenue_fen: Some(*revenue),
                 ..reg(RegKind::AnnualReport)
-            }),
-            P::AddressCluster(n) => Body::Reg(Reg {
+            })),
+            P::AddressCluster(n) => Body::Reg(Box::new(Reg {
                 address_firm_count: Some(*n),
                 ..reg(RegKind::AddressCluster)
-            }),
-            P::Status(status) => Body::Reg(Reg {
+            })),
+            P::Status(status) => Body::Reg(Box::new(Reg {
                 status: Some(*status),
                 ..reg(RegKind::Status)
-            }),
+            })),
             P::PerScore { person, score } => Body::Per(Per {
                 kind: PerKind::Score,
                 person_hash: Some(hash_hex(ctx.seed, 1, u64::from(*person)).into()),
