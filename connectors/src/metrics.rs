@@ -16,6 +16,8 @@ use prometheus::{
 };
 
 use rules::catalogue::Catalogue;
+
+use crate::kafka::KafkaFailure;
 use rules::event::Feed;
 use rules::monitor::{Alert, AlertState, ColourChange};
 use rules::reject::Reason;
@@ -50,14 +52,18 @@ pub const WATCHED_CONSUMERS: [&str; 2] = ["log", "feed"];
 
 /// Kafka error codes (`error_code` label) created at zero, so that dashboards find the
 /// series before the first error: the transport and broker failures an operator watches,
-/// and `client` (errors without a librdkafka code). Other codes appear when they happen.
-pub const KAFKA_ERROR_CODES: [&str; 6] = [
+/// `client` (errors without a librdkafka code), and steward's own failures of a call
+/// (`timed_out`: a consumer not read far enough in time; `unanswered`: a call librdkafka did
+/// not return from, whose producer was abandoned, D79). Other codes appear when they happen.
+pub const KAFKA_ERROR_CODES: [&str; 8] = [
     "client",
     "BrokerTransportFailure",
     "AllBrokersDown",
     "MessageTimedOut",
     "UnknownTopicOrPartition",
     "Fatal",
+    "timed_out",
+    "unanswered",
 ];
 
 /// The `feed` label for a record whose feed is not known (e.g. read from an unknown topic).
@@ -493,6 +499,22 @@ impl Metrics {
         self.kafka_errors.with_label_values(&[&code]).inc();
     }
 
+    /// Logs and counts a failed Kafka call: a client's or a fenced producer's error by its
+    /// librdkafka code, steward's own failures (a timeout, an abandoned call, no thread, a
+    /// refused configuration) by theirs ([`KafkaFailure::error_code`]).
+    pub fn kafka_failure(&self, failure: &KafkaFailure) {
+        match failure {
+            KafkaFailure::Client { context, source } | KafkaFailure::Fatal { context, source } => {
+                self.kafka_error(context, source);
+            }
+            other => {
+                let code = other.error_code();
+                tracing::warn!(error_code = code, error = %other, "kafka call failed");
+                self.kafka_errors.with_label_values(&[code]).inc();
+            }
+        }
+    }
+
     /// Logs and counts the restart of `consumer` (one of [`WATCHED_CONSUMERS`]), stalled
     /// for `idle` with data left to read, from `offset`.
     pub fn consumer_stalled(&self, consumer: &str, idle: Duration, offset: i64) {
@@ -631,5 +653,20 @@ mod tests {
         );
         assert!(scrape(&r)
             .contains("steward_kafka_errors_total{error_code=\"BrokerTransportFailure\"} 1"));
+        // An abandoned call is counted under its own code, which exists at zero before.
+        assert!(scrape(&r).contains("steward_kafka_errors_total{error_code=\"unanswered\"} 0"));
+        m.kafka_failure(&KafkaFailure::Unanswered {
+            context: "send_offsets",
+            timeout: Duration::from_secs(35),
+        });
+        m.kafka_failure(&KafkaFailure::Fatal {
+            context: "commit",
+            source: rdkafka::error::KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::Fenced,
+            ),
+        });
+        let text = scrape(&r);
+        assert!(text.contains("steward_kafka_errors_total{error_code=\"unanswered\"} 1"));
+        assert!(text.contains("steward_kafka_errors_total{error_code=\"Fenced\"} 1"));
     }
 }

@@ -36,8 +36,8 @@ pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> an
             Err(e) => {
                 shared.readiness.set(Service::Kafka, false);
                 shared.metrics.retry(Service::Kafka, 0);
-                if let Some(KafkaFailure::Client { context, source }) = e.downcast_ref() {
-                    shared.metrics.kafka_error(context, source);
+                if let Some(failure) = e.downcast_ref::<KafkaFailure>() {
+                    shared.metrics.kafka_failure(failure);
                 }
                 let backoff = delays.next().unwrap_or(Duration::from_secs(10));
                 tracing::warn!(error = %format!("{e:#}"), ?backoff, "feed stage failed; restarting from the log");
