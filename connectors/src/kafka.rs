@@ -408,36 +408,10 @@ impl TxnProducer {
         offsets: TopicPartitionList,
         group: ConsumerGroupMetadata,
     ) -> Result<(), KafkaFailure> {
-        let context = "send_offsets";
         let producer = Arc::clone(&self.producer);
-        let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("kafka-offsets".into())
-            .spawn(move || {
-                let result = producer.send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT);
-                // The caller may have given up and gone: nobody to tell.
-                let _ = answer.send(result);
-            })
-            .map_err(|source| KafkaFailure::NoThread { context, source })?;
-        let timeout = CALL_TIMEOUT + UNANSWERED_GRACE;
-        match answered.recv_timeout(timeout) {
-            Ok(result) => result.map_err(classify(context)),
-            Err(RecvTimeoutError::Timeout) => {
-                tracing::warn!(
-                    ?timeout,
-                    "kafka send_offsets did not return; abandoning the producer"
-                );
-                Err(KafkaFailure::Unanswered { context, timeout })
-            }
-            // The thread ended without an answer (it panicked): the producer's state is
-            // unknown, so it is rebuilt as well.
-            Err(RecvTimeoutError::Disconnected) => {
-                tracing::warn!(
-                    "kafka send_offsets ended without an answer; abandoning the producer"
-                );
-                Err(KafkaFailure::Unanswered { context, timeout })
-            }
-        }
+        answered_within("send_offsets", CALL_TIMEOUT + UNANSWERED_GRACE, move || {
+            producer.send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
+        })
     }
 
     /// Commits the transaction (flushing every queued message first).
@@ -909,9 +883,103 @@ impl FeedSource {
     }
 }
 
+/// Runs a librdkafka call on a thread of its own and waits for its answer at most
+/// `timeout`. A call that has not returned by then, or whose thread ended without an answer
+/// (it panicked), is given up with [`KafkaFailure::Unanswered`]: the client's state is
+/// unknown, and the caller rebuilds it. The abandoned thread ends whenever the call returns.
+fn answered_within(
+    context: &'static str,
+    timeout: Duration,
+    call: impl FnOnce() -> Result<(), KafkaError> + Send + 'static,
+) -> Result<(), KafkaFailure> {
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(format!("kafka-{context}"))
+        .spawn(move || {
+            // The caller may have given up and gone: nobody to tell.
+            let _ = answer.send(call());
+        })
+        .map_err(|source| KafkaFailure::NoThread { context, source })?;
+    match answered.recv_timeout(timeout) {
+        Ok(result) => result.map_err(classify(context)),
+        Err(RecvTimeoutError::Timeout) => {
+            tracing::warn!(
+                context,
+                ?timeout,
+                "kafka call did not return; abandoning the producer"
+            );
+            Err(KafkaFailure::Unanswered { context, timeout })
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            tracing::warn!(
+                context,
+                "kafka call ended without an answer; abandoning the producer"
+            );
+            Err(KafkaFailure::Unanswered { context, timeout })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call that hangs (as librdkafka's `send_offsets_to_transaction` did after a broker
+    /// restart, D79) is given up after the timeout, not waited for.
+    #[test]
+    fn a_call_that_does_not_return_in_time_is_given_up() {
+        let (release, hang) = std::sync::mpsc::channel::<()>();
+        let started = Instant::now();
+        let answer = answered_within("send_offsets", Duration::from_millis(200), move || {
+            let _ = hang.recv();
+            Ok(())
+        });
+        assert!(
+            matches!(
+                answer,
+                Err(KafkaFailure::Unanswered {
+                    context: "send_offsets",
+                    ..
+                })
+            ),
+            "{answer:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(answer.unwrap_err().error_code(), "unanswered");
+        drop(release);
+    }
+
+    /// A call that answers in time gives its own answer, classified as the direct call's.
+    #[test]
+    fn a_call_that_answers_gives_its_answer() {
+        assert!(answered_within("send_offsets", Duration::from_secs(5), || Ok(())).is_ok());
+        let refused = answered_within("send_offsets", Duration::from_secs(5), || {
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fenced))
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(KafkaFailure::Client {
+                    context: "send_offsets",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    /// A call whose thread ends without an answer leaves the client in an unknown state:
+    /// it is given up like one that hangs.
+    #[test]
+    fn a_call_that_panics_is_given_up() {
+        let answer = answered_within("send_offsets", Duration::from_secs(5), || {
+            panic!("the call failed inside the client")
+        });
+        assert!(
+            matches!(answer, Err(KafkaFailure::Unanswered { .. })),
+            "{answer:?}"
+        );
+    }
 
     /// A broker address that accepts connections and never answers (a frozen broker).
     fn silent_broker() -> (std::net::TcpListener, KafkaConfig) {
