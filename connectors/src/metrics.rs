@@ -16,12 +16,12 @@ use prometheus::{
 };
 
 use rules::catalogue::Catalogue;
-
-use crate::kafka::KafkaFailure;
 use rules::event::Feed;
 use rules::monitor::{Alert, AlertState, ColourChange};
 use rules::reject::Reason;
 use rules::score::Colour;
+
+use crate::kafka::KafkaFailure;
 
 /// The `direction` label values of colour changes (and `colour_history.direction`).
 pub const DIRECTIONS: [&str; 3] = ["worsened", "improved", "first"];

@@ -43,7 +43,7 @@ use rules::score::{
 use rules::status::{self, Record, Step, Stepped};
 use rules::time::Ts;
 use rules::uscc::Uscc;
-use rules::CompactString;
+use rules::{format_compact, CompactString};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -983,9 +983,9 @@ fn evaluate_enterprise(
                     dishonest.insert(f.src.clone());
                 }
             },
-            Part::RepOtherRed(u) => cross.rep_others_red.push(u.to_string()),
-            Part::HolderRed(u) => cross.shareholders_red.push(u.to_string()),
-            Part::AffiliateRed(u) => cross.affiliates_red.push(u.to_string()),
+            Part::RepOtherRed(u) => cross.rep_others_red.push(format_compact!("{u}")),
+            Part::HolderRed(u) => cross.shareholders_red.push(format_compact!("{u}")),
+            Part::AffiliateRed(u) => cross.affiliates_red.push(format_compact!("{u}")),
             Part::AffiliateScored(_) => cross.affiliates_all += 1,
         }
     }

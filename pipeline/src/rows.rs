@@ -17,6 +17,7 @@ use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::{format_rfc3339, Ts};
 
 use crate::dataflow::Scored;
+use crate::tracker::Place;
 
 /// An enterprise's pre-credit status from its published colour and tax paid.
 pub fn pre_credit(s: &Scored, published: Option<Colour>, rule: &PreCreditRule) -> PreCredit {
@@ -75,6 +76,7 @@ pub fn state_rows(
     };
     let e = s.evaluation(model, cat);
     let pre = pre_credit(s, published, rule);
+    let place = Place::of(s);
     (
         StateRow {
             uscc: uscc.to_owned(),
@@ -92,8 +94,8 @@ pub fn state_rows(
             reason_indicators: e.reasons.iter().map(|x| x.indicator.clone()).collect(),
             reason_contributions: e.reasons.iter().map(|x| x.contribution).collect(),
             reasons: serde_json::to_string(&e.reasons).unwrap_or_default(),
-            region: s.region.as_deref().unwrap_or_default().to_owned(),
-            industry: s.industry.as_deref().unwrap_or_default().to_owned(),
+            region: place.region,
+            industry: place.industry,
             pre_credit: pre.as_str().to_owned(),
             pre_credit_line: pre.line_fen().map(|x| x as f64),
             rules_version: cat.version.clone(),

@@ -7,10 +7,10 @@
 //! set published in `rules/schemas/`.
 
 use chrono::NaiveDate;
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::time::{rfc3339, rfc3339_opt, Period, Ts};
+use crate::CompactString;
 
 /// Defines a string enum with its wire names, `ALL` and `as_str`.
 macro_rules! wire_enum {

@@ -17,10 +17,9 @@ use crate::event::{
     InspResult, JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind,
     RegStatus, TaxGrade, TaxKind, VerifyMethod,
 };
-use compact_str::CompactString;
-
 use crate::lifecycle::{is_pen_decision, Accepted, Resolved};
 use crate::time::{add_months, add_years, date_end, ymd, Period, Ts, DAY};
+use crate::CompactString;
 
 /// The record a fact comes from, for explanations: `(feed, event_id)`.
 pub type Src = (Feed, CompactString);

@@ -156,11 +156,11 @@ pub struct Cross {
     /// `LR(E)`'s active personal dishonesty records.
     pub person_dishonest: Vec<Src>,
     /// Other enterprises of the same legal representative with a red trigger.
-    pub rep_others_red: Vec<String>,
+    pub rep_others_red: Vec<CompactString>,
     /// Corporate shareholders (≥ 500 bp) with a red trigger.
-    pub shareholders_red: Vec<String>,
+    pub shareholders_red: Vec<CompactString>,
     /// Affiliates with a red trigger.
-    pub affiliates_red: Vec<String>,
+    pub affiliates_red: Vec<CompactString>,
     /// All affiliates still scored.
     pub affiliates_all: u32,
 }

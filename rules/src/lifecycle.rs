@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
@@ -16,6 +15,7 @@ use crate::event::{
 };
 use crate::reject::Reason;
 use crate::time::Ts;
+use crate::{format_compact, CompactString};
 
 /// An accepted record and the logical time it became visible.
 ///
@@ -341,7 +341,7 @@ fn paired_targets(body: &Body) -> &'static [&'static str] {
 /// The business key a retraction without `ref_event_id` is linked by (docs D2).
 fn business_key(e: &Event) -> Option<CompactString> {
     match &e.body {
-        Body::Jud(b) => Some(crate::format_compact!(
+        Body::Jud(b) => Some(format_compact!(
             "{}\u{1f}{}",
             b.court_code.as_deref().unwrap_or(""),
             b.case_no.as_deref().unwrap_or("")

@@ -18,6 +18,7 @@ use crate::score::{evaluate, red_trigger, Colour, Evaluation};
 use crate::status::{self, RecordKey, RecordStep, Status, Step};
 use crate::supervision::{CommitmentRules, Scheduled, Verification};
 use crate::time::Ts;
+use crate::CompactString;
 
 /// What stages 1 and 2 derive from a set of visible records.
 #[derive(Debug, Clone, Default)]
@@ -147,20 +148,20 @@ pub fn cross_inputs(
                     .into_iter()
                     .flatten()
                     .filter(|o| **o != u.as_str() && red(o))
-                    .map(|o| (*o).to_owned())
+                    .map(|o| CompactString::from(*o))
                     .collect();
             }
             c.shareholders_red = l
                 .shareholders
                 .iter()
                 .filter(|(s, _)| red(s))
-                .map(|(s, _)| s.to_string())
+                .map(|(s, _)| s.clone())
                 .collect();
             c.affiliates_red = l
                 .investments
                 .iter()
                 .filter(|(s, _)| red(s))
-                .map(|(s, _)| s.to_string())
+                .map(|(s, _)| s.clone())
                 .collect();
             c.affiliates_all = l.investments.iter().filter(|(s, _)| scored(s)).count() as u32;
             (u.clone(), c)

@@ -400,9 +400,9 @@ pub fn assemble(
     }
 }
 
-fn related_srcs(all: &[(CompactString, Src)], red: &[String]) -> Arc<[Src]> {
+fn related_srcs(all: &[(CompactString, Src)], red: &[CompactString]) -> Arc<[Src]> {
     all.iter()
-        .filter(|(u, _)| red.iter().any(|r| r.as_str() == u.as_str()))
+        .filter(|(u, _)| red.contains(u))
         .map(|(_, s)| s.clone())
         .collect()
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::{Body, Cmt, CmtKind, Event, VerifyMethod};
 use crate::fact::Check;
+use crate::format_compact;
 use crate::score::Colour;
 use crate::time::{sub_months, Ts, DAY};
 
@@ -204,7 +205,7 @@ impl Scheduled {
         let id = hex::encode(h.finalize());
         Event {
             uscc: self.uscc.as_str().into(),
-            event_id: crate::format_compact!("STEWARD-SCHEDULED-{}", &id[..40]),
+            event_id: format_compact!("STEWARD-SCHEDULED-{}", &id[..40]),
             version: 1,
             event_time: self.as_of,
             ingest_time: self.as_of,

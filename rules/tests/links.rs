@@ -147,8 +147,8 @@ fn the_compact_decision_is_the_full_evaluation() {
             let related = Cross {
                 person_score: Some((420, 1000, (Feed::Per, format!("score-{t}").into()))),
                 person_dishonest: vec![(Feed::Per, format!("dishonest-{t}").into())],
-                shareholders_red: l.shareholders.iter().map(|(u, _)| u.to_string()).collect(),
-                affiliates_red: l.investments.iter().map(|(u, _)| u.to_string()).collect(),
+                shareholders_red: l.shareholders.iter().map(|(u, _)| u.clone()).collect(),
+                affiliates_red: l.investments.iter().map(|(u, _)| u.clone()).collect(),
                 ..Cross::default()
             };
             for cross in [plain, related] {

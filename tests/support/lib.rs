@@ -541,15 +541,12 @@ pub fn load_generated(
         .changes
         .iter()
         .map(|c| {
-            let s = out.states.get(&c.uscc).map(|x| &x.0);
-            let place = |f: fn(&pipeline::dataflow::Scored) -> Option<&str>| {
-                s.and_then(f).unwrap_or_default().to_owned()
-            };
-            pipeline::rows::change_row(
-                c,
-                &place(|s| s.region.as_deref()),
-                &place(|s| s.industry.as_deref()),
-            )
+            let place = out
+                .states
+                .get(&c.uscc)
+                .map(|x| pipeline::tracker::Place::of(&x.0))
+                .unwrap_or_default();
+            pipeline::rows::change_row(c, &place.region, &place.industry)
         })
         .collect();
     // Each record's status at the end (D11).

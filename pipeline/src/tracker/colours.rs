@@ -25,6 +25,16 @@ pub struct Place {
     pub industry: String,
 }
 
+impl Place {
+    /// Where an evaluation says the enterprise is.
+    pub fn of(s: &Scored) -> Self {
+        Place {
+            region: s.region.as_deref().unwrap_or_default().to_owned(),
+            industry: s.industry.as_deref().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
 /// One worker's enterprises' evaluations and what the monitor made of them.
 #[derive(Debug, Default)]
 pub struct Colours {
@@ -84,10 +94,7 @@ impl Colours {
             .observe(&u, t, scored.as_ref(), cat);
         // Where the enterprise is, and its full evaluation (for the explanation), only when
         // something is reported.
-        let place = || Place {
-            region: scored.region.as_deref().unwrap_or_default().to_owned(),
-            industry: scored.industry.as_deref().unwrap_or_default().to_owned(),
-        };
+        let place = || Place::of(&scored);
         if let Some((from, to)) = seen.change {
             let e = scored.evaluation(model, cat);
             let uscc = u.to_string();

@@ -8,8 +8,8 @@ use rand::Rng;
 
 use super::ids::hash_hex;
 use rules::event::*;
-use rules::format_compact;
 use rules::time::{add_months, format_rfc3339, local_date, Period, Ts, DAY};
+use rules::{format_compact, CompactString};
 
 /// How a generated line is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -345,14 +345,14 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn uscc(&self, ent: u32) -> String {
-        String::from_utf8_lossy(&self.usccs[ent as usize]).into_owned()
+    fn uscc(&self, ent: u32) -> CompactString {
+        CompactString::from_utf8_lossy(&self.usccs[ent as usize])
     }
 }
 
 /// The `event_id` of record `seq` of enterprise `ent` in `feed`, e.g. `pen-000123-7`.
-pub(super) fn event_id(feed: Feed, ent: u32, seq: u32) -> String {
-    format!("{}-{ent:06}-{seq}", FEED_IDS[feed as usize])
+pub(super) fn event_id(feed: Feed, ent: u32, seq: u32) -> CompactString {
+    format_compact!("{}-{ent:06}-{seq}", FEED_IDS[feed as usize])
 }
 
 impl P {
@@ -423,7 +423,7 @@ impl Rec {
     pub fn to_event(&self, ctx: &Ctx<'_>) -> Event {
         let feed = self.body.feed();
         let id = |seq| event_id(feed, self.ent, seq);
-        let key = || format!("{:06}-{}", self.ent, self.key);
+        let key = || format_compact!("{:06}-{}", self.ent, self.key);
         let mut own_id = id(self.seq);
         if let Delivery::Malformed(_) = self.delivery {
             own_id.push_str("-m");
@@ -582,11 +582,9 @@ impl Rec {
                 }))
             }
             P::Established { industry } => Body::Reg(Box::new(Reg {
-                region_code: Some(
-                    String::from_utf8_lossy(&ctx.usccs[self.ent as usize][2..8])
-                        .into_owned()
-                        .into(),
-                ),
+                region_code: Some(CompactString::from_utf8_lossy(
+                    &ctx.usccs[self.ent as usize][2..8],
+                )),
                 industry_code: Some(INDUSTRIES[usize::from(*industry)].into()),
                 ..reg(RegKind::Established)
             })),
@@ -608,7 +606,7 @@ impl Rec {
                 share_bp,
             } => Body::Reg(Box::new(Reg {
                 share_bp: Some(*share_bp),
-                counterparty_uscc: counterparty.map(|c| ctx.uscc(c).into()),
+                counterparty_uscc: counterparty.map(|c| ctx.uscc(c)),
                 ..reg(*kind)
             })),
             P::Reg(kind) => Body::Reg(Box::new(reg(*kind))),
@@ -675,7 +673,7 @@ impl Rec {
             } => Body::Rpr(Rpr {
                 kind: RprKind::Completed,
                 target_feed: Some(*target_feed),
-                target_event_id: Some(event_id(*target_feed, self.ent, *target).into()),
+                target_event_id: Some(event_id(*target_feed, self.ent, *target)),
                 repair_type: Some(*repair),
                 effective_time: Some(*effective),
             }),
@@ -713,13 +711,13 @@ impl Rec {
             }),
         };
         Event {
-            uscc: ctx.uscc(self.ent).into(),
-            event_id: own_id.into(),
+            uscc: ctx.uscc(self.ent),
+            event_id: own_id,
             version: u32::from(self.version),
             event_time: self.event_time,
             ingest_time: self.ingest,
             source_org: Some(SOURCE_ORGS[feed as usize].into()),
-            ref_event_id: self.reference.map(|r| id(r).into()),
+            ref_event_id: self.reference.map(id),
             body,
         }
     }
