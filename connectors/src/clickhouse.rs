@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use clickhouse::query::Query;
 use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -602,6 +603,37 @@ impl ClickHouse {
             .bounded(format!("reading ids of {}", T::TABLE), read)
             .await?;
         Ok(ids.into_iter().collect())
+    }
+
+    /// This connection with every request bounded by `limit` instead of
+    /// `clickhouse.timeout_secs`, and every query stopped by the server itself after that
+    /// long (`max_execution_time`): for a reader that must answer people in time.
+    pub fn limited_to(mut self, limit: Duration) -> Self {
+        self.client = self
+            .client
+            .with_setting("max_execution_time", limit.as_secs().max(1).to_string());
+        self.timeout = limit;
+        self
+    }
+
+    /// A query whose `?` placeholders are filled in order by [`Query::bind`], each value
+    /// escaped by the client (ClickHouse 18.16 has no server-side parameters), for
+    /// [`ClickHouse::fetch_bound`].
+    pub fn query(&self, sql: &str) -> Query {
+        self.client.query(sql)
+    }
+
+    /// Runs a query made by [`ClickHouse::query`] and returns its rows of `T`; `context`
+    /// names it in errors.
+    pub async fn fetch_bound<T>(
+        &self,
+        context: &str,
+        query: Query,
+    ) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.bounded(context, query.fetch_all()).await
     }
 
     /// Runs a query returning rows of `T`.

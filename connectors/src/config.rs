@@ -95,6 +95,83 @@ pub struct Config {
     /// without this section takes the defaults below.
     #[serde(default)]
     pub checkpoints: CheckpointConfig,
+    /// `steward web`: where it listens, the address its QR codes link to, its users and the
+    /// limits of every request. A file without this section takes the defaults below (no
+    /// user: the supervisor view refuses everyone).
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `steward web` (D83): the public colour-code pages, the supervisor view and the JSON API,
+/// all read from ClickHouse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// The address people reach the service at, without a trailing `/` (for example
+    /// `https://credit.example.gov.cn`): the QR codes link to `{public_url}/c/{uscc}`.
+    pub public_url: String,
+    /// How long one ClickHouse query of a page may take, in seconds (also sent to the
+    /// server as `max_execution_time`); at least 1.
+    pub query_timeout_secs: u64,
+    /// How long a whole request may take, in seconds; at least `query_timeout_secs`.
+    pub request_timeout_secs: u64,
+    /// The most rows a search or a list returns; 1–10000.
+    pub max_rows: u32,
+    /// The largest request (URL, headers and body) accepted, in bytes; larger ones get
+    /// 413 or 431.
+    pub max_request_bytes: usize,
+    /// Who may open the supervisor view; each checked with HTTP Basic authentication.
+    #[serde(default)]
+    pub users: Vec<WebUser>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            query_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_rows: 500,
+            max_request_bytes: 16 * 1024,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// A user of the supervisor view.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebUser {
+    /// The login name.
+    pub name: String,
+    /// `supervisor` (everything) or `analyst` (searches, lists and campaigns, but not an
+    /// enterprise's records or its credit report).
+    pub role: WebRole,
+    /// The password's Argon2 hash as a PHC string (`$argon2id$v=19$…`), as `steward web
+    /// hash-password` prints it; the password itself is never stored.
+    pub password_hash: Secret,
+}
+
+impl fmt::Debug for WebUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebUser")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a user of the supervisor view may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebRole {
+    /// Searches, lists of enterprises and the inspection campaign.
+    Analyst,
+    /// Everything, also an enterprise's records, commitments and credit report.
+    Supervisor,
 }
 
 /// Checkpoints (D68): every worker's tracker state at one logical time, written once every
@@ -479,6 +556,64 @@ impl Config {
         if c.keep == 0 {
             return Err(invalid("checkpoints.keep", "must be at least 1"));
         }
+        self.web.validate()
+    }
+}
+
+impl WebConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "web.listen",
+                format!("{:?} is not an address host:port", self.listen),
+            ));
+        }
+        let u = &self.public_url;
+        if !(u.starts_with("http://") || u.starts_with("https://"))
+            || u.ends_with('/')
+            || u.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "web.public_url",
+                format!("{u:?} must start with http:// or https:// and not end with /"),
+            ));
+        }
+        if self.query_timeout_secs == 0 {
+            return Err(invalid("web.query_timeout_secs", "must be at least 1"));
+        }
+        if self.request_timeout_secs < self.query_timeout_secs {
+            return Err(invalid(
+                "web.request_timeout_secs",
+                "must be at least web.query_timeout_secs",
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_rows) {
+            return Err(invalid("web.max_rows", "must be 1 to 10000"));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(invalid("web.max_request_bytes", "must be at least 1024"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, user) in self.users.iter().enumerate() {
+            let field = |f: &str| format!("web.users[{i}].{f}");
+            if user.name.is_empty() || user.name.contains(':') {
+                return Err(invalid(field("name"), "must be non-empty, without ':'"));
+            }
+            if !names.insert(user.name.as_str()) {
+                return Err(invalid(
+                    field("name"),
+                    format!("{:?} is named twice", user.name),
+                ));
+            }
+            if let Err(e) = argon2::PasswordHash::new(user.password_hash.expose()) {
+                return Err(invalid(
+                    field("password_hash"),
+                    format!(
+                        "not a PHC password hash ({e}); make one with `steward web hash-password`"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -668,5 +803,87 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("Secret(<redacted>)"));
+    }
+
+    /// A valid Argon2id PHC string (of the password `pw`).
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$RN4/KQZ+fyLvhDqTcoZ9jJvBOzSH1Gqv2Owtv/4m1T4";
+
+    fn user(name: &str, role: &str, hash: &str) -> String {
+        format!(
+            "\n[[web.users]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n"
+        )
+    }
+
+    #[test]
+    fn web_users_and_limits_are_checked() {
+        let c = Config::from_toml(
+            &(DEFAULT_TOML.to_owned()
+                + &user("sup", "supervisor", HASH)
+                + &user("ana", "analyst", HASH)),
+            |_| None,
+        )
+        .expect("valid");
+        assert_eq!(c.web.users.len(), 2);
+        assert_eq!(c.web.users[1].role, WebRole::Analyst);
+        assert!(WebRole::Supervisor > WebRole::Analyst);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("argon2") && shown.contains("\"sup\""),
+            "{shown}"
+        );
+        // Without the section: the defaults, and no user.
+        let plain = DEFAULT_TOML[..DEFAULT_TOML.find("[web]").expect("a [web] section")].to_owned();
+        assert!(Config::from_toml(&plain, |_| None)
+            .expect("valid")
+            .web
+            .users
+            .is_empty());
+
+        let cases = [
+            (
+                DEFAULT_TOML.to_owned() + &user("sup", "supervisor", "plain-password"),
+                "web.users[0].password_hash",
+            ),
+            (
+                DEFAULT_TOML.to_owned()
+                    + &user("sup", "supervisor", HASH)
+                    + &user("sup", "analyst", HASH),
+                "web.users[1].name",
+            ),
+            (
+                DEFAULT_TOML.to_owned() + &user("a:b", "analyst", HASH),
+                "web.users[0].name",
+            ),
+            (
+                with("listen = \"localhost\"", "listen = \"127.0.0.1:8080\""),
+                "web.listen",
+            ),
+            (
+                with(
+                    "public_url = \"http://x/\"",
+                    "public_url = \"http://127.0.0.1:8080\"",
+                ),
+                "web.public_url",
+            ),
+            (with("max_rows = 0", "max_rows = 500"), "web.max_rows"),
+            (
+                with("request_timeout_secs = 1", "request_timeout_secs = 30"),
+                "web.request_timeout_secs",
+            ),
+            (
+                with("query_timeout_secs = 0", "query_timeout_secs = 10"),
+                "web.query_timeout_secs",
+            ),
+            (
+                with("max_request_bytes = 10", "max_request_bytes = 16384"),
+                "web.max_request_bytes",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = error(&text);
+            assert!(e.contains(field), "{e:?} names {field}");
+        }
+        let e = error(&(DEFAULT_TOML.to_owned() + &user("x", "admin", HASH)));
+        assert!(e.contains("admin"), "{e}");
     }
 }

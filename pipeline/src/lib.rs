@@ -19,4 +19,5 @@ pub mod replay;
 pub mod report;
 pub mod rows;
 pub mod tracker;
+pub mod web;
 pub mod what_if;

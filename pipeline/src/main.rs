@@ -248,6 +248,26 @@ enum Command {
         #[arg(long)]
         catalogue: Option<PathBuf>,
     },
+    /// The web service (D83): public colour-code pages with QR codes, the supervisor view
+    /// (search, worsened enterprises, the inspection campaign, an enterprise's record and
+    /// credit report) behind HTTP Basic authentication, and their JSON API with its OpenAPI
+    /// document, read from ClickHouse. Settings: the `[web]` section of the configuration.
+    #[command(args_conflicts_with_subcommands = true)]
+    Web {
+        /// `hash-password`: print the hash of a password for `web.users`.
+        #[command(subcommand)]
+        action: Option<WebAction>,
+        /// Connector configuration (TOML); default: the embedded `config/steward.toml`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Catalogue file (TOML) for the indicators' names and the colour bands; default: the
+        /// embedded catalogue.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// Listen here instead of `web.listen` (`…:0` picks a free port; the address is logged).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Validate a connector configuration file without connecting; exits non-zero naming
     /// the bad field.
     CheckConfig {
@@ -269,6 +289,14 @@ enum ReportAction {
         /// The report file.
         file: PathBuf,
     },
+}
+
+/// What `steward web` does instead of serving.
+#[derive(Debug, Subcommand)]
+enum WebAction {
+    /// Reads a password from standard input (its first line) and prints its Argon2id hash,
+    /// the `password_hash` of a user in `[[web.users]]`.
+    HashPassword,
 }
 
 /// The connector and supervision configurations of the commands that use the services.
@@ -541,6 +569,37 @@ fn main() -> Result<()> {
                 None => std::io::stdout().write_all(&bytes)?,
             }
             Ok(())
+        }
+        Command::Web {
+            action: Some(WebAction::HashPassword),
+            ..
+        } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "no password on standard input");
+            println!("{}", pipeline::web::auth::hash_password(password)?);
+            Ok(())
+        }
+        Command::Web {
+            config,
+            catalogue,
+            listen,
+            ..
+        } => {
+            let mut cfg = pipeline::live::load_config(config.as_deref())?;
+            if let Some(addr) = listen {
+                cfg.web.listen = addr;
+                cfg.validate()?;
+            }
+            let cat = std::sync::Arc::new(load_catalogue(catalogue.as_deref())?);
+            let ch = connectors::clickhouse::ClickHouse::new(&cfg.clickhouse)?;
+            let app = pipeline::web::App::new(ch, cat, cfg.web, prometheus::Registry::new())?;
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(pipeline::web::serve(app))
         }
         Command::CheckConfig { file } => {
             pipeline::live::load_config(Some(&file))?;

@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 mod page;
-pub use page::{html, pdf, Lang, CHROMIUM_FLAGS};
+pub(crate) use page::{colour_meaning, colour_name, css, shanghai, STYLE};
+pub use page::{html, html_with_nav, pdf, Lang, CHROMIUM_FLAGS};
 
 /// A report failure.
 #[derive(Debug, thiserror::Error)]
@@ -80,40 +81,51 @@ pub struct Sources {
     pub statuses: Vec<StatusRow>,
 }
 
-/// Reads the sources of `uscc`'s report.
+/// Reads the sources of `uscc`'s report; every value is bound into its query, never
+/// pasted (the database name comes from the validated configuration).
 pub async fn fetch(ch: &ClickHouse, uscc: &str) -> Result<Sources, ReportError> {
     if uscc.len() != 18 || !uscc.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ReportError::BadUscc(uscc.to_owned()));
     }
     let db = ch.database();
-    let state: Vec<StateRow> = ch
-        .fetch(&format!(
-            "SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = '{uscc}'"
-        ))
-        .await?;
-    let changes = ch
-        .fetch(&format!(
-            "SELECT * FROM {db}.colour_history WHERE uscc = '{uscc}' ORDER BY as_of, change_id"
-        ))
-        .await?;
-    let records = ch
-        .fetch(&format!(
-            "SELECT * FROM {db}.records FINAL WHERE uscc = '{uscc}' \
+    let query = |what: &str, sql: String| {
+        let q = ch.query(&sql).bind(uscc);
+        (format!("{what} of {uscc}"), q)
+    };
+    let (context, q) = query(
+        "state",
+        format!("SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?"),
+    );
+    let state: Vec<StateRow> = ch.fetch_bound(&context, q).await?;
+    let (context, q) = query(
+        "colour history",
+        format!("SELECT * FROM {db}.colour_history WHERE uscc = ? ORDER BY as_of, change_id"),
+    );
+    let changes = ch.fetch_bound(&context, q).await?;
+    let (context, q) = query(
+        "records",
+        format!(
+            "SELECT * FROM {db}.records FINAL WHERE uscc = ? \
              ORDER BY event_time, feed, event_id, record_version"
-        ))
-        .await?;
-    let checks = ch
-        .fetch(&format!(
-            "SELECT * FROM {db}.commitment_checks WHERE uscc = '{uscc}' \
+        ),
+    );
+    let records = ch.fetch_bound(&context, q).await?;
+    let (context, q) = query(
+        "commitment checks",
+        format!(
+            "SELECT * FROM {db}.commitment_checks WHERE uscc = ? \
              ORDER BY commitment_id, as_of, check_id"
-        ))
-        .await?;
-    let statuses = ch
-        .fetch(&format!(
-            "SELECT * FROM {db}.record_status WHERE uscc = '{uscc}' \
+        ),
+    );
+    let checks = ch.fetch_bound(&context, q).await?;
+    let (context, q) = query(
+        "record statuses",
+        format!(
+            "SELECT * FROM {db}.record_status WHERE uscc = ? \
              ORDER BY feed, event_id, record_version, version"
-        ))
-        .await?;
+        ),
+    );
+    let statuses = ch.fetch_bound(&context, q).await?;
     Ok(Sources {
         state: state.into_iter().next(),
         changes,

@@ -209,7 +209,7 @@ fn words(lang: Lang) -> &'static Words {
 }
 
 /// A colour's name.
-fn colour_name(c: &str, lang: Lang) -> String {
+pub(crate) fn colour_name(c: &str, lang: Lang) -> String {
     let zh = match c {
         "blue" => "蓝码",
         "green" => "绿码",
@@ -222,7 +222,7 @@ fn colour_name(c: &str, lang: Lang) -> String {
 }
 
 /// What a colour means for the reader, with its band from the content.
-fn colour_meaning(c: &str, r: &Value, lang: Lang) -> String {
+pub(crate) fn colour_meaning(c: &str, r: &Value, lang: Lang) -> String {
     let band = |k: &str| r["bands"][k].as_f64().unwrap_or(f64::NAN);
     let (blue, green, yellow) = (band("blue"), band("green"), band("yellow"));
     match (c, lang) {
@@ -358,7 +358,7 @@ fn shanghai_at(t: Ts) -> Option<DateTime<FixedOffset>> {
     Some(DateTime::from_timestamp(t, 0)?.with_timezone(&east8))
 }
 
-fn shanghai(t: Ts) -> String {
+pub(crate) fn shanghai(t: Ts) -> String {
     shanghai_at(t).map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M").to_string())
 }
 
@@ -481,7 +481,7 @@ pub fn chart(r: &Value) -> Result<String, ReportError> {
 }
 
 /// Screen and A4 print styles.
-const STYLE: &str = "body{font-family:'WenQuanYi Micro Hei','Noto Sans CJK SC',sans-serif;margin:2em;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:'WenQuanYi Micro Hei','Noto Sans CJK SC',sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%;vertical-align:top}\
 th{background:#f3f3f3;text-align:left}.swatch{display:inline-block;width:0.9em;height:0.9em;border-radius:2px;margin-right:0.3em;vertical-align:middle}\
 .colour-blue{color:#1f5fbf}.colour-green{color:#2e8b57}.colour-yellow{color:#b8860b}.colour-red{color:#c81e1e}\
@@ -492,6 +492,16 @@ th{background:#f3f3f3;text-align:left}.swatch{display:inline-block;width:0.9em;h
 /// The human-readable report: an HTML document in the content's language, with the chart
 /// inline and the content embedded for `steward report verify`.
 pub fn html(r: &Value) -> Result<String, ReportError> {
+    render(r, None)
+}
+
+/// [`html`] with `nav` (the supervisor view's navigation) at the top of the page: what
+/// `steward web` shows as an enterprise's page. `report verify` accepts only [`html`]'s page.
+pub fn html_with_nav(r: &Value, nav: maud::Markup) -> Result<String, ReportError> {
+    render(r, Some(nav))
+}
+
+fn render(r: &Value, nav: Option<maud::Markup>) -> Result<String, ReportError> {
     use maud::{html, PreEscaped, DOCTYPE};
     let lang = Lang::of(r);
     let w = words(lang);
@@ -573,6 +583,7 @@ pub fn html(r: &Value) -> Result<String, ReportError> {
                 style { (PreEscaped(STYLE)) }
             }
             body {
+                @if let Some(nav) = nav { (nav) }
                 h1 { (w.title) }
                 p { (w.uscc) "：" span id="uscc" { (text(&r["uscc"])) } }
                 p id="period" { (w.period) "：" (period) }
@@ -673,7 +684,7 @@ pub fn html(r: &Value) -> Result<String, ReportError> {
 }
 
 /// A colour as CSS.
-fn css(c: &str) -> String {
+pub(crate) fn css(c: &str) -> String {
     let RGBColor(r, g, b) = colour_rgb(c);
     format!("rgb({r},{g},{b})")
 }

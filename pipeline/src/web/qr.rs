@@ -1,0 +1,85 @@
+//! The QR code of an enterprise's public page, as PNG and SVG for the enterprise to print.
+//! Only a published colour code gets one (404 otherwise).
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use qrcode::{EcLevel, QrCode};
+
+use super::api::public_code;
+use super::{Failure, Form, Shared, WebError};
+
+/// The QR code of `url`, with medium error correction (it survives a smudge).
+fn code(url: &str) -> Result<QrCode, WebError> {
+    QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
+        .map_err(|e| WebError::Qr(e.to_string()))
+}
+
+/// `url`'s QR code as a PNG of at least 360 × 360 pixels, with its quiet zone.
+pub fn png_of(url: &str) -> Result<Vec<u8>, WebError> {
+    let img = code(url)?
+        .render::<image::Luma<u8>>()
+        .min_dimensions(360, 360)
+        .build();
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| WebError::Qr(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+/// `url`'s QR code as an SVG document.
+pub fn svg_of(url: &str) -> Result<String, WebError> {
+    Ok(code(url)?
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build())
+}
+
+fn image(content_type: &'static str, name: String, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/c/{uscc}/qr.png`.
+pub async fn png(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
+    let c = public_code(&app, &raw)
+        .await
+        .map_err(|e| Failure(e, Form::Html))?;
+    let bytes = png_of(&c.page).map_err(|e| Failure(e, Form::Html))?;
+    Ok(image("image/png", format!("{}-qr.png", c.uscc), bytes))
+}
+
+/// `/c/{uscc}/qr.svg`.
+pub async fn svg(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
+    let c = public_code(&app, &raw)
+        .await
+        .map_err(|e| Failure(e, Form::Html))?;
+    let text = svg_of(&c.page).map_err(|e| Failure(e, Form::Html))?;
+    Ok(image("image/svg+xml", format!("{}-qr.svg", c.uscc), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_and_svg_hold_a_code() {
+        let url = "https://credit.example.gov.cn/c/91330106MA2AXXXX1X";
+        let png = png_of(url).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let img = image::load_from_memory(&png).unwrap();
+        assert!(img.width() >= 360 && img.width() == img.height());
+        let svg = svg_of(url).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+    }
+}
