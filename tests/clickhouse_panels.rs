@@ -5,7 +5,8 @@
 //! `steward run` (state, colour changes, alerts) plus an inspection campaign and a few
 //! records with their statuses, and each panel's query is run with the Grafana variables
 //! and the ClickHouse plugin's macros expanded as the plugin expands them (issue 19, D57).
-//! On both, `docs/clickhouse.md` documents every column of every table and view.
+//! On both, `docs/clickhouse.md` documents every column of every table and view, and every
+//! query of `steward web` runs.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -410,6 +411,25 @@ fn panels_and_examples_return_rows(on: &mut dyn Sql, db: &str) -> Result<()> {
         ensure!(
             !got.is_empty(),
             "analyst example returned no rows on {}:\n{sql}",
+            on.name()
+        );
+    }
+
+    // `steward web`'s queries (D83), with their values as the client binds them: each runs;
+    // the lists with no filter return rows.
+    for template in pipeline::web::data::QUERIES {
+        let sql = template
+            .replace("{db}", db)
+            .replace("LIMIT ?", "LIMIT 10")
+            .replace("uscc LIKE ?", "uscc LIKE '9%'")
+            .replace('?', "''");
+        let got = rows(on, &sql).with_context(|| format!("steward web query {sql}"))?;
+        let is_list = ["LIKE", "'worsened'", "inspection_campaigns"]
+            .iter()
+            .any(|k| sql.contains(k));
+        ensure!(
+            !is_list || !got.is_empty(),
+            "steward web's query returned no rows on {}:\n{sql}",
             on.name()
         );
     }

@@ -16,7 +16,7 @@ use e2e::promql::selectors;
 use e2e::repo_root;
 use serde_yaml::Value;
 
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     "kafka",
     "clickhouse",
     "prometheus",
@@ -24,6 +24,7 @@ const SERVICES: [&str; 7] = [
     "grafana",
     "steward",
     "steward-live",
+    "steward-web",
 ];
 
 /// The port of a steward service's `STEWARD_METRICS_ADDR`, which must listen on every

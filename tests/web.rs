@@ -534,6 +534,21 @@ fn web_service() {
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     let campaign = web.get("/api/v1/campaign", Some(ANALYST)).json();
     assert_eq!(campaign["campaign_id"], "web-1");
+    let order: Vec<&str> = campaign["strata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["colour"].as_str().unwrap())
+        .collect();
+    let rank = |c: &&str| {
+        ["blue", "green", "yellow", "red", "none"]
+            .iter()
+            .position(|x| x == c)
+    };
+    assert!(
+        order.windows(2).all(|w| rank(&w[0]) < rank(&w[1])),
+        "{order:?}"
+    );
     let selected: u64 = campaign["strata"]
         .as_array()
         .unwrap()

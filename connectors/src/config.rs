@@ -26,6 +26,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("STEWARD_CLICKHOUSE_PASSWORD", "clickhouse.password"),
     ("STEWARD_CLICKHOUSE_DATABASE", "clickhouse.database"),
     ("STEWARD_CHECKPOINT_DIR", "checkpoints.dir"),
+    ("STEWARD_WEB_PUBLIC_URL", "web.public_url"),
 ];
 
 /// A configuration error, naming the field.
@@ -384,6 +385,7 @@ impl Config {
             "STEWARD_CLICKHOUSE_PASSWORD" => self.clickhouse.password = Secret(v),
             "STEWARD_CLICKHOUSE_DATABASE" => self.clickhouse.database = v,
             "STEWARD_CHECKPOINT_DIR" => self.checkpoints.dir = v,
+            "STEWARD_WEB_PUBLIC_URL" => self.web.public_url = v,
             _ => {}
         }
     }

@@ -23,6 +23,42 @@ pub fn uscc(raw: &str) -> Result<String, WebError> {
     Ok(code)
 }
 
+/// Every query of the service: `{db}` is the configured database, each `?` a value bound
+/// by the client (`LIMIT ?` a number, the others strings). Kept here as text so that the
+/// tests run each on ClickHouse 18.16 and on a current ClickHouse.
+pub const QUERIES: [&str; 6] = [
+    PUBLIC_STATE,
+    COLOUR_SINCE,
+    SEARCH,
+    WORSENED,
+    CAMPAIGN,
+    CAMPAIGN_PLANS,
+];
+
+const PUBLIC_STATE: &str = "SELECT colour, region, industry, rules_version, as_of \
+     FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?";
+const COLOUR_SINCE: &str = "SELECT max(as_of) AS since, count() AS changes \
+     FROM {db}.colour_history WHERE uscc = ? AND to_colour = ?";
+const SEARCH: &str = "SELECT uscc, colour, s, region, industry, as_of \
+     FROM {db}.enterprise_state FINAL \
+     WHERE deleted = 0 AND uscc LIKE ? AND (? = '' OR region = ?) \
+     AND (? = '' OR industry = ?) AND (? = '' OR colour = ?) \
+     ORDER BY uscc LIMIT ?";
+const WORSENED: &str = "SELECT as_of, uscc, from_colour, to_colour, score, triggers, region, \
+     industry FROM {db}.colour_history WHERE direction = 'worsened' \
+     AND (? = '' OR region = ?) AND (? = '' OR industry = ?) \
+     ORDER BY as_of DESC, uscc LIMIT ?";
+const CAMPAIGN: &str = "SELECT * FROM {db}.inspection_campaigns WHERE campaign_id = \
+     (SELECT campaign_id FROM {db}.inspection_campaigns \
+      ORDER BY snapshot DESC, campaign_id DESC LIMIT 1) ORDER BY colour";
+const CAMPAIGN_PLANS: &str = "SELECT uscc, colour, score, reason, region, industry \
+     FROM {db}.inspection_plans WHERE campaign_id = ? ORDER BY uscc LIMIT ?";
+
+/// `sql` on `ch`'s database, for its values to be bound.
+fn query(ch: &ClickHouse, sql: &str) -> clickhouse::query::Query {
+    ch.query(&sql.replace("{db}", ch.database()))
+}
+
 /// What anyone may see of an enterprise's colour code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PublicCode {
@@ -63,13 +99,7 @@ pub async fn public(
     uscc: &str,
     public_url: &str,
 ) -> Result<Option<PublicCode>, WebError> {
-    let db = ch.database();
-    let q = ch
-        .query(&format!(
-            "SELECT colour, region, industry, rules_version, as_of \
-             FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?"
-        ))
-        .bind(uscc);
+    let q = query(ch, PUBLIC_STATE).bind(uscc);
     let Some(state) = ch
         .fetch_bound::<PublicRow>("public state", q)
         .await?
@@ -78,11 +108,7 @@ pub async fn public(
     else {
         return Ok(None);
     };
-    let q = ch
-        .query(&format!(
-            "SELECT max(as_of) AS since, count() AS changes FROM {db}.colour_history \
-             WHERE uscc = ? AND to_colour = ?"
-        ))
+    let q = query(ch, COLOUR_SINCE)
         .bind(uscc)
         .bind(state.colour.as_str());
     let since = ch.fetch_bound::<Since>("colour since", q).await?;
@@ -207,15 +233,7 @@ impl<T> Page<T> {
 /// The current states matching `s`, by USCC, at most `max`.
 pub async fn search(ch: &ClickHouse, s: &Search, max: u32) -> Result<Page<Listed>, WebError> {
     let [uscc, region, industry, colour] = s.checked()?;
-    let db = ch.database();
-    let q = ch
-        .query(&format!(
-            "SELECT uscc, colour, s, region, industry, as_of \
-             FROM {db}.enterprise_state FINAL \
-             WHERE deleted = 0 AND uscc LIKE ? AND (? = '' OR region = ?) \
-             AND (? = '' OR industry = ?) AND (? = '' OR colour = ?) \
-             ORDER BY uscc LIMIT ?"
-        ))
+    let q = query(ch, SEARCH)
         .bind(format!("{uscc}%"))
         .bind(region.as_str())
         .bind(region.as_str())
@@ -267,14 +285,7 @@ pub async fn worsened(
 ) -> Result<Page<Worsened>, WebError> {
     let region = code("region", w.region.as_deref(), 32)?.unwrap_or_default();
     let industry = code("industry", w.industry.as_deref(), 32)?.unwrap_or_default();
-    let db = ch.database();
-    let q = ch
-        .query(&format!(
-            "SELECT as_of, uscc, from_colour, to_colour, score, triggers, region, industry \
-             FROM {db}.colour_history WHERE direction = 'worsened' \
-             AND (? = '' OR region = ?) AND (? = '' OR industry = ?) \
-             ORDER BY as_of DESC, uscc LIMIT ?"
-        ))
+    let q = query(ch, WORSENED)
         .bind(region.as_str())
         .bind(region.as_str())
         .bind(industry.as_str())
@@ -320,7 +331,7 @@ pub struct Campaign {
     pub seed: u64,
     /// The colours it was planned from (RFC 3339, UTC).
     pub snapshot: String,
-    /// Population and selection by colour.
+    /// Population and selection by colour, best colour first.
     pub strata: Vec<Stratum>,
     /// The selected enterprises, by USCC, at most `web.max_rows`.
     pub selected: Page<Planned>,
@@ -328,36 +339,30 @@ pub struct Campaign {
 
 /// The campaign with the latest snapshot, or `None` when none was planned.
 pub async fn campaign(ch: &ClickHouse, max: u32) -> Result<Option<Campaign>, WebError> {
-    let db = ch.database();
-    let q = ch.query(&format!(
-        "SELECT * FROM {db}.inspection_campaigns WHERE campaign_id = \
-         (SELECT campaign_id FROM {db}.inspection_campaigns \
-          ORDER BY snapshot DESC, campaign_id DESC LIMIT 1) ORDER BY colour"
-    ));
+    let q = query(ch, CAMPAIGN);
     let rows: Vec<CampaignRow> = ch.fetch_bound("campaign", q).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let q = ch
-        .query(&format!(
-            "SELECT uscc, colour, score, reason, region, industry FROM {db}.inspection_plans \
-             WHERE campaign_id = ? ORDER BY uscc LIMIT ?"
-        ))
+    let q = query(ch, CAMPAIGN_PLANS)
         .bind(first.campaign_id.as_str())
         .bind(max + 1);
     let selected = Page::of(ch.fetch_bound("campaign plans", q).await?, max);
+    let mut strata: Vec<Stratum> = rows
+        .iter()
+        .map(|r| Stratum {
+            colour: r.colour.clone(),
+            population: r.population,
+            selected: r.selected,
+        })
+        .collect();
+    // Best colour first.
+    strata.sort_by_key(|s| COLOURS.iter().position(|c| *c == s.colour));
     Ok(Some(Campaign {
         campaign_id: first.campaign_id.clone(),
         seed: first.seed,
         snapshot: format_rfc3339(Ts::from(first.snapshot)),
-        strata: rows
-            .iter()
-            .map(|r| Stratum {
-                colour: r.colour.clone(),
-                population: r.population,
-                selected: r.selected,
-            })
-            .collect(),
+        strata,
         selected,
     }))
 }
