@@ -341,6 +341,9 @@ pub async fn enterprise(
         .map_err(|e| html_err(WebError::Report(e)))
 }
 
+/// The response header of an issued report that holds its digest.
+const DIGEST_HEADER: &str = "x-steward-report-digest";
+
 /// The format and language of a report to download.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -370,7 +373,8 @@ pub async fn report(
     }
     let r = report_of(&app, &raw, lang).await.map_err(html_err)?;
     let uscc = r["uscc"].as_str().unwrap_or_default().to_owned();
-    tracing::info!(user = %viewer.name, format = %format, "credit report issued");
+    let digest = r["digest"].as_str().unwrap_or_default().to_owned();
+    tracing::info!(user = %viewer.name, format = %format, digest = %digest, "credit report issued");
     let failed = |e| html_err(WebError::Report(e));
     let name = format!("credit-report-{uscc}.{format}");
     let (content_type, bytes) = match format.as_str() {
@@ -399,6 +403,8 @@ pub async fn report(
                 format!("inline; filename=\"{name}\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
+            // The digest printed on the report, for the recipient's records.
+            (header::HeaderName::from_static(DIGEST_HEADER), digest),
         ],
         bytes,
     )
