@@ -355,6 +355,16 @@ fn prometheus_scrapes_steward_and_loads_the_mounted_rules() -> Result<()> {
             "job {job_name} targets {targets:?}"
         );
     }
+    // The web service serves its metrics on its one port.
+    let web = jobs
+        .iter()
+        .find(|j| j["job_name"] == "steward-web")
+        .context("no scrape job \"steward-web\"")?;
+    ensure!(
+        web["static_configs"][0]["targets"][0] == "steward-web:8080"
+            && ports["steward-web"].contains(&8080),
+        "job steward-web: {web:?}"
+    );
     // Every alert rule reads job "steward" only, so the demo never fires one.
     let rules =
         std::fs::read_to_string(repo_root().join("dashboards/prometheus/rules/steward.yml"))?;
