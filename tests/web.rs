@@ -4,8 +4,8 @@
 //!   and rules version, and none of the enterprise's records or person data (checked on the
 //!   enterprise with records of the most feeds); its QR codes (PNG read back by a QR
 //!   decoder, and SVG) link to the page; a malformed USCC gets 400, an unknown one 404;
-//! - the supervisor view refuses no credentials and wrong ones (401) and the analyst role on
-//!   supervisor-only pages (403); search, worsened and campaign agree with ClickHouse; the
+//! - the supervisor view refuses no credentials and wrong ones (401), the analyst role on
+//!   supervisor-only pages (403), and a name after five failed sign-ins (429); search, worsened and campaign agree with ClickHouse; the
 //!   enterprise page holds the explanation by indicator names, the chart and every record;
 //!   the credit report it issues passes `steward report verify`;
 //! - SQL injection in every parameter, unknown parameters and an oversized request get 4xx
@@ -702,6 +702,19 @@ fn web_service() {
 
     // Headless Chromium: the pages as people see them.
     browser(&web, &dir, uscc, &state.colour);
+
+    // Guessing is throttled: after five failures the right password waits too (429).
+    for _ in 0..5 {
+        assert_eq!(web.get("/s", Some((ANALYST.0, "guess"))).status, 401);
+    }
+    let throttled = web.get("/api/v1/campaign", Some(ANALYST));
+    assert_eq!(throttled.status, 429, "{}", throttled.text());
+    assert_eq!(throttled.json()["error"], "throttled");
+    assert_eq!(
+        web.get("/s", Some(SUPERVISOR)).status,
+        200,
+        "other users are not"
+    );
     web.alive();
 }
 

@@ -19,8 +19,9 @@
 //! printout also gives the input rate reached and the consumer lag at the end.
 //!
 //! ClickHouse visibility: every 200 ms a poller counts the `records` rows by their
-//! `ingest_time` second; a record first counted at wall time `w` is visible `w − ingest_time`
-//! after its ingest (over the records ingested inside the producing period). Both latencies
+//! `ingest_time` second; a record first counted by a query sent at wall time `w` is visible
+//! `w − ingest_time` after its ingest (over the records ingested inside the producing
+//! period; the poll interval adds up to 0.2 s). Both latencies
 //! are measured from the start of the record's ingest second, so they are up to 1 s above
 //! the exact figure (0.5 s on average), like the colour changes' `as_of`.
 
@@ -157,6 +158,9 @@ fn main() {
                 .expect("runtime");
             let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
             while !done.load(Ordering::SeqCst) {
+                // The rows a query counts were visible when it started: a slow answer does
+                // not make them later.
+                let at = wall_secs();
                 let rows = rt.block_on(
                     client
                         .query(
@@ -166,7 +170,6 @@ fn main() {
                         .bind(now)
                         .fetch_all::<Second>(),
                 );
-                let at = wall_secs();
                 for r in rows.unwrap_or_default() {
                     let before = counted.insert(r.t, r.n).unwrap_or(0);
                     let mut v = visible.lock().expect("lock");

@@ -5,9 +5,16 @@
 //! passed for the user is kept in memory, so that the pages a browser loads one after the
 //! other do not each cost an Argon2 run. A wrong password, or an unknown user (checked
 //! against a hash of its own, so that it takes as long), always costs one.
+//!
+//! Guessing is throttled: after [`MAX_FAILURES`] failed sign-ins under one name within
+//! [`WINDOW`], that name is refused (429, with `Retry-After`) until the oldest of them is
+//! older than the window, without an Argon2 run. Names that are not users share one count,
+//! so the memory is bounded by the number of users, and a guesser cannot spend the
+//! service's CPU on Argon2 faster than that.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
@@ -29,6 +36,23 @@ pub struct Users {
     decoy: String,
     /// By name: the SHA-256 of the password that last passed.
     passed: Mutex<HashMap<String, [u8; 32]>>,
+    /// Recent failed sign-ins by name (every unknown name counted under `""`).
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// Failed sign-ins under one name that are allowed within [`WINDOW`].
+pub const MAX_FAILURES: usize = 5;
+
+/// The window of [`MAX_FAILURES`].
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Why a sign-in did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong name or password.
+    Wrong,
+    /// Too many failures under the name; try again after this long.
+    Throttled(Duration),
 }
 
 impl std::fmt::Debug for Users {
@@ -54,6 +78,7 @@ impl Users {
                 .collect(),
             decoy: hash_password("not a password of anyone").unwrap_or_default(),
             passed: Mutex::default(),
+            failures: Mutex::default(),
         }
     }
 
@@ -67,8 +92,58 @@ impl Users {
         self.by_name.is_empty()
     }
 
-    /// The role of `name` if `password` is its password (blocks for an Argon2 check).
-    pub fn check(&self, name: &str, password: &str) -> Option<WebRole> {
+    /// The role of `name` if `password` is its password (blocks for an Argon2 check), at
+    /// the wall time `now`.
+    pub fn check(&self, name: &str, password: &str, now: Instant) -> Result<WebRole, Refusal> {
+        let key = if self.by_name.contains_key(name) {
+            name
+        } else {
+            ""
+        };
+        if let Some(wait) = self.throttled(key, now) {
+            return Err(Refusal::Throttled(wait));
+        }
+        match self.verified(name, password) {
+            Some(role) => {
+                self.lock_failures().remove(key);
+                Ok(role)
+            }
+            None => {
+                self.lock_failures()
+                    .entry(key.to_owned())
+                    .or_default()
+                    .push_back(now);
+                Err(Refusal::Wrong)
+            }
+        }
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long `key` is still refused at `now`, if it is (forgetting failures older than
+    /// the window).
+    fn throttled(&self, key: &str, now: Instant) -> Option<Duration> {
+        let mut failures = self.lock_failures();
+        let recent = failures.get_mut(key)?;
+        while recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            recent.pop_front();
+        }
+        if recent.is_empty() {
+            failures.remove(key);
+            return None;
+        }
+        (recent.len() >= MAX_FAILURES)
+            .then(|| recent.front().map(|t| WINDOW.saturating_sub(now - *t)))
+            .flatten()
+    }
+
+    /// The role of `name` if `password` is its password.
+    fn verified(&self, name: &str, password: &str) -> Option<WebRole> {
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         let Some((role, hash)) = self.by_name.get(name) else {
             verify(&self.decoy, password);
@@ -161,15 +236,21 @@ impl FromRequestParts<Shared> for Viewer {
             .ok_or_else(refused)?;
         let app = app.clone();
         let user = name.clone();
-        let role = tokio::task::spawn_blocking(move || app.users.check(&user, &password))
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
+        let checked =
+            tokio::task::spawn_blocking(move || app.users.check(&user, &password, Instant::now()))
+                .await
+                .unwrap_or(Err(Refusal::Wrong));
+        match checked {
+            Ok(role) => Ok(Viewer { name, role, form }),
+            Err(Refusal::Wrong) => {
                 tracing::info!(user = %name, "refused a sign-in");
-                refused()
-            })?;
-        Ok(Viewer { name, role, form })
+                Err(refused())
+            }
+            Err(Refusal::Throttled(wait)) => {
+                tracing::warn!(user = %name, "throttled sign-ins after repeated failures");
+                Err(Failure(WebError::Throttled(wait.as_secs() + 1), form))
+            }
+        }
     }
 }
 
@@ -187,12 +268,40 @@ mod tests {
             role: WebRole::Analyst,
             password_hash: Secret::new(hash),
         }]);
-        assert_eq!(users.check("ana", "s3cret"), Some(WebRole::Analyst));
+        let t0 = Instant::now();
+        assert_eq!(users.check("ana", "s3cret", t0), Ok(WebRole::Analyst));
         // Again, from the kept digest.
-        assert_eq!(users.check("ana", "s3cret"), Some(WebRole::Analyst));
-        assert_eq!(users.check("ana", "s3cret "), None);
-        assert_eq!(users.check("bob", "s3cret"), None);
+        assert_eq!(users.check("ana", "s3cret", t0), Ok(WebRole::Analyst));
+        assert_eq!(users.check("ana", "s3cret ", t0), Err(Refusal::Wrong));
+        assert_eq!(users.check("bob", "s3cret", t0), Err(Refusal::Wrong));
         assert!(!format!("{users:?}").contains("argon2"));
+
+        // Throttling: the fifth failure within the window refuses even the right password
+        // until the first failure leaves the window; a success clears the count.
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        for s in 1..MAX_FAILURES as u64 {
+            assert_eq!(users.check("ana", "wrong", at(s)), Err(Refusal::Wrong));
+        }
+        assert_eq!(
+            users.check("ana", "s3cret", at(10)),
+            Err(Refusal::Throttled(Duration::from_secs(50)))
+        );
+        assert_eq!(users.check("ana", "s3cret", at(61)), Ok(WebRole::Analyst));
+        assert_eq!(users.check("ana", "wrong", at(62)), Err(Refusal::Wrong));
+        assert_eq!(users.check("ana", "s3cret", at(62)), Ok(WebRole::Analyst));
+        // Unknown names share one count, which does not touch the users'.
+        for s in 0..MAX_FAILURES as u64 {
+            assert_eq!(
+                users.check(&format!("x{s}"), "p", at(70)),
+                Err(Refusal::Wrong)
+            );
+        }
+        assert!(matches!(
+            users.check("y", "p", at(71)),
+            Err(Refusal::Throttled(_))
+        ));
+        assert_eq!(users.check("ana", "s3cret", at(71)), Ok(WebRole::Analyst));
+        assert_eq!(users.lock_failures().len(), 1);
 
         let header = format!(
             "Basic {}",

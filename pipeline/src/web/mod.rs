@@ -53,6 +53,9 @@ pub enum WebError {
     /// No or wrong credentials.
     #[error("sign in with a user of the supervisor view")]
     Unauthorized,
+    /// Too many failed sign-ins under this name: refused for this many more seconds.
+    #[error("too many failed sign-ins; try again in {0} s")]
+    Throttled(u64),
     /// The user's role may not open this.
     #[error("the role {0} may not open this page")]
     Forbidden(&'static str),
@@ -76,6 +79,7 @@ impl WebError {
             WebError::BadUscc(..) | WebError::BadParameter(..) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,6 +94,7 @@ impl WebError {
             WebError::BadParameter(..) => "bad_parameter",
             WebError::NotFound(_) => "not_found",
             WebError::Unauthorized => "unauthorized",
+            WebError::Throttled(_) => "throttled",
             WebError::Forbidden(_) => "forbidden",
             WebError::TooLarge(_) => "too_large",
             WebError::Unavailable(_) => "unavailable",
@@ -146,6 +151,10 @@ impl IntoResponse for Failure {
         };
         resp.headers_mut()
             .insert(ERROR_CODE, HeaderValue::from_static(err.code()));
+        if let WebError::Throttled(secs) = err {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if matches!(err, WebError::Unauthorized) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
