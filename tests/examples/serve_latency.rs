@@ -21,7 +21,10 @@
 //! ClickHouse visibility: every 200 ms a poller counts the `records` rows by their
 //! `ingest_time` second; a record first counted by a query sent at wall time `w` is visible
 //! `w − ingest_time` after its ingest (over the records ingested inside the producing
-//! period; the poll interval adds up to 0.2 s). Both latencies
+//! period; the poll interval adds up to 0.2 s). It also prints how long after its ingest
+//! second each record got its visibility time `v`: a colour change's `as_of` is `v`, so
+//! when the pipeline reads records late, ingest → colour change is longer than the colour
+//! change latency printed by up to that much. Both latencies
 //! are measured from the start of the record's ingest second, so they are up to 1 s above
 //! the exact figure (0.5 s on average), like the colour changes' `as_of`.
 
@@ -219,6 +222,28 @@ fn main() {
     done.store(true, Ordering::SeqCst);
     reader.join().expect("reader");
     poller.join().expect("poller");
+    // How long after its ingest second each record was given its visibility time `v`: a
+    // colour change's `as_of` is `v`, so its latency above is counted from there.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Delays {
+        q: Vec<f64>,
+        max: i64,
+    }
+    let delays = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(
+            ns.clickhouse()
+                .query(
+                    "SELECT quantiles(0.5, 0.99)(toInt64(v) - toInt64(ingest_time)) AS q, \
+                     max(toInt64(v) - toInt64(ingest_time)) AS max FROM records \
+                     WHERE ingest_time >= toDateTime(?)",
+                )
+                .bind(now)
+                .fetch_one::<Delays>(),
+        )
+        .expect("v - ingest_time");
     let _ = child.kill();
     let _ = child.wait();
 
@@ -258,6 +283,13 @@ fn main() {
         q(&latencies, 0.50),
         q(&latencies, 0.99),
         latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "v − ingest_time of the records: p50 {} s, p99 {} s, max {} s (a colour change's \
+         latency is counted from v, so ingest → colour change is up to this much longer)",
+        delays.q.first().copied().unwrap_or(f64::NAN),
+        delays.q.get(1).copied().unwrap_or(f64::NAN),
+        delays.max
     );
     println!(
         "{} records visible in ClickHouse `records` ({} produced in the period): \
