@@ -11,6 +11,8 @@
 //! - SQL injection in every parameter, unknown parameters and an oversized request get 4xx
 //!   and leave the service running; API answers match the OpenAPI document's schemas;
 //!   metrics carry route templates, never a USCC;
+//! - with ClickHouse stopped, pages and API answer 503 (counted) and `/readyz` 503; started
+//!   again, they return;
 //! - headless Chromium renders the public page (the badge's pixels are the colour's), the
 //!   supervisor pages (signed in) and the report; `STEWARD_WEB_SCREENSHOTS=DIR` keeps the
 //!   screenshots (`docs/web/` holds those of one run).
@@ -24,7 +26,7 @@ use base64::Engine;
 use clickhouse::Row;
 use connectors::clickhouse::ClickHouse;
 use e2e::serve::{produce, serve, wait};
-use e2e::{free_port, steward_bin, wait_for, ChildGuard, Namespace, TempDir};
+use e2e::{free_port, services, steward_bin, wait_for, ChildGuard, Namespace, Restore, TempDir};
 use generator::GenConfig;
 use pipeline::report::CHROMIUM_FLAGS;
 use serde::Deserialize;
@@ -702,6 +704,35 @@ fn web_service() {
 
     // Headless Chromium: the pages as people see them.
     browser(&web, &dir, uscc, &state.colour);
+
+    // ClickHouse down: a clear 503 page and answer, /readyz says so, the failures are
+    // counted; back up, the pages return.
+    {
+        let _restore = Restore("start", "clickhouse");
+        services("stop", "clickhouse");
+        let down = web.get(&format!("/c/{uscc}"), None);
+        assert_eq!(down.status, 503, "{}", down.text());
+        assert!(down.content_type.starts_with("text/html") && !down.text().contains("Code:"));
+        let api = web.get("/api/v1/enterprises?colour=red", Some(SUPERVISOR));
+        assert_eq!(
+            (api.status, api.json()["error"].as_str()),
+            (503, Some("unavailable"))
+        );
+        assert_eq!(web.get("/readyz", None).status, 503);
+        web.alive();
+    }
+    wait_for("steward web ready again", Duration::from_secs(60), || {
+        (web.get("/readyz", None).status == 200).then_some(())
+    })
+    .expect("ready again");
+    assert_eq!(web.get(&format!("/c/{uscc}"), None).status, 200);
+    let metrics = web.get("/metrics", None).text();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("steward_web_failures_total{error_code=\"unavailable\"}")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
 
     // Guessing is throttled: after five failures the right password waits too (429).
     for _ in 0..5 {
