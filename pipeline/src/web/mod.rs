@@ -238,7 +238,12 @@ pub struct App {
     users: auth::Users,
     metrics: WebMetrics,
     registry: Registry,
+    /// PDFs printed at once (each runs a headless Chromium): the others wait.
+    pdfs: tokio::sync::Semaphore,
 }
+
+/// How many PDFs are printed at once.
+const PDFS_AT_ONCE: usize = 2;
 
 impl App {
     /// The service on `ch` (limited here to `cfg.query_timeout_secs`), reading `cat`, with
@@ -260,6 +265,7 @@ impl App {
             cfg,
             metrics,
             registry,
+            pdfs: tokio::sync::Semaphore::new(PDFS_AT_ONCE),
         })
     }
 }

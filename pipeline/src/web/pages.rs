@@ -388,6 +388,12 @@ pub async fn report(
         ),
         _ => {
             let page = report::html(&r).map_err(failed)?;
+            // At most `super::PDFS_AT_ONCE` Chromiums; the semaphore is never closed, and should
+            // the wait fail, the report fails.
+            let _turn =
+                app.pdfs.acquire().await.map_err(|e| {
+                    html_err(WebError::Report(report::ReportError::Pdf(e.to_string())))
+                })?;
             let pdf = tokio::task::spawn_blocking(move || report::pdf(&page))
                 .await
                 .map_err(|e| html_err(WebError::Report(report::ReportError::Pdf(e.to_string()))))?
