@@ -12,7 +12,7 @@ use std::process::Command;
 
 use clickhouse::Row;
 use connectors::clickhouse::ClickHouse;
-use e2e::{load_generated, steward_bin, Namespace, TempDir};
+use e2e::{chinese, load_generated, steward_bin, Namespace, TempDir};
 use generator::GenConfig;
 use pipeline::report::CHROMIUM_FLAGS;
 use serde::Deserialize;
@@ -314,17 +314,6 @@ fn report_json_and_html() {
             .expect("chromium");
         assert!(shot.success());
         std::fs::copy(first.path(), keep.join("report-pdf-page1.png")).expect("copy page");
-    }
-}
-
-/// A colour's name on the Chinese page.
-fn chinese(colour: &str) -> &'static str {
-    match colour {
-        "blue" => "蓝码",
-        "green" => "绿码",
-        "yellow" => "黄码",
-        "red" => "红码",
-        _ => "停止评价",
     }
 }
 

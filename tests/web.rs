@@ -26,7 +26,9 @@ use base64::Engine;
 use clickhouse::Row;
 use connectors::clickhouse::ClickHouse;
 use e2e::serve::{produce, serve, wait};
-use e2e::{free_port, services, steward_bin, wait_for, ChildGuard, Namespace, Restore, TempDir};
+use e2e::{
+    chinese, free_port, services, steward_bin, wait_for, ChildGuard, Namespace, Restore, TempDir,
+};
 use generator::GenConfig;
 use pipeline::report::CHROMIUM_FLAGS;
 use serde::Deserialize;
@@ -210,17 +212,6 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn count(ch: &ClickHouse, sql: &str) -> u64 {
     rt().block_on(ch.fetch::<u64>(sql)).expect("count")[0]
-}
-
-/// A colour's Chinese name on the pages.
-fn chinese(colour: &str) -> &'static str {
-    match colour {
-        "blue" => "蓝码",
-        "green" => "绿码",
-        "yellow" => "黄码",
-        "red" => "红码",
-        _ => "停止评价",
-    }
 }
 
 /// Every string value in `v`, recursively, of the keys named `key`.

@@ -175,6 +175,16 @@ pub enum WebRole {
     Supervisor,
 }
 
+impl WebRole {
+    /// The role as the configuration names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebRole::Analyst => "analyst",
+            WebRole::Supervisor => "supervisor",
+        }
+    }
+}
+
 /// Checkpoints (D68): every worker's tracker state at one logical time, written once every
 /// output up to that time is durable. A restart resumes from the newest one: the log's
 /// records up to its time enter the dataflow in one step, instead of being replayed time by

@@ -332,6 +332,17 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A colour's name on the Chinese pages (the credit report, `steward web`).
+pub fn chinese(colour: &str) -> &'static str {
+    match colour {
+        "blue" => "蓝码",
+        "green" => "绿码",
+        "yellow" => "黄码",
+        "red" => "红码",
+        _ => "停止评价",
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

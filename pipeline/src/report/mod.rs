@@ -88,44 +88,50 @@ pub async fn fetch(ch: &ClickHouse, uscc: &str) -> Result<Sources, ReportError> 
         return Err(ReportError::BadUscc(uscc.to_owned()));
     }
     let db = ch.database();
-    let query = |what: &str, sql: String| {
-        let q = ch.query(&sql).bind(uscc);
-        (format!("{what} of {uscc}"), q)
-    };
-    let (context, q) = query(
-        "state",
-        format!("SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?"),
-    );
-    let state: Vec<StateRow> = ch.fetch_bound(&context, q).await?;
-    let (context, q) = query(
-        "colour history",
-        format!("SELECT * FROM {db}.colour_history WHERE uscc = ? ORDER BY as_of, change_id"),
-    );
-    let changes = ch.fetch_bound(&context, q).await?;
-    let (context, q) = query(
-        "records",
-        format!(
-            "SELECT * FROM {db}.records FINAL WHERE uscc = ? \
-             ORDER BY event_time, feed, event_id, record_version"
-        ),
-    );
-    let records = ch.fetch_bound(&context, q).await?;
-    let (context, q) = query(
-        "commitment checks",
-        format!(
-            "SELECT * FROM {db}.commitment_checks WHERE uscc = ? \
-             ORDER BY commitment_id, as_of, check_id"
-        ),
-    );
-    let checks = ch.fetch_bound(&context, q).await?;
-    let (context, q) = query(
-        "record statuses",
-        format!(
-            "SELECT * FROM {db}.record_status WHERE uscc = ? \
-             ORDER BY feed, event_id, record_version, version"
-        ),
-    );
-    let statuses = ch.fetch_bound(&context, q).await?;
+    let bound = |sql: String| ch.query(&sql).bind(uscc);
+    let state: Vec<StateRow> = ch
+        .fetch_bound(
+            "report: state",
+            bound(format!(
+                "SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?"
+            )),
+        )
+        .await?;
+    let changes = ch
+        .fetch_bound(
+            "report: colour history",
+            bound(format!(
+                "SELECT * FROM {db}.colour_history WHERE uscc = ? ORDER BY as_of, change_id"
+            )),
+        )
+        .await?;
+    let records = ch
+        .fetch_bound(
+            "report: records",
+            bound(format!(
+                "SELECT * FROM {db}.records FINAL WHERE uscc = ? \
+                 ORDER BY event_time, feed, event_id, record_version"
+            )),
+        )
+        .await?;
+    let checks = ch
+        .fetch_bound(
+            "report: commitment checks",
+            bound(format!(
+                "SELECT * FROM {db}.commitment_checks WHERE uscc = ? \
+                 ORDER BY commitment_id, as_of, check_id"
+            )),
+        )
+        .await?;
+    let statuses = ch
+        .fetch_bound(
+            "report: record statuses",
+            bound(format!(
+                "SELECT * FROM {db}.record_status WHERE uscc = ? \
+                 ORDER BY feed, event_id, record_version, version"
+            )),
+        )
+        .await?;
     Ok(Sources {
         state: state.into_iter().next(),
         changes,
@@ -310,11 +316,7 @@ pub fn content(uscc: &str, period: Period, src: &Sources, cat: &Catalogue, lang:
     json!({
         "uscc": uscc,
         "lang": lang.code(),
-        "bands": {
-            "blue": cat.colours.blue,
-            "green": cat.colours.green,
-            "yellow": cat.colours.yellow,
-        },
+        "bands": bands(cat),
         "period": {
             "from": period.from.map(format_rfc3339),
             "to": period.to.map(format_rfc3339),
@@ -323,6 +325,15 @@ pub fn content(uscc: &str, period: Period, src: &Sources, cat: &Catalogue, lang:
         "history": history,
         "records": records,
         "commitments": commitments.into_values().collect::<Vec<_>>(),
+    })
+}
+
+/// The catalogue's colour bands as the content carries them (what the colour legend reads).
+pub(crate) fn bands(cat: &Catalogue) -> Value {
+    json!({
+        "blue": cat.colours.blue,
+        "green": cat.colours.green,
+        "yellow": cat.colours.yellow,
     })
 }
 

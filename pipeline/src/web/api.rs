@@ -20,7 +20,8 @@ use crate::report::{self, Lang, Period};
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// A stable code: `bad_uscc`, `bad_parameter`, `not_found`, `unauthorized`,
-    /// `forbidden`, `too_large`, `unavailable` or `report_failed`.
+    /// `throttled`, `forbidden`, `too_large`, `unavailable`, `report_failed` or
+    /// `qr_failed`.
     pub error: String,
     /// What went wrong, in words.
     pub message: String,
@@ -50,12 +51,27 @@ pub(super) fn params<T>(q: Result<Query<T>, QueryRejection>, form: Form) -> Resu
         .map_err(|e| Failure(WebError::BadParameter("query", e.body_text()), form))
 }
 
+fn unpublished(uscc: &str) -> WebError {
+    WebError::NotFound(format!("no colour code is published for {uscc}"))
+}
+
 /// The public colour code of the enterprise `raw` names.
 pub(super) async fn public_code(app: &Shared, raw: &str) -> Result<PublicCode, WebError> {
     let uscc = data::uscc(raw)?;
     data::public(&app.ch, &uscc, &app.cfg.public_url)
         .await?
-        .ok_or_else(|| WebError::NotFound(format!("no colour code is published for {uscc}")))
+        .ok_or_else(|| unpublished(&uscc))
+}
+
+/// The USCC `raw` names and its public page's address, if its colour code is published
+/// (one query: what a QR code needs).
+pub(super) async fn published_page(app: &Shared, raw: &str) -> Result<(String, String), WebError> {
+    let uscc = data::uscc(raw)?;
+    if !data::published(&app.ch, &uscc).await? {
+        return Err(unpublished(&uscc));
+    }
+    let page = data::page_of(&app.cfg.public_url, &uscc);
+    Ok((uscc, page))
 }
 
 /// An enterprise's public colour code.

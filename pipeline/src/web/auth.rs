@@ -211,13 +211,7 @@ impl Viewer {
             Ok(())
         } else {
             tracing::info!(user = %self.name, "refused a page its role may not open");
-            Err(Failure(
-                WebError::Forbidden(match self.role {
-                    WebRole::Analyst => "analyst",
-                    WebRole::Supervisor => "supervisor",
-                }),
-                self.form,
-            ))
+            Err(Failure(WebError::Forbidden(self.role.as_str()), self.form))
         }
     }
 }

@@ -93,19 +93,33 @@ struct Since {
     changes: u64,
 }
 
+/// The address of `uscc`'s public page: what its QR code holds.
+pub fn page_of(public_url: &str, uscc: &str) -> String {
+    format!("{public_url}/c/{uscc}")
+}
+
+/// The current state of `uscc` (checked), if it has a published colour.
+async fn public_state(ch: &ClickHouse, uscc: &str) -> Result<Option<PublicRow>, WebError> {
+    let q = query(ch, PUBLIC_STATE).bind(uscc);
+    Ok(ch
+        .fetch_bound::<PublicRow>("public state", q)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Whether `uscc` (checked) has a published colour code.
+pub async fn published(ch: &ClickHouse, uscc: &str) -> Result<bool, WebError> {
+    Ok(public_state(ch, uscc).await?.is_some())
+}
+
 /// The public colour code of `uscc` (checked), or `None` when ClickHouse has no state of it.
 pub async fn public(
     ch: &ClickHouse,
     uscc: &str,
     public_url: &str,
 ) -> Result<Option<PublicCode>, WebError> {
-    let q = query(ch, PUBLIC_STATE).bind(uscc);
-    let Some(state) = ch
-        .fetch_bound::<PublicRow>("public state", q)
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some(state) = public_state(ch, uscc).await? else {
         return Ok(None);
     };
     let q = query(ch, COLOUR_SINCE)
@@ -123,7 +137,7 @@ pub async fn public(
         region: state.region,
         industry: state.industry,
         rules_version: state.rules_version,
-        page: format!("{public_url}/c/{uscc}"),
+        page: page_of(public_url, uscc),
     }))
 }
 
@@ -373,7 +387,7 @@ mod tests {
 
     #[test]
     fn codes_and_searches_are_checked() {
-        let good = rules::uscc::with_check("91330106MA2AXXXX1").expect("17 characters");
+        let good = rules::uscc::with_check("91330106MA2AB3CD4").expect("17 characters");
         assert_eq!(uscc(&good.to_lowercase()).unwrap(), good);
         assert!(matches!(uscc("9133"), Err(WebError::BadUscc(..))));
         assert!(matches!(uscc("' OR 1=1 --"), Err(WebError::BadUscc(..))));

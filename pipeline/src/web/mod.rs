@@ -74,6 +74,20 @@ pub enum WebError {
 }
 
 impl WebError {
+    /// Every code of [`WebError::code`]: the bounded values of the failures metric.
+    const CODES: [&'static str; 10] = [
+        "bad_uscc",
+        "bad_parameter",
+        "not_found",
+        "unauthorized",
+        "throttled",
+        "forbidden",
+        "too_large",
+        "unavailable",
+        "report_failed",
+        "qr_failed",
+    ];
+
     fn status(&self) -> StatusCode {
         match self {
             WebError::BadUscc(..) | WebError::BadParameter(..) => StatusCode::BAD_REQUEST,
@@ -209,13 +223,7 @@ impl WebMetrics {
         r.register(Box::new(requests.clone()))?;
         r.register(Box::new(duration.clone()))?;
         r.register(Box::new(failures.clone()))?;
-        for code in [
-            "unavailable",
-            "report_failed",
-            "qr_failed",
-            "unauthorized",
-            "forbidden",
-        ] {
+        for code in WebError::CODES {
             failures.with_label_values(&[code]);
         }
         Ok(WebMetrics {
@@ -337,7 +345,7 @@ async fn observe(State(app): State<Shared>, req: Request, next: Next) -> Respons
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let head: usize = req.uri().to_string().len()
+    let head: usize = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
         + req
             .headers()
             .iter()

@@ -103,11 +103,7 @@ pub async fn public(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, Failure> {
     let c = public_code(&app, &raw).await.map_err(html_err)?;
-    let bands = json!({"bands": {
-        "blue": app.cat.colours.blue,
-        "green": app.cat.colours.green,
-        "yellow": app.cat.colours.yellow,
-    }});
+    let bands = json!({ "bands": report::bands(&app.cat) });
     let since = parse_rfc3339(&c.colour_since)
         .map(shanghai)
         .unwrap_or_default();
@@ -150,15 +146,8 @@ fn nav(v: &Viewer) -> Markup {
             a style=(LINK) href="/s" { "查询 Search" }
             a style=(LINK) href="/s/worsened" { "颜色变差 Worsened" }
             a style=(LINK) href="/s/campaign" { "检查计划 Campaign" }
-            span style="color:#666;font-size:90%" id="user" { (v.name) " (" (role_name(v.role)) ")" }
+            span style="color:#666;font-size:90%" id="user" { (v.name) " (" (v.role.as_str()) ")" }
         }
-    }
-}
-
-fn role_name(r: WebRole) -> &'static str {
-    match r {
-        WebRole::Analyst => "analyst",
-        WebRole::Supervisor => "supervisor",
     }
 }
 
@@ -376,6 +365,7 @@ pub async fn report(
     let digest = r["digest"].as_str().unwrap_or_default().to_owned();
     tracing::info!(user = %viewer.name, format = %format, digest = %digest, "credit report issued");
     let failed = |e| html_err(WebError::Report(e));
+    let not_printed = |e: String| failed(report::ReportError::Pdf(e));
     let name = format!("credit-report-{uscc}.{format}");
     let (content_type, bytes) = match format.as_str() {
         "json" => (
@@ -390,13 +380,14 @@ pub async fn report(
             let page = report::html(&r).map_err(failed)?;
             // At most `super::PDFS_AT_ONCE` Chromiums; the semaphore is never closed, and should
             // the wait fail, the report fails.
-            let _turn =
-                app.pdfs.acquire().await.map_err(|e| {
-                    html_err(WebError::Report(report::ReportError::Pdf(e.to_string())))
-                })?;
+            let _turn = app
+                .pdfs
+                .acquire()
+                .await
+                .map_err(|e| not_printed(e.to_string()))?;
             let pdf = tokio::task::spawn_blocking(move || report::pdf(&page))
                 .await
-                .map_err(|e| html_err(WebError::Report(report::ReportError::Pdf(e.to_string()))))?
+                .map_err(|e| not_printed(e.to_string()))?
                 .map_err(failed)?;
             ("application/pdf", pdf)
         }

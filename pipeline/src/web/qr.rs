@@ -1,12 +1,13 @@
 //! The QR code of an enterprise's public page, as PNG and SVG for the enterprise to print.
-//! Only a published colour code gets one (404 otherwise).
+//! Only a published colour code gets one (404 otherwise); that takes one query, not the
+//! page's two.
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use qrcode::{EcLevel, QrCode};
 
-use super::api::public_code;
+use super::api::published_page;
 use super::{Failure, Form, Shared, WebError};
 
 /// The QR code of `url`, with medium error correction (it survives a smudge).
@@ -52,20 +53,18 @@ fn image(content_type: &'static str, name: String, body: impl IntoResponse) -> R
 
 /// `/c/{uscc}/qr.png`.
 pub async fn png(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
-    let c = public_code(&app, &raw)
-        .await
-        .map_err(|e| Failure(e, Form::Html))?;
-    let bytes = png_of(&c.page).map_err(|e| Failure(e, Form::Html))?;
-    Ok(image("image/png", format!("{}-qr.png", c.uscc), bytes))
+    let page = |e| Failure(e, Form::Html);
+    let (uscc, url) = published_page(&app, &raw).await.map_err(page)?;
+    let bytes = png_of(&url).map_err(page)?;
+    Ok(image("image/png", format!("{uscc}-qr.png"), bytes))
 }
 
 /// `/c/{uscc}/qr.svg`.
 pub async fn svg(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
-    let c = public_code(&app, &raw)
-        .await
-        .map_err(|e| Failure(e, Form::Html))?;
-    let text = svg_of(&c.page).map_err(|e| Failure(e, Form::Html))?;
-    Ok(image("image/svg+xml", format!("{}-qr.svg", c.uscc), text))
+    let page = |e| Failure(e, Form::Html);
+    let (uscc, url) = published_page(&app, &raw).await.map_err(page)?;
+    let text = svg_of(&url).map_err(page)?;
+    Ok(image("image/svg+xml", format!("{uscc}-qr.svg"), text))
 }
 
 #[cfg(test)]
@@ -74,7 +73,7 @@ mod tests {
 
     #[test]
     fn png_and_svg_hold_a_code() {
-        let url = "https://credit.example.gov.cn/c/91330106MA2AXXXX1X";
+        let url = "https://credit.example.gov.cn/c/91330106MA2AB3CD4Y";
         let png = png_of(url).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let img = image::load_from_memory(&png).unwrap();
