@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
-use rules::catalogue::Catalogue;
+use rules::catalogue::{Catalogue, ROWS};
 use rules::fact::{CommitmentEvent, Fact, Src, What};
 use rules::indicators::{Cross, Local, LocalState, ReviewFlag};
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
@@ -154,8 +154,9 @@ pub struct Scored {
     pub region: Option<CompactString>,
     /// Industry code.
     pub industry: Option<CompactString>,
-    /// The 49 r-values in hundredths.
-    r: Vec<i32>,
+    /// The 49 r-values in hundredths (each is rounded to 0.01 and lies in 0–100), in place.
+    #[serde(with = "serde_big_array::BigArray")]
+    r: [u16; ROWS],
     /// Provincial public credit score.
     p: Option<i64>,
     /// The records behind the top-five rows: `(row, records)`.
@@ -175,7 +176,7 @@ impl Scored {
             cap: d.cap,
             region: l.region.clone(),
             industry: l.industry.clone(),
-            r: d.r.iter().map(|x| (x * 100.0).round() as i32).collect(),
+            r: std::array::from_fn(|i| (d.r[i] * 100.0).round() as u16),
             p: l.p,
             top: d.top.into_iter().map(|(row, x)| (row as u8, x)).collect(),
             tax_paid_fen: l.tax_paid_fen,
@@ -478,9 +479,7 @@ fn evaluations<'s>(
         .map(|a| (Uscc::admitted(&a.event.uscc), a))
         .process_timed(
             "Enterprise",
-            move |_u: &Uscc, s: &mut Firm, t, changes, due, timers, out| {
-                s.step(t, changes, due, timers, out, &stage)
-            },
+            move |_u: &Uscc, s: &mut Firm, t, changes, out| s.step(t, changes, out, &stage),
         );
 
     // Its outputs by kind.
@@ -818,8 +817,8 @@ struct Firm {
     facts: LocalState<Arc<Fact>>,
     /// Whether it has a record in effect: the core part's `Known` (D52).
     known: isize,
-    /// Timers set and not yet due.
-    waiting: usize,
+    /// The facts that start or end later, latest first (the stage waits for the last).
+    timers: Vec<(Ts, Due)>,
     /// The links last sent (sorted, each once).
     links: Vec<(Link, isize)>,
     /// What its facts decided when last sent (while known).
@@ -831,9 +830,13 @@ impl Folded for Firm {
         self.life.is_empty()
             && self.facts.is_empty()
             && self.known == 0
-            && self.waiting == 0
+            && self.timers.is_empty()
             && self.links.is_empty()
             && self.own.is_none()
+    }
+
+    fn due(&self) -> Option<Ts> {
+        self.timers.last().map(|(t, _)| *t)
     }
 }
 
@@ -845,11 +848,13 @@ impl Firm {
         &mut self,
         t: Ts,
         changes: &mut Vec<(Arc<Accepted>, isize)>,
-        due: &mut Vec<Due>,
-        timers: &mut Vec<(Ts, Due)>,
         out: &mut Vec<(Out, Ts, isize)>,
         stage: &Stage,
     ) {
+        // The stage runs the step at every time the key is due, so none is before `t`.
+        let first_due = self.timers.partition_point(|(u, _)| *u > t);
+        let due: Vec<Due> = self.timers.drain(first_due..).map(|(_, d)| d).collect();
+        let mut timers = Vec::new();
         let mut derived = Vec::new();
         if !changes.is_empty() {
             self.life
@@ -901,9 +906,14 @@ impl Firm {
                 }
             }
         }
-        self.waiting = self.waiting + timers.len() - due.len();
+        for (u, d) in timers {
+            // Latest first.
+            let i = self.timers.partition_point(|(x, _)| *x > u);
+            rules::reserve_kept(&mut self.timers, 1);
+            self.timers.insert(i, (u, d));
+        }
         let mut links = false;
-        for (f, r) in now.into_iter().chain(due.drain(..)) {
+        for (f, r) in now.into_iter().chain(due) {
             own = true;
             links |= stage.links.reads(&f.what);
             self.facts.update(f, r);

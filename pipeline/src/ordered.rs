@@ -149,35 +149,33 @@ pub trait ReduceOrdered<'s, K, V> {
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static;
 }
 
-/// A key's state for [`ProcessTimed`]: what the key's input changes have built.
+/// A key's state for [`ProcessTimed`]: what the key's input changes have built, and the
+/// key's one timer.
 pub trait Folded: Default + 'static {
-    /// Whether the state holds no input (the key is then forgotten).
+    /// Whether the state holds no input and waits for no time (the key is then forgotten).
     fn is_empty(&self) -> bool;
+    /// The earliest later time the state waits for (its next timer), if any: the operator
+    /// runs the key's step then, with the changes at that time or none. The state keeps
+    /// what is due when; the operator keeps one entry per key, not one per timer.
+    fn due(&self) -> Option<Ts>;
 }
 
 /// A keyed process function over totally ordered time with event-time timers (the shape
 /// of a keyed process function: the enterprise stage, D71). Its logic keeps its own
-/// outputs and says what changed, and may ask to be called again for the key at a later
-/// time with a payload (a fact that starts or ends then).
+/// outputs and says what changed; its state says when it is next due ([`Folded::due`]).
 pub trait ProcessTimed<'s, K, V> {
-    /// For each key and each time its input changes or one of its timers is due,
-    /// `process(key, state, time, changes, due, timers, output)` gets the changes at that
-    /// time and the payloads of the timers due then (both to drain), may push timers
-    /// `(later time, payload)`, and pushes the differences of its output `(value, time,
-    /// diff)` at that time or later. Its output must be a function of the key's
-    /// accumulated input; the key is forgotten when its state [`Folded::is_empty`] (which
-    /// must not be while it waits for a timer).
-    fn process_timed<S, W, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
+    /// For each key and each time its input changes or its state is due,
+    /// `process(key, state, time, changes, output)` gets the changes at that time (to
+    /// drain; none when only a timer is due), does what is due then, and pushes the
+    /// differences of its output `(value, time, diff)` at that time or later. Its output
+    /// must be a function of the key's accumulated input; the key is forgotten when its
+    /// state [`Folded::is_empty`].
+    fn process_timed<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
     where
         S: Folded,
-        W: 'static,
         O: ExchangeData,
-        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
-            + 'static;
+        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Timed<O>) + 'static;
 }
-
-/// Timers a step sets: `(later time, payload)`.
-pub type Timers<W> = Vec<(Ts, W)>;
 
 /// Output differences at their times: `(value, time, diff)`.
 pub type Timed<O> = Vec<(O, Ts, isize)>;
@@ -208,17 +206,11 @@ where
         let (mut new, mut diffs) = (Vec::new(), Vec::new());
         // Each step brings the key's input forward through the changes at a time and
         // pushes the new output minus the old (stored, or recomputed from the old input),
-        // at that time: a reduce sets no timers.
+        // at that time.
         keyed(
             self,
             name,
-            move |k,
-                  keyed: &mut Keyed<Vec<(V, isize)>, O>,
-                  t,
-                  changes,
-                  _due: &mut Vec<()>,
-                  _timers,
-                  timed| {
+            move |k, keyed: &mut Keyed<Vec<(V, isize)>, O>, t, changes, timed| {
                 let old = if stored {
                     std::mem::take(&mut keyed.output)
                 } else {
@@ -234,6 +226,8 @@ where
                 timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
             },
             |k| k.state.is_empty(),
+            // A reduce sets no timers.
+            |_| None,
         )
     }
 }
@@ -243,15 +237,13 @@ where
     K: ExchangeData + Ord + Hash,
     V: ExchangeData,
 {
-    fn process_timed<S, W, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
+    fn process_timed<S, O, P>(self, name: &str, process: P) -> VecCollection<'s, Ts, (K, O)>
     where
         S: Folded,
-        W: 'static,
         O: ExchangeData,
-        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
-            + 'static,
+        P: FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Timed<O>) + 'static,
     {
-        keyed(self, name, process, S::is_empty)
+        keyed(self, name, process, S::is_empty, S::due)
     }
 }
 
@@ -284,32 +276,34 @@ pub(crate) fn difference<O: Ord + Clone>(
     kept
 }
 
-/// What waits in the operator behind both traits: an input change or a key's timer.
-enum Entry<V, W> {
+/// What waits in the operator behind both traits: an input change, or a key's state due
+/// at the entry's time (it may have moved since; the state says).
+enum Entry<V> {
     Change(V, isize),
-    Timer(W),
+    Wake,
 }
 
 /// The operator behind both traits: each key's state `S` (dropped when `is_empty`) is
-/// brought forward by `step` through the changes and due timers at each ready time, in
-/// time order; `step` pushes the differences of the key's output and its new timers. A
-/// timer due before the frontier runs in the same activation, in its key's time order.
-fn keyed<'s, K, V, S, W, O>(
+/// brought forward by `step` through the changes at each ready time and the times it is
+/// `due`, in time order; `step` pushes the differences of the key's output. A key waits
+/// in the operator with one entry at the time it is due (more only while that time
+/// moves); a time due before the frontier runs in the same activation, in its key's time
+/// order.
+fn keyed<'s, K, V, S, O>(
     c: VecCollection<'s, Ts, (K, V)>,
     name: &str,
-    mut step: impl FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Vec<W>, &mut Timers<W>, &mut Timed<O>)
-        + 'static,
+    mut step: impl FnMut(&K, &mut S, Ts, &mut Updates<V>, &mut Timed<O>) + 'static,
     is_empty: impl Fn(&S) -> bool + 'static,
+    due: impl Fn(&S) -> Option<Ts> + 'static,
 ) -> VecCollection<'s, Ts, (K, O)>
 where
     K: ExchangeData + Ord + Hash,
     V: ExchangeData,
     S: Default + 'static,
-    W: 'static,
     O: ExchangeData,
 {
-    // Changes and timers not yet passed by the frontier.
-    let mut pending: Pending<(K, Entry<V, W>)> = Pending::default();
+    // Changes and wake-ups not yet passed by the frontier.
+    let mut pending: Pending<(K, Entry<V>)> = Pending::default();
     // A capability at or before every pending time.
     let mut held: Option<Capability<Ts>> = None;
     // Keys are looked up, never iterated: a fast hash serves.
@@ -333,16 +327,14 @@ where
                 };
                 // Every time before the frontier is complete.
                 let frontier = frontier.frontier().first().copied();
-                let mut ready: Vec<(K, Ts, Entry<V, W>)> = pending
+                let before = |u: &Ts| frontier.is_none_or(|f| *u < f);
+                let mut ready: Vec<(K, Ts, Entry<V>)> = pending
                     .before(frontier)
                     .map(|(t, (k, e))| (k, t, e))
                     .collect();
                 ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
                 let mut ready = ready.into_iter().peekable();
-                let (mut changes, mut due, mut timers, mut out) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                // The current key's timers that fall before the frontier.
-                let mut soon: Vec<(Ts, W)> = Vec::new();
+                let (mut changes, mut out) = (Vec::new(), Vec::new());
                 // Sent under the held capability, which no ready time precedes, through
                 // one session (it sends in buffer-sized batches).
                 let mut session = output.session(&*cap);
@@ -355,34 +347,29 @@ where
                     };
                     loop {
                         let next = ready.peek().filter(|(k, _, _)| *k == key).map(|x| x.1);
-                        let Some(t) = next.into_iter().chain(soon.iter().map(|x| x.0)).min() else {
+                        let soon = due(s).filter(before);
+                        let Some(t) = next.into_iter().chain(soon).min() else {
                             break;
                         };
                         while let Some((_, _, e)) = ready.next_if(|(k, u, _)| *k == key && *u == t)
                         {
-                            match e {
-                                Entry::Change(v, r) => changes.push((v, r)),
-                                Entry::Timer(w) => due.push(w),
+                            if let Entry::Change(v, r) = e {
+                                changes.push((v, r));
                             }
                         }
-                        let mut i = 0;
-                        while i < soon.len() {
-                            if soon[i].0 == t {
-                                due.push(soon.swap_remove(i).1);
-                            } else {
-                                i += 1;
-                            }
+                        // A wake-up whose time has moved does nothing.
+                        if changes.is_empty() && soon != Some(t) {
+                            continue;
                         }
-                        step(&key, s, t, &mut changes, &mut due, &mut timers, &mut out);
+                        let was = due(s);
+                        step(&key, s, t, &mut changes, &mut out);
                         changes.clear();
-                        due.clear();
-                        for (u, w) in timers.drain(..) {
-                            debug_assert!(u > t, "a timer is set for a later time");
-                            if frontier.is_some_and(|f| u >= f) {
-                                pending.push(u, (key.clone(), Entry::Timer(w)));
-                            } else {
-                                soon.push((u, w));
-                            }
+                        let now = due(s);
+                        debug_assert!(now.is_none_or(|u| u > t), "due at a later time");
+                        // A time at or past the frontier waits here; one before it runs
+                        // in this loop.
+                        if let Some(u) = now.filter(|u| now != was && !before(u)) {
+                            pending.push(u, (key.clone(), Entry::Wake));
                         }
                         for (o, u, diff) in out.drain(..) {
                             session.give(((key.clone(), o), u, diff));

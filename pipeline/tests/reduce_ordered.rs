@@ -61,42 +61,44 @@ fn held_for(v: u8) -> Option<Ts> {
 }
 
 /// A timed state machine's state: the key's values and counts, sorted, counts non-zero,
-/// kept by each change and each due timer; its timers not yet due; its last output.
+/// kept by each change and each due timer; its timers not yet due, by time; its last
+/// output.
 #[derive(Default)]
 struct Values {
     values: Vec<(u8, isize)>,
-    waiting: usize,
+    timers: Vec<(Ts, (u8, isize))>,
     output: Vec<((u32, i64), isize)>,
 }
 
 impl Folded for Values {
     fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.waiting == 0 && self.output.is_empty()
+        self.values.is_empty() && self.timers.is_empty() && self.output.is_empty()
+    }
+
+    fn due(&self) -> Option<Ts> {
+        self.timers.first().map(|(t, _)| *t)
     }
 }
 
 impl Values {
-    /// The changes at `t` and the timers due then; a timer to retract each new change when
-    /// it is no longer held; the output then, minus the one before.
-    fn step(
-        &mut self,
-        k: &u8,
-        t: Ts,
-        changes: &mut Vec<(u8, isize)>,
-        due: &mut Vec<(u8, isize)>,
-        timers: &mut Vec<(Ts, (u8, isize))>,
-        out: &mut Timed<(u32, i64)>,
-    ) {
-        self.waiting -= due.len();
+    /// The changes at `t` and the timers due then (none is due before: the operator runs a
+    /// step at every time the state is due); a timer to retract each new change when it is
+    /// no longer held; the output then, minus the one before.
+    fn step(&mut self, k: &u8, t: Ts, changes: &mut Vec<(u8, isize)>, out: &mut Timed<(u32, i64)>) {
+        assert!(
+            self.timers.first().is_none_or(|(u, _)| *u >= t),
+            "a time due was missed"
+        );
+        let due = self.timers.partition_point(|(u, _)| *u <= t);
+        for (_, (v, r)) in self.timers.drain(..due).collect::<Vec<_>>() {
+            self.update(v, r);
+        }
         for (v, r) in changes.drain(..) {
             self.update(v, r);
             if let Some(d) = held_for(v) {
-                timers.push((t + d, (v, -r)));
-                self.waiting += 1;
+                let i = self.timers.partition_point(|(u, _)| *u <= t + d);
+                self.timers.insert(i, (t + d, (v, -r)));
             }
-        }
-        for (v, r) in due.drain(..) {
-            self.update(v, r);
         }
         out.extend(self.output.drain(..).map(|(o, r)| (o, t, -r)));
         if !self.values.is_empty() {
@@ -139,12 +141,11 @@ fn run(steps: Vec<(Vec<Update>, Ts)>, workers: usize, mode: Mode) -> (Vec<Out>, 
                         .clone()
                         .reduce_ordered("Ordered", outputs, logic::<u8>)
                 }
-                Mode::Timed => updates.clone().process_timed(
-                    "Timed",
-                    |k, s: &mut Values, t, changes, due, timers, out| {
-                        s.step(k, t, changes, due, timers, out)
-                    },
-                ),
+                Mode::Timed => updates
+                    .clone()
+                    .process_timed("Timed", |k, s: &mut Values, t, changes, out| {
+                        s.step(k, t, changes, out)
+                    }),
             }
             .inspect(move |x| m.borrow_mut().push(*x));
             let reference = match mode {

@@ -21,13 +21,15 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// What an enterprise's own active facts decide. Equal and ordered field by field, the
-/// r-values by their total order (they are rounded, never NaN), so that a dataflow can
-/// carry it.
+/// What an enterprise's own active facts decide. Equal and ordered field by field, so that
+/// a dataflow can carry it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Local {
-    /// r-values of rows 1–44 (45–49 are 0 here), rounded to 0.01.
-    pub r: Vec<f64>,
+    /// r-values of rows 1–44 (45–49 are 0 here) in hundredths: each r is rounded to 0.01
+    /// and lies in 0–100, so this holds it exactly, in place, with no allocation
+    /// ([`Local::r_values`] gives the values).
+    #[serde(with = "serde_big_array::BigArray")]
+    r: [u16; ROWS],
     /// The records behind each row with a positive value, by row (a row at 0, which no
     /// explanation names, has none): most rows are 0, so only the others are listed.
     evidence: Vec<(u8, Arc<[Src]>)>,
@@ -102,7 +104,9 @@ impl Ord for Local {
                 }
             })
         };
-        lexicographic(&self.r, &other.r, f64::total_cmp)
+        // Hundredths order as the values they hold.
+        self.r
+            .cmp(&other.r)
             .then_with(|| lexicographic(&self.evidence, &other.evidence, rows))
             .then_with(|| rest(self).cmp(&rest(other)))
     }
@@ -132,6 +136,11 @@ impl PartialEq for Local {
 impl Eq for Local {}
 
 impl Local {
+    /// The 49 r-values (rows 45–49 are 0 here: the joins decide them).
+    pub fn r_values(&self) -> Vec<f64> {
+        self.r.iter().map(|x| f64::from(*x) / 100.0).collect()
+    }
+
     /// The records behind row `row` (1–44) when its value is positive; none otherwise.
     pub fn evidence(&self, row: usize) -> Arc<[Src]> {
         self.evidence
@@ -486,7 +495,7 @@ impl Local {
     /// The state of an enterprise with no facts, before any part is computed.
     fn blank() -> Local {
         Local {
-            r: vec![0.0; ROWS],
+            r: [0; ROWS],
             evidence: Vec::new(),
             tax_grade: None,
             serious_penalties: 0,
@@ -511,7 +520,8 @@ impl Local {
     /// (`score::top_rows`).
     fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<Src>) {
         let x = value(row, m, cat);
-        self.r[row - 1] = x;
+        // Exact: `x` is a whole number of hundredths in 0–100 (`value`).
+        self.r[row - 1] = (x * 100.0).round() as u16;
         let at = self
             .evidence
             .binary_search_by_key(&(row as u8), |(r, _)| *r);

@@ -249,7 +249,7 @@ pub fn evaluate(
 
 /// The 49 r-values (rows 45–49 from `cross`), the active triggers and `P`.
 fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> (Vec<f64>, Triggers, Option<f64>) {
-    let mut r = local.r.clone();
+    let mut r = local.r_values();
     cross_rows(&mut r, cross, cat);
     let triggers = triggers(local, &r, cat);
     (r, triggers, local.p.map(|p| p as f64))
@@ -497,7 +497,7 @@ pub fn worst_cap(triggers: Triggers, cat: &Catalogue) -> Colour {
 /// rows 47–49 of related enterprises read. Red triggers read only the enterprise's own
 /// rows, so `local.r` (rows 45–49 still 0) decides them.
 pub fn red_trigger(local: &Local, cat: &Catalogue) -> bool {
-    !local.stopped() && worst_cap(triggers(local, &local.r, cat), cat) == Colour::Red
+    !local.stopped() && worst_cap(triggers(local, &local.r_values(), cat), cat) == Colour::Red
 }
 
 /// Which facts decide what other enterprises read about an enterprise: [`red_trigger`],

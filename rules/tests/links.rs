@@ -76,7 +76,7 @@ fn removing_a_fact_changes_only_the_rows_its_kind_reads() {
     for (t, enterprises) in snapshots(&log, &cat) {
         for facts in enterprises {
             let all: Vec<&Fact> = facts.iter().collect();
-            let whole = local(&all, &cat);
+            let whole_r = local(&all, &cat).r_values();
             for (i, f) in facts.iter().enumerate() {
                 kinds.insert(kind(&f.what));
                 let without: Vec<&Fact> = all
@@ -85,9 +85,9 @@ fn removing_a_fact_changes_only_the_rows_its_kind_reads() {
                     .filter(|(j, _)| *j != i)
                     .map(|(_, g)| *g)
                     .collect();
-                let less = local(&without, &cat);
+                let less = local(&without, &cat).r_values();
                 for row in 1..=ROWS {
-                    if whole.r[row - 1] != less.r[row - 1] {
+                    if whole_r[row - 1] != less[row - 1] {
                         assert!(
                             rows_read(&f.what).contains(&row),
                             "at {t}, removing {:?} changed row {row}",
