@@ -10,7 +10,8 @@
 //! Updates at future times (a fact's end, for example) wait until the frontier passes them.
 //!
 //! [`ProcessTimed`] is the same operator for a keyed state machine that updates its state
-//! by each change and sets timers for later times of its key (the enterprise stage, D71).
+//! by each change and keeps its own timers: the operator keeps one wake-up entry per key, at
+//! the time the state says it is next due (the enterprise stage, D71 and D84).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
