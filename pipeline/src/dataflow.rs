@@ -23,7 +23,8 @@
 //! [`crate::ordered::ProcessTimed::process_timed`].
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -817,8 +818,8 @@ struct Firm {
     facts: LocalState<Arc<Fact>>,
     /// Whether it has a record in effect: the core part's `Known` (D52).
     known: isize,
-    /// The facts that start or end later, latest first (the stage waits for the last).
-    timers: Vec<(Ts, Due)>,
+    /// The facts that start or end later, earliest on top (the stage waits for it).
+    timers: BinaryHeap<Reverse<(Ts, Due)>>,
     /// The links last sent (sorted, each once).
     links: Vec<(Link, isize)>,
     /// What its facts decided when last sent (while known).
@@ -836,7 +837,7 @@ impl Folded for Firm {
     }
 
     fn due(&self) -> Option<Ts> {
-        self.timers.last().map(|(t, _)| *t)
+        self.timers.peek().map(|Reverse((t, _))| *t)
     }
 }
 
@@ -852,9 +853,10 @@ impl Firm {
         stage: &Stage,
     ) {
         // The stage runs the step at every time the key is due, so none is before `t`.
-        let first_due = self.timers.partition_point(|(u, _)| *u > t);
-        let due: Vec<Due> = self.timers.drain(first_due..).map(|(_, d)| d).collect();
-        let mut timers = Vec::new();
+        let mut due = Vec::new();
+        while self.timers.peek().is_some_and(|Reverse((u, _))| *u <= t) {
+            due.extend(self.timers.pop().map(|Reverse((_, d))| d));
+        }
         let mut derived = Vec::new();
         if !changes.is_empty() {
             self.life
@@ -884,12 +886,12 @@ impl Firm {
                     if to == t {
                         now.push((Arc::clone(&f), -r));
                     } else if to < Ts::MAX {
-                        timers.push((to, (Arc::clone(&f), -r)));
+                        self.timers.push(Reverse((to, (Arc::clone(&f), -r))));
                     }
                     if from == t {
                         now.push((f, r));
                     } else {
-                        timers.push((from, (f, r)));
+                        self.timers.push(Reverse((from, (f, r))));
                     }
                 }
                 Derived::Dead(x) => {
@@ -905,12 +907,6 @@ impl Firm {
                     out.push((Out::Status(x), from, r));
                 }
             }
-        }
-        for (u, d) in timers {
-            // Latest first.
-            let i = self.timers.partition_point(|(x, _)| *x > u);
-            rules::reserve_kept(&mut self.timers, 1);
-            self.timers.insert(i, (u, d));
         }
         let mut links = false;
         for (f, r) in now.into_iter().chain(due) {
