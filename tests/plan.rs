@@ -43,13 +43,6 @@ fn plan(ns: &Namespace, args: &[&str]) -> std::process::Output {
         .expect("run steward plan")
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 #[derive(Debug, Row, Deserialize)]
 struct Colours {
     uscc: String,
@@ -57,11 +50,12 @@ struct Colours {
 }
 
 fn plan_rows(ch: &ClickHouse, campaign: &str) -> Vec<PlanRow> {
-    rt().block_on(ch.fetch(&format!(
-        "SELECT * FROM {}.inspection_plans WHERE campaign_id = '{campaign}' ORDER BY uscc",
-        ch.database()
-    )))
-    .expect("plan rows")
+    e2e::runtime()
+        .block_on(ch.fetch(&format!(
+            "SELECT * FROM {}.inspection_plans WHERE campaign_id = '{campaign}' ORDER BY uscc",
+            ch.database()
+        )))
+        .expect("plan rows")
 }
 
 #[test]
@@ -74,7 +68,7 @@ fn plans_on_generated_data() {
     };
     load_generated(&ns, &gen).expect("load generated data");
     let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
-    let colours: BTreeMap<String, String> = rt()
+    let colours: BTreeMap<String, String> = e2e::runtime()
         .block_on(ch.fetch::<Colours>(&format!(
             "SELECT uscc, colour FROM {}.enterprise_state FINAL WHERE deleted = 0",
             ch.database()
@@ -198,7 +192,7 @@ fn plans_on_generated_data() {
     );
 
     // A region filter plans only that region.
-    let region = rt()
+    let region = e2e::runtime()
         .block_on(ch.fetch::<Colours>(&format!(
             "SELECT region AS uscc, '' AS colour FROM {}.enterprise_state FINAL \
              WHERE deleted = 0 AND region != '' LIMIT 1",
@@ -220,7 +214,7 @@ fn plans_on_generated_data() {
 fn targeted_overrides() {
     let ns = Namespace::new("plan_override");
     let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
-    rt().block_on(ch.migrate()).expect("migrate");
+    e2e::runtime().block_on(ch.migrate()).expect("migrate");
     // 40 blue enterprises with an annual-report mismatch (row 16): half with 100M CNY of
     // registered capital; 40 in an address cluster of ≥ 10 firms (row 14).
     let mut states = Vec::new();
@@ -261,12 +255,13 @@ fn targeted_overrides() {
         states.push(state);
         values.push(v);
     }
-    rt().block_on(async {
-        ch.insert("enterprise_state", &states).await?;
-        ch.insert("indicator_values", &values).await?;
-        ch.insert("records", &records).await
-    })
-    .expect("insert");
+    e2e::runtime()
+        .block_on(async {
+            ch.insert("enterprise_state", &states).await?;
+            ch.insert("indicator_values", &values).await?;
+            ch.insert("records", &records).await
+        })
+        .expect("insert");
     let out = plan(&ns, &["--campaign", "t", "--seed", "1"]);
     assert!(
         out.status.success(),

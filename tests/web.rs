@@ -5,8 +5,8 @@
 //!   enterprise with records of the most feeds); its QR codes (PNG read back by a QR
 //!   decoder, and SVG) link to the page; a malformed USCC gets 400, an unknown one 404;
 //! - the supervisor view refuses no credentials and wrong ones (401), the analyst role on
-//!   supervisor-only pages (403), and a name after five failed sign-ins (429); search, worsened and campaign agree with ClickHouse; the
-//!   enterprise page holds the explanation by indicator names, the chart and every record;
+//!   supervisor-only pages (403), and a name after five failed sign-ins (429); search,
+//!   worsened and campaign agree with ClickHouse; the enterprise page holds the explanation by indicator names, the chart and every record;
 //!   the credit report it issues passes `steward report verify`;
 //! - SQL injection in every parameter, unknown parameters and an oversized request get 4xx
 //!   and leave the service running; API answers match the OpenAPI document's schemas;
@@ -167,7 +167,7 @@ struct Richest {
 /// What the public page of `uscc` must never show: its record ids, and the person hashes
 /// and decision, case, loan and commitment numbers in its records.
 fn private_of(ch: &ClickHouse, db: &str, uscc: &str) -> BTreeSet<String> {
-    let bodies: Vec<Body> = rt()
+    let bodies: Vec<Body> = e2e::runtime()
         .block_on(ch.fetch::<Body>(&format!(
             "SELECT event_id, body FROM {db}.records FINAL WHERE uscc = '{uscc}'"
         )))
@@ -203,15 +203,10 @@ struct State {
     rules_version: String,
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn count(ch: &ClickHouse, sql: &str) -> u64 {
-    rt().block_on(ch.fetch::<u64>(sql)).expect("count")[0]
+    e2e::runtime()
+        .block_on(ch.fetch::<u64>(sql))
+        .expect("count")[0]
 }
 
 /// Every string value in `v`, recursively, of the keys named `key`.
@@ -259,13 +254,13 @@ fn web_service() {
     let ch = ClickHouse::new(&ns.cfg.clickhouse).expect("client");
     let db = ch.database().to_owned();
     // The enterprises with records of the most feeds, as many as cover every feed.
-    let all_feeds: BTreeSet<String> = rt()
+    let all_feeds: BTreeSet<String> = e2e::runtime()
         .block_on(ch.fetch::<String>(&format!("SELECT DISTINCT feed FROM {db}.records")))
         .expect("feeds")
         .into_iter()
         .collect();
     assert!(all_feeds.len() >= 10, "{all_feeds:?}");
-    let richest: Vec<Richest> = rt()
+    let richest: Vec<Richest> = e2e::runtime()
         .block_on(ch.fetch::<Richest>(&format!(
             "SELECT uscc, groupUniqArray(feed) AS feeds FROM {db}.records FINAL \
              GROUP BY uscc ORDER BY length(feeds) DESC, uscc LIMIT 20"
@@ -287,7 +282,7 @@ fn web_service() {
         "the checked enterprises cover every feed"
     );
     let uscc = checked[0].as_str();
-    let state: State = rt()
+    let state: State = e2e::runtime()
         .block_on(ch.fetch::<State>(&format!(
             "SELECT colour, region, industry, rules_version FROM {db}.enterprise_state FINAL \
              WHERE deleted = 0 AND uscc = '{uscc}'"
@@ -361,7 +356,7 @@ fn web_service() {
     struct Last {
         t: u32,
     }
-    let last = rt()
+    let last = e2e::runtime()
         .block_on(ch.fetch::<Last>(&format!(
             "SELECT max(as_of) AS t FROM {db}.colour_history WHERE uscc = '{uscc}' AND to_colour = '{}'",
             state.colour

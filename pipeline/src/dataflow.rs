@@ -32,7 +32,7 @@ use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::{Catalogue, ROWS};
 use rules::fact::{CommitmentEvent, Fact, Src, What};
-use rules::indicators::{Cross, Local, LocalState, ReviewFlag};
+use rules::indicators::{hundredths, r_of_hundredths, Cross, Local, LocalState, ReviewFlag};
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
@@ -177,7 +177,7 @@ impl Scored {
             cap: d.cap,
             region: l.region.clone(),
             industry: l.industry.clone(),
-            r: std::array::from_fn(|i| (d.r[i] * 100.0).round() as u16),
+            r: std::array::from_fn(|i| hundredths(d.r[i])),
             p: l.p,
             top: d.top.into_iter().map(|(row, x)| (row as u8, x)).collect(),
             tax_paid_fen: l.tax_paid_fen,
@@ -187,7 +187,7 @@ impl Scored {
 
     /// The 49 r-values.
     pub fn r_values(&self) -> Vec<f64> {
-        self.r.iter().map(|x| f64::from(*x) / 100.0).collect()
+        r_of_hundredths(&self.r)
     }
 
     /// `S` (rounded to 0.1); `None` when scoring stopped.

@@ -21,6 +21,17 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// An r-value (rounded to 0.01, in 0–100) as whole hundredths: exact, and
+/// [`r_of_hundredths`] gives back the same `f64` bit for bit (the division [`round2`] does).
+pub fn hundredths(r: f64) -> u16 {
+    (r * 100.0).round() as u16
+}
+
+/// The r-values that [`hundredths`] holds.
+pub fn r_of_hundredths(h: &[u16]) -> Vec<f64> {
+    h.iter().map(|x| f64::from(*x) / 100.0).collect()
+}
+
 /// What an enterprise's own active facts decide. Equal and ordered field by field, so that
 /// a dataflow can carry it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,7 +149,7 @@ impl Eq for Local {}
 impl Local {
     /// The 49 r-values (rows 45–49 are 0 here: the joins decide them).
     pub fn r_values(&self) -> Vec<f64> {
-        self.r.iter().map(|x| f64::from(*x) / 100.0).collect()
+        r_of_hundredths(&self.r)
     }
 
     /// The records behind row `row` (1–44) when its value is positive; none otherwise.
@@ -520,8 +531,7 @@ impl Local {
     /// (`score::top_rows`).
     fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<Src>) {
         let x = value(row, m, cat);
-        // Exact: `x` is a whole number of hundredths in 0–100 (`value`).
-        self.r[row - 1] = (x * 100.0).round() as u16;
+        self.r[row - 1] = hundredths(x);
         let at = self
             .evidence
             .binary_search_by_key(&(row as u8), |(r, _)| *r);

@@ -155,10 +155,7 @@ fn main() {
                 t: u32,
                 n: u64,
             }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = e2e::runtime();
             let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
             while !done.load(Ordering::SeqCst) {
                 // The rows a query counts were visible when it started: a slow answer does
@@ -229,10 +226,7 @@ fn main() {
         q: Vec<f64>,
         max: i64,
     }
-    let delays = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    let delays = e2e::runtime()
         .block_on(
             ns.clickhouse()
                 .query(

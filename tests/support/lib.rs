@@ -332,6 +332,14 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A runtime on the calling thread, for a test's few ClickHouse calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A colour's name on the Chinese pages (the credit report, `steward web`).
 pub fn chinese(colour: &str) -> &'static str {
     match colour {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use clickhouse::{RowOwned, RowRead};
 use connectors::clickhouse::{
     ChangeRow, ClickHouse, ClickHouseError, CommitmentCheckRow, RecordRow, StateRow, StatusRow,
 };
@@ -81,57 +82,54 @@ pub struct Sources {
     pub statuses: Vec<StatusRow>,
 }
 
-/// Reads the sources of `uscc`'s report; every value is bound into its query, never
-/// pasted (the database name comes from the validated configuration).
+/// `SELECT * FROM {db}.{from} WHERE uscc = ? {rest}` with `uscc` bound (never pasted; the
+/// database name comes from the validated configuration).
+async fn of_uscc<T: RowOwned + RowRead>(
+    ch: &ClickHouse,
+    uscc: &str,
+    from: &str,
+    rest: &str,
+) -> Result<Vec<T>, ClickHouseError> {
+    let sql = format!(
+        "SELECT * FROM {}.{from} WHERE uscc = ? {rest}",
+        ch.database()
+    );
+    ch.fetch_bound(
+        &format!("report: {from} of {uscc}"),
+        ch.query(&sql).bind(uscc),
+    )
+    .await
+}
+
+/// Reads the sources of `uscc`'s report.
 pub async fn fetch(ch: &ClickHouse, uscc: &str) -> Result<Sources, ReportError> {
     if uscc.len() != 18 || !uscc.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ReportError::BadUscc(uscc.to_owned()));
     }
-    let db = ch.database();
-    let bound = |sql: String| ch.query(&sql).bind(uscc);
-    let state: Vec<StateRow> = ch
-        .fetch_bound(
-            "report: state",
-            bound(format!(
-                "SELECT * FROM {db}.enterprise_state FINAL WHERE deleted = 0 AND uscc = ?"
-            )),
-        )
-        .await?;
-    let changes = ch
-        .fetch_bound(
-            "report: colour history",
-            bound(format!(
-                "SELECT * FROM {db}.colour_history WHERE uscc = ? ORDER BY as_of, change_id"
-            )),
-        )
-        .await?;
-    let records = ch
-        .fetch_bound(
-            "report: records",
-            bound(format!(
-                "SELECT * FROM {db}.records FINAL WHERE uscc = ? \
-                 ORDER BY event_time, feed, event_id, record_version"
-            )),
-        )
-        .await?;
-    let checks = ch
-        .fetch_bound(
-            "report: commitment checks",
-            bound(format!(
-                "SELECT * FROM {db}.commitment_checks WHERE uscc = ? \
-                 ORDER BY commitment_id, as_of, check_id"
-            )),
-        )
-        .await?;
-    let statuses = ch
-        .fetch_bound(
-            "report: record statuses",
-            bound(format!(
-                "SELECT * FROM {db}.record_status WHERE uscc = ? \
-                 ORDER BY feed, event_id, record_version, version"
-            )),
-        )
-        .await?;
+    let state: Vec<StateRow> =
+        of_uscc(ch, uscc, "enterprise_state FINAL", "AND deleted = 0").await?;
+    let changes = of_uscc(ch, uscc, "colour_history", "ORDER BY as_of, change_id").await?;
+    let records = of_uscc(
+        ch,
+        uscc,
+        "records FINAL",
+        "ORDER BY event_time, feed, event_id, record_version",
+    )
+    .await?;
+    let checks = of_uscc(
+        ch,
+        uscc,
+        "commitment_checks",
+        "ORDER BY commitment_id, as_of, check_id",
+    )
+    .await?;
+    let statuses = of_uscc(
+        ch,
+        uscc,
+        "record_status",
+        "ORDER BY feed, event_id, record_version, version",
+    )
+    .await?;
     Ok(Sources {
         state: state.into_iter().next(),
         changes,

@@ -51,20 +51,27 @@ fn image(content_type: &'static str, name: String, body: impl IntoResponse) -> R
         .into_response()
 }
 
+/// The QR code of the public page `raw` names, drawn by `draw`, as a file `{uscc}-qr.{ext}`.
+async fn qr<B: IntoResponse>(
+    app: &Shared,
+    raw: &str,
+    (ext, content_type): (&str, &'static str),
+    draw: fn(&str) -> Result<B, WebError>,
+) -> Result<Response, Failure> {
+    let page = |e| Failure(e, Form::Html);
+    let (uscc, url) = published_page(app, raw).await.map_err(page)?;
+    let body = draw(&url).map_err(page)?;
+    Ok(image(content_type, format!("{uscc}-qr.{ext}"), body))
+}
+
 /// `/c/{uscc}/qr.png`.
 pub async fn png(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
-    let page = |e| Failure(e, Form::Html);
-    let (uscc, url) = published_page(&app, &raw).await.map_err(page)?;
-    let bytes = png_of(&url).map_err(page)?;
-    Ok(image("image/png", format!("{uscc}-qr.png"), bytes))
+    qr(&app, &raw, ("png", "image/png"), png_of).await
 }
 
 /// `/c/{uscc}/qr.svg`.
 pub async fn svg(State(app): State<Shared>, Path(raw): Path<String>) -> Result<Response, Failure> {
-    let page = |e| Failure(e, Form::Html);
-    let (uscc, url) = published_page(&app, &raw).await.map_err(page)?;
-    let text = svg_of(&url).map_err(page)?;
-    Ok(image("image/svg+xml", format!("{uscc}-qr.svg"), text))
+    qr(&app, &raw, ("svg", "image/svg+xml"), svg_of).await
 }
 
 #[cfg(test)]
