@@ -29,6 +29,21 @@ scripts/chdb.sh >/dev/null
 # target directory, and a CI run once stopped on "No space left on device").
 export CARGO_INCREMENTAL=0
 
+# A clean build of every test takes about 7 GiB under target/, and the services' data and
+# chdb about 2 GiB more (measured 2026-12-05). A CI run once stopped in the linker on a disk
+# with 4 GiB free ("No space left on device", then a bus error): say so first, not after
+# ten minutes of building.
+target=${CARGO_TARGET_DIR:-$ROOT/target}
+probe=$target
+while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
+free_gib=$(($(df -Pk "$probe" | awk 'NR == 2 {print $4}') / 1024 / 1024))
+echo "== disk: $free_gib GiB free for $target"
+if [ "$free_gib" -lt 10 ]; then
+  echo "WARNING: a clean build of the tests needs about 9 GiB (target/ and the services'" \
+    "data); $free_gib GiB are free. Free some (e.g. cargo clean, scripts/services.sh reset)" \
+    "if the build stops on 'No space left on device'." >&2
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

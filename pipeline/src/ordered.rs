@@ -105,17 +105,17 @@ impl<T> Pending<T> {
     }
 }
 
-/// One key's state and the output last produced from it.
-struct Keyed<S, O> {
-    state: S,
-    /// Empty unless the outputs are [`Outputs::Stored`].
+/// One key's input and the output last produced from it (a reduce with
+/// [`Outputs::Stored`]; with [`Outputs::Recomputed`] a key keeps its input alone).
+struct Keyed<V, O> {
+    input: Vec<(V, isize)>,
     output: Vec<(O, isize)>,
 }
 
-impl<S: Default, O> Default for Keyed<S, O> {
+impl<V, O> Default for Keyed<V, O> {
     fn default() -> Self {
         Keyed {
-            state: S::default(),
+            input: Vec::new(),
             output: Vec::new(),
         }
     }
@@ -196,7 +196,6 @@ where
         O: ExchangeData + Ord,
         L: FnMut(&K, &[(V, isize)], &mut Vec<(O, isize)>) + 'static,
     {
-        let stored = outputs == Outputs::Stored;
         // `logic`'s output over an input, consolidated (nothing over an empty one).
         let mut run = move |k: &K, input: &[(V, isize)], out: &mut Vec<(O, isize)>| {
             if !input.is_empty() {
@@ -207,29 +206,40 @@ where
         let (mut new, mut diffs) = (Vec::new(), Vec::new());
         // Each step brings the key's input forward through the changes at a time and
         // pushes the new output minus the old (stored, or recomputed from the old input),
-        // at that time.
-        keyed(
-            self,
-            name,
-            move |k, keyed: &mut Keyed<Vec<(V, isize)>, O>, t, changes, timed| {
-                let old = if stored {
-                    std::mem::take(&mut keyed.output)
-                } else {
+        // at that time. A reduce sets no timers.
+        match outputs {
+            Outputs::Stored => keyed(
+                self,
+                name,
+                move |k, keyed: &mut Keyed<V, O>, t, changes, timed| {
+                    let old = std::mem::take(&mut keyed.output);
+                    for (v, r) in changes.drain(..) {
+                        add(&mut keyed.input, v, r);
+                    }
+                    run(k, &keyed.input, &mut new);
+                    keyed.output = difference(&mut new, old, true, &mut diffs);
+                    timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
+                },
+                |k| k.input.is_empty(),
+                |_| None,
+            ),
+            Outputs::Recomputed => keyed(
+                self,
+                name,
+                move |k, input: &mut Vec<(V, isize)>, t, changes, timed| {
                     let mut old = Vec::new();
-                    run(k, &keyed.state, &mut old);
-                    old
-                };
-                for (v, r) in changes.drain(..) {
-                    add(&mut keyed.state, v, r);
-                }
-                run(k, &keyed.state, &mut new);
-                keyed.output = difference(&mut new, old, stored, &mut diffs);
-                timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
-            },
-            |k| k.state.is_empty(),
-            // A reduce sets no timers.
-            |_| None,
-        )
+                    run(k, input, &mut old);
+                    for (v, r) in changes.drain(..) {
+                        add(input, v, r);
+                    }
+                    run(k, input, &mut new);
+                    difference(&mut new, old, false, &mut diffs);
+                    timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
+                },
+                Vec::is_empty,
+                |_| None,
+            ),
+        }
     }
 }
 
