@@ -29,6 +29,7 @@ use connectors::clickhouse::{ClickHouse, ClickHouseError};
 use connectors::config::{WebConfig, WebRole};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use rules::catalogue::Catalogue;
+use strum::IntoEnumIterator;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -38,8 +39,14 @@ pub mod data;
 mod pages;
 mod qr;
 
-/// Why a request failed; each kind has its status and says what to do in words.
-#[derive(Debug, thiserror::Error)]
+/// Why a request failed; each kind has its status and says what to do in words, and its
+/// bounded code ([`Code`]: the JSON answer's `error` and the failures metric's label).
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(Code),
+    derive(strum::EnumIter, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
 pub enum WebError {
     /// The USCC in the address is not a valid code.
     #[error("{0:?} is not a valid unified social credit code: {1}")]
@@ -67,27 +74,15 @@ pub enum WebError {
     Unavailable(#[source] ClickHouseError),
     /// A report could not be made (its PDF, for example).
     #[error("the report could not be made: {0}")]
+    #[strum_discriminants(strum(serialize = "report_failed"))]
     Report(#[source] crate::report::ReportError),
     /// A QR code could not be drawn.
     #[error("the QR code could not be made: {0}")]
+    #[strum_discriminants(strum(serialize = "qr_failed"))]
     Qr(String),
 }
 
 impl WebError {
-    /// Every code of [`WebError::code`]: the bounded values of the failures metric.
-    const CODES: [&'static str; 10] = [
-        "bad_uscc",
-        "bad_parameter",
-        "not_found",
-        "unauthorized",
-        "throttled",
-        "forbidden",
-        "too_large",
-        "unavailable",
-        "report_failed",
-        "qr_failed",
-    ];
-
     fn status(&self) -> StatusCode {
         match self {
             WebError::BadUscc(..) | WebError::BadParameter(..) => StatusCode::BAD_REQUEST,
@@ -103,18 +98,7 @@ impl WebError {
 
     /// A bounded code for the metrics and the JSON answer.
     fn code(&self) -> &'static str {
-        match self {
-            WebError::BadUscc(..) => "bad_uscc",
-            WebError::BadParameter(..) => "bad_parameter",
-            WebError::NotFound(_) => "not_found",
-            WebError::Unauthorized => "unauthorized",
-            WebError::Throttled(_) => "throttled",
-            WebError::Forbidden(_) => "forbidden",
-            WebError::TooLarge(_) => "too_large",
-            WebError::Unavailable(_) => "unavailable",
-            WebError::Report(_) => "report_failed",
-            WebError::Qr(_) => "qr_failed",
-        }
+        Code::from(self).into()
     }
 }
 
@@ -223,8 +207,8 @@ impl WebMetrics {
         r.register(Box::new(requests.clone()))?;
         r.register(Box::new(duration.clone()))?;
         r.register(Box::new(failures.clone()))?;
-        for code in WebError::CODES {
-            failures.with_label_values(&[code]);
+        for code in Code::iter() {
+            failures.with_label_values(&[<&str>::from(code)]);
         }
         Ok(WebMetrics {
             requests,
@@ -412,4 +396,32 @@ async fn shutdown() {
         () = term => {}
     }
     tracing::info!("steward web stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator;
+
+    use super::Code;
+
+    #[test]
+    fn every_failure_code_is_distinct_and_documented_in_the_api() {
+        let codes: Vec<&str> = Code::iter().map(<&str>::from).collect();
+        let mut distinct = codes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), codes.len(), "codes: {codes:?}");
+        // The codes clients and dashboards match on stay as they were published.
+        assert!(codes.contains(&"report_failed") && codes.contains(&"bad_uscc"));
+        // `ApiError::error`'s documentation (the OpenAPI document's) names every code.
+        let doc = include_str!("api.rs");
+        let start = doc.find("A stable code:").expect("ApiError's error field");
+        let field = &doc[start..start + doc[start..].find("pub error").expect("the field")];
+        for code in codes {
+            assert!(
+                field.contains(&format!("`{code}`")),
+                "{code} is not documented"
+            );
+        }
+    }
 }
