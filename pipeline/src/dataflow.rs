@@ -873,9 +873,12 @@ impl Firm {
                 }
                 Derived::Fact(f) => {
                     let (from, to) = (t.max(f.start), t.max(f.end));
-                    if let What::PersonScore { person, .. } | What::PersonDishonest(person) =
-                        &f.what
-                    {
+                    let person = match &f.what {
+                        What::PersonScore(s) => Some(&s.person),
+                        What::PersonDishonest(person) => Some(person),
+                        _ => None,
+                    };
+                    if let Some(person) = person {
                         let person = person.clone();
                         if to < Ts::MAX {
                             out.push((Out::Person(person.clone(), Arc::clone(&f)), to, -r));
@@ -980,7 +983,7 @@ fn evaluate_enterprise(
         match part {
             Part::Own(l) => own = Some(l),
             Part::Person(f) => match &f.what {
-                What::PersonScore { .. } => {
+                What::PersonScore(_) => {
                     if latest_score.is_none_or(|g| g.latest_key() < f.latest_key()) {
                         latest_score = Some(f.as_ref());
                     }
@@ -997,9 +1000,7 @@ fn evaluate_enterprise(
     }
     let l = own?;
     cross.person_score = latest_score.and_then(|f| match &f.what {
-        What::PersonScore {
-            score, scale_max, ..
-        } => Some((*score, *scale_max, f.src.clone())),
+        What::PersonScore(s) => Some((s.score, s.scale_max, f.src.clone())),
         _ => None,
     });
     cross.person_dishonest = dishonest.into_iter().collect();

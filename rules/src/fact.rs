@@ -160,30 +160,17 @@ pub enum What {
     EnforcedOpen(i64),
     /// Row 39: a case against the enterprise within 12 months.
     DefendantCase,
-    /// Rows 40–41: an overdue loan's state.
-    Overdue {
-        /// Loan id.
-        loan: CompactString,
-        /// Row 40 value of the days band: 0, 30, 60 or 100.
-        band: u8,
-        /// Overdue amount, fen.
-        amount: i64,
-    },
+    /// Rows 40–41: an overdue loan's state (boxed, as the other large variants: `What`
+    /// is the size of its largest variant, and every fact carries one, D86).
+    Overdue(Box<Overdue>),
     /// Row 42: debt evasion list.
     DebtEvasion,
     /// Row 43: police dishonesty list.
     Police,
     /// Row 44: a suspicious account.
     Suspicious(CompactString),
-    /// Row 45 (person-scoped): a personal score.
-    PersonScore {
-        /// The person.
-        person: CompactString,
-        /// Score.
-        score: i64,
-        /// Scale.
-        scale_max: i64,
-    },
+    /// Row 45 (person-scoped): a personal score (boxed).
+    PersonScore(Box<PersonScore>),
     /// Row 46 (person-scoped): personal dishonesty.
     PersonDishonest(CompactString),
     /// `LR(E)` candidate: a legal-representative role.
@@ -206,15 +193,41 @@ pub enum What {
     Status(RegStatus),
     /// `P`: provincial public credit score.
     Pcs(i64),
-    /// Region and industry (latest REG record that carries them).
-    Place {
-        /// Region code.
-        region: Option<CompactString>,
-        /// Industry code.
-        industry: Option<CompactString>,
-    },
+    /// Region and industry (latest REG record that carries them; boxed).
+    Place(Box<Place>),
     /// A review flag on the source repair (D47), from the repair's event time.
     ReviewFlag(RepairFlag),
+}
+
+/// [`What::Overdue`]: an overdue loan's state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Overdue {
+    /// Loan id.
+    pub loan: CompactString,
+    /// Row 40 value of the days band: 0, 30, 60 or 100.
+    pub band: u8,
+    /// Overdue amount, fen.
+    pub amount: i64,
+}
+
+/// [`What::PersonScore`]: a personal score.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PersonScore {
+    /// The person.
+    pub person: CompactString,
+    /// Score.
+    pub score: i64,
+    /// Scale.
+    pub scale_max: i64,
+}
+
+/// [`What::Place`]: region and industry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Place {
+    /// Region code.
+    pub region: Option<CompactString>,
+    /// Industry code.
+    pub industry: Option<CompactString>,
 }
 
 /// Collects facts, clipping each interval and dropping empty ones.
@@ -321,10 +334,10 @@ pub(crate) fn derive_in(res: &Resolved<'_>, cat: &Catalogue, whole: bool) -> Vec
             },
             Body::Reg(r) => {
                 if r.region_code.is_some() || r.industry_code.is_some() {
-                    let place = What::Place {
+                    let place = What::Place(Box::new(Place {
                         region: r.region_code.clone(),
                         industry: r.industry_code.clone(),
-                    };
+                    }));
                     out.push(place, et, end, a);
                 }
                 match r.kind {
@@ -416,11 +429,11 @@ pub(crate) fn derive_in(res: &Resolved<'_>, cat: &Catalogue, whole: bool) -> Vec
                 let person = p.person_hash.clone().unwrap_or_default();
                 match p.kind {
                     PerKind::Score => {
-                        let what = What::PersonScore {
+                        let what = What::PersonScore(Box::new(PersonScore {
                             person,
                             score: p.score.unwrap_or(0),
                             scale_max: p.scale_max.unwrap_or(1),
-                        };
+                        }));
                         let stale = et.saturating_add(cat.windows.person_score_days * DAY);
                         out.push(what, et, stale.min(end), a);
                     }
@@ -752,11 +765,11 @@ fn overdue(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
             (100, edge(91), Ts::MAX),
         ];
         for (band, from, to) in bands {
-            let what = What::Overdue {
+            let what = What::Overdue(Box::new(Overdue {
                 loan: loan.clone(),
                 band,
                 amount,
-            };
+            }));
             out.push(what, from.max(et), to.min(end), a);
         }
     }

@@ -318,19 +318,19 @@ pub fn rows_read(what: &What) -> &'static [usize] {
         What::TerminatedUnpaid => &[36],
         What::EnforcedOpen(_) => &[37, 38],
         What::DefendantCase => &[39],
-        What::Overdue { .. } => &[40, 41],
+        What::Overdue(_) => &[40, 41],
         What::DebtEvasion => &[42],
         What::Police => &[43],
         What::Suspicious(_) => &[44],
         What::Young
-        | What::PersonScore { .. }
+        | What::PersonScore(_)
         | What::PersonDishonest(_)
         | What::LegalRep(_)
         | What::Shareholder { .. }
         | What::Investment { .. }
         | What::Status(_)
         | What::Pcs(_)
-        | What::Place { .. }
+        | What::Place(_)
         | What::ReviewFlag(_) => &[],
     }
 }
@@ -487,7 +487,7 @@ impl Family {
             What::TerminatedUnpaid => F::TerminatedUnpaid,
             What::EnforcedOpen(_) => F::EnforcedOpen,
             What::DefendantCase => F::DefendantCase,
-            What::Overdue { .. } => F::Overdue,
+            What::Overdue(_) => F::Overdue,
             What::DebtEvasion => F::DebtEvasion,
             What::Police => F::Police,
             What::Suspicious(_) => F::Suspicious,
@@ -495,9 +495,9 @@ impl Family {
             What::Shareholder { .. } | What::Investment { .. } => F::Relations,
             What::Status(_) => F::Status,
             What::Pcs(_) => F::Pcs,
-            What::Place { .. } => F::Place,
+            What::Place(_) => F::Place,
             What::ReviewFlag(_) => F::ReviewFlag,
-            What::PersonScore { .. } | What::PersonDishonest(_) => return None,
+            What::PersonScore(_) | What::PersonDishonest(_) => return None,
         })
     }
 }
@@ -867,17 +867,17 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
         Family::DefendantCase => count_row!(39, What::DefendantCase),
         Family::Overdue => {
             let band = v
-                .all(|w| matches!(w, What::Overdue { .. }))
-                .filter_map(|f| match f.what {
-                    What::Overdue { band, .. } => Some(band),
+                .all(|w| matches!(w, What::Overdue(_)))
+                .filter_map(|f| match &f.what {
+                    What::Overdue(o) => Some(o.band),
                     _ => None,
                 })
                 .max()
                 .unwrap_or(0);
             l.set(40, Measure::Value(f64::from(band)), cat, || {
-                v.srcs(|w| matches!(w, What::Overdue { band, .. } if *band > 0))
+                v.srcs(|w| matches!(w, What::Overdue(o) if o.band > 0))
             });
-            sum_row!(41, What::Overdue { amount, .. } => *amount);
+            sum_row!(41, What::Overdue(o) => o.amount);
             l.overdue_over_90 = band >= 100;
         }
         Family::DebtEvasion => flag_row!(42, What::DebtEvasion),
@@ -951,11 +951,11 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
                     .and_then(|f| pick(&f.what).cloned())
             };
             l.region = place(|w| match w {
-                What::Place { region, .. } => region.as_ref(),
+                What::Place(p) => p.region.as_ref(),
                 _ => None,
             });
             l.industry = place(|w| match w {
-                What::Place { industry, .. } => industry.as_ref(),
+                What::Place(p) => p.industry.as_ref(),
                 _ => None,
             });
         }

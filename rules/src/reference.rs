@@ -104,12 +104,12 @@ pub fn cross_inputs(
     for facts in active.values() {
         for f in facts {
             match &f.what {
-                What::PersonScore { person, .. }
+                What::PersonScore(s)
                     if scores
-                        .get(person.as_str())
+                        .get(s.person.as_str())
                         .is_none_or(|g| g.latest_key() < f.latest_key()) =>
                 {
-                    scores.insert(person, f);
+                    scores.insert(&s.person, f);
                 }
                 What::PersonDishonest(person) => {
                     dishonest.entry(person).or_default().insert(f.src.clone());
@@ -134,9 +134,7 @@ pub fn cross_inputs(
             let mut c = Cross::default();
             if let Some((p, _)) = &l.legal_rep {
                 c.person_score = scores.get(p.as_str()).and_then(|f| match &f.what {
-                    What::PersonScore {
-                        score, scale_max, ..
-                    } => Some((*score, *scale_max, f.src.clone())),
+                    What::PersonScore(s) => Some((s.score, s.scale_max, f.src.clone())),
                     _ => None,
                 });
                 c.person_dishonest = dishonest

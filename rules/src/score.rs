@@ -530,7 +530,7 @@ impl LinkInputs {
             What::PenSerious
                 | What::TaxGrade { .. }
                 | What::CmtBroken(_)
-                | What::Overdue { .. }
+                | What::Overdue(_)
                 | What::FirmAge(_)
                 | What::Young
                 | What::Status(_)
