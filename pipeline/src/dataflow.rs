@@ -186,7 +186,7 @@ impl Scored {
     }
 
     /// The 49 r-values.
-    pub fn r_values(&self) -> Vec<f64> {
+    pub fn r_values(&self) -> [f64; ROWS] {
         r_of_hundredths(&self.r)
     }
 
@@ -197,7 +197,7 @@ impl Scored {
 
     /// The full evaluation, with `Q` from `model` (the model the dataflow was built with).
     pub fn evaluation(&self, model: Option<&Model>, cat: &Catalogue) -> Evaluation {
-        let r = self.r_values();
+        let r = self.r_values().to_vec();
         let evidence = |row: usize| {
             self.top
                 .iter()
@@ -873,12 +873,7 @@ impl Firm {
                 }
                 Derived::Fact(f) => {
                     let (from, to) = (t.max(f.start), t.max(f.end));
-                    let person = match &f.what {
-                        What::PersonScore(s) => Some(&s.person),
-                        What::PersonDishonest(person) => Some(person),
-                        _ => None,
-                    };
-                    if let Some(person) = person {
+                    if let Some(person) = f.what.person() {
                         let person = person.clone();
                         if to < Ts::MAX {
                             out.push((Out::Person(person.clone(), Arc::clone(&f)), to, -r));

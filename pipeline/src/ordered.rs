@@ -204,21 +204,37 @@ where
             }
         };
         let (mut new, mut diffs) = (Vec::new(), Vec::new());
-        // Each step brings the key's input forward through the changes at a time and
-        // pushes the new output minus the old (stored, or recomputed from the old input),
-        // at that time. A reduce sets no timers.
+        // One step brings the key's input forward through the changes at a time and pushes
+        // the new output minus the old (the stored one, or, given none, recomputed from the
+        // old input), at that time; it returns the new output if the old one was stored.
+        let mut advance = move |k: &K,
+                                input: &mut Vec<(V, isize)>,
+                                stored: Option<Vec<(O, isize)>>,
+                                t: Ts,
+                                changes: &mut Updates<V>,
+                                timed: &mut Timed<O>| {
+            let store = stored.is_some();
+            let old = stored.unwrap_or_else(|| {
+                let mut old = Vec::new();
+                run(k, input, &mut old);
+                old
+            });
+            for (v, r) in changes.drain(..) {
+                add(input, v, r);
+            }
+            run(k, input, &mut new);
+            let kept = difference(&mut new, old, store, &mut diffs);
+            timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
+            kept
+        };
+        // A reduce sets no timers.
         match outputs {
             Outputs::Stored => keyed(
                 self,
                 name,
                 move |k, keyed: &mut Keyed<V, O>, t, changes, timed| {
                     let old = std::mem::take(&mut keyed.output);
-                    for (v, r) in changes.drain(..) {
-                        add(&mut keyed.input, v, r);
-                    }
-                    run(k, &keyed.input, &mut new);
-                    keyed.output = difference(&mut new, old, true, &mut diffs);
-                    timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
+                    keyed.output = advance(k, &mut keyed.input, Some(old), t, changes, timed);
                 },
                 |k| k.input.is_empty(),
                 |_| None,
@@ -227,14 +243,7 @@ where
                 self,
                 name,
                 move |k, input: &mut Vec<(V, isize)>, t, changes, timed| {
-                    let mut old = Vec::new();
-                    run(k, input, &mut old);
-                    for (v, r) in changes.drain(..) {
-                        add(input, v, r);
-                    }
-                    run(k, input, &mut new);
-                    difference(&mut new, old, false, &mut diffs);
-                    timed.extend(diffs.drain(..).map(|(o, r)| (o, t, r)));
+                    advance(k, input, None, t, changes, timed);
                 },
                 Vec::is_empty,
                 |_| None,

@@ -199,6 +199,17 @@ pub enum What {
     ReviewFlag(RepairFlag),
 }
 
+impl What {
+    /// The person a person-scoped fact is about (rows 45–46), if it is one.
+    pub fn person(&self) -> Option<&CompactString> {
+        match self {
+            What::PersonScore(s) => Some(&s.person),
+            What::PersonDishonest(person) => Some(person),
+            _ => None,
+        }
+    }
+}
+
 /// [`What::Overdue`]: an overdue loan's state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Overdue {

@@ -27,9 +27,9 @@ pub fn hundredths(r: f64) -> u16 {
     (r * 100.0).round() as u16
 }
 
-/// The r-values that [`hundredths`] holds.
-pub fn r_of_hundredths(h: &[u16]) -> Vec<f64> {
-    h.iter().map(|x| f64::from(*x) / 100.0).collect()
+/// The r-values that [`hundredths`] holds (in place: reading them allocates nothing).
+pub fn r_of_hundredths(h: &[u16; ROWS]) -> [f64; ROWS] {
+    h.map(|x| f64::from(x) / 100.0)
 }
 
 /// What an enterprise's own active facts decide. Equal and ordered field by field, so that
@@ -148,7 +148,7 @@ impl Eq for Local {}
 
 impl Local {
     /// The 49 r-values (rows 45–49 are 0 here: the joins decide them).
-    pub fn r_values(&self) -> Vec<f64> {
+    pub fn r_values(&self) -> [f64; ROWS] {
         r_of_hundredths(&self.r)
     }
 

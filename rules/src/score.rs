@@ -249,7 +249,7 @@ pub fn evaluate(
 
 /// The 49 r-values (rows 45–49 from `cross`), the active triggers and `P`.
 fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> (Vec<f64>, Triggers, Option<f64>) {
-    let mut r = local.r_values();
+    let mut r = local.r_values().to_vec();
     cross_rows(&mut r, cross, cat);
     let triggers = triggers(local, &r, cat);
     (r, triggers, local.p.map(|p| p as f64))

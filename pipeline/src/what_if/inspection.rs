@@ -270,7 +270,7 @@ pub fn run(
             Some(Member {
                 uscc: u.clone(),
                 colour,
-                level3: s.r_values(),
+                level3: s.r_values().to_vec(),
                 registered_capital_fen: capital.get(u.as_str()).map(|c| c.1),
             })
         })

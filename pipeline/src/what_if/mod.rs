@@ -251,7 +251,7 @@ impl<'a> Side<'a> {
     fn rows(&self, seen: Option<&Seen>) -> (Vec<f64>, Vec<f64>) {
         match seen {
             Some(s) => {
-                let r = s.scored.r_values();
+                let r = s.scored.r_values().to_vec();
                 let contributions = roll_up(&r, self.cat).3;
                 (r, contributions)
             }
