@@ -179,7 +179,7 @@ impl Scored {
             industry: l.industry.clone(),
             r: std::array::from_fn(|i| hundredths(d.r[i])),
             p: l.p,
-            top: d.top.into_iter().map(|(row, x)| (row as u8, x)).collect(),
+            top: d.top,
             tax_paid_fen: l.tax_paid_fen,
             review_flags: l.review_flags.clone(),
         }

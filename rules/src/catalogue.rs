@@ -181,6 +181,45 @@ pub struct Compute {
     /// Numeric parameters.
     #[serde(flatten)]
     pub params: BTreeMap<String, toml::Value>,
+    /// The kind and the parameters the indicators' value function reads, read once when the
+    /// catalogue is parsed (D87).
+    #[serde(skip)]
+    transform: Transform,
+}
+
+/// How a measure becomes a level-3 value, compiled from a [`Compute`] when the catalogue is
+/// parsed, so that no evaluation looks a parameter up by name or builds a list (D87). The
+/// kinds whose rows compute their value themselves pass a value through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Transform {
+    /// `sat`: `100 (1 − e^(−n/k))` of a count.
+    Sat {
+        /// `k`.
+        k: f64,
+    },
+    /// `flag`: 100 while set.
+    Flag,
+    /// `amt`: the amount steps of a sum.
+    Amt,
+    /// `amt_rev`: the reversed amount steps of a sum.
+    AmtRev,
+    /// `linear`: `min(per · n, cap)` of a count.
+    Linear {
+        /// `per`.
+        per: f64,
+        /// `cap`.
+        cap: f64,
+    },
+    /// `bands`: the value of the band a value falls in.
+    Bands {
+        /// Ascending lower bounds of the bands after the first.
+        thresholds: Vec<f64>,
+        /// One value per band (one more than thresholds).
+        values: Vec<f64>,
+    },
+    /// Every other kind: the row's value as its measure gives it.
+    #[default]
+    Value,
 }
 
 impl Compute {
@@ -195,6 +234,30 @@ impl Compute {
             .and_then(|v| v.as_array())
             .map(|a| a.iter().filter_map(as_f64).collect())
             .unwrap_or_default()
+    }
+
+    /// The compiled transform (set when the catalogue is parsed).
+    pub fn transform(&self) -> &Transform {
+        &self.transform
+    }
+
+    /// Compiles the kind and its parameters (validated before).
+    fn compile(&self) -> Transform {
+        match self.kind.as_str() {
+            "sat" => Transform::Sat { k: self.num("k") },
+            "flag" => Transform::Flag,
+            "amt" => Transform::Amt,
+            "amt_rev" => Transform::AmtRev,
+            "linear" => Transform::Linear {
+                per: self.num("per"),
+                cap: self.num("cap"),
+            },
+            "bands" => Transform::Bands {
+                thresholds: self.list("thresholds"),
+                values: self.list("values"),
+            },
+            _ => Transform::Value,
+        }
     }
 }
 
@@ -567,6 +630,9 @@ impl Catalogue {
         cat.indicators.sort_by_key(|i| i.row);
         cat.validate()?;
         cat.tree = Tree::of(&cat);
+        for ind in &mut cat.indicators {
+            ind.compute.transform = ind.compute.compile();
+        }
         Ok(cat)
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Catalogue, Compute, RepairFlag, ROWS};
+use crate::catalogue::{Catalogue, RepairFlag, Transform, ROWS};
 use crate::event::{RegStatus, TaxGrade};
 use crate::fact::{Fact, Src, What};
 use crate::CompactString;
@@ -217,25 +217,24 @@ fn amt_rev(x: i64, cat: &Catalogue) -> f64 {
     a.amt_rev_values[i + 1]
 }
 
-fn bands(x: f64, c: &Compute) -> f64 {
-    let t = c.list("thresholds");
-    let v = c.list("values");
-    let i = t.iter().take_while(|th| x >= **th).count();
-    v.get(i).copied().unwrap_or(0.0)
+fn bands(x: f64, thresholds: &[f64], values: &[f64]) -> f64 {
+    let i = thresholds.iter().take_while(|th| x >= **th).count();
+    values.get(i).copied().unwrap_or(0.0)
 }
 
 /// Applies row `row`'s catalogue transform to its measure, rounded to 0.01.
 fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
     let ind = cat.indicator(row);
-    let c = &ind.compute;
-    let v = match (c.kind.as_str(), m) {
+    let v = match (ind.compute.transform(), m) {
         (_, Measure::Missing) => ind.default.unwrap_or(0.0),
-        ("sat", Measure::Count(n)) => 100.0 * (1.0 - (-n / c.num("k")).exp()),
-        ("flag", Measure::Flag(true)) => 100.0,
-        ("amt", Measure::Sum(x)) => amt(x, cat),
-        ("amt_rev", Measure::Sum(x)) => amt_rev(x, cat),
-        ("linear", Measure::Count(n)) => (c.num("per") * n).min(c.num("cap")),
-        ("bands", Measure::Value(x)) => bands(x, c),
+        (Transform::Sat { k }, Measure::Count(n)) => 100.0 * (1.0 - (-n / k).exp()),
+        (Transform::Flag, Measure::Flag(true)) => 100.0,
+        (Transform::Amt, Measure::Sum(x)) => amt(x, cat),
+        (Transform::AmtRev, Measure::Sum(x)) => amt_rev(x, cat),
+        (Transform::Linear { per, cap }, Measure::Count(n)) => (per * n).min(*cap),
+        (Transform::Bands { thresholds, values }, Measure::Value(x)) => {
+            bands(x, thresholds, values)
+        }
         (_, Measure::Value(x)) => x,
         _ => 0.0,
     };

@@ -243,13 +243,21 @@ pub fn evaluate(
     let records = |row: usize| evidence(local, cross, row).to_vec();
     Evaluation {
         review_flags: local.review_flags.clone(),
-        ..assemble(r, p, model, triggers, local.stopped(), records, cat)
+        ..assemble(
+            r.to_vec(),
+            p,
+            model,
+            triggers,
+            local.stopped(),
+            records,
+            cat,
+        )
     }
 }
 
 /// The 49 r-values (rows 45–49 from `cross`), the active triggers and `P`.
-fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> (Vec<f64>, Triggers, Option<f64>) {
-    let mut r = local.r_values().to_vec();
+fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> ([f64; ROWS], Triggers, Option<f64>) {
+    let mut r = local.r_values();
     cross_rows(&mut r, cross, cat);
     let triggers = triggers(local, &r, cat);
     (r, triggers, local.p.map(|p| p as f64))
@@ -258,11 +266,12 @@ fn inputs(local: &Local, cross: &Cross, cat: &Catalogue) -> (Vec<f64>, Triggers,
 /// What an enterprise's evaluation decides, in the compact form the dataflow keeps (D75):
 /// the 49 r-values, `S₁₀`, the triggers and their cap, and the top-five rows with the
 /// records behind them, shared with the enterprise's state rather than copied. With `P`
-/// and the model, [`assemble`] expands these into the full [`Evaluation`].
+/// and the model, [`assemble`] expands these into the full [`Evaluation`]. Deciding
+/// allocates only the top-five list (D87).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
     /// The 49 r-values.
-    pub r: Vec<f64>,
+    pub r: [f64; ROWS],
     /// `S` in tenths; `None` when scoring stopped.
     pub s10: Option<i64>,
     /// Active triggers.
@@ -271,16 +280,15 @@ pub struct Decided {
     pub cap: Colour,
     /// The top-five rows (1-based, largest contribution first) and the records behind
     /// each.
-    pub top: Vec<(usize, Arc<[Src]>)>,
+    pub top: Vec<(u8, Arc<[Src]>)>,
 }
 
 /// [`evaluate`] without the parts the compact form drops: what it decides.
 pub fn decide(local: &Local, cross: &Cross, model: Option<&Model>, cat: &Catalogue) -> Decided {
     let (r, triggers, p) = inputs(local, cross, cat);
     let s = scores(&r, p, model, triggers, local.stopped(), cat);
-    let top = top_rows(&s.contributions)
-        .into_iter()
-        .map(|i| (i + 1, evidence(local, cross, i + 1)))
+    let top = top_rows(&s.roll.contributions)
+        .map(|i| (i as u8 + 1, evidence(local, cross, i + 1)))
         .collect();
     Decided {
         s10: s.s10,
@@ -311,13 +319,10 @@ fn evidence(local: &Local, cross: &Cross, row: usize) -> Arc<[Src]> {
 /// The scores from the 49 r-values, `P`, the model and the active triggers.
 struct Scores {
     q: Option<f64>,
-    l2: Vec<f64>,
-    l1: Vec<f64>,
-    risk: f64,
+    roll: RollUp,
     m: f64,
     s10: Option<i64>,
     cap: Colour,
-    contributions: Vec<f64>,
 }
 
 /// `Q` (a function of the r-values and `P`, [`Model::q`]), roll-up, scores and the cap.
@@ -330,8 +335,8 @@ fn scores(
     cat: &Catalogue,
 ) -> Scores {
     let q = (!stopped).then_some(model).flatten().map(|x| x.q(r, p));
-    let (l2, l1, risk, contributions) = roll_up(r, cat);
-    let m = 1000.0 - 10.0 * risk;
+    let roll = roll_up_in_place(r, cat);
+    let m = 1000.0 - 10.0 * roll.risk;
     let w = &cat.score;
     let parts = [(Some(m), w.m), (p, w.p), (q, w.q)];
     let wsum: f64 = parts
@@ -346,13 +351,10 @@ fn scores(
         / wsum;
     Scores {
         q,
-        l2,
-        l1,
-        risk,
+        roll,
         m,
         s10: (!stopped).then(|| round_half_away(10.0 * s_raw)),
         cap: worst_cap(triggers, cat),
-        contributions,
     }
 }
 
@@ -371,13 +373,12 @@ pub fn assemble(
     cat: &Catalogue,
 ) -> Evaluation {
     let s = scores(&r, p, model, triggers, stopped, cat);
-    let reasons = top_rows(&s.contributions)
-        .into_iter()
+    let reasons = top_rows(&s.roll.contributions)
         .map(|i| Reason {
             indicator: cat.indicator(i + 1).id.clone(),
             row: i + 1,
             r: r[i],
-            contribution: round4(s.contributions[i]),
+            contribution: round4(s.roll.contributions[i]),
             records: evidence(i + 1),
         })
         .collect();
@@ -386,9 +387,9 @@ pub fn assemble(
         s: s.s10.map(score_of_tenths),
         s10: s.s10,
         r,
-        l2: s.l2,
-        l1: s.l1,
-        risk: round2(s.risk),
+        l2: s.roll.l2[..cat.level2.len()].to_vec(),
+        l1: s.roll.l1[..cat.level1.len()].to_vec(),
+        risk: round2(s.roll.risk),
         m: round2(s.m),
         p,
         q: s.q,
@@ -409,9 +410,31 @@ fn related_srcs(all: &[(CompactString, Src)], red: &[CompactString]) -> Arc<[Src
 
 /// Level 2, level 1, `R` and each row's contribution to `R` (they sum to `R`).
 pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>) {
+    let x = roll_up_in_place(r, cat);
+    (
+        x.l2[..cat.level2.len()].to_vec(),
+        x.l1[..cat.level1.len()].to_vec(),
+        x.risk,
+        x.contributions.to_vec(),
+    )
+}
+
+/// The roll-up without an allocation (D87). A validated catalogue has at most one level-2
+/// group per row (each has a row) and at most one level-1 group per level-2 group (each
+/// has one), so `ROWS` places hold either level; the first `cat.level2.len()` and
+/// `cat.level1.len()` are used.
+struct RollUp {
+    l2: [f64; ROWS],
+    l1: [f64; ROWS],
+    risk: f64,
+    contributions: [f64; ROWS],
+}
+
+/// [`roll_up`] into fixed arrays, with the same arithmetic in the same order.
+fn roll_up_in_place(r: &[f64], cat: &Catalogue) -> RollUp {
     let tree = cat.tree();
-    let mut l2 = vec![0.0; cat.level2.len()];
-    let mut row_share = vec![0.0; ROWS];
+    let mut l2 = [0.0; ROWS];
+    let mut row_share = [0.0; ROWS];
     for (j, rows) in tree.rows_of_level2.iter().enumerate() {
         let n = rows.len() as f64;
         let max_i = argmax(rows.iter().map(|&i| r[i]));
@@ -421,8 +444,8 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
             row_share[i] = 0.5 * f64::from(u8::from(k == max_i)) + 0.5 / n;
         }
     }
-    let mut l1 = vec![0.0; cat.level1.len()];
-    let mut group_share = vec![0.0; cat.level2.len()];
+    let mut l1 = [0.0; ROWS];
+    let mut group_share = [0.0; ROWS];
     for (k, groups) in tree.level2_of_level1.iter().enumerate() {
         let max_j = argmax(groups.iter().map(|&j| l2[j]));
         let weighted: f64 = groups.iter().map(|&j| cat.level2[j].weight * l2[j]).sum();
@@ -433,10 +456,14 @@ pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>
         }
     }
     let risk: f64 = cat.level1.iter().zip(&l1).map(|(g, v)| g.weight * v).sum();
-    let contributions = (0..ROWS)
-        .map(|i| group_share[tree.level2_of_row[i]] * row_share[i] * r[i])
-        .collect();
-    (l2, l1, risk, contributions)
+    let contributions =
+        std::array::from_fn(|i| group_share[tree.level2_of_row[i]] * row_share[i] * r[i]);
+    RollUp {
+        l2,
+        l1,
+        risk,
+        contributions,
+    }
 }
 
 /// `S` from `S` in tenths.
@@ -454,17 +481,29 @@ pub fn round4(x: f64) -> f64 {
 ///
 /// Contributions of rows outside group H do not depend on rows 45–49, so the top five of
 /// all rows are among the top five of rows 1–44 and rows 45–49.
-pub fn top_rows(contributions: &[f64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..contributions.len())
-        .filter(|i| contributions[*i] > 0.0)
-        .collect();
-    order.sort_by(|a, b| {
-        contributions[*b]
-            .total_cmp(&contributions[*a])
-            .then(a.cmp(b))
-    });
-    order.truncate(5);
-    order
+///
+/// Kept in a fixed list as the rows are read in order (D87): a row goes after every kept
+/// row whose contribution is at least its own, which is the order of a stable sort by
+/// contribution, largest first.
+pub fn top_rows(contributions: &[f64]) -> impl Iterator<Item = usize> {
+    const TOP: usize = 5;
+    let mut top = [0usize; TOP];
+    let mut n = 0;
+    for (i, c) in contributions.iter().enumerate() {
+        if *c <= 0.0 || c.is_nan() {
+            continue;
+        }
+        let at = top[..n]
+            .iter()
+            .position(|&j| contributions[j].total_cmp(c).is_lt())
+            .unwrap_or(n);
+        if at < TOP {
+            n = (n + 1).min(TOP);
+            top.copy_within(at..n - 1, at + 1);
+            top[at] = i;
+        }
+    }
+    top.into_iter().take(n)
 }
 
 /// Index of the maximum; ties go to the first (lowest code or row).
@@ -643,6 +682,26 @@ mod tests {
         );
         let every = Triggers::when([true; 9]);
         assert_eq!(codes(every), TRIGGER_CODES);
+    }
+
+    /// The top five kept as rows are read equal a stable sort by contribution, largest
+    /// first, on lists with ties, zeros and negatives.
+    #[test]
+    fn top_rows_are_the_sorted_first_five() {
+        let mut seed = 7u64;
+        for _ in 0..2_000 {
+            let c: Vec<f64> = (0..ROWS)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    f64::from((seed >> 33) as u32 % 9) - 3.0
+                })
+                .collect();
+            let mut sorted: Vec<usize> = (0..ROWS).filter(|i| c[*i] > 0.0).collect();
+            sorted.sort_by(|a, b| c[*b].total_cmp(&c[*a]).then(a.cmp(b)));
+            sorted.truncate(5);
+            assert_eq!(top_rows(&c).collect::<Vec<_>>(), sorted, "{c:?}");
+        }
+        assert_eq!(top_rows(&[0.0; ROWS]).count(), 0);
     }
 
     #[test]

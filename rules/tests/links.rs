@@ -155,11 +155,15 @@ fn the_compact_decision_is_the_full_evaluation() {
                 let e = evaluate(&l, &cross, None, &cat);
                 let d = decide(&l, &cross, None, &cat);
                 assert_eq!(
-                    (&d.r, d.s10, d.triggers, d.cap),
-                    (&e.r, e.s10, e.triggers, e.cap),
+                    (&d.r[..], d.s10, d.triggers, d.cap),
+                    (&e.r[..], e.s10, e.triggers, e.cap),
                     "at {t}"
                 );
-                let top: Vec<_> = d.top.iter().map(|(row, x)| (*row, x.to_vec())).collect();
+                let top: Vec<_> = d
+                    .top
+                    .iter()
+                    .map(|(row, x)| (usize::from(*row), x.to_vec()))
+                    .collect();
                 let reasons: Vec<_> = e
                     .reasons
                     .iter()
