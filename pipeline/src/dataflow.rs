@@ -563,35 +563,46 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
     fn id(a: &Accepted) -> (rules::event::Feed, &str) {
         (a.event.feed(), a.event.event_id.as_str())
     }
+    // Almost always the versions of one id: resolved as they are, with no grouping.
+    let first = id(&vals[0].0);
+    if vals.iter().all(|(a, _)| id(a) == first) {
+        resolve(vals, vals.iter().map(|(a, _)| a.as_ref()).collect(), out);
+        return;
+    }
     let mut ids: Vec<_> = vals.iter().map(|(a, _)| id(a)).collect();
     ids.sort_unstable();
     ids.dedup();
     for this in ids {
-        let mine: Vec<&Arc<Accepted>> = vals
+        let vs = vals
             .iter()
-            .map(|(a, _)| a)
+            .map(|(a, _)| a.as_ref())
             .filter(|a| id(a) == this)
             .collect();
-        let vs: Vec<&Accepted> = mine.iter().map(|a| a.as_ref()).collect();
-        let o = resolve_versions(&vs);
-        // The shared copy of a version.
-        let shared = |v: &Accepted| {
-            let a = mine.iter().find(|a| std::ptr::eq(a.as_ref(), v));
-            Arc::clone(a.expect("one of the versions"))
-        };
-        let mut steps = status::of_versions(&vs, &o);
-        // The winner's first status step (from `Ts::MIN`: at the winner's time).
-        steps.extend(o.winner.map(status::active));
-        for (a, s) in steps {
-            let u = Uscc::admitted(&a.event.uscc);
-            out.push((Version::Status(Record::Shared(shared(a)), u, s), 1));
-        }
-        for d in o.dead {
-            out.push((Version::Dead(d), 1));
-        }
-        if let Some(w) = o.winner {
-            out.push((Version::Winner(shared(w)), 1));
-        }
+        resolve(vals, vs, out);
+    }
+}
+
+/// The version stage's output for the versions `vs` of one `(feed, event_id)`, each
+/// named by its shared copy among `vals`.
+fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(Version, isize)>) {
+    let o = resolve_versions(&vs);
+    // The shared copy of a version.
+    let shared = |v: &Accepted| {
+        let a = vals.iter().find(|(a, _)| std::ptr::eq(a.as_ref(), v));
+        Arc::clone(&a.expect("one of the versions").0)
+    };
+    let mut steps = status::of_versions(&vs, &o);
+    // The winner's first status step (from `Ts::MIN`: at the winner's time).
+    steps.extend(o.winner.map(status::active));
+    for (a, s) in steps {
+        let u = Uscc::admitted(&a.event.uscc);
+        out.push((Version::Status(Record::Shared(shared(a)), u, s), 1));
+    }
+    for d in o.dead {
+        out.push((Version::Dead(d), 1));
+    }
+    if let Some(w) = o.winner {
+        out.push((Version::Winner(shared(w)), 1));
     }
 }
 

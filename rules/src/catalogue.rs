@@ -217,6 +217,14 @@ pub enum Transform {
         /// One value per band (one more than thresholds).
         values: Vec<f64>,
     },
+    /// `xinan` (row 45): the personal score's distance below `pivot`, over `divisor`,
+    /// computed where the row is (its value passes through here).
+    Xinan {
+        /// `pivot`.
+        pivot: f64,
+        /// `divisor`.
+        divisor: f64,
+    },
     /// Every other kind: the row's value as its measure gives it.
     #[default]
     Value,
@@ -255,6 +263,10 @@ impl Compute {
             "bands" => Transform::Bands {
                 thresholds: self.list("thresholds"),
                 values: self.list("values"),
+            },
+            "xinan" => Transform::Xinan {
+                pivot: self.num("pivot"),
+                divisor: self.num("divisor"),
             },
             _ => Transform::Value,
         }
@@ -350,6 +362,37 @@ pub struct Catalogue {
     /// The roll-up's index structure, derived from the groups and rows when parsed.
     #[serde(skip)]
     tree: Tree,
+    /// The triggers by code, derived when parsed.
+    #[serde(skip)]
+    trigger_table: TriggerTable,
+}
+
+/// What evaluations read of the triggers, by code index ([`TRIGGERS`] order), derived once
+/// when the catalogue is parsed so that no evaluation finds a trigger by its code (D87).
+/// Where a code is listed twice, its first entry counts, as a search by code found it.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerTable {
+    /// Each code's cap (`None` for a code the catalogue does not list, which validation
+    /// refuses).
+    pub caps: Vec<Option<Cap>>,
+    /// `R5`'s count (2 when the catalogue gives none).
+    pub r5_min: u32,
+    /// `R8`'s rows.
+    pub r8_rows: Vec<usize>,
+}
+
+impl TriggerTable {
+    fn of(cat: &Catalogue) -> TriggerTable {
+        let first = |code: &str| cat.triggers.iter().find(|t| t.code == code);
+        TriggerTable {
+            caps: TRIGGERS
+                .iter()
+                .map(|code| first(code).map(|t| t.cap))
+                .collect(),
+            r5_min: first("R5").and_then(|t| t.min_count).unwrap_or(2),
+            r8_rows: first("R8").map(|t| t.rows.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 /// The roll-up's structure as indices, derived once from the catalogue's groups and rows.
@@ -630,6 +673,7 @@ impl Catalogue {
         cat.indicators.sort_by_key(|i| i.row);
         cat.validate()?;
         cat.tree = Tree::of(&cat);
+        cat.trigger_table = TriggerTable::of(&cat);
         for ind in &mut cat.indicators {
             ind.compute.transform = ind.compute.compile();
         }
@@ -812,6 +856,11 @@ impl Catalogue {
         &self.tree
     }
 
+    /// The triggers by code index.
+    pub fn trigger_table(&self) -> &TriggerTable {
+        &self.trigger_table
+    }
+
     /// Index of a level-2 group in `level2`.
     pub fn level2_index(&self, code: &str) -> usize {
         self.level2.iter().position(|g| g.code == code).unwrap_or(0)
@@ -849,6 +898,56 @@ mod tests {
         assert_eq!(c.level2.len(), 19);
         assert_eq!(c.level1.len(), 8);
         assert_eq!(c.version, "catalogue-v1");
+    }
+
+    /// What is compiled at load equals what a search by name or code reads (D87).
+    #[test]
+    fn compiled_forms_equal_the_lookups() {
+        let c = Catalogue::embedded();
+        for ind in &c.indicators {
+            let x = &ind.compute;
+            let want = match x.kind.as_str() {
+                "sat" => Transform::Sat { k: x.num("k") },
+                "flag" => Transform::Flag,
+                "amt" => Transform::Amt,
+                "amt_rev" => Transform::AmtRev,
+                "linear" => Transform::Linear {
+                    per: x.num("per"),
+                    cap: x.num("cap"),
+                },
+                "bands" => Transform::Bands {
+                    thresholds: x.list("thresholds"),
+                    values: x.list("values"),
+                },
+                "xinan" => Transform::Xinan {
+                    pivot: x.num("pivot"),
+                    divisor: x.num("divisor"),
+                },
+                _ => Transform::Value,
+            };
+            assert_eq!(x.transform(), &want, "row {}", ind.row);
+        }
+        let t = c.trigger_table();
+        for (i, code) in TRIGGERS.iter().enumerate() {
+            let cap = c.triggers.iter().find(|x| x.code == *code).map(|x| x.cap);
+            assert_eq!(t.caps[i], cap, "{code}");
+        }
+        let r5 = c.triggers.iter().find(|x| x.code == "R5").expect("R5");
+        assert_eq!(Some(t.r5_min), r5.min_count);
+        let r8 = c.triggers.iter().find(|x| x.code == "R8").expect("R8");
+        assert_eq!(t.r8_rows, r8.rows);
+        assert!(!t.r8_rows.is_empty());
+        // Three rows of the embedded catalogue are bands, one is xinan.
+        let bands = c
+            .indicators
+            .iter()
+            .filter(|i| matches!(i.compute.transform(), Transform::Bands { .. }))
+            .count();
+        assert_eq!(bands, 3);
+        assert!(matches!(
+            c.indicator(45).compute.transform(),
+            Transform::Xinan { .. }
+        ));
     }
 
     fn broken(from: &str, to: &str) -> String {

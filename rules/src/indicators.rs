@@ -1057,11 +1057,10 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
 
 /// Rows 45–49 from the joined inputs; writes them into `r`.
 pub fn cross_rows(r: &mut [f64], cross: &Cross, cat: &Catalogue) {
-    let c45 = &cat.indicator(45).compute;
-    let m45 = match &cross.person_score {
-        Some((score, scale, _)) if *scale > 0 => {
+    let m45 = match (&cross.person_score, cat.indicator(45).compute.transform()) {
+        (Some((score, scale, _)), Transform::Xinan { pivot, divisor }) if *scale > 0 => {
             let s = *score as f64 * 1000.0 / *scale as f64;
-            Measure::Value((c45.num("pivot") - s) / c45.num("divisor"))
+            Measure::Value((pivot - s) / divisor)
         }
         _ => Measure::Missing,
     };

@@ -97,11 +97,12 @@ impl Triggers {
 
     /// The codes, in code order.
     pub fn codes(self) -> impl Iterator<Item = &'static str> {
-        TRIGGER_CODES
-            .into_iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 >> i & 1 == 1)
-            .map(|(_, c)| c)
+        self.indices().map(|i| TRIGGER_CODES[i])
+    }
+
+    /// The codes' indices in `TRIGGER_CODES`, in code order.
+    fn indices(self) -> impl Iterator<Item = usize> {
+        (0..TRIGGER_CODES.len()).filter(move |i| self.0 >> i & 1 == 1)
     }
 
     /// The codes as owned strings (the output rows' shape).
@@ -519,10 +520,11 @@ fn argmax(xs: impl Iterator<Item = f64>) -> usize {
 
 /// The worst colour cap among active trigger codes (`Blue` = no cap; R9 gives `None`).
 pub fn worst_cap(triggers: Triggers, cat: &Catalogue) -> Colour {
+    let caps = &cat.trigger_table().caps;
     triggers
-        .codes()
-        .filter_map(|t| cat.triggers.iter().find(|d| d.code == t))
-        .map(|d| match d.cap {
+        .indices()
+        .filter_map(|i| caps.get(i).copied().flatten())
+        .map(|cap| match cap {
             Cap::Red => Colour::Red,
             Cap::Yellow => Colour::Yellow,
             Cap::Green => Colour::Green,
@@ -586,17 +588,8 @@ const TRIGGER_ROWS: [usize; 10] = [4, 5, 10, 11, 34, 35, 36, 42, 43, 46];
 /// The active triggers.
 fn triggers(local: &Local, r: &[f64], cat: &Catalogue) -> Triggers {
     let on = |row: usize| r[row - 1] > 0.0;
-    let min_r5 = cat
-        .triggers
-        .iter()
-        .find(|t| t.code == "R5")
-        .and_then(|t| t.min_count)
-        .unwrap_or(2);
-    let r8_rows = cat
-        .triggers
-        .iter()
-        .find(|t| t.code == "R8")
-        .map_or(&[][..], |t| t.rows.as_slice());
+    let table = cat.trigger_table();
+    let (min_r5, r8_rows) = (table.r5_min, &table.r8_rows);
     // In the order of `TRIGGER_CODES`: R1 … R9.
     Triggers::when([
         on(34),
