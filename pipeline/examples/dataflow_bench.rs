@@ -18,12 +18,21 @@
 //! between runs, this hardly at all). The peaks include the decoded log the replay reads
 //! from. (A few enterprises have no record in a short window; they count in the
 //! per-enterprise figures.)
+//!
+//! Counting live bytes updates shared counters on every allocation and slows the run (by a
+//! third at the issue shape, D87). For speed and for profiles, build it without the counter
+//! (the last column then says "not counted"):
+//!
+//! ```sh
+//! cargo run --release -p pipeline --features bench-uncounted --example dataflow_bench -- 40000 30 2
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use generator::{generate, GenConfig};
+#[cfg(not(feature = "bench-uncounted"))]
 use peakmem_alloc::{PeakMemAlloc, PeakMemAllocTrait};
 use pipeline::ingest::Ingest;
 use pipeline::profile::OperatorTimes;
@@ -32,9 +41,24 @@ use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::time::DAY;
 
-/// The allocator `steward` uses, counting live bytes.
+/// The allocator `steward` uses, counting live bytes (D85).
+#[cfg(not(feature = "bench-uncounted"))]
 #[global_allocator]
 static ALLOC: PeakMemAlloc<mimalloc::MiMalloc> = PeakMemAlloc::new(mimalloc::MiMalloc);
+
+/// The allocator `steward` uses, as it is: the counter's shared atomics slow every
+/// allocation from several workers, so speeds and profiles are measured without it (D87).
+#[cfg(feature = "bench-uncounted")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The peak of live heap bytes, in KiB, when counted.
+fn peak_heap_kib() -> Option<f64> {
+    #[cfg(not(feature = "bench-uncounted"))]
+    return Some(ALLOC.get_peak_memory() as f64 / 1024.0);
+    #[cfg(feature = "bench-uncounted")]
+    None
+}
 
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
@@ -102,14 +126,16 @@ fn main() {
     let secs = started.elapsed().as_secs_f64();
     assert!(!out.states.is_empty(), "no enterprise evaluated");
     let peak = peak_kib();
-    let heap = ALLOC.get_peak_memory() as f64 / 1024.0;
+    let heap = peak_heap_kib().map_or_else(
+        || "not counted".to_owned(),
+        |h| format!("{:.3} GiB", h / (1024.0 * 1024.0)),
+    );
     println!(
-        "| {enterprises} | {records} | {:.1} | {workers} | {secs:.1} s | {:.0} | {:.2} GiB | {:.1} KiB | {:.3} GiB |",
+        "| {enterprises} | {records} | {:.1} | {workers} | {secs:.1} s | {:.0} | {:.2} GiB | {:.1} KiB | {heap} |",
         records as f64 / f64::from(enterprises),
         records as f64 / secs,
         peak as f64 / (1024.0 * 1024.0),
         peak as f64 / f64::from(enterprises),
-        heap / (1024.0 * 1024.0),
     );
     if let Some(p) = profile {
         for (name, d, share) in p.report() {
