@@ -52,12 +52,15 @@ static ALLOC: PeakMemAlloc<mimalloc::MiMalloc> = PeakMemAlloc::new(mimalloc::MiM
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The peak of live heap bytes, in KiB, when counted.
-fn peak_heap_kib() -> Option<f64> {
+/// The peak of live heap bytes, as the last column gives it.
+fn peak_heap() -> String {
     #[cfg(not(feature = "bench-uncounted"))]
-    return Some(ALLOC.get_peak_memory() as f64 / 1024.0);
+    return format!(
+        "{:.3} GiB",
+        ALLOC.get_peak_memory() as f64 / (1024.0 * 1024.0 * 1024.0)
+    );
     #[cfg(feature = "bench-uncounted")]
-    None
+    "not counted".to_owned()
 }
 
 fn arg(i: usize, default: u64) -> u64 {
@@ -126,10 +129,7 @@ fn main() {
     let secs = started.elapsed().as_secs_f64();
     assert!(!out.states.is_empty(), "no enterprise evaluated");
     let peak = peak_kib();
-    let heap = peak_heap_kib().map_or_else(
-        || "not counted".to_owned(),
-        |h| format!("{:.3} GiB", h / (1024.0 * 1024.0)),
-    );
+    let heap = peak_heap();
     println!(
         "| {enterprises} | {records} | {:.1} | {workers} | {secs:.1} s | {:.0} | {:.2} GiB | {:.1} KiB | {heap} |",
         records as f64 / f64::from(enterprises),

@@ -336,7 +336,7 @@ fn scores(
     cat: &Catalogue,
 ) -> Scores {
     let q = (!stopped).then_some(model).flatten().map(|x| x.q(r, p));
-    let roll = roll_up_in_place(r, cat);
+    let roll = roll_up(r, cat);
     let m = 1000.0 - 10.0 * roll.risk;
     let w = &cat.score;
     let parts = [(Some(m), w.m), (p, w.p), (q, w.q)];
@@ -388,8 +388,8 @@ pub fn assemble(
         s: s.s10.map(score_of_tenths),
         s10: s.s10,
         r,
-        l2: s.roll.l2[..cat.level2.len()].to_vec(),
-        l1: s.roll.l1[..cat.level1.len()].to_vec(),
+        l2: s.roll.level2(cat).to_vec(),
+        l1: s.roll.level1(cat).to_vec(),
         risk: round2(s.roll.risk),
         m: round2(s.m),
         p,
@@ -409,30 +409,34 @@ fn related_srcs(all: &[(CompactString, Src)], red: &[CompactString]) -> Arc<[Src
         .collect()
 }
 
-/// Level 2, level 1, `R` and each row's contribution to `R` (they sum to `R`).
-pub fn roll_up(r: &[f64], cat: &Catalogue) -> (Vec<f64>, Vec<f64>, f64, Vec<f64>) {
-    let x = roll_up_in_place(r, cat);
-    (
-        x.l2[..cat.level2.len()].to_vec(),
-        x.l1[..cat.level1.len()].to_vec(),
-        x.risk,
-        x.contributions.to_vec(),
-    )
-}
-
-/// The roll-up without an allocation (D87). A validated catalogue has at most one level-2
-/// group per row (each has a row) and at most one level-1 group per level-2 group (each
-/// has one), so `ROWS` places hold either level; the first `cat.level2.len()` and
-/// `cat.level1.len()` are used.
-struct RollUp {
+/// The roll-up of 49 r-values, held without an allocation (D87). A validated catalogue has
+/// at most one level-2 group per row (each has a row) and at most one level-1 group per
+/// level-2 group (each has one), so `ROWS` places hold either level; the first
+/// `cat.level2.len()` and `cat.level1.len()` are used.
+#[derive(Debug, Clone)]
+pub struct RollUp {
     l2: [f64; ROWS],
     l1: [f64; ROWS],
-    risk: f64,
-    contributions: [f64; ROWS],
+    /// `R`.
+    pub risk: f64,
+    /// Each row's contribution to `R` (they sum to `R`).
+    pub contributions: [f64; ROWS],
 }
 
-/// [`roll_up`] into fixed arrays, with the same arithmetic in the same order.
-fn roll_up_in_place(r: &[f64], cat: &Catalogue) -> RollUp {
+impl RollUp {
+    /// Level 2, in the catalogue's `level2` order.
+    pub fn level2(&self, cat: &Catalogue) -> &[f64] {
+        &self.l2[..cat.level2.len()]
+    }
+
+    /// Level 1, in the catalogue's `level1` order.
+    pub fn level1(&self, cat: &Catalogue) -> &[f64] {
+        &self.l1[..cat.level1.len()]
+    }
+}
+
+/// Level 2, level 1, `R` and each row's contribution to `R`.
+pub fn roll_up(r: &[f64], cat: &Catalogue) -> RollUp {
     let tree = cat.tree();
     let mut l2 = [0.0; ROWS];
     let mut row_share = [0.0; ROWS];
@@ -701,11 +705,12 @@ mod tests {
     fn contributions_sum_to_risk() {
         let c = cat();
         let r: Vec<f64> = (0..ROWS).map(|i| ((i * 37) % 101) as f64).collect();
-        let (_, _, risk, contrib) = roll_up(&r, &c);
+        let x = roll_up(&r, &c);
+        let (risk, contrib) = (x.risk, x.contributions);
         let sum: f64 = contrib.iter().sum();
         assert!((sum - risk).abs() < 1e-9, "{sum} vs {risk}");
         let zero = vec![0.0; ROWS];
-        assert_eq!(roll_up(&zero, &c).2, 0.0);
+        assert_eq!(roll_up(&zero, &c).risk, 0.0);
     }
 
     #[test]
@@ -713,7 +718,8 @@ mod tests {
         let c = cat();
         let mut r = vec![0.0; ROWS];
         r[33] = 100.0; // row 34 in F1 (weight .6 of F 0.17)
-        let (l2, l1, risk, _) = roll_up(&r, &c);
+        let x = roll_up(&r, &c);
+        let (l2, l1, risk) = (x.level2(&c), x.level1(&c), x.risk);
         let f1 = c.level2_index("F1");
         assert!((l2[f1] - (50.0 + 100.0 / 6.0)).abs() < 1e-9);
         assert!(l1[5] > 0.5 * l2[f1]);

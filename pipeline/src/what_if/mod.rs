@@ -248,14 +248,13 @@ impl<'a> Side<'a> {
     }
 
     /// An enterprise's r-values and each row's contribution to `R` (zeros when unknown).
-    fn rows(&self, seen: Option<&Seen>) -> (Vec<f64>, Vec<f64>) {
+    fn rows(&self, seen: Option<&Seen>) -> ([f64; ROWS], [f64; ROWS]) {
         match seen {
             Some(s) => {
-                let r = s.scored.r_values().to_vec();
-                let contributions = roll_up(&r, self.cat).3;
-                (r, contributions)
+                let r = s.scored.r_values();
+                (r, roll_up(&r, self.cat).contributions)
             }
-            None => (vec![0.0; ROWS], vec![0.0; ROWS]),
+            None => ([0.0; ROWS], [0.0; ROWS]),
         }
     }
 }
