@@ -121,6 +121,13 @@ impl Entry {
     /// Parses an entry of either format: binary (current) or JSON (the first one, which
     /// logs written before D72 hold).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_keeping(bytes).map(|(entry, _)| entry)
+    }
+
+    /// [`Entry::decode`], also giving an accepted record's canonical bytes as the binary
+    /// format stores them (the bytes its digest was taken of), so that a reader need not
+    /// encode the record again; `None` for other entries and for the first format.
+    pub fn decode_keeping(bytes: &[u8]) -> Result<(Self, Option<Vec<u8>>), DecodeError> {
         match bytes.first() {
             None => Err(DecodeError::Empty),
             Some(&FORMAT_BINARY_1) => {
@@ -131,15 +138,16 @@ impl Entry {
                         digest,
                         origin,
                         record,
-                    } => Entry {
-                        wm,
-                        body: Body::Accepted {
+                    } => {
+                        let event = Box::new(serde_json::from_slice(&record)?);
+                        let body = Body::Accepted {
                             v,
                             digest,
                             origin,
-                            record: Box::new(serde_json::from_slice(&record)?),
-                        },
-                    },
+                            record: event,
+                        };
+                        return Ok((Entry { wm, body }, Some(record)));
+                    }
                     Wire::Rejected { wm, letter } => Entry {
                         wm,
                         body: Body::Rejected { letter },
@@ -149,9 +157,9 @@ impl Entry {
                         body: Body::Watermark,
                     },
                 };
-                Ok(entry)
+                Ok((entry, None))
             }
-            Some(b'{') => Ok(serde_json::from_slice(bytes)?),
+            Some(b'{') => Ok((serde_json::from_slice(bytes)?, None)),
             Some(&other) => Err(DecodeError::Format(other)),
         }
     }
@@ -263,7 +271,8 @@ mod tests {
         out.set_wm(1_704_067_000);
         let bytes = out.encode();
         assert_eq!(bytes[0], FORMAT_BINARY_1);
-        let back = Entry::decode(&bytes).expect("decodes");
+        let (back, canonical) = Entry::decode_keeping(&bytes).expect("decodes");
+        assert_eq!(canonical, Some(encode(&a.event)));
         assert_eq!(back, entry_of(&a, origin, 1_704_067_000));
         assert_eq!(back.into_record(), Some(a));
         let w = Outgoing::watermark(5).encode();
@@ -302,7 +311,11 @@ mod tests {
             hex::encode(a.digest),
             String::from_utf8(encode(&a.event)).expect("UTF-8"),
         );
-        let entry = Entry::decode(old.as_bytes()).expect("decodes");
+        let (entry, canonical) = Entry::decode_keeping(old.as_bytes()).expect("decodes");
+        assert_eq!(
+            canonical, None,
+            "the first format keeps no canonical bytes apart"
+        );
         assert_eq!(entry, entry_of(&a, origin.clone(), 1_704_067_000));
         let new = Outgoing::accepted(&a, encode(&a.event), origin, 1_704_067_000).encode();
         assert!(

@@ -7,6 +7,7 @@ use connectors::clickhouse::{
 };
 use rules::catalogue::Catalogue;
 use rules::decode::encode;
+use rules::event::Event;
 use rules::fact::Checker;
 use rules::lifecycle::Accepted;
 use rules::model::Model;
@@ -177,7 +178,12 @@ pub fn status_row(t: Ts, key: &RecordKey, uscc: &str, status: Status) -> StatusR
 
 /// The `records` row of an accepted record.
 pub fn record_row(a: &Accepted) -> RecordRow {
-    let e = &a.event;
+    record_row_of(&a.event, a.v, &a.digest, encode(&a.event))
+}
+
+/// [`record_row`] of a record visible at `v` with its `digest` and its canonical bytes
+/// ([`encode`], as the log keeps them: no second encoding).
+pub fn record_row_of(e: &Event, v: Ts, digest: &[u8; 32], canonical: Vec<u8>) -> RecordRow {
     RecordRow {
         feed: e.feed().as_str().to_owned(),
         event_id: e.event_id.to_string(),
@@ -186,11 +192,12 @@ pub fn record_row(a: &Accepted) -> RecordRow {
         kind: e.body.kind_str().to_owned(),
         event_time: datetime(e.event_time),
         ingest_time: datetime(e.ingest_time),
-        v: datetime(a.v),
-        digest: hex::encode(a.digest),
-        body: String::from_utf8_lossy(&encode(e)).into_owned(),
+        v: datetime(v),
+        digest: hex::encode(digest),
+        body: String::from_utf8(canonical)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         status: "accepted".to_owned(),
-        version: u64::from(datetime(a.v)),
+        version: u64::from(datetime(v)),
     }
 }
 

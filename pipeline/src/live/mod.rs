@@ -21,6 +21,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use connectors::clickhouse::RecordRow;
 use connectors::config::{Config, Topics};
 use connectors::dead_letter::DeadLetter;
 use connectors::http::Readiness;
@@ -167,12 +168,15 @@ pub fn serve(
             "starting; outputs below the fence are already durable"
         );
         let resume = store.as_ref().and_then(|s| resume_from(s, fence));
-        let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
+        let floor = resume.as_ref().map_or(Ts::MIN, |c| c.at);
+        let (log_tx, log_rx) = std::sync::mpsc::sync_channel::<Vec<Logged>>(8);
         let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Step>(256);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
         stages.push(stage("feed", move || feed::run(&c, &k, &o, &sh))?);
         let (c, sh) = (cfg.clone(), shared.clone());
-        stages.push(stage("log-reader", move || read_log(&c, &sh, &log_tx))?);
+        stages.push(stage("log-reader", move || {
+            read_log(&c, &sh, floor, &log_tx)
+        })?);
         let (c, k, sh, o) = (cfg.clone(), cat.clone(), shared.clone(), opts.clone());
         let checkpoints = store.clone().map(|s| (s, setup.clone()));
         let sink = move || sink::run(&c, &k, &sh, &o, fence, checkpoints, out_rx, started);
@@ -235,7 +239,7 @@ pub fn serve(
 /// What worker 0 (in process 0) has besides the other workers: the log, the checkpoint to
 /// resume from, and how often to ask for a checkpoint (none: checkpoints are off).
 struct LogSide {
-    rx: Receiver<Vec<Entry>>,
+    rx: Receiver<Vec<Logged>>,
     resume: Option<Checkpoint>,
     /// The setup digest of this run ([`Setup::digest`]).
     setup: String,
@@ -310,11 +314,37 @@ fn topic_plan(cfg: &Config) -> Vec<(&str, i32, bool)> {
 /// has not read, before its consumer is replaced ([`connectors::kafka::StallWatch`]).
 const LOG_STALL: Duration = Duration::from_secs(15);
 
-/// Follows the log topic from its start and hands batches of entries to worker 0. Stops
-/// reading while the workers are behind (the channel is bounded). A consumer that stops
-/// fetching while the log holds entries it has not read is replaced by one that reads on
-/// from the next offset.
-fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyhow::Result<()> {
+/// A log entry as the log reader hands it to worker 0: with the `records` row of an
+/// accepted record visible after `floor` (built here, from the bytes the log holds, off the
+/// workers' threads).
+type Logged = (Entry, Option<RecordRow>);
+
+/// The `records` row of `entry`'s accepted record when it is visible after `floor` (up to
+/// the checkpoint resumed from, records are durable already: its time is before the
+/// fence), from its canonical bytes as the log holds them (encoded again only for an entry
+/// of the first format).
+fn record_row(entry: &Entry, canonical: Option<Vec<u8>>, floor: Ts) -> Option<RecordRow> {
+    match &entry.body {
+        Body::Accepted {
+            v, digest, record, ..
+        } if *v > floor => {
+            let canonical = canonical.unwrap_or_else(|| rules::decode::encode(record));
+            Some(rows::record_row_of(record, *v, digest, canonical))
+        }
+        _ => None,
+    }
+}
+
+/// Follows the log topic from its start and hands batches of entries to worker 0, with the
+/// `records` rows of those visible after `floor`. Stops reading while the workers are
+/// behind (the channel is bounded). A consumer that stops fetching while the log holds
+/// entries it has not read is replaced by one that reads on from the next offset.
+fn read_log(
+    cfg: &Config,
+    shared: &Shared,
+    floor: Ts,
+    tx: &SyncSender<Vec<Logged>>,
+) -> anyhow::Result<()> {
     let k = &cfg.kafka;
     let group = format!("{}-log", k.group_id);
     let open = |from: i64| -> anyhow::Result<connectors::kafka::Reader> {
@@ -331,9 +361,10 @@ fn read_log(cfg: &Config, shared: &Shared, tx: &SyncSender<Vec<Entry>>) -> anyho
     while !shared.stop.load(Ordering::SeqCst) {
         let mut progressed = false;
         match connectors::kafka::poll(&consumer, Duration::from_millis(20), &mut at_end) {
-            Ok(Some(m)) => match Entry::decode(&m.payload) {
-                Ok(e) => {
-                    batch.push(e);
+            Ok(Some(m)) => match Entry::decode_keeping(&m.payload) {
+                Ok((e, canonical)) => {
+                    let row = record_row(&e, canonical, floor);
+                    batch.push((e, row));
                     next = m.offset + 1;
                     progressed = true;
                 }
@@ -446,16 +477,14 @@ fn work(
             };
             match got {
                 Ok(entries) => {
-                    for e in entries {
+                    for (e, row) in entries {
                         wm = wm.max(e.wm);
                         match e.body {
                             Body::Accepted { .. } => {
                                 if let Some(a) = e.into_record() {
                                     let v = a.v;
-                                    // Up to a resumed checkpoint's time, the records are
-                                    // durable already (the fence passed it).
-                                    if v > resumed {
-                                        items.push((v, Item::Record(rows::record_row(&a))));
+                                    if let Some(row) = row {
+                                        items.push((v, Item::Record(row)));
                                     }
                                     input.update_at(Arc::new(a), v.max(resumed), 1);
                                 }

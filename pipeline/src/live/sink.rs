@@ -310,7 +310,9 @@ pub fn run(
                 return Ok(());
             }
             let flush_started = Instant::now();
-            if !write_clickhouse(&rt, &ch, shared, ready.iter().map(|(_, i)| i), &skip) {
+            let (records, statuses) = rows_for_clickhouse_alone(&mut ready);
+            let rest = ready.iter().map(|(_, i)| i);
+            if !write_clickhouse(&rt, &ch, shared, (records, statuses), rest, &skip) {
                 return Ok(());
             }
             let clickhouse_took = flush_started.elapsed();
@@ -454,26 +456,40 @@ fn observe(
     m.watermark.set(fence);
 }
 
-/// Writes the ClickHouse rows of `items`, table by table; `false` if stopped first.
+/// Takes the rows that only ClickHouse reads (`records`, `record_status`) out of `items`,
+/// in order, so they are moved into their inserts, not copied.
+fn rows_for_clickhouse_alone(items: &mut Vec<(Ts, Item)>) -> (Vec<RecordRow>, Vec<StatusRow>) {
+    let (mut records, mut statuses) = (Vec::new(), Vec::new());
+    let mut rest = Vec::with_capacity(items.len());
+    for (t, item) in items.drain(..) {
+        match item {
+            Item::Record(r) => records.push(r),
+            Item::Status(r) => statuses.push(*r),
+            other => rest.push((t, other)),
+        }
+    }
+    *items = rest;
+    (records, statuses)
+}
+
+/// Writes the ClickHouse rows of `items` and the `records` and `record_status` rows, table
+/// by table; `false` if stopped first.
 fn write_clickhouse<'a>(
     rt: &tokio::runtime::Runtime,
     ch: &ClickHouse,
     shared: &Shared,
+    (records, statuses): (Vec<RecordRow>, Vec<StatusRow>),
     items: impl Iterator<Item = &'a Item>,
     skip: &Skip,
 ) -> bool {
-    let mut records = Vec::new();
     let mut letters = Vec::new();
     let mut changes = Vec::new();
     let mut alerts = Vec::new();
     let mut checks = Vec::new();
-    let mut statuses = Vec::new();
     // The latest state per enterprise is enough.
     let mut states: BTreeMap<&str, (&StateRow, &IndicatorRow)> = BTreeMap::new();
     for item in items {
         match item {
-            Item::Record(r) => records.push(r.clone()),
-            Item::Status(r) => statuses.push((**r).clone()),
             Item::Letter(d) => {
                 let row = d.row();
                 if !skip.letters.contains(&row.letter_id) {
@@ -495,6 +511,8 @@ fn write_clickhouse<'a>(
             | Item::PreCredit(_)
             | Item::Scheduled(_)
             | Item::Check(_)
+            | Item::Record(_)
+            | Item::Status(_)
             | Item::Kept(_) => {}
         }
     }
