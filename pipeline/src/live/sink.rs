@@ -310,6 +310,7 @@ pub fn run(
                 return Ok(());
             }
             let flush_started = Instant::now();
+            let outputs = ready.len();
             let (records, statuses) = rows_for_clickhouse_alone(&mut ready);
             let rest = ready.iter().map(|(_, i)| i);
             if !write_clickhouse(&rt, &ch, shared, (records, statuses), rest, &skip) {
@@ -337,13 +338,7 @@ pub fn run(
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
             observe(shared, &ready, &mut colours, fence);
-            tracing::debug!(
-                fence,
-                outputs = ready.len(),
-                ?flush_took,
-                ?clickhouse_took,
-                "flushed"
-            );
+            tracing::debug!(fence, outputs, ?flush_took, ?clickhouse_took, "flushed");
         }
         if let Some(c) = &checkpoints {
             write_checkpoint(&mut parts, workers, fence, c, shared);
