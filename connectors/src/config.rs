@@ -340,7 +340,9 @@ fn default_timeout_secs() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
-    /// Flush outputs when this many rows are waiting.
+    /// Flush outputs when this many rows are waiting; also the most records the feed stage
+    /// writes to the log in one transaction. During a catch-up (a restart, a backlog) the
+    /// batches reach it; at live rates `max_delay_ms` makes a flush due first.
     pub max_rows: usize,
     /// Flush outputs at least this often, in milliseconds.
     pub max_delay_ms: u64,
@@ -739,7 +741,7 @@ mod tests {
                 ),
                 "clickhouse.ca_location",
             ),
-            (with("max_rows = 0", "max_rows = 20000"), "batch.max_rows"),
+            (with("max_rows = 0", "max_rows = 100000"), "batch.max_rows"),
             (
                 with("every_secs = 0", "every_secs = 60"),
                 "checkpoints.every_secs",

@@ -35,7 +35,7 @@ fn check_config_accepts_the_default_and_names_the_bad_field() {
             "alerts = \"bad topic!\"",
             "kafka.topics.alerts",
         ),
-        ("max_rows = 20000", "max_rows = 0", "batch.max_rows"),
+        ("max_rows = 100000", "max_rows = 0", "batch.max_rows"),
         ("[clock]", "[clock]\nspeed = 3", "speed"),
     ];
     for (i, (from, to, field)) in cases.into_iter().enumerate() {
