@@ -741,7 +741,7 @@ pub struct AlertRow {
 }
 
 /// `records`: one accepted record version and its status.
-#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct RecordRow {
     pub feed: String,
@@ -760,7 +760,7 @@ pub struct RecordRow {
 
 /// `record_status`: a record's status from `as_of` on (the row with the highest `version`,
 /// the logical time, is the current one).
-#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct StatusRow {
     pub feed: String,

@@ -323,7 +323,7 @@ type Logged = (Entry, Option<RecordRow>);
 /// the checkpoint resumed from, records are durable already: its time is before the
 /// fence), from its canonical bytes as the log holds them (encoded again only for an entry
 /// of the first format).
-fn record_row(entry: &Entry, canonical: Option<Vec<u8>>, floor: Ts) -> Option<RecordRow> {
+fn entry_row(entry: &Entry, canonical: Option<Vec<u8>>, floor: Ts) -> Option<RecordRow> {
     match &entry.body {
         Body::Accepted {
             v, digest, record, ..
@@ -363,7 +363,7 @@ fn read_log(
         match connectors::kafka::poll(&consumer, Duration::from_millis(20), &mut at_end) {
             Ok(Some(m)) => match Entry::decode_keeping(&m.payload) {
                 Ok((e, canonical)) => {
-                    let row = record_row(&e, canonical, floor);
+                    let row = entry_row(&e, canonical, floor);
                     batch.push((e, row));
                     next = m.offset + 1;
                     progressed = true;

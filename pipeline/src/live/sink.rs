@@ -310,10 +310,7 @@ pub fn run(
                 return Ok(());
             }
             let flush_started = Instant::now();
-            let outputs = ready.len();
-            let (records, statuses) = rows_for_clickhouse_alone(&mut ready);
-            let rest = ready.iter().map(|(_, i)| i);
-            if !write_clickhouse(&rt, &ch, shared, (records, statuses), rest, &skip) {
+            if !write_clickhouse(&rt, &ch, shared, &mut ready, &skip) {
                 return Ok(());
             }
             let clickhouse_took = flush_started.elapsed();
@@ -338,7 +335,13 @@ pub fn run(
             shared.fence.store(fence, Ordering::SeqCst);
             last_flush = Instant::now();
             observe(shared, &ready, &mut colours, fence);
-            tracing::debug!(fence, outputs, ?flush_took, ?clickhouse_took, "flushed");
+            tracing::debug!(
+                fence,
+                outputs = ready.len(),
+                ?flush_took,
+                ?clickhouse_took,
+                "flushed"
+            );
         }
         if let Some(c) = &checkpoints {
             write_checkpoint(&mut parts, workers, fence, c, shared);
@@ -451,40 +454,28 @@ fn observe(
     m.watermark.set(fence);
 }
 
-/// Takes the rows that only ClickHouse reads (`records`, `record_status`) out of `items`,
-/// in order, so they are moved into their inserts, not copied.
-fn rows_for_clickhouse_alone(items: &mut Vec<(Ts, Item)>) -> (Vec<RecordRow>, Vec<StatusRow>) {
-    let (mut records, mut statuses) = (Vec::new(), Vec::new());
-    let mut rest = Vec::with_capacity(items.len());
-    for (t, item) in items.drain(..) {
-        match item {
-            Item::Record(r) => records.push(r),
-            Item::Status(r) => statuses.push(*r),
-            other => rest.push((t, other)),
-        }
-    }
-    *items = rest;
-    (records, statuses)
-}
-
-/// Writes the ClickHouse rows of `items` and the `records` and `record_status` rows, table
-/// by table; `false` if stopped first.
-fn write_clickhouse<'a>(
+/// Writes the ClickHouse rows of `items`, table by table; `false` if stopped first. The
+/// `records` and `record_status` rows, which nothing after ClickHouse reads, are moved into
+/// their inserts rather than copied: their items are left empty (D88).
+fn write_clickhouse(
     rt: &tokio::runtime::Runtime,
     ch: &ClickHouse,
     shared: &Shared,
-    (records, statuses): (Vec<RecordRow>, Vec<StatusRow>),
-    items: impl Iterator<Item = &'a Item>,
+    items: &mut [(Ts, Item)],
     skip: &Skip,
 ) -> bool {
+    let mut records = Vec::new();
+    let mut statuses = Vec::new();
     let mut letters = Vec::new();
     let mut changes = Vec::new();
     let mut alerts = Vec::new();
     let mut checks = Vec::new();
     // The latest state per enterprise is enough.
     let mut states: BTreeMap<&str, (&StateRow, &IndicatorRow)> = BTreeMap::new();
-    for item in items {
+    for (_, item) in items.iter_mut() {
         match item {
+            Item::Record(r) => records.push(std::mem::take(r)),
+            Item::Status(r) => statuses.push(std::mem::take(&mut **r)),
             Item::Letter(d) => {
                 let row = d.row();
                 if !skip.letters.contains(&row.letter_id) {
@@ -506,8 +497,6 @@ fn write_clickhouse<'a>(
             | Item::PreCredit(_)
             | Item::Scheduled(_)
             | Item::Check(_)
-            | Item::Record(_)
-            | Item::Status(_)
             | Item::Kept(_) => {}
         }
     }
