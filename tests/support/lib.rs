@@ -156,6 +156,10 @@ pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            // The profile `cargo test` builds with (the binary is usually there), or
+            // `STEWARD_E2E_PROFILE` (`release` for the full-size crash run, BENCHMARKS.md).
+            let profile =
+                std::env::var("STEWARD_E2E_PROFILE").unwrap_or_else(|_| "test".to_owned());
             let out = std::process::Command::new(cargo)
                 .current_dir(repo_root())
                 .args([
@@ -164,9 +168,8 @@ pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {
                     "pipeline",
                     "--bin",
                     "steward",
-                    // The profile `cargo test` builds with: the binary is usually there.
                     "--profile",
-                    "test",
+                    &profile,
                     "--message-format=json",
                 ])
                 .stderr(std::process::Stdio::inherit())
