@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, checkpoint_on_disk, expected_by_replay, final_time, gen, produce, read_log, read_topic,
-    resumed, serve, serve_cluster, snapshot, sorted, status_rows, wait, wait_exit, Expected,
-    FeedProducer, Snapshot,
+    check, checkpoint_on_disk, expected_by_replay, final_time, gen, logged, produce, read_log,
+    read_topic, resumed, serve, serve_cluster, snapshot, sorted, status_rows, wait, wait_exit,
+    Expected, FeedProducer, Snapshot,
 };
 use e2e::Namespace;
 use pipeline::log::{Body, Entry};
@@ -414,18 +414,9 @@ fn killed_runs_equal_an_uninterrupted_run() {
 /// The fence a `steward serve` run found at its start (its "starting" line), once it has
 /// logged it: every output before it was durable then.
 fn fence_at_start(child: &e2e::Captured) -> Option<Ts> {
-    child.lines().iter().find_map(|l| {
-        l.contains("outputs below the fence")
-            .then(|| {
-                l.split("fence=")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .flatten()
-    })
+    logged(child, "outputs below the fence", "fence")?
+        .parse()
+        .ok()
 }
 
 /// `serve` as a timely cluster of two processes: process 0 reads the feeds and writes the

@@ -10,19 +10,15 @@
 //! certificate stop start-up with a message naming the setting, and the password is never
 //! printed.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{gen, produce, snapshot, wait, wait_exit};
-use e2e::{repo_root, spawn_captured, steward_bin, Captured, Namespace};
+use e2e::{repo_root, service_dir, spawn_captured, steward_bin, Captured, Namespace};
 
 /// The TLS material `scripts/services.sh` made for `service`.
 fn tls_file(service: &str, file: &str) -> String {
-    std::env::var_os("STEWARD_CACHE")
-        .map_or_else(|| repo_root().join(".cache"), PathBuf::from)
-        .join("services")
-        .join(service)
+    service_dir(service)
         .join("tls")
         .join(file)
         .display()

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use connectors::kafka::FeedSource;
 use e2e::serve::{cluster_layouts, gen, produce};
-use e2e::{repo_root, Namespace};
+use e2e::{repo_root, service_dir, Namespace};
 use rules::decode::{decode, DecodeConfig};
 use rules::event::Feed;
 
@@ -103,11 +103,8 @@ fn cpu_secs(pid: &str) -> Option<f64> {
 /// The CPU seconds so far of `steward`'s processes once waited for, the Kafka broker and
 /// ClickHouse (`None` for a service without a pid file).
 fn cpu_now() -> [Option<f64>; 3] {
-    let cache = std::env::var("STEWARD_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".cache"));
     let service = |name: &str| {
-        let pid = std::fs::read_to_string(cache.join("services").join(name).join("pid")).ok()?;
+        let pid = std::fs::read_to_string(service_dir(name).join("pid")).ok()?;
         cpu_secs(pid.trim())
     };
     [cpu_secs("self"), service("kafka"), service("clickhouse")]
@@ -115,11 +112,7 @@ fn cpu_now() -> [Option<f64>; 3] {
 
 /// The CPU seconds between two [`cpu_now`] readings, as text.
 fn cpu_spent(before: [Option<f64>; 3], after: [Option<f64>; 3]) -> (Option<f64>, String) {
-    let d: Vec<Option<f64>> = before
-        .iter()
-        .zip(after)
-        .map(|(b, a)| Some(a? - (*b)?))
-        .collect();
+    let d: [Option<f64>; 3] = std::array::from_fn(|i| Some(after[i]? - before[i]?));
     let show = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2} s"));
     let text = format!(
         "CPU: steward {}, Kafka {}, ClickHouse {}",

@@ -148,6 +148,15 @@ pub fn repo_root() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(".."))
 }
 
+/// Where `scripts/services.sh` keeps `service`'s files (its pid file, its TLS material):
+/// under `STEWARD_CACHE`, by default `<repo>/.cache`.
+pub fn service_dir(service: &str) -> std::path::PathBuf {
+    std::env::var_os("STEWARD_CACHE")
+        .map_or_else(|| repo_root().join(".cache"), std::path::PathBuf::from)
+        .join("services")
+        .join(service)
+}
+
 /// The `steward` binary, built once per test binary with the same cargo and target
 /// directory as the tests (a no-op when it is up to date), so a test never runs a stale one.
 pub fn steward_bin() -> anyhow::Result<std::path::PathBuf> {

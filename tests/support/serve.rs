@@ -240,13 +240,21 @@ pub fn wait_exit(child: &mut Captured, limit: Duration) -> std::process::ExitSta
     }
 }
 
+/// The value of `field` (`field=value`) on the first line of `child`'s log holding `needle`
+/// and the field.
+pub fn logged(child: &Captured, needle: &str, field: &str) -> Option<String> {
+    let key = format!("{field}=");
+    let lines = child.lines();
+    lines.iter().filter(|l| l.contains(needle)).find_map(|l| {
+        let at = l.find(&key)? + key.len();
+        l[at..].split_whitespace().next().map(str::to_owned)
+    })
+}
+
 /// The `steward_*` series that are not 0 (without histogram buckets) of `child`'s metrics endpoint, whose
 /// address it logged when it started.
 fn pipeline_metrics(child: &Captured) -> String {
-    let Some(addr) = child.lines().iter().find_map(|l| {
-        let at = l.find("addr=")? + "addr=".len();
-        l[at..].split_whitespace().next().map(str::to_owned)
-    }) else {
+    let Some(addr) = logged(child, "addr=", "addr") else {
         return "no metrics address in its log".to_owned();
     };
     match crate::http_get(&format!("http://{addr}/metrics")) {
