@@ -19,7 +19,7 @@ use e2e::serve::{
     Expected, FeedProducer, Snapshot,
 };
 use e2e::Namespace;
-use pipeline::log::{Body, Entry};
+use engine::log::{Body, Entry};
 use rand::{Rng, SeedableRng};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;

@@ -19,14 +19,14 @@ use clap::{Args, Parser, Subcommand};
 use connectors::dead_letter::DeadLetter;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
+use engine::ingest::Ingest;
+use engine::replay::{replay, Replayed, Schedule};
 use generator::{generate, GenConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use pipeline::ingest::Ingest;
 use pipeline::live::{serve, Options, Shared};
 use pipeline::messages::{PreCreditStatus, StateLine, TaskDecision};
 use pipeline::model::dataset::{load_log, Source};
 use pipeline::plan::Campaign;
-use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
 use rules::contract::Versioned;
 use rules::decode::encode;
@@ -38,7 +38,7 @@ use rules::supervision::Supervision;
 use rules::time::{format_rfc3339, Ts};
 
 /// The dataflow allocates many small values; mimalloc is markedly faster than glibc here
-/// (configured by [`pipeline::allocator::configure`]).
+/// (configured by [`engine::allocator::configure`]).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -418,7 +418,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 fn main() -> Result<()> {
-    pipeline::allocator::configure();
+    engine::allocator::configure();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
@@ -1121,7 +1121,7 @@ type History = (Arc<[Arc<Accepted>]>, Ts, Ts);
 /// The history `a` names, read under `cat`.
 fn what_if_history(a: &WhatIfArgs, cat: &Catalogue, gen: &GenConfig) -> Result<History> {
     let source = Source::of(a.input.clone(), a.from_clickhouse, a.config.as_deref(), gen)?;
-    let log = pipeline::replay::shared(load_log(&source, cat)?);
+    let log = engine::replay::shared(load_log(&source, cat)?);
     let (Some(first), Some(last)) = (log.iter().map(|r| r.v).min(), log.iter().map(|r| r.v).max())
     else {
         bail!("the history has no records: nothing to compare");
@@ -1200,7 +1200,7 @@ fn what_if(a: WhatIfArgs, gen: &GenConfig) -> Result<()> {
             at: last,
         },
     };
-    let rules = |cat: Catalogue, model| pipeline::replay::Rules {
+    let rules = |cat: Catalogue, model| engine::replay::Rules {
         cat: Arc::new(cat),
         model,
         commitments: None,
@@ -1279,7 +1279,7 @@ fn inspection_what_if(
             a.horizon_months
         );
     }
-    let rules = pipeline::replay::Rules {
+    let rules = engine::replay::Rules {
         cat: Arc::new(cat),
         model,
         commitments: None,
@@ -1406,8 +1406,8 @@ fn run(
         }
     }
     let ingested = Instant::now();
-    pipeline::observe::files_read(&metrics);
-    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
+    engine::observe::files_read(&metrics);
+    let log = engine::replay::shared(std::mem::take(&mut ingest.log));
     ingest.dead.flush()?;
     let (read, duplicate, dropped) = (ingest.read, ingest.duplicate, ingest.dropped.take());
     // Process 0 alone dead-letters the decoder's rejects, so it alone counts them.
@@ -1421,12 +1421,9 @@ fn run(
         log.iter().map(|a| a.v).collect(),
     ));
     let on_step = {
-        let (observe, progress) = (
-            pipeline::observe::on_step(metrics.clone()),
-            progress.clone(),
-        );
+        let (observe, progress) = (engine::observe::on_step(metrics.clone()), progress.clone());
         // Worker 0 (of process 0) reports progress: every worker steps through the same times.
-        move |worker: usize, t: Ts, tracker: &pipeline::tracker::Tracker| {
+        move |worker: usize, t: Ts, tracker: &engine::tracker::Tracker| {
             observe(worker, t, tracker);
             if worker == 0 {
                 progress.at(t);
@@ -1447,7 +1444,7 @@ fn run(
         progress.finish();
     }
     let computed = Instant::now();
-    pipeline::observe::results(&metrics, &out);
+    engine::observe::results(&metrics, &out);
 
     // Lifecycle dead letters join the decoder's rejects.
     for letter in lifecycle_letters(&out.dead, &log, feeds.as_deref())? {

@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::plan::Count;
-use crate::tracker::PreCreditChange;
+use engine::tracker::PreCreditChange;
 
 /// A pre-credit decision as the plans topic names it (`null` when there is none: colour
 /// `none`).

@@ -17,8 +17,8 @@ use rules::status::{RecordKey, Status};
 use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::{format_rfc3339, Ts};
 
-use crate::dataflow::Scored;
-use crate::tracker::Place;
+use engine::dataflow::Scored;
+use engine::tracker::Place;
 
 /// An enterprise's pre-credit status from its published colour and tax paid.
 pub fn pre_credit(s: &Scored, published: Option<Colour>, rule: &PreCreditRule) -> PreCredit {

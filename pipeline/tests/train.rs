@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use engine::replay::{replay, Schedule};
 use pipeline::model::train::{train, TrainArgs};
 use pipeline::model::{load, TrainError};
-use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::model::Params;
 
@@ -114,7 +114,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
     .expect("log");
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let out = replay(
-        pipeline::replay::shared(log),
+        engine::replay::shared(log),
         Arc::new(cat.clone()),
         Some(model.clone()),
         None,

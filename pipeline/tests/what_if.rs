@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use engine::replay::{replay, shared, side_by_side, Replayed, Rules, Schedule};
 use generator::GenConfig;
 use pipeline::model::dataset::{load_log, Source};
-use pipeline::replay::{replay, shared, side_by_side, Replayed, Rules, Schedule};
 use pipeline::what_if::{self, diff, WhatIf, Window};
 use rules::catalogue::{Catalogue, DEFAULT_TOML};
 use rules::lifecycle::Accepted;

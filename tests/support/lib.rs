@@ -537,7 +537,7 @@ pub fn load_generated(
 ) -> anyhow::Result<Vec<rules::lifecycle::Accepted>> {
     use std::sync::Arc;
     let cat = Arc::new(rules::catalogue::Catalogue::embedded());
-    let mut ingest = pipeline::ingest::Ingest::new(&cat, std::io::sink());
+    let mut ingest = engine::ingest::Ingest::new(&cat, std::io::sink());
     let mut offsets: std::collections::BTreeMap<rules::event::Feed, u64> = Default::default();
     generator::generate(gen, &mut |_| {}, &mut |r| {
         let off = offsets.entry(r.feed).or_default();
@@ -546,16 +546,16 @@ pub fn load_generated(
         }
         *off += 1;
     })?;
-    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
+    let log = engine::replay::shared(std::mem::take(&mut ingest.log));
     drop(ingest);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
-    let out = pipeline::replay::replay(
+    let out = engine::replay::replay(
         log.clone(),
         cat.clone(),
         None,
         None,
         timely::Config::process(2),
-        pipeline::replay::Schedule::new(50_000, until),
+        engine::replay::Schedule::new(50_000, until),
         |_, _, _| {},
     )
     .map_err(anyhow::Error::msg)?;
@@ -575,7 +575,7 @@ pub fn load_generated(
             let place = out
                 .states
                 .get(&c.uscc)
-                .map(|x| pipeline::tracker::Place::of(&x.0))
+                .map(|x| engine::tracker::Place::of(&x.0))
                 .unwrap_or_default();
             pipeline::rows::change_row(c, &place.region, &place.industry)
         })

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use connectors::clickhouse::{AlertRow, ChangeRow, DeadLetterRow, StateRow};
 use connectors::config::Config;
+use engine::log::{Body, Entry};
 use generator::{generate, GenConfig};
-use pipeline::log::{Body, Entry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
@@ -287,7 +287,12 @@ fn stacks(pid: u32) -> String {
         Ok(o) => o,
         Err(e) => return format!("no stacks (gdb: {e})"),
     };
-    let ours = ["pipeline/src/", "connectors/src/", "rules/src/"];
+    let ours = [
+        "pipeline/src/",
+        "pipeline/engine/src/",
+        "connectors/src/",
+        "rules/src/",
+    ];
     let mut kept = Vec::new();
     let mut librdkafka = false;
     for l in String::from_utf8_lossy(&o.stdout).lines() {
@@ -725,13 +730,13 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// have produced; the oracle test proves the replay equal to the reference.
 pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
     let until = final_time(log);
-    let r = pipeline::replay::replay(
-        pipeline::replay::shared(log.to_vec()),
+    let r = engine::replay::replay(
+        engine::replay::shared(log.to_vec()),
         cat.clone(),
         None,
         Some(Supervision::embedded().commitments),
         timely::Config::process(2),
-        pipeline::replay::Schedule::new(20_000, until),
+        engine::replay::Schedule::new(20_000, until),
         |_, _, _| {},
     )
     .expect("replay");

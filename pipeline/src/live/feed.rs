@@ -24,8 +24,8 @@ use rules::catalogue::Catalogue;
 use rules::time::Ts;
 
 use super::{Options, Shared};
-use crate::ingest::{now, Ingest};
-use crate::log::{Entry, Origin, Outgoing};
+use engine::ingest::{now, Ingest};
+use engine::log::{Entry, Origin, Outgoing};
 
 /// Runs the stage until `shared.stop`, restarting it after failures with backoff.
 pub fn run(cfg: &Config, cat: &Catalogue, opts: &Options, shared: &Shared) -> anyhow::Result<()> {

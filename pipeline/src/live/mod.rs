@@ -33,11 +33,11 @@ use crate::messages::{self, PlanMessage, PreCreditMessage};
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 
-use crate::checkpoint::{Checkpoint, Setup, Store};
-use crate::dataflow::{advance_inputs, build, Control, Handles};
-use crate::log::{Body, Entry};
 use crate::rows;
-use crate::tracker::Tracker;
+use engine::checkpoint::{Checkpoint, Setup, Store};
+use engine::dataflow::{advance_inputs, build, Control, Handles};
+use engine::log::{Body, Entry};
+use engine::tracker::Tracker;
 use sink::{Item, Step};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;

@@ -35,9 +35,9 @@ use rules::time::Ts;
 use serde::{Deserialize, Serialize};
 
 use super::{Options, Shared};
-use crate::checkpoint::{Checkpoint, Store, FORMAT};
 use crate::messages::{to_bytes, PlanMessage, TaskDecision};
-use crate::tracker::Kept;
+use engine::checkpoint::{Checkpoint, Store, FORMAT};
+use engine::tracker::Kept;
 
 /// One output with everything its sinks need (serializable: a worker in another process
 /// sends its outputs to the sink's process through timely).
@@ -413,7 +413,7 @@ fn observe(
     fence: Ts,
 ) {
     let m = &shared.metrics;
-    let now = crate::ingest::now();
+    let now = engine::ingest::now();
     for (_, item) in items {
         match item {
             Item::Change(c) => {
@@ -607,7 +607,7 @@ fn publish(
         }
         let fence = Fence {
             fence: upto,
-            committed_at: crate::ingest::now(),
+            committed_at: engine::ingest::now(),
         };
         producer.send(
             &t.fence,

@@ -28,7 +28,7 @@ use rules::time::{add_months, format_rfc3339, Ts};
 use sha2::{Digest, Sha256};
 
 use super::TrainError;
-use crate::ingest::Ingest;
+use engine::ingest::Ingest;
 
 /// Where the history comes from.
 #[derive(Debug, Clone)]

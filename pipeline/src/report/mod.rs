@@ -447,7 +447,7 @@ pub fn build(
     if src.state.is_none() && src.records.is_empty() {
         return Err(ReportError::Unknown(uscc.to_owned()));
     }
-    report(uscc, period, &src, crate::ingest::now(), cat, lang)
+    report(uscc, period, &src, engine::ingest::now(), cat, lang)
 }
 
 #[cfg(test)]

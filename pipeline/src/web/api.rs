@@ -152,7 +152,7 @@ pub(super) async fn report_of(app: &Shared, raw: &str, lang: Lang) -> Result<Val
         &uscc,
         Period::default(),
         &src,
-        crate::ingest::now(),
+        engine::ingest::now(),
         &app.cat,
         lang,
     )

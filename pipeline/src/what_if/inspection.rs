@@ -15,8 +15,8 @@ use rules::supervision::{draw, Candidate, Inspection};
 use rules::time::{format_rfc3339, Ts};
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, FORMAT};
-use crate::replay::{replay, Rules, Schedule};
+use engine::checkpoint::{Checkpoint, FORMAT};
+use engine::replay::{replay, Rules, Schedule};
 
 /// z for a two-sided 95 % interval.
 const Z95: f64 = 1.96;

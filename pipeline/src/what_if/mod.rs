@@ -1,6 +1,6 @@
 //! `steward what-if` (issue 21, `docs/decisions.md` D78): the current rules and a
 //! candidate over the same records, side by side in one dataflow
-//! ([`crate::replay::side_by_side`]), and what the candidate would change.
+//! ([`engine::replay::side_by_side`]), and what the candidate would change.
 //!
 //! - `mod.rs` (this file): the comparison of the two replays, [`WhatIf`] (the content of
 //!   `what-if.json`).
@@ -20,8 +20,8 @@ use rules::score::{roll_up, round4, Colour};
 use rules::time::{format_rfc3339, local_date, Ts};
 use serde::Serialize;
 
-use crate::dataflow::Scored;
-use crate::replay::{side_by_side, Replayed, Rules, Schedule};
+use engine::dataflow::Scored;
+use engine::replay::{side_by_side, Replayed, Rules, Schedule};
 
 pub mod diff;
 pub mod inspection;

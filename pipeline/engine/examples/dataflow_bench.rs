@@ -5,7 +5,7 @@
 //! them through the dataflow on `WORKERS` workers with the same schedule as `steward run`.
 //!
 //! ```sh
-//! cargo run --release -p pipeline --example dataflow_bench -- 100000 30 2
+//! cargo run --release -p engine --example dataflow_bench -- 100000 30 2
 //! ```
 //!
 //! With `--profile`, also prints each operator's share of the scheduled time (summed over
@@ -24,19 +24,19 @@
 //! (the last column then says "not counted"):
 //!
 //! ```sh
-//! cargo run --release -p pipeline --features bench-uncounted --example dataflow_bench -- 40000 30 2
+//! cargo run --release -p engine --features bench-uncounted --example dataflow_bench -- 40000 30 2
 //! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use engine::ingest::Ingest;
+use engine::profile::OperatorTimes;
+use engine::replay::{replay, Schedule};
 use generator::{generate, GenConfig};
 #[cfg(not(feature = "bench-uncounted"))]
 use peakmem_alloc::{PeakMemAlloc, PeakMemAllocTrait};
-use pipeline::ingest::Ingest;
-use pipeline::profile::OperatorTimes;
-use pipeline::replay::{replay, Schedule};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::time::DAY;
@@ -82,7 +82,7 @@ fn peak_kib() -> u64 {
 }
 
 fn main() {
-    pipeline::allocator::configure();
+    engine::allocator::configure();
     let enterprises = arg(1, 20_000) as u32;
     let days = arg(2, 30) as i64;
     let workers = arg(3, 2) as usize;
@@ -105,7 +105,7 @@ fn main() {
         }
     })
     .expect("valid generator configuration");
-    let log = pipeline::replay::shared(std::mem::take(&mut ingest.log));
+    let log = engine::replay::shared(std::mem::take(&mut ingest.log));
     drop(ingest);
     let records = log.len();
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);

@@ -6,7 +6,7 @@
 //! same state (checked).
 //!
 //! ```sh
-//! cargo run --release -p pipeline --example resume_bench -- 1000 3 2
+//! cargo run --release -p engine --example resume_bench -- 1000 3 2
 //! ```
 //!
 //! Prints one Markdown row: enterprises, records, workers, the whole replay's seconds, the
@@ -16,10 +16,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use engine::checkpoint::{Checkpoint, Store, FORMAT};
+use engine::ingest::Ingest;
+use engine::replay::{replay, Replayed, Schedule};
 use generator::{generate, GenConfig};
-use pipeline::checkpoint::{Checkpoint, Store, FORMAT};
-use pipeline::ingest::Ingest;
-use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
 use rules::lifecycle::Accepted;
 use rules::time::DAY;
@@ -47,7 +47,7 @@ fn lines(r: &Replayed) -> Vec<String> {
 }
 
 fn main() {
-    pipeline::allocator::configure();
+    engine::allocator::configure();
     let enterprises = arg(1, 1_000) as u32;
     let years = arg(2, 3) as u32;
     let workers = arg(3, 2) as usize;
@@ -66,7 +66,7 @@ fn main() {
         }
     })
     .expect("valid generator configuration");
-    let log: Arc<[Arc<Accepted>]> = pipeline::replay::shared(std::mem::take(&mut ingest.log));
+    let log: Arc<[Arc<Accepted>]> = engine::replay::shared(std::mem::take(&mut ingest.log));
     drop(ingest);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let cut = until - DAY;

@@ -18,8 +18,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use pipeline::checkpoint::Checkpoint;
-use pipeline::replay::{replay, Replayed, Schedule};
+use engine::checkpoint::Checkpoint;
+use engine::replay::{replay, Replayed, Schedule};
 use proptest::prelude::*;
 use rules::catalogue::Catalogue;
 use rules::decode::digest;
@@ -344,7 +344,7 @@ fn log_of(ops: &[Op]) -> Vec<Accepted> {
 
 /// States keyed by USCC, as evaluations.
 fn dataflow_states<'a>(
-    states: impl IntoIterator<Item = (impl ToString, &'a pipeline::dataflow::Scored)>,
+    states: impl IntoIterator<Item = (impl ToString, &'a engine::dataflow::Scored)>,
     model: Option<&Model>,
 ) -> BTreeMap<String, Evaluation> {
     states
@@ -415,7 +415,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
     let m = model.clone();
     let commitments = Supervision::embedded().commitments;
     let out = replay(
-        pipeline::replay::shared(log.clone()),
+        engine::replay::shared(log.clone()),
         cat.clone(),
         model.clone(),
         Some(commitments.clone()),
@@ -462,7 +462,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         .iter()
         .map(|(u, (e, _))| (u.clone(), e.clone()))
         .collect();
-    let finals: BTreeMap<String, pipeline::dataflow::Scored> = out
+    let finals: BTreeMap<String, engine::dataflow::Scored> = out
         .states
         .iter()
         .map(|(u, (s, _))| (u.clone(), s.clone()))
@@ -502,7 +502,7 @@ fn replay_steps(
     let steps: Arc<Mutex<StepsAfter>> = Arc::default();
     let s = steps.clone();
     let out = replay(
-        pipeline::replay::shared(log.to_vec()),
+        engine::replay::shared(log.to_vec()),
         Arc::new(Catalogue::embedded()),
         None,
         Some(Supervision::embedded().commitments),
@@ -536,7 +536,7 @@ fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError
     };
     let (first, _) = replay_steps(&log, workers, first, cut)?;
     let checkpoint = Checkpoint {
-        format: pipeline::checkpoint::FORMAT,
+        format: engine::checkpoint::FORMAT,
         at: cut,
         setup: String::new(),
         workers: first.kept.values().cloned().collect(),

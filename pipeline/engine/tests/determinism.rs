@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use engine::ingest::Ingest;
+use engine::replay::{replay, Replayed, Schedule};
 use generator::{generate, GenConfig};
-use pipeline::ingest::Ingest;
-use pipeline::replay::{replay, Replayed, Schedule};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
 
@@ -51,7 +51,7 @@ fn admitted(records: &[(Feed, Vec<u8>, Option<i64>)]) -> (Vec<rules::lifecycle::
 /// Replays `log` on `workers` workers with the commitment loop, as `schedule` says.
 fn replay_log(log: &[rules::lifecycle::Accepted], workers: usize, schedule: Schedule) -> Replayed {
     replay(
-        pipeline::replay::shared(log.to_vec()),
+        engine::replay::shared(log.to_vec()),
         Arc::new(Catalogue::embedded()),
         None,
         Some(rules::supervision::Supervision::embedded().commitments),
@@ -140,8 +140,8 @@ fn a_generated_history_resumed_from_checkpoints_gives_the_same_outputs() {
             ..Schedule::new(500, cut)
         };
         let before = replay_log(&log, 2, before);
-        let checkpoint = pipeline::checkpoint::Checkpoint {
-            format: pipeline::checkpoint::FORMAT,
+        let checkpoint = engine::checkpoint::Checkpoint {
+            format: engine::checkpoint::FORMAT,
             at: cut,
             setup: String::new(),
             workers: before.kept.values().cloned().collect(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::input::Input;
 use differential_dataflow::AsCollection;
-use pipeline::ordered::{Folded, Outputs, ProcessTimed, ReduceOrdered, Timed};
+use engine::ordered::{Folded, Outputs, ProcessTimed, ReduceOrdered, Timed};
 use proptest::prelude::*;
 use rules::time::Ts;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
