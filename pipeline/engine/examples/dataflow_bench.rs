@@ -5,8 +5,12 @@
 //! them through the dataflow on `WORKERS` workers with the same schedule as `steward run`.
 //!
 //! ```sh
-//! cargo run --release -p engine --example dataflow_bench -- 100000 30 2
+//! cargo run --release -p engine --example dataflow_bench -- 100000 30 2   # [BATCH]
 //! ```
+//!
+//! `BATCH` (default 50,000) is how many records the replay gives the dataflow per step
+//! (whole visibility times, as `steward run` does); `serve` steps it with the batches its
+//! log reader hands over, so a small `BATCH` shows what stepping in small batches costs.
 //!
 //! With `--profile`, also prints each operator's share of the scheduled time (summed over
 //! workers, exclusive of the operators it runs inside it).
@@ -86,6 +90,7 @@ fn main() {
     let enterprises = arg(1, 20_000) as u32;
     let days = arg(2, 30) as i64;
     let workers = arg(3, 2) as usize;
+    let batch = arg(4, 50_000) as usize;
     let cat = Arc::new(Catalogue::embedded());
     let cfg = GenConfig {
         enterprises,
@@ -121,7 +126,7 @@ fn main() {
         timely::Config::process(workers),
         Schedule {
             profile: profile.clone(),
-            ..Schedule::new(50_000, as_of)
+            ..Schedule::new(batch, as_of)
         },
         |_, _, _| {},
     )
