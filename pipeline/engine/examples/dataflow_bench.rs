@@ -31,19 +31,16 @@
 //! cargo run --release -p engine --features bench-uncounted --example dataflow_bench -- 40000 30 2
 //! ```
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::ingest::Ingest;
 use engine::profile::OperatorTimes;
 use engine::replay::{replay, Schedule};
-use generator::{generate, GenConfig};
 #[cfg(not(feature = "bench-uncounted"))]
 use peakmem_alloc::{PeakMemAlloc, PeakMemAllocTrait};
 use rules::catalogue::Catalogue;
-use rules::event::Feed;
-use rules::time::DAY;
 
 /// The allocator `steward` uses, counting live bytes (D85).
 #[cfg(not(feature = "bench-uncounted"))]
@@ -67,51 +64,14 @@ fn peak_heap() -> String {
     "not counted".to_owned()
 }
 
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .filter(|a| !a.starts_with("--"))
-        .nth(i)
-        .map(|a| a.parse().expect("a whole number"))
-        .unwrap_or(default)
-}
-
-/// Peak resident memory of this process, in KiB.
-fn peak_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status")
-}
-
 fn main() {
     engine::allocator::configure();
-    let enterprises = arg(1, 20_000) as u32;
-    let days = arg(2, 30) as i64;
-    let workers = arg(3, 2) as usize;
-    let batch = arg(4, 50_000) as usize;
+    let enterprises = support::arg(1, 20_000) as u32;
+    let days = support::arg(2, 30) as i64;
+    let workers = support::arg(3, 2) as usize;
+    let batch = support::arg(4, 50_000) as usize;
     let cat = Arc::new(Catalogue::embedded());
-    let cfg = GenConfig {
-        enterprises,
-        years: 1,
-        ..GenConfig::default()
-    };
-    let until = cfg.start + days * DAY;
-    let mut ingest = Ingest::new(&cat, std::io::sink());
-    let mut offsets: BTreeMap<Feed, u64> = BTreeMap::new();
-    generate(&cfg, &mut |_| {}, &mut |r| {
-        let off = offsets.entry(r.feed).or_default();
-        *off += 1;
-        if let Ok(Some(e)) = ingest.decode(r.feed, *off, &r.line) {
-            if e.ingest_time < until {
-                ingest.admit(e);
-            }
-        }
-    })
-    .expect("valid generator configuration");
-    let log = engine::replay::shared(std::mem::take(&mut ingest.log));
-    drop(ingest);
+    let log = support::generated(&cat, enterprises, 1, Some(days));
     let records = log.len();
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let profile = std::env::args()
@@ -133,7 +93,7 @@ fn main() {
     .expect("the dataflow runs");
     let secs = started.elapsed().as_secs_f64();
     assert!(!out.states.is_empty(), "no enterprise evaluated");
-    let peak = peak_kib();
+    let peak = support::peak_kib();
     let heap = peak_heap();
     println!(
         "| {enterprises} | {records} | {:.1} | {workers} | {secs:.1} s | {:.0} | {:.2} GiB | {:.1} KiB | {heap} |",

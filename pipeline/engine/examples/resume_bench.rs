@@ -6,23 +6,28 @@
 //! same state (checked).
 //!
 //! ```sh
-//! cargo run --release -p engine --example resume_bench -- 1000 3 2
+//! cargo run --release -p engine --example resume_bench -- 1000 3 2   # [DAYS]
 //! ```
 //!
-//! Prints one Markdown row: enterprises, records, workers, the whole replay's seconds, the
-//! resumed run's seconds, their ratio, and the checkpoint file's size per enterprise with
-//! the seconds to write and to read it.
+//! With `DAYS`, only the records ingested in the history's first `DAYS` days are kept:
+//! `1000000 1 2 30` is the pipeline issue's shape (about ten records per enterprise) at its
+//! size, the restart its target is set for.
+//!
+//! Prints one Markdown row: the history, records, workers, the whole replay's seconds, the
+//! resumed run's seconds, their ratio, the checkpoint file's size per enterprise with the
+//! seconds to write and to read it, and the bench's peak resident memory (`VmHWM`: the
+//! decoded log and the largest of the three runs).
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use engine::checkpoint::{Checkpoint, Store, FORMAT};
-use engine::ingest::Ingest;
 use engine::replay::{replay, Replayed, Schedule};
-use generator::{generate, GenConfig};
 use rules::catalogue::Catalogue;
-use rules::lifecycle::Accepted;
 use rules::time::DAY;
+use sha2::{Digest, Sha256};
 
 /// The allocator `steward` uses.
 #[global_allocator]
@@ -31,43 +36,24 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Records per step: what `serve`'s log reader hands the workers at most.
 const BATCH: usize = 10_000;
 
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(i)
-        .map(|a| a.parse().expect("a whole number"))
-        .unwrap_or(default)
-}
-
-/// Each enterprise's state and colour, as text.
-fn lines(r: &Replayed) -> Vec<String> {
-    r.states
-        .iter()
-        .map(|(u, (s, c))| format!("{u} {c:?} {s:?}"))
-        .collect()
+/// A digest of each enterprise's state and colour as text (not the text itself, which at a
+/// million enterprises would take gigabytes next to the runs that follow).
+fn digest(r: &Replayed) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (u, (s, c)) in &r.states {
+        h.update(format!("{u} {c:?} {s:?}\n"));
+    }
+    h.finalize().into()
 }
 
 fn main() {
     engine::allocator::configure();
-    let enterprises = arg(1, 1_000) as u32;
-    let years = arg(2, 3) as u32;
-    let workers = arg(3, 2) as usize;
+    let enterprises = support::arg(1, 1_000) as u32;
+    let years = support::arg(2, 3) as u32;
+    let workers = support::arg(3, 2) as usize;
     let cat = Arc::new(Catalogue::embedded());
-    let cfg = GenConfig {
-        enterprises,
-        years,
-        ..GenConfig::default()
-    };
-    let mut ingest = Ingest::new(&cat, std::io::sink());
-    let mut offset = 0;
-    generate(&cfg, &mut |_| {}, &mut |r| {
-        offset += 1;
-        if let Ok(Some(e)) = ingest.decode(r.feed, offset, &r.line) {
-            ingest.admit(e);
-        }
-    })
-    .expect("valid generator configuration");
-    let log: Arc<[Arc<Accepted>]> = engine::replay::shared(std::mem::take(&mut ingest.log));
-    drop(ingest);
+    let days = support::arg(4, 0) as i64;
+    let log = support::generated(&cat, enterprises, years, (days > 0).then_some(days));
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let cut = until - DAY;
     let run = |schedule: Schedule| {
@@ -84,19 +70,21 @@ fn main() {
         .expect("the dataflow runs");
         (out, started.elapsed().as_secs_f64())
     };
+    // Only the digest is kept: the runs' states are dropped as soon as they are compared.
     let (whole, whole_secs) = run(Schedule::new(BATCH, until));
+    let whole_digest = digest(&whole);
+    drop(whole);
     let before = Schedule {
         checkpoint: true,
         ..Schedule::new(BATCH, cut)
     };
-    let (before, _) = run(before);
+    let Replayed { kept, .. } = run(before).0;
     let checkpoint = Checkpoint {
         format: FORMAT,
         at: cut,
         setup: String::new(),
-        workers: before.kept.into_values().collect(),
+        workers: kept.into_values().collect(),
     };
-    drop(before.states);
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = Store::new(dir.path(), 1);
     let started = Instant::now();
@@ -119,11 +107,18 @@ fn main() {
         ..Schedule::new(BATCH, until)
     };
     let (resumed, resumed_secs) = run(resumed);
-    assert_eq!(lines(&resumed), lines(&whole), "the resumed state differs");
+    assert_eq!(digest(&resumed), whole_digest, "the resumed state differs");
+    drop(resumed);
+    let history = if days > 0 {
+        format!("{enterprises} × {days} d")
+    } else {
+        format!("{enterprises} × {years} y")
+    };
     println!(
-        "| {enterprises} × {years} y | {} | {workers} | {whole_secs:.2} s | {resumed_secs:.2} s | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s |",
+        "| {history} | {} | {workers} | {whole_secs:.2} s | {resumed_secs:.2} s | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
         log.len(),
         whole_secs / resumed_secs,
         bytes as f64 / f64::from(enterprises),
+        support::peak_kib() as f64 / (1024.0 * 1024.0),
     );
 }
