@@ -20,6 +20,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ const BATCH: usize = 10_000;
 fn digest(r: &Replayed) -> [u8; 32] {
     let mut h = Sha256::new();
     for (u, (s, c)) in &r.states {
-        h.update(format!("{u} {c:?} {s:?}\n"));
+        writeln!(h, "{u} {c:?} {s:?}").expect("a hasher takes every write");
     }
     h.finalize().into()
 }
@@ -52,8 +53,8 @@ fn main() {
     let years = support::arg(2, 3) as u32;
     let workers = support::arg(3, 2) as usize;
     let cat = Arc::new(Catalogue::embedded());
-    let days = support::arg(4, 0) as i64;
-    let log = support::generated(&cat, enterprises, years, (days > 0).then_some(days));
+    let days = Some(support::arg(4, 0) as i64).filter(|d| *d > 0);
+    let log = support::generated(&cat, enterprises, years, days);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let cut = until - DAY;
     let run = |schedule: Schedule| {
@@ -108,11 +109,9 @@ fn main() {
     };
     let (resumed, resumed_secs) = run(resumed);
     assert_eq!(digest(&resumed), whole_digest, "the resumed state differs");
-    drop(resumed);
-    let history = if days > 0 {
-        format!("{enterprises} × {days} d")
-    } else {
-        format!("{enterprises} × {years} y")
+    let history = match days {
+        Some(days) => format!("{enterprises} × {days} d"),
+        None => format!("{enterprises} × {years} y"),
     };
     println!(
         "| {history} | {} | {workers} | {whole_secs:.2} s | {resumed_secs:.2} s | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
