@@ -512,15 +512,21 @@ impl RepairRules {
 
     /// Whether `e`'s class is non-repairable.
     pub fn non_repairable(&self, e: &Event) -> bool {
-        let feed = e.feed().as_str();
         let qualifier = match &e.body {
             Body::Pen(p) => p.dishonesty_class.map(|c| c.as_str()),
             Body::List(l) => l.list_kind.map(|k| k.as_str()),
             _ => None,
         };
+        self.non_repairable_class(e.feed(), e.body.kind_str(), qualifier)
+    }
+
+    /// Whether a record of `feed` and `kind` with a dishonesty class or list kind
+    /// (`qualifier`) is non-repairable.
+    pub fn non_repairable_class(&self, feed: Feed, kind: &str, qualifier: Option<&str>) -> bool {
+        let feed = feed.as_str();
         self.non_repairable.iter().any(|c| {
             c.split_once('.')
-                .is_some_and(|(f, k)| f == feed && (k == e.body.kind_str() || Some(k) == qualifier))
+                .is_some_and(|(f, k)| f == feed && (k == kind || Some(k) == qualifier))
         })
     }
 
@@ -872,15 +878,30 @@ impl Catalogue {
         let Body::Pen(p) = &e.body else {
             return Ts::MIN;
         };
-        if let Some(d) = p.publicity_min_end {
-            return date_end(d);
+        self.pen_min_publicity_end(
+            e.event_time,
+            p.dishonesty_class,
+            p.publicity_min_end.map(date_end),
+        )
+    }
+
+    /// [`Self::min_publicity_end`] of a PEN record at `event_time` with its dishonesty class
+    /// and its `publicity_min_end` as an instant (`date_end`).
+    pub fn pen_min_publicity_end(
+        &self,
+        event_time: Ts,
+        class: Option<DishonestyClass>,
+        min_end: Option<Ts>,
+    ) -> Ts {
+        if let Some(end) = min_end {
+            return end;
         }
-        match p.dishonesty_class {
+        match class {
             Some(DishonestyClass::General) => {
-                add_months(e.event_time, self.publicity.general_min_months)
+                add_months(event_time, self.publicity.general_min_months)
             }
             Some(DishonestyClass::Serious) => {
-                add_months(e.event_time, self.publicity.serious_min_months)
+                add_months(event_time, self.publicity.serious_min_months)
             }
             _ => Ts::MIN,
         }

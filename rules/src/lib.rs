@@ -19,6 +19,7 @@ pub mod schema;
 pub mod score;
 pub mod status;
 pub mod supervision;
+pub mod table;
 pub mod time;
 pub mod uscc;
 

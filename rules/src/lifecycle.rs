@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
-use crate::event::{
-    Body, CloseReason, Event, Feed, FinKind, JudKind, PenKind, PerKind, RegKind, RprKind, TaxKind,
-};
+use crate::event::{Body, CloseReason, Event, Feed, FinKind, JudKind, PenKind, RprKind, TaxKind};
 use crate::reject::Reason;
 use crate::time::Ts;
 use crate::{format_compact, CompactString};
@@ -301,45 +299,40 @@ impl Resolved<'_> {
 
 /// The kinds (wire names, in the retraction's own feed) a retraction may act on.
 fn paired_targets(body: &Body) -> &'static [&'static str] {
-    match body {
-        Body::Pen(_) => &["DECIDED", "CORRECTED"],
-        Body::List(_) => &["LISTED"],
-        Body::Tax(b) => match b.kind {
-            TaxKind::ArrearsPaid => &["ARREARS_ASSESSED"],
-            TaxKind::AbnormalLifted => &["ABNORMAL_HOUSEHOLD"],
-            _ => &["MAJOR_VIOLATION"],
-        },
-        Body::Jud(b) => match b.kind {
-            JudKind::CaseClosed => &["CASE_FILED"],
-            JudKind::EnforcementClosed | JudKind::Performed => {
-                &["ENFORCEMENT_FILED", "ENFORCEMENT_TERMINATED"]
-            }
-            JudKind::DishonestRemoved => &["DISHONEST_LISTED"],
-            JudKind::ConsumptionLifted => &["CONSUMPTION_RESTRICTED"],
-            _ => &["FREEZE"],
-        },
-        Body::Fin(b) => match b.kind {
-            FinKind::OverdueCleared => &["OVERDUE_LISTED", "OVERDUE_UPDATED"],
-            FinKind::DebtEvasionRemoved => &["DEBT_EVASION_LISTED"],
-            FinKind::PoliceRemoved => &["POLICE_LISTED"],
-            _ => &["SUSPICIOUS_ACCOUNT"],
-        },
-        Body::Reg(b) => match b.kind {
-            RegKind::PledgeReleased => &["EQUITY_PLEDGE"],
-            _ => &["MORTGAGE"],
-        },
-        Body::Per(b) => match b.kind {
-            PerKind::DishonestRemoved => &["DISHONEST_LISTED"],
-            _ => &["ROLE"],
-        },
-        Body::Rpr(_) => &["COMPLETED"],
-        Body::Pcs(_) => &["HONOUR"],
-        Body::Cmt(_) | Body::Insp(_) => &[],
+    paired_kinds(body.feed(), body.kind_str())
+}
+
+/// [`paired_targets`] of a retraction of `feed` and `kind` (a wire name).
+pub(crate) fn paired_kinds(feed: Feed, kind: &str) -> &'static [&'static str] {
+    match (feed, kind) {
+        (Feed::Pen, _) => &["DECIDED", "CORRECTED"],
+        (Feed::List, _) => &["LISTED"],
+        (Feed::Tax, "ARREARS_PAID") => &["ARREARS_ASSESSED"],
+        (Feed::Tax, "ABNORMAL_LIFTED") => &["ABNORMAL_HOUSEHOLD"],
+        (Feed::Tax, _) => &["MAJOR_VIOLATION"],
+        (Feed::Jud, "CASE_CLOSED") => &["CASE_FILED"],
+        (Feed::Jud, "ENFORCEMENT_CLOSED" | "PERFORMED") => {
+            &["ENFORCEMENT_FILED", "ENFORCEMENT_TERMINATED"]
+        }
+        (Feed::Jud, "DISHONEST_REMOVED") => &["DISHONEST_LISTED"],
+        (Feed::Jud, "CONSUMPTION_LIFTED") => &["CONSUMPTION_RESTRICTED"],
+        (Feed::Jud, _) => &["FREEZE"],
+        (Feed::Fin, "OVERDUE_CLEARED") => &["OVERDUE_LISTED", "OVERDUE_UPDATED"],
+        (Feed::Fin, "DEBT_EVASION_REMOVED") => &["DEBT_EVASION_LISTED"],
+        (Feed::Fin, "POLICE_REMOVED") => &["POLICE_LISTED"],
+        (Feed::Fin, _) => &["SUSPICIOUS_ACCOUNT"],
+        (Feed::Reg, "PLEDGE_RELEASED") => &["EQUITY_PLEDGE"],
+        (Feed::Reg, _) => &["MORTGAGE"],
+        (Feed::Per, "DISHONEST_REMOVED") => &["DISHONEST_LISTED"],
+        (Feed::Per, _) => &["ROLE"],
+        (Feed::Rpr, _) => &["COMPLETED"],
+        (Feed::Pcs, _) => &["HONOUR"],
+        (Feed::Cmt | Feed::Insp, _) => &[],
     }
 }
 
 /// The business key a retraction without `ref_event_id` is linked by (docs D2).
-fn business_key(e: &Event) -> Option<CompactString> {
+pub(crate) fn business_key(e: &Event) -> Option<CompactString> {
     match &e.body {
         Body::Jud(b) => Some(format_compact!(
             "{}\u{1f}{}",
@@ -599,7 +592,7 @@ fn apply_retraction(out: &mut Resolved<'_>, i: usize, r: &Accepted) {
     }
 }
 
-fn set_retracted(e: &mut Ending, at: Ts, revocation: bool) {
+pub(crate) fn set_retracted(e: &mut Ending, at: Ts, revocation: bool) {
     match e.retracted {
         Some(x) if x < at => {}
         Some(x) if x == at => e.revoked |= revocation,

@@ -23,6 +23,7 @@ mod config;
 mod enterprise;
 mod hand_made;
 mod ids;
+pub mod ops;
 mod record;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,712 @@
+//! Engine v2's record table (D92, D93): an enterprise's winning records in 48 bytes each,
+//! and its lifecycle (`semantics.md` §2) as rules between pairs of them.
+//!
+//! - [`Fields`] is what the lifecycle reads of a record; [`Fields::of`] takes it from an
+//!   accepted record, with its identity, business key and targets as keyed 64-bit
+//!   fingerprints ([`Seed`]). No string is kept.
+//! - [`Table`] holds the records packed in 48 bytes ([`Rec`]), sorted by fingerprint. A record
+//!   whose times do not fit the packed form is kept whole in a small overflow list, so
+//!   nothing is approximated.
+//! - The lifecycle is a set of relations between two records: a retraction acts on a record,
+//!   a revocation voids a repair, a repair ends its target. [`Table::view`] derives what
+//!   became of one record from them, and [`Table::update`] applies a change and reports the
+//!   records whose [`View`] changed, with the old and new views: the deltas the engine
+//!   hands on, instead of resolving the enterprise's whole history again.
+//!
+//! [`crate::lifecycle::resolve_enterprise`] stays the reference: `tests/table.rs` checks
+//! that the views equal its result, and that the reported deltas are exactly the changes,
+//! after every step of random streams.
+
+use std::hash::Hasher;
+use std::sync::OnceLock;
+
+use twox_hash::XxHash3_64;
+
+use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
+use crate::event::{
+    Body, CloseReason, CmtKind, DishonestyClass, Feed, FinKind, InspKind, JudKind, ListKind,
+    ListType, PcsKind, PenKind, PerKind, RegKind, RprKind, TaxKind,
+};
+use crate::lifecycle::{business_key, paired_kinds, set_retracted, Accepted, Ending, Payment};
+use crate::reject::Reason;
+use crate::time::{date_end, Ts};
+
+/// The key of the table's fingerprints, kept with a checkpoint: a feed publisher who does
+/// not know it cannot make two ids collide on purpose.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Seed(pub u64);
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seed(..)")
+    }
+}
+
+impl Seed {
+    /// The fingerprint of a record's identity `(feed, event_id)`.
+    pub fn record(self, feed: Feed, event_id: &str) -> u64 {
+        self.hash(feed_index(feed), event_id)
+    }
+
+    /// The fingerprint of a business key of `feed` (a case, a loan, an account).
+    pub fn business_key(self, feed: Feed, key: &str) -> u64 {
+        self.hash(0x80 | feed_index(feed), key)
+    }
+
+    fn hash(self, tag: u8, text: &str) -> u64 {
+        let mut h = XxHash3_64::with_seed(self.0);
+        h.write(&[tag]);
+        h.write(text.as_bytes());
+        h.finish()
+    }
+}
+
+fn feed_index(feed: Feed) -> u8 {
+    Feed::ALL
+        .iter()
+        .position(|f| *f == feed)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX)
+}
+
+/// The wire names of `feed`'s kinds, in declaration order.
+fn kind_names(feed: Feed) -> &'static [&'static str] {
+    match feed {
+        Feed::Pen => PenKind::NAMES,
+        Feed::List => ListKind::NAMES,
+        Feed::Tax => TaxKind::NAMES,
+        Feed::Jud => JudKind::NAMES,
+        Feed::Fin => FinKind::NAMES,
+        Feed::Reg => RegKind::NAMES,
+        Feed::Per => PerKind::NAMES,
+        Feed::Cmt => CmtKind::NAMES,
+        Feed::Rpr => RprKind::NAMES,
+        Feed::Insp => InspKind::NAMES,
+        Feed::Pcs => PcsKind::NAMES,
+    }
+}
+
+/// A record's feed and kind in one byte: the feed's index in the high four bits, the kind's
+/// in the low four (no feed has more than 16 kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Kind(u8);
+
+impl Kind {
+    /// The kind of `body`.
+    pub fn of(body: &Body) -> Kind {
+        Kind::named(body.feed(), body.kind_str())
+    }
+
+    fn named(feed: Feed, kind: &str) -> Kind {
+        let index = kind_names(feed)
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| u8::try_from(i).ok())
+            .unwrap_or(15);
+        Kind(feed_index(feed) << 4 | index)
+    }
+
+    /// The feed.
+    pub fn feed(self) -> Feed {
+        Feed::ALL[usize::from(self.0 >> 4)]
+    }
+
+    /// The kind's wire name.
+    pub fn name(self) -> &'static str {
+        kind_names(self.feed())[usize::from(self.0 & 15)]
+    }
+
+    /// The kinds of its own feed a retraction of this kind acts on, as a mask of kind
+    /// indices.
+    fn targets(self) -> u16 {
+        static MASKS: OnceLock<[u16; 256]> = OnceLock::new();
+        MASKS.get_or_init(|| {
+            let mut masks = [0; 256];
+            for (f, feed) in Feed::ALL.iter().enumerate() {
+                for (k, kind) in kind_names(*feed).iter().enumerate() {
+                    masks[f << 4 | k] = paired_kinds(*feed, kind)
+                        .iter()
+                        .map(|t| 1 << (Kind::named(*feed, t).0 & 15))
+                        .fold(0, |m, b| m | b);
+                }
+            }
+            masks
+        })[usize::from(self.0)]
+    }
+
+    fn is(self, feed: Feed, kind: &str) -> bool {
+        self.feed() == feed && self.name() == kind
+    }
+}
+
+/// What the lifecycle reads of a record, unpacked. Which field holds what depends on the
+/// kind (D93):
+///
+/// | kind | `key` | `a` | `b` | `x` |
+/// | --- | --- | --- | --- | --- |
+/// | JUD, FIN overdue and suspicious-account kinds | business key | | | JUD: close reason |
+/// | a retraction naming `ref_event_id` | (as above) | | target's fingerprint | |
+/// | `TAX.ARREARS_PAID` | | amount paid | (as above) | |
+/// | `RPR.COMPLETED` | target's fingerprint | | effective time | |
+/// | PEN, not a retraction | | | `publicity_min_end` as an instant | dishonesty class |
+/// | LIST | | | | list kind |
+///
+/// A small enum in `x` is its index plus one, 0 for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fields {
+    /// The fingerprint of `(feed, event_id)`.
+    pub rid: u64,
+    /// Feed and kind.
+    pub kind: Kind,
+    /// Whether the kind is a retraction.
+    pub retraction: bool,
+    /// `event_time`.
+    pub event_time: Ts,
+    /// `ingest_time`.
+    pub ingest_time: Ts,
+    /// Visibility time `v`.
+    pub v: Ts,
+    /// A group or link key (see the table above).
+    pub key: Option<u64>,
+    /// An amount.
+    pub a: Option<i64>,
+    /// A target or a time.
+    pub b: Option<u64>,
+    /// A small enum.
+    pub x: u16,
+}
+
+fn code<T: PartialEq + Copy>(all: &[T], v: Option<T>) -> u16 {
+    v.and_then(|v| all.iter().position(|x| *x == v))
+        .and_then(|i| u16::try_from(i + 1).ok())
+        .unwrap_or(0)
+}
+
+fn decode<T: Copy>(all: &[T], x: u16) -> Option<T> {
+    usize::from(x)
+        .checked_sub(1)
+        .and_then(|i| all.get(i).copied())
+}
+
+/// A time in `b` (its bits as `u64`).
+fn time_bits(t: Ts) -> u64 {
+    u64::from_ne_bytes(t.to_ne_bytes())
+}
+
+fn bits_time(b: u64) -> Ts {
+    Ts::from_ne_bytes(b.to_ne_bytes())
+}
+
+impl Fields {
+    /// The fields of an accepted record, fingerprinted with `seed`.
+    pub fn of(a: &Accepted, seed: Seed) -> Fields {
+        let e = &a.event;
+        let feed = e.feed();
+        let retraction = e.body.is_retraction();
+        let mut f = Fields {
+            rid: seed.record(feed, &e.event_id),
+            kind: Kind::of(&e.body),
+            retraction,
+            event_time: e.event_time,
+            ingest_time: e.ingest_time,
+            v: a.v,
+            key: business_key(e).map(|k| seed.business_key(feed, &k)),
+            a: None,
+            b: None,
+            x: 0,
+        };
+        if retraction {
+            f.b = e.ref_event_id.as_deref().map(|r| seed.record(feed, r));
+        }
+        match &e.body {
+            Body::Tax(t) if t.kind == TaxKind::ArrearsPaid => f.a = t.amount_fen,
+            Body::Jud(j) => f.x = code(CloseReason::ALL, j.close_reason),
+            Body::Pen(p) if !retraction => {
+                f.x = code(DishonestyClass::ALL, p.dishonesty_class);
+                f.b = p.publicity_min_end.map(|d| time_bits(date_end(d)));
+            }
+            Body::List(l) => f.x = code(ListType::ALL, l.list_kind),
+            Body::Rpr(r) if r.kind == RprKind::Completed => {
+                f.key = r
+                    .target_feed
+                    .zip(r.target_event_id.as_deref())
+                    .map(|(feed, id)| seed.record(feed, id));
+                f.b = r.effective_time.map(time_bits);
+            }
+            _ => {}
+        }
+        f
+    }
+
+    /// A record that a retraction may act on and a repair may end: neither a retraction
+    /// nor a repair.
+    fn is_record(&self) -> bool {
+        !self.retraction && self.kind.feed() != Feed::Rpr
+    }
+
+    fn is_repair(&self) -> bool {
+        !self.retraction && self.kind.feed() == Feed::Rpr
+    }
+
+    fn is_revocation(&self) -> bool {
+        self.retraction && self.kind.feed() == Feed::Rpr
+    }
+
+    /// Whether retraction `self` names record `t` (by reference or by business key), its
+    /// timing aside.
+    fn names(&self, t: &Fields) -> bool {
+        self.retraction
+            && !self.is_revocation()
+            && t.is_record()
+            && match self.b {
+                Some(target) => t.rid == target,
+                None => {
+                    self.key.is_some() && t.key == self.key && t.kind.feed() == self.kind.feed()
+                }
+            }
+    }
+
+    /// Whether retraction `self` acts on record `t`: it names it, `t` is of a kind it
+    /// pairs with, and `t` became visible within the hold.
+    fn acts_on(&self, t: &Fields, hold: Ts) -> bool {
+        self.names(t)
+            && self.kind.targets() & (1 << (t.kind.0 & 15)) != 0
+            && t.v <= self.v.saturating_add(hold)
+    }
+
+    /// `TAX.ARREARS_PAID`, `CASE_CLOSED` as withdrawn or dismissed, or a PEN revocation:
+    /// how a retraction acting on a record ends it.
+    fn act(&self, t: &Fields, ending: &mut Ending, payments: &mut Vec<Payment>) {
+        let at = t.event_time.max(self.event_time);
+        if self.kind.is(Feed::Tax, "ARREARS_PAID") {
+            payments.push(Payment {
+                at,
+                amount_fen: self.a,
+            });
+        } else if self.kind.is(Feed::Jud, "CASE_CLOSED")
+            && matches!(
+                decode(CloseReason::ALL, self.x),
+                Some(CloseReason::Withdrawn | CloseReason::Dismissed)
+            )
+        {
+            ending.voided = true;
+            set_retracted(ending, at, true);
+        } else {
+            set_retracted(ending, at, self.kind.feed() == Feed::Pen);
+        }
+    }
+
+    /// The instant before which a repair of this record is flagged (PEN only).
+    fn min_publicity_end(&self, cat: &Catalogue) -> Ts {
+        if self.kind.feed() != Feed::Pen {
+            return Ts::MIN;
+        }
+        cat.pen_min_publicity_end(
+            self.event_time,
+            decode(DishonestyClass::ALL, self.x),
+            self.b.map(bits_time),
+        )
+    }
+
+    fn non_repairable(&self, cat: &Catalogue) -> bool {
+        let qualifier = match self.kind.feed() {
+            Feed::Pen => decode(DishonestyClass::ALL, self.x).map(DishonestyClass::as_str),
+            Feed::List => decode(ListType::ALL, self.x).map(ListType::as_str),
+            _ => None,
+        };
+        cat.repairs
+            .non_repairable_class(self.kind.feed(), self.kind.name(), qualifier)
+    }
+}
+
+/// Seconds from 2000-01-01T00:00:00Z: the packed times' origin.
+const EPOCH: Ts = 946_684_800;
+
+const KEY: u8 = 1;
+const A: u8 = 2;
+const B: u8 = 4;
+const RETRACTION: u8 = 8;
+const SPILLED: u8 = 16;
+
+/// A record packed in 48 bytes (D92): times as `u32` seconds from 2000. A record with a
+/// time outside that range is [`SPILLED`]: only its fingerprint and kind are here, its
+/// fields in the table's overflow list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Rec {
+    rid: u64,
+    key: u64,
+    a: i64,
+    b: u64,
+    times: [u32; 3],
+    kind: u8,
+    bits: u8,
+    x: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Rec>() == 48);
+
+impl Rec {
+    /// `f` packed, or `None` if a time does not fit.
+    fn pack(f: &Fields) -> Option<Rec> {
+        let t = |t: Ts| t.checked_sub(EPOCH).and_then(|s| u32::try_from(s).ok());
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        Some(Rec {
+            rid: f.rid,
+            key: f.key.unwrap_or(0),
+            a: f.a.unwrap_or(0),
+            b: f.b.unwrap_or(0),
+            times: [t(f.event_time)?, t(f.ingest_time)?, t(f.v)?],
+            kind: f.kind.0,
+            bits: bit(f.key.is_some(), KEY)
+                | bit(f.a.is_some(), A)
+                | bit(f.b.is_some(), B)
+                | bit(f.retraction, RETRACTION),
+            x: f.x,
+        })
+    }
+
+    fn spilled(f: &Fields) -> Rec {
+        Rec {
+            rid: f.rid,
+            key: 0,
+            a: 0,
+            b: 0,
+            times: [0; 3],
+            kind: f.kind.0,
+            bits: SPILLED,
+            x: 0,
+        }
+    }
+
+    fn unpack(&self) -> Fields {
+        let on = |b: u8| self.bits & b != 0;
+        let t = |s: u32| EPOCH + Ts::from(s);
+        Fields {
+            rid: self.rid,
+            kind: Kind(self.kind),
+            retraction: on(RETRACTION),
+            event_time: t(self.times[0]),
+            ingest_time: t(self.times[1]),
+            v: t(self.times[2]),
+            key: on(KEY).then_some(self.key),
+            a: on(A).then_some(self.a),
+            b: on(B).then_some(self.b),
+            x: self.x,
+        }
+    }
+}
+
+/// A change the table cannot apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// Two records of the enterprise have one fingerprint: the caller compares their ids
+    /// and resolves them apart (D92).
+    #[error("two records of one enterprise share the fingerprint {0:016x}")]
+    Collision(u64),
+    /// A record to remove is not in the table (or differs from the one there).
+    #[error("no record {0:016x} to remove")]
+    Missing(u64),
+}
+
+/// What became of one record by the lifecycle, as [`crate::lifecycle::Resolved`] says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// A record in effect (neither a retraction nor a repair): how its effect ends, and the
+    /// payments against it (an arrears assessment's), by time and amount.
+    Record {
+        /// How it ends.
+        ending: Ending,
+        /// Payments, sorted.
+        payments: Vec<Payment>,
+    },
+    /// A retraction, a repair's revocation included.
+    Retraction {
+        /// Its dead letter, if it cannot act: `target_mismatch` or `unknown_target`, and
+        /// when.
+        letter: Option<(Reason, Ts)>,
+        /// The repair it revokes.
+        revokes: Option<u64>,
+    },
+    /// A completed repair.
+    Repair(Repair),
+}
+
+/// What became of a completed repair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repair {
+    /// Revoked by an `RPR.REVOKED` in time: then nothing else applies.
+    pub revoked: bool,
+    /// Its review flags (D47).
+    pub flags: Vec<RepairFlag>,
+    /// Its `unknown_target` dead letter's time, when the catalogue holds such repairs.
+    pub letter: Option<Ts>,
+    /// Where and when it takes effect, if it does: the target's fingerprint (none for an
+    /// unknown target) and the time.
+    pub applied: Option<(Option<u64>, Ts)>,
+}
+
+/// One record's view before and after a change (`None`: not in the table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The record's fingerprint.
+    pub rid: u64,
+    /// Its view before.
+    pub before: Option<View>,
+    /// Its view after.
+    pub after: Option<View>,
+}
+
+/// An enterprise's winning records, packed and sorted by fingerprint (D92).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    rows: Vec<Rec>,
+    /// The spilled records' fields, sorted by fingerprint.
+    spill: Vec<Fields>,
+}
+
+impl Table {
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The record with fingerprint `rid`.
+    pub fn get(&self, rid: u64) -> Option<Fields> {
+        let i = self.rows.binary_search_by_key(&rid, |r| r.rid).ok()?;
+        Some(self.fields(&self.rows[i]))
+    }
+
+    fn fields(&self, r: &Rec) -> Fields {
+        if r.bits & SPILLED == 0 {
+            return r.unpack();
+        }
+        let i = self
+            .spill
+            .binary_search_by_key(&r.rid, |f| f.rid)
+            .expect("a spilled record's fields are in the overflow list");
+        self.spill[i]
+    }
+
+    /// Every record, by fingerprint.
+    pub fn iter(&self) -> impl Iterator<Item = Fields> + '_ {
+        self.rows.iter().map(|r| self.fields(r))
+    }
+
+    /// Inserts `f`, whose fingerprint is not in the table.
+    fn insert(&mut self, f: Fields) {
+        let i = self
+            .rows
+            .binary_search_by_key(&f.rid, |r| r.rid)
+            .unwrap_or_else(|i| i);
+        let rec = Rec::pack(&f).unwrap_or_else(|| {
+            let j = self
+                .spill
+                .binary_search_by_key(&f.rid, |s| s.rid)
+                .unwrap_or_else(|j| j);
+            self.spill.insert(j, f);
+            Rec::spilled(&f)
+        });
+        crate::reserve_kept(&mut self.rows, 1);
+        self.rows.insert(i, rec);
+    }
+
+    /// Removes `f`, which is in the table.
+    fn remove(&mut self, f: &Fields) {
+        if let Ok(i) = self.rows.binary_search_by_key(&f.rid, |r| r.rid) {
+            if self.rows.remove(i).bits & SPILLED != 0 {
+                self.spill.retain(|s| s.rid != f.rid);
+            }
+        }
+    }
+
+    /// Applies `changes` (a record with `+1` enters, with `-1` leaves; removals first) and
+    /// returns the records whose view changed, with their views before and after. A
+    /// change that cannot apply changes nothing.
+    pub fn update(
+        &mut self,
+        changes: &[(Fields, isize)],
+        cat: &Catalogue,
+    ) -> Result<Vec<Delta>, TableError> {
+        let leaving = |rid: u64| changes.iter().any(|(f, d)| *d < 0 && f.rid == rid);
+        for (i, (f, d)) in changes.iter().enumerate() {
+            if *d < 0 && self.get(f.rid) != Some(*f) {
+                return Err(TableError::Missing(f.rid));
+            }
+            let again = changes[..i].iter().any(|(g, e)| *e > 0 && g.rid == f.rid);
+            if *d > 0 && (again || (self.get(f.rid).is_some() && !leaving(f.rid))) {
+                return Err(TableError::Collision(f.rid));
+            }
+        }
+        // Every link a change makes or breaks has an end in the table as it is, or is
+        // between two changed records.
+        let mut touched = Vec::new();
+        for (f, _) in changes {
+            self.touched_by(f, &mut touched);
+        }
+        let before = self.views_of(&touched, cat);
+        for (f, _) in changes.iter().filter(|(_, d)| *d < 0) {
+            self.remove(f);
+        }
+        for (f, _) in changes.iter().filter(|(_, d)| *d > 0) {
+            self.insert(*f);
+        }
+        let after = self.views_of(&touched, cat);
+        Ok(touched
+            .into_iter()
+            .zip(before.into_iter().zip(after))
+            .filter(|(_, (before, after))| before != after)
+            .map(|(rid, (before, after))| Delta { rid, before, after })
+            .collect())
+    }
+
+    /// Adds to `touched` the records whose view a change of `x` may change: `x` itself,
+    /// the records it names and the records naming it (and a revoked repair's target).
+    fn touched_by(&self, x: &Fields, touched: &mut Vec<u64>) {
+        let mut add = |rid: u64| {
+            if !touched.contains(&rid) {
+                touched.push(rid);
+            }
+        };
+        add(x.rid);
+        let repair_target = |p: &Fields| p.key.filter(|_| p.is_repair());
+        for t in self.iter() {
+            let linked = x.names(&t)
+                || t.names(x)
+                || repair_target(x) == Some(t.rid)
+                || repair_target(&t) == Some(x.rid)
+                || (x.is_revocation() && x.b == Some(t.rid))
+                || (t.is_revocation() && t.b == Some(x.rid));
+            if linked {
+                add(t.rid);
+            }
+        }
+        // A revocation changes its repair's target too.
+        if let Some(p) = x.b.filter(|_| x.is_revocation()).and_then(|r| self.get(r)) {
+            if let Some(t) = repair_target(&p) {
+                add(t);
+            }
+        }
+    }
+
+    fn views_of(&self, rids: &[u64], cat: &Catalogue) -> Vec<Option<View>> {
+        rids.iter()
+            .map(|rid| self.get(*rid).map(|f| self.view(&f, cat)))
+            .collect()
+    }
+
+    /// What became of record `f` of this table.
+    pub fn view(&self, f: &Fields, cat: &Catalogue) -> View {
+        let hold = cat.lifecycle.hold_secs;
+        if f.is_repair() {
+            return View::Repair(self.repair(f, cat));
+        }
+        if f.is_revocation() {
+            let target = f.b.and_then(|r| self.get(r));
+            let (letter, revokes) = match target {
+                Some(p) if p.is_repair() && p.v <= f.v.saturating_add(hold) => (None, Some(p.rid)),
+                Some(w) if w.is_revocation() => {
+                    (Some((Reason::TargetMismatch, f.v.max(w.v))), None)
+                }
+                _ => (Some(unknown(f, hold)), None),
+            };
+            return View::Retraction { letter, revokes };
+        }
+        if f.retraction {
+            let letter = match f.b.and_then(|r| self.get(r)) {
+                Some(t) if t.is_record() && f.kind.targets() & (1 << (t.kind.0 & 15)) == 0 => {
+                    Some((Reason::TargetMismatch, f.v.max(t.v)))
+                }
+                _ if self.iter().any(|t| f.acts_on(&t, hold)) => None,
+                _ => Some(unknown(f, hold)),
+            };
+            return View::Retraction {
+                letter,
+                revokes: None,
+            };
+        }
+        let mut ending = Ending::default();
+        let mut payments = Vec::new();
+        for r in self.iter() {
+            if r.acts_on(f, hold) {
+                r.act(f, &mut ending, &mut payments);
+            } else if r.is_repair() && r.key == Some(f.rid) {
+                if let Some((Some(_), at)) = self.repair(&r, cat).applied {
+                    ending.repaired = Some(ending.repaired.map_or(at, |x| x.min(at)));
+                }
+            }
+        }
+        payments.sort_by_key(|p| (p.at, p.amount_fen));
+        View::Record { ending, payments }
+    }
+
+    /// What became of completed repair `p`.
+    fn repair(&self, p: &Fields, cat: &Catalogue) -> Repair {
+        let hold = cat.lifecycle.hold_secs;
+        let in_time = |t: &Fields, r: &Fields| t.v <= r.v.saturating_add(hold);
+        if self
+            .iter()
+            .any(|r| r.is_revocation() && r.b == Some(p.rid) && in_time(p, &r))
+        {
+            return Repair {
+                revoked: true,
+                ..Repair::default()
+            };
+        }
+        let target = p
+            .key
+            .and_then(|k| self.get(k))
+            .filter(|t| t.is_record() && in_time(t, p));
+        let effective = p.b.map_or(p.event_time, bits_time);
+        let mut out = Repair::default();
+        let applies = match &target {
+            Some(t) => {
+                if t.event_time.max(effective) < t.min_publicity_end(cat) {
+                    out.flags.push(RepairFlag::RepairBeforeMinPublicity);
+                }
+                if t.non_repairable(cat) {
+                    out.flags.push(RepairFlag::RepairNonRepairable);
+                }
+                out.flags
+                    .iter()
+                    .all(|f| cat.repairs.action(*f) == RepairAction::Apply)
+            }
+            None => {
+                out.flags.push(RepairFlag::RepairUnknownTarget);
+                let action = cat.repairs.action(RepairFlag::RepairUnknownTarget);
+                if action == RepairAction::Hold {
+                    out.letter = Some(p.v.saturating_add(hold));
+                }
+                action == RepairAction::Apply
+            }
+        };
+        if applies {
+            out.applied = Some(match target {
+                Some(t) => (Some(t.rid), t.event_time.max(effective)),
+                None => (None, effective),
+            });
+        }
+        out
+    }
+
+    /// Every record's view, by fingerprint: the lifecycle from scratch.
+    pub fn views(&self, cat: &Catalogue) -> Vec<(u64, View)> {
+        self.iter().map(|f| (f.rid, self.view(&f, cat))).collect()
+    }
+
+    /// Whether the enterprise is known: it has a record in effect or an applied repair
+    /// ([`crate::lifecycle::Resolved::is_known`]).
+    pub fn is_known(&self, cat: &Catalogue) -> bool {
+        self.iter()
+            .any(|f| f.is_record() || (f.is_repair() && self.repair(&f, cat).applied.is_some()))
+    }
+}
+
+fn unknown(f: &Fields, hold: Ts) -> (Reason, Ts) {
+    (Reason::UnknownTarget, f.v.saturating_add(hold))
+}

@@ -1,0 +1,321 @@
+//! Engine v2's record table (`rules::table`, D93) against `rules::lifecycle`: after every
+//! step of random record streams (versions arriving, then records leaving in a random
+//! order), every record's view equals what `resolve_enterprise` says of the enterprise's
+//! winners, and `Table::update` reports exactly the records whose view changed. Packing is
+//! lossless, a record with times before 2000 included.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use generator::ops::{log_of, op, op_in, Op};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use rules::catalogue::{Catalogue, RepairFlag};
+use rules::event::Feed;
+use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
+use rules::reject::Reason;
+use rules::table::{Delta, Fields, Seed, Table, TableError, View};
+use rules::time::Ts;
+
+/// Payments against a record: time and amount, sorted.
+type Payments = Vec<(Ts, Option<i64>)>;
+
+const SEED: Seed = Seed(0x5eed_2026_1206);
+
+/// The templates with lifecycle links (records that retractions and repairs name, the
+/// retractions, repairs and revocations), in one enterprise: links form far more often.
+const LINKED: &[u8] = &[
+    0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 28, 33, 34, 35, 36, 37, 38,
+];
+
+/// The lifecycle of one enterprise in a form both sides give: by record fingerprint,
+/// payments sorted, revocations by the latest revoking event time.
+#[derive(Debug, Default, PartialEq)]
+struct Canon {
+    records: BTreeMap<u64, (Ending, Payments)>,
+    letters: BTreeSet<(u64, Reason, Ts)>,
+    repairs: BTreeSet<(u64, Option<u64>, Ts)>,
+    flags: BTreeSet<(u64, RepairFlag)>,
+    revoked: BTreeMap<u64, Ts>,
+    known: bool,
+}
+
+fn rid(a: &Accepted) -> u64 {
+    SEED.record(a.event.feed(), &a.event.event_id)
+}
+
+fn of_reference(res: &Resolved<'_>) -> Canon {
+    let mut c = Canon {
+        known: res.is_known(),
+        ..Canon::default()
+    };
+    for (i, a) in res.records.iter().enumerate() {
+        let mut pays: Payments = res
+            .payments
+            .get(&i)
+            .into_iter()
+            .flatten()
+            .map(|p| (p.at, p.amount_fen))
+            .collect();
+        pays.sort();
+        c.records.insert(rid(a), (res.endings[i], pays));
+    }
+    for d in &res.dead {
+        c.letters
+            .insert((SEED.record(d.id.0, &d.id.1), d.reason, d.at));
+    }
+    for (rep, target, at) in &res.repairs {
+        c.repairs
+            .insert((rid(rep), target.map(|i| rid(res.records[i])), *at));
+    }
+    for (rep, flag) in &res.flags {
+        c.flags.insert((rid(rep), *flag));
+    }
+    for (id, t) in &res.revoked_repairs {
+        c.revoked.insert(SEED.record(Feed::Rpr, id), *t);
+    }
+    c
+}
+
+fn of_table(table: &Table, cat: &Catalogue) -> Canon {
+    let mut c = Canon {
+        known: table.is_known(cat),
+        ..Canon::default()
+    };
+    for (rid, view) in table.views(cat) {
+        match view {
+            View::Record { ending, payments } => {
+                let pays = payments.iter().map(|p| (p.at, p.amount_fen)).collect();
+                c.records.insert(rid, (ending, pays));
+            }
+            View::Retraction { letter, revokes } => {
+                if let Some((reason, at)) = letter {
+                    c.letters.insert((rid, reason, at));
+                }
+                if let Some(p) = revokes {
+                    let t = table.get(rid).expect("a viewed record").event_time;
+                    let latest = c.revoked.entry(p).or_insert(t);
+                    *latest = (*latest).max(t);
+                }
+            }
+            View::Repair(r) => {
+                if let Some(at) = r.letter {
+                    c.letters.insert((rid, Reason::UnknownTarget, at));
+                }
+                if let Some((target, at)) = r.applied {
+                    c.repairs.insert((rid, target, at));
+                }
+                c.flags.extend(r.flags.iter().map(|f| (rid, *f)));
+            }
+        }
+    }
+    c
+}
+
+/// One enterprise's visible versions, its winners and its table.
+#[derive(Default)]
+struct Enterprise<'a> {
+    versions: BTreeMap<(Feed, String), Vec<&'a Accepted>>,
+    table: Table,
+}
+
+impl<'a> Enterprise<'a> {
+    fn winners(&self) -> Vec<&'a Accepted> {
+        self.versions
+            .values()
+            .filter_map(|vs| resolve_versions(vs).winner)
+            .collect()
+    }
+
+    fn winner(&self, id: &(Feed, String)) -> Option<&'a Accepted> {
+        self.versions
+            .get(id)
+            .and_then(|vs| resolve_versions(vs).winner)
+    }
+
+    /// Makes `id`'s versions `vs`, updates the table by the winner's change and checks the
+    /// step.
+    fn set(
+        &mut self,
+        id: (Feed, String),
+        vs: Vec<&'a Accepted>,
+        cat: &Catalogue,
+    ) -> Result<(), TestCaseError> {
+        let old = self.winner(&id);
+        if vs.is_empty() {
+            self.versions.remove(&id);
+        } else {
+            self.versions.insert(id.clone(), vs);
+        }
+        let new = self.winner(&id);
+        let mut changes = Vec::new();
+        if let Some(o) = old {
+            changes.push((Fields::of(o, SEED), -1));
+        }
+        if let Some(n) = new {
+            changes.push((Fields::of(n, SEED), 1));
+        }
+        if changes.len() == 2 && changes[0].0 == changes[1].0 {
+            changes.clear();
+        }
+        let before: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
+        let deltas = self
+            .table
+            .update(&changes, cat)
+            .map_err(|e| TestCaseError::fail(format!("update failed: {e}")))?;
+        let after: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
+        let rids: BTreeSet<u64> = before.keys().chain(after.keys()).copied().collect();
+        let expected: Vec<Delta> = rids
+            .into_iter()
+            .filter_map(|rid| {
+                let (b, a) = (before.get(&rid).cloned(), after.get(&rid).cloned());
+                (b != a).then_some(Delta {
+                    rid,
+                    before: b,
+                    after: a,
+                })
+            })
+            .collect();
+        let mut got = deltas;
+        got.sort_by_key(|d| d.rid);
+        prop_assert_eq!(got, expected, "the deltas are not the changes");
+        let winners = self.winners();
+        let reference = of_reference(&resolve_enterprise(&winners, cat));
+        prop_assert_eq!(of_table(&self.table, cat), reference);
+        prop_assert_eq!(self.table.len(), winners.len());
+        Ok(())
+    }
+}
+
+/// Feeds `log` record by record, then takes the records away in the order `leave` shuffles
+/// them to, checking every step.
+fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestCaseError> {
+    let mut ents: BTreeMap<String, Enterprise<'_>> = BTreeMap::new();
+    let id = |a: &Accepted| (a.event.feed(), a.event.event_id.to_string());
+    for a in log {
+        let e = ents.entry(a.event.uscc.to_string()).or_default();
+        let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();
+        vs.push(a);
+        e.set(id(a), vs, cat)?;
+    }
+    let mut order: Vec<usize> = (0..log.len()).collect();
+    for (i, j) in leave.iter().enumerate().take(log.len()) {
+        order.swap(i, j % log.len());
+    }
+    for i in order {
+        let a = &log[i];
+        let e = ents.get_mut(a.event.uscc.as_str()).expect("an enterprise");
+        let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();
+        vs.retain(|v| !std::ptr::eq(*v, a));
+        e.set(id(a), vs, cat)?;
+    }
+    for e in ents.values() {
+        prop_assert!(e.table.is_empty());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn the_table_equals_the_lifecycle_after_every_step(
+        ops in proptest::collection::vec(op(), 1..60),
+        leave in proptest::collection::vec(any::<usize>(), 60),
+    ) {
+        check(&log_of(&ops), &leave, &Catalogue::embedded())?;
+    }
+
+    #[test]
+    fn the_table_equals_the_lifecycle_where_links_are_dense(
+        ops in proptest::collection::vec(op_in(LINKED), 1..40),
+        leave in proptest::collection::vec(any::<usize>(), 40),
+    ) {
+        check(&log_of(&ops), &leave, &Catalogue::embedded())?;
+    }
+
+    /// A record packs into 48 bytes and back unchanged, also when its times lie before
+    /// 2000 or after 2136 (then it spills to the overflow list).
+    #[test]
+    fn packing_loses_nothing(
+        ops in proptest::collection::vec(op(), 1..30),
+        shifts in proptest::collection::vec(prop_oneof![Just(0i64), -2_000_000_000i64..5_000_000_000], 30),
+    ) {
+        let cat = Catalogue::embedded();
+        let mut table = Table::default();
+        let mut seen = BTreeSet::new();
+        for (a, shift) in log_of(&ops).into_iter().zip(shifts) {
+            let mut a = a;
+            a.event.event_time += shift;
+            let f = Fields::of(&a, SEED);
+            if !seen.insert(f.rid) {
+                prop_assert_eq!(table.update(&[(f, 1)], &cat), Err(TableError::Collision(f.rid)));
+                continue;
+            }
+            table.update(&[(f, 1)], &cat).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(table.get(f.rid), Some(f));
+        }
+        let all: Vec<Fields> = table.iter().collect();
+        for f in &all {
+            prop_assert_eq!(table.get(f.rid), Some(*f));
+        }
+        let removals: Vec<(Fields, isize)> = all.iter().map(|f| (*f, -1)).collect();
+        table.update(&removals, &cat).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(table.is_empty());
+    }
+}
+
+/// A long fixed stream reaches every part of the lifecycle: letters of each reason,
+/// payments, voided and revoked endings, repairs with and without targets, each flag and
+/// revoked repairs; the table equals the reference all along.
+#[test]
+fn a_long_stream_reaches_every_case() {
+    let cat = Catalogue::embedded();
+    let mut runner = TestRunner::deterministic();
+    let ops: Vec<Op> = (0..3000)
+        .map(|_| op().new_tree(&mut runner).expect("an op").current())
+        .collect();
+    let log = log_of(&ops);
+    let mut seen = Canon::default();
+    let mut ents: BTreeMap<String, Vec<&Accepted>> = BTreeMap::new();
+    let mut voided = false;
+    let mut revocation_ending = false;
+    for (n, a) in log.iter().enumerate() {
+        ents.entry(a.event.uscc.to_string()).or_default().push(a);
+        if n % 50 != 49 {
+            continue;
+        }
+        for vs in ents.values() {
+            let mut versions: BTreeMap<_, Vec<&Accepted>> = BTreeMap::new();
+            for a in vs {
+                versions.entry(a.id()).or_default().push(*a);
+            }
+            let winners: Vec<&Accepted> = versions
+                .values()
+                .filter_map(|v| resolve_versions(v).winner)
+                .collect();
+            let mut table = Table::default();
+            let changes: Vec<(Fields, isize)> =
+                winners.iter().map(|a| (Fields::of(a, SEED), 1)).collect();
+            table.update(&changes, &cat).expect("no collision");
+            let c = of_table(&table, &cat);
+            assert_eq!(c, of_reference(&resolve_enterprise(&winners, &cat)));
+            voided |= c.records.values().any(|(e, _)| e.voided);
+            revocation_ending |= c.records.values().any(|(e, _)| e.revoked && !e.voided);
+            seen.records
+                .extend(c.records.into_iter().filter(|(_, (_, p))| !p.is_empty()));
+            seen.letters.extend(c.letters);
+            seen.repairs.extend(c.repairs);
+            seen.flags.extend(c.flags);
+            seen.revoked.extend(c.revoked);
+        }
+    }
+    assert!(voided && revocation_ending);
+    assert!(!seen.records.is_empty(), "no payments");
+    let reasons: BTreeSet<Reason> = seen.letters.iter().map(|l| l.1).collect();
+    assert_eq!(reasons.len(), 2, "letters: {reasons:?}");
+    assert!(seen.repairs.iter().any(|r| r.1.is_some()));
+    let flags: BTreeSet<RepairFlag> = seen.flags.iter().map(|f| f.1).collect();
+    assert_eq!(flags.len(), 3, "flags: {flags:?}");
+    assert!(!seen.revoked.is_empty());
+}
