@@ -23,13 +23,18 @@ use std::sync::OnceLock;
 use twox_hash::XxHash3_64;
 
 use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
+use chrono::NaiveDate;
+
 use crate::event::{
-    Body, CloseReason, CmtKind, DishonestyClass, Feed, FinKind, InspKind, JudKind, ListKind,
-    ListType, PcsKind, PenKind, PerKind, RegKind, RprKind, TaxKind,
+    Body, ChangeField, CloseReason, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed,
+    FinKind, InspKind, InspResult, JudKind, JudRole, ListKind, ListType, PcsKind, PenKind, PerKind,
+    PersonRole, RegKind, RegStatus, RprKind, TaxGrade, TaxKind, VerifyMethod,
 };
 use crate::lifecycle::{business_key, paired_kinds, set_retracted, Accepted, Ending, Payment};
 use crate::reject::Reason;
-use crate::time::{date_end, Ts};
+use crate::time::{date_end, Period, Ts};
+use crate::uscc::Uscc;
+use crate::CompactString;
 
 /// The key of the table's fingerprints, kept with a checkpoint: a feed publisher who does
 /// not know it cannot make two ids collide on purpose.
@@ -139,19 +144,37 @@ impl Kind {
     }
 }
 
-/// What the lifecycle reads of a record, unpacked. Which field holds what depends on the
-/// kind (D93):
+/// What the engine reads of a record (D92's inventory), unpacked. Which column holds what
+/// depends on the kind (D93, D94):
 ///
-/// | kind | `key` | `a` | `b` | `x` |
-/// | --- | --- | --- | --- | --- |
-/// | JUD, FIN overdue and suspicious-account kinds | business key | | | JUD: close reason |
-/// | a retraction naming `ref_event_id` | (as above) | | target's fingerprint | |
-/// | `TAX.ARREARS_PAID` | | amount paid | (as above) | |
-/// | `RPR.COMPLETED` | target's fingerprint | | effective time | |
-/// | PEN, not a retraction | | | `publicity_min_end` as an instant | dishonesty class |
-/// | LIST | | | | list kind |
+/// | kind | `key` | `a` | `b` | `dates` | `x` |
+/// | --- | --- | --- | --- | --- | --- |
+/// | every retraction naming `ref_event_id` | (as its kind below) | (as below) | the target's fingerprint | | (as below) |
+/// | PEN, not a retraction | `decision_no` | fine + confiscation | | `publicity_max_end`, `publicity_min_end`, `due_date` | dishonesty class |
+/// | LIST | | | | | list kind |
+/// | TAX `GRADE` | | `eval_year` | | | grade |
+/// | TAX `PAID`, `ARREARS_*` | | `amount_fen` | `PAID`: period | | |
+/// | TAX `DECLARED` | | `sales_fen` | period | | |
+/// | TAX `SOCIAL_INSURANCE` | | `insured_count` | period | | |
+/// | JUD | case (`court_code`, `case_no`) | `amount_fen` (`ENFORCEMENT_TERMINATED`: `unpaid_fen`) | | `due_date`, `list_until` | role, close reason |
+/// | FIN overdue kinds | `loan_id` | `overdue_fen` | `overdue_days` | | |
+/// | FIN suspicious-account kinds | `account_hash` | | | | |
+/// | REG `CAPITAL` | | registered | paid in | | |
+/// | REG `EQUITY_PLEDGE` | | `share_bp` | | | |
+/// | REG `ADDRESS_CLUSTER` | | `address_firm_count` | | | |
+/// | REG `ANNUAL_REPORT` | | | `report_year` | | reported tax 0, reported staff 0 (bits 0, 1) |
+/// | REG `SHAREHOLDER`, `INVESTMENT` | counterparty (high half) | counterparty (low half) | `share_bp` | | |
+/// | REG `CHANGED`, `STATUS` | | | | | change field, status |
+/// | PER | `person_hash` | score | `scale_max` | | role |
+/// | PCS | | score | | `valid_until` | |
+/// | CMT | `commitment_id` | `matter` | | `valid_until`, `rectify_deadline` | type, result, method |
+/// | RPR `COMPLETED` | the target's fingerprint | | effective time | | |
+/// | INSP | | | | | result |
 ///
-/// A small enum in `x` is its index plus one, 0 for none.
+/// Texts (ids, keys, persons, a matter) are fingerprints by the table's [`Seed`]; a
+/// counterparty is the packed [`Uscc`]. A small enum is its index plus one, 0 for none;
+/// two or three share `x` in fields of four bits. Region and industry are not held, only
+/// whether the record carries one (`place`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fields {
     /// The fingerprint of `(feed, event_id)`.
@@ -166,14 +189,18 @@ pub struct Fields {
     pub ingest_time: Ts,
     /// Visibility time `v`.
     pub v: Ts,
-    /// A group or link key (see the table above).
+    /// A group or link key.
     pub key: Option<u64>,
-    /// An amount.
+    /// An amount or a count.
     pub a: Option<i64>,
-    /// A target or a time.
+    /// A target, a time, a period, a year or a second amount.
     pub b: Option<u64>,
-    /// A small enum.
+    /// Up to three dates.
+    pub dates: [Option<NaiveDate>; 3],
+    /// Small enums.
     pub x: u16,
+    /// Whether the record carries a region or an industry code.
+    pub place: bool,
 }
 
 fn code<T: PartialEq + Copy>(all: &[T], v: Option<T>) -> u16 {
@@ -188,17 +215,20 @@ fn decode<T: Copy>(all: &[T], x: u16) -> Option<T> {
         .and_then(|i| all.get(i).copied())
 }
 
-/// A time in `b` (its bits as `u64`).
-fn time_bits(t: Ts) -> u64 {
-    u64::from_ne_bytes(t.to_ne_bytes())
+/// A signed value (a time, an amount) in `b`: its bits.
+fn from_signed(x: i64) -> u64 {
+    u64::from_ne_bytes(x.to_ne_bytes())
 }
 
-fn bits_time(b: u64) -> Ts {
-    Ts::from_ne_bytes(b.to_ne_bytes())
+fn to_signed(b: u64) -> i64 {
+    i64::from_ne_bytes(b.to_ne_bytes())
 }
 
 impl Fields {
     /// The fields of an accepted record, fingerprinted with `seed`.
+    ///
+    /// # Panics
+    /// On a counterparty USCC that does not pack: a record the decoder did not admit.
     pub fn of(a: &Accepted, seed: Seed) -> Fields {
         let e = &a.event;
         let feed = e.feed();
@@ -213,27 +243,103 @@ impl Fields {
             key: business_key(e).map(|k| seed.business_key(feed, &k)),
             a: None,
             b: None,
+            dates: [None; 3],
             x: 0,
+            place: false,
         };
-        if retraction {
-            f.b = e.ref_event_id.as_deref().map(|r| seed.record(feed, r));
-        }
+        let text = |t: &Option<CompactString>| t.as_deref().map(|t| seed.business_key(feed, t));
+        let period = |p: Option<Period>| p.map(|p| from_signed(i64::from(p.0)));
         match &e.body {
-            Body::Tax(t) if t.kind == TaxKind::ArrearsPaid => f.a = t.amount_fen,
-            Body::Jud(j) => f.x = code(CloseReason::ALL, j.close_reason),
-            Body::Pen(p) if !retraction => {
+            Body::Pen(p) => {
+                f.key = text(&p.decision_no);
+                f.a = Some(p.fine_fen.unwrap_or(0) + p.confiscation_fen.unwrap_or(0));
+                f.dates = [p.publicity_max_end, p.publicity_min_end, p.due_date];
                 f.x = code(DishonestyClass::ALL, p.dishonesty_class);
-                f.b = p.publicity_min_end.map(|d| time_bits(date_end(d)));
             }
             Body::List(l) => f.x = code(ListType::ALL, l.list_kind),
-            Body::Rpr(r) if r.kind == RprKind::Completed => {
-                f.key = r
-                    .target_feed
-                    .zip(r.target_event_id.as_deref())
-                    .map(|(feed, id)| seed.record(feed, id));
-                f.b = r.effective_time.map(time_bits);
+            Body::Tax(t) => match t.kind {
+                TaxKind::Grade => {
+                    f.a = t.eval_year.map(i64::from);
+                    f.x = code(TaxGrade::ALL, t.grade);
+                }
+                TaxKind::Declared => (f.a, f.b) = (t.sales_fen, period(t.period)),
+                TaxKind::SocialInsurance => (f.a, f.b) = (t.insured_count, period(t.period)),
+                TaxKind::Paid => (f.a, f.b) = (t.amount_fen, period(t.period)),
+                _ => f.a = t.amount_fen,
+            },
+            Body::Jud(j) => {
+                f.a = match j.kind {
+                    JudKind::EnforcementTerminated => j.unpaid_fen,
+                    _ => j.amount_fen,
+                };
+                f.dates = [j.due_date, j.list_until, None];
+                f.x = code(JudRole::ALL, j.role) | code(CloseReason::ALL, j.close_reason) << 4;
             }
-            _ => {}
+            Body::Fin(x) => {
+                f.a = x.overdue_fen;
+                f.b = x.overdue_days.map(from_signed);
+            }
+            Body::Reg(r) => {
+                f.place = r.region_code.is_some() || r.industry_code.is_some();
+                match r.kind {
+                    RegKind::Capital => {
+                        f.a = r.registered_capital_fen;
+                        f.b = r.paid_in_fen.map(from_signed);
+                    }
+                    RegKind::EquityPledge => f.a = r.share_bp,
+                    RegKind::AddressCluster => f.a = r.address_firm_count,
+                    RegKind::AnnualReport => {
+                        f.b = r.report_year.map(|y| from_signed(i64::from(y)));
+                        f.x = u16::from(r.reported_tax_fen == Some(0))
+                            | u16::from(r.reported_staff == Some(0)) << 1;
+                    }
+                    RegKind::Shareholder | RegKind::Investment => {
+                        if let Some(cp) = r.counterparty_uscc.as_deref() {
+                            let bits = Uscc::admitted(cp).to_bits();
+                            f.key = Some((bits >> 64) as u64);
+                            f.a = Some(to_signed(bits as u64));
+                        }
+                        f.b = r.share_bp.map(from_signed);
+                    }
+                    RegKind::Changed => f.x = code(ChangeField::ALL, r.change_field),
+                    RegKind::Status => f.x = code(RegStatus::ALL, r.status),
+                    _ => {}
+                }
+            }
+            Body::Per(p) => {
+                f.key = text(&p.person_hash);
+                f.a = p.score;
+                f.b = p.scale_max.map(from_signed);
+                f.x = code(PersonRole::ALL, p.role);
+            }
+            Body::Pcs(p) => {
+                f.a = p.score;
+                f.dates[0] = p.valid_until;
+            }
+            Body::Cmt(c) => {
+                f.key = text(&c.commitment_id);
+                f.a = c
+                    .matter
+                    .as_deref()
+                    .map(|m| to_signed(seed.business_key(feed, m)));
+                f.dates = [c.valid_until, c.rectify_deadline, None];
+                f.x = code(CommitmentType::ALL, c.commitment_type)
+                    | code(CmtResult::ALL, c.result) << 4
+                    | code(VerifyMethod::ALL, c.method) << 8;
+            }
+            Body::Rpr(r) => {
+                if r.kind == RprKind::Completed {
+                    f.key = r
+                        .target_feed
+                        .zip(r.target_event_id.as_deref())
+                        .map(|(feed, id)| seed.record(feed, id));
+                    f.b = r.effective_time.map(from_signed);
+                }
+            }
+            Body::Insp(i) => f.x = code(InspResult::ALL, i.result),
+        }
+        if retraction {
+            f.b = e.ref_event_id.as_deref().map(|r| seed.record(feed, r));
         }
         f
     }
@@ -246,6 +352,11 @@ impl Fields {
 
     fn is_repair(&self) -> bool {
         !self.retraction && self.kind.feed() == Feed::Rpr
+    }
+
+    /// A retraction or a repair: a record that links to others.
+    fn is_link(&self) -> bool {
+        self.retraction || self.kind.feed() == Feed::Rpr
     }
 
     fn is_revocation(&self) -> bool {
@@ -285,7 +396,7 @@ impl Fields {
             });
         } else if self.kind.is(Feed::Jud, "CASE_CLOSED")
             && matches!(
-                decode(CloseReason::ALL, self.x),
+                decode(CloseReason::ALL, self.x >> 4),
                 Some(CloseReason::Withdrawn | CloseReason::Dismissed)
             )
         {
@@ -304,7 +415,7 @@ impl Fields {
         cat.pen_min_publicity_end(
             self.event_time,
             decode(DishonestyClass::ALL, self.x),
-            self.b.map(bits_time),
+            self.dates[1].map(date_end),
         )
     }
 
@@ -322,15 +433,22 @@ impl Fields {
 /// Seconds from 2000-01-01T00:00:00Z: the packed times' origin.
 const EPOCH: Ts = 946_684_800;
 
+/// The packed dates' origin: a date is packed as its days after this one plus one (0: none).
+const DAY_ZERO: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+
 const KEY: u8 = 1;
 const A: u8 = 2;
 const B: u8 = 4;
-const RETRACTION: u8 = 8;
-const SPILLED: u8 = 16;
+/// `b` holds the three dates, 16 bits each.
+const DATES: u8 = 8;
+const RETRACTION: u8 = 16;
+const PLACE: u8 = 32;
+const SPILLED: u8 = 64;
 
-/// A record packed in 48 bytes (D92): times as `u32` seconds from 2000. A record with a
-/// time outside that range is [`SPILLED`]: only its fingerprint and kind are here, its
-/// fields in the table's overflow list.
+/// A record packed in 48 bytes (D92): times as `u32` seconds from 2000, dates as `u16`
+/// days from 2000 in `b` (a kind with dates has no other `b`). A record with a time or a
+/// date outside that range, or with both dates and `b`, is [`SPILLED`]: only its
+/// fingerprint and kind are here, its fields in the table's overflow list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct Rec {
@@ -347,21 +465,42 @@ pub struct Rec {
 const _: () = assert!(std::mem::size_of::<Rec>() == 48);
 
 impl Rec {
-    /// `f` packed, or `None` if a time does not fit.
+    /// `f` packed, or `None` if it does not fit.
     fn pack(f: &Fields) -> Option<Rec> {
         let t = |t: Ts| t.checked_sub(EPOCH).and_then(|s| u32::try_from(s).ok());
         let bit = |on: bool, b: u8| if on { b } else { 0 };
+        let dated = f.dates.iter().any(Option::is_some);
+        let b = if dated {
+            if f.b.is_some() {
+                return None;
+            }
+            let mut b = 0u64;
+            for d in f.dates.iter().rev() {
+                let days = match d {
+                    Some(d) => u16::try_from((*d - DAY_ZERO).num_days() + 1)
+                        .ok()
+                        .filter(|x| *x > 0)?,
+                    None => 0,
+                };
+                b = b << 16 | u64::from(days);
+            }
+            b
+        } else {
+            f.b.unwrap_or(0)
+        };
         Some(Rec {
             rid: f.rid,
             key: f.key.unwrap_or(0),
             a: f.a.unwrap_or(0),
-            b: f.b.unwrap_or(0),
+            b,
             times: [t(f.event_time)?, t(f.ingest_time)?, t(f.v)?],
             kind: f.kind.0,
             bits: bit(f.key.is_some(), KEY)
                 | bit(f.a.is_some(), A)
                 | bit(f.b.is_some(), B)
-                | bit(f.retraction, RETRACTION),
+                | bit(dated, DATES)
+                | bit(f.retraction, RETRACTION)
+                | bit(f.place, PLACE),
             x: f.x,
         })
     }
@@ -382,6 +521,13 @@ impl Rec {
     fn unpack(&self) -> Fields {
         let on = |b: u8| self.bits & b != 0;
         let t = |s: u32| EPOCH + Ts::from(s);
+        let mut dates = [None; 3];
+        if on(DATES) {
+            for (i, d) in dates.iter_mut().enumerate() {
+                let days = (self.b >> (16 * i)) & 0xffff;
+                *d = days.checked_sub(1).map(|n| DAY_ZERO + chrono::Days::new(n));
+            }
+        }
         Fields {
             rid: self.rid,
             kind: Kind(self.kind),
@@ -392,7 +538,9 @@ impl Rec {
             key: on(KEY).then_some(self.key),
             a: on(A).then_some(self.a),
             b: on(B).then_some(self.b),
+            dates,
             x: self.x,
+            place: on(PLACE),
         }
     }
 }
@@ -463,6 +611,9 @@ pub struct Table {
     rows: Vec<Rec>,
     /// The spilled records' fields, sorted by fingerprint.
     spill: Vec<Fields>,
+    /// The fingerprints of the retractions and repairs, sorted: the few records that link
+    /// to others, which a record's view reads (the other records' views never read it).
+    links: Vec<u64>,
 }
 
 impl Table {
@@ -474,6 +625,18 @@ impl Table {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// The heap bytes it holds: its rows and overflow list, capacity included.
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Rec>()
+            + self.spill.capacity() * std::mem::size_of::<Fields>()
+            + self.links.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// How many of its records are spilled.
+    pub fn spilled(&self) -> usize {
+        self.spill.len()
     }
 
     /// The record with fingerprint `rid`.
@@ -498,6 +661,11 @@ impl Table {
         self.rows.iter().map(|r| self.fields(r))
     }
 
+    /// The retractions and repairs.
+    fn links(&self) -> impl Iterator<Item = Fields> + '_ {
+        self.links.iter().filter_map(|rid| self.get(*rid))
+    }
+
     /// Inserts `f`, whose fingerprint is not in the table.
     fn insert(&mut self, f: Fields) {
         let i = self
@@ -514,6 +682,10 @@ impl Table {
         });
         crate::reserve_kept(&mut self.rows, 1);
         self.rows.insert(i, rec);
+        if f.is_link() {
+            let j = self.links.binary_search(&f.rid).unwrap_or_else(|j| j);
+            self.links.insert(j, f.rid);
+        }
     }
 
     /// Removes `f`, which is in the table.
@@ -522,6 +694,7 @@ impl Table {
             if self.rows.remove(i).bits & SPILLED != 0 {
                 self.spill.retain(|s| s.rid != f.rid);
             }
+            self.links.retain(|l| *l != f.rid);
         }
     }
 
@@ -575,7 +748,13 @@ impl Table {
         };
         add(x.rid);
         let repair_target = |p: &Fields| p.key.filter(|_| p.is_repair());
-        for t in self.iter() {
+        // A record that does not link is linked to by retractions and repairs only.
+        let others: Box<dyn Iterator<Item = Fields>> = if x.is_link() {
+            Box::new(self.iter())
+        } else {
+            Box::new(self.links())
+        };
+        for t in others {
             let linked = x.names(&t)
                 || t.names(x)
                 || repair_target(x) == Some(t.rid)
@@ -622,7 +801,8 @@ impl Table {
                 Some(t) if t.is_record() && f.kind.targets() & (1 << (t.kind.0 & 15)) == 0 => {
                     Some((Reason::TargetMismatch, f.v.max(t.v)))
                 }
-                _ if self.iter().any(|t| f.acts_on(&t, hold)) => None,
+                Some(t) if f.acts_on(&t, hold) => None,
+                _ if f.b.is_none() && self.iter().any(|t| f.acts_on(&t, hold)) => None,
                 _ => Some(unknown(f, hold)),
             };
             return View::Retraction {
@@ -632,7 +812,7 @@ impl Table {
         }
         let mut ending = Ending::default();
         let mut payments = Vec::new();
-        for r in self.iter() {
+        for r in self.links() {
             if r.acts_on(f, hold) {
                 r.act(f, &mut ending, &mut payments);
             } else if r.is_repair() && r.key == Some(f.rid) {
@@ -650,7 +830,7 @@ impl Table {
         let hold = cat.lifecycle.hold_secs;
         let in_time = |t: &Fields, r: &Fields| t.v <= r.v.saturating_add(hold);
         if self
-            .iter()
+            .links()
             .any(|r| r.is_revocation() && r.b == Some(p.rid) && in_time(p, &r))
         {
             return Repair {
@@ -662,7 +842,7 @@ impl Table {
             .key
             .and_then(|k| self.get(k))
             .filter(|t| t.is_record() && in_time(t, p));
-        let effective = p.b.map_or(p.event_time, bits_time);
+        let effective = p.b.map_or(p.event_time, to_signed);
         let mut out = Repair::default();
         let applies = match &target {
             Some(t) => {
@@ -702,8 +882,10 @@ impl Table {
     /// Whether the enterprise is known: it has a record in effect or an applied repair
     /// ([`crate::lifecycle::Resolved::is_known`]).
     pub fn is_known(&self, cat: &Catalogue) -> bool {
-        self.iter()
-            .any(|f| f.is_record() || (f.is_repair() && self.repair(&f, cat).applied.is_some()))
+        self.rows.len() > self.links.len()
+            || self
+                .links()
+                .any(|f| f.is_repair() && self.repair(&f, cat).applied.is_some())
     }
 }
 

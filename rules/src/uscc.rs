@@ -129,6 +129,11 @@ impl Uscc {
         Uscc::new(code).unwrap_or_else(|| panic!("USCC {code:?} was not admitted by the decoder"))
     }
 
+    /// The packed bits (as kept in engine v2's record table, D94).
+    pub fn to_bits(self) -> u128 {
+        self.0
+    }
+
     /// The characters in a buffer, and how many there are.
     fn bytes(self) -> ([u8; PACKED_LEN], usize) {
         let mut b = [0u8; PACKED_LEN];

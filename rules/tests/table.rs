@@ -6,6 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+// Shared builders, of which this test uses two.
+#[allow(dead_code)]
+mod common;
+
+use chrono::NaiveDate;
 use generator::ops::{log_of, op, op_in, Op};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -16,6 +21,7 @@ use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, R
 use rules::reject::Reason;
 use rules::table::{Delta, Fields, Seed, Table, TableError, View};
 use rules::time::Ts;
+use serde_json::{json, Value};
 
 /// Payments against a record: time and amount, sorted.
 type Payments = Vec<(Ts, Option<i64>)>;
@@ -235,19 +241,25 @@ proptest! {
     }
 
     /// A record packs into 48 bytes and back unchanged, also when its times lie before
-    /// 2000 or after 2136 (then it spills to the overflow list).
+    /// 2000 or after 2136, or its dates outside 2000–2179 (then it spills to the overflow
+    /// list).
     #[test]
     fn packing_loses_nothing(
         ops in proptest::collection::vec(op(), 1..30),
         shifts in proptest::collection::vec(prop_oneof![Just(0i64), -2_000_000_000i64..5_000_000_000], 30),
+        dates in proptest::collection::vec(proptest::option::of((0usize..3, -40_000i64..80_000)), 30),
     ) {
         let cat = Catalogue::embedded();
         let mut table = Table::default();
         let mut seen = BTreeSet::new();
-        for (a, shift) in log_of(&ops).into_iter().zip(shifts) {
+        let day_zero = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+        for ((a, shift), date) in log_of(&ops).into_iter().zip(shifts).zip(dates) {
             let mut a = a;
             a.event.event_time += shift;
-            let f = Fields::of(&a, SEED);
+            let mut f = Fields::of(&a, SEED);
+            if let Some((i, days)) = date {
+                f.dates[i] = day_zero.checked_add_signed(chrono::TimeDelta::days(days));
+            }
             if !seen.insert(f.rid) {
                 prop_assert_eq!(table.update(&[(f, 1)], &cat), Err(TableError::Collision(f.rid)));
                 continue;
@@ -318,4 +330,546 @@ fn a_long_stream_reaches_every_case() {
     let flags: BTreeSet<RepairFlag> = seen.flags.iter().map(|f| f.1).collect();
     assert_eq!(flags.len(), 3, "flags: {flags:?}");
     assert!(!seen.revoked.is_empty());
+}
+
+/// D92's inventory, field by field: changing a field the engine reads changes the record's
+/// `Fields`, and changing one it does not read leaves them as they were. Each case is a
+/// kind, its other fields, the field and two values.
+#[test]
+fn the_fields_hold_what_the_engine_reads_and_nothing_else() {
+    type Case = (
+        &'static str,
+        &'static str,
+        Value,
+        &'static str,
+        Value,
+        Value,
+    );
+    let d = |s: &str| json!(s);
+    let read: Vec<Case> = vec![
+        (
+            "PEN",
+            "DECIDED",
+            json!({"decision_no": "D1"}),
+            "fine_fen",
+            json!(5),
+            json!(6),
+        ),
+        (
+            "PEN",
+            "DECIDED",
+            json!({"fine_fen": 1}),
+            "confiscation_fen",
+            json!(5),
+            json!(6),
+        ),
+        ("PEN", "DECIDED", json!({}), "decision_no", d("D1"), d("D2")),
+        (
+            "PEN",
+            "DECIDED",
+            json!({}),
+            "dishonesty_class",
+            d("GENERAL"),
+            d("SERIOUS"),
+        ),
+        (
+            "PEN",
+            "DECIDED",
+            json!({}),
+            "publicity_max_end",
+            d("2024-01-01"),
+            d("2024-01-02"),
+        ),
+        (
+            "PEN",
+            "DECIDED",
+            json!({}),
+            "publicity_min_end",
+            d("2023-01-01"),
+            d("1999-12-31"),
+        ),
+        (
+            "PEN",
+            "PERFORMED",
+            json!({}),
+            "due_date",
+            d("2023-01-01"),
+            d("2180-01-01"),
+        ),
+        (
+            "PEN",
+            "REVOKED",
+            json!({}),
+            "ref_event_id",
+            d("p1"),
+            d("p2"),
+        ),
+        (
+            "LIST",
+            "LISTED",
+            json!({}),
+            "list_kind",
+            d("ABNORMAL"),
+            d("SERIOUS_ILLEGAL"),
+        ),
+        (
+            "TAX",
+            "GRADE",
+            json!({"grade": "A"}),
+            "eval_year",
+            json!(2021),
+            json!(2022),
+        ),
+        (
+            "TAX",
+            "GRADE",
+            json!({"eval_year": 2021}),
+            "grade",
+            d("A"),
+            d("D"),
+        ),
+        (
+            "TAX",
+            "PAID",
+            json!({"period": "2022-01"}),
+            "amount_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "TAX",
+            "PAID",
+            json!({"amount_fen": 1}),
+            "period",
+            d("2022-01"),
+            d("2022-02"),
+        ),
+        (
+            "TAX",
+            "DECLARED",
+            json!({"period": "2022-01"}),
+            "sales_fen",
+            json!(0),
+            json!(2),
+        ),
+        (
+            "TAX",
+            "SOCIAL_INSURANCE",
+            json!({}),
+            "insured_count",
+            json!(3),
+            json!(4),
+        ),
+        (
+            "TAX",
+            "ARREARS_PAID",
+            json!({"ref_event_id": "t"}),
+            "amount_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "JUD",
+            "CASE_FILED",
+            json!({"court_code": "C"}),
+            "case_no",
+            d("K1"),
+            d("K2"),
+        ),
+        (
+            "JUD",
+            "CASE_FILED",
+            json!({"case_no": "K"}),
+            "court_code",
+            d("C1"),
+            d("C2"),
+        ),
+        (
+            "JUD",
+            "CASE_FILED",
+            json!({}),
+            "role",
+            d("DEFENDANT"),
+            d("PLAINTIFF"),
+        ),
+        (
+            "JUD",
+            "ENFORCEMENT_FILED",
+            json!({}),
+            "amount_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "JUD",
+            "ENFORCEMENT_FILED",
+            json!({}),
+            "due_date",
+            d("2023-01-01"),
+            d("2023-01-02"),
+        ),
+        (
+            "JUD",
+            "ENFORCEMENT_TERMINATED",
+            json!({}),
+            "unpaid_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "JUD",
+            "DISHONEST_LISTED",
+            json!({}),
+            "list_until",
+            d("2023-01-01"),
+            d("2023-01-02"),
+        ),
+        (
+            "JUD",
+            "CASE_CLOSED",
+            json!({}),
+            "close_reason",
+            d("WITHDRAWN"),
+            d("JUDGED"),
+        ),
+        (
+            "FIN",
+            "OVERDUE_LISTED",
+            json!({}),
+            "loan_id",
+            d("L1"),
+            d("L2"),
+        ),
+        (
+            "FIN",
+            "OVERDUE_LISTED",
+            json!({}),
+            "overdue_days",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "FIN",
+            "OVERDUE_UPDATED",
+            json!({}),
+            "overdue_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "FIN",
+            "SUSPICIOUS_ACCOUNT",
+            json!({}),
+            "account_hash",
+            d("A1"),
+            d("A2"),
+        ),
+        (
+            "REG",
+            "CAPITAL",
+            json!({}),
+            "registered_capital_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "CAPITAL",
+            json!({}),
+            "paid_in_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "EQUITY_PLEDGE",
+            json!({}),
+            "share_bp",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "ADDRESS_CLUSTER",
+            json!({}),
+            "address_firm_count",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "ANNUAL_REPORT",
+            json!({}),
+            "report_year",
+            json!(2021),
+            json!(2022),
+        ),
+        (
+            "REG",
+            "ANNUAL_REPORT",
+            json!({}),
+            "reported_tax_fen",
+            json!(0),
+            json!(5),
+        ),
+        (
+            "REG",
+            "ANNUAL_REPORT",
+            json!({}),
+            "reported_staff",
+            json!(0),
+            json!(5),
+        ),
+        (
+            "REG",
+            "SHAREHOLDER",
+            json!({"share_bp": 600}),
+            "counterparty_uscc",
+            json!(common::code(1)),
+            json!(common::code(2)),
+        ),
+        (
+            "REG",
+            "INVESTMENT",
+            json!({}),
+            "share_bp",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "CHANGED",
+            json!({}),
+            "change_field",
+            d("LEGAL_REP"),
+            d("OTHER"),
+        ),
+        (
+            "REG",
+            "STATUS",
+            json!({}),
+            "status",
+            d("ACTIVE"),
+            d("REVOKED"),
+        ),
+        (
+            "REG",
+            "STATUS",
+            json!({}),
+            "region_code",
+            json!(null),
+            d("330802"),
+        ),
+        (
+            "REG",
+            "ESTABLISHED",
+            json!({}),
+            "industry_code",
+            json!(null),
+            d("I1"),
+        ),
+        ("PER", "SCORE", json!({}), "person_hash", d("P1"), d("P2")),
+        ("PER", "SCORE", json!({}), "score", json!(1), json!(2)),
+        (
+            "PER",
+            "SCORE",
+            json!({}),
+            "scale_max",
+            json!(100),
+            json!(1000),
+        ),
+        (
+            "PER",
+            "ROLE",
+            json!({}),
+            "role",
+            d("LEGAL_REP"),
+            d("EXECUTIVE"),
+        ),
+        ("PCS", "SCORE", json!({}), "score", json!(1), json!(2)),
+        (
+            "PCS",
+            "HONOUR",
+            json!({}),
+            "valid_until",
+            d("2023-01-01"),
+            d("2023-01-02"),
+        ),
+        (
+            "CMT",
+            "PUBLISHED",
+            json!({}),
+            "commitment_id",
+            d("K1"),
+            d("K2"),
+        ),
+        (
+            "CMT",
+            "PUBLISHED",
+            json!({}),
+            "matter",
+            d("FINANCING"),
+            d("OTHER"),
+        ),
+        (
+            "CMT",
+            "PUBLISHED",
+            json!({}),
+            "type",
+            d("APPROVAL"),
+            d("VOLUNTARY"),
+        ),
+        (
+            "CMT",
+            "PUBLISHED",
+            json!({}),
+            "valid_until",
+            d("2023-01-01"),
+            d("2023-01-02"),
+        ),
+        (
+            "CMT",
+            "VERIFIED",
+            json!({}),
+            "result",
+            d("NORMAL"),
+            d("BROKEN"),
+        ),
+        (
+            "CMT",
+            "VERIFIED",
+            json!({}),
+            "rectify_deadline",
+            d("2023-01-01"),
+            d("2023-01-02"),
+        ),
+        (
+            "CMT",
+            "SCHEDULED",
+            json!({}),
+            "method",
+            d("RANDOM"),
+            d("ONSITE"),
+        ),
+        (
+            "RPR",
+            "COMPLETED",
+            json!({"target_feed": "PEN"}),
+            "target_event_id",
+            d("p1"),
+            d("p2"),
+        ),
+        (
+            "RPR",
+            "COMPLETED",
+            json!({"target_event_id": "p1"}),
+            "target_feed",
+            d("PEN"),
+            d("LIST"),
+        ),
+        (
+            "RPR",
+            "COMPLETED",
+            json!({}),
+            "effective_time",
+            d("2023-01-01T00:00:00Z"),
+            d("2023-01-02T00:00:00Z"),
+        ),
+        (
+            "RPR",
+            "REVOKED",
+            json!({}),
+            "ref_event_id",
+            d("r1"),
+            d("r2"),
+        ),
+        ("INSP", "RESULT", json!({}), "result", d("PASS"), d("FAIL")),
+    ];
+    let unread: Vec<Case> = vec![
+        ("PEN", "DECIDED", json!({}), "source_org", d("A"), d("B")),
+        (
+            "PEN",
+            "DECIDED",
+            json!({}),
+            "penalty_types",
+            json!(["fine"]),
+            json!(["warning"]),
+        ),
+        ("PEN", "DECIDED", json!({}), "domain", d("A"), d("B")),
+        ("LIST", "LISTED", json!({}), "reason_code", d("A"), d("B")),
+        (
+            "TAX",
+            "ARREARS_ASSESSED",
+            json!({}),
+            "late_fee_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "JUD",
+            "CASE_FILED",
+            json!({}),
+            "cause",
+            d("CONTRACT"),
+            d("LOAN"),
+        ),
+        (
+            "FIN",
+            "OVERDUE_LISTED",
+            json!({}),
+            "database",
+            d("OVERDUE"),
+            d("DEBT_EVASION"),
+        ),
+        (
+            "FIN",
+            "OVERDUE_LISTED",
+            json!({}),
+            "lender_code",
+            d("B1"),
+            d("B2"),
+        ),
+        (
+            "REG",
+            "ANNUAL_REPORT",
+            json!({}),
+            "reported_revenue_fen",
+            json!(1),
+            json!(2),
+        ),
+        (
+            "REG",
+            "STATUS",
+            json!({"region_code": "1"}),
+            "region_code",
+            d("330802"),
+            d("330803"),
+        ),
+        (
+            "RPR",
+            "COMPLETED",
+            json!({}),
+            "repair_type",
+            d("TAX_CREDIT"),
+            d("COMMITMENT"),
+        ),
+        ("INSP", "RESULT", json!({}), "campaign_id", d("C1"), d("C2")),
+        ("PCS", "HONOUR", json!({}), "honour_type", d("A"), d("B")),
+    ];
+    let fields = |(feed, kind, base, field, _, _): &Case, value: &Value| {
+        let mut extra = base.clone();
+        if !value.is_null() {
+            extra[*field] = value.clone();
+        }
+        let a = common::rec(0, feed, kind, "e1", "2022-03-01T00:00:00Z", extra);
+        Fields::of(&a, SEED)
+    };
+    for case in &read {
+        let (one, two) = (fields(case, &case.4), fields(case, &case.5));
+        assert_ne!(one, two, "{} {} reads {}", case.0, case.1, case.3);
+    }
+    for case in &unread {
+        let (one, two) = (fields(case, &case.4), fields(case, &case.5));
+        assert_eq!(one, two, "{} {} does not read {}", case.0, case.1, case.3);
+    }
 }
