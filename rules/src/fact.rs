@@ -24,11 +24,49 @@ use crate::CompactString;
 /// The record a fact comes from, for explanations: `(feed, event_id)`.
 pub type Src = (Feed, CompactString);
 
+/// How a fact names what lies outside its own record: a key (a commitment, a loan, an
+/// account, a person), another enterprise, a place, and its source record. The reference
+/// names them by their texts ([`Text`]); engine v2's record table by fingerprints and
+/// packed codes ([`Packed`], D95).
+pub trait Ids: Clone + std::fmt::Debug + Ord + std::hash::Hash {
+    /// A commitment, loan, account or person.
+    type Key: Name;
+    /// Another enterprise.
+    type Firm: Name;
+    /// A region and an industry.
+    type Place: Name;
+    /// The source record.
+    type Src: Name;
+}
+
+/// What a fact's names are: compared, hashed, printed and serialized with it.
+pub trait Name:
+    Clone + std::fmt::Debug + Ord + std::hash::Hash + Serialize + for<'de> Deserialize<'de>
+{
+}
+
+impl<T> Name for T where
+    T: Clone + std::fmt::Debug + Ord + std::hash::Hash + Serialize + for<'de> Deserialize<'de>
+{
+}
+
+/// Facts named by texts: the reference's and the present engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Text;
+
+impl Ids for Text {
+    type Key = CompactString;
+    type Firm = CompactString;
+    type Place = Box<Place>;
+    type Src = Src;
+}
+
 /// One fact with its interval `[start, end)` in event time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Fact {
+#[serde(bound = "")]
+pub struct Fact<I: Ids = Text> {
     /// What holds.
-    pub what: What,
+    pub what: What<I>,
     /// First second it holds.
     pub start: Ts,
     /// First second it no longer holds (`Ts::MAX` = open).
@@ -36,7 +74,7 @@ pub struct Fact {
     /// "Latest" order of the source record: `(event_time, ingest_time)`; `src.1` breaks ties.
     pub order: (Ts, Ts),
     /// The source record.
-    pub src: Src,
+    pub src: I::Src,
 }
 
 impl Fact {
@@ -53,7 +91,8 @@ impl Fact {
 /// The facts the indicators read. Person-scoped facts carry the `person_hash`; relations
 /// carry the other enterprise's USCC.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum What {
+#[serde(bound = "")]
+pub enum What<I: Ids = Text> {
     /// Row 1: a GENERAL penalty in publicity.
     PenGeneral,
     /// Row 2: a SERIOUS penalty in publicity.
@@ -127,7 +166,7 @@ pub enum What {
         count: i64,
     },
     /// Row 27, R5, R7: a commitment broken within 24 months.
-    CmtBroken(CompactString),
+    CmtBroken(I::Key),
     /// Row 28: a rectification open before its deadline.
     RectifyOpen,
     /// Row 28: a rectification past its deadline.
@@ -162,30 +201,30 @@ pub enum What {
     DefendantCase,
     /// Rows 40–41: an overdue loan's state (boxed, as the other large variants: `What`
     /// is the size of its largest variant, and every fact carries one, D86).
-    Overdue(Box<Overdue>),
+    Overdue(Box<Overdue<I>>),
     /// Row 42: debt evasion list.
     DebtEvasion,
     /// Row 43: police dishonesty list.
     Police,
     /// Row 44: a suspicious account.
-    Suspicious(CompactString),
+    Suspicious(I::Key),
     /// Row 45 (person-scoped): a personal score (boxed).
-    PersonScore(Box<PersonScore>),
+    PersonScore(Box<PersonScore<I>>),
     /// Row 46 (person-scoped): personal dishonesty.
-    PersonDishonest(CompactString),
+    PersonDishonest(I::Key),
     /// `LR(E)` candidate: a legal-representative role.
-    LegalRep(CompactString),
+    LegalRep(I::Key),
     /// Rows 48: a shareholder (another enterprise) with its share of this one, bp.
     Shareholder {
         /// The shareholder.
-        uscc: CompactString,
+        uscc: I::Firm,
         /// Share, bp (0 ends it).
         bp: i64,
     },
     /// Row 49: an investment in another enterprise, bp.
     Investment {
         /// The affiliate.
-        uscc: CompactString,
+        uscc: I::Firm,
         /// Share, bp (0 ends it).
         bp: i64,
     },
@@ -194,14 +233,14 @@ pub enum What {
     /// `P`: provincial public credit score.
     Pcs(i64),
     /// Region and industry (latest REG record that carries them; boxed).
-    Place(Box<Place>),
+    Place(I::Place),
     /// A review flag on the source repair (D47), from the repair's event time.
     ReviewFlag(RepairFlag),
 }
 
-impl What {
+impl<I: Ids> What<I> {
     /// The person a person-scoped fact is about (rows 45–46), if it is one.
-    pub fn person(&self) -> Option<&CompactString> {
+    pub fn person(&self) -> Option<&I::Key> {
         match self {
             What::PersonScore(s) => Some(&s.person),
             What::PersonDishonest(person) => Some(person),
@@ -212,9 +251,10 @@ impl What {
 
 /// [`What::Overdue`]: an overdue loan's state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Overdue {
+#[serde(bound = "")]
+pub struct Overdue<I: Ids = Text> {
     /// Loan id.
-    pub loan: CompactString,
+    pub loan: I::Key,
     /// Row 40 value of the days band: 0, 30, 60 or 100.
     pub band: u8,
     /// Overdue amount, fen.
@@ -223,9 +263,10 @@ pub struct Overdue {
 
 /// [`What::PersonScore`]: a personal score.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PersonScore {
+#[serde(bound = "")]
+pub struct PersonScore<I: Ids = Text> {
     /// The person.
-    pub person: CompactString,
+    pub person: I::Key,
     /// Score.
     pub score: i64,
     /// Scale.

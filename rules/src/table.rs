@@ -17,6 +17,10 @@
 //! that the views equal its result, and that the reported deltas are exactly the changes,
 //! after every step of random streams.
 
+mod facts;
+
+pub use facts::{record_facts, Packed};
+
 use std::hash::Hasher;
 use std::sync::OnceLock;
 

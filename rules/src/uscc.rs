@@ -134,6 +134,11 @@ impl Uscc {
         self.0
     }
 
+    /// The code of packed bits from [`Uscc::to_bits`].
+    pub fn from_bits(bits: u128) -> Uscc {
+        Uscc(bits)
+    }
+
     /// The characters in a buffer, and how many there are.
     fn bytes(self) -> ([u8; PACKED_LEN], usize) {
         let mut b = [0u8; PACKED_LEN];

@@ -17,10 +17,12 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use rules::catalogue::{Catalogue, RepairFlag};
 use rules::event::Feed;
+use rules::fact::{derive, Fact, PersonScore, What};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
-use rules::table::{Delta, Fields, Seed, Table, TableError, View};
+use rules::table::{record_facts, Delta, Fields, Packed, Seed, Table, TableError, View};
 use rules::time::Ts;
+use rules::uscc::Uscc;
 use serde_json::{json, Value};
 
 /// Payments against a record: time and amount, sorted.
@@ -31,7 +33,7 @@ const SEED: Seed = Seed(0x5eed_2026_1206);
 /// The templates with lifecycle links (records that retractions and repairs name, the
 /// retractions, repairs and revocations), in one enterprise: links form far more often.
 const LINKED: &[u8] = &[
-    0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 28, 33, 34, 35, 36, 37, 38,
+    0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 28, 33, 34, 35, 36, 37, 38, 39, 40,
 ];
 
 /// The lifecycle of one enterprise in a form both sides give: by record fingerprint,
@@ -118,9 +120,73 @@ fn of_table(table: &Table, cat: &Catalogue) -> Canon {
     c
 }
 
+/// The facts the table derives record by record (the kinds that read no group), in the
+/// table's names: the reference's facts mapped to fingerprints and packed codes.
+fn packed(fact: &Fact) -> Option<Fact<Packed>> {
+    let key = |feed: Feed, k: &str| SEED.business_key(feed, k);
+    let what = match &fact.what {
+        What::FirmAge(_)
+        | What::Young
+        | What::AnnualDue
+        | What::AnnualFiled
+        | What::AnnualMismatch
+        | What::SalesRecent(_)
+        | What::SalesPrior(_)
+        | What::ZeroDecl
+        | What::Insured { .. }
+        | What::CmtBroken(_)
+        | What::RectifyOpen
+        | What::RectifyOverdue
+        | What::CmtVerified { .. }
+        | What::Obligation { .. }
+        | What::Voluntary
+        | What::TerminatedUnpaid
+        | What::EnforcedOpen(_)
+        | What::Overdue(_)
+        | What::Suspicious(_) => return None,
+        What::PersonScore(p) => What::PersonScore(Box::new(PersonScore {
+            person: key(Feed::Per, &p.person),
+            score: p.score,
+            scale_max: p.scale_max,
+        })),
+        What::PersonDishonest(p) => What::PersonDishonest(key(Feed::Per, p)),
+        What::LegalRep(p) => What::LegalRep(key(Feed::Per, p)),
+        What::Shareholder { uscc, bp } => What::Shareholder {
+            uscc: Uscc::admitted(uscc),
+            bp: *bp,
+        },
+        What::Investment { uscc, bp } => What::Investment {
+            uscc: Uscc::admitted(uscc),
+            bp: *bp,
+        },
+        What::Place(_) => What::Place(()),
+        // The other kinds name nothing outside their record: the same value.
+        w => serde_json::from_value(serde_json::to_value(w).expect("a fact serializes"))
+            .expect("the same shape"),
+    };
+    Some(Fact {
+        what,
+        start: fact.start,
+        end: fact.end,
+        order: fact.order,
+        src: SEED.record(fact.src.0, &fact.src.1),
+    })
+}
+
+/// The record-by-record facts of a table, sorted.
+fn table_facts(table: &Table, own: Uscc, cat: &Catalogue) -> Vec<Fact<Packed>> {
+    let mut facts = Vec::new();
+    for (rid, view) in table.views(cat) {
+        let f = table.get(rid).expect("a viewed record");
+        record_facts(&f, &view, own, SEED, cat, &mut facts);
+    }
+    facts.sort();
+    facts
+}
+
 /// One enterprise's visible versions, its winners and its table.
-#[derive(Default)]
 struct Enterprise<'a> {
+    own: Uscc,
     versions: BTreeMap<(Feed, String), Vec<&'a Accepted>>,
     table: Table,
 }
@@ -186,9 +252,13 @@ impl<'a> Enterprise<'a> {
         got.sort_by_key(|d| d.rid);
         prop_assert_eq!(got, expected, "the deltas are not the changes");
         let winners = self.winners();
-        let reference = of_reference(&resolve_enterprise(&winners, cat));
-        prop_assert_eq!(of_table(&self.table, cat), reference);
+        let resolved = resolve_enterprise(&winners, cat);
+        prop_assert_eq!(of_table(&self.table, cat), of_reference(&resolved));
         prop_assert_eq!(self.table.len(), winners.len());
+        let mut facts: Vec<Fact<Packed>> =
+            derive(&resolved, cat).iter().filter_map(packed).collect();
+        facts.sort();
+        prop_assert_eq!(table_facts(&self.table, self.own, cat), facts);
         Ok(())
     }
 }
@@ -199,7 +269,13 @@ fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestC
     let mut ents: BTreeMap<String, Enterprise<'_>> = BTreeMap::new();
     let id = |a: &Accepted| (a.event.feed(), a.event.event_id.to_string());
     for a in log {
-        let e = ents.entry(a.event.uscc.to_string()).or_default();
+        let e = ents
+            .entry(a.event.uscc.to_string())
+            .or_insert_with(|| Enterprise {
+                own: Uscc::admitted(&a.event.uscc),
+                versions: BTreeMap::new(),
+                table: Table::default(),
+            });
         let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();
         vs.push(a);
         e.set(id(a), vs, cat)?;

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// How many enterprises the operations spread over.
 pub const ENTERPRISES: u8 = 3;
 /// How many record templates [`record`] has.
-pub const TEMPLATES: u8 = 40;
+pub const TEMPLATES: u8 = 42;
 
 /// The USCC of enterprise `n`.
 pub fn code(n: u8) -> String {
@@ -293,6 +293,19 @@ pub fn record(op: &Op) -> Option<Accepted> {
             "CASE_CLOSED",
             format!("jx{n}"),
             json!({"court_code": "C", "case_no": format!("F{o}"), "close_reason": pick(&["WITHDRAWN", "JUDGED", "DISMISSED", "SETTLED"], n)}),
+        ),
+        // A mortgage carrying a place, and its cancellation: a place that ends.
+        39 => (
+            "REG",
+            "MORTGAGE",
+            format!("rm{n}"),
+            json!({"region_code": "330802", "industry_code": format!("I{o}")}),
+        ),
+        40 => (
+            "REG",
+            "MORTGAGE_CANCELLED",
+            format!("rc{n}"),
+            json!({"ref_event_id": format!("rm{o}")}),
         ),
         // The pipeline's own scheduling records come back like any other input.
         _ => (
