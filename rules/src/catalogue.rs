@@ -576,6 +576,16 @@ impl CommitmentChecks {
             .any(|k| k.split_once('.') == Some((feed, kind)))
     }
 
+    /// Whether a record of `feed` and `kind` (a `CORRECTED` penalty counting as `DECIDED`)
+    /// breaks a commitment of `matter` in the off-site check (D45).
+    pub fn contradicted_by(&self, matter: Option<&str>, feed: Feed, kind: &str) -> bool {
+        let kind = match kind {
+            "CORRECTED" => "DECIDED",
+            k => k,
+        };
+        self.contradicts(matter, feed.as_str(), kind)
+    }
+
     /// Whether a record of `feed` and `kind` contradicts a commitment of any matter.
     pub fn contradicts_any(&self, feed: &str, kind: &str) -> bool {
         std::iter::once(&self.default)

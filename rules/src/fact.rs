@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, RepairFlag, Windows};
@@ -550,39 +552,269 @@ fn publicity_end(a: &Accepted, cat: &Catalogue) -> Option<Ts> {
     let Body::Pen(p) = &a.event.body else {
         return None;
     };
-    let months = match p.dishonesty_class? {
-        DishonestyClass::Minor => return None,
-        DishonestyClass::General => cat.publicity.general_max_months,
-        DishonestyClass::Serious => cat.publicity.serious_max_months,
-    };
-    Some(
-        p.publicity_max_end
-            .map_or_else(|| add_months(a.event.event_time, months), date_end),
+    publicity_end_of(
+        p.dishonesty_class,
+        p.publicity_max_end,
+        a.event.event_time,
+        cat,
     )
 }
 
 /// For the negative records of row 30: when their effect ends (`Ts::MAX` if open).
 fn negative_end(a: &Accepted, end: Ts, cat: &Catalogue) -> Option<Ts> {
     let e = &a.event;
-    let negative = match &e.body {
-        Body::Pen(_) => return publicity_end(a, cat).map(|p| p.min(end)),
-        Body::List(_) => true,
-        Body::Tax(t) => matches!(t.kind, TaxKind::AbnormalHousehold | TaxKind::MajorViolation),
-        Body::Jud(j) => matches!(
-            j.kind,
-            JudKind::DishonestListed | JudKind::ConsumptionRestricted
-        ),
-        Body::Fin(f) => matches!(f.kind, FinKind::DebtEvasionListed | FinKind::PoliceListed),
-        _ => false,
-    };
-    if !negative {
-        return None;
+    if let Body::Pen(_) = &e.body {
+        return publicity_end(a, cat).map(|p| p.min(end));
     }
     let until = match &e.body {
-        Body::Jud(j) => j.list_until.map_or(Ts::MAX, date_end),
-        _ => Ts::MAX,
+        Body::Jud(j) => j.list_until,
+        _ => None,
     };
-    Some(end.min(until))
+    negative_until(e.feed(), e.body.kind_str(), end, until)
+}
+
+// What the reference's facts and engine v2's (`crate::table`, D95) compute alike, over the
+// values each reads from its own records; each passes the facts to its own `push`.
+
+/// The publicity end of a PEN record of dishonesty class `class` with its
+/// `publicity_max_end`, from `event_time`; `None` for MINOR or no class.
+pub(crate) fn publicity_end_of(
+    class: Option<DishonestyClass>,
+    max_end: Option<NaiveDate>,
+    event_time: Ts,
+    cat: &Catalogue,
+) -> Option<Ts> {
+    let months = match class? {
+        DishonestyClass::Minor => return None,
+        DishonestyClass::General => cat.publicity.general_max_months,
+        DishonestyClass::Serious => cat.publicity.serious_max_months,
+    };
+    Some(max_end.map_or_else(|| add_months(event_time, months), date_end))
+}
+
+/// For the negative records of row 30 other than penalties: when their effect ends
+/// (`end`, or a court list's `list_until`); `None` for a kind that is not negative.
+pub(crate) fn negative_until(
+    feed: Feed,
+    kind: &str,
+    end: Ts,
+    list_until: Option<NaiveDate>,
+) -> Option<Ts> {
+    let negative = match feed {
+        Feed::List => true,
+        Feed::Tax => matches!(kind, "ABNORMAL_HOUSEHOLD" | "MAJOR_VIOLATION"),
+        Feed::Jud => matches!(kind, "DISHONEST_LISTED" | "CONSUMPTION_RESTRICTED"),
+        Feed::Fin => matches!(kind, "DEBT_EVASION_LISTED" | "POLICE_LISTED"),
+        _ => false,
+    };
+    negative.then(|| end.min(list_until.map_or(Ts::MAX, date_end)))
+}
+
+/// Row 9: an assessment's unpaid balance from `from`, step by step as the payments
+/// (sorted by time) arrive, until `end`.
+pub(crate) fn arrears_steps<I: Ids>(
+    assessed: i64,
+    from: Ts,
+    end: Ts,
+    payments: &[crate::lifecycle::Payment],
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+) {
+    let (mut balance, mut from) = (assessed, from);
+    for p in payments {
+        if balance <= 0 {
+            break;
+        }
+        push(What::Arrears(balance), from, p.at.min(end));
+        from = from.max(p.at);
+        balance = p.amount_fen.map_or(0, |x| balance - x);
+    }
+    if balance > 0 {
+        push(What::Arrears(balance), from, end);
+    }
+}
+
+/// Rows 12 and 15 and trigger R8 from an establishment at `et` in effect until `end`.
+pub(crate) fn firm_age_steps<I: Ids>(
+    et: Ts,
+    end: Ts,
+    cat: &Catalogue,
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+) {
+    for k in 0..5u8 {
+        let from = add_years(et, u32::from(k));
+        push(
+            What::FirmAge(k),
+            from,
+            add_years(et, u32::from(k) + 1).min(end),
+        );
+    }
+    push(What::FirmAge(5), add_years(et, 5), end);
+    push(
+        What::Young,
+        et,
+        add_years(et, cat.windows.young_firm_years).min(end),
+    );
+    // Reports are due from 1 July of the year after the establishment year.
+    let year = crate::time::local_year(et);
+    push(What::AnnualDue, ymd(year + 1, 7, 1), Ts::MAX);
+}
+
+/// Rows 23–24 from a period's latest declaration of `sales`, or rows 25–26 from its latest
+/// insured staff (`declared` false), at `et` in effect until `end`.
+pub(crate) fn period_steps<I: Ids>(
+    p: Period,
+    amount: i64,
+    (et, end): (Ts, Ts),
+    declared: bool,
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+) {
+    if !declared {
+        push(
+            What::Insured {
+                period: p,
+                count: amount,
+            },
+            et,
+            end,
+        );
+        return;
+    }
+    let recent = (Period(p.0 + 1).start(), Period(p.0 + 13).start());
+    let prior = (Period(p.0 + 13).start(), Period(p.0 + 25).start());
+    push(
+        What::SalesRecent(amount),
+        et.max(recent.0),
+        recent.1.min(end),
+    );
+    push(What::SalesPrior(amount), et.max(prior.0), prior.1.min(end));
+    if amount == 0 {
+        push(What::ZeroDecl, et.max(recent.0), recent.1.min(end));
+    }
+}
+
+/// Rows 15–16 from an annual report of year `y` at `et` in effect until `end`, with the
+/// first tax record that contradicts it.
+pub(crate) fn annual_steps<I: Ids>(
+    y: i32,
+    (et, end): (Ts, Ts),
+    contradiction: Option<Ts>,
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+) {
+    let (due, next_due) = (ymd(y + 1, 7, 1), ymd(y + 2, 7, 1));
+    push(What::AnnualFiled, et.max(due), next_due.min(end));
+    if let Some(tax_time) = contradiction {
+        push(What::AnnualMismatch, et.max(tax_time), next_due.min(end));
+    }
+}
+
+/// A court case's first enforcement filing or termination: its event time, when its
+/// effect ends, its amount (the termination's unpaid amount) and role.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CaseStep {
+    pub(crate) et: Ts,
+    pub(crate) end: Ts,
+    pub(crate) amount: i64,
+    pub(crate) role: Option<JudRole>,
+}
+
+/// Rows 36–38 for one court case, from its first filing and first termination; `push`
+/// is told whether the fact comes from the filing (`true`) or the termination.
+pub(crate) fn enforcement_steps<I: Ids>(
+    filed: Option<CaseStep>,
+    terminated: Option<CaseStep>,
+    push: &mut impl FnMut(bool, What<I>, Ts, Ts),
+) {
+    let defendant = filed
+        .or(terminated)
+        .is_some_and(|c| c.role.unwrap_or(JudRole::Defendant) == JudRole::Defendant);
+    if !defendant {
+        return;
+    }
+    if let Some(f) = filed {
+        match terminated {
+            Some(t) => {
+                push(true, What::EnforcedOpen(f.amount), f.et, t.et.min(f.end));
+                push(true, What::EnforcedOpen(t.amount), t.et.max(f.et), f.end);
+            }
+            None => push(true, What::EnforcedOpen(f.amount), f.et, f.end),
+        }
+    }
+    if let Some(t) = terminated {
+        if filed.is_none() {
+            push(false, What::EnforcedOpen(t.amount), t.et, t.end);
+        }
+        if t.amount > 0 {
+            push(false, What::TerminatedUnpaid, t.et, t.end);
+        }
+    }
+}
+
+/// Rows 40–41: one state of a loan at `et`, `d0` days overdue, until `end`, with the days
+/// band growing with time.
+pub(crate) fn overdue_steps<I: Ids>(
+    loan: &I::Key,
+    (et, end): (Ts, Ts),
+    d0: i64,
+    amount: i64,
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+) {
+    // days(t) = d0 + whole days since et; band edges at days 1, 31 and 91.
+    let edge = |days: i64| et.saturating_add((days - d0).max(0).saturating_mul(DAY));
+    let bands = [
+        (0u8, Ts::MIN, edge(1)),
+        (30, edge(1), edge(31)),
+        (60, edge(31), edge(91)),
+        (100, edge(91), Ts::MAX),
+    ];
+    for (band, from, to) in bands {
+        let what = What::Overdue(Box::new(Overdue {
+            loan: loan.clone(),
+            band,
+            amount,
+        }));
+        push(what, from.max(et), to.min(end));
+    }
+}
+
+/// Rows 28–29 from an inspector's verification at `et` with `result`; a RECTIFY result's
+/// deadline is its `rectify_deadline` (or the catalogue's default) and it is fixed by the
+/// first of `rectified` at or after it. `broken` is told when the commitment broke.
+pub(crate) fn verification_steps<I: Ids>(
+    (et, result): (Ts, Option<CmtResult>),
+    deadline: Option<NaiveDate>,
+    rectified: &[Ts],
+    w: &Windows,
+    push: &mut impl FnMut(What<I>, Ts, Ts),
+    broken: &mut impl FnMut(Ts),
+) {
+    let verified_end = add_months(et, w.commitment_kept_months);
+    match result {
+        Some(CmtResult::Broken) => {
+            broken(et);
+            push(What::CmtVerified { normal: false }, et, verified_end);
+        }
+        Some(CmtResult::Normal) => push(What::CmtVerified { normal: true }, et, verified_end),
+        Some(CmtResult::Rectify) => {
+            let (deadline, fixed) = rectify_window(et, deadline, rectified, w);
+            push(What::RectifyOpen, et, deadline.min(fixed));
+            push(What::RectifyOverdue, deadline, fixed);
+            if fixed >= deadline {
+                broken(deadline);
+            }
+            push(
+                What::CmtVerified { normal: false },
+                et,
+                fixed.min(verified_end),
+            );
+            push(What::CmtVerified { normal: true }, fixed, verified_end);
+        }
+        None => {}
+    }
+}
+
+/// Until when a commitment published at `et` is valid: its `valid_until`, else a year.
+pub(crate) fn valid_until(et: Ts, valid_until: Option<NaiveDate>) -> Ts {
+    valid_until.map_or_else(|| add_years(et, 1), date_end)
 }
 
 fn latest_per_period(
@@ -608,57 +840,29 @@ fn arrears(
     payments: Option<&Vec<crate::lifecycle::Payment>>,
 ) {
     let Body::Tax(t) = &a.event.body else { return };
-    let mut balance = t.amount_fen.unwrap_or(0);
-    let mut from = a.event.event_time;
     let mut pays: Vec<_> = payments.cloned().unwrap_or_default();
     pays.sort_by_key(|p| p.at);
-    for p in pays {
-        if balance <= 0 {
-            break;
-        }
-        out.push(What::Arrears(balance), from, p.at.min(end), a);
-        from = from.max(p.at);
-        balance = p.amount_fen.map_or(0, |x| balance - x);
-    }
-    if balance > 0 {
-        out.push(What::Arrears(balance), from, end, a);
-    }
+    let mut push = |what, start, end| out.push(what, start, end, a);
+    arrears_steps(
+        t.amount_fen.unwrap_or(0),
+        a.event.event_time,
+        end,
+        &pays,
+        &mut push,
+    );
 }
 
 fn firm_age(out: &mut Out<'_>, a: &Accepted, end: Ts) {
-    let et = a.event.event_time;
-    for k in 0..5u8 {
-        let from = add_years(et, u32::from(k));
-        out.push(
-            What::FirmAge(k),
-            from,
-            add_years(et, u32::from(k) + 1).min(end),
-            a,
-        );
-    }
-    out.push(What::FirmAge(5), add_years(et, 5), end, a);
-    out.push(
-        What::Young,
-        et,
-        add_years(et, out.cat.windows.young_firm_years).min(end),
-        a,
-    );
-    // Reports are due from 1 July of the year after the establishment year.
-    let year = crate::time::local_year(et);
-    out.push(What::AnnualDue, ymd(year + 1, 7, 1), Ts::MAX, a);
+    let cat = out.cat;
+    firm_age_steps(a.event.event_time, end, cat, &mut |what, start, end| {
+        out.push(what, start, end, a)
+    });
 }
 
 fn annual_report(out: &mut Out<'_>, res: &Resolved<'_>, i: usize, end: Ts) {
     let a = res.records[i];
     let Body::Reg(r) = &a.event.body else { return };
     let Some(y) = r.report_year else { return };
-    let (due, next_due) = (ymd(y + 1, 7, 1), ymd(y + 2, 7, 1));
-    out.push(
-        What::AnnualFiled,
-        a.event.event_time.max(due),
-        next_due.min(end),
-        a,
-    );
     // Row 16: reported tax or staff is 0 while TAX shows payments / insured staff that year.
     let contradiction = res
         .records
@@ -678,14 +882,10 @@ fn annual_report(out: &mut Out<'_>, res: &Resolved<'_>, i: usize, end: Ts) {
         })
         .map(|t| t.event.event_time)
         .min();
-    if let Some(tax_time) = contradiction {
-        out.push(
-            What::AnnualMismatch,
-            a.event.event_time.max(tax_time),
-            next_due.min(end),
-            a,
-        );
-    }
+    let span = (a.event.event_time, end);
+    annual_steps(y, span, contradiction, &mut |what, start, end| {
+        out.push(what, start, end, a)
+    });
 }
 
 fn periods(
@@ -694,101 +894,53 @@ fn periods(
     declared: &BTreeMap<Period, usize>,
     insured: &BTreeMap<Period, usize>,
 ) {
-    for (&p, &i) in declared {
-        let a = res.records[i];
-        let (et, end) = (a.event.event_time, res.endings[i].end());
-        let Body::Tax(t) = &a.event.body else {
-            continue;
-        };
-        let sales = t.sales_fen.unwrap_or(0);
-        let recent = (Period(p.0 + 1).start(), Period(p.0 + 13).start());
-        let prior = (Period(p.0 + 13).start(), Period(p.0 + 25).start());
-        out.push(
-            What::SalesRecent(sales),
-            et.max(recent.0),
-            recent.1.min(end),
-            a,
-        );
-        out.push(
-            What::SalesPrior(sales),
-            et.max(prior.0),
-            prior.1.min(end),
-            a,
-        );
-        if sales == 0 {
-            out.push(What::ZeroDecl, et.max(recent.0), recent.1.min(end), a);
+    let groups = [(declared, true), (insured, false)];
+    for (latest, is_declared) in groups {
+        for (&p, &i) in latest {
+            let a = res.records[i];
+            let Body::Tax(t) = &a.event.body else {
+                continue;
+            };
+            let amount = if is_declared {
+                t.sales_fen
+            } else {
+                t.insured_count
+            };
+            let span = (a.event.event_time, res.endings[i].end());
+            let mut push = |what, start, end| out.push(what, start, end, a);
+            period_steps(p, amount.unwrap_or(0), span, is_declared, &mut push);
         }
-    }
-    for (&period, &i) in insured {
-        let a = res.records[i];
-        let Body::Tax(t) = &a.event.body else {
-            continue;
-        };
-        let what = What::Insured {
-            period,
-            count: t.insured_count.unwrap_or(0),
-        };
-        out.push(what, a.event.event_time, res.endings[i].end(), a);
     }
 }
 
 /// Rows 36–38 for one court case.
 fn enforcement(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
-    let kind_of = |i: usize| match &res.records[i].event.body {
-        Body::Jud(j) => Some(j),
-        _ => None,
+    let first = |kind: JudKind| {
+        idx.iter()
+            .copied()
+            .find_map(|i| match &res.records[i].event.body {
+                Body::Jud(j) if j.kind == kind => Some((i, j)),
+                _ => None,
+            })
     };
-    let filed = idx
-        .iter()
-        .copied()
-        .find(|&i| kind_of(i).is_some_and(|j| j.kind == JudKind::EnforcementFiled));
-    let terminated = idx
-        .iter()
-        .copied()
-        .find(|&i| kind_of(i).is_some_and(|j| j.kind == JudKind::EnforcementTerminated));
-    let defendant = filed
-        .or(terminated)
-        .and_then(kind_of)
-        .is_some_and(|j| j.role.unwrap_or(JudRole::Defendant) == JudRole::Defendant);
-    if !defendant {
-        return;
-    }
-    let term = terminated.map(|i| {
-        let j = kind_of(i).map_or(0, |j| j.unpaid_fen.unwrap_or(0));
-        (i, res.records[i].event.event_time, j)
-    });
-    if let Some(f) = filed {
-        let a = res.records[f];
-        let end = res.endings[f].end();
-        let amount = kind_of(f).map_or(0, |j| j.amount_fen.unwrap_or(0));
-        match term {
-            Some((_, tt, unpaid)) => {
-                out.push(
-                    What::EnforcedOpen(amount),
-                    a.event.event_time,
-                    tt.min(end),
-                    a,
-                );
-                out.push(
-                    What::EnforcedOpen(unpaid),
-                    tt.max(a.event.event_time),
-                    end,
-                    a,
-                );
+    let filed = first(JudKind::EnforcementFiled);
+    let terminated = first(JudKind::EnforcementTerminated);
+    let step = |(i, j): (usize, &crate::event::Jud), amount: Option<i64>| CaseStep {
+        et: res.records[i].event.event_time,
+        end: res.endings[i].end(),
+        amount: amount.unwrap_or(0),
+        role: j.role,
+    };
+    enforcement_steps(
+        filed.map(|f| step((f.0, &**f.1), f.1.amount_fen)),
+        terminated.map(|t| step((t.0, &**t.1), t.1.unpaid_fen)),
+        &mut |from_filing, what, start, end| {
+            let i = if from_filing { filed } else { terminated };
+            if let Some((i, _)) = i {
+                out.push(what, start, end, res.records[i]);
             }
-            None => out.push(What::EnforcedOpen(amount), a.event.event_time, end, a),
-        }
-    }
-    if let Some((t, tt, unpaid)) = term {
-        let a = res.records[t];
-        let end = res.endings[t].end();
-        if filed.is_none() {
-            out.push(What::EnforcedOpen(unpaid), tt, end, a);
-        }
-        if unpaid > 0 {
-            out.push(What::TerminatedUnpaid, tt, end, a);
-        }
-    }
+        },
+    );
 }
 
 /// Rows 40–41: the states of one loan, with the days band growing with time.
@@ -800,30 +952,15 @@ fn overdue(out: &mut Out<'_>, res: &Resolved<'_>, idx: &[usize]) {
         let Body::Fin(f) = &a.event.body else {
             continue;
         };
-        let et = a.event.event_time;
         let next = chain
             .get(n + 1)
             .map_or(Ts::MAX, |&j| res.records[j].event.event_time);
-        let end = res.endings[i].end().min(next);
+        let span = (a.event.event_time, res.endings[i].end().min(next));
         let loan = f.loan_id.clone().unwrap_or_default();
-        let amount = f.overdue_fen.unwrap_or(0);
-        let d0 = f.overdue_days.unwrap_or(0);
-        // days(t) = d0 + whole days since et; band edges at days 1, 31 and 91.
-        let edge = |days: i64| et.saturating_add((days - d0).max(0).saturating_mul(DAY));
-        let bands = [
-            (0u8, Ts::MIN, edge(1)),
-            (30, edge(1), edge(31)),
-            (60, edge(31), edge(91)),
-            (100, edge(91), Ts::MAX),
-        ];
-        for (band, from, to) in bands {
-            let what = What::Overdue(Box::new(Overdue {
-                loan: loan.clone(),
-                band,
-                amount,
-            }));
-            out.push(what, from.max(et), to.min(end), a);
-        }
+        let (d0, amount) = (f.overdue_days.unwrap_or(0), f.overdue_fen.unwrap_or(0));
+        overdue_steps(&loan, span, d0, amount, &mut |what, start, end| {
+            out.push(what, start, end, a)
+        });
     }
 }
 
@@ -887,10 +1024,19 @@ fn obligations(out: &mut Out<'_>, res: &Resolved<'_>) {
 /// default after its event time) and when it was rectified: the first of `rectified` (the
 /// event times of the commitment's `RECTIFIED` records) at or after it, `Ts::MAX` if none.
 fn rectification(a: &Accepted, c: &Cmt, rectified: &[Ts], w: &Windows) -> (Ts, Ts) {
-    let et = a.event.event_time;
-    let deadline = c
-        .rectify_deadline
-        .map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
+    rectify_window(a.event.event_time, c.rectify_deadline, rectified, w)
+}
+
+/// A RECTIFY result's deadline at `et` (its `rectify_deadline`, or the catalogue's default)
+/// and when it was rectified: the first of `rectified` at or after `et`, `Ts::MAX` if none.
+pub(crate) fn rectify_window(
+    et: Ts,
+    deadline: Option<NaiveDate>,
+    rectified: &[Ts],
+    w: &Windows,
+) -> (Ts, Ts) {
+    let deadline =
+        deadline.map_or_else(|| et.saturating_add(w.rectify_default_days * DAY), date_end);
     let fixed = rectified
         .iter()
         .copied()
@@ -937,33 +1083,14 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
             if c.kind != CmtKind::Verified {
                 continue;
             }
-            let et = a.event.event_time;
-            let verified_end = add_months(et, w.commitment_kept_months);
-            match c.result {
-                Some(CmtResult::Broken) => {
-                    note_broken(et, a);
-                    out.push(What::CmtVerified { normal: false }, et, verified_end, a);
-                }
-                Some(CmtResult::Normal) => {
-                    out.push(What::CmtVerified { normal: true }, et, verified_end, a)
-                }
-                Some(CmtResult::Rectify) => {
-                    let (deadline, fixed) = rectification(a, c, &rectified, w);
-                    out.push(What::RectifyOpen, et, deadline.min(fixed), a);
-                    out.push(What::RectifyOverdue, deadline, fixed, a);
-                    if fixed >= deadline {
-                        note_broken(deadline, a);
-                    }
-                    out.push(
-                        What::CmtVerified { normal: false },
-                        et,
-                        fixed.min(verified_end),
-                        a,
-                    );
-                    out.push(What::CmtVerified { normal: true }, fixed, verified_end, a);
-                }
-                None => {}
-            }
+            verification_steps(
+                (a.event.event_time, c.result),
+                c.rectify_deadline,
+                &rectified,
+                w,
+                &mut |what, start, end| out.push(what, start, end, a),
+                &mut |at| note_broken(at, a),
+            );
         }
         // Off-site verification (D45): BROKEN at the first contradicting record, else
         // NORMAL at `valid_until`. An inspector's result replaces it for rows 28–29.
@@ -997,7 +1124,7 @@ fn commitments(out: &mut Out<'_>, res: &Resolved<'_>) {
             if c.kind == CmtKind::Published && c.commitment_type == Some(CommitmentType::Voluntary)
             {
                 let et = a.event.event_time;
-                let valid = c.valid_until.map_or_else(|| add_years(et, 1), date_end);
+                let valid = valid_until(et, c.valid_until);
                 out.push(What::Voluntary, et, valid.min(broken_at), a);
             }
         }
@@ -1015,7 +1142,7 @@ fn offsite<'a>(
 ) -> Option<(CmtResult, Ts, &'a Accepted)> {
     let c = cmt(p).filter(|c| c.kind == CmtKind::Published)?;
     let from = p.event.event_time;
-    let valid = c.valid_until.map_or_else(|| add_years(from, 1), date_end);
+    let valid = valid_until(from, c.valid_until);
     let contra = res
         .records
         .iter()
@@ -1023,14 +1150,12 @@ fn offsite<'a>(
         .filter(|(i, _)| res.endings.get(*i).is_none_or(|e| e.retracted.is_none()))
         .map(|(_, a)| *a)
         .filter(|a| {
-            let kind = match a.event.body.kind_str() {
-                "CORRECTED" => "DECIDED",
-                k => k,
-            };
             (from..valid).contains(&a.event.event_time)
-                && cat
-                    .commitments
-                    .contradicts(c.matter.as_deref(), a.event.feed().as_str(), kind)
+                && cat.commitments.contradicted_by(
+                    c.matter.as_deref(),
+                    a.event.feed(),
+                    a.event.body.kind_str(),
+                )
         })
         .min_by_key(|a| (a.event.event_time, a.event.event_id.clone()));
     Some(match contra {

@@ -19,7 +19,7 @@
 
 mod facts;
 
-pub use facts::{record_facts, Packed};
+pub use facts::{enterprise_facts, record_facts, Packed, Ties};
 
 use std::hash::Hasher;
 use std::sync::OnceLock;

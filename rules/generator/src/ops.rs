@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// How many enterprises the operations spread over.
 pub const ENTERPRISES: u8 = 3;
 /// How many record templates [`record`] has.
-pub const TEMPLATES: u8 = 42;
+pub const TEMPLATES: u8 = 43;
 
 /// The USCC of enterprise `n`.
 pub fn code(n: u8) -> String {
@@ -239,7 +239,7 @@ pub fn record(op: &Op) -> Option<Accepted> {
             "REG",
             "ANNUAL_REPORT",
             format!("ra{n}"),
-            json!({"report_year": 2021 + i32::from(o % 3), "reported_tax_fen": 0, "reported_staff": 3}),
+            json!({"report_year": 2021 + i32::from(o % 3), "reported_tax_fen": 0, "reported_staff": i64::from(n % 2) * 3}),
         ),
         31 => (
             "INSP",
@@ -307,6 +307,13 @@ pub fn record(op: &Op) -> Option<Accepted> {
             format!("rc{n}"),
             json!({"ref_event_id": format!("rm{o}")}),
         ),
+        // Tax paid in the years the annual reports cover, sometimes nothing.
+        41 => (
+            "TAX",
+            "PAID",
+            format!("tx{n}"),
+            json!({"period": format!("{}-{:02}", 2021 + i32::from(o % 3), 1 + (op.day % 12)), "amount_fen": i64::from(n % 2) * 1_000}),
+        ),
         // The pipeline's own scheduling records come back like any other input.
         _ => (
             "CMT",
@@ -339,30 +346,41 @@ pub fn log_of(ops: &[Op]) -> Vec<Accepted> {
 /// Operations over every enterprise and template.
 #[cfg(feature = "proptest")]
 pub fn op() -> impl Strategy<Value = Op> {
-    op_of(0..ENTERPRISES, 0..TEMPLATES)
+    op_of(0..ENTERPRISES, 0..TEMPLATES, 0i64..900, 0i64..200_000)
 }
 
 /// Operations of one enterprise over the given templates.
 #[cfg(feature = "proptest")]
 pub fn op_in(templates: &'static [u8]) -> impl Strategy<Value = Op> {
-    op_of(Just(0), proptest::sample::select(templates))
+    op_of(
+        Just(0),
+        proptest::sample::select(templates),
+        0i64..900,
+        0i64..200_000,
+    )
+}
+
+/// Operations of one enterprise over every template in two weeks, ingested at once or an
+/// hour later: records tie on event time, and on event and ingest time, all the time.
+#[cfg(feature = "proptest")]
+pub fn op_crowded() -> impl Strategy<Value = Op> {
+    op_of(
+        Just(0),
+        0..TEMPLATES,
+        0i64..14,
+        proptest::sample::select(&[0, 3600][..]),
+    )
 }
 
 #[cfg(feature = "proptest")]
 fn op_of(
     ent: impl Strategy<Value = u8>,
     template: impl Strategy<Value = u8>,
+    day: impl Strategy<Value = i64>,
+    lag_secs: impl Strategy<Value = i64>,
 ) -> impl Strategy<Value = Op> {
-    (
-        ent,
-        template,
-        0i64..900,
-        0i64..200_000,
-        0u8..4,
-        1u32..3,
-        0u8..4,
-    )
-        .prop_map(|(ent, template, day, lag_secs, id, version, other)| Op {
+    (ent, template, day, lag_secs, 0u8..4, 1u32..3, 0u8..4).prop_map(
+        |(ent, template, day, lag_secs, id, version, other)| Op {
             ent,
             template,
             day,
@@ -370,5 +388,6 @@ fn op_of(
             id,
             version,
             other,
-        })
+        },
+    )
 }

@@ -7,17 +7,24 @@
 //! obligations, commitments) come next. `tests/table.rs` compares them with
 //! [`crate::fact::derive`]'s facts of the same records.
 
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
 use crate::catalogue::Catalogue;
 use crate::event::{
-    ChangeField, DishonestyClass, Feed, InspResult, JudRole, ListType, PersonRole, RegStatus,
-    TaxGrade,
+    ChangeField, CmtResult, CommitmentType, DishonestyClass, Feed, InspResult, JudRole, ListType,
+    PersonRole, RegStatus, TaxGrade,
 };
-use crate::fact::{Fact, Ids, PersonScore, What};
+use crate::fact::{
+    annual_steps, arrears_steps, enforcement_steps, firm_age_steps, negative_until, overdue_steps,
+    period_steps, publicity_end_of, valid_until, verification_steps, CaseStep, Fact, Ids,
+    PersonScore, What,
+};
 use crate::lifecycle::Ending;
-use crate::time::{add_months, date_end, Ts, DAY};
+use crate::time::{add_months, date_end, Period, Ts, DAY};
 use crate::uscc::Uscc;
 
-use super::{decode, to_signed, Fields, Seed, View};
+use super::{decode, from_signed, to_signed, Fields, Seed, Table, View};
 
 /// Facts named by fingerprints and packed codes: engine v2's (D95). A key is a fingerprint
 /// by the table's [`Seed`], another enterprise its packed [`Uscc`], the source record its
@@ -66,32 +73,17 @@ impl Fields {
 
     /// The end of a counted penalty's publicity, `None` for MINOR or no class.
     fn publicity_end(&self, cat: &Catalogue) -> Option<Ts> {
-        let months = match decode(DishonestyClass::ALL, self.x)? {
-            DishonestyClass::Minor => return None,
-            DishonestyClass::General => cat.publicity.general_max_months,
-            DishonestyClass::Serious => cat.publicity.serious_max_months,
-        };
-        Some(self.dates[0].map_or_else(|| add_months(self.event_time, months), date_end))
+        let class = decode(DishonestyClass::ALL, self.x);
+        publicity_end_of(class, self.dates[0], self.event_time, cat)
     }
 
     /// For the negative records of row 30: when their effect ends (`Ts::MAX` if open).
     fn negative_end(&self, end: Ts, cat: &Catalogue) -> Option<Ts> {
-        let negative = match self.kind.feed() {
-            Feed::Pen => return self.publicity_end(cat).map(|p| p.min(end)),
-            Feed::List => true,
-            Feed::Tax => self.is_kind(Feed::Tax, &["ABNORMAL_HOUSEHOLD", "MAJOR_VIOLATION"]),
-            Feed::Jud => self.is_kind(Feed::Jud, &["DISHONEST_LISTED", "CONSUMPTION_RESTRICTED"]),
-            Feed::Fin => self.is_kind(Feed::Fin, &["DEBT_EVASION_LISTED", "POLICE_LISTED"]),
-            _ => false,
-        };
-        if !negative {
-            return None;
+        match self.kind.feed() {
+            Feed::Pen => self.publicity_end(cat).map(|p| p.min(end)),
+            Feed::Jud => negative_until(Feed::Jud, self.kind.name(), end, self.dates[1]),
+            feed => negative_until(feed, self.kind.name(), end, None),
         }
-        let until = match self.kind.feed() {
-            Feed::Jud => self.dates[1].map_or(Ts::MAX, date_end),
-            _ => Ts::MAX,
-        };
-        Some(end.min(until))
     }
 }
 
@@ -288,20 +280,361 @@ fn record(
     }
 }
 
-/// Row 9: an arrears assessment's unpaid balance, step by step as payments arrive.
+/// Row 9: an arrears assessment's unpaid balance, step by step as payments arrive (the view
+/// lists them by time and amount, as `fact::arrears` takes them).
 fn arrears(out: &mut Out<'_>, assessed: i64, end: Ts, payments: &[crate::lifecycle::Payment]) {
-    let mut balance = assessed;
-    let mut from = out.f.event_time;
-    // The view lists payments by time (and amount), as `fact::arrears` takes them.
-    for p in payments {
-        if balance <= 0 {
-            break;
+    let from = out.f.event_time;
+    arrears_steps(assessed, from, end, payments, &mut |what, start, end| {
+        out.push(what, start, end)
+    });
+}
+
+/// Compares two records of the table by their event ids: the "latest" order's last key,
+/// read only when two records tie on `(event_time, ingest_time)` (from the store, D92).
+pub type Ties<'a> = &'a dyn Fn(u64, u64) -> Ordering;
+
+/// One record of the table with its view, for the groups.
+struct Row {
+    f: Fields,
+    view: View,
+}
+
+impl Row {
+    /// The ending of a record in effect (`None` for a retraction or a repair).
+    fn ending(&self) -> Option<&Ending> {
+        match &self.view {
+            View::Record { ending, .. } => Some(ending),
+            _ => None,
         }
-        out.push(What::Arrears(balance), from, p.at.min(end));
-        from = from.max(p.at);
-        balance = p.amount_fen.map_or(0, |x| balance - x);
     }
-    if balance > 0 {
-        out.push(What::Arrears(balance), from, end);
+
+    fn end(&self) -> Ts {
+        self.ending().map_or(Ts::MAX, Ending::end)
+    }
+}
+
+/// Every fact of an enterprise's table: [`record_facts`] of each record, and the facts of
+/// the kinds read in groups, as [`crate::fact::derive`] gives them (D95). `ties` orders
+/// records with equal `(event_time, ingest_time)`.
+pub fn enterprise_facts(
+    table: &Table,
+    own: Uscc,
+    seed: Seed,
+    ties: Ties<'_>,
+    cat: &Catalogue,
+) -> Vec<Fact<Packed>> {
+    let mut rows: Vec<Row> = table
+        .iter()
+        .map(|f| Row {
+            view: table.view(&f, cat),
+            f,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.f.event_time, a.f.ingest_time)
+            .cmp(&(b.f.event_time, b.f.ingest_time))
+            .then_with(|| ties(a.f.rid, b.f.rid))
+    });
+    let mut facts = Vec::new();
+    for r in &rows {
+        record_facts(&r.f, &r.view, own, seed, cat, &mut facts);
+    }
+    // The records in effect, in the "latest" order.
+    let records: Vec<&Row> = rows.iter().filter(|r| r.ending().is_some()).collect();
+    let of = |feed: Feed, kinds: &'static [&'static str]| {
+        records
+            .iter()
+            .copied()
+            .filter(move |r| r.f.is_kind(feed, kinds))
+    };
+    establishment(&mut facts, &rows, &records, cat);
+    // Each period's latest declaration, and its latest insured staff.
+    for (kind, declared) in [(&["DECLARED"], true), (&["SOCIAL_INSURANCE"], false)] {
+        let mut latest: BTreeMap<i64, &Row> = BTreeMap::new();
+        for r in of(Feed::Tax, kind) {
+            if let Some(period) = r.f.b.map(to_signed) {
+                latest.insert(period, r);
+            }
+        }
+        for (period, r) in latest {
+            period_facts(&mut facts, r, period, declared);
+        }
+    }
+    let mut cases: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.f.kind.feed() == Feed::Jud) {
+        cases.entry(r.f.key_or_empty(seed)).or_default().push(r);
+    }
+    for case in cases.values() {
+        enforcement(&mut facts, case);
+    }
+    let mut loans: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
+    for r in of(Feed::Fin, &["OVERDUE_LISTED", "OVERDUE_UPDATED"]) {
+        loans.entry(r.f.key_or_empty(seed)).or_default().push(r);
+    }
+    for (loan, chain) in &loans {
+        overdue(&mut facts, *loan, chain);
+    }
+    let mut accounts: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
+    for r in of(Feed::Fin, &["SUSPICIOUS_ACCOUNT"]) {
+        accounts.entry(r.f.key_or_empty(seed)).or_default().push(r);
+    }
+    for (account, chain) in &accounts {
+        suspicious(&mut facts, *account, chain, cat);
+    }
+    for r in of(Feed::Reg, &["ANNUAL_REPORT"]) {
+        annual_report(&mut facts, r, &records);
+    }
+    obligations(&mut facts, &rows, &records, cat);
+    let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
+        commitments
+            .entry(r.f.key_or_empty(seed))
+            .or_default()
+            .push(r);
+    }
+    for (cid, recs) in &commitments {
+        commitment(&mut facts, (*cid, recs), &records, (seed, ties), cat);
+    }
+    facts.sort();
+    facts
+}
+
+fn out_of<'a>(r: &'a Row, facts: &'a mut Vec<Fact<Packed>>) -> Out<'a> {
+    Out { f: &r.f, facts }
+}
+
+/// Firm age, youth and when annual reports fall due, from the latest `ESTABLISHED` record;
+/// without one, reports are always due (from the first record).
+fn establishment(facts: &mut Vec<Fact<Packed>>, rows: &[Row], records: &[&Row], cat: &Catalogue) {
+    let established = records
+        .iter()
+        .rev()
+        .find(|r| r.f.is_kind(Feed::Reg, &["ESTABLISHED"]));
+    match established {
+        Some(r) => {
+            let mut out = out_of(r, facts);
+            firm_age_steps(r.f.event_time, r.end(), cat, &mut |what, start, end| {
+                out.push(what, start, end)
+            });
+        }
+        None => {
+            if let Some(first) = records.first().copied().or(rows.first()) {
+                out_of(first, facts).push(What::AnnualDue, Ts::MIN, Ts::MAX);
+            }
+        }
+    }
+}
+
+/// Rows 23–26 from a period's latest declaration (`declared`) or insured staff.
+fn period_facts(facts: &mut Vec<Fact<Packed>>, r: &Row, period: i64, declared: bool) {
+    let Ok(p) = i32::try_from(period) else {
+        return;
+    };
+    let span = (r.f.event_time, r.end());
+    let mut out = out_of(r, facts);
+    let amount = out.f.a.unwrap_or(0);
+    period_steps(
+        Period(p),
+        amount,
+        span,
+        declared,
+        &mut |what, start, end| out.push(what, start, end),
+    );
+}
+
+/// Rows 36–38 for one court case (its records in the "latest" order).
+fn enforcement(facts: &mut Vec<Fact<Packed>>, case: &[&Row]) {
+    let first = |kind: &str| case.iter().copied().find(|r| r.f.kind.name() == kind);
+    let (filed, terminated) = (first("ENFORCEMENT_FILED"), first("ENFORCEMENT_TERMINATED"));
+    let step = |r: &Row| CaseStep {
+        et: r.f.event_time,
+        end: r.end(),
+        amount: r.f.a.unwrap_or(0),
+        role: decode(JudRole::ALL, r.f.x & 15),
+    };
+    enforcement_steps(
+        filed.map(step),
+        terminated.map(step),
+        &mut |from_filing, what, start, end| {
+            if let Some(r) = if from_filing { filed } else { terminated } {
+                out_of(r, facts).push(what, start, end);
+            }
+        },
+    );
+}
+
+/// Rows 40–41: the states of one loan (its records in the "latest" order).
+fn overdue(facts: &mut Vec<Fact<Packed>>, loan: u64, chain: &[&Row]) {
+    for (n, r) in chain.iter().enumerate() {
+        let next = chain.get(n + 1).map_or(Ts::MAX, |x| x.f.event_time);
+        let span = (r.f.event_time, r.end().min(next));
+        let (d0, amount) = (r.f.b.map_or(0, to_signed), r.f.a.unwrap_or(0));
+        let mut out = out_of(r, facts);
+        overdue_steps(&loan, span, d0, amount, &mut |what, start, end| {
+            out.push(what, start, end)
+        });
+    }
+}
+
+/// Row 44: one account, active until cleared or stale.
+fn suspicious(facts: &mut Vec<Fact<Packed>>, account: u64, chain: &[&Row], cat: &Catalogue) {
+    for (n, r) in chain.iter().enumerate() {
+        let et = r.f.event_time;
+        let next = chain.get(n + 1).map_or(Ts::MAX, |x| x.f.event_time);
+        let stale = add_months(et, cat.windows.suspicious_stale_months);
+        let end = r.end().min(next).min(stale);
+        out_of(r, facts).push(What::Suspicious(account), et, end);
+    }
+}
+
+/// Rows 15–16 for one annual report.
+fn annual_report(facts: &mut Vec<Fact<Packed>>, r: &Row, records: &[&Row]) {
+    let Some(y) = r.f.b.and_then(|y| i32::try_from(to_signed(y)).ok()) else {
+        return;
+    };
+    let (zero_tax, zero_staff) = (r.f.x & 1 != 0, r.f.x & 2 != 0);
+    // Row 16: reported tax or staff is 0 while TAX shows payments / insured staff that year.
+    let contradiction = records
+        .iter()
+        .filter(|t| {
+            let in_year =
+                t.f.b
+                    .and_then(|p| i32::try_from(to_signed(p)).ok())
+                    .is_some_and(|p| Period(p).year() == y);
+            let positive = t.f.a.unwrap_or(0) > 0;
+            in_year
+                && positive
+                && ((zero_tax && t.f.is_kind(Feed::Tax, &["PAID"]))
+                    || (zero_staff && t.f.is_kind(Feed::Tax, &["SOCIAL_INSURANCE"])))
+        })
+        .map(|t| t.f.event_time)
+        .min();
+    let span = (r.f.event_time, r.end());
+    let mut out = out_of(r, facts);
+    annual_steps(y, span, contradiction, &mut |what, start, end| {
+        out.push(what, start, end)
+    });
+}
+
+/// Row 31: performed obligations against their due dates (a PEN decision's by its
+/// `decision_no`; an enforcement's by its case: every JUD kind carries `court_code` and
+/// `case_no`, so the case's key is theirs).
+fn obligations(facts: &mut Vec<Fact<Packed>>, rows: &[Row], records: &[&Row], cat: &Catalogue) {
+    for perf in rows {
+        let p = &perf.f;
+        let due = if p.is_kind(Feed::Pen, &["PERFORMED"]) && !p.retraction {
+            records
+                .iter()
+                .filter(|d| d.f.is_kind(Feed::Pen, &["DECIDED", "CORRECTED"]) && d.f.key == p.key)
+                .filter_map(|d| d.f.dates[2])
+                .min()
+        } else if p.is_kind(Feed::Jud, &["PERFORMED"]) {
+            records
+                .iter()
+                .filter(|d| d.f.is_kind(Feed::Jud, &["ENFORCEMENT_FILED"]) && d.f.key == p.key)
+                .filter_map(|d| d.f.dates[0])
+                .min()
+        } else {
+            None
+        };
+        if let Some(due) = due {
+            let et = p.event_time;
+            let what = What::Obligation {
+                on_time: et < date_end(due),
+            };
+            out_of(perf, facts).push(what, et, add_months(et, cat.windows.history_months));
+        }
+    }
+}
+
+/// Rows 27–29 and 33 from the CMT records of one commitment (in the "latest" order).
+fn commitment(
+    facts: &mut Vec<Fact<Packed>>,
+    (cid, recs): (u64, &[&Row]),
+    records: &[&Row],
+    (seed, ties): (Seed, Ties<'_>),
+    cat: &Catalogue,
+) {
+    let w = &cat.windows;
+    let kind = |r: &Row, k: &str| r.f.kind.name() == k;
+    let rectified: Vec<Ts> = recs
+        .iter()
+        .filter(|r| kind(r, "RECTIFIED"))
+        .map(|r| r.f.event_time)
+        .collect();
+    let mut broken: Option<(Ts, &Row)> = None;
+    let mut note_broken = |at: Ts, r| {
+        if broken.is_none_or(|(b, _)| at < b) {
+            broken = Some((at, r));
+        }
+    };
+    for r in recs.iter().copied().filter(|r| kind(r, "VERIFIED")) {
+        let result = decode(CmtResult::ALL, r.f.x >> 4 & 15);
+        let mut out = out_of(r, facts);
+        verification_steps(
+            (r.f.event_time, result),
+            r.f.dates[1],
+            &rectified,
+            w,
+            &mut |what, start, end| out.push(what, start, end),
+            &mut |at| note_broken(at, r),
+        );
+    }
+    // Off-site verification (D45): BROKEN at the first contradicting record, else NORMAL
+    // at `valid_until`; an inspector's result replaces it for rows 28–29.
+    let inspected = recs.iter().any(|r| kind(r, "VERIFIED"));
+    for p in recs.iter().copied().filter(|r| kind(r, "PUBLISHED")) {
+        let from = p.f.event_time;
+        let valid = valid_until(from, p.f.dates[0]);
+        // A matter the catalogue does not list reads its default kinds, as no matter does.
+        let matter = p.f.a.and_then(|fp| {
+            cat.commitments
+                .matters
+                .keys()
+                .find(|m| seed.business_key(Feed::Cmt, m) == from_signed(fp))
+                .map(String::as_str)
+        });
+        // The first unretracted contradicting record by event time, then event id.
+        let contra = records
+            .iter()
+            .copied()
+            .filter(|a| a.ending().is_some_and(|e| e.retracted.is_none()))
+            .filter(|a| {
+                (from..valid).contains(&a.f.event_time)
+                    && cat
+                        .commitments
+                        .contradicted_by(matter, a.f.kind.feed(), a.f.kind.name())
+            })
+            .min_by(|a, b| {
+                a.f.event_time
+                    .cmp(&b.f.event_time)
+                    .then_with(|| ties(a.f.rid, b.f.rid))
+            });
+        let (normal, at, x) = match contra {
+            Some(x) => (false, x.f.event_time, x),
+            None => (true, valid, p),
+        };
+        if !normal {
+            note_broken(at, x);
+        }
+        if !inspected {
+            let end = add_months(at, w.commitment_kept_months);
+            out_of(x, facts).push(What::CmtVerified { normal }, at, end);
+        }
+    }
+    let broken_at = broken.map_or(Ts::MAX, |(b, _)| b);
+    if let Some((b, r)) = broken {
+        out_of(r, facts).push(
+            What::CmtBroken(cid),
+            b,
+            add_months(b, w.commitment_broken_months),
+        );
+    }
+    for p in recs.iter().copied().filter(|r| kind(r, "PUBLISHED")) {
+        if decode(CommitmentType::ALL, p.f.x & 15) == Some(CommitmentType::Voluntary) {
+            let et = p.f.event_time;
+            let valid = valid_until(et, p.f.dates[0]);
+            out_of(p, facts).push(What::Voluntary, et, valid.min(broken_at));
+        }
     }
 }
