@@ -19,7 +19,9 @@
 
 mod facts;
 
-pub use facts::{enterprise_facts, record_facts, Packed, Ties};
+pub use facts::{
+    enterprise_facts, fact_changes, record_facts, Context, FactChanges, Group, Packed, Ties,
+};
 
 use std::hash::Hasher;
 use std::sync::OnceLock;
@@ -702,14 +704,9 @@ impl Table {
         }
     }
 
-    /// Applies `changes` (a record with `+1` enters, with `-1` leaves; removals first) and
-    /// returns the records whose view changed, with their views before and after. A
-    /// change that cannot apply changes nothing.
-    pub fn update(
-        &mut self,
-        changes: &[(Fields, isize)],
-        cat: &Catalogue,
-    ) -> Result<Vec<Delta>, TableError> {
+    /// The records whose view `changes` may change (the changed records among them), or
+    /// why they cannot apply.
+    pub fn touched(&self, changes: &[(Fields, isize)]) -> Result<Vec<u64>, TableError> {
         let leaving = |rid: u64| changes.iter().any(|(f, d)| *d < 0 && f.rid == rid);
         for (i, (f, d)) in changes.iter().enumerate() {
             if *d < 0 && self.get(f.rid) != Some(*f) {
@@ -726,13 +723,20 @@ impl Table {
         for (f, _) in changes {
             self.touched_by(f, &mut touched);
         }
+        Ok(touched)
+    }
+
+    /// Applies `changes` (a record with `+1` enters, with `-1` leaves; removals first) and
+    /// returns the records whose view changed, with their views before and after. A
+    /// change that cannot apply changes nothing.
+    pub fn update(
+        &mut self,
+        changes: &[(Fields, isize)],
+        cat: &Catalogue,
+    ) -> Result<Vec<Delta>, TableError> {
+        let touched = self.touched(changes)?;
         let before = self.views_of(&touched, cat);
-        for (f, _) in changes.iter().filter(|(_, d)| *d < 0) {
-            self.remove(f);
-        }
-        for (f, _) in changes.iter().filter(|(_, d)| *d > 0) {
-            self.insert(*f);
-        }
+        self.apply(changes);
         let after = self.views_of(&touched, cat);
         Ok(touched
             .into_iter()
@@ -740,6 +744,16 @@ impl Table {
             .filter(|(_, (before, after))| before != after)
             .map(|(rid, (before, after))| Delta { rid, before, after })
             .collect())
+    }
+
+    /// Applies changes that [`Self::touched`] accepted.
+    fn apply(&mut self, changes: &[(Fields, isize)]) {
+        for (f, _) in changes.iter().filter(|(_, d)| *d < 0) {
+            self.remove(f);
+        }
+        for (f, _) in changes.iter().filter(|(_, d)| *d > 0) {
+            self.insert(*f);
+        }
     }
 
     /// Adds to `touched` the records whose view a change of `x` may change: `x` itself,

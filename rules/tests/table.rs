@@ -20,7 +20,9 @@ use rules::event::Feed;
 use rules::fact::{derive, Fact, Overdue, PersonScore, What};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
-use rules::table::{enterprise_facts, Delta, Fields, Packed, Seed, Table, TableError, View};
+use rules::table::{
+    enterprise_facts, fact_changes, Context, Delta, Fields, Packed, Seed, Table, TableError, View,
+};
 use rules::time::Ts;
 use rules::uscc::Uscc;
 use serde_json::{json, Value};
@@ -166,6 +168,11 @@ struct Enterprise<'a> {
     own: Uscc,
     versions: BTreeMap<(Feed, String), Vec<&'a Accepted>>,
     table: Table,
+    /// A second table, kept by `fact_changes`, and the facts its changes add up to.
+    facts_table: Table,
+    facts: BTreeMap<Fact<Packed>, usize>,
+    /// Every winner's event id, for ties on both times.
+    ids: BTreeMap<u64, &'a str>,
 }
 
 impl<'a> Enterprise<'a> {
@@ -207,6 +214,32 @@ impl<'a> Enterprise<'a> {
         if changes.len() == 2 && changes[0].0 == changes[1].0 {
             changes.clear();
         }
+        for a in old.into_iter().chain(new) {
+            self.ids.insert(rid(a), a.event.event_id.as_str());
+        }
+        let ids = self.ids.clone();
+        let ties = |x: u64, y: u64| ids[&x].cmp(ids[&y]);
+        let cx = Context {
+            own: self.own,
+            seed: SEED,
+            ties: &ties,
+            cat,
+        };
+        let changed = fact_changes(&mut self.facts_table, &changes, &cx)
+            .map_err(|e| TestCaseError::fail(format!("fact changes failed: {e}")))?;
+        for f in changed.removed {
+            let n = self.facts.get_mut(&f);
+            prop_assert!(n.is_some(), "a removed fact was not there: {:?}", f);
+            if let Some(n) = n {
+                *n -= 1;
+                if *n == 0 {
+                    self.facts.remove(&f);
+                }
+            }
+        }
+        for f in changed.added {
+            *self.facts.entry(f).or_default() += 1;
+        }
         let before: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
         let deltas = self
             .table
@@ -234,14 +267,15 @@ impl<'a> Enterprise<'a> {
         prop_assert_eq!(self.table.len(), winners.len());
         let mut facts: Vec<Fact<Packed>> = derive(&resolved, cat).iter().map(packed).collect();
         facts.sort();
-        // Ties on `(event_time, ingest_time)` are broken by event id, as the store says.
-        let ids: BTreeMap<u64, &str> = winners
+        let got = enterprise_facts(&self.table, &cx);
+        prop_assert_eq!(&got, &facts);
+        // The facts kept by the changes alone are the same.
+        let kept: Vec<Fact<Packed>> = self
+            .facts
             .iter()
-            .map(|a| (rid(a), a.event.event_id.as_str()))
+            .flat_map(|(f, n)| std::iter::repeat_n(f.clone(), *n))
             .collect();
-        let ties = |x: u64, y: u64| ids[&x].cmp(ids[&y]);
-        let got = enterprise_facts(&self.table, self.own, SEED, &ties, cat);
-        prop_assert_eq!(got, facts);
+        prop_assert_eq!(kept, facts);
         Ok(())
     }
 }
@@ -258,6 +292,9 @@ fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestC
                 own: Uscc::admitted(&a.event.uscc),
                 versions: BTreeMap::new(),
                 table: Table::default(),
+                facts_table: Table::default(),
+                facts: BTreeMap::new(),
+                ids: BTreeMap::new(),
             });
         let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();
         vs.push(a);

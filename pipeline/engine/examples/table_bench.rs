@@ -4,14 +4,17 @@
 //! `rules::lifecycle::resolve_enterprise` over the enterprise's winners after each change
 //! (what an engine without parts does; the present engine does it per part, D65, and
 //! derives the facts on top). The identity stage's winners are computed first and not
-//! timed; so is `Fields::of`, which is timed on its own.
+//! timed; so is `Fields::of`, which is timed on its own. Then the facts: after each change
+//! `fact::derive` over the resolution, against `table::enterprise_facts` from scratch and
+//! against `table::fact_changes` (only the records and groups a change reaches; the facts
+//! its changes add up to are checked against those from scratch).
 //!
 //! ```sh
 //! cargo run --release -p engine --example table_bench -- 20000 1 30   # ENTERPRISES YEARS [DAYS]
 //! ```
 //!
 //! Prints one Markdown row: the history, the winner changes, the medians of three
-//! interleaved runs of each (µs per change), their ratio, the table's heap bytes per record,
+//! interleaved runs of each (µs per change) and their ratios, the table's heap bytes per record,
 //! its spilled records and the bench's peak resident memory.
 
 mod support;
@@ -21,8 +24,10 @@ use std::time::Instant;
 
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
+use rules::fact::derive;
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted};
-use rules::table::{Fields, Seed, Table};
+use rules::table::{enterprise_facts, fact_changes, Context, Fields, Seed, Table};
+use rules::uscc::Uscc;
 use rules::CompactString;
 
 /// The allocator `steward` uses.
@@ -73,23 +78,64 @@ fn main() {
     let fields_us = t.elapsed().as_secs_f64() * 1e6 / log.len() as f64;
     let of = |a: &Accepted| fields[&std::ptr::from_ref(a)];
 
-    let table_run = || {
+    // Event ids by fingerprint, for the rare ties on both times (the engine's store).
+    let ids: HashMap<u64, &str> = log
+        .iter()
+        .map(|a| (of(a).rid, a.event.event_id.as_str()))
+        .collect();
+    let ties = |x: u64, y: u64| ids[&x].cmp(ids[&y]);
+    let owners: Vec<Uscc> = {
+        let mut o = vec![None; ents.len()];
+        for (u, i) in &ents {
+            o[*i] = Some(Uscc::admitted(u));
+        }
+        o.into_iter()
+            .map(|u| u.expect("every enterprise"))
+            .collect()
+    };
+    let cx = |ent: usize| Context {
+        own: owners[ent],
+        seed,
+        ties: &ties,
+        cat: &cat,
+    };
+    // How each change is applied: the lifecycle's deltas alone, then the enterprise's facts
+    // from scratch, or the changes of its facts (`fact_changes`).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        Lifecycle,
+        Scratch,
+        Changes,
+    }
+    let table_run = |mode: Mode| {
         let mut tables: Vec<Table> = vec![Table::default(); ents.len()];
-        let mut deltas = 0usize;
+        let (mut deltas, mut derived) = (0usize, 0isize);
         let t = Instant::now();
         for s in &steps {
             let mut changes = Vec::with_capacity(2);
             changes.extend(s.old.map(|a| (of(a), -1)));
             changes.extend(s.new.map(|a| (of(a), 1)));
-            let d = tables[s.ent].update(&changes, &cat).expect("no collision");
-            deltas += d.len();
+            let table = &mut tables[s.ent];
+            match mode {
+                Mode::Lifecycle => {
+                    deltas += table.update(&changes, &cat).expect("no collision").len();
+                }
+                Mode::Scratch => {
+                    table.update(&changes, &cat).expect("no collision");
+                    derived = enterprise_facts(table, &cx(s.ent)).len() as isize;
+                }
+                Mode::Changes => {
+                    let c = fact_changes(table, &changes, &cx(s.ent)).expect("no collision");
+                    derived += c.added.len() as isize - c.removed.len() as isize;
+                }
+            }
         }
-        (t.elapsed().as_secs_f64(), tables, deltas)
+        (t.elapsed().as_secs_f64(), tables, deltas, derived)
     };
-    let resolve_run = || {
+    let resolve_run = |facts: bool| {
         let mut winners: Vec<BTreeMap<*const Accepted, &Accepted>> =
             vec![BTreeMap::new(); ents.len()];
-        let mut known = 0usize;
+        let (mut known, mut derived) = (0usize, 0usize);
         let t = Instant::now();
         for s in &steps {
             let w = &mut winners[s.ent];
@@ -100,20 +146,39 @@ fn main() {
                 w.insert(std::ptr::from_ref(a), a);
             }
             let list: Vec<&Accepted> = w.values().copied().collect();
-            known += usize::from(resolve_enterprise(&list, &cat).is_known());
+            let resolved = resolve_enterprise(&list, &cat);
+            known += usize::from(resolved.is_known());
+            if facts {
+                derived = derive(&resolved, &cat).len();
+            }
         }
-        (t.elapsed().as_secs_f64(), known)
+        (t.elapsed().as_secs_f64(), known, derived)
     };
 
     let (mut table_s, mut resolve_s) = (Vec::new(), Vec::new());
+    let (mut table_f, mut derive_f, mut changes_f) = (Vec::new(), Vec::new(), Vec::new());
     let mut last = None;
     for _ in 0..3 {
-        let (s, tables, deltas) = table_run();
+        let (s, tables, deltas, _) = table_run(Mode::Lifecycle);
         table_s.push(s);
         last = Some((tables, deltas));
-        let (s, known) = resolve_run();
+        let (s, known, _) = resolve_run(false);
         resolve_s.push(s);
         assert!(known > 0, "the resolution ran");
+        let (s, tables, _, _) = table_run(Mode::Scratch);
+        table_f.push(s);
+        let from_scratch: usize = (0..tables.len())
+            .map(|e| enterprise_facts(&tables[e], &cx(e)).len())
+            .sum();
+        drop(tables);
+        let (s, _, _) = resolve_run(true);
+        derive_f.push(s);
+        let (s, _, _, from_changes) = table_run(Mode::Changes);
+        changes_f.push(s);
+        assert_eq!(
+            from_changes as usize, from_scratch,
+            "the changes add up to the facts"
+        );
     }
     let (tables, deltas) = last.expect("three runs");
     let records: usize = tables.iter().map(Table::len).sum();
@@ -121,12 +186,15 @@ fn main() {
     let spilled: usize = tables.iter().map(Table::spilled).sum();
     let per = |s: f64| s * 1e6 / steps.len() as f64;
     let (table_us, resolve_us) = (per(median(table_s)), per(median(resolve_s)));
+    let (table_f_us, derive_f_us) = (per(median(table_f)), per(median(derive_f)));
+    let changes_us = per(median(changes_f));
     println!(
-        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
+        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | resolve + derive {derive_f_us:.3} µs | table + facts from scratch {table_f_us:.3} µs | fact changes {changes_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
         days.map_or(String::new(), |d| format!(" ({d} days)")),
         log.len(),
         steps.len(),
         resolve_us / table_us,
+        derive_f_us / changes_us,
         bytes as f64 / records as f64,
         support::peak_kib() / 1024,
     );

@@ -24,7 +24,7 @@ use crate::lifecycle::Ending;
 use crate::time::{add_months, date_end, Period, Ts, DAY};
 use crate::uscc::Uscc;
 
-use super::{decode, from_signed, to_signed, Fields, Seed, Table, View};
+use super::{decode, from_signed, to_signed, Fields, Seed, Table, TableError, View};
 
 /// Facts named by fingerprints and packed codes: engine v2's (D95). A key is a fingerprint
 /// by the table's [`Seed`], another enterprise its packed [`Uscc`], the source record its
@@ -313,116 +313,336 @@ impl Row {
     }
 }
 
-/// Every fact of an enterprise's table: [`record_facts`] of each record, and the facts of
-/// the kinds read in groups, as [`crate::fact::derive`] gives them (D95). `ties` orders
-/// records with equal `(event_time, ingest_time)`.
-pub fn enterprise_facts(
-    table: &Table,
-    own: Uscc,
-    seed: Seed,
-    ties: Ties<'_>,
-    cat: &Catalogue,
-) -> Vec<Fact<Packed>> {
-    let mut rows: Vec<Row> = table
-        .iter()
-        .map(|f| Row {
-            view: table.view(&f, cat),
-            f,
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        (a.f.event_time, a.f.ingest_time)
-            .cmp(&(b.f.event_time, b.f.ingest_time))
-            .then_with(|| ties(a.f.rid, b.f.rid))
-    });
-    let mut facts = Vec::new();
-    for r in &rows {
-        record_facts(&r.f, &r.view, own, seed, cat, &mut facts);
+/// A group of records whose facts are derived together (D97): every fact of an enterprise
+/// comes from one record ([`record_facts`]) or from one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// Firm age, youth and annual reports due: the latest establishment, else the first
+    /// record.
+    Establishment,
+    /// A period's latest declaration (`true`) or insured staff.
+    Period(bool, i64),
+    /// A court case: its enforcement rows and its performed obligations.
+    Case(u64),
+    /// A loan's overdue states.
+    Loan(u64),
+    /// A suspicious account's states.
+    Account(u64),
+    /// The annual reports of a year, against the year's tax records.
+    Year(i32),
+    /// A penalty decision's performed obligations, by `decision_no`.
+    Decision(Option<u64>),
+    /// Every commitment: their off-site checks read every record of a contradicting kind.
+    Commitments,
+}
+
+impl Fields {
+    /// A period in `b` (a declaration, insured staff, tax paid).
+    fn period(&self) -> Option<i64> {
+        self.b.map(to_signed)
     }
-    // The records in effect, in the "latest" order.
-    let records: Vec<&Row> = rows.iter().filter(|r| r.ending().is_some()).collect();
-    let of = |feed: Feed, kinds: &'static [&'static str]| {
-        records
+
+    /// Whether a commitment's off-site check reads this record: its kind breaks a
+    /// commitment of some matter (a `CORRECTED` penalty counting as `DECIDED`).
+    fn contradicting(&self, cat: &Catalogue) -> bool {
+        let kind = match self.kind.name() {
+            "CORRECTED" => "DECIDED",
+            k => k,
+        };
+        cat.commitments
+            .contradicts_any(self.kind.feed().as_str(), kind)
+    }
+
+    /// The groups whose facts this record may change, besides the establishment's when the
+    /// enterprise has none in effect (see [`fact_changes`]).
+    fn groups(&self, seed: Seed, cat: &Catalogue, out: &mut Vec<Group>) {
+        if self.is_kind(Feed::Reg, &["ESTABLISHED"]) {
+            out.push(Group::Establishment);
+        }
+        let year = |p: i64| i32::try_from(p).ok().map(|p| Group::Year(Period(p).year()));
+        let kind = self.kind.name();
+        match self.kind.feed() {
+            Feed::Tax => {
+                let p = self.period();
+                match kind {
+                    "DECLARED" => out.extend(p.map(|p| Group::Period(true, p))),
+                    "SOCIAL_INSURANCE" => {
+                        out.extend(p.map(|p| Group::Period(false, p)));
+                        out.extend(p.and_then(year));
+                    }
+                    "PAID" => out.extend(p.and_then(year)),
+                    _ => {}
+                }
+            }
+            Feed::Reg if kind == "ANNUAL_REPORT" => {
+                out.extend(
+                    self.b
+                        .and_then(|y| i32::try_from(to_signed(y)).ok())
+                        .map(Group::Year),
+                );
+            }
+            Feed::Jud => out.push(Group::Case(self.key_or_empty(seed))),
+            Feed::Fin if kind.starts_with("OVERDUE") => {
+                out.push(Group::Loan(self.key_or_empty(seed)));
+            }
+            Feed::Fin if kind.starts_with("SUSPICIOUS") => {
+                out.push(Group::Account(self.key_or_empty(seed)));
+            }
+            Feed::Pen => out.push(Group::Decision(self.key)),
+            _ => {}
+        }
+        if self.kind.feed() == Feed::Cmt || self.contradicting(cat) {
+            out.push(Group::Commitments);
+        }
+    }
+}
+
+/// How [`enterprise_facts`] and [`fact_changes`] read the enterprise: its owner, the
+/// table's seed, the tie-break by event id and the catalogue.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The enterprise (its relations to itself are not facts).
+    pub own: Uscc,
+    /// The table's seed.
+    pub seed: Seed,
+    /// Event ids compared, for records that tie on both times.
+    pub ties: Ties<'a>,
+    /// The catalogue.
+    pub cat: &'a Catalogue,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("own", &self.own)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context<'_> {
+    /// The records of `table` that `keep` selects, with their views, in the "latest" order.
+    fn rows(&self, table: &Table, mut keep: impl FnMut(&Fields) -> bool) -> Vec<Row> {
+        let mut rows: Vec<Row> = table
             .iter()
-            .copied()
-            .filter(move |r| r.f.is_kind(feed, kinds))
-    };
-    establishment(&mut facts, &rows, &records, cat);
-    // Each period's latest declaration, and its latest insured staff.
-    for (kind, declared) in [(&["DECLARED"], true), (&["SOCIAL_INSURANCE"], false)] {
-        let mut latest: BTreeMap<i64, &Row> = BTreeMap::new();
-        for r in of(Feed::Tax, kind) {
-            if let Some(period) = r.f.b.map(to_signed) {
-                latest.insert(period, r);
+            .filter(|f| keep(f))
+            .map(|f| Row {
+                view: table.view(&f, self.cat),
+                f,
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.f.event_time, a.f.ingest_time)
+                .cmp(&(b.f.event_time, b.f.ingest_time))
+                .then_with(|| (self.ties)(a.f.rid, b.f.rid))
+        });
+        rows
+    }
+
+    /// The facts of one group.
+    fn group_facts(&self, table: &Table, group: Group, facts: &mut Vec<Fact<Packed>>) {
+        let (seed, cat) = (self.seed, self.cat);
+        // The records in effect among a group's rows.
+        fn in_effect(rows: &[Row]) -> Vec<&Row> {
+            rows.iter().filter(|r| r.ending().is_some()).collect()
+        }
+        match group {
+            Group::Establishment => {
+                let rows = self.rows(table, |f| f.is_kind(Feed::Reg, &["ESTABLISHED"]));
+                if let Some(latest) = in_effect(&rows).last() {
+                    let mut out = out_of(latest, facts);
+                    let (et, end) = (latest.f.event_time, latest.end());
+                    firm_age_steps(et, end, cat, &mut |what, start, end| {
+                        out.push(what, start, end)
+                    });
+                } else {
+                    // Unknown establishment counts as established: reports are always due,
+                    // from the first record in effect, else the first record.
+                    let all = self.rows(table, |_| true);
+                    let first = all.iter().find(|r| r.ending().is_some()).or(all.first());
+                    if let Some(first) = first {
+                        out_of(first, facts).push(What::AnnualDue, Ts::MIN, Ts::MAX);
+                    }
+                }
+            }
+            Group::Period(declared, p) => {
+                let kind: &[&str] = if declared {
+                    &["DECLARED"]
+                } else {
+                    &["SOCIAL_INSURANCE"]
+                };
+                let rows = self.rows(table, |f| {
+                    f.is_kind(Feed::Tax, kind) && f.period() == Some(p)
+                });
+                if let Some(latest) = in_effect(&rows).last() {
+                    period_facts(facts, latest, p, declared);
+                }
+            }
+            Group::Case(k) => {
+                let rows = self.rows(table, |f| {
+                    f.kind.feed() == Feed::Jud && f.key_or_empty(seed) == k
+                });
+                let case = in_effect(&rows);
+                enforcement(facts, &case);
+                obligations(facts, &rows, &case, cat);
+            }
+            Group::Loan(k) => {
+                let rows = self.rows(table, |f| {
+                    f.is_kind(Feed::Fin, &["OVERDUE_LISTED", "OVERDUE_UPDATED"])
+                        && f.key_or_empty(seed) == k
+                });
+                overdue(facts, k, &in_effect(&rows));
+            }
+            Group::Account(k) => {
+                let rows = self.rows(table, |f| {
+                    f.is_kind(Feed::Fin, &["SUSPICIOUS_ACCOUNT"]) && f.key_or_empty(seed) == k
+                });
+                suspicious(facts, k, &in_effect(&rows), cat);
+            }
+            Group::Year(y) => {
+                let rows = self.rows(table, |f| {
+                    (f.is_kind(Feed::Reg, &["ANNUAL_REPORT"])
+                        && f.b.and_then(|b| i32::try_from(to_signed(b)).ok()) == Some(y))
+                        || (f.is_kind(Feed::Tax, &["PAID", "SOCIAL_INSURANCE"])
+                            && f.period()
+                                .and_then(|p| i32::try_from(p).ok())
+                                .map(|p| Period(p).year())
+                                == Some(y))
+                });
+                let records = in_effect(&rows);
+                for r in records
+                    .iter()
+                    .filter(|r| r.f.is_kind(Feed::Reg, &["ANNUAL_REPORT"]))
+                {
+                    annual_report(facts, r, &records);
+                }
+            }
+            Group::Decision(key) => {
+                let rows = self.rows(table, |f| f.kind.feed() == Feed::Pen && f.key == key);
+                obligations(facts, &rows, &in_effect(&rows), cat);
+            }
+            Group::Commitments => {
+                let rows = self.rows(table, |f| {
+                    f.kind.feed() == Feed::Cmt || f.contradicting(cat)
+                });
+                let records = in_effect(&rows);
+                let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
+                for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
+                    commitments
+                        .entry(r.f.key_or_empty(seed))
+                        .or_default()
+                        .push(r);
+                }
+                for (cid, recs) in &commitments {
+                    commitment(facts, (*cid, recs), &records, (seed, self.ties), cat);
+                }
             }
         }
-        for (period, r) in latest {
-            period_facts(&mut facts, r, period, declared);
-        }
     }
-    let mut cases: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.f.kind.feed() == Feed::Jud) {
-        cases.entry(r.f.key_or_empty(seed)).or_default().push(r);
+}
+
+/// Every fact of an enterprise's table: [`record_facts`] of each record and the facts of
+/// each [`Group`] its records form, as [`crate::fact::derive`] gives them (D95–D97).
+pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Vec<Fact<Packed>> {
+    let mut groups = vec![Group::Establishment];
+    let mut rids = Vec::with_capacity(table.len());
+    for f in table.iter() {
+        rids.push(f.rid);
+        f.groups(cx.seed, cx.cat, &mut groups);
     }
-    for case in cases.values() {
-        enforcement(&mut facts, case);
+    groups.sort();
+    groups.dedup();
+    unit_facts(table, &rids, &groups, cx)
+}
+
+/// The facts of the records `rids` and of `groups`, sorted.
+fn unit_facts(
+    table: &Table,
+    rids: &[u64],
+    groups: &[Group],
+    cx: &Context<'_>,
+) -> Vec<Fact<Packed>> {
+    let mut facts = Vec::new();
+    for f in rids.iter().filter_map(|rid| table.get(*rid)) {
+        record_facts(
+            &f,
+            &table.view(&f, cx.cat),
+            cx.own,
+            cx.seed,
+            cx.cat,
+            &mut facts,
+        );
     }
-    let mut loans: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
-    for r in of(Feed::Fin, &["OVERDUE_LISTED", "OVERDUE_UPDATED"]) {
-        loans.entry(r.f.key_or_empty(seed)).or_default().push(r);
-    }
-    for (loan, chain) in &loans {
-        overdue(&mut facts, *loan, chain);
-    }
-    let mut accounts: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
-    for r in of(Feed::Fin, &["SUSPICIOUS_ACCOUNT"]) {
-        accounts.entry(r.f.key_or_empty(seed)).or_default().push(r);
-    }
-    for (account, chain) in &accounts {
-        suspicious(&mut facts, *account, chain, cat);
-    }
-    for r in of(Feed::Reg, &["ANNUAL_REPORT"]) {
-        annual_report(&mut facts, r, &records);
-    }
-    obligations(&mut facts, &rows, &records, cat);
-    let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
-        commitments
-            .entry(r.f.key_or_empty(seed))
-            .or_default()
-            .push(r);
-    }
-    for (cid, recs) in &commitments {
-        commitment(&mut facts, (*cid, recs), &records, (seed, ties), cat);
+    for g in groups {
+        cx.group_facts(table, *g, &mut facts);
     }
     facts.sort();
     facts
 }
 
-fn out_of<'a>(r: &'a Row, facts: &'a mut Vec<Fact<Packed>>) -> Out<'a> {
-    Out { f: &r.f, facts }
+/// What a change does to an enterprise's facts: the facts that end and the facts that
+/// begin (D97).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactChanges {
+    /// Facts no longer derived.
+    pub removed: Vec<Fact<Packed>>,
+    /// Facts newly derived.
+    pub added: Vec<Fact<Packed>>,
 }
 
-/// Firm age, youth and when annual reports fall due, from the latest `ESTABLISHED` record;
-/// without one, reports are always due (from the first record).
-fn establishment(facts: &mut Vec<Fact<Packed>>, rows: &[Row], records: &[&Row], cat: &Catalogue) {
-    let established = records
-        .iter()
-        .rev()
-        .find(|r| r.f.is_kind(Feed::Reg, &["ESTABLISHED"]));
-    match established {
-        Some(r) => {
-            let mut out = out_of(r, facts);
-            firm_age_steps(r.f.event_time, r.end(), cat, &mut |what, start, end| {
-                out.push(what, start, end)
-            });
-        }
-        None => {
-            if let Some(first) = records.first().copied().or(rows.first()) {
-                out_of(first, facts).push(What::AnnualDue, Ts::MIN, Ts::MAX);
+/// Applies `changes` to `table` as [`Table::update`] does and returns what they did to the
+/// enterprise's facts: only the records whose view may change and the groups they form
+/// are derived again, before and after.
+pub fn fact_changes(
+    table: &mut Table,
+    changes: &[(Fields, isize)],
+    cx: &Context<'_>,
+) -> Result<FactChanges, TableError> {
+    let touched = table.touched(changes)?;
+    let mut groups = Vec::new();
+    for (f, _) in changes {
+        f.groups(cx.seed, cx.cat, &mut groups);
+    }
+    for f in touched.iter().filter_map(|rid| table.get(*rid)) {
+        f.groups(cx.seed, cx.cat, &mut groups);
+    }
+    // Without an establishment, reports are due from the first record, which any change
+    // may move. (A change that removes the last establishment, or adds the first, is an
+    // establishment's own and names the group itself.)
+    if !table.iter().any(|f| f.is_kind(Feed::Reg, &["ESTABLISHED"])) {
+        groups.push(Group::Establishment);
+    }
+    groups.sort();
+    groups.dedup();
+    let before = unit_facts(table, &touched, &groups, cx);
+    table.apply(changes);
+    let after = unit_facts(table, &touched, &groups, cx);
+    // The multiset difference of two sorted lists.
+    let mut out = FactChanges::default();
+    let (mut i, mut j) = (0, 0);
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b == a => (i, j) = (i + 1, j + 1),
+            (Some(b), Some(a)) if b < a => {
+                out.removed.push(b.clone());
+                i += 1;
             }
+            (Some(b), None) => {
+                out.removed.push(b.clone());
+                i += 1;
+            }
+            (_, Some(a)) => {
+                out.added.push(a.clone());
+                j += 1;
+            }
+            (None, None) => break,
         }
     }
+    Ok(out)
+}
+
+fn out_of<'a>(r: &'a Row, facts: &'a mut Vec<Fact<Packed>>) -> Out<'a> {
+    Out { f: &r.f, facts }
 }
 
 /// Rows 23–26 from a period's latest declaration (`declared`) or insured staff.
