@@ -1,26 +1,29 @@
-//! Engine v2's record table (D92, D93): an enterprise's winning records in 48 bytes each,
-//! and its lifecycle (`semantics.md` §2) as rules between pairs of them.
+//! Engine v2's record table (D92–D97): an enterprise's winning records in 48 bytes each,
+//! its lifecycle (`semantics.md` §2) as rules between pairs of them, and its facts.
 //!
-//! - [`Fields`] is what the lifecycle reads of a record; [`Fields::of`] takes it from an
-//!   accepted record, with its identity, business key and targets as keyed 64-bit
-//!   fingerprints ([`Seed`]). No string is kept.
+//! - [`Fields`] is what the engine reads of a record; [`Fields::of`] takes it from an
+//!   accepted record, with its identity, keys and targets as keyed 64-bit fingerprints
+//!   ([`Seed`]). No string is kept.
 //! - [`Table`] holds the records packed in 48 bytes ([`Rec`]), sorted by fingerprint. A record
-//!   whose times do not fit the packed form is kept whole in a small overflow list, so
-//!   nothing is approximated.
+//!   whose times or dates do not fit the packed form is kept whole in a small overflow list,
+//!   so nothing is approximated.
 //! - The lifecycle is a set of relations between two records: a retraction acts on a record,
 //!   a revocation voids a repair, a repair ends its target. [`Table::view`] derives what
 //!   became of one record from them, and [`Table::update`] applies a change and reports the
 //!   records whose [`View`] changed, with the old and new views: the deltas the engine
 //!   hands on, instead of resolving the enterprise's whole history again.
+//! - `facts` derives the facts from the fields and views, and what a change does to them
+//!   ([`fact_changes`]).
 //!
-//! [`crate::lifecycle::resolve_enterprise`] stays the reference: `tests/table.rs` checks
-//! that the views equal its result, and that the reported deltas are exactly the changes,
-//! after every step of random streams.
+//! [`crate::lifecycle::resolve_enterprise`] and [`crate::fact::derive`] stay the reference:
+//! `tests/table.rs` checks that the views and facts equal theirs, and that the reported
+//! deltas and fact changes are exactly the changes, after every step of random streams.
 
 mod facts;
 
 pub use facts::{
-    enterprise_facts, fact_changes, record_facts, Context, FactChanges, Group, Packed, Ties,
+    enterprise_facts, fact_changes, record_facts, Context, FactChanges, Group, KindSet, Packed,
+    Ties,
 };
 
 use std::hash::Hasher;
@@ -665,6 +668,17 @@ impl Table {
     /// Every record, by fingerprint.
     pub fn iter(&self) -> impl Iterator<Item = Fields> + '_ {
         self.rows.iter().map(|r| self.fields(r))
+    }
+
+    /// The records of the kinds `kinds` selects (the others are not unpacked).
+    pub fn select<'a>(
+        &'a self,
+        kinds: impl Fn(Kind) -> bool + 'a,
+    ) -> impl Iterator<Item = Fields> + 'a {
+        self.rows
+            .iter()
+            .filter(move |r| kinds(Kind(r.kind)))
+            .map(|r| self.fields(r))
     }
 
     /// The retractions and repairs.

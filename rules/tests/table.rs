@@ -21,7 +21,8 @@ use rules::fact::{derive, Fact, Overdue, PersonScore, What};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
 use rules::table::{
-    enterprise_facts, fact_changes, Context, Delta, Fields, Packed, Seed, Table, TableError, View,
+    enterprise_facts, fact_changes, Context, Delta, Fields, KindSet, Packed, Seed, Table,
+    TableError, View,
 };
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -219,11 +220,13 @@ impl<'a> Enterprise<'a> {
         }
         let ids = self.ids.clone();
         let ties = |x: u64, y: u64| ids[&x].cmp(ids[&y]);
+        let offsite = KindSet::offsite(cat);
         let cx = Context {
             own: self.own,
             seed: SEED,
             ties: &ties,
             cat,
+            offsite: &offsite,
         };
         let changed = fact_changes(&mut self.facts_table, &changes, &cx)
             .map_err(|e| TestCaseError::fail(format!("fact changes failed: {e}")))?;

@@ -26,7 +26,7 @@ use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::fact::derive;
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted};
-use rules::table::{enterprise_facts, fact_changes, Context, Fields, Seed, Table};
+use rules::table::{enterprise_facts, fact_changes, Context, Fields, KindSet, Seed, Table};
 use rules::uscc::Uscc;
 use rules::CompactString;
 
@@ -93,11 +93,13 @@ fn main() {
             .map(|u| u.expect("every enterprise"))
             .collect()
     };
+    let offsite = KindSet::offsite(&cat);
     let cx = |ent: usize| Context {
         own: owners[ent],
         seed,
         ties: &ties,
         cat: &cat,
+        offsite: &offsite,
     };
     // How each change is applied: the lifecycle's deltas alone, then the enterprise's facts
     // from scratch, or the changes of its facts (`fact_changes`).

@@ -1,11 +1,18 @@
-//! Engine v2's facts from the record table (D95): what a record of the table says, with
-//! its interval of event time, named by fingerprints ([`Packed`]) and read from its
-//! [`Fields`] and its lifecycle [`View`] alone.
+//! Engine v2's facts from the record table (D95–D97): what the records of a table say,
+//! each with its interval of event time, named by fingerprints ([`Packed`]) and read from
+//! their [`Fields`] and lifecycle [`View`]s.
 //!
-//! This covers the kinds whose facts depend on their own record only; the kinds read in
-//! groups (court cases, loans, accounts, periods, the establishment, annual reports,
-//! obligations, commitments) come next. `tests/table.rs` compares them with
-//! [`crate::fact::derive`]'s facts of the same records.
+//! - [`record_facts`]: the facts of one record whose kind reads no other record.
+//! - A [`Group`] of records whose facts are derived together (the establishment, a period,
+//!   a court case, a loan, an account, a year's annual reports, a decision's obligations,
+//!   the commitments). Every fact comes from one record or one group.
+//! - [`enterprise_facts`]: every fact of a table, from scratch (for the tests).
+//! - [`fact_changes`]: what a change does to the facts, deriving again only the records and
+//!   groups it reaches.
+//!
+//! The steps both this and [`crate::fact::derive`] compute are shared in `fact` (D96).
+//! `tests/table.rs` compares the facts with `fact::derive`'s after every step of random
+//! streams, and the changes with the facts from scratch.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -342,20 +349,10 @@ impl Fields {
         self.b.map(to_signed)
     }
 
-    /// Whether a commitment's off-site check reads this record: its kind breaks a
-    /// commitment of some matter (a `CORRECTED` penalty counting as `DECIDED`).
-    fn contradicting(&self, cat: &Catalogue) -> bool {
-        let kind = match self.kind.name() {
-            "CORRECTED" => "DECIDED",
-            k => k,
-        };
-        cat.commitments
-            .contradicts_any(self.kind.feed().as_str(), kind)
-    }
-
     /// The groups whose facts this record may change, besides the establishment's when the
     /// enterprise has none in effect (see [`fact_changes`]).
-    fn groups(&self, seed: Seed, cat: &Catalogue, out: &mut Vec<Group>) {
+    fn groups(&self, cx: &Context<'_>, out: &mut Vec<Group>) {
+        let seed = cx.seed;
         if self.is_kind(Feed::Reg, &["ESTABLISHED"]) {
             out.push(Group::Establishment);
         }
@@ -391,9 +388,39 @@ impl Fields {
             Feed::Pen => out.push(Group::Decision(self.key)),
             _ => {}
         }
-        if self.kind.feed() == Feed::Cmt || self.contradicting(cat) {
+        if cx.offsite(self.kind) {
             out.push(Group::Commitments);
         }
+    }
+}
+
+/// A set of kinds (of every feed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSet([u64; 4]);
+
+impl KindSet {
+    /// The kinds a commitment's off-site check reads (D45): `CMT`, and the kinds that
+    /// break a commitment of some matter (a `CORRECTED` penalty counting as `DECIDED`).
+    /// Computed once per catalogue: the catalogue holds the kinds as text.
+    pub fn offsite(cat: &Catalogue) -> KindSet {
+        let mut set = KindSet([0; 4]);
+        for feed in Feed::ALL {
+            for kind in super::kind_names(*feed) {
+                let counted = match *kind {
+                    "CORRECTED" => "DECIDED",
+                    k => k,
+                };
+                if *feed == Feed::Cmt || cat.commitments.contradicts_any(feed.as_str(), counted) {
+                    let k = super::Kind::named(*feed, kind).0;
+                    set.0[usize::from(k >> 6)] |= 1 << (k & 63);
+                }
+            }
+        }
+        set
+    }
+
+    fn contains(&self, k: super::Kind) -> bool {
+        self.0[usize::from(k.0 >> 6)] & 1 << (k.0 & 63) != 0
     }
 }
 
@@ -409,6 +436,8 @@ pub struct Context<'a> {
     pub ties: Ties<'a>,
     /// The catalogue.
     pub cat: &'a Catalogue,
+    /// [`KindSet::offsite`] of the catalogue.
+    pub offsite: &'a KindSet,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -421,10 +450,21 @@ impl std::fmt::Debug for Context<'_> {
 }
 
 impl Context<'_> {
-    /// The records of `table` that `keep` selects, with their views, in the "latest" order.
-    fn rows(&self, table: &Table, mut keep: impl FnMut(&Fields) -> bool) -> Vec<Row> {
+    /// Whether a commitment's off-site check reads records of kind `k`.
+    fn offsite(&self, k: super::Kind) -> bool {
+        self.offsite.contains(k)
+    }
+
+    /// The records of `table` of the kinds `kinds` selects that `keep` selects, with their
+    /// views, in the "latest" order.
+    fn rows(
+        &self,
+        table: &Table,
+        kinds: impl Fn(super::Kind) -> bool,
+        keep: impl Fn(&Fields) -> bool,
+    ) -> Vec<Row> {
         let mut rows: Vec<Row> = table
-            .iter()
+            .select(kinds)
             .filter(|f| keep(f))
             .map(|f| Row {
                 view: table.view(&f, self.cat),
@@ -448,7 +488,7 @@ impl Context<'_> {
         }
         match group {
             Group::Establishment => {
-                let rows = self.rows(table, |f| f.is_kind(Feed::Reg, &["ESTABLISHED"]));
+                let rows = self.rows(table, |k| k.is(Feed::Reg, "ESTABLISHED"), |_| true);
                 if let Some(latest) = in_effect(&rows).last() {
                     let mut out = out_of(latest, facts);
                     let (et, end) = (latest.f.event_time, latest.end());
@@ -458,7 +498,7 @@ impl Context<'_> {
                 } else {
                     // Unknown establishment counts as established: reports are always due,
                     // from the first record in effect, else the first record.
-                    let all = self.rows(table, |_| true);
+                    let all = self.rows(table, |_| true, |_| true);
                     let first = all.iter().find(|r| r.ending().is_some()).or(all.first());
                     if let Some(first) = first {
                         out_of(first, facts).push(What::AnnualDue, Ts::MIN, Ts::MAX);
@@ -466,41 +506,52 @@ impl Context<'_> {
                 }
             }
             Group::Period(declared, p) => {
-                let kind: &[&str] = if declared {
-                    &["DECLARED"]
+                let kind = if declared {
+                    "DECLARED"
                 } else {
-                    &["SOCIAL_INSURANCE"]
+                    "SOCIAL_INSURANCE"
                 };
-                let rows = self.rows(table, |f| {
-                    f.is_kind(Feed::Tax, kind) && f.period() == Some(p)
-                });
+                let rows = self.rows(table, |k| k.is(Feed::Tax, kind), |f| f.period() == Some(p));
                 if let Some(latest) = in_effect(&rows).last() {
                     period_facts(facts, latest, p, declared);
                 }
             }
             Group::Case(k) => {
-                let rows = self.rows(table, |f| {
-                    f.kind.feed() == Feed::Jud && f.key_or_empty(seed) == k
-                });
+                let rows = self.rows(
+                    table,
+                    |kind| kind.feed() == Feed::Jud,
+                    |f| f.key_or_empty(seed) == k,
+                );
                 let case = in_effect(&rows);
                 enforcement(facts, &case);
                 obligations(facts, &rows, &case, cat);
             }
             Group::Loan(k) => {
-                let rows = self.rows(table, |f| {
-                    f.is_kind(Feed::Fin, &["OVERDUE_LISTED", "OVERDUE_UPDATED"])
-                        && f.key_or_empty(seed) == k
-                });
+                let rows = self.rows(
+                    table,
+                    |kind| {
+                        kind.is(Feed::Fin, "OVERDUE_LISTED")
+                            || kind.is(Feed::Fin, "OVERDUE_UPDATED")
+                    },
+                    |f| f.key_or_empty(seed) == k,
+                );
                 overdue(facts, k, &in_effect(&rows));
             }
             Group::Account(k) => {
-                let rows = self.rows(table, |f| {
-                    f.is_kind(Feed::Fin, &["SUSPICIOUS_ACCOUNT"]) && f.key_or_empty(seed) == k
-                });
+                let rows = self.rows(
+                    table,
+                    |kind| kind.is(Feed::Fin, "SUSPICIOUS_ACCOUNT"),
+                    |f| f.key_or_empty(seed) == k,
+                );
                 suspicious(facts, k, &in_effect(&rows), cat);
             }
             Group::Year(y) => {
-                let rows = self.rows(table, |f| {
+                let reads = |k: super::Kind| {
+                    k.is(Feed::Reg, "ANNUAL_REPORT")
+                        || k.is(Feed::Tax, "PAID")
+                        || k.is(Feed::Tax, "SOCIAL_INSURANCE")
+                };
+                let rows = self.rows(table, reads, |f| {
                     (f.is_kind(Feed::Reg, &["ANNUAL_REPORT"])
                         && f.b.and_then(|b| i32::try_from(to_signed(b)).ok()) == Some(y))
                         || (f.is_kind(Feed::Tax, &["PAID", "SOCIAL_INSURANCE"])
@@ -518,13 +569,11 @@ impl Context<'_> {
                 }
             }
             Group::Decision(key) => {
-                let rows = self.rows(table, |f| f.kind.feed() == Feed::Pen && f.key == key);
+                let rows = self.rows(table, |k| k.feed() == Feed::Pen, |f| f.key == key);
                 obligations(facts, &rows, &in_effect(&rows), cat);
             }
             Group::Commitments => {
-                let rows = self.rows(table, |f| {
-                    f.kind.feed() == Feed::Cmt || f.contradicting(cat)
-                });
+                let rows = self.rows(table, |k| self.offsite(k), |_| true);
                 let records = in_effect(&rows);
                 let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
                 for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
@@ -548,7 +597,7 @@ pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Vec<Fact<Packed>> {
     let mut rids = Vec::with_capacity(table.len());
     for f in table.iter() {
         rids.push(f.rid);
-        f.groups(cx.seed, cx.cat, &mut groups);
+        f.groups(cx, &mut groups);
     }
     groups.sort();
     groups.dedup();
@@ -601,10 +650,10 @@ pub fn fact_changes(
     let touched = table.touched(changes)?;
     let mut groups = Vec::new();
     for (f, _) in changes {
-        f.groups(cx.seed, cx.cat, &mut groups);
+        f.groups(cx, &mut groups);
     }
     for f in touched.iter().filter_map(|rid| table.get(*rid)) {
-        f.groups(cx.seed, cx.cat, &mut groups);
+        f.groups(cx, &mut groups);
     }
     // Without an establishment, reports are due from the first record, which any change
     // may move. (A change that removes the last establishment, or adds the first, is an
