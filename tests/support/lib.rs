@@ -400,6 +400,20 @@ pub fn wait_for<T>(
     }
 }
 
+/// A namespace's files go with it: its configuration, its checkpoints and a cluster's host
+/// file (its topics and database are the services', which `scripts/services.sh reset`
+/// clears). They are kept when the test fails, for a person to read.
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let _ = std::fs::remove_file(&self.config);
+        let _ = std::fs::remove_dir_all(&self.cfg.checkpoints.dir);
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}-hosts", self.name)));
+    }
+}
+
 /// A fresh temporary directory under the system's, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(pub std::path::PathBuf);
