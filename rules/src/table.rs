@@ -75,12 +75,9 @@ impl Seed {
     }
 }
 
-fn feed_index(feed: Feed) -> u8 {
-    Feed::ALL
-        .iter()
-        .position(|f| *f == feed)
-        .and_then(|i| u8::try_from(i).ok())
-        .unwrap_or(u8::MAX)
+const fn feed_index(feed: Feed) -> u8 {
+    // `Feed::ALL` lists the feeds in declaration order.
+    feed as u8
 }
 
 /// The wire names of `feed`'s kinds, in declaration order.
@@ -105,10 +102,39 @@ fn kind_names(feed: Feed) -> &'static [&'static str] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Kind(u8);
 
+/// A kind as its feed's enum: what [`Kind`] packs, matched without comparing names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Typed {
+    Pen(PenKind),
+    List(ListKind),
+    Tax(TaxKind),
+    Jud(JudKind),
+    Fin(FinKind),
+    Reg(RegKind),
+    Per(PerKind),
+    Cmt(CmtKind),
+    Rpr(RprKind),
+    Insp(InspKind),
+    Pcs(PcsKind),
+}
+
 impl Kind {
     /// The kind of `body`.
     pub fn of(body: &Body) -> Kind {
-        Kind::named(body.feed(), body.kind_str())
+        Kind::of_typed(match body {
+            Body::Pen(b) => Typed::Pen(b.kind),
+            Body::List(b) => Typed::List(b.kind),
+            Body::Tax(b) => Typed::Tax(b.kind),
+            Body::Jud(b) => Typed::Jud(b.kind),
+            Body::Fin(b) => Typed::Fin(b.kind),
+            Body::Reg(b) => Typed::Reg(b.kind),
+            Body::Per(b) => Typed::Per(b.kind),
+            Body::Cmt(b) => Typed::Cmt(b.kind),
+            Body::Rpr(b) => Typed::Rpr(b.kind),
+            Body::Insp(b) => Typed::Insp(b.kind),
+            Body::Pcs(b) => Typed::Pcs(b.kind),
+        })
     }
 
     fn named(feed: Feed, kind: &str) -> Kind {
@@ -130,6 +156,24 @@ impl Kind {
         kind_names(self.feed())[usize::from(self.0 & 15)]
     }
 
+    /// The kind as its feed's enum.
+    pub fn typed(self) -> Typed {
+        let i = usize::from(self.0 & 15);
+        match self.feed() {
+            Feed::Pen => Typed::Pen(PenKind::ALL[i]),
+            Feed::List => Typed::List(ListKind::ALL[i]),
+            Feed::Tax => Typed::Tax(TaxKind::ALL[i]),
+            Feed::Jud => Typed::Jud(JudKind::ALL[i]),
+            Feed::Fin => Typed::Fin(FinKind::ALL[i]),
+            Feed::Reg => Typed::Reg(RegKind::ALL[i]),
+            Feed::Per => Typed::Per(PerKind::ALL[i]),
+            Feed::Cmt => Typed::Cmt(CmtKind::ALL[i]),
+            Feed::Rpr => Typed::Rpr(RprKind::ALL[i]),
+            Feed::Insp => Typed::Insp(InspKind::ALL[i]),
+            Feed::Pcs => Typed::Pcs(PcsKind::ALL[i]),
+        }
+    }
+
     /// The kinds of its own feed a retraction of this kind acts on, as a mask of kind
     /// indices.
     fn targets(self) -> u16 {
@@ -147,9 +191,26 @@ impl Kind {
             masks
         })[usize::from(self.0)]
     }
+}
 
-    fn is(self, feed: Feed, kind: &str) -> bool {
-        self.feed() == feed && self.name() == kind
+impl Kind {
+    /// The kind `t`.
+    pub const fn of_typed(t: Typed) -> Kind {
+        // A kind's index is its declaration order, as `ALL` and `NAMES` list it.
+        let (feed, index) = match t {
+            Typed::Pen(k) => (Feed::Pen, k as u8),
+            Typed::List(k) => (Feed::List, k as u8),
+            Typed::Tax(k) => (Feed::Tax, k as u8),
+            Typed::Jud(k) => (Feed::Jud, k as u8),
+            Typed::Fin(k) => (Feed::Fin, k as u8),
+            Typed::Reg(k) => (Feed::Reg, k as u8),
+            Typed::Per(k) => (Feed::Per, k as u8),
+            Typed::Cmt(k) => (Feed::Cmt, k as u8),
+            Typed::Rpr(k) => (Feed::Rpr, k as u8),
+            Typed::Insp(k) => (Feed::Insp, k as u8),
+            Typed::Pcs(k) => (Feed::Pcs, k as u8),
+        };
+        Kind(feed_index(feed) << 4 | index)
     }
 }
 
@@ -398,12 +459,12 @@ impl Fields {
     /// how a retraction acting on a record ends it.
     fn act(&self, t: &Fields, ending: &mut Ending, payments: &mut Vec<Payment>) {
         let at = t.event_time.max(self.event_time);
-        if self.kind.is(Feed::Tax, "ARREARS_PAID") {
+        if self.kind.typed() == Typed::Tax(TaxKind::ArrearsPaid) {
             payments.push(Payment {
                 at,
                 amount_fen: self.a,
             });
-        } else if self.kind.is(Feed::Jud, "CASE_CLOSED")
+        } else if self.kind.typed() == Typed::Jud(JudKind::CaseClosed)
             && matches!(
                 decode(CloseReason::ALL, self.x >> 4),
                 Some(CloseReason::Withdrawn | CloseReason::Dismissed)

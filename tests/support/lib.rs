@@ -400,17 +400,28 @@ pub fn wait_for<T>(
     }
 }
 
-/// A namespace's files go with it: its configuration, its checkpoints and a cluster's host
-/// file (its topics and database are the services', which `scripts/services.sh reset`
-/// clears). They are kept when the test fails, for a person to read.
+/// A namespace's files go with it: its configuration and those derived from it, its
+/// checkpoints and a cluster's host file (its topics and database are the services', which
+/// `scripts/services.sh reset` clears). They are kept when the test fails, for a person to
+/// read.
 impl Drop for Namespace {
     fn drop(&mut self) {
         if std::thread::panicking() {
             return;
         }
-        let _ = std::fs::remove_file(&self.config);
         let _ = std::fs::remove_dir_all(&self.cfg.checkpoints.dir);
-        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}-hosts", self.name)));
+        // Its configuration, the configurations a test derives from it
+        // (`<name>.<what>.toml`) and a cluster's host file.
+        let dir = std::env::temp_dir();
+        let ours = |f: &str| {
+            f.starts_with(&format!("{}.", self.name)) || f == format!("{}-hosts", self.name)
+        };
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_file() && entry.file_name().to_str().is_some_and(ours) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 

@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use crate::catalogue::Catalogue;
 use crate::event::{
-    ChangeField, CmtResult, CommitmentType, DishonestyClass, Feed, InspResult, JudRole, ListType,
-    PersonRole, RegStatus, TaxGrade,
+    ChangeField, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind, InspResult,
+    JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind, RegStatus,
+    TaxGrade, TaxKind,
 };
 use crate::fact::{
     annual_steps, arrears_steps, enforcement_steps, firm_age_steps, negative_until, overdue_steps,
@@ -31,7 +32,10 @@ use crate::lifecycle::Ending;
 use crate::time::{add_months, date_end, Period, Ts, DAY};
 use crate::uscc::Uscc;
 
-use super::{decode, from_signed, to_signed, Fields, Seed, Table, TableError, View};
+use super::{decode, from_signed, to_signed, Fields, Kind, Seed, Table, TableError, Typed, View};
+
+/// `REG.ESTABLISHED`.
+const ESTABLISHED: Kind = Kind::of_typed(Typed::Reg(RegKind::Established));
 
 /// Facts named by fingerprints and packed codes: engine v2's (D95). A key is a fingerprint
 /// by the table's [`Seed`], another enterprise its packed [`Uscc`], the source record its
@@ -68,10 +72,6 @@ impl Out<'_> {
 }
 
 impl Fields {
-    fn is_kind(&self, feed: Feed, kinds: &[&str]) -> bool {
-        self.kind.feed() == feed && kinds.contains(&self.kind.name())
-    }
-
     /// A key that may be absent, as the reference groups it: absent is the empty text.
     fn key_or_empty(&self, seed: Seed) -> u64 {
         self.key
@@ -148,10 +148,9 @@ fn record(
     if f.kind.feed() == Feed::Reg && f.place {
         out.push(What::Place(()), et, end);
     }
-    let kind = f.kind.name();
     let amount = f.a.unwrap_or(0);
-    match f.kind.feed() {
-        Feed::Pen if matches!(kind, "DECIDED" | "CORRECTED") => {
+    match f.kind.typed() {
+        Typed::Pen(PenKind::Decided | PenKind::Corrected) => {
             if let Some(pub_end) = f.publicity_end(cat) {
                 let what = match decode(DishonestyClass::ALL, f.x) {
                     Some(DishonestyClass::Serious) => What::PenSerious,
@@ -164,14 +163,14 @@ fn record(
                 out.push(What::PenAmount(amount), et, window);
             }
         }
-        Feed::List => {
+        Typed::List(_) => {
             let what = match decode(ListType::ALL, f.x) {
                 Some(ListType::SeriousIllegal) => What::ListSerious,
                 _ => What::ListAbnormal,
             };
             out.push(what, et, end);
         }
-        Feed::Insp => {
+        Typed::Insp(_) => {
             let pass = decode(InspResult::ALL, f.x) == Some(InspResult::Pass);
             if !pass {
                 let window = add_months(et, w.inspection_fail_months).min(end);
@@ -179,47 +178,47 @@ fn record(
             }
             out.push(What::InspResult { pass }, et, end);
         }
-        Feed::Tax => match kind {
-            "GRADE" => {
+        Typed::Tax(kind) => match kind {
+            TaxKind::Grade => {
                 let year = f.a.and_then(|y| i32::try_from(y).ok());
                 if let (Some(grade), Some(eval_year)) = (decode(TaxGrade::ALL, f.x), year) {
                     out.push(What::TaxGrade { eval_year, grade }, et, end);
                 }
             }
-            "ARREARS_ASSESSED" => arrears(out, amount, end, payments),
-            "ABNORMAL_HOUSEHOLD" => out.push(What::TaxAbnormal, et, end),
-            "MAJOR_VIOLATION" => out.push(What::TaxMajor, et, end),
-            "PAID" => {
+            TaxKind::ArrearsAssessed => arrears(out, amount, end, payments),
+            TaxKind::AbnormalHousehold => out.push(What::TaxAbnormal, et, end),
+            TaxKind::MajorViolation => out.push(What::TaxMajor, et, end),
+            TaxKind::Paid => {
                 let window = add_months(et, w.tax_paid_months).min(end);
                 out.push(What::TaxPaid(amount), et, window);
             }
             _ => {}
         },
-        Feed::Reg => match kind {
-            "CHANGED" => {
+        Typed::Reg(kind) => match kind {
+            RegKind::Changed => {
                 let field = decode(ChangeField::ALL, f.x);
                 if field.is_some_and(|c| c != ChangeField::Other) {
                     let window = add_months(et, w.key_change_months).min(end);
                     out.push(What::KeyChange, et, window);
                 }
             }
-            "ADDRESS_CLUSTER" => out.push(What::AddressCluster(amount), et, end),
-            "CAPITAL" => {
+            RegKind::AddressCluster => out.push(What::AddressCluster(amount), et, end),
+            RegKind::Capital => {
                 let what = What::Capital {
                     registered: amount,
                     paid_in: f.b.map_or(0, to_signed),
                 };
                 out.push(what, et, end);
             }
-            "EQUITY_PLEDGE" => out.push(What::Pledge(amount), et, end),
-            "MORTGAGE" => out.push(What::Mortgage, et, end),
-            "SHAREHOLDER" | "INVESTMENT" => {
+            RegKind::EquityPledge => out.push(What::Pledge(amount), et, end),
+            RegKind::Mortgage => out.push(What::Mortgage, et, end),
+            RegKind::Shareholder | RegKind::Investment => {
                 let counterparty = f.key.zip(f.a).map(|(high, low)| {
                     Uscc::from_bits(u128::from(high) << 64 | u128::from(low as u64))
                 });
                 if let Some(uscc) = counterparty.filter(|cp| *cp != own) {
                     let bp = f.b.map_or(0, to_signed);
-                    let what = if kind == "INVESTMENT" {
+                    let what = if kind == RegKind::Investment {
                         What::Investment { uscc, bp }
                     } else {
                         What::Shareholder { uscc, bp }
@@ -227,23 +226,23 @@ fn record(
                     out.push(what, et, end);
                 }
             }
-            "STATUS" => {
+            RegKind::Status => {
                 if let Some(s) = decode(RegStatus::ALL, f.x) {
                     out.push(What::Status(s), et, end);
                 }
             }
             _ => {}
         },
-        Feed::Jud => match kind {
-            "DISHONEST_LISTED" => {
+        Typed::Jud(kind) => match kind {
+            JudKind::DishonestListed => {
                 let until = f.dates[1].map_or(Ts::MAX, date_end);
                 out.push(What::JudDishonest, et, end.min(until));
             }
-            "CONSUMPTION_RESTRICTED" => out.push(What::Consumption, et, end),
-            "FREEZE" if decode(JudRole::ALL, f.x & 15) == Some(JudRole::Defendant) => {
+            JudKind::ConsumptionRestricted => out.push(What::Consumption, et, end),
+            JudKind::Freeze if decode(JudRole::ALL, f.x & 15) == Some(JudRole::Defendant) => {
                 out.push(What::Freeze(amount), et, end);
             }
-            "CASE_FILED"
+            JudKind::CaseFiled
                 if decode(JudRole::ALL, f.x & 15) == Some(JudRole::Defendant) && !ending.voided =>
             {
                 let window = add_months(et, w.defendant_case_months).min(end);
@@ -251,15 +250,15 @@ fn record(
             }
             _ => {}
         },
-        Feed::Fin => match kind {
-            "DEBT_EVASION_LISTED" => out.push(What::DebtEvasion, et, end),
-            "POLICE_LISTED" => out.push(What::Police, et, end),
+        Typed::Fin(kind) => match kind {
+            FinKind::DebtEvasionListed => out.push(What::DebtEvasion, et, end),
+            FinKind::PoliceListed => out.push(What::Police, et, end),
             _ => {}
         },
-        Feed::Per => {
+        Typed::Per(kind) => {
             let person = f.key_or_empty(seed);
             match kind {
-                "SCORE" => {
+                PerKind::Score => {
                     let what = What::PersonScore(Box::new(PersonScore {
                         person,
                         score: amount,
@@ -268,16 +267,16 @@ fn record(
                     let stale = et.saturating_add(w.person_score_days * DAY);
                     out.push(what, et, stale.min(end));
                 }
-                "DISHONEST_LISTED" => out.push(What::PersonDishonest(person), et, end),
-                "ROLE" if decode(PersonRole::ALL, f.x) == Some(PersonRole::LegalRep) => {
+                PerKind::DishonestListed => out.push(What::PersonDishonest(person), et, end),
+                PerKind::Role if decode(PersonRole::ALL, f.x) == Some(PersonRole::LegalRep) => {
                     out.push(What::LegalRep(person), et, end);
                 }
                 _ => {}
             }
         }
-        Feed::Pcs => match kind {
-            "SCORE" => out.push(What::Pcs(amount), et, end),
-            "HONOUR" => {
+        Typed::Pcs(kind) => match kind {
+            PcsKind::Score => out.push(What::Pcs(amount), et, end),
+            PcsKind::Honour => {
                 let until = f.dates[0].map_or(Ts::MAX, date_end);
                 out.push(What::Honour, et, end.min(until));
             }
@@ -353,39 +352,41 @@ impl Fields {
     /// enterprise has none in effect (see [`fact_changes`]).
     fn groups(&self, cx: &Context<'_>, out: &mut Vec<Group>) {
         let seed = cx.seed;
-        if self.is_kind(Feed::Reg, &["ESTABLISHED"]) {
+        let kind = self.kind.typed();
+        if kind == Typed::Reg(RegKind::Established) {
             out.push(Group::Establishment);
         }
         let year = |p: i64| i32::try_from(p).ok().map(|p| Group::Year(Period(p).year()));
-        let kind = self.kind.name();
-        match self.kind.feed() {
-            Feed::Tax => {
+        match kind {
+            Typed::Tax(kind) => {
                 let p = self.period();
                 match kind {
-                    "DECLARED" => out.extend(p.map(|p| Group::Period(true, p))),
-                    "SOCIAL_INSURANCE" => {
+                    TaxKind::Declared => out.extend(p.map(|p| Group::Period(true, p))),
+                    TaxKind::SocialInsurance => {
                         out.extend(p.map(|p| Group::Period(false, p)));
                         out.extend(p.and_then(year));
                     }
-                    "PAID" => out.extend(p.and_then(year)),
+                    TaxKind::Paid => out.extend(p.and_then(year)),
                     _ => {}
                 }
             }
-            Feed::Reg if kind == "ANNUAL_REPORT" => {
+            Typed::Reg(RegKind::AnnualReport) => {
                 out.extend(
                     self.b
                         .and_then(|y| i32::try_from(to_signed(y)).ok())
                         .map(Group::Year),
                 );
             }
-            Feed::Jud => out.push(Group::Case(self.key_or_empty(seed))),
-            Feed::Fin if kind.starts_with("OVERDUE") => {
+            Typed::Jud(_) => out.push(Group::Case(self.key_or_empty(seed))),
+            Typed::Fin(
+                FinKind::OverdueListed | FinKind::OverdueUpdated | FinKind::OverdueCleared,
+            ) => {
                 out.push(Group::Loan(self.key_or_empty(seed)));
             }
-            Feed::Fin if kind.starts_with("SUSPICIOUS") => {
+            Typed::Fin(FinKind::SuspiciousAccount | FinKind::SuspiciousAccountCleared) => {
                 out.push(Group::Account(self.key_or_empty(seed)));
             }
-            Feed::Pen => out.push(Group::Decision(self.key)),
+            Typed::Pen(_) => out.push(Group::Decision(self.key)),
             _ => {}
         }
         if cx.offsite(self.kind) {
@@ -411,7 +412,7 @@ impl KindSet {
                     k => k,
                 };
                 if *feed == Feed::Cmt || cat.commitments.contradicts_any(feed.as_str(), counted) {
-                    let k = super::Kind::named(*feed, kind).0;
+                    let k = Kind::named(*feed, kind).0;
                     set.0[usize::from(k >> 6)] |= 1 << (k & 63);
                 }
             }
@@ -419,7 +420,7 @@ impl KindSet {
         set
     }
 
-    fn contains(&self, k: super::Kind) -> bool {
+    fn contains(&self, k: Kind) -> bool {
         self.0[usize::from(k.0 >> 6)] & 1 << (k.0 & 63) != 0
     }
 }
@@ -451,7 +452,7 @@ impl std::fmt::Debug for Context<'_> {
 
 impl Context<'_> {
     /// Whether a commitment's off-site check reads records of kind `k`.
-    fn offsite(&self, k: super::Kind) -> bool {
+    fn offsite(&self, k: Kind) -> bool {
         self.offsite.contains(k)
     }
 
@@ -459,11 +460,12 @@ impl Context<'_> {
     /// views, in the "latest" order.
     fn rows(
         &self,
-        table: &Table,
-        kinds: impl Fn(super::Kind) -> bool,
+        table: &Viewed<'_>,
+        kinds: impl Fn(Kind) -> bool,
         keep: impl Fn(&Fields) -> bool,
     ) -> Vec<Row> {
         let mut rows: Vec<Row> = table
+            .table
             .select(kinds)
             .filter(|f| keep(f))
             .map(|f| Row {
@@ -480,7 +482,7 @@ impl Context<'_> {
     }
 
     /// The facts of one group.
-    fn group_facts(&self, table: &Table, group: Group, facts: &mut Vec<Fact<Packed>>) {
+    fn group_facts(&self, table: &Viewed<'_>, group: Group, facts: &mut Vec<Fact<Packed>>) {
         let (seed, cat) = (self.seed, self.cat);
         // The records in effect among a group's rows.
         fn in_effect(rows: &[Row]) -> Vec<&Row> {
@@ -488,7 +490,7 @@ impl Context<'_> {
         }
         match group {
             Group::Establishment => {
-                let rows = self.rows(table, |k| k.is(Feed::Reg, "ESTABLISHED"), |_| true);
+                let rows = self.rows(table, |k| k == ESTABLISHED, |_| true);
                 if let Some(latest) = in_effect(&rows).last() {
                     let mut out = out_of(latest, facts);
                     let (et, end) = (latest.f.event_time, latest.end());
@@ -506,12 +508,12 @@ impl Context<'_> {
                 }
             }
             Group::Period(declared, p) => {
-                let kind = if declared {
-                    "DECLARED"
+                let kind = Typed::Tax(if declared {
+                    TaxKind::Declared
                 } else {
-                    "SOCIAL_INSURANCE"
-                };
-                let rows = self.rows(table, |k| k.is(Feed::Tax, kind), |f| f.period() == Some(p));
+                    TaxKind::SocialInsurance
+                });
+                let rows = self.rows(table, |k| k.typed() == kind, |f| f.period() == Some(p));
                 if let Some(latest) = in_effect(&rows).last() {
                     period_facts(facts, latest, p, declared);
                 }
@@ -530,8 +532,10 @@ impl Context<'_> {
                 let rows = self.rows(
                     table,
                     |kind| {
-                        kind.is(Feed::Fin, "OVERDUE_LISTED")
-                            || kind.is(Feed::Fin, "OVERDUE_UPDATED")
+                        matches!(
+                            kind.typed(),
+                            Typed::Fin(FinKind::OverdueListed | FinKind::OverdueUpdated)
+                        )
                     },
                     |f| f.key_or_empty(seed) == k,
                 );
@@ -540,30 +544,33 @@ impl Context<'_> {
             Group::Account(k) => {
                 let rows = self.rows(
                     table,
-                    |kind| kind.is(Feed::Fin, "SUSPICIOUS_ACCOUNT"),
+                    |kind| kind.typed() == Typed::Fin(FinKind::SuspiciousAccount),
                     |f| f.key_or_empty(seed) == k,
                 );
                 suspicious(facts, k, &in_effect(&rows), cat);
             }
             Group::Year(y) => {
-                let reads = |k: super::Kind| {
-                    k.is(Feed::Reg, "ANNUAL_REPORT")
-                        || k.is(Feed::Tax, "PAID")
-                        || k.is(Feed::Tax, "SOCIAL_INSURANCE")
+                let reads = |k: Kind| {
+                    matches!(
+                        k.typed(),
+                        Typed::Reg(RegKind::AnnualReport)
+                            | Typed::Tax(TaxKind::Paid | TaxKind::SocialInsurance)
+                    )
                 };
                 let rows = self.rows(table, reads, |f| {
-                    (f.is_kind(Feed::Reg, &["ANNUAL_REPORT"])
-                        && f.b.and_then(|b| i32::try_from(to_signed(b)).ok()) == Some(y))
-                        || (f.is_kind(Feed::Tax, &["PAID", "SOCIAL_INSURANCE"])
-                            && f.period()
-                                .and_then(|p| i32::try_from(p).ok())
-                                .map(|p| Period(p).year())
-                                == Some(y))
+                    let year = match f.kind.typed() {
+                        Typed::Reg(_) => f.b.and_then(|b| i32::try_from(to_signed(b)).ok()),
+                        _ => f
+                            .period()
+                            .and_then(|p| i32::try_from(p).ok())
+                            .map(|p| Period(p).year()),
+                    };
+                    year == Some(y)
                 });
                 let records = in_effect(&rows);
                 for r in records
                     .iter()
-                    .filter(|r| r.f.is_kind(Feed::Reg, &["ANNUAL_REPORT"]))
+                    .filter(|r| r.f.kind.typed() == Typed::Reg(RegKind::AnnualReport))
                 {
                     annual_report(facts, r, &records);
                 }
@@ -604,6 +611,23 @@ pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Vec<Fact<Packed>> {
     unit_facts(table, &rids, &groups, cx)
 }
 
+/// A table with the views of some of its records computed (the records a change touches,
+/// which their groups read again).
+struct Viewed<'t> {
+    table: &'t Table,
+    /// Views by fingerprint, sorted.
+    views: Vec<(u64, View)>,
+}
+
+impl Viewed<'_> {
+    fn view(&self, f: &Fields, cat: &Catalogue) -> View {
+        match self.views.binary_search_by_key(&f.rid, |(rid, _)| *rid) {
+            Ok(i) => self.views[i].1.clone(),
+            Err(_) => self.table.view(f, cat),
+        }
+    }
+}
+
 /// The facts of the records `rids` and of `groups`, sorted.
 fn unit_facts(
     table: &Table,
@@ -612,18 +636,16 @@ fn unit_facts(
     cx: &Context<'_>,
 ) -> Vec<Fact<Packed>> {
     let mut facts = Vec::new();
+    let mut views = Vec::with_capacity(rids.len());
     for f in rids.iter().filter_map(|rid| table.get(*rid)) {
-        record_facts(
-            &f,
-            &table.view(&f, cx.cat),
-            cx.own,
-            cx.seed,
-            cx.cat,
-            &mut facts,
-        );
+        let view = table.view(&f, cx.cat);
+        record_facts(&f, &view, cx.own, cx.seed, cx.cat, &mut facts);
+        views.push((f.rid, view));
     }
+    views.sort_unstable_by_key(|(rid, _)| *rid);
+    let table = Viewed { table, views };
     for g in groups {
-        cx.group_facts(table, *g, &mut facts);
+        cx.group_facts(&table, *g, &mut facts);
     }
     facts.sort();
     facts
@@ -658,7 +680,7 @@ pub fn fact_changes(
     // Without an establishment, reports are due from the first record, which any change
     // may move. (A change that removes the last establishment, or adds the first, is an
     // establishment's own and names the group itself.)
-    if !table.iter().any(|f| f.is_kind(Feed::Reg, &["ESTABLISHED"])) {
+    if table.select(|k| k == ESTABLISHED).next().is_none() {
         groups.push(Group::Establishment);
     }
     groups.sort();
@@ -713,8 +735,15 @@ fn period_facts(facts: &mut Vec<Fact<Packed>>, r: &Row, period: i64, declared: b
 
 /// Rows 36–38 for one court case (its records in the "latest" order).
 fn enforcement(facts: &mut Vec<Fact<Packed>>, case: &[&Row]) {
-    let first = |kind: &str| case.iter().copied().find(|r| r.f.kind.name() == kind);
-    let (filed, terminated) = (first("ENFORCEMENT_FILED"), first("ENFORCEMENT_TERMINATED"));
+    let first = |kind| {
+        case.iter()
+            .copied()
+            .find(|r| r.f.kind.typed() == Typed::Jud(kind))
+    };
+    let (filed, terminated) = (
+        first(JudKind::EnforcementFiled),
+        first(JudKind::EnforcementTerminated),
+    );
     let step = |r: &Row| CaseStep {
         et: r.f.event_time,
         end: r.end(),
@@ -773,8 +802,11 @@ fn annual_report(facts: &mut Vec<Fact<Packed>>, r: &Row, records: &[&Row]) {
             let positive = t.f.a.unwrap_or(0) > 0;
             in_year
                 && positive
-                && ((zero_tax && t.f.is_kind(Feed::Tax, &["PAID"]))
-                    || (zero_staff && t.f.is_kind(Feed::Tax, &["SOCIAL_INSURANCE"])))
+                && match t.f.kind.typed() {
+                    Typed::Tax(TaxKind::Paid) => zero_tax,
+                    Typed::Tax(TaxKind::SocialInsurance) => zero_staff,
+                    _ => false,
+                }
         })
         .map(|t| t.f.event_time)
         .min();
@@ -791,20 +823,22 @@ fn annual_report(facts: &mut Vec<Fact<Packed>>, r: &Row, records: &[&Row]) {
 fn obligations(facts: &mut Vec<Fact<Packed>>, rows: &[Row], records: &[&Row], cat: &Catalogue) {
     for perf in rows {
         let p = &perf.f;
-        let due = if p.is_kind(Feed::Pen, &["PERFORMED"]) && !p.retraction {
+        let due_of = |decision: fn(Typed) -> bool, date: usize| {
             records
                 .iter()
-                .filter(|d| d.f.is_kind(Feed::Pen, &["DECIDED", "CORRECTED"]) && d.f.key == p.key)
-                .filter_map(|d| d.f.dates[2])
+                .filter(|d| decision(d.f.kind.typed()) && d.f.key == p.key)
+                .filter_map(|d| d.f.dates[date])
                 .min()
-        } else if p.is_kind(Feed::Jud, &["PERFORMED"]) {
-            records
-                .iter()
-                .filter(|d| d.f.is_kind(Feed::Jud, &["ENFORCEMENT_FILED"]) && d.f.key == p.key)
-                .filter_map(|d| d.f.dates[0])
-                .min()
-        } else {
-            None
+        };
+        let due = match p.kind.typed() {
+            Typed::Pen(PenKind::Performed) if !p.retraction => due_of(
+                |k| matches!(k, Typed::Pen(PenKind::Decided | PenKind::Corrected)),
+                2,
+            ),
+            Typed::Jud(JudKind::Performed) => {
+                due_of(|k| k == Typed::Jud(JudKind::EnforcementFiled), 0)
+            }
+            _ => None,
         };
         if let Some(due) = due {
             let et = p.event_time;
@@ -825,10 +859,10 @@ fn commitment(
     cat: &Catalogue,
 ) {
     let w = &cat.windows;
-    let kind = |r: &Row, k: &str| r.f.kind.name() == k;
+    let kind = |r: &Row, k| r.f.kind.typed() == Typed::Cmt(k);
     let rectified: Vec<Ts> = recs
         .iter()
-        .filter(|r| kind(r, "RECTIFIED"))
+        .filter(|r| kind(r, CmtKind::Rectified))
         .map(|r| r.f.event_time)
         .collect();
     let mut broken: Option<(Ts, &Row)> = None;
@@ -837,7 +871,7 @@ fn commitment(
             broken = Some((at, r));
         }
     };
-    for r in recs.iter().copied().filter(|r| kind(r, "VERIFIED")) {
+    for r in recs.iter().copied().filter(|r| kind(r, CmtKind::Verified)) {
         let result = decode(CmtResult::ALL, r.f.x >> 4 & 15);
         let mut out = out_of(r, facts);
         verification_steps(
@@ -851,8 +885,8 @@ fn commitment(
     }
     // Off-site verification (D45): BROKEN at the first contradicting record, else NORMAL
     // at `valid_until`; an inspector's result replaces it for rows 28–29.
-    let inspected = recs.iter().any(|r| kind(r, "VERIFIED"));
-    for p in recs.iter().copied().filter(|r| kind(r, "PUBLISHED")) {
+    let inspected = recs.iter().any(|r| kind(r, CmtKind::Verified));
+    for p in recs.iter().copied().filter(|r| kind(r, CmtKind::Published)) {
         let from = p.f.event_time;
         let valid = valid_until(from, p.f.dates[0]);
         // A matter the catalogue does not list reads its default kinds, as no matter does.
@@ -899,7 +933,7 @@ fn commitment(
             add_months(b, w.commitment_broken_months),
         );
     }
-    for p in recs.iter().copied().filter(|r| kind(r, "PUBLISHED")) {
+    for p in recs.iter().copied().filter(|r| kind(r, CmtKind::Published)) {
         if decode(CommitmentType::ALL, p.f.x & 15) == Some(CommitmentType::Voluntary) {
             let et = p.f.event_time;
             let valid = valid_until(et, p.f.dates[0]);
