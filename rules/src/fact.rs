@@ -39,6 +39,26 @@ pub trait Ids: Clone + std::fmt::Debug + Ord + std::hash::Hash {
     type Place: Name;
     /// The source record.
     type Src: Name;
+    /// A record as the state names it: a repair that a review flag names, the record a
+    /// region or an industry code comes from.
+    type Id: Name;
+    /// A region or an industry code as the state holds it.
+    type Code: Name;
+
+    /// The id of source record `src`.
+    fn id(src: &Self::Src) -> Self::Id;
+
+    /// The region and the industry code that a place fact of record `src` carries.
+    fn codes(place: &Self::Place, src: &Self::Src) -> [Option<Self::Code>; 2];
+}
+
+/// Compares two source records by their event ids: the "latest" order's last key, read
+/// only when two records tie on `(event_time, ingest_time)` (D98).
+pub type Tie<'a, S> = &'a dyn Fn(&S, &S) -> std::cmp::Ordering;
+
+/// [`Tie`] of records named by their texts.
+pub fn by_event_id(a: &Src, b: &Src) -> std::cmp::Ordering {
+    a.1.cmp(&b.1)
 }
 
 /// What a fact's names are: compared, hashed, printed and serialized with it.
@@ -61,6 +81,16 @@ impl Ids for Text {
     type Firm = CompactString;
     type Place = Box<Place>;
     type Src = Src;
+    type Id = CompactString;
+    type Code = CompactString;
+
+    fn id(src: &Src) -> CompactString {
+        src.1.clone()
+    }
+
+    fn codes(place: &Box<Place>, _: &Src) -> [Option<CompactString>; 2] {
+        [place.region.clone(), place.industry.clone()]
+    }
 }
 
 /// One fact with its interval `[start, end)` in event time.
@@ -79,11 +109,14 @@ pub struct Fact<I: Ids = Text> {
     pub src: I::Src,
 }
 
-impl Fact {
+impl<I: Ids> Fact<I> {
     /// Whether the fact holds at `t`.
     pub fn active_at(&self, t: Ts) -> bool {
         self.start <= t && t < self.end
     }
+}
+
+impl Fact {
     /// The full "latest" key `(event_time, ingest_time, event_id)`.
     pub fn latest_key(&self) -> (Ts, Ts, &str) {
         (self.order.0, self.order.1, &self.src.1)

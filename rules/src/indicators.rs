@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, RepairFlag, Transform, ROWS};
 use crate::event::{RegStatus, TaxGrade};
-use crate::fact::{Fact, Src, What};
+use crate::fact::{by_event_id, Fact, Ids, Src, Text, Tie, What};
 use crate::CompactString;
 
 /// Rounds half away from zero to 0.01.
@@ -34,8 +34,13 @@ pub fn r_of_hundredths(h: &[u16; ROWS]) -> [f64; ROWS] {
 
 /// What an enterprise's own active facts decide. Equal and ordered field by field, so that
 /// a dataflow can carry it.
+///
+/// Generic over how facts name things ([`Ids`]): the reference's and the present engine's
+/// by texts, engine v2's by fingerprints (D98), whose names are read from the store when a
+/// state row is written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Local {
+#[serde(bound = "")]
+pub struct Local<I: Ids = Text> {
     /// r-values of rows 1–44 (45–49 are 0 here) in hundredths: each r is rounded to 0.01
     /// and lies in 0–100, so this holds it exactly, in place, with no allocation
     /// ([`Local::r_values`] gives the values).
@@ -43,7 +48,7 @@ pub struct Local {
     r: [u16; ROWS],
     /// The records behind each row with a positive value, by row (a row at 0, which no
     /// explanation names, has none): most rows are 0, so only the others are listed.
-    evidence: Vec<(u8, Arc<[Src]>)>,
+    evidence: Vec<(u8, Arc<[I::Src]>)>,
     /// Latest tax grade, if any.
     pub tax_grade: Option<TaxGrade>,
     /// Active SERIOUS penalties.
@@ -57,32 +62,33 @@ pub struct Local {
     /// Established less than 2 years ago.
     pub young: bool,
     /// `LR(E)`: the legal representative's `person_hash`, with the role record.
-    pub legal_rep: Option<(CompactString, Src)>,
+    pub legal_rep: Option<(I::Key, I::Src)>,
     /// Corporate shareholders at ≥ 500 bp, with the share record.
-    pub shareholders: Vec<(CompactString, Src)>,
+    pub shareholders: Vec<(I::Firm, I::Src)>,
     /// Affiliates invested in at > 0 bp, with the investment record.
-    pub investments: Vec<(CompactString, Src)>,
+    pub investments: Vec<(I::Firm, I::Src)>,
     /// Latest registration status.
     pub status: Option<RegStatus>,
     /// Latest provincial public credit score.
     pub p: Option<i64>,
     /// Region code from the latest REG record that carries one.
-    pub region: Option<CompactString>,
+    pub region: Option<I::Code>,
     /// Industry code from the latest REG record that carries one.
-    pub industry: Option<CompactString>,
-    /// Review flags of the enterprise's repairs (D47), sorted.
-    pub review_flags: Vec<ReviewFlag>,
+    pub industry: Option<I::Code>,
+    /// Review flags of the enterprise's repairs (D47) with the repair, sorted, each once
+    /// ([`Local::review_flags`]).
+    flags: Vec<(RepairFlag, I::Id)>,
     /// Σ `TAX.PAID` amount over the catalogue's `tax_paid_months` (the pre-credit line's base).
     pub tax_paid_fen: i64,
 }
 
-impl Ord for Local {
+impl<I: Ids> Ord for Local<I> {
     fn cmp(&self, other: &Self) -> Ordering {
         // A state shared between stages meets itself most often.
         if std::ptr::eq(self, other) {
             return Ordering::Equal;
         }
-        fn rest(l: &Local) -> impl Ord + '_ {
+        fn rest<I: Ids>(l: &Local<I>) -> impl Ord + '_ {
             (
                 (
                     l.tax_grade,
@@ -100,13 +106,13 @@ impl Ord for Local {
                     l.p,
                     &l.region,
                     &l.industry,
-                    &l.review_flags,
+                    &l.flags,
                     l.tax_paid_fen,
                 ),
             )
         }
         // The records behind a row are shared between copies: equal when they are one list.
-        let rows = |(a, x): &(u8, Arc<[Src]>), (b, y): &(u8, Arc<[Src]>)| {
+        let rows = |(a, x): &(u8, Arc<[I::Src]>), (b, y): &(u8, Arc<[I::Src]>)| {
             a.cmp(b).then_with(|| {
                 if Arc::ptr_eq(x, y) {
                     Ordering::Equal
@@ -132,31 +138,37 @@ fn lexicographic<T>(a: &[T], b: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Order
         .unwrap_or(a.len().cmp(&b.len()))
 }
 
-impl PartialOrd for Local {
+impl<I: Ids> PartialOrd for Local<I> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for Local {
+impl<I: Ids> PartialEq for Local<I> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other).is_eq()
     }
 }
 
-impl Eq for Local {}
+impl<I: Ids> Eq for Local<I> {}
 
-impl Local {
+impl<I: Ids> Local<I> {
     /// The 49 r-values (rows 45–49 are 0 here: the joins decide them).
     pub fn r_values(&self) -> [f64; ROWS] {
         r_of_hundredths(&self.r)
     }
 
     /// The records behind row `row` (1–44) when its value is positive; none otherwise.
-    pub fn evidence(&self, row: usize) -> Arc<[Src]> {
+    pub fn evidence(&self, row: usize) -> Arc<[I::Src]> {
         self.evidence
             .binary_search_by_key(&(row as u8), |(r, _)| *r)
             .map_or_else(|_| Arc::from([]), |i| Arc::clone(&self.evidence[i].1))
+    }
+
+    /// The review flags of the enterprise's repairs (D47) with the repair, sorted, each
+    /// once.
+    pub fn flags(&self) -> &[(RepairFlag, I::Id)] {
+        &self.flags
     }
 
     /// Scoring stopped: status `REVOKED` or `DEREGISTERED` (R9).
@@ -165,6 +177,19 @@ impl Local {
             self.status,
             Some(RegStatus::Revoked | RegStatus::Deregistered)
         )
+    }
+}
+
+impl Local {
+    /// The review flags of the enterprise's repairs (D47), sorted, each once.
+    pub fn review_flags(&self) -> Vec<ReviewFlag> {
+        self.flags()
+            .iter()
+            .map(|(flag, id)| ReviewFlag {
+                flag: *flag,
+                repair_event_id: id.clone(),
+            })
+            .collect()
     }
 }
 
@@ -242,34 +267,38 @@ fn value(row: usize, m: Measure, cat: &Catalogue) -> f64 {
     round2(v.clamp(0.0, 100.0)) + 0.0
 }
 
-/// The "latest" order of facts: by their records' `(event_time, ingest_time, event_id)`,
-/// then by the facts themselves, so that the latest of several facts of one record does
-/// not depend on the order in which they are listed.
-fn later(a: &Fact, b: &Fact) -> std::cmp::Ordering {
-    a.latest_key().cmp(&b.latest_key()).then_with(|| a.cmp(b))
+/// Active facts of one enterprise, grouped for the rows, with the tie-break of their
+/// records.
+struct View<'a, 't, I: Ids> {
+    facts: Vec<&'a Fact<I>>,
+    ties: Tie<'t, I::Src>,
 }
 
-/// Active facts of one enterprise, grouped for the rows.
-struct View<'a> {
-    facts: Vec<&'a Fact>,
-}
-
-impl<'a> View<'a> {
-    fn all<'b, P: Fn(&What) -> bool + 'b>(
+impl<'a, I: Ids> View<'a, '_, I> {
+    /// The "latest" order of facts: by their records' `(event_time, ingest_time, event_id)`,
+    /// then by the facts themselves, so that the latest of several facts of one record does
+    /// not depend on the order in which they are listed.
+    fn later(&self, a: &Fact<I>, b: &Fact<I>) -> Ordering {
+        a.order
+            .cmp(&b.order)
+            .then_with(|| (self.ties)(&a.src, &b.src))
+            .then_with(|| a.cmp(b))
+    }
+    fn all<'b, P: Fn(&What<I>) -> bool + 'b>(
         &'b self,
         pred: P,
-    ) -> impl Iterator<Item = &'a Fact> + 'b {
+    ) -> impl Iterator<Item = &'a Fact<I>> + 'b {
         self.facts.iter().copied().filter(move |f| pred(&f.what))
     }
-    fn count(&self, pred: impl Fn(&What) -> bool) -> f64 {
+    fn count(&self, pred: impl Fn(&What<I>) -> bool) -> f64 {
         self.all(pred).count() as f64
     }
-    fn latest(&self, pred: impl Fn(&What) -> bool) -> Option<&'a Fact> {
-        self.all(pred).max_by(|a, b| later(a, b))
+    fn latest(&self, pred: impl Fn(&What<I>) -> bool) -> Option<&'a Fact<I>> {
+        self.all(pred).max_by(|a, b| self.later(a, b))
     }
     /// The distinct records behind the matching facts, sorted.
-    fn srcs(&self, pred: impl Fn(&What) -> bool) -> Vec<Src> {
-        let mut refs: Vec<&Src> = self.all(pred).map(|f| &f.src).collect();
+    fn srcs(&self, pred: impl Fn(&What<I>) -> bool) -> Vec<I::Src> {
+        let mut refs: Vec<&I::Src> = self.all(pred).map(|f| &f.src).collect();
         refs.sort_unstable();
         refs.dedup();
         refs.into_iter().cloned().collect()
@@ -279,7 +308,7 @@ impl<'a> View<'a> {
 /// The rows among 1–44 whose values facts of this kind can change (`local`'s code, row by
 /// row). Kinds that feed only the state's other fields (status, `P`, place, relations,
 /// review flags, youth) or other enterprises' rows 45–49 read none.
-pub fn rows_read(what: &What) -> &'static [usize] {
+pub fn rows_read<I: Ids>(what: &What<I>) -> &'static [usize] {
     match what {
         What::PenGeneral => &[1],
         What::PenSerious => &[2],
@@ -446,7 +475,7 @@ impl Family {
 
     /// The family of a fact kind; `None` for the person-scoped kinds, which [`local`] does
     /// not read.
-    pub fn of(what: &What) -> Option<Family> {
+    pub fn of<I: Ids>(what: &What<I>) -> Option<Family> {
         use Family as F;
         Some(match what {
             What::PenGeneral => F::PenGeneral,
@@ -501,9 +530,9 @@ impl Family {
     }
 }
 
-impl Local {
+impl<I: Ids> Local<I> {
     /// The state of an enterprise with no facts, before any part is computed.
-    fn blank() -> Local {
+    fn blank() -> Local<I> {
         Local {
             r: [0; ROWS],
             evidence: Vec::new(),
@@ -520,7 +549,7 @@ impl Local {
             p: None,
             region: None,
             industry: None,
-            review_flags: Vec::new(),
+            flags: Vec::new(),
             tax_paid_fen: 0,
         }
     }
@@ -528,7 +557,7 @@ impl Local {
     /// Sets row `row` from its measure. A row's records are listed only when its value is
     /// positive: only such a row can be among the top five that an evaluation explains
     /// (`score::top_rows`).
-    fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<Src>) {
+    fn set(&mut self, row: usize, m: Measure, cat: &Catalogue, ev: impl FnOnce() -> Vec<I::Src>) {
         let x = value(row, m, cat);
         self.r[row - 1] = hundredths(x);
         let at = self
@@ -550,7 +579,12 @@ impl Local {
 
 /// Computes rows 1–44 and the enterprise's own trigger inputs from its active facts.
 pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
-    let mut by_family: Vec<Vec<&Fact>> = vec![Vec::new(); Family::ALL.len()];
+    local_by(active, cat, &by_event_id)
+}
+
+/// [`local`] of facts named by `I`, their records' ties broken by `ties`.
+pub fn local_by<I: Ids>(active: &[&Fact<I>], cat: &Catalogue, ties: Tie<'_, I::Src>) -> Local<I> {
+    let mut by_family: Vec<Vec<&Fact<I>>> = vec![Vec::new(); Family::ALL.len()];
     for f in active {
         if let Some(fam) = Family::of(&f.what) {
             by_family[fam as usize].push(f);
@@ -558,15 +592,14 @@ pub fn local(active: &[&Fact], cat: &Catalogue) -> Local {
     }
     let mut l = Local::blank();
     for (fam, facts) in Family::ALL.into_iter().zip(by_family) {
-        part(fam, facts, cat, &mut l);
+        part(fam, View { facts, ties }, cat, &mut l);
     }
     l
 }
 
 /// Sets the fields of `l` that family `fam` decides from the family's active `facts` (all
 /// of them: an empty `facts` resets them).
-fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
-    let v = View { facts };
+fn part<I: Ids>(fam: Family, v: View<'_, '_, I>, cat: &Catalogue, l: &mut Local<I>) {
     macro_rules! count_row {
         ($row:expr, $pat:pat) => {
             l.set(
@@ -589,7 +622,7 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
     }
     macro_rules! sum_row {
         ($row:expr, $pat:pat => $x:expr) => {{
-            let get = |w: &What| match w {
+            let get = |w: &What<I>| match w {
                 $pat => Some($x),
                 _ => None,
             };
@@ -609,8 +642,9 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
         Family::InspFail => count_row!(6, What::InspFail),
         Family::InspResult => {
             // Row 7: streak of the latest PASS results.
-            let mut results: Vec<&Fact> = v.all(|w| matches!(w, What::InspResult { .. })).collect();
-            results.sort_by(|a, b| later(b, a));
+            let mut results: Vec<&Fact<I>> =
+                v.all(|w| matches!(w, What::InspResult { .. })).collect();
+            results.sort_by(|a, b| v.later(b, a));
             let streak = results
                 .iter()
                 .take_while(|f| matches!(f.what, What::InspResult { pass: true }))
@@ -630,11 +664,11 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
             let grade = v
                 .all(|w| matches!(w, What::TaxGrade { .. }))
                 .max_by(|a, b| {
-                    let y = |f: &Fact| match f.what {
+                    let y = |f: &Fact<I>| match f.what {
                         What::TaxGrade { eval_year, .. } => eval_year,
                         _ => 0,
                     };
-                    y(a).cmp(&y(b)).then_with(|| later(a, b))
+                    y(a).cmp(&y(b)).then_with(|| v.later(a, b))
                 });
             l.tax_grade = grade.and_then(|f| match f.what {
                 What::TaxGrade { grade, .. } => Some(grade),
@@ -732,7 +766,7 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
         Family::Sales => {
             // Row 23: sales year over year.
             let c23 = &cat.indicator(23).compute;
-            let sum = |pat: fn(&What) -> Option<i64>| -> (i64, usize) {
+            let sum = |pat: fn(&What<I>) -> Option<i64>| -> (i64, usize) {
                 let xs: Vec<i64> = v.facts.iter().filter_map(|f| pat(&f.what)).collect();
                 (xs.iter().sum(), xs.len())
             };
@@ -774,7 +808,7 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
                         .all(|w| {
                             matches!(w, What::Insured { period: p, .. } if p.0 == period.0 - lag)
                         })
-                        .max_by(|a, b| later(a, b));
+                        .max_by(|a, b| v.later(a, b));
                     let n6 = before.and_then(|f| match f.what {
                         What::Insured { count, .. } => Some(count),
                         _ => None,
@@ -802,10 +836,10 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
             });
         }
         Family::CmtBroken => {
-            let broken: BTreeSet<&str> = v
+            let broken: BTreeSet<&I::Key> = v
                 .all(|w| matches!(w, What::CmtBroken(_)))
                 .filter_map(|f| match &f.what {
-                    What::CmtBroken(id) => Some(id.as_str()),
+                    What::CmtBroken(id) => Some(id),
                     _ => None,
                 })
                 .collect();
@@ -882,10 +916,10 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
         Family::DebtEvasion => flag_row!(42, What::DebtEvasion),
         Family::Police => flag_row!(43, What::Police),
         Family::Suspicious => {
-            let accounts: BTreeSet<&str> = v
+            let accounts: BTreeSet<&I::Key> = v
                 .all(|w| matches!(w, What::Suspicious(_)))
                 .filter_map(|f| match &f.what {
-                    What::Suspicious(a) => Some(a.as_str()),
+                    What::Suspicious(a) => Some(a),
                     _ => None,
                 })
                 .collect();
@@ -902,14 +936,14 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
                     });
         }
         Family::Relations => {
-            let mut seen: BTreeMap<(bool, &str), &Fact> = BTreeMap::new();
+            let mut seen: BTreeMap<(bool, &I::Firm), &Fact<I>> = BTreeMap::new();
             for f in v.all(|w| matches!(w, What::Shareholder { .. } | What::Investment { .. })) {
                 let key = match &f.what {
-                    What::Shareholder { uscc, .. } => (false, uscc.as_str()),
-                    What::Investment { uscc, .. } => (true, uscc.as_str()),
+                    What::Shareholder { uscc, .. } => (false, uscc),
+                    What::Investment { uscc, .. } => (true, uscc),
                     _ => continue,
                 };
-                if seen.get(&key).is_none_or(|g| later(g, f).is_lt()) {
+                if seen.get(&key).is_none_or(|g| v.later(g, f).is_lt()) {
                     seen.insert(key, f);
                 }
             }
@@ -944,21 +978,22 @@ fn part(fam: Family, facts: Vec<&Fact>, cat: &Catalogue, l: &mut Local) {
                 });
         }
         Family::Place => {
-            let place = |pick: fn(&What) -> Option<&CompactString>| {
-                v.all(move |w| pick(w).is_some())
-                    .max_by(|a, b| later(a, b))
-                    .and_then(|f| pick(&f.what).cloned())
+            // The latest record that carries each code.
+            let code = |i: usize| {
+                let of = |f: &Fact<I>| match &f.what {
+                    What::Place(p) => I::codes(p, &f.src)[i].clone(),
+                    _ => None,
+                };
+                v.facts
+                    .iter()
+                    .filter(|f| of(f).is_some())
+                    .max_by(|a, b| v.later(a, b))
+                    .and_then(|f| of(f))
             };
-            l.region = place(|w| match w {
-                What::Place(p) => p.region.as_ref(),
-                _ => None,
-            });
-            l.industry = place(|w| match w {
-                What::Place(p) => p.industry.as_ref(),
-                _ => None,
-            });
+            l.region = code(0);
+            l.industry = code(1);
         }
-        Family::ReviewFlag => l.review_flags = review_flags(&v.facts),
+        Family::ReviewFlag => l.flags = review_flags(&v.facts),
     }
 }
 
@@ -984,7 +1019,7 @@ fn good(row: usize, active: bool, cat: &Catalogue) -> Measure {
 /// part of the [`Family`] it touched, and equals [`local`] over the same facts (the same
 /// part functions over the same facts per family).
 #[derive(Debug, Clone)]
-pub struct LocalState<F> {
+pub struct LocalState<F, I: Ids = Text> {
     /// The active facts that `local` reads (not the person-scoped ones), sorted, counts
     /// non-zero. Families are runs of kinds in the order of [`What`], so each family's
     /// facts are one run here, in the order of [`Family`].
@@ -993,10 +1028,10 @@ pub struct LocalState<F> {
     dirty: u64,
     /// `local` of the facts as of the last [`LocalState::local`], shared with its readers
     /// until a change (copy on write).
-    current: Arc<Local>,
+    current: Arc<Local<I>>,
 }
 
-impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
+impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> Default for LocalState<F, I> {
     fn default() -> Self {
         LocalState {
             facts: Vec::new(),
@@ -1007,7 +1042,7 @@ impl<F: std::borrow::Borrow<Fact> + Ord> Default for LocalState<F> {
     }
 }
 
-impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
+impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> LocalState<F, I> {
     /// Adds `diff` copies of `fact` (removes when negative); a person-scoped fact is
     /// ignored, as [`local`] ignores it.
     pub fn update(&mut self, fact: F, diff: isize) {
@@ -1036,9 +1071,9 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
         self.facts.is_empty()
     }
 
-    /// [`local`] of the active facts: the parts of changed families are recomputed (in a
-    /// copy, if a reader still holds the last one).
-    pub fn local(&mut self, cat: &Catalogue) -> &Arc<Local> {
+    /// [`local_by`] of the active facts: the parts of changed families are recomputed (in
+    /// a copy, if a reader still holds the last one).
+    pub fn local(&mut self, cat: &Catalogue, ties: Tie<'_, I::Src>) -> &Arc<Local<I>> {
         while self.dirty != 0 {
             let fam = Family::ALL[self.dirty.trailing_zeros() as usize];
             self.dirty &= self.dirty - 1;
@@ -1049,7 +1084,8 @@ impl<F: std::borrow::Borrow<Fact> + Ord> LocalState<F> {
                 .iter()
                 .flat_map(|(f, r)| std::iter::repeat_n(f.borrow(), (*r).max(0) as usize))
                 .collect();
-            part(fam, facts, cat, Arc::make_mut(&mut self.current));
+            let v = View { facts, ties };
+            part(fam, v, cat, Arc::make_mut(&mut self.current));
         }
         &self.current
     }
@@ -1088,15 +1124,12 @@ pub struct ReviewFlag {
     pub repair_event_id: CompactString,
 }
 
-/// The review flags among `facts`, sorted, each once.
-fn review_flags(facts: &[&Fact]) -> Vec<ReviewFlag> {
-    let mut flags: Vec<ReviewFlag> = facts
+/// The review flags among `facts` with their repairs, sorted, each once.
+fn review_flags<I: Ids>(facts: &[&Fact<I>]) -> Vec<(RepairFlag, I::Id)> {
+    let mut flags: Vec<(RepairFlag, I::Id)> = facts
         .iter()
         .filter_map(|f| match f.what {
-            What::ReviewFlag(flag) => Some(ReviewFlag {
-                flag,
-                repair_event_id: f.src.1.clone(),
-            }),
+            What::ReviewFlag(flag) => Some((flag, I::id(&f.src))),
             _ => None,
         })
         .collect();

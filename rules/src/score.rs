@@ -243,7 +243,7 @@ pub fn evaluate(
     let (r, triggers, p) = inputs(local, cross, cat);
     let records = |row: usize| evidence(local, cross, row).to_vec();
     Evaluation {
-        review_flags: local.review_flags.clone(),
+        review_flags: local.review_flags(),
         ..assemble(
             r.to_vec(),
             p,

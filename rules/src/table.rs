@@ -269,8 +269,8 @@ pub struct Fields {
     pub dates: [Option<NaiveDate>; 3],
     /// Small enums.
     pub x: u16,
-    /// Whether the record carries a region or an industry code.
-    pub place: bool,
+    /// Which codes the record carries: [`REGION`], [`INDUSTRY`].
+    pub place: u8,
 }
 
 fn code<T: PartialEq + Copy>(all: &[T], v: Option<T>) -> u16 {
@@ -315,7 +315,7 @@ impl Fields {
             b: None,
             dates: [None; 3],
             x: 0,
-            place: false,
+            place: 0,
         };
         let text = |t: &Option<CompactString>| t.as_deref().map(|t| seed.business_key(feed, t));
         let period = |p: Option<Period>| p.map(|p| from_signed(i64::from(p.0)));
@@ -350,7 +350,12 @@ impl Fields {
                 f.b = x.overdue_days.map(from_signed);
             }
             Body::Reg(r) => {
-                f.place = r.region_code.is_some() || r.industry_code.is_some();
+                f.place = if r.region_code.is_some() { REGION } else { 0 }
+                    | if r.industry_code.is_some() {
+                        INDUSTRY
+                    } else {
+                        0
+                    };
                 match r.kind {
                     RegKind::Capital => {
                         f.a = r.registered_capital_fen;
@@ -500,6 +505,11 @@ impl Fields {
     }
 }
 
+/// [`Fields::place`]: the record carries a region code.
+pub const REGION: u8 = 1;
+/// [`Fields::place`]: the record carries an industry code.
+pub const INDUSTRY: u8 = 2;
+
 /// Seconds from 2000-01-01T00:00:00Z: the packed times' origin.
 const EPOCH: Ts = 946_684_800;
 
@@ -512,8 +522,9 @@ const B: u8 = 4;
 /// `b` holds the three dates, 16 bits each.
 const DATES: u8 = 8;
 const RETRACTION: u8 = 16;
-const PLACE: u8 = 32;
+const WITH_REGION: u8 = 32;
 const SPILLED: u8 = 64;
+const WITH_INDUSTRY: u8 = 128;
 
 /// A record packed in 48 bytes (D92): times as `u32` seconds from 2000, dates as `u16`
 /// days from 2000 in `b` (a kind with dates has no other `b`). A record with a time or a
@@ -570,7 +581,8 @@ impl Rec {
                 | bit(f.b.is_some(), B)
                 | bit(dated, DATES)
                 | bit(f.retraction, RETRACTION)
-                | bit(f.place, PLACE),
+                | bit(f.place & REGION != 0, WITH_REGION)
+                | bit(f.place & INDUSTRY != 0, WITH_INDUSTRY),
             x: f.x,
         })
     }
@@ -610,7 +622,8 @@ impl Rec {
             b: on(B).then_some(self.b),
             dates,
             x: self.x,
-            place: on(PLACE),
+            place: if on(WITH_REGION) { REGION } else { 0 }
+                | if on(WITH_INDUSTRY) { INDUSTRY } else { 0 },
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use generator::GenConfig;
 use proptest::prelude::*;
 use rules::catalogue::Catalogue;
-use rules::fact::Fact;
+use rules::fact::{by_event_id, Fact};
 use rules::indicators::{local, Family, LocalState};
 use rules::reference::facts_of;
 use rules::time::Ts;
@@ -92,7 +92,11 @@ fn follows_every_history_as_intervals_open_and_close() {
             while let Some((_, r, i)) = events.next_if(|e| e.0 == t) {
                 apply(r, i);
             }
-            assert_eq!(&**state.local(&cat), &from_scratch(&active, &cat), "at {t}");
+            assert_eq!(
+                &**state.local(&cat, &by_event_id),
+                &from_scratch(&active, &cat),
+                "at {t}"
+            );
             steps += 1;
         }
         assert!(active.is_empty() || active.iter().all(|(f, _)| f.end == Ts::MAX));
@@ -143,7 +147,7 @@ proptest! {
                     None if r != 0 => held.push((Arc::clone(f), r)),
                     None => {}
                 }
-                prop_assert_eq!(&**state.local(&cat), &from_scratch(&held, &cat));
+                prop_assert_eq!(&**state.local(&cat, &by_event_id), &from_scratch(&held, &cat));
             }
             Ok(())
         })?;

@@ -15,17 +15,19 @@ use generator::ops::{log_of, op, op_crowded, op_in, Op};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use rules::catalogue::{Catalogue, RepairFlag};
-use rules::event::Feed;
-use rules::fact::{derive, Fact, Overdue, PersonScore, What};
+use rules::catalogue::{Catalogue, RepairFlag, ROWS};
+use rules::event::{Body, Feed, RegStatus, TaxGrade};
+use rules::fact::{derive, Fact, Ids, Overdue, PersonScore, Src, What};
+use rules::indicators::{local, local_by, Local};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
 use rules::table::{
     enterprise_facts, fact_changes, Context, Delta, Fields, KindSet, Packed, Seed, Table,
-    TableError, View,
+    TableError, View, INDUSTRY, REGION,
 };
 use rules::time::Ts;
 use rules::uscc::Uscc;
+use rules::CompactString;
 use serde_json::{json, Value};
 
 /// Payments against a record: time and amount, sorted.
@@ -150,7 +152,10 @@ fn packed(fact: &Fact) -> Fact<Packed> {
             uscc: Uscc::admitted(uscc),
             bp: *bp,
         },
-        What::Place(_) => What::Place(()),
+        What::Place(p) => What::Place(
+            if p.region.is_some() { REGION } else { 0 }
+                | if p.industry.is_some() { INDUSTRY } else { 0 },
+        ),
         // The other kinds name nothing outside their record: the same value.
         w => serde_json::from_value(serde_json::to_value(w).expect("a fact serializes"))
             .expect("the same shape"),
@@ -272,14 +277,127 @@ impl<'a> Enterprise<'a> {
         facts.sort();
         let got = enterprise_facts(&self.table, &cx);
         prop_assert_eq!(&got, &facts);
+        let ids = &self.ids;
         // The facts kept by the changes alone are the same.
         let kept: Vec<Fact<Packed>> = self
             .facts
             .iter()
             .flat_map(|(f, n)| std::iter::repeat_n(f.clone(), *n))
             .collect();
-        prop_assert_eq!(kept, facts);
+        prop_assert_eq!(&kept, &facts);
+        // The rows over them, at the instants where facts start and end.
+        let text = derive(&resolved, cat);
+        let by_rid: BTreeMap<u64, &Accepted> = winners.iter().map(|a| (rid(a), *a)).collect();
+        let ties = |x: &u64, y: &u64| ids[x].cmp(ids[y]);
+        for t in instants(&text) {
+            let want: Vec<&Fact> = text.iter().filter(|f| f.active_at(t)).collect();
+            let got: Vec<&Fact<Packed>> = facts.iter().filter(|f| f.active_at(t)).collect();
+            prop_assert_eq!(
+                Rows::of_packed(&local_by(&got, cat, &ties), &by_rid),
+                Rows::of_text(&local(&want, cat)),
+                "rows at {}",
+                t
+            );
+        }
         Ok(())
+    }
+}
+
+/// Up to eight instants where facts start or end, spread over them.
+fn instants(facts: &[Fact]) -> Vec<Ts> {
+    let all: BTreeSet<Ts> = facts
+        .iter()
+        .flat_map(|f| [f.start, f.end])
+        .filter(|t| (Ts::MIN + 1..Ts::MAX).contains(t))
+        .collect();
+    let all: Vec<Ts> = all.into_iter().collect();
+    let step = all.len().div_ceil(8).max(1);
+    all.into_iter().step_by(step).collect()
+}
+
+/// What the rows decide, in names both sides give: records by fingerprint, persons by
+/// their key's, enterprises packed, region and industry as codes.
+#[derive(Debug, PartialEq)]
+struct Rows {
+    r: [f64; ROWS],
+    evidence: Vec<BTreeSet<u64>>,
+    counts: [i64; 3],
+    flags_of_state: [bool; 3],
+    grade: Option<TaxGrade>,
+    legal_rep: Option<(u64, u64)>,
+    relations: [BTreeSet<(Uscc, u64)>; 2],
+    status: Option<RegStatus>,
+    p: Option<i64>,
+    codes: [Option<String>; 2],
+    flags: BTreeSet<(RepairFlag, u64)>,
+}
+
+impl Rows {
+    fn new<I: Ids>(l: &Local<I>, src: impl Fn(&I::Src) -> u64) -> Rows {
+        Rows {
+            r: l.r_values(),
+            evidence: (1..=44)
+                .map(|row| l.evidence(row).iter().map(&src).collect())
+                .collect(),
+            counts: [
+                i64::from(l.serious_penalties),
+                i64::from(l.broken_commitments),
+                l.tax_paid_fen,
+            ],
+            flags_of_state: [l.overdue_over_90, l.established, l.young],
+            grade: l.tax_grade,
+            legal_rep: None,
+            relations: [BTreeSet::new(), BTreeSet::new()],
+            status: l.status,
+            p: l.p,
+            codes: [None, None],
+            flags: BTreeSet::new(),
+        }
+    }
+
+    fn of_text(l: &Local) -> Rows {
+        let src = |s: &Src| SEED.record(s.0, &s.1);
+        let firms = |xs: &[(CompactString, Src)]| -> BTreeSet<(Uscc, u64)> {
+            xs.iter()
+                .map(|(u, s)| (Uscc::admitted(u), src(s)))
+                .collect()
+        };
+        Rows {
+            legal_rep: l
+                .legal_rep
+                .as_ref()
+                .map(|(p, s)| (SEED.business_key(Feed::Per, p), src(s))),
+            relations: [firms(&l.shareholders), firms(&l.investments)],
+            codes: [l.region.as_deref(), l.industry.as_deref()].map(|c| c.map(str::to_owned)),
+            flags: l
+                .flags()
+                .iter()
+                .map(|(f, id)| (*f, SEED.record(Feed::Rpr, id)))
+                .collect(),
+            ..Rows::new(l, src)
+        }
+    }
+
+    fn of_packed(l: &Local<Packed>, records: &BTreeMap<u64, &Accepted>) -> Rows {
+        let reg = |rid: &u64| match &records[rid].event.body {
+            Body::Reg(r) => r.clone(),
+            b => panic!("a place from {b:?}"),
+        };
+        Rows {
+            legal_rep: l.legal_rep,
+            relations: [
+                l.shareholders.iter().copied().collect(),
+                l.investments.iter().copied().collect(),
+            ],
+            codes: [
+                l.region
+                    .and_then(|rid| reg(&rid).region_code.map(|c| c.to_string())),
+                l.industry
+                    .and_then(|rid| reg(&rid).industry_code.map(|c| c.to_string())),
+            ],
+            flags: l.flags().iter().copied().collect(),
+            ..Rows::new(l, |s| *s)
+        }
     }
 }
 

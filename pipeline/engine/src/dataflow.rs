@@ -31,7 +31,7 @@ use std::sync::Arc;
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::{Catalogue, ROWS};
-use rules::fact::{CommitmentEvent, Fact, Src, What};
+use rules::fact::{by_event_id, CommitmentEvent, Fact, Src, What};
 use rules::indicators::{hundredths, r_of_hundredths, Cross, Local, LocalState, ReviewFlag};
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
@@ -181,7 +181,7 @@ impl Scored {
             p: l.p,
             top: d.top,
             tax_paid_fen: l.tax_paid_fen,
-            review_flags: l.review_flags.clone(),
+            review_flags: l.review_flags(),
         }
     }
 
@@ -926,7 +926,7 @@ impl Firm {
         if !own {
             return;
         }
-        let l = self.facts.local(&stage.cat);
+        let l = self.facts.local(&stage.cat, &by_event_id);
         if links {
             let mut new = links_of(l, &stage.cat);
             let mut diffs = Vec::new();

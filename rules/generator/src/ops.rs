@@ -294,12 +294,17 @@ pub fn record(op: &Op) -> Option<Accepted> {
             format!("jx{n}"),
             json!({"court_code": "C", "case_no": format!("F{o}"), "close_reason": pick(&["WITHDRAWN", "JUDGED", "DISMISSED", "SETTLED"], n)}),
         ),
-        // A mortgage carrying a place, and its cancellation: a place that ends.
+        // A mortgage carrying one code, and its cancellation: a place that ends, and the
+        // latest region and the latest industry from different records.
         39 => (
             "REG",
             "MORTGAGE",
             format!("rm{n}"),
-            json!({"region_code": "330802", "industry_code": format!("I{o}")}),
+            if o % 2 == 0 {
+                json!({"region_code": format!("33{o:04}")})
+            } else {
+                json!({"industry_code": format!("J{o}")})
+            },
         ),
         40 => (
             "REG",

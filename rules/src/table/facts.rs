@@ -39,7 +39,7 @@ const ESTABLISHED: Kind = Kind::of_typed(Typed::Reg(RegKind::Established));
 
 /// Facts named by fingerprints and packed codes: engine v2's (D95). A key is a fingerprint
 /// by the table's [`Seed`], another enterprise its packed [`Uscc`], the source record its
-/// fingerprint; a place is only where it comes from (the strings are read when a state row
+/// fingerprint; a place is which codes its record carries (the strings are read when a state row
 /// is written, D92).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Packed;
@@ -47,8 +47,20 @@ pub struct Packed;
 impl Ids for Packed {
     type Key = u64;
     type Firm = Uscc;
-    type Place = ();
+    type Place = u8;
     type Src = u64;
+    type Id = u64;
+    type Code = u64;
+
+    fn id(src: &u64) -> u64 {
+        *src
+    }
+
+    /// The record itself for each code it carries ([`super::REGION`], [`super::INDUSTRY`]):
+    /// the code is read from the store when a state row is written.
+    fn codes(place: &u8, src: &u64) -> [Option<u64>; 2] {
+        [super::REGION, super::INDUSTRY].map(|code| (place & code != 0).then_some(*src))
+    }
 }
 
 /// Collects one record's facts, dropping empty intervals.
@@ -145,8 +157,8 @@ fn record(
             );
         }
     }
-    if f.kind.feed() == Feed::Reg && f.place {
-        out.push(What::Place(()), et, end);
+    if f.kind.feed() == Feed::Reg && f.place != 0 {
+        out.push(What::Place(f.place), et, end);
     }
     let amount = f.a.unwrap_or(0);
     match f.kind.typed() {
