@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Body, Feed};
 use crate::fact::Fact;
-use crate::lifecycle::{Accepted, RecordId, Resolved, VersionOutcome};
+use crate::lifecycle::{Accepted, Ending, RecordId, Resolved, VersionOutcome};
 use crate::time::Ts;
 
 /// What became of a record. The order breaks ties between steps of the same time.
@@ -248,25 +248,13 @@ pub fn of_enterprise<'a>(res: &Resolved<'a>, facts: &[Fact]) -> Vec<Stepped<'a>>
     let revoked: BTreeMap<&str, Ts> = res.revoked_repairs.iter().copied().collect();
     let mut out = Vec::new();
     for (i, a) in res.records.iter().copied().enumerate() {
-        let ending = &res.endings[i];
-        let end = ending.end();
         let facts_end = fact_end
             .get(&(a.event.feed(), a.event.event_id.as_str()))
             .copied()
             .filter(|e| *e < Ts::MAX);
-        if let Some(e) = facts_end.filter(|e| *e < end) {
-            out.push(step(a, e, Status::Expired));
-        }
-        if end < Ts::MAX {
-            let cause = if ending.retracted == Some(end) && ending.revoked {
-                Status::Revoked
-            } else if ending.repaired == Some(end) {
-                Status::Repaired
-            } else {
-                Status::Expired
-            };
-            out.push(step(a, end, cause));
-        }
+        record_steps(&res.endings[i], facts_end, |from, status| {
+            out.push(step(a, from, status));
+        });
     }
     let acts = res
         .winners
@@ -285,6 +273,30 @@ pub fn of_enterprise<'a>(res: &Resolved<'a>, facts: &[Fact]) -> Vec<Stepped<'a>>
         }
     }
     out
+}
+
+/// The steps of a record in effect that ends as `ending` says, and whose last fact ends at
+/// `facts_end` (`None`: none, or one is open): expired when its last fact ends first, then
+/// the end of its effect with its cause.
+pub(crate) fn record_steps(
+    ending: &Ending,
+    facts_end: Option<Ts>,
+    mut step: impl FnMut(Ts, Status),
+) {
+    let end = ending.end();
+    if let Some(e) = facts_end.filter(|e| *e < end) {
+        step(e, Status::Expired);
+    }
+    if end < Ts::MAX {
+        let cause = if ending.retracted == Some(end) && ending.revoked {
+            Status::Revoked
+        } else if ending.repaired == Some(end) {
+            Status::Repaired
+        } else {
+            Status::Expired
+        };
+        step(end, cause);
+    }
 }
 
 /// The status at `t` of a record with these steps: the greatest step with `from ≤ t`.

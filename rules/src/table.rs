@@ -20,11 +20,13 @@
 //! deltas and fact changes are exactly the changes, after every step of random streams.
 
 mod facts;
+mod statuses;
 
 pub use facts::{
-    enterprise_facts, fact_changes, record_facts, Context, FactChanges, Group, KindSet, Packed,
-    Ties,
+    enterprise_facts, fact_changes, record_facts, Changes, Context, FactChanges, Group, KindSet,
+    Packed, Ties,
 };
+pub use statuses::{enterprise_steps, Steps};
 
 use std::hash::Hasher;
 use std::sync::OnceLock;

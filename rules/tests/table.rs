@@ -21,9 +21,10 @@ use rules::fact::{derive, Fact, Ids, Overdue, PersonScore, Src, What};
 use rules::indicators::{local, local_by, Local};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
+use rules::status::{of_enterprise, Step};
 use rules::table::{
-    enterprise_facts, fact_changes, Context, Delta, Fields, KindSet, Packed, Seed, Table,
-    TableError, View, INDUSTRY, REGION,
+    enterprise_facts, enterprise_steps, fact_changes, Changes, Context, Delta, Fields, KindSet,
+    Packed, Seed, Table, TableError, View, INDUSTRY, REGION,
 };
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -177,6 +178,8 @@ struct Enterprise<'a> {
     /// A second table, kept by `fact_changes`, and the facts its changes add up to.
     facts_table: Table,
     facts: BTreeMap<Fact<Packed>, usize>,
+    /// The status steps its changes add up to.
+    steps: BTreeMap<(u64, Step), usize>,
     /// Every winner's event id, for ties on both times.
     ids: BTreeMap<u64, &'a str>,
 }
@@ -235,19 +238,8 @@ impl<'a> Enterprise<'a> {
         };
         let changed = fact_changes(&mut self.facts_table, &changes, &cx)
             .map_err(|e| TestCaseError::fail(format!("fact changes failed: {e}")))?;
-        for f in changed.removed {
-            let n = self.facts.get_mut(&f);
-            prop_assert!(n.is_some(), "a removed fact was not there: {:?}", f);
-            if let Some(n) = n {
-                *n -= 1;
-                if *n == 0 {
-                    self.facts.remove(&f);
-                }
-            }
-        }
-        for f in changed.added {
-            *self.facts.entry(f).or_default() += 1;
-        }
+        add_up(&mut self.steps, changed.steps)?;
+        add_up(&mut self.facts, changed.facts)?;
         let before: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
         let deltas = self
             .table
@@ -285,8 +277,21 @@ impl<'a> Enterprise<'a> {
             .flat_map(|(f, n)| std::iter::repeat_n(f.clone(), *n))
             .collect();
         prop_assert_eq!(&kept, &facts);
-        // The rows over them, at the instants where facts start and end.
+        // The status steps, from scratch and kept by the changes.
         let text = derive(&resolved, cat);
+        let mut want: Vec<(u64, Step)> = of_enterprise(&resolved, &text)
+            .into_iter()
+            .map(|(a, s)| (rid(a), s))
+            .collect();
+        want.sort();
+        prop_assert_eq!(&enterprise_steps(&self.table, &facts, cat), &want, "steps");
+        let kept: Vec<(u64, Step)> = self
+            .steps
+            .iter()
+            .flat_map(|(s, n)| std::iter::repeat_n(*s, *n))
+            .collect();
+        prop_assert_eq!(&kept, &want, "steps kept by the changes");
+        // The rows over them, at the instants where facts start and end.
         let by_rid: BTreeMap<u64, &Accepted> = winners.iter().map(|a| (rid(a), *a)).collect();
         let ties = |x: &u64, y: &u64| ids[x].cmp(ids[y]);
         for t in instants(&text) {
@@ -301,6 +306,23 @@ impl<'a> Enterprise<'a> {
         }
         Ok(())
     }
+}
+
+/// Applies `changes` to the multiset `kept`: nothing removed that was not there.
+fn add_up<T: Ord>(kept: &mut BTreeMap<T, usize>, changes: Changes<T>) -> Result<(), TestCaseError> {
+    for x in changes.removed {
+        match kept.get_mut(&x) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                kept.remove(&x);
+            }
+            None => prop_assert!(false, "a change removed what was not there"),
+        }
+    }
+    for x in changes.added {
+        *kept.entry(x).or_default() += 1;
+    }
+    Ok(())
 }
 
 /// Up to eight instants where facts start or end, spread over them.
@@ -415,6 +437,7 @@ fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestC
                 table: Table::default(),
                 facts_table: Table::default(),
                 facts: BTreeMap::new(),
+                steps: BTreeMap::new(),
                 ids: BTreeMap::new(),
             });
         let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();

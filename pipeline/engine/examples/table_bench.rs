@@ -1,13 +1,14 @@
-//! Engine v2's record table against the present lifecycle (D93, D94): a generated history's
+//! Engine v2's record table against the present lifecycle (D93, D94, D99): a generated history's
 //! winning records enter each enterprise's `rules::table::Table` one change at a time
 //! (`Table::update`, which returns the records whose lifecycle view changed), against
 //! `rules::lifecycle::resolve_enterprise` over the enterprise's winners after each change
 //! (what an engine without parts does; the present engine does it per part, D65, and
 //! derives the facts on top). The identity stage's winners are computed first and not
 //! timed; so is `Fields::of`, which is timed on its own. Then the facts: after each change
-//! `fact::derive` over the resolution, against `table::enterprise_facts` from scratch and
-//! against `table::fact_changes` (only the records and groups a change reaches; the facts
-//! its changes add up to are checked against those from scratch).
+//! `fact::derive` and `status::of_enterprise` over the resolution, against
+//! `table::enterprise_facts` from scratch and against `table::fact_changes` (only the
+//! records and groups a change reaches, and the status steps of the records whose view or
+//! facts changed; the facts its changes add up to are checked against those from scratch).
 //!
 //! ```sh
 //! cargo run --release -p engine --example table_bench -- 20000 1 30   # ENTERPRISES YEARS [DAYS]
@@ -26,6 +27,7 @@ use rules::catalogue::Catalogue;
 use rules::event::Feed;
 use rules::fact::derive;
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted};
+use rules::status::of_enterprise;
 use rules::table::{enterprise_facts, fact_changes, Context, Fields, KindSet, Seed, Table};
 use rules::uscc::Uscc;
 use rules::CompactString;
@@ -128,7 +130,7 @@ fn main() {
                 }
                 Mode::Changes => {
                     let c = fact_changes(table, &changes, &cx(s.ent)).expect("no collision");
-                    derived += c.added.len() as isize - c.removed.len() as isize;
+                    derived += c.facts.added.len() as isize - c.facts.removed.len() as isize;
                 }
             }
         }
@@ -151,7 +153,8 @@ fn main() {
             let resolved = resolve_enterprise(&list, &cat);
             known += usize::from(resolved.is_known());
             if facts {
-                derived = derive(&resolved, &cat).len();
+                let facts = derive(&resolved, &cat);
+                derived = facts.len() + of_enterprise(&resolved, &facts).len();
             }
         }
         (t.elapsed().as_secs_f64(), known, derived)
@@ -191,7 +194,7 @@ fn main() {
     let (table_f_us, derive_f_us) = (per(median(table_f)), per(median(derive_f)));
     let changes_us = per(median(changes_f));
     println!(
-        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | resolve + derive {derive_f_us:.3} µs | table + facts from scratch {table_f_us:.3} µs | fact changes {changes_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
+        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | resolve + derive + statuses {derive_f_us:.3} µs | table + facts from scratch {table_f_us:.3} µs | fact and status changes {changes_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
         days.map_or(String::new(), |d| format!(" ({d} days)")),
         log.len(),
         steps.len(),

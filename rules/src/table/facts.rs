@@ -29,9 +29,11 @@ use crate::fact::{
     PersonScore, What,
 };
 use crate::lifecycle::Ending;
+use crate::status::Step;
 use crate::time::{add_months, date_end, Period, Ts, DAY};
 use crate::uscc::Uscc;
 
+use super::statuses::{end_of, facts_ends, steps, Basis};
 use super::{decode, from_signed, to_signed, Fields, Kind, Seed, Table, TableError, Typed, View};
 
 /// `REG.ESTABLISHED`.
@@ -620,7 +622,7 @@ pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Vec<Fact<Packed>> {
     }
     groups.sort();
     groups.dedup();
-    unit_facts(table, &rids, &groups, cx)
+    unit_facts(table, &rids, &groups, cx).0
 }
 
 /// A table with the views of some of its records computed (the records a change touches,
@@ -640,13 +642,14 @@ impl Viewed<'_> {
     }
 }
 
-/// The facts of the records `rids` and of `groups`, sorted.
+/// The facts of the records `rids` and of `groups`, sorted, and the views of those records
+/// (by fingerprint).
 fn unit_facts(
     table: &Table,
     rids: &[u64],
     groups: &[Group],
     cx: &Context<'_>,
-) -> Vec<Fact<Packed>> {
+) -> (Vec<Fact<Packed>>, Vec<(u64, View)>) {
     let mut facts = Vec::new();
     let mut views = Vec::with_capacity(rids.len());
     for f in rids.iter().filter_map(|rid| table.get(*rid)) {
@@ -660,27 +663,72 @@ fn unit_facts(
         cx.group_facts(&table, *g, &mut facts);
     }
     facts.sort();
-    facts
+    (facts, table.views)
 }
 
-/// What a change does to an enterprise's facts: the facts that end and the facts that
-/// begin (D97).
+/// What ends and what begins with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes<T> {
+    /// No longer there.
+    pub removed: Vec<T>,
+    /// Newly there.
+    pub added: Vec<T>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            removed: Vec::new(),
+            added: Vec::new(),
+        }
+    }
+}
+
+impl<T: Ord + Clone> Changes<T> {
+    /// Adds the multiset difference of two sorted lists.
+    fn extend_difference(&mut self, before: &[T], after: &[T]) {
+        let (mut i, mut j) = (0, 0);
+        while i < before.len() || j < after.len() {
+            match (before.get(i), after.get(j)) {
+                (Some(b), Some(a)) if b == a => (i, j) = (i + 1, j + 1),
+                (Some(b), Some(a)) if b < a => {
+                    self.removed.push(b.clone());
+                    i += 1;
+                }
+                (Some(b), None) => {
+                    self.removed.push(b.clone());
+                    i += 1;
+                }
+                (_, Some(a)) => {
+                    self.added.push(a.clone());
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+    }
+}
+
+/// What a change does to an enterprise's facts (D97) and to its records' status steps
+/// (D99).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FactChanges {
-    /// Facts no longer derived.
-    pub removed: Vec<Fact<Packed>>,
-    /// Facts newly derived.
-    pub added: Vec<Fact<Packed>>,
+    /// The facts that end and begin, sorted.
+    pub facts: Changes<Fact<Packed>>,
+    /// The status steps that end and begin, sorted.
+    pub steps: Changes<(u64, Step)>,
 }
 
 /// Applies `changes` to `table` as [`Table::update`] does and returns what they did to the
-/// enterprise's facts: only the records whose view may change and the groups they form
-/// are derived again, before and after.
+/// enterprise's facts and its records' status steps: only the records whose view may change
+/// and the groups they form are derived again, before and after, and the steps of the
+/// records whose view or facts changed.
 pub fn fact_changes(
     table: &mut Table,
     changes: &[(Fields, isize)],
     cx: &Context<'_>,
 ) -> Result<FactChanges, TableError> {
+    let hold = cx.cat.lifecycle.hold_secs;
     let touched = table.touched(changes)?;
     let mut groups = Vec::new();
     for (f, _) in changes {
@@ -697,29 +745,76 @@ pub fn fact_changes(
     }
     groups.sort();
     groups.dedup();
-    let before = unit_facts(table, &touched, &groups, cx);
+    let bases = |table: &Table, views: Vec<(u64, View)>| -> Vec<(u64, Basis)> {
+        views
+            .into_iter()
+            .filter_map(|(rid, view)| Some((rid, table.basis(&table.get(rid)?, view, hold))))
+            .collect()
+    };
+    let (before, views) = unit_facts(table, &touched, &groups, cx);
+    let bases_before = bases(table, views);
     table.apply(changes);
-    let after = unit_facts(table, &touched, &groups, cx);
-    // The multiset difference of two sorted lists.
+    let (after, views) = unit_facts(table, &touched, &groups, cx);
+    let bases_after = bases(table, views);
     let mut out = FactChanges::default();
-    let (mut i, mut j) = (0, 0);
-    while i < before.len() || j < after.len() {
-        match (before.get(i), after.get(j)) {
-            (Some(b), Some(a)) if b == a => (i, j) = (i + 1, j + 1),
-            (Some(b), Some(a)) if b < a => {
-                out.removed.push(b.clone());
-                i += 1;
-            }
-            (Some(b), None) => {
-                out.removed.push(b.clone());
-                i += 1;
-            }
-            (_, Some(a)) => {
-                out.added.push(a.clone());
-                j += 1;
-            }
-            (None, None) => break,
+    out.facts.extend_difference(&before, &after);
+
+    // The records whose steps may change: those whose view or facts changed.
+    let mut srcs = touched.clone();
+    srcs.extend(
+        out.facts
+            .removed
+            .iter()
+            .chain(&out.facts.added)
+            .map(|f| f.src),
+    );
+    srcs.sort_unstable();
+    srcs.dedup();
+    // Their facts from units not derived again (the same before and after): the record's
+    // own, unless touched, and its groups among those not derived. (Without an
+    // establishment, the establishment's group was derived.)
+    let mut rest_rids = Vec::new();
+    let mut rest_groups = Vec::new();
+    for f in srcs.iter().filter_map(|rid| table.get(*rid)) {
+        if !touched.contains(&f.rid) {
+            rest_rids.push(f.rid);
+            f.groups(cx, &mut rest_groups);
         }
+    }
+    rest_groups.sort();
+    rest_groups.dedup();
+    rest_groups.retain(|g| groups.binary_search(g).is_err());
+    let (rest, _) = unit_facts(table, &rest_rids, &rest_groups, cx);
+    let (rest, before, after) = (facts_ends(&rest), facts_ends(&before), facts_ends(&after));
+    let basis = |bases: &[(u64, Basis)], rid: u64| {
+        bases
+            .binary_search_by_key(&rid, |(r, _)| *r)
+            .ok()
+            .map(|i| bases[i].1.clone())
+    };
+    for rid in srcs {
+        let (b, a) = if touched.contains(&rid) {
+            (basis(&bases_before, rid), basis(&bases_after, rid))
+        } else {
+            let Some(f) = table.get(rid) else { continue };
+            let b = table.basis(&f, table.view(&f, cx.cat), hold);
+            (Some(b.clone()), Some(b))
+        };
+        let last = |ends: &[(u64, Ts)]| {
+            end_of(ends, rid)
+                .max(end_of(&rest, rid))
+                .filter(|e| *e < Ts::MAX)
+        };
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        if let Some(b) = b {
+            steps(rid, &b, last(&before), &mut old);
+        }
+        if let Some(a) = a {
+            steps(rid, &a, last(&after), &mut new);
+        }
+        old.sort_unstable();
+        new.sort_unstable();
+        out.steps.extend_difference(&old, &new);
     }
     Ok(out)
 }
