@@ -1210,11 +1210,13 @@ pub enum Checker {
     Deadline,
 }
 
-/// One verification result of a commitment.
+/// One verification result of a commitment, its commitment and record named as `I` names
+/// them (D100).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Check {
+#[serde(bound = "")]
+pub struct Check<I: Ids = Text> {
     /// The commitment.
-    pub commitment_id: CompactString,
+    pub commitment_id: I::Key,
     /// Who verified it.
     pub checker: Checker,
     /// The method: `OFFSITE` for the automatic result, the inspector's record's `method`
@@ -1226,20 +1228,21 @@ pub struct Check {
     pub at: Ts,
     /// The record that decided it: the contradicting record (off-site `BROKEN`), the
     /// `PUBLISHED` record (off-site `NORMAL`) or the `VERIFIED` record.
-    pub record: Src,
+    pub record: I::Src,
 }
 
 /// What the commitment loop reads about one enterprise's commitments (D46).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum CommitmentEvent {
+#[serde(bound = "")]
+pub enum CommitmentEvent<I: Ids = Text> {
     /// A commitment with a `PUBLISHED` record in effect: its verification method is decided
     /// when it first appears.
-    Published(CompactString),
+    Published(I::Key),
     /// A verification result, which counts from its time `at`.
-    Checked(Check),
+    Checked(Check<I>),
 }
 
-impl CommitmentEvent {
+impl<I: Ids> CommitmentEvent<I> {
     /// The earliest logical time it can appear: a result not before it takes effect.
     pub fn from(&self) -> Ts {
         match self {

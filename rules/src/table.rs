@@ -23,8 +23,8 @@ mod facts;
 mod statuses;
 
 pub use facts::{
-    enterprise_facts, fact_changes, record_facts, Changes, Context, FactChanges, Group, KindSet,
-    Packed, Ties,
+    enterprise_facts, fact_changes, record_facts, Changes, Context, Derived, FactChanges, Group,
+    KindSet, Packed, Ties,
 };
 pub use statuses::{enterprise_steps, Steps};
 

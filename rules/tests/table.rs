@@ -11,13 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 mod common;
 
 use chrono::NaiveDate;
-use generator::ops::{log_of, op, op_crowded, op_in, Op};
+use generator::ops::{log_of, op, op_crowded, op_in, op_near, Op};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use rules::catalogue::{Catalogue, RepairFlag, ROWS};
 use rules::event::{Body, Feed, RegStatus, TaxGrade};
-use rules::fact::{derive, Fact, Ids, Overdue, PersonScore, Src, What};
+use rules::fact::{
+    commitment_events, derive, Check, CommitmentEvent, Fact, Ids, Overdue, PersonScore, Src, What,
+};
 use rules::indicators::{local, local_by, Local};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
@@ -41,6 +43,10 @@ const SEED: Seed = Seed(0x5eed_2026_1206);
 const LINKED: &[u8] = &[
     0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 28, 33, 34, 35, 36, 37, 38, 39, 40, 41,
 ];
+
+/// Commitments published, verified (often to RECTIFY, with a deadline 21 days on) and
+/// rectified at midnight, within a month: rectifications tie, and fall on deadlines.
+const COMMITTED: &[u8] = &[27, 32, 42];
 
 /// The lifecycle of one enterprise in a form both sides give: by record fingerprint,
 /// payments sorted, revocations by the latest revoking event time.
@@ -170,6 +176,22 @@ fn packed(fact: &Fact) -> Fact<Packed> {
     }
 }
 
+/// A reference commitment event in the table's names.
+fn packed_event(e: &CommitmentEvent) -> CommitmentEvent<Packed> {
+    let cid = |id: &str| SEED.business_key(Feed::Cmt, id);
+    match e {
+        CommitmentEvent::Published(id) => CommitmentEvent::Published(cid(id)),
+        CommitmentEvent::Checked(c) => CommitmentEvent::Checked(Check {
+            commitment_id: cid(&c.commitment_id),
+            checker: c.checker,
+            method: c.method,
+            result: c.result,
+            at: c.at,
+            record: SEED.record(c.record.0, &c.record.1),
+        }),
+    }
+}
+
 /// One enterprise's visible versions, its winners and its table.
 struct Enterprise<'a> {
     own: Uscc,
@@ -180,6 +202,8 @@ struct Enterprise<'a> {
     facts: BTreeMap<Fact<Packed>, usize>,
     /// The status steps its changes add up to.
     steps: BTreeMap<(u64, Step), usize>,
+    /// The commitment events its changes add up to.
+    events: BTreeMap<CommitmentEvent<Packed>, usize>,
     /// Every winner's event id, for ties on both times.
     ids: BTreeMap<u64, &'a str>,
 }
@@ -239,6 +263,7 @@ impl<'a> Enterprise<'a> {
         let changed = fact_changes(&mut self.facts_table, &changes, &cx)
             .map_err(|e| TestCaseError::fail(format!("fact changes failed: {e}")))?;
         add_up(&mut self.steps, changed.steps)?;
+        add_up(&mut self.events, changed.events)?;
         add_up(&mut self.facts, changed.facts)?;
         let before: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
         let deltas = self
@@ -268,7 +293,18 @@ impl<'a> Enterprise<'a> {
         let mut facts: Vec<Fact<Packed>> = derive(&resolved, cat).iter().map(packed).collect();
         facts.sort();
         let got = enterprise_facts(&self.table, &cx);
-        prop_assert_eq!(&got, &facts);
+        prop_assert_eq!(&got.facts, &facts);
+        // The commitment events, from scratch and kept by the changes.
+        let mut events: Vec<CommitmentEvent<Packed>> = commitment_events(&resolved, cat)
+            .iter()
+            .map(packed_event)
+            .collect();
+        events.sort();
+        events.dedup();
+        prop_assert_eq!(&got.events, &events, "commitment events");
+        let kept: Vec<CommitmentEvent<Packed>> = self.events.keys().cloned().collect();
+        prop_assert!(self.events.values().all(|n| *n == 1));
+        prop_assert_eq!(&kept, &events, "commitment events kept by the changes");
         let ids = &self.ids;
         // The facts kept by the changes alone are the same.
         let kept: Vec<Fact<Packed>> = self
@@ -438,6 +474,7 @@ fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestC
                 facts_table: Table::default(),
                 facts: BTreeMap::new(),
                 steps: BTreeMap::new(),
+                events: BTreeMap::new(),
                 ids: BTreeMap::new(),
             });
         let mut vs = e.versions.get(&id(a)).cloned().unwrap_or_default();
@@ -488,6 +525,14 @@ proptest! {
         check(&log_of(&ops), &leave, &Catalogue::embedded())?;
     }
 
+    #[test]
+    fn the_table_equals_the_lifecycle_where_commitments_crowd(
+        ops in proptest::collection::vec(op_near(COMMITTED, 30), 1..60),
+        leave in proptest::collection::vec(any::<usize>(), 30),
+    ) {
+        check(&log_of(&ops), &leave, &Catalogue::embedded())?;
+    }
+
     /// A record packs into 48 bytes and back unchanged, also when its times lie before
     /// 2000 or after 2136, or its dates outside 2000–2179 (then it spills to the overflow
     /// list).
@@ -532,8 +577,20 @@ proptest! {
 fn a_long_stream_reaches_every_case() {
     let cat = Catalogue::embedded();
     let mut runner = TestRunner::deterministic();
-    let ops: Vec<Op> = (0..3000)
-        .map(|_| op().new_tree(&mut runner).expect("an op").current())
+    // A penalty repaired ten days later, before its minimum publicity ends, then random
+    // operations.
+    let at = |template: u8, day: i64, id: u8| Op {
+        ent: 0,
+        template,
+        day,
+        lag_secs: 60,
+        id,
+        version: 1,
+        other: 0,
+    };
+    let ops: Vec<Op> = [at(0, 100, 0), at(28, 110, 1)]
+        .into_iter()
+        .chain((0..3000).map(|_| op().new_tree(&mut runner).expect("an op").current()))
         .collect();
     let log = log_of(&ops);
     let mut seen = Canon::default();

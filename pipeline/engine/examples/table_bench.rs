@@ -126,7 +126,7 @@ fn main() {
                 }
                 Mode::Scratch => {
                     table.update(&changes, &cat).expect("no collision");
-                    derived = enterprise_facts(table, &cx(s.ent)).len() as isize;
+                    derived = enterprise_facts(table, &cx(s.ent)).facts.len() as isize;
                 }
                 Mode::Changes => {
                     let c = fact_changes(table, &changes, &cx(s.ent)).expect("no collision");
@@ -173,7 +173,7 @@ fn main() {
         let (s, tables, _, _) = table_run(Mode::Scratch);
         table_f.push(s);
         let from_scratch: usize = (0..tables.len())
-            .map(|e| enterprise_facts(&tables[e], &cx(e)).len())
+            .map(|e| enterprise_facts(&tables[e], &cx(e)).facts.len())
             .sum();
         drop(tables);
         let (s, _, _) = resolve_run(true);

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// How many enterprises the operations spread over.
 pub const ENTERPRISES: u8 = 3;
 /// How many record templates [`record`] has.
-pub const TEMPLATES: u8 = 43;
+pub const TEMPLATES: u8 = 44;
 
 /// The USCC of enterprise `n`.
 pub fn code(n: u8) -> String {
@@ -319,6 +319,15 @@ pub fn record(op: &Op) -> Option<Accepted> {
             format!("tx{n}"),
             json!({"period": format!("{}-{:02}", 2021 + i32::from(o % 3), 1 + (op.day % 12)), "amount_fen": i64::from(n % 2) * 1_000}),
         ),
+        // A rectification at midnight: on a RECTIFY's deadline (the end of its
+        // `rectify_deadline` date) when it falls there, and tied with another of the same
+        // commitment on the same day.
+        42 => (
+            "CMT",
+            "RECTIFIED",
+            format!("cr{n}"),
+            json!({"commitment_id": format!("K{o}"), "event_time": format_rfc3339(et - 3600)}),
+        ),
         // The pipeline's own scheduling records come back like any other input.
         _ => (
             "CMT",
@@ -369,12 +378,24 @@ pub fn op_in(templates: &'static [u8]) -> impl Strategy<Value = Op> {
 /// hour later: records tie on event time, and on event and ingest time, all the time.
 #[cfg(feature = "proptest")]
 pub fn op_crowded() -> impl Strategy<Value = Op> {
+    op_of(Just(0), 0..TEMPLATES, 0i64..14, at_once_or_later())
+}
+
+/// Operations of one enterprise over the given templates within `days` days, ingested at
+/// once or an hour later.
+#[cfg(feature = "proptest")]
+pub fn op_near(templates: &'static [u8], days: i64) -> impl Strategy<Value = Op> {
     op_of(
         Just(0),
-        0..TEMPLATES,
-        0i64..14,
-        proptest::sample::select(&[0, 3600][..]),
+        proptest::sample::select(templates),
+        0..days,
+        at_once_or_later(),
     )
+}
+
+#[cfg(feature = "proptest")]
+fn at_once_or_later() -> impl Strategy<Value = i64> {
+    proptest::sample::select(&[0, 3600][..])
 }
 
 #[cfg(feature = "proptest")]

@@ -21,12 +21,12 @@ use crate::catalogue::Catalogue;
 use crate::event::{
     ChangeField, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed, FinKind, InspResult,
     JudKind, JudRole, ListType, PcsKind, PenKind, PerKind, PersonRole, RegKind, RegStatus,
-    TaxGrade, TaxKind,
+    TaxGrade, TaxKind, VerifyMethod,
 };
 use crate::fact::{
     annual_steps, arrears_steps, enforcement_steps, firm_age_steps, negative_until, overdue_steps,
-    period_steps, publicity_end_of, valid_until, verification_steps, CaseStep, Fact, Ids,
-    PersonScore, What,
+    period_steps, publicity_end_of, rectify_window, valid_until, verification_steps, CaseStep,
+    Check, Checker, CommitmentEvent, Fact, Ids, PersonScore, What,
 };
 use crate::lifecycle::Ending;
 use crate::status::Step;
@@ -496,7 +496,8 @@ impl Context<'_> {
     }
 
     /// The facts of one group.
-    fn group_facts(&self, table: &Viewed<'_>, group: Group, facts: &mut Vec<Fact<Packed>>) {
+    fn group_facts(&self, table: &Viewed<'_>, group: Group, out: &mut Derived) {
+        let facts = &mut out.facts;
         let (seed, cat) = (self.seed, self.cat);
         // The records in effect among a group's rows.
         fn in_effect(rows: &[Row]) -> Vec<&Row> {
@@ -604,7 +605,7 @@ impl Context<'_> {
                         .push(r);
                 }
                 for (cid, recs) in &commitments {
-                    commitment(facts, (*cid, recs), &records, (seed, self.ties), cat);
+                    commitment(out, (*cid, recs), &records, (seed, self.ties), cat);
                 }
             }
         }
@@ -612,8 +613,9 @@ impl Context<'_> {
 }
 
 /// Every fact of an enterprise's table: [`record_facts`] of each record and the facts of
-/// each [`Group`] its records form, as [`crate::fact::derive`] gives them (D95–D97).
-pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Vec<Fact<Packed>> {
+/// each [`Group`] its records form, as [`crate::fact::derive`] gives them (D95–D97), and
+/// its commitment events, as [`crate::fact::commitment_events`] gives them (D100).
+pub fn enterprise_facts(table: &Table, cx: &Context<'_>) -> Derived {
     let mut groups = vec![Group::Establishment];
     let mut rids = Vec::with_capacity(table.len());
     for f in table.iter() {
@@ -642,28 +644,39 @@ impl Viewed<'_> {
     }
 }
 
-/// The facts of the records `rids` and of `groups`, sorted, and the views of those records
-/// (by fingerprint).
+/// What an enterprise's records derive: facts and commitment events, each sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// The facts (D95–D97).
+    pub facts: Vec<Fact<Packed>>,
+    /// The published commitments and verification results (D100).
+    pub events: Vec<CommitmentEvent<Packed>>,
+}
+
+/// What the records `rids` and `groups` derive, and the views of those records (by
+/// fingerprint).
 fn unit_facts(
     table: &Table,
     rids: &[u64],
     groups: &[Group],
     cx: &Context<'_>,
-) -> (Vec<Fact<Packed>>, Vec<(u64, View)>) {
-    let mut facts = Vec::new();
+) -> (Derived, Vec<(u64, View)>) {
+    let mut out = Derived::default();
     let mut views = Vec::with_capacity(rids.len());
     for f in rids.iter().filter_map(|rid| table.get(*rid)) {
         let view = table.view(&f, cx.cat);
-        record_facts(&f, &view, cx.own, cx.seed, cx.cat, &mut facts);
+        record_facts(&f, &view, cx.own, cx.seed, cx.cat, &mut out.facts);
         views.push((f.rid, view));
     }
     views.sort_unstable_by_key(|(rid, _)| *rid);
     let table = Viewed { table, views };
     for g in groups {
-        cx.group_facts(&table, *g, &mut facts);
+        cx.group_facts(&table, *g, &mut out);
     }
-    facts.sort();
-    (facts, table.views)
+    out.facts.sort();
+    out.events.sort();
+    out.events.dedup();
+    (out, table.views)
 }
 
 /// What ends and what begins with a change.
@@ -717,6 +730,8 @@ pub struct FactChanges {
     pub facts: Changes<Fact<Packed>>,
     /// The status steps that end and begin, sorted.
     pub steps: Changes<(u64, Step)>,
+    /// The commitment events that end and begin, sorted (D100).
+    pub events: Changes<CommitmentEvent<Packed>>,
 }
 
 /// Applies `changes` to `table` as [`Table::update`] does and returns what they did to the
@@ -757,7 +772,8 @@ pub fn fact_changes(
     let (after, views) = unit_facts(table, &touched, &groups, cx);
     let bases_after = bases(table, views);
     let mut out = FactChanges::default();
-    out.facts.extend_difference(&before, &after);
+    out.facts.extend_difference(&before.facts, &after.facts);
+    out.events.extend_difference(&before.events, &after.events);
 
     // The records whose steps may change: those whose view or facts changed.
     let mut srcs = touched.clone();
@@ -785,7 +801,11 @@ pub fn fact_changes(
     rest_groups.dedup();
     rest_groups.retain(|g| groups.binary_search(g).is_err());
     let (rest, _) = unit_facts(table, &rest_rids, &rest_groups, cx);
-    let (rest, before, after) = (facts_ends(&rest), facts_ends(&before), facts_ends(&after));
+    let (rest, before, after) = (
+        facts_ends(&rest.facts),
+        facts_ends(&before.facts),
+        facts_ends(&after.facts),
+    );
     let basis = |bases: &[(u64, Basis)], rid: u64| {
         bases
             .binary_search_by_key(&rid, |(r, _)| *r)
@@ -957,9 +977,62 @@ fn obligations(facts: &mut Vec<Fact<Packed>>, rows: &[Row], records: &[&Row], ca
     }
 }
 
-/// Rows 27–29 and 33 from the CMT records of one commitment (in the "latest" order).
+/// An inspector's result `r` of commitment `cid` (D46): the result, and a `RECTIFY`'s
+/// outcome (`NORMAL` at the first `RECTIFIED` before the deadline, by the least event id
+/// among those at that time, else `BROKEN` at the deadline).
+fn inspected_events(
+    events: &mut Vec<CommitmentEvent<Packed>>,
+    (cid, r, result): (u64, &Row, CmtResult),
+    recs: &[&Row],
+    ties: Ties<'_>,
+    w: &crate::catalogue::Windows,
+) {
+    let et = r.f.event_time;
+    let check = |checker, method, result, at, record| {
+        CommitmentEvent::Checked(Check {
+            commitment_id: cid,
+            checker,
+            method,
+            result,
+            at,
+            record,
+        })
+    };
+    let method = decode(VerifyMethod::ALL, r.f.x >> 8 & 15);
+    events.push(check(Checker::Inspector, method, result, et, r.f.rid));
+    if result != CmtResult::Rectify {
+        return;
+    }
+    let fixes: Vec<&Row> = recs
+        .iter()
+        .copied()
+        .filter(|x| x.f.kind.typed() == Typed::Cmt(CmtKind::Rectified))
+        .collect();
+    let times: Vec<Ts> = fixes.iter().map(|x| x.f.event_time).collect();
+    let (deadline, fixed) = rectify_window(et, r.f.dates[1], &times, w);
+    events.push(if fixed < deadline {
+        let by = fixes
+            .iter()
+            .filter(|x| x.f.event_time == fixed)
+            .map(|x| x.f.rid)
+            .min_by(|a, b| ties(*a, *b))
+            .unwrap_or(r.f.rid);
+        check(Checker::Rectified, None, CmtResult::Normal, fixed, by)
+    } else {
+        check(
+            Checker::Deadline,
+            None,
+            CmtResult::Broken,
+            deadline,
+            r.f.rid,
+        )
+    });
+}
+
+/// Rows 27–29 and 33 from the CMT records of one commitment (in the "latest" order), and
+/// its commitment events (D100).
 fn commitment(
-    facts: &mut Vec<Fact<Packed>>,
+    Derived { facts, events }: &mut Derived,
     (cid, recs): (u64, &[&Row]),
     records: &[&Row],
     (seed, ties): (Seed, Ties<'_>),
@@ -980,6 +1053,9 @@ fn commitment(
     };
     for r in recs.iter().copied().filter(|r| kind(r, CmtKind::Verified)) {
         let result = decode(CmtResult::ALL, r.f.x >> 4 & 15);
+        if let Some(result) = result {
+            inspected_events(events, (cid, r, result), recs, ties, w);
+        }
         let mut out = out_of(r, facts);
         verification_steps(
             (r.f.event_time, result),
@@ -1024,6 +1100,19 @@ fn commitment(
             Some(x) => (false, x.f.event_time, x),
             None => (true, valid, p),
         };
+        events.push(CommitmentEvent::Published(cid));
+        events.push(CommitmentEvent::Checked(Check {
+            commitment_id: cid,
+            checker: Checker::Offsite,
+            method: Some(VerifyMethod::Offsite),
+            result: if normal {
+                CmtResult::Normal
+            } else {
+                CmtResult::Broken
+            },
+            at,
+            record: x.f.rid,
+        }));
         if !normal {
             note_broken(at, x);
         }
