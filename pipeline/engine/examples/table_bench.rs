@@ -1,14 +1,15 @@
-//! Engine v2's record table against the present lifecycle (D93, D94, D99): a generated history's
+//! Engine v2's record table against the present lifecycle (D93, D94, D99, D100): a generated history's
 //! winning records enter each enterprise's `rules::table::Table` one change at a time
 //! (`Table::update`, which returns the records whose lifecycle view changed), against
 //! `rules::lifecycle::resolve_enterprise` over the enterprise's winners after each change
 //! (what an engine without parts does; the present engine does it per part, D65, and
 //! derives the facts on top). The identity stage's winners are computed first and not
 //! timed; so is `Fields::of`, which is timed on its own. Then the facts: after each change
-//! `fact::derive` and `status::of_enterprise` over the resolution, against
-//! `table::enterprise_facts` from scratch and against `table::fact_changes` (only the
-//! records and groups a change reaches, and the status steps of the records whose view or
-//! facts changed; the facts its changes add up to are checked against those from scratch).
+//! `fact::derive`, `status::of_enterprise` and `fact::commitment_events` over the
+//! resolution, against `table::enterprise_facts` from scratch and against
+//! `table::fact_changes` (only the records and groups a change reaches, and the status
+//! steps of the records whose view or facts changed; the facts its changes add up to are
+//! checked against those from scratch).
 //!
 //! ```sh
 //! cargo run --release -p engine --example table_bench -- 20000 1 30   # ENTERPRISES YEARS [DAYS]
@@ -25,7 +26,7 @@ use std::time::Instant;
 
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
-use rules::fact::derive;
+use rules::fact::{commitment_events, derive};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted};
 use rules::status::of_enterprise;
 use rules::table::{enterprise_facts, fact_changes, Context, Fields, KindSet, Seed, Table};
@@ -154,7 +155,9 @@ fn main() {
             known += usize::from(resolved.is_known());
             if facts {
                 let facts = derive(&resolved, &cat);
-                derived = facts.len() + of_enterprise(&resolved, &facts).len();
+                derived = facts.len()
+                    + of_enterprise(&resolved, &facts).len()
+                    + commitment_events(&resolved, &cat).len();
             }
         }
         (t.elapsed().as_secs_f64(), known, derived)
@@ -194,7 +197,7 @@ fn main() {
     let (table_f_us, derive_f_us) = (per(median(table_f)), per(median(derive_f)));
     let changes_us = per(median(changes_f));
     println!(
-        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | resolve + derive + statuses {derive_f_us:.3} µs | table + facts from scratch {table_f_us:.3} µs | fact and status changes {changes_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
+        "| {enterprises} × {years} y{} | {} records, {} winner changes, {deltas} deltas | Fields::of {fields_us:.3} µs | table {table_us:.3} µs | resolve {resolve_us:.3} µs | {:.1}× | resolve + derive + statuses + events {derive_f_us:.3} µs | table + facts from scratch {table_f_us:.3} µs | fact, status and event changes {changes_us:.3} µs | {:.1}× | {:.1} B per record | {spilled} spilled | peak {} MiB |",
         days.map_or(String::new(), |d| format!(" ({d} days)")),
         log.len(),
         steps.len(),
