@@ -149,6 +149,7 @@ impl Kind {
     }
 
     /// The feed.
+    #[inline]
     pub fn feed(self) -> Feed {
         Feed::ALL[usize::from(self.0 >> 4)]
     }
@@ -159,6 +160,7 @@ impl Kind {
     }
 
     /// The kind as its feed's enum.
+    #[inline]
     pub fn typed(self) -> Typed {
         let i = usize::from(self.0 & 15);
         match self.feed() {

@@ -36,8 +36,15 @@ use crate::uscc::Uscc;
 use super::statuses::{end_of, facts_ends, steps, Basis};
 use super::{decode, from_signed, to_signed, Fields, Kind, Seed, Table, TableError, Typed, View};
 
-/// `REG.ESTABLISHED`.
+/// The kinds the groups select their members by, as bytes: compared without decoding.
 const ESTABLISHED: Kind = Kind::of_typed(Typed::Reg(RegKind::Established));
+const ANNUAL_REPORT: Kind = Kind::of_typed(Typed::Reg(RegKind::AnnualReport));
+const DECLARED: Kind = Kind::of_typed(Typed::Tax(TaxKind::Declared));
+const INSURED: Kind = Kind::of_typed(Typed::Tax(TaxKind::SocialInsurance));
+const PAID: Kind = Kind::of_typed(Typed::Tax(TaxKind::Paid));
+const OVERDUE_LISTED: Kind = Kind::of_typed(Typed::Fin(FinKind::OverdueListed));
+const OVERDUE_UPDATED: Kind = Kind::of_typed(Typed::Fin(FinKind::OverdueUpdated));
+const SUSPICIOUS: Kind = Kind::of_typed(Typed::Fin(FinKind::SuspiciousAccount));
 
 /// Facts named by fingerprints and packed codes: engine v2's (D95). A key is a fingerprint
 /// by the table's [`Seed`], another enterprise its packed [`Uscc`], the source record its
@@ -523,12 +530,8 @@ impl Context<'_> {
                 }
             }
             Group::Period(declared, p) => {
-                let kind = Typed::Tax(if declared {
-                    TaxKind::Declared
-                } else {
-                    TaxKind::SocialInsurance
-                });
-                let rows = self.rows(table, |k| k.typed() == kind, |f| f.period() == Some(p));
+                let kind = if declared { DECLARED } else { INSURED };
+                let rows = self.rows(table, |k| k == kind, |f| f.period() == Some(p));
                 if let Some(latest) = in_effect(&rows).last() {
                     period_facts(facts, latest, p, declared);
                 }
@@ -546,12 +549,7 @@ impl Context<'_> {
             Group::Loan(k) => {
                 let rows = self.rows(
                     table,
-                    |kind| {
-                        matches!(
-                            kind.typed(),
-                            Typed::Fin(FinKind::OverdueListed | FinKind::OverdueUpdated)
-                        )
-                    },
+                    |kind| kind == OVERDUE_LISTED || kind == OVERDUE_UPDATED,
                     |f| f.key_or_empty(seed) == k,
                 );
                 overdue(facts, k, &in_effect(&rows));
@@ -559,22 +557,16 @@ impl Context<'_> {
             Group::Account(k) => {
                 let rows = self.rows(
                     table,
-                    |kind| kind.typed() == Typed::Fin(FinKind::SuspiciousAccount),
+                    |kind| kind == SUSPICIOUS,
                     |f| f.key_or_empty(seed) == k,
                 );
                 suspicious(facts, k, &in_effect(&rows), cat);
             }
             Group::Year(y) => {
-                let reads = |k: Kind| {
-                    matches!(
-                        k.typed(),
-                        Typed::Reg(RegKind::AnnualReport)
-                            | Typed::Tax(TaxKind::Paid | TaxKind::SocialInsurance)
-                    )
-                };
+                let reads = |k: Kind| k == ANNUAL_REPORT || k == PAID || k == INSURED;
                 let rows = self.rows(table, reads, |f| {
-                    let year = match f.kind.typed() {
-                        Typed::Reg(_) => f.b.and_then(|b| i32::try_from(to_signed(b)).ok()),
+                    let year = match f.kind {
+                        ANNUAL_REPORT => f.b.and_then(|b| i32::try_from(to_signed(b)).ok()),
                         _ => f
                             .period()
                             .and_then(|p| i32::try_from(p).ok())
@@ -583,10 +575,7 @@ impl Context<'_> {
                     year == Some(y)
                 });
                 let records = in_effect(&rows);
-                for r in records
-                    .iter()
-                    .filter(|r| r.f.kind.typed() == Typed::Reg(RegKind::AnnualReport))
-                {
+                for r in records.iter().filter(|r| r.f.kind == ANNUAL_REPORT) {
                     annual_report(facts, r, &records);
                 }
             }

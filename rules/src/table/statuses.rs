@@ -17,7 +17,7 @@ pub type Steps = Vec<(u64, Step)>;
 
 /// What a record's steps read of the lifecycle: its view and, for a repair, when the last
 /// revocation in time revoked it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) struct Basis {
     view: View,
     revoked_at: Option<Ts>,
@@ -27,12 +27,12 @@ impl Table {
     /// What record `f`'s steps read, given its view.
     pub(super) fn basis(&self, f: &Fields, view: View, hold: Ts) -> Basis {
         let revoked_at = match &view {
-            View::Repair(r) if r.revoked => self
+            View::Repair(repair) if repair.revoked => self
                 .links()
-                .filter(|r| {
-                    r.is_revocation() && r.b == Some(f.rid) && f.v <= r.v.saturating_add(hold)
+                .filter(|x| {
+                    x.is_revocation() && x.b == Some(f.rid) && f.v <= x.v.saturating_add(hold)
                 })
-                .map(|r| r.event_time)
+                .map(|x| x.event_time)
                 .max(),
             _ => None,
         };
