@@ -1,6 +1,6 @@
 //! Facts: what the indicators read, each with the interval of event time in which it holds.
 //!
-//! [`derive`] turns one enterprise's resolved records into facts. Every time-dependence of
+//! [`derive()`] turns one enterprise's resolved records into facts. Every time-dependence of
 //! the model (windows, publicity periods, deadlines, overdue days growing, firm age, the
 //! 1 July annual-report date, staleness) is an interval boundary here, so the indicators
 //! are a pure function of the facts active at `t`. The pipeline turns a fact derived at
@@ -29,7 +29,7 @@ pub type Src = (Feed, CompactString);
 /// How a fact names what lies outside its own record: a key (a commitment, a loan, an
 /// account, a person), another enterprise, a place, and its source record. The reference
 /// names them by their texts ([`Text`]); engine v2's record table by fingerprints and
-/// packed codes ([`Packed`], D95).
+/// packed codes ([`crate::table::Packed`], D95).
 pub trait Ids: Clone + std::fmt::Debug + Ord + std::hash::Hash {
     /// A commitment, loan, account or person.
     type Key: Name;

@@ -12,8 +12,9 @@
 //!   became of one record from them, and [`Table::update`] applies a change and reports the
 //!   records whose [`View`] changed, with the old and new views: the deltas the engine
 //!   hands on, instead of resolving the enterprise's whole history again.
-//! - `facts` derives the facts from the fields and views, and what a change does to them
-//!   ([`fact_changes`]).
+//! - `facts` derives the facts and the commitment events from the fields and views, and
+//!   what a change does to them and to the records' status steps ([`fact_changes`]);
+//!   `statuses` gives the steps (D99, D100).
 //!
 //! [`crate::lifecycle::resolve_enterprise`] and [`crate::fact::derive`] stay the reference:
 //! `tests/table.rs` checks that the views and facts equal theirs, and that the reported
@@ -532,7 +533,7 @@ const WITH_INDUSTRY: u8 = 128;
 
 /// A record packed in 48 bytes (D92): times as `u32` seconds from 2000, dates as `u16`
 /// days from 2000 in `b` (a kind with dates has no other `b`). A record with a time or a
-/// date outside that range, or with both dates and `b`, is [`SPILLED`]: only its
+/// date outside that range, or with both dates and `b`, is spilled: only its
 /// fingerprint and kind are here, its fields in the table's overflow list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
