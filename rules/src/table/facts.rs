@@ -789,7 +789,9 @@ pub fn fact_changes(
     rest_groups.sort();
     rest_groups.dedup();
     rest_groups.retain(|g| groups.binary_search(g).is_err());
-    let (rest, _) = unit_facts(table, &rest_rids, &rest_groups, cx);
+    let (rest, views) = unit_facts(table, &rest_rids, &rest_groups, cx);
+    // The untouched records' views, which the change left as they were.
+    let bases_rest = bases(table, views);
     let (rest, before, after) = (
         facts_ends(&rest.facts),
         facts_ends(&before.facts),
@@ -802,12 +804,9 @@ pub fn fact_changes(
             .map(|i| bases[i].1.clone())
     };
     for rid in srcs {
-        let (b, a) = if touched.contains(&rid) {
-            (basis(&bases_before, rid), basis(&bases_after, rid))
-        } else {
-            let Some(f) = table.get(rid) else { continue };
-            let b = table.basis(&f, table.view(&f, cx.cat), hold);
-            (Some(b.clone()), Some(b))
+        let (b, a) = match basis(&bases_rest, rid) {
+            Some(b) => (Some(b.clone()), Some(b)),
+            None => (basis(&bases_before, rid), basis(&bases_after, rid)),
         };
         let last = |ends: &[(u64, Ts)]| {
             end_of(ends, rid)
