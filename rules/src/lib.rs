@@ -15,6 +15,7 @@ pub mod part;
 mod raw;
 pub mod reference;
 pub mod reject;
+pub mod rename;
 pub mod schema;
 pub mod score;
 pub mod status;

@@ -550,7 +550,8 @@ pub fn resolve_enterprise<'a>(winners: &[&'a Accepted], cat: &Catalogue) -> Reso
     out
 }
 
-fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
+/// Record `a`'s dead letter for `reason`, from `at`.
+pub fn dead(a: &Accepted, reason: Reason, at: Ts) -> Dead {
     Dead {
         id: a.id(),
         version: a.event.version,

@@ -38,9 +38,9 @@ use crate::catalogue::{Catalogue, RepairAction, RepairFlag};
 use chrono::NaiveDate;
 
 use crate::event::{
-    Body, ChangeField, CloseReason, CmtKind, CmtResult, CommitmentType, DishonestyClass, Feed,
-    FinKind, InspKind, InspResult, JudKind, JudRole, ListKind, ListType, PcsKind, PenKind, PerKind,
-    PersonRole, RegKind, RegStatus, RprKind, TaxGrade, TaxKind, VerifyMethod,
+    Body, ChangeField, CloseReason, CmtKind, CmtResult, CommitmentType, DishonestyClass, Event,
+    Feed, FinKind, InspKind, InspResult, JudKind, JudRole, ListKind, ListType, PcsKind, PenKind,
+    PerKind, PersonRole, RegKind, RegStatus, RprKind, TaxGrade, TaxKind, VerifyMethod,
 };
 use crate::lifecycle::{business_key, paired_kinds, set_retracted, Accepted, Ending, Payment};
 use crate::reject::Reason;
@@ -68,6 +68,12 @@ impl Seed {
     /// The fingerprint of a business key of `feed` (a case, a loan, an account).
     pub fn business_key(self, feed: Feed, key: &str) -> u64 {
         self.hash(0x80 | feed_index(feed), key)
+    }
+
+    /// Another seed, for an enterprise whose records share a fingerprint under this one: its
+    /// table is built again under the next seed (D101).
+    pub fn next(self) -> Seed {
+        Seed(self.hash(0xff, "next seed"))
     }
 
     fn hash(self, tag: u8, text: &str) -> u64 {
@@ -278,6 +284,17 @@ pub struct Fields {
     pub place: u8,
 }
 
+/// The text a record's [`Fields::key`] fingerprints, for the kinds whose key is a text: a
+/// penalty decision, a court case, a loan, an account, a person or a commitment.
+pub fn key_text(e: &Event) -> Option<CompactString> {
+    match &e.body {
+        Body::Pen(p) => p.decision_no.clone(),
+        Body::Per(p) => p.person_hash.clone(),
+        Body::Cmt(c) => c.commitment_id.clone(),
+        _ => business_key(e),
+    }
+}
+
 fn code<T: PartialEq + Copy>(all: &[T], v: Option<T>) -> u16 {
     v.and_then(|v| all.iter().position(|x| *x == v))
         .and_then(|i| u16::try_from(i + 1).ok())
@@ -315,18 +332,16 @@ impl Fields {
             event_time: e.event_time,
             ingest_time: e.ingest_time,
             v: a.v,
-            key: business_key(e).map(|k| seed.business_key(feed, &k)),
+            key: key_text(e).map(|k| seed.business_key(feed, &k)),
             a: None,
             b: None,
             dates: [None; 3],
             x: 0,
             place: 0,
         };
-        let text = |t: &Option<CompactString>| t.as_deref().map(|t| seed.business_key(feed, t));
         let period = |p: Option<Period>| p.map(|p| from_signed(i64::from(p.0)));
         match &e.body {
             Body::Pen(p) => {
-                f.key = text(&p.decision_no);
                 f.a = Some(p.fine_fen.unwrap_or(0) + p.confiscation_fen.unwrap_or(0));
                 f.dates = [p.publicity_max_end, p.publicity_min_end, p.due_date];
                 f.x = code(DishonestyClass::ALL, p.dishonesty_class);
@@ -355,12 +370,7 @@ impl Fields {
                 f.b = x.overdue_days.map(from_signed);
             }
             Body::Reg(r) => {
-                f.place = if r.region_code.is_some() { REGION } else { 0 }
-                    | if r.industry_code.is_some() {
-                        INDUSTRY
-                    } else {
-                        0
-                    };
+                f.place = place(r.region_code.is_some(), r.industry_code.is_some());
                 match r.kind {
                     RegKind::Capital => {
                         f.a = r.registered_capital_fen;
@@ -387,7 +397,6 @@ impl Fields {
                 }
             }
             Body::Per(p) => {
-                f.key = text(&p.person_hash);
                 f.a = p.score;
                 f.b = p.scale_max.map(from_signed);
                 f.x = code(PersonRole::ALL, p.role);
@@ -397,7 +406,6 @@ impl Fields {
                 f.dates[0] = p.valid_until;
             }
             Body::Cmt(c) => {
-                f.key = text(&c.commitment_id);
                 f.a = c
                     .matter
                     .as_deref()
@@ -515,6 +523,12 @@ pub const REGION: u8 = 1;
 /// [`Fields::place`]: the record carries an industry code.
 pub const INDUSTRY: u8 = 2;
 
+/// [`Fields::place`] of a record that carries a region code or not, and an industry code or
+/// not.
+pub fn place(region: bool, industry: bool) -> u8 {
+    (u8::from(region) * REGION) | (u8::from(industry) * INDUSTRY)
+}
+
 /// Seconds from 2000-01-01T00:00:00Z: the packed times' origin.
 const EPOCH: Ts = 946_684_800;
 
@@ -627,8 +641,7 @@ impl Rec {
             b: on(B).then_some(self.b),
             dates,
             x: self.x,
-            place: if on(WITH_REGION) { REGION } else { 0 }
-                | if on(WITH_INDUSTRY) { INDUSTRY } else { 0 },
+            place: place(on(WITH_REGION), on(WITH_INDUSTRY)),
         }
     }
 }
@@ -668,6 +681,17 @@ pub enum View {
     Repair(Repair),
 }
 
+impl View {
+    /// The record's lifecycle dead letter, if it has one: why, and from when.
+    pub fn letter(&self) -> Option<(Reason, Ts)> {
+        match self {
+            View::Record { .. } => None,
+            View::Retraction { letter, .. } => *letter,
+            View::Repair(r) => r.letter.map(|at| (Reason::UnknownTarget, at)),
+        }
+    }
+}
+
 /// What became of a completed repair.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Repair {
@@ -681,6 +705,9 @@ pub struct Repair {
     /// unknown target) and the time.
     pub applied: Option<(Option<u64>, Ts)>,
 }
+
+/// Lifecycle dead letters as `(record, reason, time)`, by fingerprint.
+pub type Letters = Vec<(u64, Reason, Ts)>;
 
 /// One record's view before and after a change (`None`: not in the table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -988,6 +1015,16 @@ impl Table {
     /// Every record's view, by fingerprint: the lifecycle from scratch.
     pub fn views(&self, cat: &Catalogue) -> Vec<(u64, View)> {
         self.iter().map(|f| (f.rid, self.view(&f, cat))).collect()
+    }
+
+    /// Every lifecycle dead letter, by fingerprint: `(record, reason, time)`.
+    pub fn letters(&self, cat: &Catalogue) -> Letters {
+        self.iter()
+            .filter_map(|f| {
+                let (reason, at) = self.view(&f, cat).letter()?;
+                Some((f.rid, reason, at))
+            })
+            .collect()
     }
 
     /// Whether the enterprise is known: it has a record in effect or an applied repair

@@ -17,16 +17,15 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use rules::catalogue::{Catalogue, RepairFlag, ROWS};
 use rules::event::{Body, Feed, RegStatus, TaxGrade};
-use rules::fact::{
-    commitment_events, derive, Check, CommitmentEvent, Fact, Ids, Overdue, PersonScore, Src, What,
-};
+use rules::fact::{commitment_events, derive, CommitmentEvent, Fact, Ids, Place, Src, Text};
 use rules::indicators::{local, local_by, Local};
 use rules::lifecycle::{resolve_enterprise, resolve_versions, Accepted, Ending, Resolved};
 use rules::reject::Reason;
+use rules::rename::{self, Rename};
 use rules::status::{of_enterprise, Step};
 use rules::table::{
-    enterprise_facts, enterprise_steps, fact_changes, Changes, Context, Delta, Fields, KindSet,
-    Packed, Seed, Table, TableError, View, INDUSTRY, REGION,
+    enterprise_facts, enterprise_steps, fact_changes, place, Changes, Context, Delta, Fields,
+    KindSet, Packed, Seed, Table, TableError, View,
 };
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -100,6 +99,7 @@ fn of_reference(res: &Resolved<'_>) -> Canon {
 fn of_table(table: &Table, cat: &Catalogue) -> Canon {
     let mut c = Canon {
         known: table.is_known(cat),
+        letters: table.letters(cat).into_iter().collect(),
         ..Canon::default()
     };
     for (rid, view) in table.views(cat) {
@@ -108,10 +108,7 @@ fn of_table(table: &Table, cat: &Catalogue) -> Canon {
                 let pays = payments.iter().map(|p| (p.at, p.amount_fen)).collect();
                 c.records.insert(rid, (ending, pays));
             }
-            View::Retraction { letter, revokes } => {
-                if let Some((reason, at)) = letter {
-                    c.letters.insert((rid, reason, at));
-                }
+            View::Retraction { revokes, .. } => {
                 if let Some(p) = revokes {
                     let t = table.get(rid).expect("a viewed record").event_time;
                     let latest = c.revoked.entry(p).or_insert(t);
@@ -119,9 +116,6 @@ fn of_table(table: &Table, cat: &Catalogue) -> Canon {
                 }
             }
             View::Repair(r) => {
-                if let Some(at) = r.letter {
-                    c.letters.insert((rid, Reason::UnknownTarget, at));
-                }
                 if let Some((target, at)) = r.applied {
                     c.repairs.insert((rid, target, at));
                 }
@@ -132,64 +126,36 @@ fn of_table(table: &Table, cat: &Catalogue) -> Canon {
     c
 }
 
-/// A reference fact in the table's names: keys as fingerprints, enterprises as packed
-/// codes, the source as its record's fingerprint.
-fn packed(fact: &Fact) -> Fact<Packed> {
-    let key = |feed: Feed, k: &str| SEED.business_key(feed, k);
-    let what = match &fact.what {
-        What::CmtBroken(cid) => What::CmtBroken(key(Feed::Cmt, cid)),
-        What::Suspicious(account) => What::Suspicious(key(Feed::Fin, account)),
-        What::Overdue(o) => What::Overdue(Box::new(Overdue {
-            loan: key(Feed::Fin, &o.loan),
-            band: o.band,
-            amount: o.amount,
-        })),
-        What::PersonScore(p) => What::PersonScore(Box::new(PersonScore {
-            person: key(Feed::Per, &p.person),
-            score: p.score,
-            scale_max: p.scale_max,
-        })),
-        What::PersonDishonest(p) => What::PersonDishonest(key(Feed::Per, p)),
-        What::LegalRep(p) => What::LegalRep(key(Feed::Per, p)),
-        What::Shareholder { uscc, bp } => What::Shareholder {
-            uscc: Uscc::admitted(uscc),
-            bp: *bp,
-        },
-        What::Investment { uscc, bp } => What::Investment {
-            uscc: Uscc::admitted(uscc),
-            bp: *bp,
-        },
-        What::Place(p) => What::Place(
-            if p.region.is_some() { REGION } else { 0 }
-                | if p.industry.is_some() { INDUSTRY } else { 0 },
-        ),
-        // The other kinds name nothing outside their record: the same value.
-        w => serde_json::from_value(serde_json::to_value(w).expect("a fact serializes"))
-            .expect("the same shape"),
-    };
-    Fact {
-        what,
-        start: fact.start,
-        end: fact.end,
-        order: fact.order,
-        src: SEED.record(fact.src.0, &fact.src.1),
+/// The reference's names as the table's: keys as fingerprints, enterprises as packed
+/// codes, a place as the codes its record carries, the source as its record's fingerprint.
+struct ToPacked;
+
+impl Rename<Text, Packed> for ToPacked {
+    fn key(&self, key: &CompactString, feed: Feed, _: Option<&Src>) -> u64 {
+        SEED.business_key(feed, key)
     }
+
+    fn firm(&self, firm: &CompactString) -> Uscc {
+        Uscc::admitted(firm)
+    }
+
+    fn place(&self, p: &Box<Place>, _: &Src) -> u8 {
+        place(p.region.is_some(), p.industry.is_some())
+    }
+
+    fn src(&self, src: &Src) -> u64 {
+        SEED.record(src.0, &src.1)
+    }
+}
+
+/// A reference fact in the table's names.
+fn packed(fact: &Fact) -> Fact<Packed> {
+    rename::fact(fact, &ToPacked)
 }
 
 /// A reference commitment event in the table's names.
 fn packed_event(e: &CommitmentEvent) -> CommitmentEvent<Packed> {
-    let cid = |id: &str| SEED.business_key(Feed::Cmt, id);
-    match e {
-        CommitmentEvent::Published(id) => CommitmentEvent::Published(cid(id)),
-        CommitmentEvent::Checked(c) => CommitmentEvent::Checked(Check {
-            commitment_id: cid(&c.commitment_id),
-            checker: c.checker,
-            method: c.method,
-            result: c.result,
-            at: c.at,
-            record: SEED.record(c.record.0, &c.record.1),
-        }),
-    }
+    rename::event(e, &ToPacked)
 }
 
 /// One enterprise's visible versions, its winners and its table.
@@ -204,6 +170,8 @@ struct Enterprise<'a> {
     steps: BTreeMap<(u64, Step), usize>,
     /// The commitment events its changes add up to.
     events: BTreeMap<CommitmentEvent<Packed>, usize>,
+    /// The dead letters its changes add up to.
+    letters: BTreeMap<(u64, Reason, Ts), usize>,
     /// Every winner's event id, for ties on both times.
     ids: BTreeMap<u64, &'a str>,
 }
@@ -264,6 +232,7 @@ impl<'a> Enterprise<'a> {
             .map_err(|e| TestCaseError::fail(format!("fact changes failed: {e}")))?;
         add_up(&mut self.steps, changed.steps)?;
         add_up(&mut self.events, changed.events)?;
+        add_up(&mut self.letters, changed.letters)?;
         add_up(&mut self.facts, changed.facts)?;
         let before: BTreeMap<u64, View> = self.table.views(cat).into_iter().collect();
         let deltas = self
@@ -288,7 +257,11 @@ impl<'a> Enterprise<'a> {
         prop_assert_eq!(got, expected, "the deltas are not the changes");
         let winners = self.winners();
         let resolved = resolve_enterprise(&winners, cat);
-        prop_assert_eq!(of_table(&self.table, cat), of_reference(&resolved));
+        let canon = of_table(&self.table, cat);
+        let kept: BTreeSet<(u64, Reason, Ts)> = self.letters.keys().copied().collect();
+        prop_assert!(self.letters.values().all(|n| *n == 1));
+        prop_assert_eq!(&kept, &canon.letters, "dead letters kept by the changes");
+        prop_assert_eq!(canon, of_reference(&resolved));
         prop_assert_eq!(self.table.len(), winners.len());
         let mut facts: Vec<Fact<Packed>> = derive(&resolved, cat).iter().map(packed).collect();
         facts.sort();
@@ -474,6 +447,7 @@ fn check(log: &[Accepted], leave: &[usize], cat: &Catalogue) -> Result<(), TestC
                 facts_table: Table::default(),
                 facts: BTreeMap::new(),
                 steps: BTreeMap::new(),
+                letters: BTreeMap::new(),
                 events: BTreeMap::new(),
                 ids: BTreeMap::new(),
             });

@@ -24,7 +24,9 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, BinaryHeap};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -42,6 +44,7 @@ use rules::score::{
     Triggers,
 };
 use rules::status::{self, Record, Step, Stepped};
+use rules::table::{Context, KindSet, Seed, Ties};
 use rules::time::Ts;
 use rules::uscc::Uscc;
 use rules::{format_compact, CompactString};
@@ -56,13 +59,14 @@ use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::InputHandle;
 use timely::progress::operate::FrontierInterest;
 
+use crate::enterprise::{Life, TableLife};
 use crate::ordered::{difference, Folded, Outputs, ProcessTimed, ReduceOrdered};
 use crate::tracker::Kept;
 
 /// Output of the enterprise lifecycle stage. The stage stores many of these per
 /// enterprise, so every variant is a pointer wide: 16 bytes instead of 96.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Derived {
+pub(crate) enum Derived {
     /// The enterprise has at least one record in effect.
     Known,
     /// A fact with its interval (shared by every stage that keeps it).
@@ -312,6 +316,20 @@ pub struct Variant<S> {
     pub model: Option<Arc<Model>>,
     /// Where the outputs go.
     pub sink: Rc<RefCell<S>>,
+    /// How the enterprise stage resolves an enterprise's records.
+    pub resolver: Resolver,
+}
+
+/// How the enterprise stage resolves an enterprise's records (D101): both give the same
+/// output, which the oracle test checks against the reference for each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Resolver {
+    /// Resolves and derives again the records of each part a change touches (D65).
+    #[default]
+    Parts,
+    /// Engine v2's record table: derives again only the records and groups a change
+    /// reaches.
+    Table,
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -322,7 +340,17 @@ pub fn build<S: Sink>(
     model: Option<Arc<Model>>,
     sink: Rc<RefCell<S>>,
 ) -> Handles {
-    build_side_by_side(worker, Variant { cat, model, sink }, Vec::new())
+    let resolver = Resolver::default();
+    build_side_by_side(
+        worker,
+        Variant {
+            cat,
+            model,
+            sink,
+            resolver,
+        },
+        Vec::new(),
+    )
 }
 
 /// Builds the dataflow in `worker` with one evaluation per variant over the same records
@@ -358,7 +386,7 @@ pub fn build_side_by_side<S: Sink>(
             .probe_with(&probe);
         let versions = versions_stage(records);
         for v in std::iter::once(first).chain(others) {
-            let results = evaluations(versions.clone(), &v.cat, v.model);
+            let results = evaluations(versions.clone(), &v.cat, v.model, v.resolver);
             deliver_all(results, &v.sink, &probe);
         }
         (input, control)
@@ -466,22 +494,18 @@ fn evaluations<'s>(
     (winners, version_dead, version_statuses): Versions<'s>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
+    resolver: Resolver,
 ) -> Results<'s> {
     // 2. Per enterprise, one state machine (D71): lifecycle and facts, re-run only in the
     // parts a change touches; each fact active from `max(v, start)` to `max(v, end)` by
     // the key's timers; what the active facts decide, and the links other enterprises
     // read.
-    let stage = Stage {
-        kinds: part::Detachable::of(cat),
-        links: LinkInputs::new(cat),
-        cat: cat.clone(),
+    let seed = Seed(RandomState::new().hash_one(winners.inner.scope().index()));
+    let stage = Stage::new(cat, seed);
+    let firms = match resolver {
+        Resolver::Parts => enterprises::<Lifecycle>(winners, stage),
+        Resolver::Table => enterprises::<TableLife>(winners, stage),
     };
-    let firms = winners
-        .map(|a| (Uscc::admitted(&a.event.uscc), a))
-        .process_timed(
-            "Enterprise",
-            move |_u: &Uscc, s: &mut Firm, t, changes, out| s.step(t, changes, out, &stage),
-        );
 
     // Its outputs by kind.
     let (own, links, persons, dead, commitments, statuses) = by_kind(firms);
@@ -606,6 +630,19 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
     }
 }
 
+/// The enterprise stage: one state machine per enterprise, resolving its records by `L`.
+fn enterprises<'s, L: Life>(
+    winners: VecCollection<'s, Ts, Arc<Accepted>>,
+    stage: Stage,
+) -> VecCollection<'s, Ts, (Uscc, Out)> {
+    winners
+        .map(|a| (Uscc::admitted(&a.event.uscc), a))
+        .process_timed(
+            "Enterprise",
+            move |u: &Uscc, s: &mut Firm<L>, t, changes, out| s.step(*u, t, changes, out, &stage),
+        )
+}
+
 /// The enterprise stage's outputs by kind.
 type Kinds<'s> = (
     VecCollection<'s, Ts, (Uscc, Arc<Local>)>,
@@ -723,30 +760,29 @@ where
 /// (`rules::part`), and each part's last output, in one list sorted by part. A change
 /// re-runs stage 2 only in the parts whose members changed.
 #[derive(Default)]
-struct Lifecycle {
+pub(crate) struct Lifecycle {
     parts: part::Parts<Arc<Accepted>>,
     outputs: Vec<(Piece, Derived, isize)>,
 }
 
-impl Lifecycle {
+impl Life for Lifecycle {
     fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }
 
-    /// Applies the changes at one time and pushes the differences of the output.
     fn step(
         &mut self,
+        _own: Uscc,
         changes: &mut Vec<(Arc<Accepted>, isize)>,
-        kinds: &part::Detachable,
-        cat: &Catalogue,
+        stage: &Stage,
         out: &mut Vec<(Derived, isize)>,
     ) {
         let mut new = Vec::new();
-        for p in self.parts.update(changes.drain(..), kinds) {
+        for p in self.parts.update(changes.drain(..), &stage.kinds) {
             let members = self.parts.members(p);
             let rs: Vec<&Accepted> = members.iter().map(AsRef::as_ref).collect();
             if !rs.is_empty() {
-                outcome(part::outcome(&rs, p, cat), p, members, &mut new);
+                outcome(part::outcome(&rs, p, &stage.cat), p, members, &mut new);
                 differential_dataflow::consolidation::consolidate(&mut new);
             }
             let start = self.outputs.partition_point(|(x, _, _)| *x < p);
@@ -811,10 +847,39 @@ fn shared_records(steps: Vec<Stepped<'_>>, members: &[Arc<Accepted>]) -> Vec<(Re
 }
 
 /// What the enterprise stage reads besides its input.
-struct Stage {
+pub(crate) struct Stage {
     kinds: part::Detachable,
     links: LinkInputs,
-    cat: Arc<Catalogue>,
+    /// [`KindSet::offsite`] of the catalogue.
+    offsite: KindSet,
+    /// The seed of the record tables' fingerprints (D92), random for each worker: the
+    /// tables name nothing outside the stage.
+    pub(crate) seed: Seed,
+    pub(crate) cat: Arc<Catalogue>,
+}
+
+impl Stage {
+    /// The stage under catalogue `cat`, its record tables fingerprinted with `seed`.
+    pub(crate) fn new(cat: &Arc<Catalogue>, seed: Seed) -> Stage {
+        Stage {
+            kinds: part::Detachable::of(cat),
+            links: LinkInputs::new(cat),
+            offsite: KindSet::offsite(cat),
+            seed,
+            cat: cat.clone(),
+        }
+    }
+
+    /// How the record table reads enterprise `own`, fingerprinted with `seed`.
+    pub(crate) fn context<'a>(&'a self, own: Uscc, seed: Seed, ties: Ties<'a>) -> Context<'a> {
+        Context {
+            own,
+            seed,
+            ties,
+            cat: &self.cat,
+            offsite: &self.offsite,
+        }
+    }
 }
 
 /// A fact that starts (`+r`) or ends (`−r`) at a timer's time.
@@ -823,8 +888,8 @@ type Due = (Arc<Fact>, isize);
 /// The enterprise stage's state of one enterprise (D71): its records in parts and their
 /// outputs, its active facts with what they decide, and what it last sent of those.
 #[derive(Default)]
-struct Firm {
-    life: Lifecycle,
+struct Firm<L> {
+    life: L,
     /// Its active facts (not the personal ones, which go to their person's joins).
     facts: LocalState<Arc<Fact>>,
     /// Whether it has a record in effect: the core part's `Known` (D52).
@@ -837,7 +902,7 @@ struct Firm {
     own: Option<Arc<Local>>,
 }
 
-impl Folded for Firm {
+impl<L: Life> Folded for Firm<L> {
     fn is_empty(&self) -> bool {
         self.life.is_empty()
             && self.facts.is_empty()
@@ -852,12 +917,13 @@ impl Folded for Firm {
     }
 }
 
-impl Firm {
-    /// One step at `t`: the record changes then and the facts that start or end then; the
+impl<L: Life> Firm<L> {
+    /// One step of enterprise `own` at `t`: the record changes then and the facts that start or end then; the
     /// stage's outputs at `t` or at their own later times; a timer for every fact that
     /// starts or ends later.
     fn step(
         &mut self,
+        own: Uscc,
         t: Ts,
         changes: &mut Vec<(Arc<Accepted>, isize)>,
         out: &mut Vec<(Out, Ts, isize)>,
@@ -870,8 +936,7 @@ impl Firm {
         }
         let mut derived = Vec::new();
         if !changes.is_empty() {
-            self.life
-                .step(changes, &stage.kinds, &stage.cat, &mut derived);
+            self.life.step(own, changes, stage, &mut derived);
         }
         // The facts that start or end now (with the ones due), and whether `known` changed.
         let mut now: Vec<Due> = Vec::new();

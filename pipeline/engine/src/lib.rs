@@ -6,6 +6,7 @@
 pub mod allocator;
 pub mod checkpoint;
 pub mod dataflow;
+mod enterprise;
 pub mod ingest;
 pub mod log;
 pub mod observe;

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use engine::checkpoint::Checkpoint;
+use engine::dataflow::Resolver;
 use engine::replay::{replay, Replayed, Schedule};
 use generator::ops::{log_of, op, Op, ENTERPRISES, TEMPLATES};
 use proptest::prelude::*;
@@ -89,8 +90,24 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
     check_with(ops, workers, None)
 }
 
+/// Both ways of resolving an enterprise's records (D101): each must equal the reference.
+const RESOLVERS: [Resolver; 2] = [Resolver::Parts, Resolver::Table];
+
 fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), TestCaseError> {
     let model = model.map(Arc::new);
+    for resolver in RESOLVERS {
+        check_by(ops, workers, model.clone(), resolver)
+            .map_err(|e| TestCaseError::fail(format!("resolving by {resolver:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn check_by(
+    ops: &[Op],
+    workers: usize,
+    model: Option<Arc<Model>>,
+    resolver: Resolver,
+) -> Result<(), TestCaseError> {
     let cat = Arc::new(Catalogue::embedded());
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
@@ -110,7 +127,10 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         model.clone(),
         Some(commitments.clone()),
         timely::Config::process(workers),
-        Schedule::new(1, until),
+        Schedule {
+            resolver,
+            ..Schedule::new(1, until)
+        },
         move |_, t, tracker| {
             s.lock()
                 .expect("lock")
@@ -216,13 +236,22 @@ fn replay_steps(
 /// Stops a run at `cut` with a checkpoint and resumes it from there: the two parts' outputs
 /// are the uninterrupted run's, and the resumed run's state after every step and at the end
 /// is the uninterrupted run's (D68).
-fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError> {
+fn check_resume(
+    ops: &[Op],
+    workers: usize,
+    cut: Ts,
+    resolver: Resolver,
+) -> Result<(), TestCaseError> {
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
-    let (whole, whole_steps) = replay_steps(&log, workers, Schedule::new(1, until), cut)?;
+    let schedule = |until: Ts| Schedule {
+        resolver,
+        ..Schedule::new(1, until)
+    };
+    let (whole, whole_steps) = replay_steps(&log, workers, schedule(until), cut)?;
     let first = Schedule {
         checkpoint: true,
-        ..Schedule::new(1, cut)
+        ..schedule(cut)
     };
     let (first, _) = replay_steps(&log, workers, first, cut)?;
     let checkpoint = Checkpoint {
@@ -234,7 +263,7 @@ fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError
     prop_assert_eq!(first.kept.len(), workers);
     let rest = Schedule {
         resume: Some(Arc::new(checkpoint)),
-        ..Schedule::new(1, until)
+        ..schedule(until)
     };
     let (rest, rest_steps) = replay_steps(&log, workers, rest, cut)?;
     // The resumed run steps at the whole run's times after the cut, except the first (the
@@ -290,8 +319,10 @@ proptest! {
         shift in prop_oneof![Just(0i64), Just(-1), Just(1), 0i64..400 * DAY],
     ) {
         let cut = cut_of(&ops, pick, shift);
-        check_resume(&ops, 1, cut)?;
-        check_resume(&ops, 2, cut)?;
+        for resolver in RESOLVERS {
+            check_resume(&ops, 1, cut, resolver)?;
+            check_resume(&ops, 2, cut, resolver)?;
+        }
     }
 
     #[test]

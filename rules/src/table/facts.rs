@@ -29,12 +29,15 @@ use crate::fact::{
     Check, Checker, CommitmentEvent, Fact, Ids, PersonScore, What,
 };
 use crate::lifecycle::Ending;
+use crate::reject::Reason;
 use crate::status::Step;
 use crate::time::{add_months, date_end, Period, Ts, DAY};
 use crate::uscc::Uscc;
 
 use super::statuses::{end_of, facts_ends, steps, Basis};
-use super::{decode, from_signed, to_signed, Fields, Kind, Seed, Table, TableError, Typed, View};
+use super::{
+    decode, from_signed, to_signed, Fields, Kind, Letters, Seed, Table, TableError, Typed, View,
+};
 
 /// The kinds the groups select their members by, as bytes: compared without decoding.
 const ESTABLISHED: Kind = Kind::of_typed(Typed::Reg(RegKind::Established));
@@ -721,6 +724,8 @@ pub struct FactChanges {
     pub steps: Changes<(u64, Step)>,
     /// The commitment events that end and begin, sorted (D100).
     pub events: Changes<CommitmentEvent<Packed>>,
+    /// The lifecycle dead letters that end and begin, sorted.
+    pub letters: Changes<(u64, Reason, Ts)>,
 }
 
 /// Applies `changes` to `table` as [`Table::update`] does and returns what they did to the
@@ -756,11 +761,15 @@ pub fn fact_changes(
             .collect()
     };
     let (before, views) = unit_facts(table, &touched, &groups, cx);
+    let letters_before = letters(&views);
     let bases_before = bases(table, views);
     table.apply(changes);
     let (after, views) = unit_facts(table, &touched, &groups, cx);
+    let letters_after = letters(&views);
     let bases_after = bases(table, views);
     let mut out = FactChanges::default();
+    out.letters
+        .extend_difference(&letters_before, &letters_after);
     out.facts.extend_difference(&before.facts, &after.facts);
     out.events.extend_difference(&before.events, &after.events);
 
@@ -825,6 +834,14 @@ pub fn fact_changes(
         out.steps.extend_difference(&old, &new);
     }
     Ok(out)
+}
+
+/// The dead letters of the records whose views are `views` (sorted by fingerprint).
+fn letters(views: &[(u64, View)]) -> Letters {
+    views
+        .iter()
+        .filter_map(|(rid, v)| v.letter().map(|(reason, at)| (*rid, reason, at)))
+        .collect()
 }
 
 fn out_of<'a>(r: &'a Row, facts: &'a mut Vec<Fact<Packed>>) -> Out<'a> {

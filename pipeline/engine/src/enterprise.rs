@@ -1,0 +1,480 @@
+//! How the enterprise stage resolves one enterprise's records ([`Life`]), and engine v2's
+//! way, on its record table ([`TableLife`], D101).
+//!
+//! The present way (`dataflow::Lifecycle`) resolves and derives again the records of each
+//! part a change touches. [`TableLife`] keeps the records packed in a [`Table`] and asks
+//! [`fact_changes`] what a change does to the facts, the commitment events, the status steps
+//! and the dead letters: only the records and groups the change reaches are derived again.
+//! The table names records and keys by fingerprints; the stages after this one still read
+//! texts, so each change is named as the reference names it, from the enterprise's records
+//! (the winners the version stage holds, shared). Both ways give the same output, which the
+//! oracle test checks against the reference.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use differential_dataflow::consolidation::consolidate;
+use rules::event::{Body, Feed};
+use rules::fact::{CommitmentEvent, Fact, Place, Src, Text};
+use rules::lifecycle::{dead, Accepted};
+use rules::rename::{self, Rename};
+use rules::status::{Record, Step};
+use rules::table::{
+    enterprise_facts, enterprise_steps, fact_changes, key_text, Fields, Letters, Packed, Seed,
+    Table,
+};
+use rules::uscc::Uscc;
+use rules::{format_compact, CompactString};
+
+use crate::dataflow::{Derived, Stage};
+
+/// How the enterprise stage resolves an enterprise's records into its lifecycle outputs:
+/// whether it is known, its facts, dead letters, commitment events and status steps.
+pub(crate) trait Life: Default + 'static {
+    /// Whether it holds no record.
+    fn is_empty(&self) -> bool;
+
+    /// Applies the changes of enterprise `own`'s winning records at one time (drained) and
+    /// pushes the differences of its output.
+    fn step(
+        &mut self,
+        own: Uscc,
+        changes: &mut Vec<(Arc<Accepted>, isize)>,
+        stage: &Stage,
+        out: &mut Vec<(Derived, isize)>,
+    );
+}
+
+/// The records of one enterprise by fingerprint, sorted.
+type Records = Vec<(u64, Arc<Accepted>)>;
+
+/// One enterprise's lifecycle on the record table (D101).
+#[derive(Default)]
+pub(crate) struct TableLife {
+    table: Table,
+    /// Its records, by fingerprint: what its outputs name.
+    records: Records,
+    /// How many times its table was built again under another seed (its seed is the
+    /// stage's seed, [`Seed::next`] that many times).
+    reseeded: u8,
+    /// Whether it is known (it has facts and commitment events only then).
+    known: bool,
+}
+
+impl Life for TableLife {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn step(
+        &mut self,
+        own: Uscc,
+        changes: &mut Vec<(Arc<Accepted>, isize)>,
+        stage: &Stage,
+        out: &mut Vec<(Derived, isize)>,
+    ) {
+        let seed = self.seed(stage);
+        let by_rid = |sign: bool| -> Records {
+            let mut rs: Records = changes
+                .iter()
+                .filter(|(_, d)| (*d > 0) == sign)
+                .map(|(a, _)| {
+                    (
+                        seed.record(a.event.feed(), &a.event.event_id),
+                        Arc::clone(a),
+                    )
+                })
+                .collect();
+            rs.sort_unstable_by_key(|(rid, _)| *rid);
+            rs
+        };
+        let (leaving, entering) = (by_rid(false), by_rid(true));
+        changes.clear();
+        let fields: Vec<(Fields, isize)> = leaving
+            .iter()
+            .map(|(_, a)| (Fields::of(a, seed), -1))
+            .chain(entering.iter().map(|(_, a)| (Fields::of(a, seed), 1)))
+            .collect();
+        let old = Names::new(&leaving, &self.records, seed);
+        let new = Names::new(&entering, &self.records, seed);
+        let ties = |a: u64, b: u64| new.by_event_id(a, b);
+        let cx = stage.context(own, seed, &ties);
+        let Ok(fc) = fact_changes(&mut self.table, &fields, &cx) else {
+            // Two of its records share a fingerprint (the change was not applied): the
+            // enterprise's table is built again under another seed.
+            self.rebuild(own, &leaving, entering, stage, out);
+            return;
+        };
+        let known = self.table.is_known(&stage.cat);
+        let renamed_facts = |facts: &[Fact<Packed>], n: &Names<'_>, r: isize, out: &mut Vec<_>| {
+            for f in facts {
+                out.push((Derived::Fact(Arc::new(rename::fact(f, n))), r));
+            }
+        };
+        let renamed_events =
+            |events: &[CommitmentEvent<Packed>], n: &Names<'_>, r: isize, out: &mut Vec<_>| {
+                for e in events {
+                    out.push((Derived::Commitment(Box::new(rename::event(e, n))), r));
+                }
+            };
+        match (self.known, known) {
+            (true, true) => {
+                renamed_facts(&fc.facts.removed, &old, -1, out);
+                renamed_facts(&fc.facts.added, &new, 1, out);
+                renamed_events(&fc.events.removed, &old, -1, out);
+                renamed_events(&fc.events.added, &new, 1, out);
+            }
+            (false, true) => {
+                let all = enterprise_facts(&self.table, &cx);
+                renamed_facts(&all.facts, &new, 1, out);
+                renamed_events(&all.events, &new, 1, out);
+            }
+            (true, false) => {
+                // What it had: what it has, less what began, with what ended.
+                let all = enterprise_facts(&self.table, &cx);
+                let facts = before(all.facts, &fc.facts.added, fc.facts.removed);
+                let events = before(all.events, &fc.events.added, fc.events.removed);
+                renamed_facts(&facts, &old, -1, out);
+                renamed_events(&events, &old, -1, out);
+            }
+            (false, false) => {}
+        }
+        if self.known != known {
+            out.push((Derived::Known, if known { 1 } else { -1 }));
+            self.known = known;
+        }
+        push_steps(&fc.steps.removed, &old, -1, out);
+        push_steps(&fc.steps.added, &new, 1, out);
+        push_letters(&fc.letters.removed, &old, -1, out);
+        push_letters(&fc.letters.added, &new, 1, out);
+        self.records = store(std::mem::take(&mut self.records), &leaving, entering);
+    }
+}
+
+impl TableLife {
+    fn seed(&self, stage: &Stage) -> Seed {
+        (0..self.reseeded).fold(stage.seed, |s, _| s.next())
+    }
+
+    /// Applies the changes by building the table again from its records under the next seed
+    /// under which no two share a fingerprint, and pushes the differences of the whole
+    /// output.
+    fn rebuild(
+        &mut self,
+        own: Uscc,
+        leaving: &Records,
+        entering: Records,
+        stage: &Stage,
+        out: &mut Vec<(Derived, isize)>,
+    ) {
+        self.outputs(own, stage, -1, out);
+        let records = store(std::mem::take(&mut self.records), leaving, entering);
+        loop {
+            self.reseeded = self.reseeded.wrapping_add(1);
+            let seed = self.seed(stage);
+            let mut rs: Records = records
+                .iter()
+                .map(|(_, a)| {
+                    (
+                        seed.record(a.event.feed(), &a.event.event_id),
+                        Arc::clone(a),
+                    )
+                })
+                .collect();
+            rs.sort_unstable_by_key(|(rid, _)| *rid);
+            let fields: Vec<(Fields, isize)> =
+                rs.iter().map(|(_, a)| (Fields::of(a, seed), 1)).collect();
+            let mut table = Table::default();
+            if table.update(&fields, &stage.cat).is_ok() {
+                self.table = table;
+                self.records = rs;
+                break;
+            }
+        }
+        self.known = self.table.is_known(&stage.cat);
+        self.outputs(own, stage, 1, out);
+        consolidate(out);
+    }
+
+    /// Pushes its whole output with `r`, from scratch.
+    fn outputs(&self, own: Uscc, stage: &Stage, r: isize, out: &mut Vec<(Derived, isize)>) {
+        let seed = self.seed(stage);
+        let names = Names::new(&[], &self.records, seed);
+        let ties = |a: u64, b: u64| names.by_event_id(a, b);
+        let cx = stage.context(own, seed, &ties);
+        let all = enterprise_facts(&self.table, &cx);
+        if self.known {
+            out.push((Derived::Known, r));
+            for f in &all.facts {
+                out.push((Derived::Fact(Arc::new(rename::fact(f, &names))), r));
+            }
+            for e in &all.events {
+                out.push((Derived::Commitment(Box::new(rename::event(e, &names))), r));
+            }
+        }
+        push_steps(
+            &enterprise_steps(&self.table, &all.facts, &stage.cat),
+            &names,
+            r,
+            out,
+        );
+        push_letters(&self.table.letters(&stage.cat), &names, r, out);
+    }
+}
+
+/// `records` without `leaving` and with `entering` (each sorted by fingerprint).
+fn store(mut records: Records, leaving: &Records, entering: Records) -> Records {
+    records.retain(|(rid, a)| {
+        leaving
+            .binary_search_by_key(rid, |(r, _)| *r)
+            .map_or(true, |i| !Arc::ptr_eq(&leaving[i].1, a))
+    });
+    rules::reserve_kept(&mut records, entering.len());
+    records.extend(entering);
+    records.sort_by_key(|(rid, _)| *rid);
+    records
+}
+
+/// The sorted multiset `now − added + removed` (all three sorted): what there was before a
+/// change that added `added` and removed `removed`.
+fn before<T: Ord>(now: Vec<T>, added: &[T], removed: Vec<T>) -> Vec<T> {
+    let mut added = added.iter().peekable();
+    let mut out: Vec<T> = now
+        .into_iter()
+        .filter(|x| {
+            while added.next_if(|a| *a < x).is_some() {}
+            added.next_if(|a| *a == x).is_none()
+        })
+        .collect();
+    out.extend(removed);
+    out.sort();
+    out
+}
+
+fn push_steps(steps: &[(u64, Step)], n: &Names<'_>, r: isize, out: &mut Vec<(Derived, isize)>) {
+    for (rid, step) in steps {
+        let record = Record::Shared(Arc::clone(n.record(*rid)));
+        out.push((Derived::Status(Box::new((record, *step))), r));
+    }
+}
+
+fn push_letters(letters: &Letters, n: &Names<'_>, r: isize, out: &mut Vec<(Derived, isize)>) {
+    for (rid, reason, at) in letters {
+        out.push((
+            Derived::Dead(Box::new(dead(n.record(*rid), *reason, *at))),
+            r,
+        ));
+    }
+}
+
+/// The texts of an enterprise's fingerprints: its records (`first` before `rest`, both
+/// sorted by fingerprint), fingerprinted with `seed`.
+struct Names<'a> {
+    first: &'a [(u64, Arc<Accepted>)],
+    rest: &'a [(u64, Arc<Accepted>)],
+    seed: Seed,
+}
+
+impl<'a> Names<'a> {
+    fn new(
+        first: &'a [(u64, Arc<Accepted>)],
+        rest: &'a [(u64, Arc<Accepted>)],
+        seed: Seed,
+    ) -> Self {
+        Names { first, rest, seed }
+    }
+
+    /// The record with fingerprint `rid`.
+    fn record(&self, rid: u64) -> &'a Arc<Accepted> {
+        let find = |rs: &'a [(u64, Arc<Accepted>)]| {
+            rs.binary_search_by_key(&rid, |(r, _)| *r)
+                .ok()
+                .map(|i| &rs[i].1)
+        };
+        find(self.first)
+            .or_else(|| find(self.rest))
+            .expect("the table names only the enterprise's records")
+    }
+
+    /// Two records compared by event id: the tie-break of the "latest" order.
+    fn by_event_id(&self, a: u64, b: u64) -> Ordering {
+        self.record(a)
+            .event
+            .event_id
+            .cmp(&self.record(b).event.event_id)
+    }
+
+    /// Record `a`'s key text, if it is of `feed` and its key's fingerprint is `key`: an
+    /// absent key is the empty text, as the table groups it.
+    fn key_of(&self, a: &Accepted, feed: Feed, key: u64) -> Option<CompactString> {
+        if a.event.feed() != feed {
+            return None;
+        }
+        let text = key_text(&a.event).unwrap_or_default();
+        (self.seed.business_key(feed, &text) == key).then_some(text)
+    }
+}
+
+impl Rename<Packed, Text> for Names<'_> {
+    fn key(&self, key: &u64, feed: Feed, src: Option<&u64>) -> CompactString {
+        // Almost always the source record's own key; else another record's (a broken
+        // commitment's, from the record that broke it).
+        src.and_then(|s| self.key_of(self.record(*s), feed, *key))
+            .or_else(|| {
+                self.first
+                    .iter()
+                    .chain(self.rest)
+                    .find_map(|(_, a)| self.key_of(a, feed, *key))
+            })
+            .unwrap_or_else(|| {
+                debug_assert!(false, "a key no record of the enterprise carries");
+                format_compact!("#{key:016x}")
+            })
+    }
+
+    fn firm(&self, firm: &Uscc) -> CompactString {
+        format_compact!("{firm}")
+    }
+
+    fn place(&self, _: &u8, src: &u64) -> Box<Place> {
+        let (region, industry) = match &self.record(*src).event.body {
+            Body::Reg(r) => (r.region_code.clone(), r.industry_code.clone()),
+            _ => (None, None),
+        };
+        Box::new(Place { region, industry })
+    }
+
+    fn src(&self, src: &u64) -> Src {
+        let e = &self.record(*src).event;
+        (e.feed(), e.event_id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use generator::ops::{log_of, op, Op};
+    use proptest::prelude::*;
+    use rules::catalogue::Catalogue;
+    use rules::lifecycle::resolve_versions;
+
+    use super::*;
+    use crate::dataflow::Lifecycle;
+
+    /// The winning records of `ops` with every record filed under one enterprise.
+    fn winners(ops: &[Op]) -> (Uscc, Vec<Arc<Accepted>>) {
+        let ops: Vec<Op> = ops
+            .iter()
+            .map(|o| Op {
+                ent: 0,
+                ..o.clone()
+            })
+            .collect();
+        let log = log_of(&ops);
+        let mut by_id: BTreeMap<_, Vec<&Accepted>> = BTreeMap::new();
+        for a in &log {
+            by_id.entry(a.id()).or_default().push(a);
+        }
+        let winners: Vec<Arc<Accepted>> = by_id
+            .values()
+            .filter_map(|vs| resolve_versions(vs).winner.cloned().map(Arc::new))
+            .collect();
+        let own = winners
+            .first()
+            .map_or(Uscc::admitted(&generator::ops::code(0)), |a| {
+                Uscc::admitted(&a.event.uscc)
+            });
+        (own, winners)
+    }
+
+    /// Steps both ways through the same changes; what each pushed, added up.
+    struct Both {
+        own: Uscc,
+        stage: Stage,
+        parts: Lifecycle,
+        table: TableLife,
+        by_parts: Vec<(Derived, isize)>,
+        by_table: Vec<(Derived, isize)>,
+    }
+
+    impl Both {
+        fn step(&mut self, changes: &[(Arc<Accepted>, isize)]) {
+            self.parts.step(
+                self.own,
+                &mut changes.to_vec(),
+                &self.stage,
+                &mut self.by_parts,
+            );
+            self.table.step(
+                self.own,
+                &mut changes.to_vec(),
+                &self.stage,
+                &mut self.by_table,
+            );
+            consolidate(&mut self.by_parts);
+            consolidate(&mut self.by_table);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// One enterprise's records arriving in two steps, some leaving, then the table
+        /// built again under another seed, then every record leaving: after each step the
+        /// table's output adds up to the parts' output, and building again changes nothing.
+        #[test]
+        fn the_table_gives_what_the_parts_give(
+            ops in proptest::collection::vec(op(), 1..40),
+            cut in 0usize..40,
+            leave in proptest::collection::vec(any::<bool>(), 40),
+        ) {
+            let (own, winners) = winners(&ops);
+            let cat = Arc::new(Catalogue::embedded());
+            let mut both = Both {
+                own,
+                stage: Stage::new(&cat, Seed(7)),
+                parts: Lifecycle::default(),
+                table: TableLife::default(),
+                by_parts: Vec::new(),
+                by_table: Vec::new(),
+            };
+            let cut = cut.min(winners.len());
+            let add = |rs: &[Arc<Accepted>]| rs.iter().map(|a| (Arc::clone(a), 1)).collect::<Vec<_>>();
+            both.step(&add(&winners[..cut]));
+            prop_assert_eq!(&both.by_table, &both.by_parts);
+            let mut changes = add(&winners[cut..]);
+            let leaving: Vec<Arc<Accepted>> = winners[..cut]
+                .iter()
+                .zip(&leave)
+                .filter(|(_, l)| **l)
+                .map(|(a, _)| Arc::clone(a))
+                .collect();
+            changes.extend(leaving.iter().map(|a| (Arc::clone(a), -1)));
+            both.step(&changes);
+            prop_assert_eq!(&both.by_table, &both.by_parts);
+
+            let mut rebuilt = Vec::new();
+            both.table.rebuild(own, &Vec::new(), Vec::new(), &both.stage, &mut rebuilt);
+            prop_assert!(rebuilt.is_empty(), "building again changed {:?}", rebuilt);
+            prop_assert_eq!(both.table.reseeded, 1);
+            let seed = Seed(7).next();
+            let rids: Vec<u64> = both.table.table.iter().map(|f| f.rid).collect();
+            let records: Vec<u64> = both.table.records.iter().map(|(rid, _)| *rid).collect();
+            prop_assert_eq!(&rids, &records);
+            for (rid, a) in &both.table.records {
+                prop_assert_eq!(*rid, seed.record(a.event.feed(), &a.event.event_id));
+            }
+
+            let staying: Vec<(Arc<Accepted>, isize)> = winners
+                .iter()
+                .filter(|a| !leaving.iter().any(|l| Arc::ptr_eq(a, l)))
+                .map(|a| (Arc::clone(a), -1))
+                .collect();
+            both.step(&staying);
+            prop_assert_eq!(&both.by_table, &both.by_parts);
+            prop_assert!(both.by_table.is_empty(), "left over: {:?}", both.by_table);
+            prop_assert!(both.table.is_empty());
+        }
+    }
+}
