@@ -12,6 +12,11 @@
 //! (whole visibility times, as `steward run` does); `serve` steps it with the batches its
 //! log reader hands over, so a small `BATCH` shows what stepping in small batches costs.
 //!
+//! With `--years=N`, the history is `N` years long (default 1); a `DAYS` of 0 keeps all of
+//! it (`dataflow_bench 5000 0 2 --years=3`: the 3-year history, about 155 records per
+//! enterprise). With `--table`, the enterprise stage resolves records on engine v2's
+//! record table (`Resolver::Table`, D101) instead of by parts.
+//!
 //! With `--profile`, also prints each operator's share of the scheduled time (summed over
 //! workers, exclusive of the operators it runs inside it).
 //!
@@ -36,6 +41,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
+use engine::dataflow::Resolver;
 use engine::profile::OperatorTimes;
 use engine::replay::{replay, Schedule};
 #[cfg(not(feature = "bench-uncounted"))]
@@ -64,14 +70,33 @@ fn peak_heap() -> String {
     "not counted".to_owned()
 }
 
+/// The value of option `--NAME=VALUE` among the arguments, or `default`.
+fn option(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .find_map(|a| {
+            let v = a
+                .strip_prefix("--")?
+                .strip_prefix(name)?
+                .strip_prefix('=')?;
+            Some(v.parse().expect("a whole number"))
+        })
+        .unwrap_or(default)
+}
+
 fn main() {
     engine::allocator::configure();
     let enterprises = support::arg(1, 20_000) as u32;
-    let days = support::arg(2, 30) as i64;
+    let days = Some(support::arg(2, 30) as i64).filter(|d| *d > 0);
     let workers = support::arg(3, 2) as usize;
     let batch = support::arg(4, 50_000) as usize;
+    let years = option("years", 1) as u32;
+    let resolver = if std::env::args().any(|a| a == "--table") {
+        Resolver::Table
+    } else {
+        Resolver::Parts
+    };
     let cat = Arc::new(Catalogue::embedded());
-    let log = support::generated(&cat, enterprises, 1, Some(days));
+    let log = support::generated(&cat, enterprises, years, days);
     let records = log.len();
     let as_of = log.iter().map(|a| a.v).max().unwrap_or(0);
     let profile = std::env::args()
@@ -86,6 +111,7 @@ fn main() {
         timely::Config::process(workers),
         Schedule {
             profile: profile.clone(),
+            resolver,
             ..Schedule::new(batch, as_of)
         },
         |_, _, _| {},
