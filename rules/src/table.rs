@@ -726,9 +726,10 @@ pub struct Table {
     rows: Vec<Rec>,
     /// The spilled records' fields, sorted by fingerprint.
     spill: Vec<Fields>,
-    /// The fingerprints of the retractions and repairs, sorted: the few records that link
-    /// to others, which a record's view reads (the other records' views never read it).
-    links: Vec<u64>,
+    /// The retractions and repairs (copies of their rows), sorted by fingerprint: the few
+    /// records that link to others, which a record's view reads (the other records' views
+    /// never read it), read without a search.
+    links: Vec<Rec>,
 }
 
 impl Table {
@@ -746,7 +747,7 @@ impl Table {
     pub fn heap_bytes(&self) -> usize {
         self.rows.capacity() * std::mem::size_of::<Rec>()
             + self.spill.capacity() * std::mem::size_of::<Fields>()
-            + self.links.capacity() * std::mem::size_of::<u64>()
+            + self.links.capacity() * std::mem::size_of::<Rec>()
     }
 
     /// How many of its records are spilled.
@@ -789,7 +790,7 @@ impl Table {
 
     /// The retractions and repairs.
     fn links(&self) -> impl Iterator<Item = Fields> + '_ {
-        self.links.iter().filter_map(|rid| self.get(*rid))
+        self.links.iter().map(|r| self.fields(r))
     }
 
     /// Inserts `f`, whose fingerprint is not in the table.
@@ -809,8 +810,11 @@ impl Table {
         crate::reserve_kept(&mut self.rows, 1);
         self.rows.insert(i, rec);
         if f.is_link() {
-            let j = self.links.binary_search(&f.rid).unwrap_or_else(|j| j);
-            self.links.insert(j, f.rid);
+            let j = self
+                .links
+                .binary_search_by_key(&f.rid, |r| r.rid)
+                .unwrap_or_else(|j| j);
+            self.links.insert(j, rec);
         }
     }
 
@@ -820,7 +824,7 @@ impl Table {
             if self.rows.remove(i).bits & SPILLED != 0 {
                 self.spill.retain(|s| s.rid != f.rid);
             }
-            self.links.retain(|l| *l != f.rid);
+            self.links.retain(|l| l.rid != f.rid);
         }
     }
 

@@ -488,21 +488,21 @@ impl Context<'_> {
         kinds: impl Fn(Kind) -> bool,
         keep: impl Fn(&Fields) -> bool,
     ) -> Vec<Row> {
-        let mut rows: Vec<Row> = table
-            .table
-            .select(kinds)
-            .filter(|f| keep(f))
+        // The members sorted before they are viewed: a view is larger than its record, and
+        // the rows are collected once, at their size.
+        let mut members: Vec<Fields> = table.table.select(kinds).filter(|f| keep(f)).collect();
+        members.sort_by(|a, b| {
+            (a.event_time, a.ingest_time)
+                .cmp(&(b.event_time, b.ingest_time))
+                .then_with(|| (self.ties)(a.rid, b.rid))
+        });
+        members
+            .into_iter()
             .map(|f| Row {
                 view: table.view(&f, self.cat),
                 f,
             })
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.f.event_time, a.f.ingest_time)
-                .cmp(&(b.f.event_time, b.f.ingest_time))
-                .then_with(|| (self.ties)(a.f.rid, b.f.rid))
-        });
-        rows
+            .collect()
     }
 
     /// The facts of one group.
