@@ -146,6 +146,25 @@ impl Kind {
         })
     }
 
+    /// The kind `t`.
+    pub const fn of_typed(t: Typed) -> Kind {
+        // A kind's index is its declaration order, as `ALL` and `NAMES` list it.
+        let (feed, index) = match t {
+            Typed::Pen(k) => (Feed::Pen, k as u8),
+            Typed::List(k) => (Feed::List, k as u8),
+            Typed::Tax(k) => (Feed::Tax, k as u8),
+            Typed::Jud(k) => (Feed::Jud, k as u8),
+            Typed::Fin(k) => (Feed::Fin, k as u8),
+            Typed::Reg(k) => (Feed::Reg, k as u8),
+            Typed::Per(k) => (Feed::Per, k as u8),
+            Typed::Cmt(k) => (Feed::Cmt, k as u8),
+            Typed::Rpr(k) => (Feed::Rpr, k as u8),
+            Typed::Insp(k) => (Feed::Insp, k as u8),
+            Typed::Pcs(k) => (Feed::Pcs, k as u8),
+        };
+        Kind(feed_index(feed) << 4 | index)
+    }
+
     fn named(feed: Feed, kind: &str) -> Kind {
         let index = kind_names(feed)
             .iter()
@@ -204,26 +223,9 @@ impl Kind {
     }
 }
 
-impl Kind {
-    /// The kind `t`.
-    pub const fn of_typed(t: Typed) -> Kind {
-        // A kind's index is its declaration order, as `ALL` and `NAMES` list it.
-        let (feed, index) = match t {
-            Typed::Pen(k) => (Feed::Pen, k as u8),
-            Typed::List(k) => (Feed::List, k as u8),
-            Typed::Tax(k) => (Feed::Tax, k as u8),
-            Typed::Jud(k) => (Feed::Jud, k as u8),
-            Typed::Fin(k) => (Feed::Fin, k as u8),
-            Typed::Reg(k) => (Feed::Reg, k as u8),
-            Typed::Per(k) => (Feed::Per, k as u8),
-            Typed::Cmt(k) => (Feed::Cmt, k as u8),
-            Typed::Rpr(k) => (Feed::Rpr, k as u8),
-            Typed::Insp(k) => (Feed::Insp, k as u8),
-            Typed::Pcs(k) => (Feed::Pcs, k as u8),
-        };
-        Kind(feed_index(feed) << 4 | index)
-    }
-}
+/// The kinds whose retractions end a record in their own way (`Fields::act`), as bytes.
+const ARREARS_PAID: Kind = Kind::of_typed(Typed::Tax(TaxKind::ArrearsPaid));
+const CASE_CLOSED: Kind = Kind::of_typed(Typed::Jud(JudKind::CaseClosed));
 
 /// What the engine reads of a record (D92's inventory), unpacked. Which column holds what
 /// depends on the kind (D93, D94):
@@ -477,12 +479,12 @@ impl Fields {
     /// how a retraction acting on a record ends it.
     fn act(&self, t: &Fields, ending: &mut Ending, payments: &mut Vec<Payment>) {
         let at = t.event_time.max(self.event_time);
-        if self.kind.typed() == Typed::Tax(TaxKind::ArrearsPaid) {
+        if self.kind == ARREARS_PAID {
             payments.push(Payment {
                 at,
                 amount_fen: self.a,
             });
-        } else if self.kind.typed() == Typed::Jud(JudKind::CaseClosed)
+        } else if self.kind == CASE_CLOSED
             && matches!(
                 decode(CloseReason::ALL, self.x >> 4),
                 Some(CloseReason::Withdrawn | CloseReason::Dismissed)

@@ -100,8 +100,8 @@ impl Life for TableLife {
         let ties = |a: u64, b: u64| new.by_event_id(a, b);
         let cx = stage.context(own, seed, &ties);
         let Ok(fc) = fact_changes(&mut self.table, &fields, &cx) else {
-            // Two of its records share a fingerprint (the change was not applied): the
-            // enterprise's table is built again under another seed.
+            // Two of its records share a fingerprint, and the table applied nothing: the
+            // enterprise's table is built again from its records under another seed.
             self.rebuild(own, &leaving, entering, stage, out);
             return;
         };
