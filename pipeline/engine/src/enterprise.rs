@@ -427,7 +427,7 @@ mod tests {
         fn the_table_gives_what_the_parts_give(
             ops in proptest::collection::vec(op(), 1..40),
             cut in 0usize..40,
-            leave in proptest::collection::vec(any::<bool>(), 40),
+            fate in proptest::collection::vec(0u8..3, 40),
         ) {
             let (own, winners) = winners(&ops);
             let cat = Arc::new(Catalogue::embedded());
@@ -443,14 +443,25 @@ mod tests {
             let add = |rs: &[Arc<Accepted>]| rs.iter().map(|a| (Arc::clone(a), 1)).collect::<Vec<_>>();
             both.step(&add(&winners[..cut]));
             prop_assert_eq!(&both.by_table, &both.by_parts);
+            // Of the first records, a `1` leaves and a `2` is replaced by a new version (the
+            // same fingerprint, another record: its steps and letters must name the new one).
             let mut changes = add(&winners[cut..]);
-            let leaving: Vec<Arc<Accepted>> = winners[..cut]
-                .iter()
-                .zip(&leave)
-                .filter(|(_, l)| **l)
-                .map(|(a, _)| Arc::clone(a))
-                .collect();
-            changes.extend(leaving.iter().map(|a| (Arc::clone(a), -1)));
+            let mut winners = winners.clone();
+            let mut leaving: Vec<Arc<Accepted>> = Vec::new();
+            for (a, f) in winners[..cut].iter_mut().zip(&fate) {
+                if *f == 0 {
+                    continue;
+                }
+                changes.push((Arc::clone(a), -1));
+                leaving.push(Arc::clone(a));
+                if *f == 2 {
+                    let mut next = (**a).clone();
+                    next.event.version += 1;
+                    next.digest[0] ^= 1;
+                    *a = Arc::new(next);
+                    changes.push((Arc::clone(a), 1));
+                }
+            }
             both.step(&changes);
             prop_assert_eq!(&both.by_table, &both.by_parts);
 

@@ -739,6 +739,14 @@ pub fn fact_changes(
 ) -> Result<FactChanges, TableError> {
     let hold = cx.cat.lifecycle.hold_secs;
     let touched = table.touched(changes)?;
+    // The records that leave and enter again as another version: their steps and letters
+    // are the old version's that end and the new one's that begin, even where they agree.
+    let mut replaced: Vec<u64> = changes
+        .iter()
+        .filter(|(f, d)| *d < 0 && changes.iter().any(|(g, e)| *e > 0 && g.rid == f.rid))
+        .map(|(f, _)| f.rid)
+        .collect();
+    replaced.sort_unstable();
     let mut groups = Vec::new();
     for (f, _) in changes {
         f.groups(cx, &mut groups);
@@ -768,8 +776,17 @@ pub fn fact_changes(
     let letters_after = letters(&views);
     let bases_after = bases(table, views);
     let mut out = FactChanges::default();
-    out.letters
-        .extend_difference(&letters_before, &letters_after);
+    let (old, kept_before): (Letters, Letters) = letters_before
+        .into_iter()
+        .partition(|l| replaced.binary_search(&l.0).is_ok());
+    let (new, kept_after): (Letters, Letters) = letters_after
+        .into_iter()
+        .partition(|l| replaced.binary_search(&l.0).is_ok());
+    out.letters.extend_difference(&kept_before, &kept_after);
+    out.letters.removed.extend(old);
+    out.letters.added.extend(new);
+    out.letters.removed.sort_unstable();
+    out.letters.added.sort_unstable();
     out.facts.extend_difference(&before.facts, &after.facts);
     out.events.extend_difference(&before.events, &after.events);
 
@@ -831,7 +848,12 @@ pub fn fact_changes(
         }
         old.sort_unstable();
         new.sort_unstable();
-        out.steps.extend_difference(&old, &new);
+        if replaced.binary_search(&rid).is_ok() {
+            out.steps.removed.extend(old);
+            out.steps.added.extend(new);
+        } else {
+            out.steps.extend_difference(&old, &new);
+        }
     }
     Ok(out)
 }
