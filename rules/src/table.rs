@@ -1025,12 +1025,7 @@ impl Table {
 
     /// Every lifecycle dead letter, by fingerprint: `(record, reason, time)`.
     pub fn letters(&self, cat: &Catalogue) -> Letters {
-        self.iter()
-            .filter_map(|f| {
-                let (reason, at) = self.view(&f, cat).letter()?;
-                Some((f.rid, reason, at))
-            })
-            .collect()
+        facts::letters(&self.views(cat))
     }
 
     /// Whether the enterprise is known: it has a record in effect or an applied repair

@@ -74,27 +74,23 @@ impl Life for TableLife {
         out: &mut Vec<(Derived, isize)>,
     ) {
         let seed = self.seed(stage);
-        let by_rid = |sign: bool| -> Records {
-            let mut rs: Records = changes
-                .iter()
-                .filter(|(_, d)| (*d > 0) == sign)
-                .map(|(a, _)| {
-                    (
-                        seed.record(a.event.feed(), &a.event.event_id),
-                        Arc::clone(a),
-                    )
-                })
-                .collect();
-            rs.sort_unstable_by_key(|(rid, _)| *rid);
-            rs
+        let with_sign = |sign: bool| {
+            fingerprinted(
+                changes
+                    .iter()
+                    .filter(|(_, d)| (*d > 0) == sign)
+                    .map(|(a, _)| a),
+                seed,
+            )
         };
-        let (leaving, entering) = (by_rid(false), by_rid(true));
+        let (leaving, entering) = (with_sign(false), with_sign(true));
         changes.clear();
         let fields: Vec<(Fields, isize)> = leaving
             .iter()
-            .map(|(_, a)| (Fields::of(a, seed), -1))
-            .chain(entering.iter().map(|(_, a)| (Fields::of(a, seed), 1)))
+            .map(|(f, _)| (*f, -1))
+            .chain(entering.iter().map(|(f, _)| (*f, 1)))
             .collect();
+        let (leaving, entering) = (by_rid(leaving), by_rid(entering));
         let old = Names::new(&leaving, &self.records, seed);
         let new = Names::new(&entering, &self.records, seed);
         let ties = |a: u64, b: u64| new.by_event_id(a, b);
@@ -171,23 +167,12 @@ impl TableLife {
         let records = store(std::mem::take(&mut self.records), leaving, entering);
         loop {
             self.reseeded = self.reseeded.wrapping_add(1);
-            let seed = self.seed(stage);
-            let mut rs: Records = records
-                .iter()
-                .map(|(_, a)| {
-                    (
-                        seed.record(a.event.feed(), &a.event.event_id),
-                        Arc::clone(a),
-                    )
-                })
-                .collect();
-            rs.sort_unstable_by_key(|(rid, _)| *rid);
-            let fields: Vec<(Fields, isize)> =
-                rs.iter().map(|(_, a)| (Fields::of(a, seed), 1)).collect();
+            let rs = fingerprinted(records.iter().map(|(_, a)| a), self.seed(stage));
+            let fields: Vec<(Fields, isize)> = rs.iter().map(|(f, _)| (*f, 1)).collect();
             let mut table = Table::default();
             if table.update(&fields, &stage.cat).is_ok() {
                 self.table = table;
-                self.records = rs;
+                self.records = by_rid(rs);
                 break;
             }
         }
@@ -220,6 +205,23 @@ impl TableLife {
         );
         push_letters(&self.table.letters(&stage.cat), &names, r, out);
     }
+}
+
+/// The fields of `records` under `seed`, sorted by fingerprint.
+fn fingerprinted<'a>(
+    records: impl Iterator<Item = &'a Arc<Accepted>>,
+    seed: Seed,
+) -> Vec<(Fields, Arc<Accepted>)> {
+    let mut rs: Vec<(Fields, Arc<Accepted>)> = records
+        .map(|a| (Fields::of(a, seed), Arc::clone(a)))
+        .collect();
+    rs.sort_unstable_by_key(|(f, _)| f.rid);
+    rs
+}
+
+/// Records with their fields, as records by fingerprint.
+fn by_rid(rs: Vec<(Fields, Arc<Accepted>)>) -> Records {
+    rs.into_iter().map(|(f, a)| (f.rid, a)).collect()
 }
 
 /// `records` without `leaving` and with `entering` (each sorted by fingerprint).

@@ -859,7 +859,7 @@ pub fn fact_changes(
 }
 
 /// The dead letters of the records whose views are `views` (sorted by fingerprint).
-fn letters(views: &[(u64, View)]) -> Letters {
+pub(super) fn letters(views: &[(u64, View)]) -> Letters {
     views
         .iter()
         .filter_map(|(rid, v)| v.letter().map(|(reason, at)| (*rid, reason, at)))
