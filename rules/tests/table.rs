@@ -47,6 +47,11 @@ const LINKED: &[u8] = &[
 /// rectified at midnight, within a month: rectifications tie, and fall on deadlines.
 const COMMITTED: &[u8] = &[27, 32, 42];
 
+/// Annual reports (of zero tax, and of zero staff or not) against the year's tax paid and
+/// insured staff: the year's group (rows 15–16) reads the tax records only against a report
+/// of zero.
+const YEARLY: &[u8] = &[11, 30, 41];
+
 /// The lifecycle of one enterprise in a form both sides give: by record fingerprint,
 /// payments sorted, revocations by the latest revoking event time.
 #[derive(Debug, Default, PartialEq)]
@@ -503,6 +508,14 @@ proptest! {
     fn the_table_equals_the_lifecycle_where_commitments_crowd(
         ops in proptest::collection::vec(op_near(COMMITTED, 30), 1..60),
         leave in proptest::collection::vec(any::<usize>(), 30),
+    ) {
+        check(&log_of(&ops), &leave, &Catalogue::embedded())?;
+    }
+
+    #[test]
+    fn the_table_equals_the_lifecycle_where_reports_meet_taxes(
+        ops in proptest::collection::vec(op_in(YEARLY), 1..40),
+        leave in proptest::collection::vec(any::<usize>(), 40),
     ) {
         check(&log_of(&ops), &leave, &Catalogue::embedded())?;
     }

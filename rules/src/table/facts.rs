@@ -372,6 +372,18 @@ impl Fields {
         self.b.map(to_signed)
     }
 
+    /// The year of an annual report's `b`.
+    fn report_year(&self) -> Option<i32> {
+        self.b.and_then(|y| i32::try_from(to_signed(y)).ok())
+    }
+
+    /// The year of a tax record's period.
+    fn period_year(&self) -> Option<i32> {
+        self.period()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(|p| Period(p).year())
+    }
+
     /// The groups whose facts this record may change, besides the establishment's when the
     /// enterprise has none in effect (see [`fact_changes`]).
     fn groups(&self, cx: &Context<'_>, out: &mut Vec<Group>) {
@@ -380,7 +392,7 @@ impl Fields {
         if kind == Typed::Reg(RegKind::Established) {
             out.push(Group::Establishment);
         }
-        let year = |p: i64| i32::try_from(p).ok().map(|p| Group::Year(Period(p).year()));
+        let year = self.period_year().map(Group::Year);
         match kind {
             Typed::Tax(kind) => {
                 let p = self.period();
@@ -388,19 +400,13 @@ impl Fields {
                     TaxKind::Declared => out.extend(p.map(|p| Group::Period(true, p))),
                     TaxKind::SocialInsurance => {
                         out.extend(p.map(|p| Group::Period(false, p)));
-                        out.extend(p.and_then(year));
+                        out.extend(year);
                     }
-                    TaxKind::Paid => out.extend(p.and_then(year)),
+                    TaxKind::Paid => out.extend(year),
                     _ => {}
                 }
             }
-            Typed::Reg(RegKind::AnnualReport) => {
-                out.extend(
-                    self.b
-                        .and_then(|y| i32::try_from(to_signed(y)).ok())
-                        .map(Group::Year),
-                );
-            }
+            Typed::Reg(RegKind::AnnualReport) => out.extend(self.report_year().map(Group::Year)),
             Typed::Jud(_) => out.push(Group::Case(self.key_or_empty(seed))),
             Typed::Fin(
                 FinKind::OverdueListed | FinKind::OverdueUpdated | FinKind::OverdueCleared,
@@ -566,20 +572,26 @@ impl Context<'_> {
                 suspicious(facts, k, &in_effect(&rows), cat);
             }
             Group::Year(y) => {
-                let reads = |k: Kind| k == ANNUAL_REPORT || k == PAID || k == INSURED;
-                let rows = self.rows(table, reads, |f| {
-                    let year = match f.kind {
-                        ANNUAL_REPORT => f.b.and_then(|b| i32::try_from(to_signed(b)).ok()),
-                        _ => f
-                            .period()
-                            .and_then(|p| i32::try_from(p).ok())
-                            .map(|p| Period(p).year()),
-                    };
-                    year == Some(y)
-                });
-                let records = in_effect(&rows);
-                for r in records.iter().filter(|r| r.f.kind == ANNUAL_REPORT) {
-                    annual_report(facts, r, &records);
+                // The year's reports first: the tax records matter only against a report
+                // in effect that reports zero tax or staff, and only of the kinds it
+                // contradicts.
+                let reports = self.rows(
+                    table,
+                    |k| k == ANNUAL_REPORT,
+                    |f| f.report_year() == Some(y),
+                );
+                let reports = in_effect(&reports);
+                let zero = reports.iter().fold(0, |z, r| z | r.f.x);
+                let reads =
+                    |k: Kind| (k == PAID && zero & 1 != 0) || (k == INSURED && zero & 2 != 0);
+                let taxes = if zero & 3 == 0 {
+                    Vec::new()
+                } else {
+                    self.rows(table, reads, |f| f.period_year() == Some(y))
+                };
+                let taxes = in_effect(&taxes);
+                for r in reports {
+                    annual_report(facts, r, &taxes);
                 }
             }
             Group::Decision(key) => {
@@ -941,7 +953,7 @@ fn suspicious(facts: &mut Vec<Fact<Packed>>, account: u64, chain: &[&Row], cat: 
 
 /// Rows 15–16 for one annual report.
 fn annual_report(facts: &mut Vec<Fact<Packed>>, r: &Row, records: &[&Row]) {
-    let Some(y) = r.f.b.and_then(|y| i32::try_from(to_signed(y)).ok()) else {
+    let Some(y) = r.f.report_year() else {
         return;
     };
     let (zero_tax, zero_staff) = (r.f.x & 1 != 0, r.f.x & 2 != 0);
@@ -949,16 +961,12 @@ fn annual_report(facts: &mut Vec<Fact<Packed>>, r: &Row, records: &[&Row]) {
     let contradiction = records
         .iter()
         .filter(|t| {
-            let in_year =
-                t.f.b
-                    .and_then(|p| i32::try_from(to_signed(p)).ok())
-                    .is_some_and(|p| Period(p).year() == y);
             let positive = t.f.a.unwrap_or(0) > 0;
-            in_year
+            t.f.period_year() == Some(y)
                 && positive
-                && match t.f.kind.typed() {
-                    Typed::Tax(TaxKind::Paid) => zero_tax,
-                    Typed::Tax(TaxKind::SocialInsurance) => zero_staff,
+                && match t.f.kind {
+                    PAID => zero_tax,
+                    INSURED => zero_staff,
                     _ => false,
                 }
         })
