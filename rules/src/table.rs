@@ -30,6 +30,7 @@ pub use facts::{
 pub use statuses::{enterprise_steps, Steps};
 
 use std::hash::Hasher;
+use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 use twox_hash::XxHash3_64;
@@ -144,6 +145,15 @@ impl Kind {
             Body::Insp(b) => Typed::Insp(b.kind),
             Body::Pcs(b) => Typed::Pcs(b.kind),
         })
+    }
+
+    /// Every kind.
+    pub const ALL: RangeInclusive<Kind> = Kind(0)..=Kind(u8::MAX);
+
+    /// The kinds of `feed`.
+    pub const fn of_feed(feed: Feed) -> RangeInclusive<Kind> {
+        let f = feed_index(feed) << 4;
+        Kind(f)..=Kind(f | 15)
     }
 
     /// The kind `t`.
@@ -732,6 +742,9 @@ pub struct Table {
     /// records that link to others, which a record's view reads (the other records' views
     /// never read it), read without a search.
     links: Vec<Rec>,
+    /// The positions in `rows` ordered by kind, then fingerprint: the records of a kind (or
+    /// of a feed, whose kinds are adjacent) read without a scan.
+    by_kind: Vec<u32>,
 }
 
 impl Table {
@@ -750,6 +763,7 @@ impl Table {
         self.rows.capacity() * std::mem::size_of::<Rec>()
             + self.spill.capacity() * std::mem::size_of::<Fields>()
             + self.links.capacity() * std::mem::size_of::<Rec>()
+            + self.by_kind.capacity() * std::mem::size_of::<u32>()
     }
 
     /// How many of its records are spilled.
@@ -779,15 +793,20 @@ impl Table {
         self.rows.iter().map(|r| self.fields(r))
     }
 
-    /// The records of the kinds `kinds` selects (the others are not unpacked).
-    pub fn select<'a>(
-        &'a self,
-        kinds: impl Fn(Kind) -> bool + 'a,
-    ) -> impl Iterator<Item = Fields> + 'a {
-        self.rows
+    /// The records whose kind lies in `kinds`, by kind and fingerprint (the others are not
+    /// read).
+    pub fn of_kinds(&self, kinds: RangeInclusive<Kind>) -> impl Iterator<Item = Fields> + '_ {
+        let at = |p: &u32| Kind(self.rows[*p as usize].kind);
+        let from = self.by_kind.partition_point(|p| at(p) < *kinds.start());
+        let to = self.by_kind.partition_point(|p| at(p) <= *kinds.end());
+        self.by_kind[from..to.max(from)]
             .iter()
-            .filter(move |r| kinds(Kind(r.kind)))
-            .map(|r| self.fields(r))
+            .map(|p| self.fields(&self.rows[*p as usize]))
+    }
+
+    /// Whether it holds a record of kind `k`.
+    pub fn has(&self, k: Kind) -> bool {
+        self.of_kinds(k..=k).next().is_some()
     }
 
     /// The retractions and repairs.
@@ -811,6 +830,16 @@ impl Table {
         });
         crate::reserve_kept(&mut self.rows, 1);
         self.rows.insert(i, rec);
+        let at = u32::try_from(i).expect("fewer than 2^32 records in one enterprise");
+        for p in &mut self.by_kind {
+            *p += u32::from(*p >= at);
+        }
+        let key = |r: &Rec| (r.kind, r.rid);
+        let j = self
+            .by_kind
+            .partition_point(|p| key(&self.rows[*p as usize]) < key(&rec));
+        crate::reserve_kept(&mut self.by_kind, 1);
+        self.by_kind.insert(j, at);
         if f.is_link() {
             let j = self
                 .links
@@ -827,6 +856,11 @@ impl Table {
                 self.spill.retain(|s| s.rid != f.rid);
             }
             self.links.retain(|l| l.rid != f.rid);
+            let at = u32::try_from(i).expect("fewer than 2^32 records in one enterprise");
+            self.by_kind.retain(|p| *p != at);
+            for p in &mut self.by_kind {
+                *p -= u32::from(*p > at);
+            }
         }
     }
 

@@ -75,17 +75,24 @@ impl std::fmt::Debug for FeedProducer<'_> {
 
 impl<'c> FeedProducer<'c> {
     /// Creates the feed topics of `cfg` (3 partitions each) if missing, and a producer.
+    ///
+    /// A broker that has just come back from an outage (the outage tests resume it right
+    /// before they produce) may refuse or time out the request for a while: it is asked
+    /// again, for up to two minutes.
     pub fn new(cfg: &'c Config) -> Self {
-        connectors::kafka::ensure_topics(
-            &cfg.kafka,
-            &cfg.kafka
-                .topics
-                .feeds
-                .values()
-                .map(|t| (t.as_str(), 3, false))
-                .collect::<Vec<_>>(),
-        )
-        .expect("feed topics");
+        let topics: Vec<(&str, i32, bool)> = cfg
+            .kafka
+            .topics
+            .feeds
+            .values()
+            .map(|t| (t.as_str(), 3, false))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while let Err(e) = connectors::kafka::ensure_topics(&cfg.kafka, &topics) {
+            assert!(Instant::now() < deadline, "feed topics: {e}");
+            eprintln!("feed topics: {e}; asking again");
+            std::thread::sleep(Duration::from_secs(2));
+        }
         let producer = ClientConfig::new()
             .set("bootstrap.servers", &cfg.kafka.brokers)
             .set("enable.idempotence", "true")

@@ -226,14 +226,18 @@ fn by_rid(rs: Vec<(Fields, Arc<Accepted>)>) -> Records {
 
 /// `records` without `leaving` and with `entering` (each sorted by fingerprint).
 fn store(mut records: Records, leaving: &Records, entering: Records) -> Records {
-    records.retain(|(rid, a)| {
-        leaving
-            .binary_search_by_key(rid, |(r, _)| *r)
-            .map_or(true, |i| !Arc::ptr_eq(&leaving[i].1, a))
-    });
+    if !leaving.is_empty() {
+        records.retain(|(rid, a)| {
+            leaving
+                .binary_search_by_key(rid, |(r, _)| *r)
+                .map_or(true, |i| !Arc::ptr_eq(&leaving[i].1, a))
+        });
+    }
     rules::reserve_kept(&mut records, entering.len());
-    records.extend(entering);
-    records.sort_by_key(|(rid, _)| *rid);
+    for (rid, a) in entering {
+        let i = records.partition_point(|(r, _)| *r <= rid);
+        records.insert(i, (rid, a));
+    }
     records
 }
 

@@ -16,6 +16,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use crate::catalogue::Catalogue;
 use crate::event::{
@@ -486,17 +487,17 @@ impl Context<'_> {
         self.offsite.contains(k)
     }
 
-    /// The records of `table` of the kinds `kinds` selects that `keep` selects, with their
+    /// The records of `table` whose kinds lie in `kinds` that `keep` selects, with their
     /// views, in the "latest" order.
     fn rows(
         &self,
         table: &Viewed<'_>,
-        kinds: impl Fn(Kind) -> bool,
+        kinds: RangeInclusive<Kind>,
         keep: impl Fn(&Fields) -> bool,
     ) -> Vec<Row> {
         // The members sorted before they are viewed: a view is larger than its record, and
         // the rows are collected once, at their size.
-        let mut members: Vec<Fields> = table.table.select(kinds).filter(|f| keep(f)).collect();
+        let mut members: Vec<Fields> = table.table.of_kinds(kinds).filter(|f| keep(f)).collect();
         members.sort_by(|a, b| {
             (a.event_time, a.ingest_time)
                 .cmp(&(b.event_time, b.ingest_time))
@@ -521,7 +522,7 @@ impl Context<'_> {
         }
         match group {
             Group::Establishment => {
-                let rows = self.rows(table, |k| k == ESTABLISHED, |_| true);
+                let rows = self.rows(table, ESTABLISHED..=ESTABLISHED, |_| true);
                 if let Some(latest) = in_effect(&rows).last() {
                     let mut out = out_of(latest, facts);
                     let (et, end) = (latest.f.event_time, latest.end());
@@ -531,7 +532,7 @@ impl Context<'_> {
                 } else {
                     // Unknown establishment counts as established: reports are always due,
                     // from the first record in effect, else the first record.
-                    let all = self.rows(table, |_| true, |_| true);
+                    let all = self.rows(table, Kind::ALL, |_| true);
                     let first = all.iter().find(|r| r.ending().is_some()).or(all.first());
                     if let Some(first) = first {
                         out_of(first, facts).push(What::AnnualDue, Ts::MIN, Ts::MAX);
@@ -540,46 +541,38 @@ impl Context<'_> {
             }
             Group::Period(declared, p) => {
                 let kind = if declared { DECLARED } else { INSURED };
-                let rows = self.rows(table, |k| k == kind, |f| f.period() == Some(p));
+                let rows = self.rows(table, kind..=kind, |f| f.period() == Some(p));
                 if let Some(latest) = in_effect(&rows).last() {
                     period_facts(facts, latest, p, declared);
                 }
             }
             Group::Case(k) => {
-                let rows = self.rows(
-                    table,
-                    |kind| kind.feed() == Feed::Jud,
-                    |f| f.key_or_empty(seed) == k,
-                );
+                let rows = self.rows(table, Kind::of_feed(Feed::Jud), |f| {
+                    f.key_or_empty(seed) == k
+                });
                 let case = in_effect(&rows);
                 enforcement(facts, &case);
                 obligations(facts, &rows, &case, cat);
             }
             Group::Loan(k) => {
-                let rows = self.rows(
-                    table,
-                    |kind| kind == OVERDUE_LISTED || kind == OVERDUE_UPDATED,
-                    |f| f.key_or_empty(seed) == k,
-                );
+                let rows = self.rows(table, OVERDUE_LISTED..=OVERDUE_UPDATED, |f| {
+                    f.key_or_empty(seed) == k
+                });
                 overdue(facts, k, &in_effect(&rows));
             }
             Group::Account(k) => {
-                let rows = self.rows(
-                    table,
-                    |kind| kind == SUSPICIOUS,
-                    |f| f.key_or_empty(seed) == k,
-                );
+                let rows = self.rows(table, SUSPICIOUS..=SUSPICIOUS, |f| {
+                    f.key_or_empty(seed) == k
+                });
                 suspicious(facts, k, &in_effect(&rows), cat);
             }
             Group::Year(y) => {
                 // The year's reports first: the tax records matter only against a report
                 // in effect that reports zero tax or staff, and only of the kinds it
                 // contradicts.
-                let reports = self.rows(
-                    table,
-                    |k| k == ANNUAL_REPORT,
-                    |f| f.report_year() == Some(y),
-                );
+                let reports = self.rows(table, ANNUAL_REPORT..=ANNUAL_REPORT, |f| {
+                    f.report_year() == Some(y)
+                });
                 let reports = in_effect(&reports);
                 let zero = reports.iter().fold(0, |z, r| z | r.f.x);
                 let reads =
@@ -587,7 +580,9 @@ impl Context<'_> {
                 let taxes = if zero & 3 == 0 {
                     Vec::new()
                 } else {
-                    self.rows(table, reads, |f| f.period_year() == Some(y))
+                    self.rows(table, PAID.min(INSURED)..=PAID.max(INSURED), |f| {
+                        reads(f.kind) && f.period_year() == Some(y)
+                    })
                 };
                 let taxes = in_effect(&taxes);
                 for r in reports {
@@ -595,11 +590,20 @@ impl Context<'_> {
                 }
             }
             Group::Decision(key) => {
-                let rows = self.rows(table, |k| k.feed() == Feed::Pen, |f| f.key == key);
+                let rows = self.rows(table, Kind::of_feed(Feed::Pen), |f| f.key == key);
                 obligations(facts, &rows, &in_effect(&rows), cat);
             }
             Group::Commitments => {
-                let rows = self.rows(table, |k| self.offsite(k), |_| true);
+                // Only commitments have checks.
+                if table
+                    .table
+                    .of_kinds(Kind::of_feed(Feed::Cmt))
+                    .next()
+                    .is_none()
+                {
+                    return;
+                }
+                let rows = self.rows(table, Kind::ALL, |f| self.offsite(f.kind));
                 let records = in_effect(&rows);
                 let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
                 for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
@@ -769,7 +773,7 @@ pub fn fact_changes(
     // Without an establishment, reports are due from the first record, which any change
     // may move. (A change that removes the last establishment, or adds the first, is an
     // establishment's own and names the group itself.)
-    if table.select(|k| k == ESTABLISHED).next().is_none() {
+    if !table.has(ESTABLISHED) {
         groups.push(Group::Establishment);
     }
     groups.sort();
