@@ -80,24 +80,6 @@ enum LogFormat {
     Json,
 }
 
-/// How `run`'s enterprise stage resolves records ([`engine::dataflow::Resolver`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ResolverArg {
-    /// By parts of the enterprise's records, each resolved again when a change lands in it.
-    Parts,
-    /// On engine v2's record table: only the records and groups a change reaches.
-    Table,
-}
-
-impl From<ResolverArg> for engine::dataflow::Resolver {
-    fn from(r: ResolverArg) -> Self {
-        match r {
-            ResolverArg::Parts => engine::dataflow::Resolver::Parts,
-            ResolverArg::Table => engine::dataflow::Resolver::Table,
-        }
-    }
-}
-
 /// Starts logging to standard error in `format`, filtered by `RUST_LOG` (default `info`).
 /// Text gets colour escapes only when standard error is a terminal and `NO_COLOR` is unset
 /// or empty (<https://no-color.org>), so redirected logs stay plain.
@@ -163,11 +145,6 @@ enum Command {
         /// embedded `config/supervision.toml`.
         #[arg(long)]
         supervision: Option<PathBuf>,
-        /// How the enterprise stage resolves an enterprise's records: by parts, or on engine
-        /// v2's record table (D101). Both give the same output; `table` is the engine's next
-        /// form, measured and checked beside the present one.
-        #[arg(long, value_enum, default_value_t = ResolverArg::Parts)]
-        resolver: ResolverArg,
         #[command(flatten)]
         gen: GenArgs,
         #[command(flatten)]
@@ -464,7 +441,6 @@ fn main() -> Result<()> {
             catalogue,
             model,
             supervision,
-            resolver,
             gen,
             layout,
             obs,
@@ -480,7 +456,7 @@ fn main() -> Result<()> {
                 &output,
                 (Arc::new(cat), model, sup),
                 &gen.config(),
-                (&layout, resolver.into()),
+                &layout,
                 &obs,
             )
         }
@@ -1358,7 +1334,7 @@ fn run(
     output: &Path,
     (cat, model, sup): RunRules,
     gen: &GenConfig,
-    (layout, resolver): (&Layout, engine::dataflow::Resolver),
+    layout: &Layout,
     obs: &ObsArgs,
 ) -> Result<()> {
     // The input is checked before anything is written; outputs are written to a staging
@@ -1460,10 +1436,7 @@ fn run(
         model.clone(),
         Some(sup.commitments.clone()),
         config,
-        Schedule {
-            resolver,
-            ..Schedule::new(50_000, as_of)
-        },
+        Schedule::new(50_000, as_of),
         on_step,
     )
     .map_err(|e| anyhow::anyhow!("dataflow: {e}"))?;

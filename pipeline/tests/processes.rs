@@ -1,6 +1,5 @@
 //! `steward run` in timely cluster mode: two processes on localhost give the same state,
-//! colour changes, alerts and dead letters as one process, the two resolving records on
-//! engine v2's record table and the one by parts (D101).
+//! colour changes, alerts and dead letters as one process.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -131,8 +130,6 @@ fn two_processes_equal_one() {
             p,
             "--hostfile",
             &s(&hostfile),
-            "--resolver",
-            "table",
         ])
     };
     let (p0, p1) = (run("0", &a), run("1", &b));

@@ -339,13 +339,6 @@ impl Out<'_> {
 
 /// Derives every fact of one enterprise from its resolved records.
 pub fn derive(res: &Resolved<'_>, cat: &Catalogue) -> Vec<Fact> {
-    derive_in(res, cat, true)
-}
-
-/// [`derive`] over a part of an enterprise's records (`crate::part`); `whole` says whether
-/// the part decides the enterprise-wide fallback (`AnnualDue` from the first record when no
-/// `ESTABLISHED` is known), which only the core part does.
-pub(crate) fn derive_in(res: &Resolved<'_>, cat: &Catalogue, whole: bool) -> Vec<Fact> {
     let mut out = Out {
         facts: Vec::new(),
         cat,
@@ -545,7 +538,7 @@ pub(crate) fn derive_in(res: &Resolved<'_>, cat: &Catalogue, whole: bool) -> Vec
 
     if let Some(i) = established {
         firm_age(&mut out, res.records[i], res.endings[i].end());
-    } else if whole {
+    } else {
         // Unknown establishment date counts as established: reports are always due.
         let first = res.records.first().or(res.winners.first());
         if let Some(a) = first {

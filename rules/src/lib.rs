@@ -11,7 +11,6 @@ pub mod indicators;
 pub mod lifecycle;
 pub mod model;
 pub mod monitor;
-pub mod part;
 mod raw;
 pub mod reference;
 pub mod reject;

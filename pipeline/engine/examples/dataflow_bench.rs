@@ -14,8 +14,7 @@
 //!
 //! With `--years=N`, the history is `N` years long (default 1); a `DAYS` of 0 keeps all of
 //! it (`dataflow_bench 5000 0 2 --years=3`: the 3-year history, about 155 records per
-//! enterprise). With `--table`, the enterprise stage resolves records on engine v2's
-//! record table (`Resolver::Table`, D101) instead of by parts.
+//! enterprise).
 //!
 //! With `--profile`, also prints each operator's share of the scheduled time (summed over
 //! workers, exclusive of the operators it runs inside it).
@@ -41,7 +40,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::dataflow::Resolver;
 use engine::profile::OperatorTimes;
 use engine::replay::{replay, Schedule};
 #[cfg(not(feature = "bench-uncounted"))]
@@ -90,11 +88,6 @@ fn main() {
     let workers = support::arg(3, 2) as usize;
     let batch = support::arg(4, 50_000) as usize;
     let years = option("years", 1) as u32;
-    let resolver = if std::env::args().any(|a| a == "--table") {
-        Resolver::Table
-    } else {
-        Resolver::Parts
-    };
     let cat = Arc::new(Catalogue::embedded());
     let log = support::generated(&cat, enterprises, years, days);
     let records = log.len();
@@ -111,7 +104,6 @@ fn main() {
         timely::Config::process(workers),
         Schedule {
             profile: profile.clone(),
-            resolver,
             ..Schedule::new(batch, as_of)
         },
         |_, _, _| {},

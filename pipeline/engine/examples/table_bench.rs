@@ -2,8 +2,7 @@
 //! winning records enter each enterprise's `rules::table::Table` one change at a time
 //! (`Table::update`, which returns the records whose lifecycle view changed), against
 //! `rules::lifecycle::resolve_enterprise` over the enterprise's winners after each change
-//! (what an engine without parts does; the present engine does it per part, D65, and
-//! derives the facts on top). The identity stage's winners are computed first and not
+//! (what an engine without the table does, deriving the facts on top). The identity stage's winners are computed first and not
 //! timed; so is `Fields::of`, which is timed on its own. Then the facts: after each change
 //! `fact::derive`, `status::of_enterprise` and `fact::commitment_events` over the
 //! resolution, against `table::enterprise_facts` from scratch and against

@@ -5,10 +5,9 @@
 //! `rules` function; this module only arranges where they run:
 //!
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
-//! 2. Per USCC, one state machine (D71): [`rules::lifecycle::resolve_enterprise`],
-//!    [`rules::fact::derive`] and the statuses over the records of each part a change
-//!    touches ([`rules::part`], D65), with the differences of that part's kept output; a
-//!    fact derived at time `v` counts from `max(v, start)` to `max(v, end)` by the key's
+//! 2. Per USCC, one state machine (D71): the enterprise's winning records in a
+//!    [`rules::table::Table`], and what each change does to its facts, statuses, dead
+//!    letters and commitment events ([`rules::table::fact_changes`], D101); a fact derived at time `v` counts from `max(v, start)` to `max(v, end)` by the key's
 //!    timers (windows, publicity periods and deadlines end by themselves); the active
 //!    facts' [`rules::indicators::Local`], and the links other enterprises read (red
 //!    trigger, status, legal representative, shares) when a fact of a kind they depend
@@ -38,12 +37,11 @@ use rules::indicators::{hundredths, r_of_hundredths, Cross, Local, LocalState, R
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
-use rules::part::{self, Part as Piece};
 use rules::score::{
     assemble, decide, red_trigger, score_of_tenths, Colour, Decided, Evaluation, LinkInputs,
     Triggers,
 };
-use rules::status::{self, Record, Step, Stepped};
+use rules::status::{self, Record, Step};
 use rules::table::{Context, KindSet, Seed, Ties};
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -59,7 +57,7 @@ use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::InputHandle;
 use timely::progress::operate::FrontierInterest;
 
-use crate::enterprise::{Life, TableLife};
+use crate::enterprise::TableLife;
 use crate::ordered::{difference, Folded, Outputs, ProcessTimed, ReduceOrdered};
 use crate::tracker::Kept;
 
@@ -316,20 +314,6 @@ pub struct Variant<S> {
     pub model: Option<Arc<Model>>,
     /// Where the outputs go.
     pub sink: Rc<RefCell<S>>,
-    /// How the enterprise stage resolves an enterprise's records.
-    pub resolver: Resolver,
-}
-
-/// How the enterprise stage resolves an enterprise's records (D101): both give the same
-/// output, which the oracle test checks against the reference for each.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Resolver {
-    /// Resolves and derives again the records of each part a change touches (D65).
-    #[default]
-    Parts,
-    /// Engine v2's record table: derives again only the records and groups a change
-    /// reaches.
-    Table,
 }
 
 /// Builds the dataflow in `worker`, scoring `Q` with `model` if one is given; its output
@@ -340,17 +324,7 @@ pub fn build<S: Sink>(
     model: Option<Arc<Model>>,
     sink: Rc<RefCell<S>>,
 ) -> Handles {
-    let resolver = Resolver::default();
-    build_side_by_side(
-        worker,
-        Variant {
-            cat,
-            model,
-            sink,
-            resolver,
-        },
-        Vec::new(),
-    )
+    build_side_by_side(worker, Variant { cat, model, sink }, Vec::new())
 }
 
 /// Builds the dataflow in `worker` with one evaluation per variant over the same records
@@ -386,7 +360,7 @@ pub fn build_side_by_side<S: Sink>(
             .probe_with(&probe);
         let versions = versions_stage(records);
         for v in std::iter::once(first).chain(others) {
-            let results = evaluations(versions.clone(), &v.cat, v.model, v.resolver);
+            let results = evaluations(versions.clone(), &v.cat, v.model);
             deliver_all(results, &v.sink, &probe);
         }
         (input, control)
@@ -494,18 +468,14 @@ fn evaluations<'s>(
     (winners, version_dead, version_statuses): Versions<'s>,
     cat: &Arc<Catalogue>,
     model: Option<Arc<Model>>,
-    resolver: Resolver,
 ) -> Results<'s> {
-    // 2. Per enterprise, one state machine (D71): lifecycle and facts, re-run only in the
-    // parts a change touches; each fact active from `max(v, start)` to `max(v, end)` by
+    // 2. Per enterprise, one state machine (D71): lifecycle and facts on its record table,
+    // derived again only where a change reaches (D101); each fact active from `max(v, start)` to `max(v, end)` by
     // the key's timers; what the active facts decide, and the links other enterprises
     // read.
     let seed = Seed(RandomState::new().hash_one(winners.inner.scope().index()));
     let stage = Stage::new(cat, seed);
-    let firms = match resolver {
-        Resolver::Parts => enterprises::<Lifecycle>(winners, stage),
-        Resolver::Table => enterprises::<TableLife>(winners, stage),
-    };
+    let firms = enterprises(winners, stage);
 
     // Its outputs by kind.
     let (own, links, persons, dead, commitments, statuses) = by_kind(firms);
@@ -631,7 +601,7 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
 }
 
 /// The enterprise stage: one state machine per enterprise, resolving its records by `L`.
-fn enterprises<'s, L: Life>(
+fn enterprises<'s>(
     winners: VecCollection<'s, Ts, Arc<Accepted>>,
     stage: Stage,
 ) -> VecCollection<'s, Ts, (Uscc, Out)> {
@@ -639,7 +609,7 @@ fn enterprises<'s, L: Life>(
         .map(|a| (Uscc::admitted(&a.event.uscc), a))
         .process_timed(
             "Enterprise",
-            move |u: &Uscc, s: &mut Firm<L>, t, changes, out| s.step(*u, t, changes, out, &stage),
+            move |u: &Uscc, s: &mut Firm, t, changes, out| s.step(*u, t, changes, out, &stage),
         )
 }
 
@@ -756,99 +726,8 @@ where
         .unwrap_or_else(|_| unreachable!("partition gives N streams"))
 }
 
-/// The enterprise stage's state of one enterprise (D65): its winning records in their parts
-/// (`rules::part`), and each part's last output, in one list sorted by part. A change
-/// re-runs stage 2 only in the parts whose members changed.
-#[derive(Default)]
-pub(crate) struct Lifecycle {
-    parts: part::Parts<Arc<Accepted>>,
-    outputs: Vec<(Piece, Derived, isize)>,
-}
-
-impl Life for Lifecycle {
-    fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    fn step(
-        &mut self,
-        _own: Uscc,
-        changes: &mut Vec<(Arc<Accepted>, isize)>,
-        stage: &Stage,
-        out: &mut Vec<(Derived, isize)>,
-    ) {
-        let mut new = Vec::new();
-        for p in self.parts.update(changes.drain(..), &stage.kinds) {
-            let members = self.parts.members(p);
-            let rs: Vec<&Accepted> = members.iter().map(AsRef::as_ref).collect();
-            if !rs.is_empty() {
-                outcome(part::outcome(&rs, p, &stage.cat), p, members, &mut new);
-                differential_dataflow::consolidation::consolidate(&mut new);
-            }
-            let start = self.outputs.partition_point(|(x, _, _)| *x < p);
-            let end = self.outputs.partition_point(|(x, _, _)| *x <= p);
-            let old: Vec<(Derived, isize)> = self
-                .outputs
-                .drain(start..end)
-                .map(|(_, d, r)| (d, r))
-                .collect();
-            let kept = difference(&mut new, old, true, out);
-            rules::reserve_kept(&mut self.outputs, kept.len());
-            self.outputs
-                .splice(start..start, kept.into_iter().map(|(d, r)| (p, d, r)));
-        }
-    }
-}
-
-/// Pushes a part's outcome as the enterprise stage's output: the core part says whether
-/// the enterprise is known (D52), every part of a known one gives its facts. Status steps
-/// name the shared copies of the part's records (`members`).
-fn outcome(
-    o: part::Outcome<'_>,
-    p: Piece,
-    members: &[Arc<Accepted>],
-    out: &mut Vec<(Derived, isize)>,
-) {
-    for d in o.dead {
-        out.push((Derived::Dead(Box::new(d)), 1));
-    }
-    for (record, s) in shared_records(o.statuses, members) {
-        out.push((Derived::Status(Box::new((record, s))), 1));
-    }
-    if o.known && p == Piece::Core {
-        out.push((Derived::Known, 1));
-    }
-    for f in o.facts {
-        out.push((Derived::Fact(Arc::new(f)), 1));
-    }
-    for e in o.commitments {
-        out.push((Derived::Commitment(Box::new(e)), 1));
-    }
-}
-
-/// The steps of `steps` with each record's shared copy among `members` (the records the
-/// steps were computed from), found by address.
-fn shared_records(steps: Vec<Stepped<'_>>, members: &[Arc<Accepted>]) -> Vec<(Record, Step)> {
-    if steps.is_empty() {
-        return Vec::new();
-    }
-    let mut by_address: Vec<(*const Accepted, &Arc<Accepted>)> =
-        members.iter().map(|a| (Arc::as_ptr(a), a)).collect();
-    by_address.sort_unstable_by_key(|(p, _)| *p);
-    steps
-        .into_iter()
-        .map(|(a, s)| {
-            let i = by_address
-                .binary_search_by_key(&std::ptr::from_ref(a), |(p, _)| *p)
-                .expect("a step names one of the part's records");
-            (Record::Shared(Arc::clone(by_address[i].1)), s)
-        })
-        .collect()
-}
-
 /// What the enterprise stage reads besides its input.
 pub(crate) struct Stage {
-    kinds: part::Detachable,
     links: LinkInputs,
     /// [`KindSet::offsite`] of the catalogue.
     offsite: KindSet,
@@ -862,7 +741,6 @@ impl Stage {
     /// The stage under catalogue `cat`, its record tables fingerprinted with `seed`.
     pub(crate) fn new(cat: &Arc<Catalogue>, seed: Seed) -> Stage {
         Stage {
-            kinds: part::Detachable::of(cat),
             links: LinkInputs::new(cat),
             offsite: KindSet::offsite(cat),
             seed,
@@ -885,14 +763,14 @@ impl Stage {
 /// A fact that starts (`+r`) or ends (`−r`) at a timer's time.
 type Due = (Arc<Fact>, isize);
 
-/// The enterprise stage's state of one enterprise (D71): its records in parts and their
-/// outputs, its active facts with what they decide, and what it last sent of those.
+/// The enterprise stage's state of one enterprise (D71): its record table (D101), its
+/// active facts with what they decide, and what it last sent of those.
 #[derive(Default)]
-struct Firm<L> {
-    life: L,
+struct Firm {
+    life: TableLife,
     /// Its active facts (not the personal ones, which go to their person's joins).
     facts: LocalState<Arc<Fact>>,
-    /// Whether it has a record in effect: the core part's `Known` (D52).
+    /// Whether it has a record in effect: the table's `Known` (D52).
     known: isize,
     /// The facts that start or end later, earliest on top (the stage waits for it).
     timers: BinaryHeap<Reverse<(Ts, Due)>>,
@@ -902,7 +780,7 @@ struct Firm<L> {
     own: Option<Arc<Local>>,
 }
 
-impl<L: Life> Folded for Firm<L> {
+impl Folded for Firm {
     fn is_empty(&self) -> bool {
         self.life.is_empty()
             && self.facts.is_empty()
@@ -917,7 +795,7 @@ impl<L: Life> Folded for Firm<L> {
     }
 }
 
-impl<L: Life> Firm<L> {
+impl Firm {
     /// One step of enterprise `own` at `t`: the record changes then and the facts that start or end then; the
     /// stage's outputs at `t` or at their own later times; a timer for every fact that
     /// starts or ends later.

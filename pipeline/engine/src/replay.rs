@@ -16,7 +16,7 @@ use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
 
 use crate::checkpoint::Checkpoint;
-use crate::dataflow::{build_side_by_side, Control, Resolver, Scored, Variant};
+use crate::dataflow::{build_side_by_side, Control, Scored, Variant};
 use crate::profile::OperatorTimes;
 use crate::tracker::{Kept, Tracker};
 
@@ -35,13 +35,11 @@ pub struct Schedule {
     pub resume: Option<Arc<Checkpoint>>,
     /// Return each worker's tracker state at `until` ([`Replayed::kept`]).
     pub checkpoint: bool,
-    /// How the enterprise stage resolves an enterprise's records.
-    pub resolver: Resolver,
 }
 
 impl Schedule {
     /// Steps of at least `batch` records up to `until`, from the start, without profile or
-    /// checkpoint, resolving records by parts.
+    /// checkpoint.
     pub fn new(batch: usize, until: Ts) -> Self {
         Schedule {
             batch,
@@ -49,7 +47,6 @@ impl Schedule {
             profile: None,
             resume: None,
             checkpoint: false,
-            resolver: Resolver::default(),
         }
     }
 }
@@ -181,7 +178,6 @@ where
             cat: r.cat.clone(),
             model: r.model.clone(),
             sink: t.clone(),
-            resolver: schedule.resolver,
         });
         let Some(first) = variants.next() else {
             return Err("a replay needs a set of rules".to_owned());

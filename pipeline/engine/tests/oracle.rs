@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use engine::checkpoint::Checkpoint;
-use engine::dataflow::Resolver;
 use engine::replay::{replay, Replayed, Schedule};
 use generator::ops::{log_of, op, Op, ENTERPRISES, TEMPLATES};
 use proptest::prelude::*;
@@ -90,24 +89,8 @@ fn check(ops: &[Op], workers: usize) -> Result<(), TestCaseError> {
     check_with(ops, workers, None)
 }
 
-/// Both ways of resolving an enterprise's records (D101): each must equal the reference.
-const RESOLVERS: [Resolver; 2] = [Resolver::Parts, Resolver::Table];
-
 fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), TestCaseError> {
     let model = model.map(Arc::new);
-    for resolver in RESOLVERS {
-        check_by(ops, workers, model.clone(), resolver)
-            .map_err(|e| TestCaseError::fail(format!("resolving by {resolver:?}: {e}")))?;
-    }
-    Ok(())
-}
-
-fn check_by(
-    ops: &[Op],
-    workers: usize,
-    model: Option<Arc<Model>>,
-    resolver: Resolver,
-) -> Result<(), TestCaseError> {
     let cat = Arc::new(Catalogue::embedded());
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
@@ -127,10 +110,7 @@ fn check_by(
         model.clone(),
         Some(commitments.clone()),
         timely::Config::process(workers),
-        Schedule {
-            resolver,
-            ..Schedule::new(1, until)
-        },
+        Schedule::new(1, until),
         move |_, t, tracker| {
             s.lock()
                 .expect("lock")
@@ -236,18 +216,10 @@ fn replay_steps(
 /// Stops a run at `cut` with a checkpoint and resumes it from there: the two parts' outputs
 /// are the uninterrupted run's, and the resumed run's state after every step and at the end
 /// is the uninterrupted run's (D68).
-fn check_resume(
-    ops: &[Op],
-    workers: usize,
-    cut: Ts,
-    resolver: Resolver,
-) -> Result<(), TestCaseError> {
+fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError> {
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
-    let schedule = |until: Ts| Schedule {
-        resolver,
-        ..Schedule::new(1, until)
-    };
+    let schedule = |until: Ts| Schedule::new(1, until);
     let (whole, whole_steps) = replay_steps(&log, workers, schedule(until), cut)?;
     let first = Schedule {
         checkpoint: true,
@@ -319,10 +291,8 @@ proptest! {
         shift in prop_oneof![Just(0i64), Just(-1), Just(1), 0i64..400 * DAY],
     ) {
         let cut = cut_of(&ops, pick, shift);
-        for resolver in RESOLVERS {
-            check_resume(&ops, 1, cut, resolver)?;
-            check_resume(&ops, 2, cut, resolver)?;
-        }
+        check_resume(&ops, 1, cut)?;
+        check_resume(&ops, 2, cut)?;
     }
 
     #[test]
