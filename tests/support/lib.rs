@@ -210,7 +210,8 @@ const SHOWN_LINES: usize = 60;
 /// [`SHOWN_LINES`] lines: the panic message stays near the top of the failure's output,
 /// where CI's shortened output keeps it (CI once showed only the first lines of an outage's
 /// expected errors and not why the test failed). A passing test prints nothing.
-/// Every warning is kept too, however many lines follow it.
+/// Every warning is kept too, however many lines follow it. Dropped while the child still
+/// runs, it kills the child.
 #[derive(Debug)]
 pub struct Captured {
     child: std::process::Child,
@@ -261,6 +262,12 @@ impl Drop for Captured {
             for l in &lines[lines.len().saturating_sub(SHOWN_LINES)..] {
                 eprintln!("{l}");
             }
+        }
+        // A test that ends before its child does (it failed, or stopped waiting) must not
+        // leave it running into the tests after it, with no one reading its log.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
