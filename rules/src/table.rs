@@ -796,17 +796,28 @@ impl Table {
     /// The records whose kind lies in `kinds`, by kind and fingerprint (the others are not
     /// read).
     pub fn of_kinds(&self, kinds: RangeInclusive<Kind>) -> impl Iterator<Item = Fields> + '_ {
-        let at = |p: &u32| Kind(self.rows[*p as usize].kind);
+        self.of_kinds_where(kinds, |_| true)
+    }
+
+    /// The records whose kind lies in `kinds` and is one `only` selects, by kind and
+    /// fingerprint (the others are not unpacked).
+    pub fn of_kinds_where<'a>(
+        &'a self,
+        kinds: RangeInclusive<Kind>,
+        only: impl Fn(Kind) -> bool + 'a,
+    ) -> impl Iterator<Item = Fields> + 'a {
+        let at = move |p: &u32| Kind(self.rows[*p as usize].kind);
         let from = self.by_kind.partition_point(|p| at(p) < *kinds.start());
         let to = self.by_kind.partition_point(|p| at(p) <= *kinds.end());
         self.by_kind[from..to.max(from)]
             .iter()
+            .filter(move |p| only(at(p)))
             .map(|p| self.fields(&self.rows[*p as usize]))
     }
 
-    /// Whether it holds a record of kind `k`.
-    pub fn has(&self, k: Kind) -> bool {
-        self.of_kinds(k..=k).next().is_some()
+    /// Whether it holds a record whose kind lies in `kinds`.
+    pub fn has(&self, kinds: RangeInclusive<Kind>) -> bool {
+        self.of_kinds(kinds).next().is_some()
     }
 
     /// The retractions and repairs.

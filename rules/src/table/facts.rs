@@ -495,9 +495,16 @@ impl Context<'_> {
         kinds: RangeInclusive<Kind>,
         keep: impl Fn(&Fields) -> bool,
     ) -> Vec<Row> {
-        // The members sorted before they are viewed: a view is larger than its record, and
-        // the rows are collected once, at their size.
-        let mut members: Vec<Fields> = table.table.of_kinds(kinds).filter(|f| keep(f)).collect();
+        self.ordered(
+            table,
+            table.table.of_kinds(kinds).filter(|f| keep(f)).collect(),
+        )
+    }
+
+    /// `members` with their views, in the "latest" order. They are sorted before they are
+    /// viewed: a view is larger than its record, and the rows are collected once, at their
+    /// size.
+    fn ordered(&self, table: &Viewed<'_>, mut members: Vec<Fields>) -> Vec<Row> {
         members.sort_by(|a, b| {
             (a.event_time, a.ingest_time)
                 .cmp(&(b.event_time, b.ingest_time))
@@ -595,15 +602,11 @@ impl Context<'_> {
             }
             Group::Commitments => {
                 // Only commitments have checks.
-                if table
-                    .table
-                    .of_kinds(Kind::of_feed(Feed::Cmt))
-                    .next()
-                    .is_none()
-                {
+                if !table.table.has(Kind::of_feed(Feed::Cmt)) {
                     return;
                 }
-                let rows = self.rows(table, Kind::ALL, |f| self.offsite(f.kind));
+                let members = table.table.of_kinds_where(Kind::ALL, |k| self.offsite(k));
+                let rows = self.ordered(table, members.collect());
                 let records = in_effect(&rows);
                 let mut commitments: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
                 for r in rows.iter().filter(|r| r.f.kind.feed() == Feed::Cmt) {
@@ -773,7 +776,7 @@ pub fn fact_changes(
     // Without an establishment, reports are due from the first record, which any change
     // may move. (A change that removes the last establishment, or adds the first, is an
     // establishment's own and names the group itself.)
-    if !table.has(ESTABLISHED) {
+    if !table.has(ESTABLISHED..=ESTABLISHED) {
         groups.push(Group::Establishment);
     }
     groups.sort();
