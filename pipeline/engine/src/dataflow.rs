@@ -52,7 +52,7 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use timely::dataflow::operators::vec::{Map, Partition};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::InputHandle;
 use timely::progress::operate::FrontierInterest;
@@ -82,8 +82,8 @@ pub(crate) enum Derived {
 enum Version {
     /// The version in effect (shared with the input, not copied).
     Winner(Arc<Accepted>),
-    /// A `version_kind_change` dead letter.
-    Dead(Dead),
+    /// A `version_kind_change` dead letter (boxed: rare, and the largest variant by far).
+    Dead(Box<Dead>),
     /// A status step of a version, with its USCC.
     Status(Record, Uscc, Step),
 }
@@ -448,7 +448,7 @@ fn versions_stage<'s>(records: VecCollection<'s, Ts, Arc<Accepted>>) -> Versions
         _ => None,
     });
     let version_dead = version_dead.flat_map(|(_, x)| match x {
-        Version::Dead(d) => Some(d),
+        Version::Dead(d) => Some(*d),
         _ => None,
     });
     // A version's status step at its own time.
@@ -483,16 +483,19 @@ fn evaluations<'s>(
     // Each record's status steps; its status is the latest (D11, kept by the tracker).
     let statuses = statuses.concat(version_statuses);
 
-    // 3. Enterprises with a red trigger: one arrangement serves three joins.
-    let red = links
-        .clone()
-        .flat_map(|(u, l)| (l == Link::Red).then_some(u))
-        .arrange_by_self_named("Arrange: Red");
-    let stopped = links
-        .clone()
-        .flat_map(|(u, l)| (l == Link::Stopped).then_some(u));
+    // 3. The links by kind, each moved to the operators that read it.
+    let [red, stopped, reps, holders, affiliates] = split(links, |(_, l)| match l {
+        Link::Red => 0,
+        Link::Stopped => 1,
+        Link::Rep(_) => 2,
+        Link::Holder(_) => 3,
+        Link::Affiliate(_) => 4,
+    });
+    // Enterprises with a red trigger: one arrangement serves three joins.
+    let red = red.map(|(u, _)| u).arrange_by_self_named("Arrange: Red");
+    let stopped = stopped.map(|(u, _)| u);
     // (person, enterprise), arranged once for both joins on the person.
-    let reps = links.clone().flat_map(|(u, l)| match l {
+    let reps = reps.flat_map(|(u, l)| match l {
         Link::Rep(p) => Some((p, u)),
         _ => None,
     });
@@ -508,14 +511,13 @@ fn evaluations<'s>(
     let rep_others = red_reps.join_core(reps_by_person, |_p, other, u| {
         (u != other).then_some((*u, Part::RepOtherRed(*other)))
     });
-    let holders = links
-        .clone()
+    let holders = holders
         .flat_map(|(u, l)| match l {
             Link::Holder(h) => Some((h, u)),
             _ => None,
         })
         .join_core(red.clone(), |h, u, _| Some((*u, Part::HolderRed(*h))));
-    let affiliates = links.flat_map(|(u, l)| match l {
+    let affiliates = affiliates.flat_map(|(u, l)| match l {
         Link::Affiliate(a) => Some((a, u)),
         _ => None,
     });
@@ -593,7 +595,7 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
         out.push((Version::Status(Record::Shared(shared(a)), u, s), 1));
     }
     for d in o.dead {
-        out.push((Version::Dead(d), 1));
+        out.push((Version::Dead(Box::new(d)), 1));
     }
     if let Some(w) = o.winner {
         out.push((Version::Winner(shared(w)), 1));
@@ -707,23 +709,40 @@ where
 }
 
 /// Splits a collection in `N` by `part` (which returns an index below `N`), moving each
-/// update to its part instead of cloning it for every consumer.
+/// update to its part instead of cloning it for every consumer: in one operator, each
+/// batch of a time straight to its part's output (timely's `partition` sorts them by part
+/// in a map first and builds each part's containers again).
 fn split<'s, D, const N: usize>(
     c: VecCollection<'s, Ts, D>,
-    part: impl Fn(&D) -> u64 + 'static,
+    part: impl Fn(&D) -> usize + 'static,
 ) -> [VecCollection<'s, Ts, D>; N]
 where
     D: differential_dataflow::Data,
 {
-    let parts: Vec<_> = c
-        .inner
-        .partition(N as u64, move |(d, t, r)| (part(&d), (d, t, r)))
-        .into_iter()
-        .map(|s| s.as_collection())
-        .collect();
-    parts
+    let mut builder = OperatorBuilder::new("Split".to_owned(), c.inner.scope());
+    let mut input = builder.new_input(c.inner, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (mut outputs, streams): (Vec<_>, Vec<_>) = (0..N).map(|_| builder.new_output()).unzip();
+    builder.build(move |_| {
+        move |_frontiers| {
+            let mut handles: Vec<_> = outputs.iter_mut().map(|o| o.activate()).collect();
+            input.for_each_stamp(|cap, data| {
+                let mut parts: [Vec<(D, Ts, isize)>; N] = std::array::from_fn(|_| Vec::new());
+                for (d, t, r) in data.flat_map(|b| b.drain(..)) {
+                    parts[part(&d)].push((d, t, r));
+                }
+                for (handle, updates) in handles.iter_mut().zip(&mut parts) {
+                    if !updates.is_empty() {
+                        handle.give(&cap, updates);
+                    }
+                }
+            });
+        }
+    });
+    let streams: Vec<_> = streams.into_iter().map(|s| s.as_collection()).collect();
+    streams
         .try_into()
-        .unwrap_or_else(|_| unreachable!("partition gives N streams"))
+        .unwrap_or_else(|_| unreachable!("N outputs were built"))
 }
 
 /// What the enterprise stage reads besides its input.

@@ -74,10 +74,14 @@ impl<T> Pending<T> {
         };
         // Everything in `later` arrived before everything in `recent` (a read of the
         // frontier empties `recent`), so a stable sort by time keeps the arrival order.
-        let mut out: Vec<(Ts, T)> = ready
-            .into_iter()
-            .flat_map(|(t, xs)| xs.into_iter().map(move |x| (t, x)))
-            .collect();
+        // Sized once for all it may take: a large step's output is not grown by copies.
+        let mut out: Vec<(Ts, T)> =
+            Vec::with_capacity(ready.values().map(Vec::len).sum::<usize>() + self.recent.len());
+        out.extend(
+            ready
+                .into_iter()
+                .flat_map(|(t, xs)| xs.into_iter().map(move |x| (t, x))),
+        );
         for (t, x) in self.recent.drain(..) {
             if frontier.is_none_or(|f| t < f) {
                 out.push((t, x));
