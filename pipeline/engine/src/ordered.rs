@@ -65,6 +65,15 @@ impl<T> Pending<T> {
     /// Takes the updates at times before `frontier` (every update when there is none: the
     /// input is complete), in time order, and in arrival order within a time.
     pub(crate) fn before(&mut self, frontier: Option<Ts>) -> impl Iterator<Item = (Ts, T)> {
+        let mut out = self.arrived_before(frontier);
+        out.sort_by_key(|(t, _)| *t);
+        out.into_iter()
+    }
+
+    /// [`Pending::before`] in arrival order, for a caller that orders them itself: a
+    /// stable sort of these by any key that includes the time gives the order a stable
+    /// sort of [`Pending::before`]'s would.
+    pub(crate) fn arrived_before(&mut self, frontier: Option<Ts>) -> Vec<(Ts, T)> {
         let ready = match frontier {
             Some(f) => {
                 let later = self.later.split_off(&f);
@@ -72,11 +81,11 @@ impl<T> Pending<T> {
             }
             None => std::mem::take(&mut self.later),
         };
-        // Everything in `later` arrived before everything in `recent` (a read of the
-        // frontier empties `recent`), so a stable sort by time keeps the arrival order.
         // Sized once for all it may take: a large step's output is not grown by copies.
         let mut out: Vec<(Ts, T)> =
             Vec::with_capacity(ready.values().map(Vec::len).sum::<usize>() + self.recent.len());
+        // Everything in `later` arrived before everything in `recent` (a read of the
+        // frontier empties `recent`): taken first, they keep the arrival order.
         out.extend(
             ready
                 .into_iter()
@@ -96,8 +105,7 @@ impl<T> Pending<T> {
         }
         // A large step's room is not kept for the small ones that follow.
         self.recent.shrink_to(RECENT_KEPT);
-        out.sort_by_key(|(t, _)| *t);
-        out.into_iter()
+        out
     }
 
     /// The earliest time an update waits for. It scans the arrivals since the last read,
@@ -352,12 +360,10 @@ where
                 // Every time before the frontier is complete.
                 let frontier = frontier.frontier().first().copied();
                 let before = |u: &Ts| frontier.is_none_or(|f| *u < f);
-                let mut ready: Vec<(K, Ts, Entry<V>)> = pending
-                    .before(frontier)
-                    .map(|(t, (k, e))| (k, t, e))
-                    .collect();
-                ready.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-                let mut ready = ready.into_iter().peekable();
+                // By key, then time, then arrival (a stable sort).
+                let mut ready = pending.arrived_before(frontier);
+                ready.sort_by(|(t, (k, _)), (u, (l, _))| (k, t).cmp(&(l, u)));
+                let mut ready = ready.into_iter().map(|(t, (k, e))| (k, t, e)).peekable();
                 let (mut changes, mut out) = (Vec::new(), Vec::new());
                 // Sent under the held capability, which no ready time precedes, through
                 // one session (it sends in buffer-sized batches).
@@ -438,24 +444,26 @@ mod tests {
     use super::Pending;
 
     /// An operation on a buffer: push an update at a time, or read the updates before a
-    /// frontier (none: the input is complete).
+    /// frontier (none: the input is complete) in time order or (`true`) as they arrived.
     #[derive(Debug, Clone)]
     enum Op {
         Push(i64),
-        Read(Option<i64>),
+        Read(Option<i64>, bool),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => (0i64..20).prop_map(Op::Push),
-            1 => proptest::option::weighted(0.9, 0i64..25).prop_map(Op::Read),
+            1 => (proptest::option::weighted(0.9, 0i64..25), any::<bool>())
+                .prop_map(|(f, arrived)| Op::Read(f, arrived)),
         ]
     }
 
     proptest! {
         /// Every read gives exactly the updates before the frontier that earlier reads did
-        /// not, in time order and in arrival order within a time; `first` is the earliest
-        /// time still waiting.
+        /// not, in time order and in arrival order within a time (or, read as they
+        /// arrived, in arrival order within a time); `first` is the earliest time still
+        /// waiting.
         #[test]
         fn reads_give_each_update_once_in_time_then_arrival_order(
             ops in proptest::collection::vec(op(), 0..200),
@@ -469,8 +477,16 @@ mod tests {
                         pending.push(t, n);
                         waiting.push((t, n));
                     }
-                    Op::Read(frontier) => {
-                        let got: Vec<(i64, usize)> = pending.before(frontier).collect();
+                    Op::Read(frontier, arrived) => {
+                        let got: Vec<(i64, usize)> = if arrived {
+                            let mut got = pending.arrived_before(frontier);
+                            // Within a time in arrival order: a stable sort by time orders
+                            // them all.
+                            got.sort_by_key(|(t, _)| *t);
+                            got
+                        } else {
+                            pending.before(frontier).collect()
+                        };
                         let mut want: Vec<(i64, usize)> = waiting
                             .iter()
                             .copied()
