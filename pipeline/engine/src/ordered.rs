@@ -63,17 +63,10 @@ impl<T> Pending<T> {
     }
 
     /// Takes the updates at times before `frontier` (every update when there is none: the
-    /// input is complete), in time order, and in arrival order within a time.
-    pub(crate) fn before(&mut self, frontier: Option<Ts>) -> impl Iterator<Item = (Ts, T)> {
-        let mut out = self.arrived_before(frontier);
-        out.sort_by_key(|(t, _)| *t);
-        out.into_iter()
-    }
-
-    /// [`Pending::before`] in arrival order, for a caller that orders them itself: a
-    /// stable sort of these by any key that includes the time gives the order a stable
-    /// sort of [`Pending::before`]'s would.
-    pub(crate) fn arrived_before(&mut self, frontier: Option<Ts>) -> Vec<(Ts, T)> {
+    /// input is complete), in arrival order within a time but not sorted by time: every
+    /// caller sorts them by a key that includes the time (a stable sort keeps the arrival
+    /// order within a time).
+    pub(crate) fn before(&mut self, frontier: Option<Ts>) -> Vec<(Ts, T)> {
         let ready = match frontier {
             Some(f) => {
                 let later = self.later.split_off(&f);
@@ -361,7 +354,7 @@ where
                 let frontier = frontier.frontier().first().copied();
                 let before = |u: &Ts| frontier.is_none_or(|f| *u < f);
                 // By key, then time, then arrival (a stable sort).
-                let mut ready = pending.arrived_before(frontier);
+                let mut ready = pending.before(frontier);
                 ready.sort_by(|(t, (k, _)), (u, (l, _))| (k, t).cmp(&(l, u)));
                 let mut ready = ready.into_iter().map(|(t, (k, e))| (k, t, e)).peekable();
                 let (mut changes, mut out) = (Vec::new(), Vec::new());
@@ -444,25 +437,23 @@ mod tests {
     use super::Pending;
 
     /// An operation on a buffer: push an update at a time, or read the updates before a
-    /// frontier (none: the input is complete) in time order or (`true`) as they arrived.
+    /// frontier (none: the input is complete).
     #[derive(Debug, Clone)]
     enum Op {
         Push(i64),
-        Read(Option<i64>, bool),
+        Read(Option<i64>),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => (0i64..20).prop_map(Op::Push),
-            1 => (proptest::option::weighted(0.9, 0i64..25), any::<bool>())
-                .prop_map(|(f, arrived)| Op::Read(f, arrived)),
+            1 => proptest::option::weighted(0.9, 0i64..25).prop_map(Op::Read),
         ]
     }
 
     proptest! {
         /// Every read gives exactly the updates before the frontier that earlier reads did
-        /// not, in time order and in arrival order within a time (or, read as they
-        /// arrived, in arrival order within a time); `first` is the earliest time still
+        /// not, in arrival order within a time; `first` is the earliest time still
         /// waiting.
         #[test]
         fn reads_give_each_update_once_in_time_then_arrival_order(
@@ -477,16 +468,11 @@ mod tests {
                         pending.push(t, n);
                         waiting.push((t, n));
                     }
-                    Op::Read(frontier, arrived) => {
-                        let got: Vec<(i64, usize)> = if arrived {
-                            let mut got = pending.arrived_before(frontier);
-                            // Within a time in arrival order: a stable sort by time orders
-                            // them all.
-                            got.sort_by_key(|(t, _)| *t);
-                            got
-                        } else {
-                            pending.before(frontier).collect()
-                        };
+                    Op::Read(frontier) => {
+                        // Within a time in arrival order: a stable sort by time orders them
+                        // all.
+                        let mut got = pending.before(frontier);
+                        got.sort_by_key(|(t, _)| *t);
                         let mut want: Vec<(i64, usize)> = waiting
                             .iter()
                             .copied()

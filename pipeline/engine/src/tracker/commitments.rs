@@ -38,11 +38,8 @@ impl Commitments {
         }
     }
 
-    /// The updates at times before `frontier`, in time order.
-    pub(super) fn ready(
-        &mut self,
-        frontier: Ts,
-    ) -> impl Iterator<Item = (Ts, (Uscc, CommitmentEvent, isize))> + '_ {
+    /// The updates at times before `frontier` (not sorted by time: the caller sorts them).
+    pub(super) fn ready(&mut self, frontier: Ts) -> Vec<(Ts, (Uscc, CommitmentEvent, isize))> {
         self.pending.before(Some(frontier))
     }
 

@@ -36,6 +36,7 @@ impl Letters {
         let mut ready: Vec<((Ts, Dead), isize)> = self
             .pending
             .before(Some(frontier))
+            .into_iter()
             .map(|(t, (d, r))| ((t, d), r))
             .collect();
         consolidate(&mut ready);

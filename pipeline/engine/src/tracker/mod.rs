@@ -189,6 +189,7 @@ impl Tracker {
         let mut marks: Vec<Ts> = self
             .pending_marks
             .before(Some(frontier))
+            .into_iter()
             .map(|(t, ())| t)
             .collect();
         marks.sort_unstable();
@@ -209,10 +210,12 @@ impl Tracker {
         let mut ready: Vec<(Ts, Uscc, Update, isize)> = self
             .pending
             .before(Some(frontier))
+            .into_iter()
             .map(|(t, (u, s, r))| (t, u, Update::Scored(s), r))
             .chain(
                 self.commitments
                     .ready(frontier)
+                    .into_iter()
                     .map(|(t, (u, e, r))| (t, u, Update::Commitment(e), r)),
             )
             .collect();

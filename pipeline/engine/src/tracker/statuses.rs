@@ -47,6 +47,7 @@ impl Statuses {
         let mut ready: Vec<(Ts, Record, Uscc, Step, isize)> = self
             .pending
             .before(Some(frontier))
+            .into_iter()
             .map(|(t, (k, u, s, r))| (t, k, u, s, r))
             .collect();
         ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
