@@ -1,9 +1,10 @@
-//! Engine v2's record table against the present lifecycle (D93, D94, D99, D100): a generated history's
-//! winning records enter each enterprise's `rules::table::Table` one change at a time
-//! (`Table::update`, which returns the records whose lifecycle view changed), against
-//! `rules::lifecycle::resolve_enterprise` over the enterprise's winners after each change
-//! (what an engine without the table does, deriving the facts on top). The identity stage's winners are computed first and not
-//! timed; so is `Fields::of`, which is timed on its own. Then the facts: after each change
+//! Engine v2's record table against the present lifecycle (D93, D94, D99, D100): a
+//! generated history's winning records enter each enterprise's `rules::table::Table` one
+//! change at a time (`Table::update`, which returns the records whose lifecycle view
+//! changed), against `rules::lifecycle::resolve_enterprise` over the enterprise's winners
+//! after each change (what an engine without the table does, deriving the facts on top).
+//! The identity stage's winners are computed first and not timed; so is `Fields::of`,
+//! which is timed on its own. Then the facts: after each change
 //! `fact::derive`, `status::of_enterprise` and `fact::commitment_events` over the
 //! resolution, against `table::enterprise_facts` from scratch and against
 //! `table::fact_changes` (only the records and groups a change reaches, and the status

@@ -7,8 +7,8 @@
 //! 1. `reduce` per `(feed, event_id)`: [`rules::lifecycle::resolve_versions`].
 //! 2. Per USCC, one state machine (D71): the enterprise's winning records in a
 //!    [`rules::table::Table`], and what each change does to its facts, statuses, dead
-//!    letters and commitment events ([`rules::table::fact_changes`], D101); a fact derived at time `v` counts from `max(v, start)` to `max(v, end)` by the key's
-//!    timers (windows, publicity periods and deadlines end by themselves); the active
+//!    letters and commitment events ([`rules::table::fact_changes`], D101); a fact derived
+//!    at time `v` counts from `max(v, start)` to `max(v, end)` by the key's timers (windows, publicity periods and deadlines end by themselves); the active
 //!    facts' [`rules::indicators::Local`], and the links other enterprises read (red
 //!    trigger, status, legal representative, shares) when a fact of a kind they depend
 //!    on ([`rules::score::LinkInputs`]) changes.
@@ -470,9 +470,9 @@ fn evaluations<'s>(
     model: Option<Arc<Model>>,
 ) -> Results<'s> {
     // 2. Per enterprise, one state machine (D71): lifecycle and facts on its record table,
-    // derived again only where a change reaches (D101); each fact active from `max(v, start)` to `max(v, end)` by
-    // the key's timers; what the active facts decide, and the links other enterprises
-    // read.
+    // derived again only where a change reaches (D101); each fact active from
+    // `max(v, start)` to `max(v, end)` by the key's timers; what the active facts decide,
+    // and the links other enterprises read.
     let seed = Seed(RandomState::new().hash_one(winners.inner.scope().index()));
     let stage = Stage::new(cat, seed);
     let firms = enterprises(winners, stage);
@@ -602,7 +602,7 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
     }
 }
 
-/// The enterprise stage: one state machine per enterprise, resolving its records by `L`.
+/// The enterprise stage: one state machine per enterprise, on its record table.
 fn enterprises<'s>(
     winners: VecCollection<'s, Ts, Arc<Accepted>>,
     stage: Stage,
@@ -815,9 +815,9 @@ impl Folded for Firm {
 }
 
 impl Firm {
-    /// One step of enterprise `own` at `t`: the record changes then and the facts that start or end then; the
-    /// stage's outputs at `t` or at their own later times; a timer for every fact that
-    /// starts or ends later.
+    /// One step of enterprise `own` at `t`: the record changes then and the facts that
+    /// start or end then; the stage's outputs at `t` or at their own later times; a timer
+    /// for every fact that starts or ends later.
     fn step(
         &mut self,
         own: Uscc,

@@ -219,11 +219,10 @@ fn replay_steps(
 fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError> {
     let log = log_of(ops);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0) + 800 * DAY;
-    let schedule = |until: Ts| Schedule::new(1, until);
-    let (whole, whole_steps) = replay_steps(&log, workers, schedule(until), cut)?;
+    let (whole, whole_steps) = replay_steps(&log, workers, Schedule::new(1, until), cut)?;
     let first = Schedule {
         checkpoint: true,
-        ..schedule(cut)
+        ..Schedule::new(1, cut)
     };
     let (first, _) = replay_steps(&log, workers, first, cut)?;
     let checkpoint = Checkpoint {
@@ -235,7 +234,7 @@ fn check_resume(ops: &[Op], workers: usize, cut: Ts) -> Result<(), TestCaseError
     prop_assert_eq!(first.kept.len(), workers);
     let rest = Schedule {
         resume: Some(Arc::new(checkpoint)),
-        ..schedule(until)
+        ..Schedule::new(1, until)
     };
     let (rest, rest_steps) = replay_steps(&log, workers, rest, cut)?;
     // The resumed run steps at the whole run's times after the cut, except the first (the

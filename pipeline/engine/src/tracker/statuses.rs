@@ -44,14 +44,12 @@ impl Statuses {
     /// order; when a record's status (or its enterprise) changes, outputs `draining` every
     /// step get the new one in `new` (not while restoring a checkpoint).
     pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>, draining: bool) {
-        let mut ready: Vec<(Ts, Record, Uscc, Step, isize)> = self
-            .pending
-            .before(Some(frontier))
+        let mut ready = self.pending.before(Some(frontier));
+        ready.sort_unstable_by(|(t, (k, ..)), (u, (l, ..))| (t, k).cmp(&(u, l)));
+        let mut ready = ready
             .into_iter()
             .map(|(t, (k, u, s, r))| (t, k, u, s, r))
-            .collect();
-        ready.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let mut ready = ready.into_iter().peekable();
+            .peekable();
         while let Some((t, k, u, step, r)) = ready.next() {
             // The key is cloned only when the record is new.
             let steps = match self.steps.get_mut(&k) {
