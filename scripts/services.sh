@@ -56,6 +56,9 @@ for tool in pdftoppm pdftotext; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=(poppler-utils)
 done
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
+# Not a service: a serve test that times out shows every thread's stack, and one that crashes
+# the stack it crashed on, read from its core (tests/support/serve.rs).
+command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
 
 install_packages() {
   if ((${#need_apt[@]})); then

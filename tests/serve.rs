@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use e2e::serve::{
     check, checkpoint_on_disk, expected_by_replay, final_time, gen, logged, produce, read_log,
-    read_topic, resumed, serve, serve_cluster, snapshot, sorted, status_rows, wait, wait_exit,
-    Expected, FeedProducer, Snapshot,
+    read_topic, resumed, serve, serve_cluster, serve_draining_after, snapshot, sorted, status_rows,
+    wait, wait_exit, Expected, FeedProducer, Snapshot,
 };
 use e2e::Namespace;
 use engine::log::{Body, Entry};
@@ -472,6 +472,45 @@ fn two_processes_survive_a_killed_peer() {
     let (log, rejected) = read_log(&ns.cfg);
     let want = expected_by_replay(&log, &cat);
     check(&ns, &snapshot(&ns), &want, produced, &log, rejected);
+}
+
+/// A `steward serve` that crashes fails its test with the stack it crashed on, read from its
+/// core (`wait_exit`), so that a rare fault in CI explains itself. SIGABRT stands for the
+/// fault: its default action dumps core, and nothing in the process handles it.
+#[test]
+fn a_crashed_serve_is_reported_with_its_stack() {
+    let ns = Namespace::new("e2e_crash_report");
+    let mut child = serve_draining_after(&ns, 60.0);
+    e2e::wait_for("serve's metrics endpoint", Duration::from_secs(120), || {
+        logged(&child, "serving /metrics", "addr")
+    })
+    .expect("serve started");
+    let killed = std::process::Command::new("kill")
+        .args(["-ABRT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_exit(&mut child, Duration::from_secs(60))
+    }))
+    .expect_err("a crash fails the wait");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("steward serve crashed (signal 6)"),
+        "{message}"
+    );
+    // Where the kernel writes cores to a file, the report has the faulting thread's frames
+    // (the signal arrives in a wait of some thread: a libc frame on top).
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if !pattern.starts_with('|') {
+        assert!(
+            message.contains("Program terminated with signal SIGABRT") && message.contains("#0 "),
+            "{message}"
+        );
+    }
 }
 
 /// With the whole input in Kafka before the run starts, every accepted feed record's `v` is

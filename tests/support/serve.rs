@@ -183,8 +183,12 @@ pub fn cluster_layouts(ns: &crate::Namespace, processes: usize) -> Vec<Vec<Strin
 /// The `steward serve` command on `ns`, draining after `idle` seconds without records and
 /// exiting then; the caller adds the layout.
 fn steward_serve(ns: &crate::Namespace, idle: f64) -> Command {
-    let mut c = Command::new(steward_bin().expect("steward binary"));
-    c.args(["serve", "--config"])
+    // Through a shell that lifts the core-file limit and then becomes the binary (same pid):
+    // a crash leaves a core for [`wait_exit`] to read.
+    let mut c = Command::new("sh");
+    c.args(["-c", "ulimit -c unlimited 2>/dev/null; exec \"$0\" \"$@\""])
+        .arg(steward_bin().expect("steward binary"))
+        .args(["serve", "--config"])
         .arg(&ns.config)
         .args(["--drain-after", &idle.to_string(), "--exit-when-drained"])
         .args(["--metrics-addr", "127.0.0.1:0"])
@@ -232,6 +236,12 @@ pub fn wait_exit(child: &mut Captured, limit: Duration) -> std::process::ExitSta
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
+            if let Some(signal) = crashed(status) {
+                panic!(
+                    "steward serve crashed (signal {signal})\n{}",
+                    crash_report(child.id())
+                );
+            }
             return status;
         }
         if started.elapsed() > limit {
@@ -290,10 +300,84 @@ fn stacks(pid: u32) -> String {
         ])
         .stdin(Stdio::null())
         .output();
+    match out {
+        Ok(o) => our_frames(&o),
+        Err(e) => format!("no stacks (gdb: {e})"),
+    }
+}
+
+/// The signal that ended a process by a fault of its own (not a kill), if one did.
+fn crashed(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    // SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV.
+    status.signal().filter(|s| [4, 6, 7, 8, 11].contains(s))
+}
+
+/// What the core of crashed process `pid` shows: the faulting thread's whole stack, then
+/// the project's frames of every thread; or why there is no core. The core is deleted
+/// after (it takes hundreds of MB).
+fn crash_report(pid: u32) -> String {
+    let Some(core) = core_file(pid) else {
+        return "no core file to read (see /proc/sys/kernel/core_pattern)".to_owned();
+    };
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg("gdb")
+        .args(["-batch", "-ex", "bt 80", "-ex", "thread apply all bt 40"])
+        .arg(steward_bin().expect("steward binary"))
+        .arg(&core)
+        .stdin(Stdio::null())
+        .output();
+    let _ = std::fs::remove_file(&core);
     let o = match out {
         Ok(o) => o,
-        Err(e) => return format!("no stacks (gdb: {e})"),
+        Err(e) => return format!("a core at {}, not read (gdb: {e})", core.display()),
     };
+    // Up to the first thread of `thread apply all`: the signal and the faulting thread.
+    let text = String::from_utf8_lossy(&o.stdout);
+    let faulting: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Thread "))
+        .collect();
+    format!(
+        "--- the faulting thread (gdb, from the core) ---\n{}\n--- every thread ---\n{}",
+        faulting.join("\n"),
+        our_frames(&o)
+    )
+}
+
+/// Where the kernel put process `pid`'s core: the file `core_pattern` names (relative to
+/// the process's working directory, which is this one), or a dump `coredumpctl` writes out
+/// where the pattern pipes cores to systemd.
+fn core_file(pid: u32) -> Option<std::path::PathBuf> {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").ok()?;
+    let pattern = pattern.trim();
+    if pattern.starts_with('|') {
+        let path = std::env::temp_dir().join(format!("steward-core-{pid}"));
+        let ok = Command::new("coredumpctl")
+            .args(["--no-pager", "-q", "dump", &pid.to_string(), "-o"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        return ok.then_some(path);
+    }
+    let mut name = pattern
+        .replace("%p", &pid.to_string())
+        .replace("%e", "steward");
+    let uses_pid =
+        std::fs::read_to_string("/proc/sys/kernel/core_uses_pid").is_ok_and(|s| s.trim() == "1");
+    if uses_pid && !pattern.contains("%p") {
+        name = format!("{name}.{pid}");
+    }
+    let path = std::path::PathBuf::from(name);
+    path.is_file().then_some(path)
+}
+
+/// The project's frames of every thread in gdb's output `o` (librdkafka's threads left
+/// out), each shortened to `#N function at file:line`; or why there are none.
+fn our_frames(o: &std::process::Output) -> String {
     let ours = [
         "pipeline/src/",
         "pipeline/engine/src/",
