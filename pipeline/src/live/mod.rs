@@ -427,7 +427,7 @@ fn work(
     } = build(worker, cat.clone(), model.clone(), tracker.clone());
     // The workers that do not read the log drop their inputs: worker 0's alone then move
     // the frontier of every worker, in every process.
-    let mut feed = side.map(|side| (side, input, control));
+    let mut feed = side.map(|side| (side, QuietClose::new(input), QuietClose::new(control)));
     let index = worker.index();
     // Records visible up to this time enter at it (the checkpoint resumed from, D68).
     let mut resumed = Ts::MIN;
@@ -450,7 +450,8 @@ fn work(
         }
     }
     let mut last_mark = (Instant::now(), resumed);
-    let (mut steps, gone) = to_sink(worker, out.clone().filter(|_| index == 0));
+    let (steps, gone) = to_sink(worker, out.clone().filter(|_| index == 0));
+    let mut steps = QuietClose::new(steps);
     let frontier_of = |probe: &ProbeHandle<Ts>| {
         probe
             .with_frontier(|f| f.first().copied())
@@ -610,6 +611,42 @@ fn work(
         }
         if done {
             break;
+        }
+    }
+}
+
+/// A worker's dataflow input whose drop may panic while the worker panics. Dropping an
+/// input closes it, which sends its progress to every worker. In a cluster a worker mostly
+/// panics because a peer process is gone, and that send then panics too. A panic that
+/// leaves a destructor during unwinding aborts the process (SIGABRT) before it can report
+/// the first one, so the drop's own panic is caught here.
+struct QuietClose<T>(Option<T>);
+
+impl<T> QuietClose<T> {
+    fn new(input: T) -> Self {
+        QuietClose(Some(input))
+    }
+}
+
+impl<T> std::ops::Deref for QuietClose<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("taken only when dropped")
+    }
+}
+
+impl<T> std::ops::DerefMut for QuietClose<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("taken only when dropped")
+    }
+}
+
+impl<T> Drop for QuietClose<T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let input = self.0.take();
+            // The worker's first panic is the one reported; this one only ends the drop.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(input)));
         }
     }
 }
