@@ -59,6 +59,12 @@ done
 # Not a service: a serve test that times out shows every thread's stack, and one that crashes
 # the stack it crashed on, read from its core (tests/support/serve.rs).
 command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
+# Where the kernel pipes cores to systemd-coredump, that test reads the core with
+# coredumpctl (package systemd-coredump). Not installed elsewhere: the package sets
+# core_pattern to itself, which would take over how this machine writes cores.
+case "$(cat /proc/sys/kernel/core_pattern 2>/dev/null)" in
+  '|'*systemd-coredump*) command -v coredumpctl >/dev/null 2>&1 || need_apt+=(systemd-coredump) ;;
+esac
 
 install_packages() {
   if ((${#need_apt[@]})); then

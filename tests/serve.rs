@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::serve::{
-    check, checkpoint_on_disk, expected_by_replay, final_time, gen, logged, produce, read_log,
-    read_topic, resumed, serve, serve_cluster, serve_draining_after, snapshot, sorted, status_rows,
-    wait, wait_exit, Expected, FeedProducer, Snapshot,
+    check, checkpoint_on_disk, cores_piped, expected_by_replay, final_time, gen, logged, produce,
+    read_log, read_topic, resumed, serve, serve_cluster, serve_draining_after, snapshot, sorted,
+    status_rows, wait, wait_exit, Expected, FeedProducer, Snapshot,
 };
 use e2e::Namespace;
 use engine::log::{Body, Entry};
@@ -504,8 +504,7 @@ fn a_crashed_serve_is_reported_with_its_stack() {
     );
     // Where the kernel writes cores to a file, the report has the faulting thread's frames
     // (the signal arrives in a wait of some thread: a libc frame on top).
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    if !pattern.starts_with('|') {
+    if !cores_piped() {
         assert!(
             message.contains("Program terminated with signal SIGABRT") && message.contains("#0 "),
             "{message}"

@@ -288,22 +288,30 @@ fn pipeline_metrics(child: &Captured) -> String {
 /// frame and its frames in this workspace's sources, from `gdb` when it is installed (given
 /// two minutes).
 fn stacks(pid: u32) -> String {
-    let out = Command::new("timeout")
-        .args([
-            "120",
-            "gdb",
-            "-p",
-            &pid.to_string(),
-            "-batch",
-            "-ex",
-            "thread apply all bt 40",
-        ])
-        .stdin(Stdio::null())
-        .output();
-    match out {
+    let pid = pid.to_string();
+    match gdb(120, ["-p", &pid, "-ex", "thread apply all bt 40"]) {
         Ok(o) => our_frames(&o),
         Err(e) => format!("no stacks (gdb: {e})"),
     }
+}
+
+/// `gdb -batch` with `args`, given `secs` seconds.
+fn gdb<S: AsRef<std::ffi::OsStr>>(
+    secs: u32,
+    args: impl IntoIterator<Item = S>,
+) -> std::io::Result<std::process::Output> {
+    Command::new("timeout")
+        .arg(secs.to_string())
+        .args(["gdb", "-batch"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+}
+
+/// Whether the kernel hands cores to a program (`core_pattern` starts with `|`) instead of
+/// writing them to a file.
+pub fn cores_piped() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern").is_ok_and(|p| p.starts_with('|'))
 }
 
 /// The signal that ended a process by a fault of its own (not a kill), if one did.
@@ -320,14 +328,18 @@ fn crash_report(pid: u32) -> String {
     let Some(core) = core_file(pid) else {
         return "no core file to read (see /proc/sys/kernel/core_pattern)".to_owned();
     };
-    let out = Command::new("timeout")
-        .arg("300")
-        .arg("gdb")
-        .args(["-batch", "-ex", "bt 80", "-ex", "thread apply all bt 40"])
-        .arg(steward_bin().expect("steward binary"))
-        .arg(&core)
-        .stdin(Stdio::null())
-        .output();
+    let bin = steward_bin().expect("steward binary");
+    let ex = std::ffi::OsStr::new;
+    let (bt, all) = (ex("bt 80"), ex("thread apply all bt 40"));
+    let args = [
+        ex("-ex"),
+        bt,
+        ex("-ex"),
+        all,
+        bin.as_os_str(),
+        core.as_os_str(),
+    ];
+    let out = gdb(300, args);
     let _ = std::fs::remove_file(&core);
     let o = match out {
         Ok(o) => o,
@@ -350,9 +362,7 @@ fn crash_report(pid: u32) -> String {
 /// the process's working directory, which is this one), or a dump `coredumpctl` writes out
 /// where the pattern pipes cores to systemd.
 fn core_file(pid: u32) -> Option<std::path::PathBuf> {
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").ok()?;
-    let pattern = pattern.trim();
-    if pattern.starts_with('|') {
+    if cores_piped() {
         let path = std::env::temp_dir().join(format!("steward-core-{pid}"));
         let ok = Command::new("coredumpctl")
             .args(["--no-pager", "-q", "dump", &pid.to_string(), "-o"])
@@ -363,6 +373,8 @@ fn core_file(pid: u32) -> Option<std::path::PathBuf> {
             .is_ok_and(|s| s.success());
         return ok.then_some(path);
     }
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").ok()?;
+    let pattern = pattern.trim();
     let mut name = pattern
         .replace("%p", &pid.to_string())
         .replace("%e", "steward");

@@ -8,10 +8,11 @@
 //! 2. Per USCC, one state machine (D71): the enterprise's winning records in a
 //!    [`rules::table::Table`], and what each change does to its facts, statuses, dead
 //!    letters and commitment events ([`rules::table::fact_changes`], D101); a fact derived
-//!    at time `v` counts from `max(v, start)` to `max(v, end)` by the key's timers (windows, publicity periods and deadlines end by themselves); the active
-//!    facts' [`rules::indicators::Local`], and the links other enterprises read (red
-//!    trigger, status, legal representative, shares) when a fact of a kind they depend
-//!    on ([`rules::score::LinkInputs`]) changes.
+//!    at time `v` counts from `max(v, start)` to `max(v, end)` by the key's timers
+//!    (windows, publicity periods and deadlines end by themselves); the active facts'
+//!    [`rules::indicators::Local`], and the links other enterprises read (red trigger,
+//!    status, legal representative, shares) when a fact of a kind they depend on
+//!    ([`rules::score::LinkInputs`]) changes.
 //! 3. Joins over persons, legal representatives, shareholders and affiliates (rows 45–49).
 //! 4. `reduce` per USCC over its `Local` and joined parts: [`rules::score::decide`] (what
 //!    the dataflow keeps of an evaluation, D75).
