@@ -21,12 +21,14 @@
 //! deltas and fact changes are exactly the changes, after every step of random streams.
 
 mod facts;
+mod names;
 mod statuses;
 
 pub use facts::{
     enterprise_facts, fact_changes, record_facts, Changes, Context, Derived, FactChanges, Group,
     KindSet, Packed, Ties,
 };
+pub use names::collision;
 pub use statuses::{enterprise_steps, Steps};
 
 use std::hash::Hasher;
@@ -52,7 +54,11 @@ use crate::CompactString;
 /// The key of the table's fingerprints, kept with a checkpoint: a feed publisher who does
 /// not know it cannot make two ids collide on purpose.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Seed(pub u64);
+pub struct Seed {
+    key: u64,
+    /// The bits of a fingerprint that are kept: all of them, but for [`Seed::weak`].
+    mask: u64,
+}
 
 impl std::fmt::Debug for Seed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,6 +67,23 @@ impl std::fmt::Debug for Seed {
 }
 
 impl Seed {
+    /// The seed of key `key`.
+    pub const fn new(key: u64) -> Seed {
+        Seed {
+            key,
+            mask: u64::MAX,
+        }
+    }
+
+    /// A seed of key `key` whose fingerprints keep only their low `bits` bits, so that ids
+    /// and keys collide: for the tests of what a collision does (D101, D105).
+    pub const fn weak(key: u64, bits: u32) -> Seed {
+        Seed {
+            key,
+            mask: u64::MAX >> (64 - bits),
+        }
+    }
+
     /// The fingerprint of a record's identity `(feed, event_id)`.
     pub fn record(self, feed: Feed, event_id: &str) -> u64 {
         self.hash(feed_index(feed), event_id)
@@ -74,11 +97,18 @@ impl Seed {
     /// Another seed, for an enterprise whose records share a fingerprint under this one: its
     /// table is built again under the next seed (D101).
     pub fn next(self) -> Seed {
-        Seed(self.hash(0xff, "next seed"))
+        Seed {
+            key: self.full(0xff, "next seed"),
+            ..self
+        }
     }
 
     fn hash(self, tag: u8, text: &str) -> u64 {
-        let mut h = XxHash3_64::with_seed(self.0);
+        self.full(tag, text) & self.mask
+    }
+
+    fn full(self, tag: u8, text: &str) -> u64 {
+        let mut h = XxHash3_64::with_seed(self.key);
         h.write(&[tag]);
         h.write(text.as_bytes());
         h.finish()

@@ -24,8 +24,8 @@ use rules::reject::Reason;
 use rules::rename::{self, Rename};
 use rules::status::{of_enterprise, Step};
 use rules::table::{
-    enterprise_facts, enterprise_steps, fact_changes, place, Changes, Context, Delta, Fields,
-    KindSet, Packed, Seed, Table, TableError, View,
+    collision, enterprise_facts, enterprise_steps, fact_changes, place, Changes, Context, Delta,
+    Fields, KindSet, Packed, Seed, Table, TableError, View,
 };
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -35,12 +35,18 @@ use serde_json::{json, Value};
 /// Payments against a record: time and amount, sorted.
 type Payments = Vec<(Ts, Option<i64>)>;
 
-const SEED: Seed = Seed(0x5eed_2026_1206);
+const SEED: Seed = Seed::new(0x5eed_2026_1206);
 
 /// The templates with lifecycle links (records that retractions and repairs name, the
 /// retractions, repairs and revocations), in one enterprise: links form far more often.
 const LINKED: &[u8] = &[
     0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 28, 33, 34, 35, 36, 37, 38, 39, 40, 41,
+];
+
+/// The templates with a business key (a penalty decision, a court case, a loan, an account,
+/// a person, a commitment).
+const KEYED: &[u8] = &[
+    0, 1, 3, 12, 13, 14, 15, 16, 17, 18, 24, 25, 26, 27, 32, 37, 38, 42,
 ];
 
 /// Commitments published, verified (often to RECTIFY, with a deadline 21 days on) and
@@ -566,15 +572,7 @@ fn a_long_stream_reaches_every_case() {
     let mut runner = TestRunner::deterministic();
     // A penalty repaired ten days later, before its minimum publicity ends, then random
     // operations.
-    let at = |template: u8, day: i64, id: u8| Op {
-        ent: 0,
-        template,
-        day,
-        lag_secs: 60,
-        id,
-        version: 1,
-        other: 0,
-    };
+    let at = |template: u8, day: i64, id: u8| Op::at(template, day, id, 0);
     let ops: Vec<Op> = [at(0, 100, 0), at(28, 110, 1)]
         .into_iter()
         .chain((0..3000).map(|_| op().new_tree(&mut runner).expect("an op").current()))
@@ -1164,4 +1162,110 @@ fn the_fields_hold_what_the_engine_reads_and_nothing_else() {
         let (one, two) = (fields(case, &case.4), fields(case, &case.5));
         assert_eq!(one, two, "{} {} does not read {}", case.0, case.1, case.3);
     }
+}
+
+/// A seed of `bits`-bit fingerprints under which `collide` holds (keys tried in turn).
+fn weak_seed_where(bits: u32, collide: impl Fn(Seed) -> bool) -> Seed {
+    (0..)
+        .map(|k| Seed::weak(k, bits))
+        .find(|s| collide(*s))
+        .expect("some key makes two short fingerprints equal")
+}
+
+/// The first winner of each record id among `log`'s records of enterprise 0.
+fn winners_of(log: &[Accepted]) -> Vec<&Accepted> {
+    let mut by_id: BTreeMap<(Feed, &str), Vec<&Accepted>> = BTreeMap::new();
+    for a in log {
+        by_id
+            .entry((a.event.feed(), a.event.event_id.as_str()))
+            .or_default()
+            .push(a);
+    }
+    by_id
+        .values()
+        .filter_map(|vs| resolve_versions(vs).winner)
+        .collect()
+}
+
+/// D105's check from scratch: whether a fingerprint of `records` stands for two texts.
+fn collides(records: &[&Accepted], seed: Seed, cat: &Catalogue) -> bool {
+    let named: Vec<(Fields, &Accepted)> =
+        records.iter().map(|a| (Fields::of(a, seed), *a)).collect();
+    let none = |_: u64| -> &Accepted { unreachable!("an empty table stores no record") };
+    collision(&Table::default(), &[], &named, &none, seed, cat).is_some()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// D105: under 8-bit fingerprints, so that ids, named ids and keys collide, a change
+    /// (some records leaving an enterprise's table whose fingerprints each stand for one
+    /// text, others entering) is found to make a fingerprint stand for two texts exactly
+    /// when the records after it are, from scratch.
+    #[test]
+    fn a_change_is_found_to_collide_as_the_records_after_it_are(
+        ops in prop_oneof![
+            proptest::collection::vec(op_in(LINKED), 1..40),
+            proptest::collection::vec(op_in(KEYED), 1..40),
+        ],
+        cut in 0usize..40,
+        leave in proptest::collection::vec(any::<bool>(), 40),
+        key in any::<u64>(),
+    ) {
+        let cat = Catalogue::embedded();
+        let seed = Seed::weak(key, 8);
+        let log = log_of(&ops);
+        let winners = winners_of(&log);
+        let (base, entering) = winners.split_at(cut.min(winners.len()));
+        prop_assume!(!collides(base, seed, &cat));
+        let mut table = Table::default();
+        let fields: Vec<(Fields, isize)> = base.iter().map(|a| (Fields::of(a, seed), 1)).collect();
+        prop_assume!(table.update(&fields, &cat).is_ok());
+        let leaves = |i: usize| leave.get(i).copied().unwrap_or(false);
+        let stay: Vec<&Accepted> = (0..base.len()).filter(|i| !leaves(*i)).map(|i| base[i]).collect();
+        let mut gone: Vec<u64> = (0..base.len())
+            .filter(|i| leaves(*i))
+            .map(|i| Fields::of(base[i], seed).rid)
+            .collect();
+        gone.sort_unstable();
+        let stored: BTreeMap<u64, &Accepted> = base.iter().map(|a| (Fields::of(a, seed).rid, *a)).collect();
+        let stored = |rid: u64| stored[&rid];
+        let named: Vec<(Fields, &Accepted)> = entering.iter().map(|a| (Fields::of(a, seed), *a)).collect();
+        let found = collision(&table, &gone, &named, &stored, seed, &cat).is_some();
+        let after: Vec<&Accepted> = stay.into_iter().chain(entering.iter().copied()).collect();
+        prop_assert_eq!(found, collides(&after, seed, &cat));
+    }
+}
+
+/// D105: a commitment's matter that the catalogue does not list, under a seed where its
+/// fingerprint is a listed matter's, is a collision (it would read the listed matter's
+/// kinds); the listed matter itself, or whole fingerprints, are not.
+#[test]
+fn a_matter_with_a_listed_matters_fingerprint_collides() {
+    let cat = Catalogue::embedded();
+    let listed = cat
+        .commitments
+        .matters
+        .keys()
+        .next()
+        .expect("a listed matter")
+        .clone();
+    let unlisted = "NOT_A_LISTED_MATTER";
+    assert!(!cat.commitments.matters.contains_key(unlisted));
+    let op = Op::at(32, 10, 1, 0);
+    let with_matter = |m: &str| {
+        let mut a = generator::ops::record(&op).expect("a commitment");
+        match &mut a.event.body {
+            Body::Cmt(c) => c.matter = Some(m.into()),
+            _ => unreachable!("template 32 is a commitment"),
+        }
+        a
+    };
+    let (a, b) = (with_matter(unlisted), with_matter(&listed));
+    let weak = weak_seed_where(8, |s| {
+        s.business_key(Feed::Cmt, unlisted) == s.business_key(Feed::Cmt, &listed)
+    });
+    assert!(collides(&[&a], weak, &cat));
+    assert!(!collides(&[&b], weak, &cat));
+    assert!(!collides(&[&a], SEED, &cat));
 }

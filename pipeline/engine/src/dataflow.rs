@@ -474,7 +474,7 @@ fn evaluations<'s>(
     // derived again only where a change reaches (D101); each fact active from
     // `max(v, start)` to `max(v, end)` by the key's timers; what the active facts decide,
     // and the links other enterprises read.
-    let seed = Seed(RandomState::new().hash_one(winners.inner.scope().index()));
+    let seed = Seed::new(RandomState::new().hash_one(winners.inner.scope().index()));
     let stage = Stage::new(cat, seed);
     let firms = enterprises(winners, stage);
 

@@ -42,6 +42,22 @@ pub struct Op {
     pub other: u8,
 }
 
+impl Op {
+    /// Template `template` of enterprise 0 on `day`, ingested a minute later, at version 1,
+    /// with ids `id` and `other`.
+    pub fn at(template: u8, day: i64, id: u8, other: u8) -> Op {
+        Op {
+            ent: 0,
+            template,
+            day,
+            lag_secs: 60,
+            id,
+            version: 1,
+            other,
+        }
+    }
+}
+
 fn pick(xs: &[&'static str], i: u8) -> &'static str {
     xs[usize::from(i) % xs.len()]
 }

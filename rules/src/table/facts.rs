@@ -98,7 +98,7 @@ impl Out<'_> {
 
 impl Fields {
     /// A key that may be absent, as the reference groups it: absent is the empty text.
-    fn key_or_empty(&self, seed: Seed) -> u64 {
+    pub(super) fn key_or_empty(&self, seed: Seed) -> u64 {
         self.key
             .unwrap_or_else(|| seed.business_key(self.kind.feed(), ""))
     }
