@@ -31,7 +31,6 @@ pub use facts::{
 pub use names::collision;
 pub use statuses::{enterprise_steps, Steps};
 
-use std::hash::Hasher;
 use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
@@ -107,11 +106,22 @@ impl Seed {
         self.full(tag, text) & self.mask
     }
 
+    /// XXH3 of `tag` then `text`, in one call on a stack buffer for short texts: a
+    /// streaming hasher with a seed allocates and derives a secret each time, about 300
+    /// instructions of the 540 a fingerprint took (`BENCHMARKS.md`).
     fn full(self, tag: u8, text: &str) -> u64 {
-        let mut h = XxHash3_64::with_seed(self.key);
-        h.write(&[tag]);
-        h.write(text.as_bytes());
-        h.finish()
+        let mut buf = [0u8; 64];
+        match buf.get_mut(1..=text.len()) {
+            Some(rest) => {
+                rest.copy_from_slice(text.as_bytes());
+                buf[0] = tag;
+                XxHash3_64::oneshot_with_seed(self.key, &buf[..=text.len()])
+            }
+            None => {
+                let bytes: Vec<u8> = std::iter::once(tag).chain(text.bytes()).collect();
+                XxHash3_64::oneshot_with_seed(self.key, &bytes)
+            }
+        }
     }
 }
 
@@ -1115,4 +1125,28 @@ impl Table {
 
 fn unknown(f: &Fields, hold: Ts) -> (Reason, Ts) {
     (Reason::UnknownTarget, f.v.saturating_add(hold))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hasher;
+
+    use super::*;
+
+    /// A fingerprint is XXH3 of the tag then the text under the seed, for a text that fits
+    /// the stack buffer and for one that does not, as a streaming hasher gives it.
+    #[test]
+    fn a_fingerprint_is_xxh3_of_the_tag_and_the_text() {
+        let seed = Seed::new(0x5eed);
+        for text in ["", "p1", &"x".repeat(63), &"y".repeat(64), &"z".repeat(300)] {
+            let mut h = XxHash3_64::with_seed(0x5eed);
+            h.write(&[7]);
+            h.write(text.as_bytes());
+            assert_eq!(seed.full(7, text), h.finish(), "{} bytes", text.len());
+        }
+        assert_eq!(
+            Seed::weak(0x5eed, 8).hash(7, "p1"),
+            seed.hash(7, "p1") & 0xff
+        );
+    }
 }
