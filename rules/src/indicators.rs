@@ -153,6 +153,12 @@ impl<I: Ids> PartialEq for Local<I> {
 impl<I: Ids> Eq for Local<I> {}
 
 impl<I: Ids> Local<I> {
+    /// The 49 r-values in hundredths, as [`hundredths`] gives them (rows 45–49 are 0 here:
+    /// the joins decide them).
+    pub fn r_hundredths(&self) -> &[u16; ROWS] {
+        &self.r
+    }
+
     /// The 49 r-values (rows 45–49 are 0 here: the joins decide them).
     pub fn r_values(&self) -> [f64; ROWS] {
         r_of_hundredths(&self.r)
@@ -1090,6 +1096,9 @@ impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> LocalState<F, I> {
         &self.current
     }
 }
+
+/// How many rows (1–44) an enterprise's own facts decide; [`cross_rows`] writes the rest.
+pub const OWN_ROWS: usize = 44;
 
 /// Rows 45–49 from the joined inputs; writes them into `r`.
 pub fn cross_rows(r: &mut [f64], cross: &Cross, cat: &Catalogue) {

@@ -34,7 +34,9 @@ use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use rules::catalogue::{Catalogue, ROWS};
 use rules::fact::{by_event_id, CommitmentEvent, Fact, Src, What};
-use rules::indicators::{hundredths, r_of_hundredths, Cross, Local, LocalState, ReviewFlag};
+use rules::indicators::{
+    hundredths, r_of_hundredths, Cross, Local, LocalState, ReviewFlag, OWN_ROWS,
+};
 use rules::lifecycle::{resolve_versions, Accepted, Dead};
 use rules::model::Model;
 use rules::monitor::Reading;
@@ -180,7 +182,12 @@ impl Scored {
             cap: d.cap,
             region: l.region.clone(),
             industry: l.industry.clone(),
-            r: std::array::from_fn(|i| hundredths(d.r[i])),
+            // Rows 1–44 are the state's own, held in hundredths already (`decide` reads
+            // them back bit for bit); rows 45–49 come from the joins.
+            r: std::array::from_fn(|i| match i {
+                0..OWN_ROWS => l.r_hundredths()[i],
+                _ => hundredths(d.r[i]),
+            }),
             p: l.p,
             top: d.top,
             tax_paid_fen: l.tax_paid_fen,
