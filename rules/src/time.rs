@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Seconds since the Unix epoch (UTC). All logical times and event times are `Ts`.
@@ -28,6 +30,9 @@ pub fn parse_rfc3339(s: &str) -> Option<Ts> {
 /// Formats seconds as RFC 3339 in UTC (`2024-01-31T16:00:00Z`), the canonical form.
 pub fn format_rfc3339(t: Ts) -> String {
     match Utc.timestamp_opt(t, 0).single() {
+        // chrono's RFC 3339 writer, about ten times faster than a format string that is
+        // parsed at every call; both write the same for four-digit years.
+        Some(d) if (0..=9999).contains(&d.year()) => d.to_rfc3339_opts(SecondsFormat::Secs, true),
         Some(d) => d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         None => format!("@{t}"),
     }
@@ -214,7 +219,24 @@ pub mod rfc3339_opt {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The canonical form is the format string's, for any second chrono can hold (years
+        /// −262143 to 262142) and for those it cannot.
+        #[test]
+        fn the_canonical_form_is_the_format_strings(
+            t in prop_oneof![-62_167_219_200i64..253_402_300_800, any::<i64>(), -8_300_000_000_000i64..8_200_000_000_000],
+        ) {
+            let want = match Utc.timestamp_opt(t, 0).single() {
+                Some(d) => d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                None => format!("@{t}"),
+            };
+            prop_assert_eq!(format_rfc3339(t), want);
+        }
+    }
 
     #[test]
     fn month_end_is_clamped() {
