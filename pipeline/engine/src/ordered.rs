@@ -64,8 +64,7 @@ impl<T> Pending<T> {
 
     /// Takes the updates at times before `frontier` (every update when there is none: the
     /// input is complete), in arrival order within a time but not sorted by time: every
-    /// caller sorts them by a key that includes the time (a stable sort keeps the arrival
-    /// order within a time).
+    /// caller sorts them by a key that includes the time.
     pub(crate) fn before(&mut self, frontier: Option<Ts>) -> Vec<(Ts, T)> {
         let ready = match frontier {
             Some(f) => {
@@ -353,9 +352,11 @@ where
                 // Every time before the frontier is complete.
                 let frontier = frontier.frontier().first().copied();
                 let before = |u: &Ts| frontier.is_none_or(|f| *u < f);
-                // By key, then time, then arrival (a stable sort).
+                // By key, then time. The changes of one key at one time are a multiset (the
+                // logic sorts them as it needs), so their order does not matter: an unstable
+                // sort, in place (a stable sort of a large step copied it over and over).
                 let mut ready = pending.before(frontier);
-                ready.sort_by(|(t, (k, _)), (u, (l, _))| (k, t).cmp(&(l, u)));
+                ready.sort_unstable_by(|(t, (k, _)), (u, (l, _))| (k, t).cmp(&(l, u)));
                 let mut ready = ready.into_iter().map(|(t, (k, e))| (k, t, e)).peekable();
                 let (mut changes, mut out) = (Vec::new(), Vec::new());
                 // Sent under the held capability, which no ready time precedes, through
