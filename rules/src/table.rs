@@ -74,8 +74,8 @@ impl Seed {
         }
     }
 
-    /// A seed of key `key` whose fingerprints keep only their low `bits` bits, so that ids
-    /// and keys collide: for the tests of what a collision does (D101, D105).
+    /// A seed of key `key` whose fingerprints keep only their low `bits` bits (1 to 64), so
+    /// that ids and keys collide: for the tests of what a collision does (D101, D105).
     pub const fn weak(key: u64, bits: u32) -> Seed {
         Seed {
             key,
