@@ -227,12 +227,13 @@ fn help_and_version_name_the_tool() {
     assert!(help.contains("--log-format"), "{help}");
 }
 
-/// A fresh directory under the temp dir for one test.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("steward-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+/// A fresh directory under the temp dir for one test, removed when it is dropped (also
+/// when the test fails).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("steward-cli-{name}-"))
+        .tempdir()
+        .expect("scratch dir")
 }
 
 /// `steward run --input IN --output OUT`: (success, stdout, stderr).
@@ -266,7 +267,8 @@ fn list_record(id: &str) -> String {
 /// (issue 18 item 5).
 #[test]
 fn input_errors_say_what_is_wrong_and_leave_the_output_alone() {
-    let dir = scratch("input-errors");
+    let tmp = scratch("input-errors");
+    let dir = tmp.path();
     let out = dir.join("out");
     std::fs::create_dir_all(&out).expect("out");
     std::fs::write(out.join("state.jsonl"), "old state\n").expect("old state");
@@ -312,14 +314,14 @@ fn input_errors_say_what_is_wrong_and_leave_the_output_alone() {
     let (ok, _, err) = run_on(&nested, &out);
     assert!(!ok && err.contains("list.jsonl is a directory"), "{err}");
     untouched("a feed path that is a directory");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A byte-order mark at the start of a feed file is accepted, files that are not feeds are
 /// named in a warning, and a successful run replaces the old outputs (issue 18 item 5).
 #[test]
 fn a_byte_order_mark_is_accepted_and_other_files_are_named() {
-    let dir = scratch("bom");
+    let tmp = scratch("bom");
+    let dir = tmp.path();
     let (input, out) = (dir.join("in"), dir.join("out"));
     std::fs::create_dir_all(&input).expect("input");
     std::fs::create_dir_all(&out).expect("out");
@@ -344,7 +346,6 @@ fn a_byte_order_mark_is_accepted_and_other_files_are_named() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A LIST record of the enterprise with check-code prefix `prefix`.
@@ -370,10 +371,11 @@ fn count(summary: &str, label: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {label} in {summary}"))
 }
 
-/// Runs `lines` as `list.jsonl`: the summary and the output directory.
-fn run_list(name: &str, lines: &[String]) -> (String, std::path::PathBuf) {
-    let dir = scratch(name);
-    let (input, out) = (dir.join("in"), dir.join("out"));
+/// Runs `lines` as `list.jsonl`: the summary and the scratch directory, whose `out` holds
+/// the output.
+fn run_list(name: &str, lines: &[String]) -> (String, tempfile::TempDir) {
+    let tmp = scratch(name);
+    let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
     std::fs::create_dir_all(&input).expect("input");
     std::fs::write(input.join("list.jsonl"), lines.join("\n") + "\n").expect("feed");
     let (ok, summary, err) = run_on(&input, &out);
@@ -388,7 +390,7 @@ fn run_list(name: &str, lines: &[String]) -> (String, std::path::PathBuf) {
         applied + dup + rejected,
         "counts do not balance: {summary}"
     );
-    (summary, out)
+    (summary, tmp)
 }
 
 /// A retraction of an unknown target is rejected once the hold ends: counted as rejected,
@@ -409,7 +411,8 @@ fn a_dead_lettered_record_is_counted_rejected_and_leaves_no_state() {
             serde_json::json!({"event_id": "l-2", "event_time": later, "ingest_time": later}),
         ),
     ];
-    let (summary, out) = run_list("unknown-target", &lines);
+    let (summary, tmp) = run_list("unknown-target", &lines);
+    let out = tmp.path().join("out");
     assert_eq!(count(&summary, "records read"), 2);
     assert_eq!(count(&summary, "records applied"), 1, "{summary}");
     assert_eq!(count(&summary, "unknown_target"), 1, "{summary}");
@@ -446,7 +449,8 @@ fn a_dead_lettered_record_is_counted_rejected_and_leaves_no_state() {
 #[test]
 fn a_decoder_letter_keeps_the_exact_bytes_and_its_line() {
     use base64::Engine as _;
-    let dir = scratch("exact-bytes");
+    let tmp = scratch("exact-bytes");
+    let dir = tmp.path();
     let (input, out) = (dir.join("in"), dir.join("out"));
     std::fs::create_dir_all(&input).expect("input");
     let bad: &[u8] = b"{\"uscc\": \"\xff\xfe\"}";
@@ -467,7 +471,6 @@ fn a_decoder_letter_keeps_the_exact_bytes_and_its_line() {
         (&serde_json::json!(0), &serde_json::json!(1)),
         "{letter}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Two records with the same `(feed, event_id)` and version but other bytes: the one with
@@ -493,7 +496,8 @@ fn an_equal_version_with_other_bytes_is_a_duplicate_in_any_order() {
     .iter()
     .enumerate()
     {
-        let (summary, out) = run_list(&format!("tie-{i}"), lines);
+        let (summary, tmp) = run_list(&format!("tie-{i}"), lines);
+        let out = tmp.path().join("out");
         let read = lines.len() as u64;
         assert_eq!(count(&summary, "records applied"), 1, "{summary}");
         assert_eq!(count(&summary, "duplicates"), read - 1, "{summary}");
@@ -522,7 +526,8 @@ fn zero_workers_or_processes_are_refused() {
 /// once (issue 19 item 7).
 #[test]
 fn redirected_logs_are_plain_text_or_json_and_say_things_once() {
-    let dir = scratch("logs");
+    let tmp = scratch("logs");
+    let dir = tmp.path();
     let run = |format: &str, no_color: Option<&str>| {
         let mut cmd = steward();
         cmd.args([
@@ -578,5 +583,4 @@ fn redirected_logs_are_plain_text_or_json_and_say_things_once() {
         1,
         "{json}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
