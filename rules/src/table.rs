@@ -125,6 +125,16 @@ impl Seed {
     }
 }
 
+/// The matters the catalogue lists whose fingerprint under `seed` is `fp`: the matter a
+/// commitment's fingerprint names, and whether another listed matter shares it (D105).
+fn listed_matters(cat: &Catalogue, seed: Seed, fp: u64) -> impl Iterator<Item = &str> {
+    cat.commitments
+        .matters
+        .keys()
+        .map(String::as_str)
+        .filter(move |m| seed.business_key(Feed::Cmt, m) == fp)
+}
+
 const fn feed_index(feed: Feed) -> u8 {
     // `Feed::ALL` lists the feeds in declaration order.
     feed as u8

@@ -74,12 +74,9 @@ impl TableLife {
         let (leaving, entering) = (with_sign(false), with_sign(true));
         changes.clear();
         let gone: Vec<u64> = leaving.iter().map(|(f, _)| f.rid).collect();
-        let stored = |rid: u64| -> &Accepted { Names::new(&[], &self.records, seed).record(rid) };
-        if collision(&self.table, &gone, &entering, &stored, seed, &stage.cat).is_some() {
-            // A fingerprint would stand for two texts (D105): as below.
-            self.rebuild(own, &by_rid(leaving), by_rid(entering), stage, out);
-            return;
-        }
+        let stored = Names::new(&[], &self.records, seed);
+        let stored = |rid: u64| -> &Accepted { stored.record(rid) };
+        let apart = collision(&self.table, &gone, &entering, &stored, seed, &stage.cat).is_none();
         let fields: Vec<(Fields, isize)> = leaving
             .iter()
             .map(|(f, _)| (*f, -1))
@@ -90,9 +87,13 @@ impl TableLife {
         let new = Names::new(&entering, &self.records, seed);
         let ties = |a: u64, b: u64| new.by_event_id(a, b);
         let cx = stage.context(own, seed, &ties);
-        let Ok(fc) = fact_changes(&mut self.table, &fields, &cx) else {
-            // Two of its records share a fingerprint, and the table applied nothing: the
-            // enterprise's table is built again from its records under another seed.
+        let applied = apart
+            .then(|| fact_changes(&mut self.table, &fields, &cx).ok())
+            .flatten();
+        let Some(fc) = applied else {
+            // Two of its records share a fingerprint, or a fingerprint would stand for two
+            // texts (D105), and the table applied nothing: the enterprise's table is built
+            // again from its records under another seed.
             self.rebuild(own, &leaving, entering, stage, out);
             return;
         };

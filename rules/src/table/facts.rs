@@ -37,7 +37,8 @@ use crate::uscc::Uscc;
 
 use super::statuses::{end_of, facts_ends, steps, Basis};
 use super::{
-    decode, from_signed, to_signed, Fields, Kind, Letters, Seed, Table, TableError, Typed, View,
+    decode, from_signed, listed_matters, to_signed, Fields, Kind, Letters, Seed, Table, TableError,
+    Typed, View,
 };
 
 /// The kinds the groups select their members by, as bytes: compared without decoding.
@@ -1115,13 +1116,9 @@ fn commitment(
         let from = p.f.event_time;
         let valid = valid_until(from, p.f.dates[0]);
         // A matter the catalogue does not list reads its default kinds, as no matter does.
-        let matter = p.f.a.and_then(|fp| {
-            cat.commitments
-                .matters
-                .keys()
-                .find(|m| seed.business_key(Feed::Cmt, m) == from_signed(fp))
-                .map(String::as_str)
-        });
+        let matter =
+            p.f.a
+                .and_then(|fp| listed_matters(cat, seed, from_signed(fp)).next());
         // The first unretracted contradicting record by event time, then event id.
         let contra = records
             .iter()

@@ -16,7 +16,7 @@ use crate::event::{Body, Feed};
 use crate::lifecycle::Accepted;
 use crate::CompactString;
 
-use super::{from_signed, key_text, Fields, Kind, Seed, Table};
+use super::{from_signed, key_text, listed_matters, Fields, Kind, Seed, Table};
 
 /// Where two fingerprints are compared: the table's ids (one space over every feed, as the
 /// table keys its records by id alone), a feed's business keys, and the matters.
@@ -63,32 +63,37 @@ enum Text<'a> {
 
 /// The business key's fingerprint of `f`, for the feeds whose records are grouped or
 /// named by it: a penalty's decision (only when present, as the table compares it), and a
-/// person, a commitment, a court case, a loan or an account (absent: the empty text).
-fn key_fp(f: &Fields, seed: Seed) -> Option<u64> {
+/// person, a commitment, a court case, a loan or an account (absent: `empty`, the empty
+/// text's fingerprint in `f`'s feed, asked only then).
+fn key_fp(f: &Fields, empty: impl FnOnce() -> u64) -> Option<u64> {
     match f.kind.feed() {
         Feed::Pen => f.key,
-        Feed::Per | Feed::Cmt | Feed::Jud | Feed::Fin => Some(f.key_or_empty(seed)),
+        Feed::Per | Feed::Cmt | Feed::Jud | Feed::Fin => Some(f.key.unwrap_or_else(empty)),
         _ => None,
     }
 }
 
-/// The fingerprints of `f` that stand for texts, with where each sits.
-fn slots(f: &Fields, seed: Seed) -> [Option<(Slot, u64)>; 4] {
-    let target = if f.retraction {
+/// The id of the record that retraction or repair `f` names.
+fn target(f: &Fields) -> Option<u64> {
+    if f.retraction {
         f.b
     } else if f.is_repair() {
         f.key
     } else {
         None
-    };
+    }
+}
+
+/// The fingerprints of `f` that stand for texts, with where each sits.
+fn slots(f: &Fields, seed: Seed) -> [Option<(Slot, u64)>; 4] {
     let matter = match f.kind.feed() {
         Feed::Cmt => f.a.map(from_signed),
         _ => None,
     };
     [
         Some((Slot::Id, f.rid)),
-        target.map(|t| (Slot::Target, t)),
-        key_fp(f, seed).map(|k| (Slot::Key, k)),
+        target(f).map(|t| (Slot::Target, t)),
+        key_fp(f, || f.key_or_empty(seed)).map(|k| (Slot::Key, k)),
         matter.map(|m| (Slot::Matter, m)),
     ]
 }
@@ -126,16 +131,17 @@ fn held_apart(
             table
                 .get(fp)
                 .is_some_and(|g| stays(g.rid) && differs(g.rid, Slot::Id))
-                || table.links().any(|g| {
-                    stays(g.rid)
-                        && slots(&g, seed).contains(&Some((Slot::Target, fp)))
-                        && differs(g.rid, Slot::Target)
-                })
+                || table
+                    .links()
+                    .any(|g| stays(g.rid) && target(&g) == Some(fp) && differs(g.rid, Slot::Target))
         }
-        Space::Key(feed) => table
-            .of_kinds(Kind::of_feed(feed))
-            .find(|g| stays(g.rid) && key_fp(g, seed) == Some(fp))
-            .is_some_and(|g| differs(g.rid, Slot::Key)),
+        Space::Key(feed) => {
+            let empty = seed.business_key(feed, "");
+            table
+                .of_kinds(Kind::of_feed(feed))
+                .find(|g| stays(g.rid) && key_fp(g, || empty) == Some(fp))
+                .is_some_and(|g| differs(g.rid, Slot::Key))
+        }
         Space::Matter => false,
     }
 }
@@ -160,7 +166,7 @@ pub fn collision<'a, A: Borrow<Accepted>>(
     // One record compares its own fingerprints only if it names another record: its id and
     // that record's are the only two of one space.
     let alone = match entering {
-        [(f, _)] => slots(f, seed)[1].is_none(),
+        [(f, _)] => target(f).is_none(),
         _ => false,
     };
     for (i, (f, a)) in entering.iter().enumerate() {
@@ -168,11 +174,7 @@ pub fn collision<'a, A: Borrow<Accepted>>(
         for (slot, fp) in slots(f, seed).into_iter().flatten() {
             let space = slot.space(f);
             if space == Space::Matter {
-                let listed = cat.commitments.matters.keys();
-                if listed
-                    .filter(|m| seed.business_key(Feed::Cmt, m) == fp)
-                    .any(|m| text(a, slot) != Text::Matter(m))
-                {
+                if listed_matters(cat, seed, fp).any(|m| text(a, slot) != Text::Matter(m)) {
                     return Some(fp);
                 }
                 continue;
