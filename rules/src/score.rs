@@ -436,39 +436,56 @@ impl RollUp {
 }
 
 /// Level 2, level 1, `R` and each row's contribution to `R`.
+///
+/// A group's value is half its largest member (the first, on ties) plus half its members'
+/// mean (level 2) or weighted sum (level 1). A row's contribution is `r` times its share of
+/// its level-2 group times that group's share of `R`; the shares are read from the two
+/// largest members alone, so no array of shares is built (D106).
 pub fn roll_up(r: &[f64], cat: &Catalogue) -> RollUp {
     let tree = cat.tree();
-    let mut l2 = [0.0; ROWS];
-    let mut row_share = [0.0; ROWS];
-    for (j, rows) in tree.rows_of_level2.iter().enumerate() {
-        let n = rows.len() as f64;
-        let max_i = argmax(rows.iter().map(|&i| r[i]));
-        let mean = rows.iter().map(|&i| r[i]).sum::<f64>() / n;
-        l2[j] = 0.5 * r[rows[max_i]] + 0.5 * mean;
-        for (k, &i) in rows.iter().enumerate() {
-            row_share[i] = 0.5 * f64::from(u8::from(k == max_i)) + 0.5 / n;
+    let mut roll = RollUp {
+        l2: [0.0; ROWS],
+        l1: [0.0; ROWS],
+        risk: 0.0,
+        contributions: [0.0; ROWS],
+    };
+    // Each group's largest member, as a place in its list of members.
+    let mut top2 = [0usize; ROWS];
+    for ((l2, top), rows) in roll.l2.iter_mut().zip(&mut top2).zip(&tree.rows_of_level2) {
+        // The largest (the first, on ties) and the sum in row order (from −0, as `sum`).
+        let (mut largest, mut sum) = (f64::NEG_INFINITY, -0.0);
+        for (y, &i) in rows.iter().enumerate() {
+            let x = r[i];
+            if x > largest {
+                (*top, largest) = (y, x);
+            }
+            sum += x;
         }
+        *l2 = 0.5 * r[rows[*top]] + 0.5 * (sum / rows.len() as f64);
     }
-    let mut l1 = [0.0; ROWS];
-    let mut group_share = [0.0; ROWS];
-    for (k, groups) in tree.level2_of_level1.iter().enumerate() {
-        let max_j = argmax(groups.iter().map(|&j| l2[j]));
+    let l2 = &roll.l2;
+    for ((k, l1), groups) in roll.l1.iter_mut().enumerate().zip(&tree.level2_of_level1) {
+        let top = argmax(groups.iter().map(|&j| l2[j]));
         let weighted: f64 = groups.iter().map(|&j| cat.level2[j].weight * l2[j]).sum();
-        l1[k] = 0.5 * l2[groups[max_j]] + 0.5 * weighted;
+        *l1 = 0.5 * l2[groups[top]] + 0.5 * weighted;
         for (x, &j) in groups.iter().enumerate() {
-            group_share[j] = cat.level1[k].weight
-                * (0.5 * f64::from(u8::from(x == max_j)) + 0.5 * cat.level2[j].weight);
+            let group_share = cat.level1[k].weight
+                * (0.5 * f64::from(u8::from(x == top)) + 0.5 * cat.level2[j].weight);
+            let rows = &tree.rows_of_level2[j];
+            let half_mean = 0.5 / rows.len() as f64;
+            for (y, &i) in rows.iter().enumerate() {
+                let row_share = 0.5 * f64::from(u8::from(y == top2[j])) + half_mean;
+                roll.contributions[i] = group_share * row_share * r[i];
+            }
         }
     }
-    let risk: f64 = cat.level1.iter().zip(&l1).map(|(g, v)| g.weight * v).sum();
-    let contributions =
-        std::array::from_fn(|i| group_share[tree.level2_of_row[i]] * row_share[i] * r[i]);
-    RollUp {
-        l2,
-        l1,
-        risk,
-        contributions,
-    }
+    roll.risk = cat
+        .level1
+        .iter()
+        .zip(&roll.l1)
+        .map(|(g, v)| g.weight * v)
+        .sum();
+    roll
 }
 
 /// `S` from `S` in tenths.
@@ -492,21 +509,20 @@ pub fn round4(x: f64) -> f64 {
 /// contribution, largest first.
 pub fn top_rows(contributions: &[f64]) -> impl Iterator<Item = usize> {
     const TOP: usize = 5;
-    let mut top = [0usize; TOP];
+    // The kept rows and their contributions (all positive, so `<` orders them as
+    // `total_cmp` does).
+    let (mut top, mut kept) = ([0usize; TOP], [0.0; TOP]);
     let mut n = 0;
-    for (i, c) in contributions.iter().enumerate() {
-        if *c <= 0.0 || c.is_nan() {
+    for (i, &c) in contributions.iter().enumerate() {
+        // Not positive (or NaN), or no larger than the fifth kept.
+        if c.is_nan() || c <= 0.0 || (n == TOP && c <= kept[TOP - 1]) {
             continue;
         }
-        let at = top[..n]
-            .iter()
-            .position(|&j| contributions[j].total_cmp(c).is_lt())
-            .unwrap_or(n);
-        if at < TOP {
-            n = (n + 1).min(TOP);
-            top.copy_within(at..n - 1, at + 1);
-            top[at] = i;
-        }
+        let at = kept[..n].iter().position(|&k| k < c).unwrap_or(n);
+        n = (n + 1).min(TOP);
+        top.copy_within(at..n - 1, at + 1);
+        kept.copy_within(at..n - 1, at + 1);
+        (top[at], kept[at]) = (i, c);
     }
     top.into_iter().take(n)
 }
@@ -699,6 +715,64 @@ mod tests {
             assert_eq!(top_rows(&c).collect::<Vec<_>>(), sorted, "{c:?}");
         }
         assert_eq!(top_rows(&[0.0; ROWS]).count(), 0);
+    }
+
+    /// The roll-up as the spec writes it, with an array of each row's and each level-2
+    /// group's share: `roll_up` before D106.
+    fn roll_up_by_shares(r: &[f64], cat: &Catalogue) -> RollUp {
+        let tree = cat.tree();
+        let (mut l2, mut row_share) = ([0.0; ROWS], [0.0; ROWS]);
+        for (j, rows) in tree.rows_of_level2.iter().enumerate() {
+            let n = rows.len() as f64;
+            let max_i = argmax(rows.iter().map(|&i| r[i]));
+            let mean = rows.iter().map(|&i| r[i]).sum::<f64>() / n;
+            l2[j] = 0.5 * r[rows[max_i]] + 0.5 * mean;
+            for (k, &i) in rows.iter().enumerate() {
+                row_share[i] = 0.5 * f64::from(u8::from(k == max_i)) + 0.5 / n;
+            }
+        }
+        let (mut l1, mut group_share) = ([0.0; ROWS], [0.0; ROWS]);
+        for (k, groups) in tree.level2_of_level1.iter().enumerate() {
+            let max_j = argmax(groups.iter().map(|&j| l2[j]));
+            let weighted: f64 = groups.iter().map(|&j| cat.level2[j].weight * l2[j]).sum();
+            l1[k] = 0.5 * l2[groups[max_j]] + 0.5 * weighted;
+            for (x, &j) in groups.iter().enumerate() {
+                group_share[j] = cat.level1[k].weight
+                    * (0.5 * f64::from(u8::from(x == max_j)) + 0.5 * cat.level2[j].weight);
+            }
+        }
+        RollUp {
+            l2,
+            l1,
+            risk: cat.level1.iter().zip(&l1).map(|(g, v)| g.weight * v).sum(),
+            contributions: std::array::from_fn(|i| {
+                group_share[tree.level2_of_row[i]] * row_share[i] * r[i]
+            }),
+        }
+    }
+
+    /// Every number of the roll-up, by its bits.
+    fn bits(x: &RollUp) -> Vec<u64> {
+        let all =
+            x.l2.iter()
+                .chain(&x.l1)
+                .chain([&x.risk])
+                .chain(&x.contributions);
+        all.map(|v| v.to_bits()).collect()
+    }
+
+    proptest::proptest! {
+        /// The roll-up equals the spec's share arrays bit for bit, on r-values in
+        /// hundredths with many ties (a few values, zeros among them).
+        #[test]
+        fn roll_up_is_the_spec_s_shares(
+            picks in proptest::collection::vec(0usize..6, ROWS),
+            values in proptest::collection::vec(0u16..=10_000, 6),
+        ) {
+            let c = cat();
+            let r: Vec<f64> = picks.iter().map(|&p| f64::from(values[p]) / 100.0).collect();
+            proptest::prop_assert_eq!(bits(&roll_up(&r, &c)), bits(&roll_up_by_shares(&r, &c)));
+        }
     }
 
     #[test]
