@@ -439,8 +439,9 @@ impl RollUp {
 ///
 /// A group's value is half its largest member (the first, on ties) plus half its members'
 /// mean (level 2) or weighted sum (level 1). A row's contribution is `r` times its share of
-/// its level-2 group times that group's share of `R`; the shares are read from the two
-/// largest members alone, so no array of shares is built (D106).
+/// its level-2 group times that group's share of `R`; a share depends only on the group's
+/// size and weight and on whether the member is the largest, so it is computed where the
+/// contribution is written, with no array of shares (D106).
 pub fn roll_up(r: &[f64], cat: &Catalogue) -> RollUp {
     let tree = cat.tree();
     let mut roll = RollUp {
