@@ -73,17 +73,18 @@ impl TableLife {
         };
         let (leaving, entering) = (with_sign(false), with_sign(true));
         changes.clear();
-        let gone: Vec<u64> = leaving.iter().map(|(f, _)| f.rid).collect();
-        let stored = Names::new(&[], &self.records, seed);
-        let stored = |rid: u64| -> &Accepted { stored.record(rid) };
-        let apart = collision(&self.table, &gone, &entering, &stored, seed, &stage.cat).is_none();
         let fields: Vec<(Fields, isize)> = leaving
             .iter()
             .map(|(f, _)| (*f, -1))
             .chain(entering.iter().map(|(f, _)| (*f, 1)))
             .collect();
-        let (leaving, entering) = (by_rid(leaving), by_rid(entering));
+        let leaving = by_rid(leaving);
+        let gone: Vec<u64> = leaving.iter().map(|(rid, _)| *rid).collect();
+        // The records stored now (those leaving among them) name what the table holds.
         let old = Names::new(&leaving, &self.records, seed);
+        let stored = |rid: u64| -> &Accepted { old.record(rid) };
+        let apart = collision(&self.table, &gone, &entering, &stored, seed, &stage.cat).is_none();
+        let entering = by_rid(entering);
         let new = Names::new(&entering, &self.records, seed);
         let ties = |a: u64, b: u64| new.by_event_id(a, b);
         let cx = stage.context(own, seed, &ties);

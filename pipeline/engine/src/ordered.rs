@@ -419,7 +419,7 @@ where
 /// The changes of one key at one time are a multiset (the logic sorts them as it needs), so
 /// their order is not kept.
 pub(crate) fn by_key<K: Ord + Hash, E>(ready: Vec<(Ts, (K, E))>) -> Vec<(K, Ts, E)> {
-    // The top bits of a fixed hash: the exchange chose this worker by the key's hash.
+    // A bucket is the top `bits` bits of a fixed hash of the key.
     let hasher = foldhash::fast::FixedState::with_seed(0);
     let bits = ready.len().next_power_of_two().trailing_zeros();
     let bucket = |k: &K| match bits {

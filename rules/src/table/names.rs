@@ -93,7 +93,7 @@ fn slots(f: &Fields, seed: Seed) -> [Option<(Slot, u64)>; 4] {
     [
         Some((Slot::Id, f.rid)),
         target(f).map(|t| (Slot::Target, t)),
-        key_fp(f, || f.key_or_empty(seed)).map(|k| (Slot::Key, k)),
+        key_fp(f, || seed.business_key(f.kind.feed(), "")).map(|k| (Slot::Key, k)),
         matter.map(|m| (Slot::Matter, m)),
     ]
 }
