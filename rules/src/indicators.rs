@@ -1049,6 +1049,18 @@ impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> Default for LocalState<F, I>
 }
 
 impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> LocalState<F, I> {
+    /// A state with no facts whose [`LocalState::local`] is `empty`, shared. `empty` must be
+    /// the `local` of no facts under the catalogue and ties the state is read with (what a
+    /// [`LocalState::default`] gives first), so that a new enterprise does not compute
+    /// every part again (D108).
+    pub fn with_empty(empty: Arc<Local<I>>) -> Self {
+        LocalState {
+            facts: Vec::new(),
+            dirty: 0,
+            current: empty,
+        }
+    }
+
     /// Adds `diff` copies of `fact` (removes when negative); a person-scoped fact is
     /// ignored, as [`local`] ignores it.
     pub fn update(&mut self, fact: F, diff: isize) {

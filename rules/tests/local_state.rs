@@ -1,7 +1,8 @@
 //! `LocalState` (an enterprise's active facts by family, recomputing only the families a
 //! change touches) against `local` over the same facts from scratch: along each
 //! enterprise's generated history, fact by fact as intervals open and close, and under
-//! random insertions and removals with multiplicities, in any order.
+//! random insertions and removals with multiplicities, in any order; started empty, or from
+//! one shared empty state as the engine starts each enterprise (D108).
 
 mod generated;
 
@@ -55,9 +56,17 @@ fn families_are_runs_in_the_order_of_facts() {
     );
 }
 
+/// What a state with no facts decides, to share (`LocalState::with_empty`).
+fn empty(cat: &Catalogue) -> Arc<rules::indicators::Local> {
+    Arc::clone(LocalState::<Arc<Fact>>::default().local(cat, &by_event_id))
+}
+
 #[test]
 fn follows_every_history_as_intervals_open_and_close() {
     let cat = Catalogue::embedded();
+    // Every enterprise starts from this one, as in the engine.
+    let shared = empty(&cat);
+    assert_eq!(*shared, from_scratch(&[], &cat));
     let mut families = std::collections::BTreeSet::new();
     let mut steps = 0;
     for facts in enterprises(120, 11) {
@@ -70,7 +79,7 @@ fn follows_every_history_as_intervals_open_and_close() {
             }
         }
         events.sort();
-        let mut state = LocalState::default();
+        let mut state = LocalState::with_empty(Arc::clone(&shared));
         let mut active: Vec<(Arc<Fact>, isize)> = Vec::new();
         let mut events = events.into_iter().peekable();
         while let Some((t, r, i)) = events.next() {
@@ -114,11 +123,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Insertions and removals of facts from one enterprise's history, several copies at
-    /// once, in any order: after each, the state equals `local` of what is held.
+    /// once, in any order, from an empty state or a shared one: after each, the state
+    /// equals `local` of what is held.
     #[test]
     fn equals_local_after_any_updates(
         which in 0usize..1000,
         ops in prop::collection::vec((any::<prop::sample::Index>(), -2isize..=3), 1..120),
+        shared in any::<bool>(),
     ) {
         thread_local! {
             static POOL: Vec<Vec<Arc<Fact>>> = enterprises(40, 5)
@@ -129,7 +140,11 @@ proptest! {
         let cat = Catalogue::embedded();
         POOL.with(|pool| {
             let facts = &pool[which % pool.len()];
-            let mut state = LocalState::default();
+            let mut state = if shared {
+                LocalState::with_empty(empty(&cat))
+            } else {
+                LocalState::default()
+            };
             let mut held: Vec<(Arc<Fact>, isize)> = Vec::new();
             for (ix, r) in ops {
                 let f = &facts[ix.index(facts.len())];

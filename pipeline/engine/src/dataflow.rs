@@ -762,6 +762,8 @@ pub(crate) struct Stage {
     /// tables name nothing outside the stage.
     pub(crate) seed: Seed,
     pub(crate) cat: Arc<Catalogue>,
+    /// What an enterprise with no active facts decides, shared by every new one (D108).
+    empty: Arc<Local>,
 }
 
 impl Stage {
@@ -772,6 +774,7 @@ impl Stage {
             offsite: KindSet::offsite(cat),
             seed,
             cat: cat.clone(),
+            empty: Arc::clone(LocalState::<Arc<Fact>>::default().local(cat, &by_event_id)),
         }
     }
 
@@ -834,6 +837,10 @@ impl Firm {
         out: &mut Vec<(Out, Ts, isize)>,
         stage: &Stage,
     ) {
+        // A new enterprise (or one that kept nothing) starts from the stage's empty state.
+        if self.is_empty() {
+            self.facts = LocalState::with_empty(Arc::clone(&stage.empty));
+        }
         // The stage runs the step at every time the key is due, so none is before `t`.
         let mut due = Vec::new();
         while self.timers.peek().is_some_and(|Reverse((u, _))| *u <= t) {

@@ -42,7 +42,8 @@ impl Statuses {
 
     /// Applies the step updates at times before `frontier`, per time and record in time
     /// order; when a record's status (or its enterprise) changes, outputs `draining` every
-    /// step get the new one in `new` (not while restoring a checkpoint).
+    /// step get the new one in `new` (not while restoring a checkpoint), in the order of
+    /// time and record.
     pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>, draining: bool) {
         let mut ready = self.pending.before(Some(frontier));
         ready.sort_unstable_by(|(t, (k, ..)), (u, (l, ..))| (t, k).cmp(&(u, l)));
@@ -78,5 +79,58 @@ impl Statuses {
         self.steps
             .iter()
             .filter_map(|(k, steps)| latest(steps).map(|x| (k.key(), x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::event::Feed;
+
+    /// A record's key, with a digest whose first bytes order it against the others.
+    fn record(id: &str, first: u8) -> Record {
+        let mut digest = [0; 32];
+        digest[0] = first;
+        Record::Key(Box::new(RecordKey {
+            id: (Feed::Pen, id.into()),
+            version: 1,
+            digest,
+        }))
+    }
+
+    /// Status changes come out in the order of time and record, whatever order the records'
+    /// digests give them, and a record's updates at one time net before its status is read.
+    #[test]
+    fn changes_are_reported_in_time_and_record_order() {
+        let u = Uscc::new("91330802MA2A00000K").expect("packs");
+        let step = |from, status| Step { from, status };
+        let mut s = Statuses::default();
+        // Digests in the reverse order of the ids.
+        let records: Vec<Record> = (0..20u8)
+            .map(|i| record(&format!("E{i:02}"), 200 - i))
+            .collect();
+        for (i, k) in records.iter().enumerate() {
+            let t = 5 + (i % 2) as Ts;
+            s.push(k.clone(), u, step(t, Status::Active), t, 1);
+        }
+        // One record also retracts and replaces its step at its time.
+        s.push(records[3].clone(), u, step(6, Status::Active), 6, -1);
+        s.push(records[3].clone(), u, step(6, Status::Expired), 6, 1);
+        s.apply(10, None, true);
+        let mut want: Vec<(Ts, RecordKey, Uscc, Status)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let st = if i == 3 {
+                    Status::Expired
+                } else {
+                    Status::Active
+                };
+                (5 + (i % 2) as Ts, k.key(), u, st)
+            })
+            .collect();
+        want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        assert_eq!(s.new, want);
+        assert_eq!(s.current().count(), 20);
     }
 }
