@@ -291,16 +291,17 @@ fn results(worker: usize, t: &mut Tracker) -> Replayed {
 }
 
 impl Replayed {
-    /// Takes in another worker's results.
-    fn merge(&mut self, r: Replayed) {
-        self.states.extend(r.states);
+    /// Takes in another worker's results (the maps merged whole, in one pass, not entry by
+    /// entry; workers hold no key in common).
+    fn merge(&mut self, mut r: Replayed) {
+        self.states.append(&mut r.states);
         self.changes.extend(r.changes);
         self.alerts.extend(r.alerts);
         self.dead.extend(r.dead);
         self.scheduled.extend(r.scheduled);
         self.checks.extend(r.checks);
-        self.statuses.extend(r.statuses);
-        self.kept.extend(r.kept);
+        self.statuses.append(&mut r.statuses);
+        self.kept.append(&mut r.kept);
     }
 
     /// Puts the merged results in their documented orders.
