@@ -88,6 +88,8 @@ impl TableLife {
         let new = Names::new(&entering, &self.records, seed);
         let ties = |a: u64, b: u64| new.by_event_id(a, b);
         let cx = stage.context(own, seed, &ties);
+        // An empty table derives nothing, so what a change to it begins is all it derives.
+        let was_empty = self.table.is_empty();
         let applied = apart
             .then(|| fact_changes(&mut self.table, &fields, &cx).ok())
             .flatten();
@@ -115,6 +117,11 @@ impl TableLife {
                 renamed_facts(&fc.facts.removed, &old, -1, out);
                 renamed_facts(&fc.facts.added, &new, 1, out);
                 renamed_events(&fc.events.removed, &old, -1, out);
+                renamed_events(&fc.events.added, &new, 1, out);
+            }
+            (false, true) if was_empty => {
+                // Its first records (or the first since it had none): not derived again.
+                renamed_facts(&fc.facts.added, &new, 1, out);
                 renamed_events(&fc.events.added, &new, 1, out);
             }
             (false, true) => {
