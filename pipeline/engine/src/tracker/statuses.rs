@@ -45,11 +45,23 @@ impl Statuses {
     /// step get the new one in `new` (not while restoring a checkpoint), in the order of
     /// time and record.
     pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>, draining: bool) {
-        let mut ready = self.pending.before(Some(frontier));
-        ready.sort_unstable_by(|(t, (k, ..)), (u, (l, ..))| (t, k).cmp(&(u, l)));
+        // Each record's updates at a time together, the records by their digests' first
+        // bytes (read once for each update): their texts are compared only where two
+        // records share those bytes. (A run resumed from a checkpoint sorts every record's
+        // steps at once.)
+        let mut ready: Vec<(Ts, u64, Record, Uscc, Step, isize)> = self
+            .pending
+            .before(Some(frontier))
+            .into_iter()
+            .map(|(t, (k, u, s, r))| (t, k.digest_prefix(), k, u, s, r))
+            .collect();
+        ready.sort_unstable_by(|(t, p, k, ..), (u, q, l, ..)| {
+            (t, p).cmp(&(u, q)).then_with(|| k.cmp(l))
+        });
+        let reported = self.new.len();
         let mut ready = ready
             .into_iter()
-            .map(|(t, (k, u, s, r))| (t, k, u, s, r))
+            .map(|(t, _, k, u, s, r)| (t, k, u, s, r))
             .peekable();
         while let Some((t, k, u, step, r)) = ready.next() {
             // The key is cloned only when the record is new.
@@ -72,6 +84,8 @@ impl Statuses {
                 self.steps.remove(&k);
             }
         }
+        // Reported in the order of time and record, as `serve` writes them.
+        self.new[reported..].sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     }
 
     /// Every record's current status, with the enterprise it is filed under.
