@@ -1049,10 +1049,15 @@ impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> Default for LocalState<F, I>
 }
 
 impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> LocalState<F, I> {
+    /// What no facts decide under `cat` and `ties`: the state to share among new ones
+    /// ([`LocalState::with_empty`]).
+    pub fn empty(cat: &Catalogue, ties: Tie<'_, I::Src>) -> Arc<Local<I>> {
+        Arc::clone(Self::default().local(cat, ties))
+    }
+
     /// A state with no facts whose [`LocalState::local`] is `empty`, shared. `empty` must be
-    /// the `local` of no facts under the catalogue and ties the state is read with (what a
-    /// [`LocalState::default`] gives first), so that a new enterprise does not compute
-    /// every part again (D108).
+    /// [`LocalState::empty`] under the catalogue and ties the state is read with, so that a
+    /// new enterprise does not compute every part again (D108).
     pub fn with_empty(empty: Arc<Local<I>>) -> Self {
         LocalState {
             facts: Vec::new(),

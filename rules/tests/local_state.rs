@@ -58,7 +58,7 @@ fn families_are_runs_in_the_order_of_facts() {
 
 /// What a state with no facts decides, to share (`LocalState::with_empty`).
 fn empty(cat: &Catalogue) -> Arc<rules::indicators::Local> {
-    Arc::clone(LocalState::<Arc<Fact>>::default().local(cat, &by_event_id))
+    LocalState::<Arc<Fact>>::empty(cat, &by_event_id)
 }
 
 #[test]

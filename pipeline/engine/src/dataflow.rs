@@ -774,7 +774,7 @@ impl Stage {
             offsite: KindSet::offsite(cat),
             seed,
             cat: cat.clone(),
-            empty: Arc::clone(LocalState::<Arc<Fact>>::default().local(cat, &by_event_id)),
+            empty: LocalState::<Arc<Fact>>::empty(cat, &by_event_id),
         }
     }
 

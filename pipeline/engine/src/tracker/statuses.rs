@@ -59,11 +59,8 @@ impl Statuses {
             (t, p).cmp(&(u, q)).then_with(|| k.cmp(l))
         });
         let reported = self.new.len();
-        let mut ready = ready
-            .into_iter()
-            .map(|(t, _, k, u, s, r)| (t, k, u, s, r))
-            .peekable();
-        while let Some((t, k, u, step, r)) = ready.next() {
+        let mut ready = ready.into_iter().peekable();
+        while let Some((t, p, k, u, step, r)) = ready.next() {
             // The key is cloned only when the record is new.
             let steps = match self.steps.get_mut(&k) {
                 Some(steps) => steps,
@@ -72,7 +69,7 @@ impl Statuses {
             let report = draining && !restoring(resumed, t);
             let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
-            while let Some((_, _, u, step, r)) = ready.next_if(|x| x.0 == t && x.1 == k) {
+            while let Some((.., u, step, r)) = ready.next_if(|x| (x.0, x.1) == (t, p) && x.2 == k) {
                 add(steps, (u, step), r);
             }
             if report {
