@@ -125,6 +125,19 @@ fn mount_of(service: &Value, host: &Path) -> Result<String> {
     bail!("{} is not mounted", host.display())
 }
 
+/// The paths of the crates that the workspace's `[patch]` tables take from its own tree.
+fn patched_paths() -> Result<Vec<String>> {
+    let manifest: toml::Table = std::fs::read_to_string(repo_root().join("Cargo.toml"))?.parse()?;
+    let registries = manifest.get("patch").and_then(toml::Value::as_table);
+    Ok(registries
+        .into_iter()
+        .flat_map(|r| r.values())
+        .filter_map(toml::Value::as_table)
+        .flat_map(|crates| crates.values())
+        .filter_map(|c| Some(c.get("path")?.as_str()?.to_owned()))
+        .collect())
+}
+
 #[test]
 fn services_exist_with_pinned_images_and_loopback_ports() -> Result<()> {
     let svcs = services(&compose()?)?;
@@ -260,6 +273,19 @@ fn every_mounted_or_built_file_exists() -> Result<()> {
                 cook < sources,
                 "dependencies are built after the sources are copied"
             );
+            // The recipe holds the workspace's crates only: a crate that the workspace
+            // patches in from its own tree (D111) must be copied before the cook.
+            for path in patched_paths()? {
+                let copied = build[..cook].lines().any(|line| {
+                    line.strip_prefix("COPY ")
+                        .and_then(|args| args.split_whitespace().next())
+                        .is_some_and(|src| Path::new(&path).starts_with(src))
+                });
+                ensure!(
+                    copied,
+                    "the patched crate {path} is not copied before the dependencies are built"
+                );
+            }
             for tool in ["cmake", "build-essential", "zlib1g-dev"] {
                 ensure!(
                     text.contains(tool),
