@@ -16,6 +16,7 @@ use rules::score::Colour;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{PreCredit, PreCreditRule, Scheduled, Verification};
 use rules::time::{format_rfc3339, Ts};
+use rules::uscc::Uscc;
 
 use engine::dataflow::Scored;
 use engine::tracker::Place;
@@ -163,13 +164,13 @@ pub fn alert_row(a: &Alert, region: &str, industry: &str) -> AlertRow {
 }
 
 /// The `record_status` row of a record's new status at logical time `t`.
-pub fn status_row(t: Ts, key: &RecordKey, uscc: &str, status: Status) -> StatusRow {
+pub fn status_row(t: Ts, key: &RecordKey, uscc: Uscc, status: Status) -> StatusRow {
     StatusRow {
         feed: key.id.0.as_str().to_owned(),
         event_id: key.id.1.to_string(),
         record_version: key.version,
         digest: hex::encode(key.digest),
-        uscc: uscc.to_owned(),
+        uscc: uscc.to_string(),
         status: status.as_str().to_owned(),
         as_of: datetime(t),
         version: u64::from(datetime(t)),

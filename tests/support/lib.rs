@@ -616,7 +616,7 @@ pub fn load_generated(
     let statuses: Vec<_> = out
         .statuses
         .iter()
-        .map(|(k, (u, st))| pipeline::rows::status_row(until, k, u, *st))
+        .map(|(k, (u, st))| pipeline::rows::status_row(until, k, *u, *st))
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -864,8 +864,8 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
 }
 
 /// Record statuses as `v_records` rows, sorted.
-pub fn status_rows(
-    statuses: &BTreeMap<RecordKey, (String, Status)>,
+pub fn status_rows<U>(
+    statuses: &BTreeMap<RecordKey, (U, Status)>,
 ) -> Vec<(String, String, u32, String, String)> {
     let mut rows: Vec<_> = statuses
         .iter()

@@ -14,6 +14,7 @@ use rules::score::Colour;
 use rules::status::{RecordKey, Status};
 use rules::supervision::{CommitmentRules, Scheduled, Verification};
 use rules::time::Ts;
+use rules::uscc::Uscc;
 
 use crate::checkpoint::Checkpoint;
 use crate::dataflow::{build_side_by_side, Control, Scored, Variant};
@@ -69,7 +70,7 @@ pub struct Replayed {
     /// with commitment rules).
     pub checks: Vec<Verification>,
     /// Every record's status at `until`, with the enterprise it is filed under (D11).
-    pub statuses: BTreeMap<RecordKey, (String, Status)>,
+    pub statuses: BTreeMap<RecordKey, (Uscc, Status)>,
     /// This process's workers' tracker states at `until`, by worker index (if asked for
     /// by [`Schedule::checkpoint`]).
     pub kept: BTreeMap<usize, Kept>,
@@ -281,11 +282,7 @@ fn results(worker: usize, t: &mut Tracker) -> Replayed {
         dead: t.letters.in_effect.keys().cloned().collect(),
         scheduled: std::mem::take(&mut t.commitments.scheduled),
         checks: std::mem::take(&mut t.commitments.checks),
-        statuses: t
-            .statuses
-            .current()
-            .map(|(k, (u, st))| (k, (u.to_string(), st)))
-            .collect(),
+        statuses: t.statuses.current().collect(),
         kept,
     }
 }

@@ -569,7 +569,7 @@ fn work(
             items.push((v.as_of, Item::Check(Box::new(rows::check_row(&v)))));
         }
         for (at, key, uscc, status) in std::mem::take(&mut t.statuses.new) {
-            let row = rows::status_row(at, &key, &uscc.to_string(), status);
+            let row = rows::status_row(at, &key, uscc, status);
             items.push((at, Item::Status(Box::new(row))));
         }
         for (at, kept) in std::mem::take(&mut t.taken) {
