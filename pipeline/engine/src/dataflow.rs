@@ -77,7 +77,7 @@ pub(crate) enum Derived {
     /// A published commitment or a verification result (D46).
     Commitment(Box<CommitmentEvent>),
     /// A status step of one of the enterprise's records (D11).
-    Status(Box<(Record, Step)>),
+    Status(Box<(Routed, Step)>),
 }
 
 /// Output of the version stage.
@@ -88,7 +88,55 @@ enum Version {
     /// A `version_kind_change` dead letter (boxed: rare, and the largest variant by far).
     Dead(Box<Dead>),
     /// A status step of a version, with its USCC.
-    Status(Record, Uscc, Step),
+    Status(Routed, Uscc, Step),
+}
+
+/// A status step's record, with what the exchange and the tracker read of it (D112): the
+/// hash of its `(feed, event_id)`, which picks the worker that keeps its statuses (as it
+/// picks the worker of its dead letters), and its digest's first eight bytes, which order
+/// and find it there. Both are read where the step is made, while the record is at hand,
+/// so that neither the exchange nor the tracker reads the record again. Equal records have
+/// equal numbers, so the derived order compares the record only where both numbers tie.
+/// Across processes it travels as its record does (D76), and the numbers are read again
+/// from the key that arrives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Routed {
+    /// The hash of its `(feed, event_id)`.
+    route: u64,
+    /// Its digest's first eight bytes ([`Record::digest_prefix`]).
+    pub prefix: u64,
+    /// The record.
+    pub record: Record,
+}
+
+impl Routed {
+    /// `record` with its numbers.
+    pub(crate) fn new(record: Record) -> Self {
+        Routed {
+            route: record.id().hashed(),
+            prefix: record.digest_prefix(),
+            record,
+        }
+    }
+}
+
+/// Hashed by its digest's first eight bytes, as its record is, without reading the record.
+impl std::hash::Hash for Routed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.prefix);
+    }
+}
+
+impl Serialize for Routed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.record.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Routed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Record::deserialize(d).map(Routed::new)
+    }
 }
 
 /// What other enterprises' rows 47–49 read about an enterprise.
@@ -122,7 +170,7 @@ enum Out {
     /// A published commitment or a verification result (D46).
     Commitment(Box<CommitmentEvent>),
     /// A status step of one of its records (D11).
-    Status(Box<(Record, Step)>),
+    Status(Box<(Routed, Step)>),
 }
 
 /// The inputs of the final evaluation of one enterprise.
@@ -308,7 +356,7 @@ pub trait Sink: 'static {
     fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize);
     /// An update of a record's status steps (D11), with the enterprise each is filed under.
     /// Every step of a record goes to one worker's sink.
-    fn status(&mut self, record: Record, uscc: Uscc, step: Step, time: Ts, diff: isize);
+    fn status(&mut self, record: Routed, uscc: Uscc, step: Step, time: Ts, diff: isize);
     /// A control message for this worker, sent at `time`.
     fn control(&mut self, control: Control, time: Ts);
 }
@@ -411,7 +459,7 @@ fn deliver_all<'s, S: Sink>(
     let s = sink.clone();
     // A record's steps come from the version and enterprise stages: one worker takes
     // them all and keeps the latest (the worker of its letters, above).
-    let by_record = Exchange::new(|((k, _), _, _): &((Record, _), Ts, isize)| k.id().hashed());
+    let by_record = Exchange::new(|((k, _), _, _): &((Routed, _), Ts, isize)| k.route);
     deliver(
         statuses,
         "Sink: Statuses",
@@ -427,7 +475,7 @@ type Results<'s> = (
     VecCollection<'s, Ts, (Uscc, Arc<Scored>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
-    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
+    VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
 );
 
 /// The version stage's outputs: the winning records, its dead letters, and its status
@@ -435,7 +483,7 @@ type Results<'s> = (
 type Versions<'s> = (
     VecCollection<'s, Ts, Arc<Accepted>>,
     VecCollection<'s, Ts, Dead>,
-    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
+    VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
 );
 
 /// Stage 1, which reads no rules: versions per `(feed, event_id)`, keyed by its
@@ -600,7 +648,10 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
     steps.extend(o.winner.map(status::active));
     for (a, s) in steps {
         let u = Uscc::admitted(&a.event.uscc);
-        out.push((Version::Status(Record::Shared(shared(a)), u, s), 1));
+        out.push((
+            Version::Status(Routed::new(Record::Shared(shared(a))), u, s),
+            1,
+        ));
     }
     for d in o.dead {
         out.push((Version::Dead(Box::new(d)), 1));
@@ -630,7 +681,7 @@ type Kinds<'s> = (
     VecCollection<'s, Ts, (CompactString, Arc<Fact>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
-    VecCollection<'s, Ts, (Record, (Uscc, Step))>,
+    VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
 );
 
 /// Each output of the enterprise stage to the stream of its kind, in one operator
@@ -1040,5 +1091,21 @@ pub(crate) mod tests {
             .filter(|(x, _)| matches!(x, Version::Winner(_)))
             .count();
         assert_eq!(winners, 2, "one winner per record: {together:?}");
+    }
+
+    /// A status step's record crosses processes as its key alone (D76) and arrives with the
+    /// numbers it left with (D112): the worker its dead letters go to, and its prefix.
+    #[test]
+    fn a_routed_record_travels_as_its_key() {
+        let (a, _) = listed("P1", 1, 5);
+        let routed = Routed::new(Record::Shared(Arc::clone(&a)));
+        let bytes = bincode::serialize(&routed).expect("serializes");
+        let key = rules::status::RecordKey::of(&a);
+        assert_eq!(bytes, bincode::serialize(&key).expect("serializes"));
+        let back: Routed = bincode::deserialize(&bytes).expect("deserializes");
+        assert!(matches!(back.record, Record::Key(_)));
+        assert_eq!((back.route, back.prefix), (routed.route, routed.prefix));
+        assert_eq!(back.route, key.id.hashed());
+        assert_eq!(back, routed);
     }
 }

@@ -27,7 +27,7 @@ use rules::table::{
 use rules::uscc::Uscc;
 use rules::{format_compact, CompactString};
 
-use crate::dataflow::{Derived, Stage};
+use crate::dataflow::{Derived, Routed, Stage};
 
 /// The records of one enterprise by fingerprint, sorted.
 type Records = Vec<(u64, Arc<Accepted>)>;
@@ -264,7 +264,7 @@ fn before<T: Ord>(now: Vec<T>, added: &[T], removed: Vec<T>) -> Vec<T> {
 
 fn push_steps(steps: &[(u64, Step)], n: &Names<'_>, r: isize, out: &mut Vec<(Derived, isize)>) {
     for (rid, step) in steps {
-        let record = Record::Shared(Arc::clone(n.record(*rid)));
+        let record = Routed::new(Record::Shared(Arc::clone(n.record(*rid))));
         out.push((Derived::Status(Box::new((record, *step))), r));
     }
 }

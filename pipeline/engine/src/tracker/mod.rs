@@ -25,7 +25,7 @@ use rules::lifecycle::Dead;
 use rules::model::Model;
 use rules::monitor::Monitor;
 use rules::score::Colour;
-use rules::status::{Record, Step};
+use rules::status::Step;
 use rules::supervision::{CommitmentRules, PreCreditRule};
 use rules::time::Ts;
 use rules::uscc::Uscc;
@@ -38,7 +38,7 @@ pub use letters::Letters;
 pub use pre_credit::{KeptPreCredit, PreCreditChange, PreCredits};
 pub use statuses::Statuses;
 
-use crate::dataflow::{Control, Scored, Sink};
+use crate::dataflow::{Control, Routed, Scored, Sink};
 use crate::ordered::{Lookup, Pending};
 
 /// One worker's tracked outputs, in parts.
@@ -265,7 +265,7 @@ impl Sink for Tracker {
     fn dead(&mut self, dead: Dead, time: Ts, diff: isize) {
         self.letters.push(dead, time, diff);
     }
-    fn status(&mut self, record: Record, uscc: Uscc, step: Step, time: Ts, diff: isize) {
+    fn status(&mut self, record: Routed, uscc: Uscc, step: Step, time: Ts, diff: isize) {
         self.statuses.push(record, uscc, step, time, diff);
     }
     fn commitment(&mut self, uscc: Uscc, event: CommitmentEvent, time: Ts, diff: isize) {
@@ -324,7 +324,9 @@ mod tests {
             origin: None,
             digest: [0; 32],
         };
-        let key = Record::Shared(crate::dataflow::tests::listed("P1", 1, 5).0);
+        let key = Routed::new(rules::status::Record::Shared(
+            crate::dataflow::tests::listed("P1", 1, 5).0,
+        ));
         let kept = Kept {
             decided: vec![(u, "C1".into())],
             ..Kept::default()
@@ -365,7 +367,10 @@ mod tests {
         // The checkpoint at 12 has the commitment withdrawn at 12 still decided, and C2 not
         // yet (decided at 13).
         assert_eq!(t.taken, vec![(12, kept)]);
-        assert_eq!(t.statuses.new, vec![(12, key.key(), u, Status::Expired)]);
+        assert_eq!(
+            t.statuses.new,
+            vec![(12, key.record.key(), u, Status::Expired)]
+        );
         let decided: Vec<&str> = t
             .commitments
             .scheduled

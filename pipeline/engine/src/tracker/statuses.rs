@@ -1,14 +1,19 @@
 //! Record statuses (D11): each record's status steps in effect, its status (the latest),
 //! and the status changes since the outputs were last drained.
 
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use rules::status::{Record, RecordKey, Status, Step};
 use rules::time::Ts;
 use rules::uscc::Uscc;
 
 use super::restoring;
-use crate::ordered::{add, Lookup, Pending};
+use crate::dataflow::Routed;
+use crate::ordered::{add, Pending};
 
-/// One record's status steps in effect, each with the enterprise it is filed under
+/// One record's step updates in effect, each with the enterprise it is filed under
 /// (sorted, counts non-zero).
 type Steps = Vec<((Uscc, Step), isize)>;
 
@@ -26,18 +31,23 @@ fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
 /// record to one worker).
 #[derive(Debug, Default)]
 pub struct Statuses {
-    /// Step updates not yet passed by the frontier.
-    pending: Pending<(Record, Uscc, Step, isize)>,
-    /// The steps in effect per record.
-    steps: Lookup<Record, Steps>,
+    /// Step updates not yet passed by the frontier, each with its record's digest prefix.
+    pending: Pending<(u64, Record, Uscc, Step, isize)>,
+    /// The steps in effect per record, found by a hash of its digest prefix (D112): the
+    /// prefix comes with each update, so finding a record reads no record but the one
+    /// whose slot matches (by pointer, when it is shared).
+    steps: HashTable<(Record, Steps)>,
+    /// Hashes a digest prefix (seeded per run, as a `Lookup` is).
+    hasher: foldhash::fast::RandomState,
     /// Status changes since this was last drained: `(time, record, uscc, new status)`.
     pub new: Vec<(Ts, RecordKey, Uscc, Status)>,
 }
 
 impl Statuses {
     /// A step update at `time`, applied once the frontier passes it.
-    pub(super) fn push(&mut self, record: Record, uscc: Uscc, step: Step, time: Ts, diff: isize) {
-        self.pending.push(time, (record, uscc, step, diff));
+    pub(super) fn push(&mut self, record: Routed, uscc: Uscc, step: Step, time: Ts, diff: isize) {
+        let Routed { prefix, record, .. } = record;
+        self.pending.push(time, (prefix, record, uscc, step, diff));
     }
 
     /// Applies the step updates at times before `frontier`, per time and record in time
@@ -46,30 +56,33 @@ impl Statuses {
     /// time and record.
     pub(super) fn apply(&mut self, frontier: Ts, resumed: Option<Ts>, draining: bool) {
         // Each record's updates at a time together, the records by their digests' first
-        // bytes (read once for each update): their texts are compared only where two
+        // bytes (carried with each update): their texts are compared only where two
         // records share those bytes. (A run resumed from a checkpoint sorts every record's
         // steps at once.)
-        let mut ready: Vec<(Ts, u64, Record, Uscc, Step, isize)> = self
-            .pending
-            .before(Some(frontier))
-            .into_iter()
-            .map(|(t, (k, u, s, r))| (t, k.digest_prefix(), k, u, s, r))
-            .collect();
-        ready.sort_unstable_by(|(t, p, k, ..), (u, q, l, ..)| {
+        let mut ready = self.pending.before(Some(frontier));
+        ready.sort_unstable_by(|(t, (p, k, ..)), (u, (q, l, ..))| {
             (t, p).cmp(&(u, q)).then_with(|| k.cmp(l))
         });
         let reported = self.new.len();
+        let hasher = &self.hasher;
+        let rehash = |(k, _): &(Record, Steps)| hasher.hash_one(k.digest_prefix());
         let mut ready = ready.into_iter().peekable();
-        while let Some((t, p, k, u, step, r)) = ready.next() {
+        while let Some((t, (p, k, u, step, r))) = ready.next() {
             // The key is cloned only when the record is new.
-            let steps = match self.steps.get_mut(&k) {
-                Some(steps) => steps,
-                None => self.steps.entry(k.clone()).or_default(),
+            let mut entry = match self
+                .steps
+                .entry(hasher.hash_one(p), |(x, _)| *x == k, rehash)
+            {
+                Entry::Occupied(e) => e,
+                Entry::Vacant(e) => e.insert((k.clone(), Steps::new())),
             };
+            let steps = &mut entry.get_mut().1;
             let report = draining && !restoring(resumed, t);
             let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
-            while let Some((.., u, step, r)) = ready.next_if(|x| (x.0, x.1) == (t, p) && x.2 == k) {
+            while let Some((_, (.., u, step, r))) =
+                ready.next_if(|(s, (q, l, ..))| (*s, *q) == (t, p) && *l == k)
+            {
                 add(steps, (u, step), r);
             }
             if report {
@@ -78,7 +91,7 @@ impl Statuses {
                 }
             }
             if steps.is_empty() {
-                self.steps.remove(&k);
+                entry.remove();
             }
         }
         // Reported in the order of time and record, as `serve` writes them.
@@ -117,8 +130,8 @@ mod tests {
         let step = |from, status| Step { from, status };
         let mut s = Statuses::default();
         // Digests in the reverse order of the ids.
-        let records: Vec<Record> = (0..20u8)
-            .map(|i| record(&format!("E{i:02}"), 200 - i))
+        let records: Vec<Routed> = (0..20u8)
+            .map(|i| Routed::new(record(&format!("E{i:02}"), 200 - i)))
             .collect();
         for (i, k) in records.iter().enumerate() {
             let t = 5 + (i % 2) as Ts;
@@ -137,7 +150,7 @@ mod tests {
                 } else {
                     Status::Active
                 };
-                (5 + (i % 2) as Ts, k.key(), u, st)
+                (5 + (i % 2) as Ts, k.record.key(), u, st)
             })
             .collect();
         want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
