@@ -13,7 +13,7 @@ use super::restoring;
 use crate::dataflow::Routed;
 use crate::ordered::{add, Pending};
 
-/// One record's step updates in effect, each with the enterprise it is filed under
+/// One record's status steps in effect, each with the enterprise it is filed under
 /// (sorted, counts non-zero).
 type Steps = Vec<((Uscc, Step), isize)>;
 
@@ -156,5 +156,31 @@ mod tests {
         want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         assert_eq!(s.new, want);
         assert_eq!(s.current().count(), 20);
+    }
+
+    /// Two records whose digests share their first eight bytes share a hash and a place in
+    /// the sort, and are still kept apart: each has its own steps and its own status.
+    #[test]
+    fn records_sharing_a_digest_prefix_are_kept_apart() {
+        let u = Uscc::new("91330802MA2A00000K").expect("packs");
+        let step = |from, status| Step { from, status };
+        let (a, b) = (Routed::new(record("A", 7)), Routed::new(record("B", 7)));
+        assert_eq!(a.prefix, b.prefix);
+        let mut s = Statuses::default();
+        s.push(b.clone(), u, step(5, Status::Active), 5, 1);
+        s.push(a.clone(), u, step(5, Status::Active), 5, 1);
+        s.push(b.clone(), u, step(5, Status::Active), 5, -1);
+        s.push(b.clone(), u, step(5, Status::Expired), 5, 1);
+        s.apply(6, None, true);
+        let (ka, kb) = (a.record.key(), b.record.key());
+        let want = vec![
+            (5, ka.clone(), u, Status::Active),
+            (5, kb.clone(), u, Status::Expired),
+        ];
+        assert_eq!(s.new, want);
+        s.push(a, u, step(5, Status::Active), 7, -1);
+        s.apply(8, None, true);
+        let current: Vec<_> = s.current().collect();
+        assert_eq!(current, vec![(kb, (u, Status::Expired))]);
     }
 }
