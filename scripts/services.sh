@@ -37,45 +37,39 @@ die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- install
 need_apt=()
-# Adds each package not listed yet (two missing programs may come from one package).
-need() {
-  local p q
-  for p in "$@"; do
-    for q in "${need_apt[@]}"; do [ "$q" = "$p" ] && continue 2; done
-    need_apt+=("$p")
-  done
-}
-command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || need clickhouse-server clickhouse-client
-command -v prometheus >/dev/null 2>&1 || need prometheus
-command -v promtool >/dev/null 2>&1 || need prometheus
-command -v prometheus-alertmanager >/dev/null 2>&1 || need prometheus-alertmanager
-command -v java >/dev/null 2>&1 || need default-jre-headless
-command -v mvn >/dev/null 2>&1 || need maven
-command -v curl >/dev/null 2>&1 || need curl
+command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || need_apt+=(clickhouse-server clickhouse-client)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # Not a service: rdkafka's TLS is built against the system's OpenSSL.
-pkg-config --exists openssl 2>/dev/null || need libssl-dev pkg-config
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 # Not a service: ClickHouse's HTTPS certificate is made with the openssl tool.
-command -v openssl >/dev/null 2>&1 || need openssl
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Not a service: the report test renders the HTML report in headless Chromium.
-command -v chromium >/dev/null 2>&1 || need chromium
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # Not a service: the report's PDF is checked with poppler (tests/report.rs runs pdftoppm and
 # pdftotext), and its Chinese needs a CJK font.
 for tool in pdftoppm pdftotext; do
-  command -v "$tool" >/dev/null 2>&1 || need poppler-utils
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=(poppler-utils)
 done
-[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need fonts-wqy-microhei
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 # Not a service: a serve test that times out shows every thread's stack, and one that crashes
 # the stack it crashed on, read from its core (tests/support/serve.rs).
-command -v gdb >/dev/null 2>&1 || need gdb
+command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
 # Where the kernel pipes cores to systemd-coredump, that test reads the core with
 # coredumpctl (package systemd-coredump). Not installed elsewhere: the package sets
 # core_pattern to itself, which would take over how this machine writes cores.
 case "$(cat /proc/sys/kernel/core_pattern 2>/dev/null)" in
-  '|'*systemd-coredump*) command -v coredumpctl >/dev/null 2>&1 || need systemd-coredump ;;
+  '|'*systemd-coredump*) command -v coredumpctl >/dev/null 2>&1 || need_apt+=(systemd-coredump) ;;
 esac
 
 install_packages() {
   if ((${#need_apt[@]})); then
+    # Two missing programs may come from one package: list it once.
+    mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null || die "apt-get update failed"
