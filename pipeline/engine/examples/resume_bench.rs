@@ -13,15 +13,17 @@
 //! `1000000 1 2 30` is the pipeline issue's shape (about ten records per enterprise) at its
 //! size, the restart its target is set for.
 //!
-//! Prints one Markdown row: the history, records, workers, the whole replay's seconds, the
-//! resumed run's seconds, their ratio, the checkpoint file's size per enterprise with the
+//! Prints one Markdown row: the history, records, workers, the whole replay's seconds and
+//! the resumed run's to caught up (every worker has tracked the history's last time; the
+//! restart's measure) and, in brackets, to their end (the dataflow dropped and the results
+//! merged, which a restarted `serve` does not do), the ratio of the caught-up times, the checkpoint file's size per enterprise with the
 //! seconds to write and to read it, and the bench's peak resident memory (`VmHWM`: the
 //! decoded log and the largest of the three runs).
 
 mod support;
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use engine::checkpoint::{Checkpoint, Store, FORMAT};
@@ -57,7 +59,13 @@ fn main() {
     let log = support::generated(&cat, enterprises, years, days);
     let until = log.iter().map(|a| a.v).max().unwrap_or(0);
     let cut = until - DAY;
+    // A run's seconds to caught up (every worker has tracked its last time) and to its
+    // end (the dataflow dropped and the workers' results merged, which a restarted `serve`
+    // does not do).
     let run = |schedule: Schedule| {
+        let end = schedule.until;
+        let caught: Arc<[OnceLock<Instant>]> = (0..workers).map(|_| OnceLock::new()).collect();
+        let seen = Arc::clone(&caught);
         let started = Instant::now();
         let out = replay(
             log.clone(),
@@ -66,13 +74,28 @@ fn main() {
             None,
             timely::Config::process(workers),
             schedule,
-            |_, _, _| {},
+            move |w, t, _| {
+                if t >= end {
+                    seen[w].get_or_init(Instant::now);
+                }
+            },
         )
         .expect("the dataflow runs");
-        (out, started.elapsed().as_secs_f64())
+        let finished = started.elapsed().as_secs_f64();
+        let caught = caught
+            .iter()
+            .map(|c| {
+                c.get()
+                    .expect("every worker reaches the end")
+                    .duration_since(started)
+            })
+            .max()
+            .expect("a worker")
+            .as_secs_f64();
+        (out, caught, finished)
     };
     // Only the digest is kept: the runs' states are dropped as soon as they are compared.
-    let (whole, whole_secs) = run(Schedule::new(BATCH, until));
+    let (whole, whole_secs, whole_end) = run(Schedule::new(BATCH, until));
     let whole_digest = digest(&whole);
     drop(whole);
     let before = Schedule {
@@ -107,14 +130,14 @@ fn main() {
         resume: Some(Arc::new(read)),
         ..Schedule::new(BATCH, until)
     };
-    let (resumed, resumed_secs) = run(resumed);
+    let (resumed, resumed_secs, resumed_end) = run(resumed);
     assert_eq!(digest(&resumed), whole_digest, "the resumed state differs");
     let history = match days {
         Some(days) => format!("{enterprises} × {days} d"),
         None => format!("{enterprises} × {years} y"),
     };
     println!(
-        "| {history} | {} | {workers} | {whole_secs:.2} s | {resumed_secs:.2} s | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
+        "| {history} | {} | {workers} | {whole_secs:.2} s ({whole_end:.2} s to its end) | {resumed_secs:.2} s ({resumed_end:.2} s to its end) | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
         log.len(),
         whole_secs / resumed_secs,
         bytes as f64 / f64::from(enterprises),
