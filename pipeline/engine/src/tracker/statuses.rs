@@ -66,22 +66,36 @@ impl Statuses {
         let reported = self.new.len();
         let hasher = &self.hasher;
         let rehash = |(k, _): &(Record, Steps)| hasher.hash_one(k.digest_prefix());
+        // A step that may add more records than the table holds (a run resumed from a
+        // checkpoint adds them all in one) makes room for them at once: a table that grows
+        // reads every record it holds again, once per doubling. (Smaller steps do not:
+        // asking a table with removed entries for room can rehash it where it is.)
+        if ready.len() > self.steps.len() {
+            let records = 1 + ready
+                .windows(2)
+                .filter(|w| (w[0].0, w[0].1 .0, &w[0].1 .1) != (w[1].0, w[1].1 .0, &w[1].1 .1))
+                .count();
+            if records > self.steps.len() {
+                self.steps.reserve(records, rehash);
+            }
+        }
         let mut ready = ready.into_iter().peekable();
         while let Some((t, (p, k, u, step, r))) = ready.next() {
-            // The key is cloned only when the record is new.
+            // A new record's key moves into its slot: a shared record is not touched to
+            // count one more reference to it.
             let mut entry = match self
                 .steps
                 .entry(hasher.hash_one(p), |(x, _)| *x == k, rehash)
             {
                 Entry::Occupied(e) => e,
-                Entry::Vacant(e) => e.insert((k.clone(), Steps::new())),
+                Entry::Vacant(e) => e.insert((k, Steps::new())),
             };
-            let steps = &mut entry.get_mut().1;
+            let (k, steps) = entry.get_mut();
             let report = draining && !restoring(resumed, t);
             let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
             while let Some((_, (.., u, step, r))) =
-                ready.next_if(|(s, (q, l, ..))| (*s, *q) == (t, p) && *l == k)
+                ready.next_if(|(s, (q, l, ..))| (*s, *q) == (t, p) && l == k)
             {
                 add(steps, (u, step), r);
             }
