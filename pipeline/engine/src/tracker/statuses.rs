@@ -68,8 +68,8 @@ impl Statuses {
         let rehash = |(k, _): &(Record, Steps)| hasher.hash_one(k.digest_prefix());
         // A step that may add more records than the table holds (a run resumed from a
         // checkpoint adds them all in one) makes room for them at once: a table that grows
-        // reads every record it holds again, once per doubling. (Smaller steps do not:
-        // asking a table with removed entries for room can rehash it where it is.)
+        // reads every record it holds again, once per doubling. (A smaller step grows the
+        // table at most once, as it would anyway.)
         if ready.len() > self.steps.len() {
             let records = 1 + ready
                 .windows(2)
