@@ -15,10 +15,11 @@
 //!
 //! Prints one Markdown row: the history, records, workers, the whole replay's seconds and
 //! the resumed run's to caught up (every worker has tracked the history's last time; the
-//! restart's measure) and, in brackets, to their end (the dataflow dropped and the results
-//! merged, which a restarted `serve` does not do), the ratio of the caught-up times, the checkpoint file's size per enterprise with the
-//! seconds to write and to read it, and the bench's peak resident memory (`VmHWM`: the
-//! decoded log and the largest of the three runs).
+//! restart's measure, D113) and, in brackets, to their end (the dataflow dropped and the
+//! results merged, which a restarted `serve` does not do), the ratio of the caught-up
+//! times, the checkpoint file's size per enterprise with the seconds to write and to read
+//! it, and the bench's peak resident memory (`VmHWM`: the decoded log and the largest of
+//! the three runs).
 
 mod support;
 
@@ -95,7 +96,7 @@ fn main() {
         (out, caught, finished)
     };
     // Only the digest is kept: the runs' states are dropped as soon as they are compared.
-    let (whole, whole_secs, whole_end) = run(Schedule::new(BATCH, until));
+    let (whole, whole_caught, whole_end) = run(Schedule::new(BATCH, until));
     let whole_digest = digest(&whole);
     drop(whole);
     let before = Schedule {
@@ -130,16 +131,16 @@ fn main() {
         resume: Some(Arc::new(read)),
         ..Schedule::new(BATCH, until)
     };
-    let (resumed, resumed_secs, resumed_end) = run(resumed);
+    let (resumed, resumed_caught, resumed_end) = run(resumed);
     assert_eq!(digest(&resumed), whole_digest, "the resumed state differs");
     let history = match days {
         Some(days) => format!("{enterprises} × {days} d"),
         None => format!("{enterprises} × {years} y"),
     };
     println!(
-        "| {history} | {} | {workers} | {whole_secs:.2} s ({whole_end:.2} s to its end) | {resumed_secs:.2} s ({resumed_end:.2} s to its end) | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
+        "| {history} | {} | {workers} | {whole_caught:.2} s ({whole_end:.2} s to its end) | {resumed_caught:.2} s ({resumed_end:.2} s to its end) | {:.1}× | {:.0} B | {write_secs:.3} s | {read_secs:.3} s | {:.2} GiB |",
         log.len(),
-        whole_secs / resumed_secs,
+        whole_caught / resumed_caught,
         bytes as f64 / f64::from(enterprises),
         support::peak_kib() as f64 / (1024.0 * 1024.0),
     );
