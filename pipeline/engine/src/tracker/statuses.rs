@@ -17,6 +17,19 @@ use crate::ordered::{add, Pending};
 /// (sorted, counts non-zero).
 type Steps = Vec<((Uscc, Step), isize)>;
 
+/// A step update waiting for the frontier: its record's digest prefix, the record, the
+/// enterprise, the step and its count.
+type Waiting = (u64, Record, Uscc, Step, isize);
+
+/// A waiting update with its time, as the frontier releases it.
+type Update = (Ts, Waiting);
+
+/// What puts a record's updates at one time together, in the order they are applied: the
+/// time, the record's digest prefix, then the record (compared only where both tie).
+fn run(x: &Update) -> (Ts, u64, &Record) {
+    (x.0, x.1 .0, &x.1 .1)
+}
+
 /// A record's status: its latest step in effect, with the enterprise it is filed under
 /// (of equal latest steps, the one under the greatest USCC).
 fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
@@ -32,7 +45,7 @@ fn latest(steps: &Steps) -> Option<(Uscc, Status)> {
 #[derive(Debug, Default)]
 pub struct Statuses {
     /// Step updates not yet passed by the frontier, each with its record's digest prefix.
-    pending: Pending<(u64, Record, Uscc, Step, isize)>,
+    pending: Pending<Waiting>,
     /// The steps in effect per record, found by a hash of its digest prefix (D112): the
     /// prefix comes with each update, so finding a record reads no record but the one
     /// whose slot matches (by pointer, when it is shared).
@@ -60,9 +73,7 @@ impl Statuses {
         // records share those bytes. (A run resumed from a checkpoint sorts every record's
         // steps at once.)
         let mut ready = self.pending.before(Some(frontier));
-        ready.sort_unstable_by(|(t, (p, k, ..)), (u, (q, l, ..))| {
-            (t, p).cmp(&(u, q)).then_with(|| k.cmp(l))
-        });
+        ready.sort_unstable_by(|a, b| run(a).cmp(&run(b)));
         let reported = self.new.len();
         let hasher = &self.hasher;
         let rehash = |(k, _): &(Record, Steps)| hasher.hash_one(k.digest_prefix());
@@ -73,7 +84,7 @@ impl Statuses {
         if ready.len() > self.steps.len() {
             let records = 1 + ready
                 .windows(2)
-                .filter(|w| (w[0].0, w[0].1 .0, &w[0].1 .1) != (w[1].0, w[1].1 .0, &w[1].1 .1))
+                .filter(|w| run(&w[0]) != run(&w[1]))
                 .count();
             if records > self.steps.len() {
                 self.steps.reserve(records, rehash);
@@ -94,9 +105,7 @@ impl Statuses {
             let report = draining && !restoring(resumed, t);
             let before = if report { latest(steps) } else { None };
             add(steps, (u, step), r);
-            while let Some((_, (.., u, step, r))) =
-                ready.next_if(|(s, (q, l, ..))| (*s, *q) == (t, p) && l == k)
-            {
+            while let Some((_, (.., u, step, r))) = ready.next_if(|y| run(y) == (t, p, &*k)) {
                 add(steps, (u, step), r);
             }
             if report {
