@@ -83,8 +83,10 @@ pub(crate) enum Derived {
 /// Output of the version stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Version {
-    /// The version in effect (shared with the input, not copied).
-    Winner(Arc<Accepted>),
+    /// The version in effect (shared with the input, not copied), with its USCC, read
+    /// here while the record is at hand so that the enterprise stage's key costs no
+    /// second read of it.
+    Winner(Uscc, Arc<Accepted>),
     /// A `version_kind_change` dead letter (boxed: rare, and the largest variant by far).
     Dead(Box<Dead>),
     /// A status step of a version, with its USCC.
@@ -139,6 +141,34 @@ impl<'de> Deserialize<'de> for Routed {
     }
 }
 
+/// A person of rows 45–46 (a legal representative's `person_hash`) as the joins on
+/// persons key it: a 64-bit hash of its text ahead of the text. The derived order compares
+/// the text only where the hashes tie (the same person, or two that collide, which the
+/// text then tells apart), so the joins' sorts and merges rarely read a text, and the
+/// exchange hashes the number alone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Person {
+    /// The hash of `text`, the same in every process.
+    print: u64,
+    text: CompactString,
+}
+
+impl Person {
+    fn new(text: &CompactString) -> Self {
+        Person {
+            print: text.hashed(),
+            text: text.clone(),
+        }
+    }
+}
+
+/// Hashed by its hash, without reading the text.
+impl std::hash::Hash for Person {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.print);
+    }
+}
+
 /// What other enterprises' rows 47–49 read about an enterprise.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Link {
@@ -147,7 +177,7 @@ enum Link {
     /// Scoring stopped (R9).
     Stopped,
     /// `LR(E)`.
-    Rep(CompactString),
+    Rep(Person),
     /// A corporate shareholder at ≥ 500 bp.
     Holder(Uscc),
     /// An affiliate invested in.
@@ -164,7 +194,7 @@ enum Out {
     Link(Link),
     /// An active personal fact that it recorded, with its person (rows 45–46 of that
     /// person's enterprises).
-    Person(CompactString, Arc<Fact>),
+    Person(Person, Arc<Fact>),
     /// A lifecycle dead letter.
     Dead(Box<Dead>),
     /// A published commitment or a verification result (D46).
@@ -478,10 +508,10 @@ type Results<'s> = (
     VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
 );
 
-/// The version stage's outputs: the winning records, its dead letters, and its status
-/// steps at their own times.
+/// The version stage's outputs: the winning records with their USCCs, its dead letters,
+/// and its status steps at their own times.
 type Versions<'s> = (
-    VecCollection<'s, Ts, Arc<Accepted>>,
+    VecCollection<'s, Ts, (Uscc, Arc<Accepted>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
 );
@@ -495,12 +525,12 @@ fn versions_stage<'s>(records: VecCollection<'s, Ts, Arc<Accepted>>) -> Versions
         |_: &u64, vals, out| versions(vals, out),
     );
     let [winners, version_dead, version_statuses] = split(versions, |(_, x)| match x {
-        Version::Winner(_) => 0,
+        Version::Winner(..) => 0,
         Version::Dead(_) => 1,
         Version::Status(..) => 2,
     });
     let winners = winners.flat_map(|(_, x)| match x {
-        Version::Winner(a) => Some(a),
+        Version::Winner(u, a) => Some((u, a)),
         _ => None,
     });
     let version_dead = version_dead.flat_map(|(_, x)| match x {
@@ -657,28 +687,26 @@ fn resolve(vals: &[(Arc<Accepted>, isize)], vs: Vec<&Accepted>, out: &mut Vec<(V
         out.push((Version::Dead(Box::new(d)), 1));
     }
     if let Some(w) = o.winner {
-        out.push((Version::Winner(shared(w)), 1));
+        out.push((Version::Winner(Uscc::admitted(&w.event.uscc), shared(w)), 1));
     }
 }
 
 /// The enterprise stage: one state machine per enterprise, on its record table.
 fn enterprises<'s>(
-    winners: VecCollection<'s, Ts, Arc<Accepted>>,
+    winners: VecCollection<'s, Ts, (Uscc, Arc<Accepted>)>,
     stage: Stage,
 ) -> VecCollection<'s, Ts, (Uscc, Out)> {
-    winners
-        .map(|a| (Uscc::admitted(&a.event.uscc), a))
-        .process_timed(
-            "Enterprise",
-            move |u: &Uscc, s: &mut Firm, t, changes, out| s.step(*u, t, changes, out, &stage),
-        )
+    winners.process_timed(
+        "Enterprise",
+        move |u: &Uscc, s: &mut Firm, t, changes, out| s.step(*u, t, changes, out, &stage),
+    )
 }
 
 /// The enterprise stage's outputs by kind.
 type Kinds<'s> = (
     VecCollection<'s, Ts, (Uscc, Arc<Local>)>,
     VecCollection<'s, Ts, (Uscc, Link)>,
-    VecCollection<'s, Ts, (CompactString, Arc<Fact>)>,
+    VecCollection<'s, Ts, (Person, Arc<Fact>)>,
     VecCollection<'s, Ts, Dead>,
     VecCollection<'s, Ts, (Uscc, CommitmentEvent)>,
     VecCollection<'s, Ts, (Routed, (Uscc, Step))>,
@@ -913,7 +941,7 @@ impl Firm {
                 Derived::Fact(f) => {
                     let (from, to) = (t.max(f.start), t.max(f.end));
                     if let Some(person) = f.what.person() {
-                        let person = person.clone();
+                        let person = Person::new(person);
                         if to < Ts::MAX {
                             out.push((Out::Person(person.clone(), Arc::clone(&f)), to, -r));
                         }
@@ -986,7 +1014,7 @@ fn links_of(l: &Local, cat: &Catalogue) -> Vec<(Link, isize)> {
         out.push(Link::Stopped);
     }
     if let Some((p, _)) = &l.legal_rep {
-        out.push(Link::Rep(p.clone()));
+        out.push(Link::Rep(Person::new(p)));
     }
     for (h, _) in &l.shareholders {
         out.push(Link::Holder(Uscc::admitted(h)));
@@ -1088,7 +1116,7 @@ pub(crate) mod tests {
         assert_eq!(together, alone);
         let winners = together
             .iter()
-            .filter(|(x, _)| matches!(x, Version::Winner(_)))
+            .filter(|(x, _)| matches!(x, Version::Winner(..)))
             .count();
         assert_eq!(winners, 2, "one winner per record: {together:?}");
     }
@@ -1107,5 +1135,24 @@ pub(crate) mod tests {
         assert_eq!((back.route, back.prefix), (routed.route, routed.prefix));
         assert_eq!(back.route, key.id.hashed());
         assert_eq!(back, routed);
+    }
+
+    /// Persons whose hashes collide are still two persons: they order and compare by
+    /// their texts, and they go to one worker (the hash alone picks it). Persons with
+    /// different hashes order by the hash, whatever their texts.
+    #[test]
+    fn persons_sharing_a_hash_stay_apart() {
+        let person = |print, text: &str| Person {
+            print,
+            text: text.into(),
+        };
+        let (a, b) = (person(7, "a"), person(7, "b"));
+        assert_ne!(a, b);
+        assert!(a < b);
+        assert_eq!(a.hashed(), b.hashed());
+        assert!(person(6, "b") < person(7, "a"));
+        let p = Person::new(&"c".into());
+        assert_eq!(p.print, CompactString::from("c").hashed());
+        assert_eq!(p, Person::new(&"c".into()));
     }
 }
