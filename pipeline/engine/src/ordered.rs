@@ -412,10 +412,9 @@ where
 /// A step's ready updates with each key's together, in time order (D107). Which key comes
 /// first does not matter: each key's step reads only its own updates, and every reader of
 /// the output sorts it as it needs. So the updates are counted into about one bucket per
-/// update by a hash of their key and swapped into place there, in the step's own vector
-/// (an American flag sort's pass), and only a bucket's few updates are sorted, by key and
-/// time: a sort of the whole step by key moved every update some `log₂ n` times, and moving
-/// each update into a second vector of empty slots wrote it into fresh memory.
+/// update by a hash of their key and moved there once, and only a bucket's few updates are
+/// sorted, by key and time: a sort of the whole step by key moved every update some
+/// `log₂ n` times.
 ///
 /// The changes of one key at one time are a multiset (the logic sorts them as it needs), so
 /// their order is not kept.
@@ -427,9 +426,8 @@ pub(crate) fn by_key<K: Ord + Hash, E>(ready: Vec<(Ts, (K, E))>) -> Vec<(K, Ts, 
         0 => 0,
         _ => (hasher.hash_one(k) >> (u64::BITS - bits)) as usize,
     };
-    let mut out: Vec<(K, Ts, E)> = ready.into_iter().map(|(t, (k, e))| (k, t, e)).collect();
-    let mut buckets: Vec<usize> = out.iter().map(|(k, _, _)| bucket(k)).collect();
-    // Where each bucket starts, then (moving along) where its next misplaced update is.
+    let buckets: Vec<usize> = ready.iter().map(|(_, (k, _))| bucket(k)).collect();
+    // Where each bucket starts, then (moving along) where its next update goes.
     let mut starts = vec![0; (1 << bits) + 1];
     for b in &buckets {
         starts[b + 1] += 1;
@@ -438,16 +436,13 @@ pub(crate) fn by_key<K: Ord + Hash, E>(ready: Vec<(Ts, (K, E))>) -> Vec<(K, Ts, 
         starts[i] += starts[i - 1];
     }
     let mut next = starts.clone();
-    // Each swap puts one update in its bucket for good.
-    for b in 0..1 << bits {
-        while next[b] < starts[b + 1] {
-            let (i, c) = (next[b], buckets[next[b]]);
-            let j = next[c];
-            out.swap(i, j);
-            buckets.swap(i, j);
-            next[c] += 1;
-        }
+    let mut slots: Vec<Option<(K, Ts, E)>> =
+        std::iter::repeat_with(|| None).take(ready.len()).collect();
+    for ((t, (k, e)), b) in ready.into_iter().zip(buckets) {
+        slots[next[b]] = Some((k, t, e));
+        next[b] += 1;
     }
+    let mut out: Vec<(K, Ts, E)> = slots.into_iter().flatten().collect();
     for w in starts.windows(2).filter(|w| w[1] - w[0] > 1) {
         out[w[0]..w[1]].sort_unstable_by(|(k, t, _), (l, u, _)| (k, t).cmp(&(l, u)));
     }
