@@ -150,6 +150,7 @@ impl<'de> Deserialize<'de> for Routed {
 struct Person {
     /// The hash of `text`, the same in every process.
     print: u64,
+    /// The person's `person_hash`, as the record gave it.
     text: CompactString,
 }
 
