@@ -1089,6 +1089,12 @@ impl<F: std::borrow::Borrow<Fact<I>> + Ord, I: Ids> LocalState<F, I> {
         self.dirty |= 1 << fam as u32;
     }
 
+    /// Makes room for `additional` more facts at once (a step that adds many, such as an
+    /// enterprise's first, then grows the list once, not once per fact).
+    pub fn reserve(&mut self, additional: usize) {
+        crate::reserve_kept(&mut self.facts, additional);
+    }
+
     /// Whether no fact is held.
     pub fn is_empty(&self) -> bool {
         self.facts.is_empty()

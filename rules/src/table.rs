@@ -972,6 +972,11 @@ impl Table {
         for (f, _) in changes.iter().filter(|(_, d)| *d < 0) {
             self.remove(f);
         }
+        // Room for every record that enters at once: a table built from many records (an
+        // enterprise's first step, a restart) is not grown once per record.
+        let entering = changes.iter().filter(|(_, d)| *d > 0).count();
+        crate::reserve_kept(&mut self.rows, entering);
+        crate::reserve_kept(&mut self.by_kind, entering);
         for (f, _) in changes.iter().filter(|(_, d)| *d > 0) {
             self.insert(*f);
         }

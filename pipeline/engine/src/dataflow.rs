@@ -646,9 +646,10 @@ fn versions(vals: &[(Arc<Accepted>, isize)], out: &mut Vec<(Version, isize)>) {
     fn id(a: &Accepted) -> (rules::event::Feed, &str) {
         (a.event.feed(), a.event.event_id.as_str())
     }
-    // Almost always the versions of one id: resolved as they are, with no grouping.
-    let first = id(&vals[0].0);
-    if vals.iter().all(|(a, _)| id(a) == first) {
+    // Almost always the versions of one id (most often a single version, whose id is not
+    // read here): resolved as they are, with no grouping.
+    let first = &vals[0].0;
+    if vals[1..].iter().all(|(a, _)| id(a) == id(first)) {
         resolve(vals, vals.iter().map(|(a, _)| a.as_ref()).collect(), out);
         return;
     }
@@ -975,6 +976,8 @@ impl Firm {
             }
         }
         let mut links = false;
+        let entering = now.iter().chain(&due).filter(|(_, r)| *r > 0).count();
+        self.facts.reserve(entering);
         for (f, r) in now.into_iter().chain(due) {
             own = true;
             links |= stage.links.reads(&f.what);
