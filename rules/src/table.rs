@@ -875,7 +875,8 @@ impl Table {
         self.links.iter().map(|r| self.fields(r))
     }
 
-    /// Inserts `f`, whose fingerprint is not in the table.
+    /// Inserts `f`, whose fingerprint is not in the table, into the room [`Self::apply`]
+    /// made for it.
     fn insert(&mut self, f: Fields) {
         let i = self
             .rows
@@ -889,7 +890,6 @@ impl Table {
             self.spill.insert(j, f);
             Rec::spilled(&f)
         });
-        crate::reserve_kept(&mut self.rows, 1);
         self.rows.insert(i, rec);
         let at = u32::try_from(i).expect("fewer than 2^32 records in one enterprise");
         for p in &mut self.by_kind {
@@ -899,7 +899,6 @@ impl Table {
         let j = self
             .by_kind
             .partition_point(|p| key(&self.rows[*p as usize]) < key(&rec));
-        crate::reserve_kept(&mut self.by_kind, 1);
         self.by_kind.insert(j, at);
         if f.is_link() {
             let j = self
