@@ -6,6 +6,7 @@
 pub mod live;
 pub mod messages;
 pub mod model;
+pub mod outputs;
 pub mod plan;
 pub mod progress;
 pub mod report;

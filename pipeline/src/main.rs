@@ -20,11 +20,11 @@ use connectors::dead_letter::DeadLetter;
 use connectors::http::{MetricsServer, Readiness};
 use connectors::metrics::Metrics;
 use engine::ingest::Ingest;
-use engine::replay::{replay, Replayed, Schedule};
+use engine::replay::{replay, Outputs, Replayed, Schedule};
 use generator::{generate, GenConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::live::{serve, Options, Shared};
-use pipeline::messages::{PreCreditStatus, StateLine, TaskDecision};
+use pipeline::messages::{PreCreditStatus, StateLine};
 use pipeline::model::dataset::{load_log, Source};
 use pipeline::plan::Campaign;
 use rules::catalogue::Catalogue;
@@ -1420,14 +1420,21 @@ fn run(
     let progress = std::sync::Arc::new(pipeline::progress::Progress::new(
         log.iter().map(|a| a.v).collect(),
     ));
+    // Colour changes, alerts and commitment decisions are written step by step (D116).
+    let streamed = Arc::new(pipeline::outputs::Streamed::create(
+        &staging.dir,
+        layout.workers,
+    )?);
     let on_step = {
-        let (observe, progress) = (engine::observe::on_step(metrics.clone()), progress.clone());
+        let observe = engine::observe::on_step(metrics.clone());
+        let (progress, streamed) = (progress.clone(), streamed.clone());
         // Worker 0 (of process 0) reports progress: every worker steps through the same times.
-        move |worker: usize, t: Ts, tracker: &engine::tracker::Tracker| {
-            observe(worker, t, tracker);
+        move |worker: usize, t: Ts, tracker: &engine::tracker::Tracker, outputs: &mut Outputs| {
+            observe(worker, t, tracker, outputs);
             if worker == 0 {
                 progress.at(t);
             }
+            streamed.take(worker, std::mem::take(outputs));
         }
     };
     let out = replay(
@@ -1443,8 +1450,12 @@ fn run(
     if layout.process == 0 {
         progress.finish();
     }
+    // The workers are gone, and with them the other references.
+    let written = Arc::into_inner(streamed)
+        .context("the output files are still in use")?
+        .finish()?;
     let computed = Instant::now();
-    engine::observe::results(&metrics, &out);
+    engine::observe::results(&metrics, &out, &written.firing);
 
     // Lifecycle dead letters join the decoder's rejects.
     for letter in lifecycle_letters(&out.dead, &log, feeds.as_deref())? {
@@ -1488,23 +1499,6 @@ fn run(
         })
         .collect();
     write_jsonl(&staging.path("state.jsonl"), &states)?;
-    write_jsonl(
-        &staging.path("colour_changes.jsonl"),
-        out.changes.iter().map(Versioned::new),
-    )?;
-    write_jsonl(
-        &staging.path("alerts.jsonl"),
-        out.alerts.iter().map(Versioned::new),
-    )?;
-    // The commitment loop's decisions; without the services the loop does not close: the
-    // CMT.SCHEDULED records are not read back and no inspector result returns (D46).
-    write_jsonl(
-        &staging.path("commitment_tasks.jsonl"),
-        out.scheduled
-            .iter()
-            .map(|s| Versioned::new(TaskDecision::from(s))),
-    )?;
-
     let mut c = Counts {
         read: 0,
         applied: 0,
@@ -1557,13 +1551,12 @@ fn run(
     for (reason, n) in &c.rejections {
         println!("  {reason:<20} {n:>8}");
     }
-    println!("colour changes    {:>10}", out.changes.len());
+    println!("colour changes    {:>10}", written.changes);
     println!(
         "commitments       {:>10} scheduled, {} with an inspection task",
-        out.scheduled.len(),
-        out.scheduled.iter().filter(|s| s.task).count()
+        written.scheduled, written.tasks
     );
-    println!("alerts            {:>10}", out.alerts.len());
+    println!("alerts            {:>10}", written.alerts);
     staging.commit()?;
     let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
     println!(

@@ -120,7 +120,7 @@ fn trained_models_beat_the_score_without_a_model_and_run_in_the_pipeline() {
         None,
         timely::Config::process(1),
         Schedule::new(10_000, until),
-        |_, _, _| {},
+        |_, _, _, _| {},
     )
     .expect("runs");
     assert!(!out.changes.is_empty());

@@ -157,7 +157,7 @@ fn each_side_equals_a_replay_under_its_own_rules() {
             None,
             timely::Config::process(1),
             Schedule::new(500, until),
-            |_, _, _| {},
+            |_, _, _, _| {},
         )
         .expect("dataflow runs");
         assert_eq!(lines(got), lines(&alone), "{}", side.cat.version);

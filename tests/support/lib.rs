@@ -588,7 +588,7 @@ pub fn load_generated(
         None,
         timely::Config::process(2),
         engine::replay::Schedule::new(50_000, until),
-        |_, _, _| {},
+        |_, _, _, _| {},
     )
     .map_err(anyhow::Error::msg)?;
     let rule = rules::supervision::Supervision::embedded().pre_credit;

@@ -840,7 +840,7 @@ pub fn expected_by_replay(log: &[Accepted], cat: &Arc<Catalogue>) -> Expected {
         Some(Supervision::embedded().commitments),
         timely::Config::process(2),
         engine::replay::Schedule::new(20_000, until),
-        |_, _, _| {},
+        |_, _, _, _| {},
     )
     .expect("replay");
     Expected {

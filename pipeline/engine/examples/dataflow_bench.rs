@@ -2,7 +2,8 @@
 //! the dataflow without Kafka. Generates `ENTERPRISES` enterprises over one year, keeps the
 //! records ingested in the first `DAYS` days (the historical load comes first, so a short
 //! window gives about ten records per enterprise), decodes and admits them, then replays
-//! them through the dataflow on `WORKERS` workers with the same schedule as `steward run`.
+//! them through the dataflow on `WORKERS` workers with the same schedule as `steward run`,
+//! which hands each step's outputs on (D116): here they are dropped.
 //!
 //! ```sh
 //! cargo run --release -p engine --example dataflow_bench -- 100000 30 2   # [BATCH]
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use engine::profile::OperatorTimes;
-use engine::replay::{replay, Schedule};
+use engine::replay::{replay, Outputs, Schedule};
 #[cfg(not(feature = "bench-uncounted"))]
 use peakmem_alloc::{PeakMemAlloc, PeakMemAllocTrait};
 use rules::catalogue::Catalogue;
@@ -106,7 +107,8 @@ fn main() {
             profile: profile.clone(),
             ..Schedule::new(batch, as_of)
         },
-        |_, _, _| {},
+        // Each step's outputs are handed on, as `steward run` writes them (D116): dropped.
+        |_, _, _, outputs| *outputs = Outputs::default(),
     )
     .expect("the dataflow runs");
     let secs = started.elapsed().as_secs_f64();

@@ -75,7 +75,7 @@ fn main() {
             None,
             timely::Config::process(workers),
             schedule,
-            move |w, t, _| {
+            move |w, t, _, _| {
                 if t >= end {
                     seen[w].get_or_init(Instant::now);
                 }

@@ -1,8 +1,9 @@
 //! Replays a log of accepted records through the dataflow on any number of timely workers
-//! and processes, and collects each worker's results.
+//! and processes, and collects each worker's results, or hands each step's outputs to the
+//! caller as they come ([`Steps`] merges them over workers, D116).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -76,6 +77,125 @@ pub struct Replayed {
     pub kept: BTreeMap<usize, Kept>,
 }
 
+/// What the monitor and the commitment loop put out, each kind in its documented order: one
+/// worker's outputs of one step, or their merge over workers ([`Steps`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outputs {
+    /// Colour changes, in `(as_of, uscc)` order.
+    pub changes: Vec<ColourChange>,
+    /// Alert state changes, in `(as_of, uscc)` order.
+    pub alerts: Vec<Alert>,
+    /// Commitments' scheduling decisions, in `(as_of, uscc, commitment_id)` order.
+    pub scheduled: Vec<Scheduled>,
+    /// Verification results, in `(as_of, uscc, check)` order.
+    pub checks: Vec<Verification>,
+}
+
+impl Outputs {
+    /// Takes what `t` put out since it was last taken. The places kept beside changes and
+    /// alerts for `serve`'s rows are dropped: a replay writes no rows.
+    fn take(t: &mut Tracker) -> Self {
+        t.colours.change_places.clear();
+        t.colours.alert_places.clear();
+        Outputs {
+            changes: std::mem::take(&mut t.colours.changes),
+            alerts: std::mem::take(&mut t.colours.alerts),
+            scheduled: std::mem::take(&mut t.commitments.scheduled),
+            checks: std::mem::take(&mut t.commitments.checks),
+        }
+    }
+
+    /// Appends `other`'s outputs after these.
+    pub fn append(&mut self, mut other: Outputs) {
+        self.changes.append(&mut other.changes);
+        self.alerts.append(&mut other.alerts);
+        self.scheduled.append(&mut other.scheduled);
+        self.checks.append(&mut other.checks);
+    }
+
+    /// Puts outputs appended from several workers in their documented orders. Stable: within
+    /// one enterprise and time (always one worker's), the monitor's order stays.
+    fn sort(&mut self) {
+        self.scheduled.sort_by(|a, b| {
+            (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))
+        });
+        self.checks.sort_by(|a, b| a.key().cmp(&b.key()));
+        self.changes
+            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+        self.alerts
+            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+    }
+
+    /// The earliest and latest time of these outputs, if there are any.
+    fn span(&self) -> Option<(Ts, Ts)> {
+        let times = self.changes.iter().map(|c| c.as_of);
+        let times = times.chain(self.alerts.iter().map(|a| a.as_of));
+        let times = times.chain(self.scheduled.iter().map(|s| s.as_of));
+        let times = times.chain(self.checks.iter().map(|v| v.as_of));
+        times.fold(None, |span, t| match span {
+            None => Some((t, t)),
+            Some((a, b)) => Some((a.min(t), b.max(t))),
+        })
+    }
+}
+
+/// Merges the steps' outputs of a process's workers (D116). Every worker goes through the same
+/// steps, each over later times than the one before, so the outputs of step `k` merged over
+/// workers and sorted are the whole replay's outputs between step `k - 1`'s and step `k`'s:
+/// written one step after another they are [`Replayed`]'s, byte for byte.
+#[derive(Debug)]
+pub struct Steps {
+    /// The workers whose outputs are merged.
+    workers: usize,
+    /// Each worker's next step.
+    next: HashMap<usize, u64>,
+    /// Steps some worker has not handed in yet: how many have, and their outputs so far.
+    waiting: BTreeMap<u64, (usize, Outputs)>,
+    /// The latest time of the outputs merged so far.
+    latest: Option<Ts>,
+}
+
+impl Steps {
+    /// Merges the outputs of `workers` workers (this process's).
+    pub fn new(workers: usize) -> Self {
+        Steps {
+            workers,
+            next: HashMap::new(),
+            waiting: BTreeMap::new(),
+            latest: None,
+        }
+    }
+
+    /// Takes `worker`'s outputs of its next step; returns that step's merged outputs once
+    /// every worker has handed it in (steps complete in order: the last worker to hand in
+    /// step `k` hands in `k + 1` after it). An error if outputs go back in time, which
+    /// would break the order of what was already handed on.
+    pub fn take(&mut self, worker: usize, outputs: Outputs) -> Result<Option<Outputs>, String> {
+        let step = self.next.entry(worker).or_default();
+        let k = *step;
+        *step += 1;
+        let (arrived, merged) = self.waiting.entry(k).or_default();
+        *arrived += 1;
+        merged.append(outputs);
+        if *arrived < self.workers {
+            return Ok(None);
+        }
+        let Some((_, mut merged)) = self.waiting.remove(&k) else {
+            return Ok(None);
+        };
+        merged.sort();
+        if let Some((first, last)) = merged.span() {
+            if let Some(latest) = self.latest.filter(|&l| first < l) {
+                return Err(format!(
+                    "step {k} put out a result at {first}, before one already put out at {latest}"
+                ));
+            }
+            self.latest = Some(last);
+        }
+        Ok(Some(merged))
+    }
+}
+
 /// A log as [`replay`] reads it: each record shared with the dataflow, which keeps it
 /// without copying.
 pub fn shared(log: Vec<Accepted>) -> Arc<[Arc<Accepted>]> {
@@ -95,8 +215,9 @@ pub struct Rules {
 
 /// Runs `log` (in any order) through the dataflow with the given timely configuration,
 /// scoring `Q` with `model` if one is given, and tracking the commitment loop with
-/// `commitments` if given. After each step, `on_step(worker, t, tracker)` sees the worker's
-/// state as of time `t`.
+/// `commitments` if given. After each step, `on_step(worker, t, tracker, outputs)` sees the
+/// worker's state as of time `t` and the outputs of its step; what it leaves in `outputs` is
+/// kept for the returned [`Replayed`], what it takes is not (D116).
 pub fn replay<F>(
     log: Arc<[Arc<Accepted>]>,
     cat: Arc<Catalogue>,
@@ -107,7 +228,7 @@ pub fn replay<F>(
     on_step: F,
 ) -> Result<Replayed, String>
 where
-    F: Fn(usize, Ts, &Tracker) + Send + Sync + 'static,
+    F: Fn(usize, Ts, &Tracker, &mut Outputs) + Send + Sync + 'static,
 {
     let rules = Rules {
         cat,
@@ -131,11 +252,11 @@ pub fn side_by_side(
     if schedule.resume.is_some() {
         return Err("a side-by-side replay does not resume from a checkpoint".to_owned());
     }
-    replay_all(log, rules, config, schedule, |_, _, _| {})
+    replay_all(log, rules, config, schedule, |_, _, _, _| {})
 }
 
 /// [`replay`] under each of `rules` (at least one) in one dataflow; `on_step` sees the first
-/// one's tracker, and a checkpoint in `schedule` is the first one's.
+/// one's tracker and outputs, and a checkpoint in `schedule` is the first one's.
 fn replay_all<F>(
     log: Arc<[Arc<Accepted>]>,
     rules: Vec<Rules>,
@@ -144,7 +265,7 @@ fn replay_all<F>(
     on_step: F,
 ) -> Result<Vec<Replayed>, String>
 where
-    F: Fn(usize, Ts, &Tracker) + Send + Sync + 'static,
+    F: Fn(usize, Ts, &Tracker, &mut Outputs) + Send + Sync + 'static,
 {
     let sides = rules.len();
     // Every worker advances its input through the same times; worker 0 inserts the data.
@@ -185,6 +306,14 @@ where
         };
         let mut h = build_side_by_side(worker, first, variants.collect());
         let feeds = worker.index() == 0;
+        // The first rules' outputs `on_step` left, step after step.
+        let mut left = Outputs::default();
+        let index = worker.index();
+        let mut step = |t: Ts, tracker: &mut Tracker| {
+            let mut outputs = Outputs::take(tracker);
+            on_step(index, t, tracker, &mut outputs);
+            left.append(outputs);
+        };
         let mut i = 0;
         if let Some(c) = &schedule.resume {
             // Every record up to the checkpoint enters at its time, and each worker's tracker
@@ -233,21 +362,23 @@ where
             for t in &trackers {
                 t.borrow_mut().advance(next);
             }
-            on_step(worker.index(), next - 1, &trackers[0].borrow());
+            step(next - 1, &mut trackers[0].borrow_mut());
         }
         run_to(worker, &mut h, schedule.until.saturating_add(1));
         for t in &trackers {
             t.borrow_mut().advance(schedule.until.saturating_add(1));
         }
-        on_step(worker.index(), schedule.until, &trackers[0].borrow());
+        step(schedule.until, &mut trackers[0].borrow_mut());
         // Changes scheduled after `until` are not wanted: drop the dataflow.
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
-        Ok(trackers
+        let mut out: Vec<Replayed> = trackers
             .iter()
             .map(|t| results(worker.index(), &mut t.borrow_mut()))
-            .collect::<Vec<Replayed>>())
+            .collect();
+        out[0].add(left);
+        Ok(out)
     })?;
     let mut out: Vec<Replayed> = (0..sides).map(|_| Replayed::default()).collect();
     for r in guards.join() {
@@ -275,16 +406,15 @@ fn results(worker: usize, t: &mut Tracker) -> Replayed {
             (u.to_string(), (Arc::unwrap_or_clone(s), colour))
         })
         .collect();
-    Replayed {
+    let mut out = Replayed {
         states,
-        changes: std::mem::take(&mut t.colours.changes),
-        alerts: std::mem::take(&mut t.colours.alerts),
         dead: t.letters.in_effect.keys().cloned().collect(),
-        scheduled: std::mem::take(&mut t.commitments.scheduled),
-        checks: std::mem::take(&mut t.commitments.checks),
         statuses: t.statuses.current().collect(),
         kept,
-    }
+        ..Replayed::default()
+    };
+    out.add(Outputs::take(t));
+    out
 }
 
 impl Replayed {
@@ -292,26 +422,42 @@ impl Replayed {
     /// entry; workers hold no key in common).
     fn merge(&mut self, mut r: Replayed) {
         self.states.append(&mut r.states);
-        self.changes.extend(r.changes);
-        self.alerts.extend(r.alerts);
-        self.dead.extend(r.dead);
-        self.scheduled.extend(r.scheduled);
-        self.checks.extend(r.checks);
+        self.dead.append(&mut r.dead);
         self.statuses.append(&mut r.statuses);
         self.kept.append(&mut r.kept);
+        let outputs = r.take_outputs();
+        self.add(outputs);
+    }
+
+    /// Appends `outputs` after the outputs held.
+    fn add(&mut self, outputs: Outputs) {
+        let mut held = self.take_outputs();
+        held.append(outputs);
+        let Outputs {
+            changes,
+            alerts,
+            scheduled,
+            checks,
+        } = held;
+        (self.changes, self.alerts) = (changes, alerts);
+        (self.scheduled, self.checks) = (scheduled, checks);
+    }
+
+    /// Takes the outputs held.
+    fn take_outputs(&mut self) -> Outputs {
+        Outputs {
+            changes: std::mem::take(&mut self.changes),
+            alerts: std::mem::take(&mut self.alerts),
+            scheduled: std::mem::take(&mut self.scheduled),
+            checks: std::mem::take(&mut self.checks),
+        }
     }
 
     /// Puts the merged results in their documented orders.
     fn sort(&mut self) {
-        self.scheduled.sort_by(|a, b| {
-            (a.as_of, &a.uscc, &a.commitment_id).cmp(&(b.as_of, &b.uscc, &b.commitment_id))
-        });
-        self.checks.sort_by(|a, b| a.key().cmp(&b.key()));
-        // Stable sorts: within one enterprise and time, the monitor's order stays.
-        self.changes
-            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
-        self.alerts
-            .sort_by(|a, b| (a.as_of, &a.uscc).cmp(&(b.as_of, &b.uscc)));
+        let mut outputs = self.take_outputs();
+        outputs.sort();
+        self.add(outputs);
         self.dead.sort();
     }
 }
@@ -320,4 +466,61 @@ impl Replayed {
 fn run_to(worker: &mut timely::worker::Worker, h: &mut crate::dataflow::Handles, t: Ts) {
     h.advance_to(t);
     worker.step_while(|| h.probe.less_than(&t));
+}
+
+#[cfg(test)]
+mod tests {
+    use rules::monitor::{AlertState, Severity};
+
+    use super::*;
+
+    fn alert(uscc: &str, as_of: Ts, rule: &str) -> Alert {
+        Alert {
+            alert_id: String::new(),
+            uscc: uscc.to_owned(),
+            rule: rule.to_owned(),
+            severity: Severity::Warning,
+            state: AlertState::Firing,
+            as_of,
+            detail: String::new(),
+        }
+    }
+
+    fn alerts(alerts: &[(&str, Ts, &str)]) -> Outputs {
+        Outputs {
+            alerts: alerts.iter().map(|&(u, t, r)| alert(u, t, r)).collect(),
+            ..Outputs::default()
+        }
+    }
+
+    #[test]
+    fn a_step_is_handed_on_sorted_once_every_worker_has_handed_it_in() {
+        let mut steps = Steps::new(2);
+        // Worker 1 is a step ahead.
+        let b = alerts(&[("B", 2, "x"), ("B", 2, "a")]);
+        assert_eq!(steps.take(1, b), Ok(None));
+        assert_eq!(steps.take(1, alerts(&[("B", 7, "x")])), Ok(None));
+        let a = alerts(&[("A", 1, "x"), ("C", 2, "x")]);
+        let first = steps.take(0, a).expect("in time order");
+        // By time and enterprise; one enterprise's alerts at one time in the monitor's order.
+        let want = [("A", 1, "x"), ("B", 2, "x"), ("B", 2, "a"), ("C", 2, "x")];
+        assert_eq!(first, Some(alerts(&want)));
+        let second = steps.take(0, alerts(&[("C", 7, "x"), ("A", 9, "x")]));
+        let want = [("B", 7, "x"), ("C", 7, "x"), ("A", 9, "x")];
+        assert_eq!(second, Ok(Some(alerts(&want))));
+    }
+
+    #[test]
+    fn outputs_that_go_back_in_time_are_refused() {
+        let mut steps = Steps::new(1);
+        assert!(steps.take(0, alerts(&[("A", 5, "x")])).is_ok());
+        assert!(steps.take(0, Outputs::default()).is_ok());
+        let err = steps
+            .take(0, alerts(&[("B", 4, "x")]))
+            .expect_err("back in time");
+        assert!(
+            err.contains("at 4, before one already put out at 5"),
+            "{err}"
+        );
+    }
 }

@@ -1,11 +1,12 @@
 //! Shuffled arrival within the allowed lateness and duplicated deliveries give the same
 //! state and the same colour-change and alert sequences as the generated arrival order; a
-//! generated history resumed from checkpoints gives the same as one run (D68).
+//! generated history resumed from checkpoints gives the same as one run (D68); outputs taken
+//! step by step are the outputs collected (D116).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use engine::ingest::Ingest;
-use engine::replay::{replay, Replayed, Schedule};
+use engine::replay::{replay, Outputs, Replayed, Schedule, Steps};
 use generator::{generate, GenConfig};
 use rules::catalogue::Catalogue;
 use rules::event::Feed;
@@ -50,6 +51,16 @@ fn admitted(records: &[(Feed, Vec<u8>, Option<i64>)]) -> (Vec<rules::lifecycle::
 
 /// Replays `log` on `workers` workers with the commitment loop, as `schedule` says.
 fn replay_log(log: &[rules::lifecycle::Accepted], workers: usize, schedule: Schedule) -> Replayed {
+    replay_stepping(log, workers, schedule, |_, _, _, _| {})
+}
+
+/// [`replay_log`] with `on_step` after each step.
+fn replay_stepping(
+    log: &[rules::lifecycle::Accepted],
+    workers: usize,
+    schedule: Schedule,
+    on_step: impl Fn(usize, i64, &engine::tracker::Tracker, &mut Outputs) + Send + Sync + 'static,
+) -> Replayed {
     replay(
         engine::replay::shared(log.to_vec()),
         Arc::new(Catalogue::embedded()),
@@ -57,7 +68,7 @@ fn replay_log(log: &[rules::lifecycle::Accepted], workers: usize, schedule: Sche
         Some(rules::supervision::Supervision::embedded().commitments),
         timely::Config::process(workers),
         schedule,
-        |_, _, _| {},
+        on_step,
     )
     .expect("dataflow runs")
 }
@@ -171,5 +182,46 @@ fn a_generated_history_resumed_from_checkpoints_gives_the_same_outputs() {
         );
         assert_eq!(after.dead, whole.dead);
         assert_eq!(after.statuses, whole.statuses);
+    }
+}
+
+/// Each step's outputs taken as they come and merged over workers (`Steps`, as `steward run`
+/// writes them, D116), in steps of 100 records, are the outputs a replay in steps of 500
+/// collects and sorts at its end, in the same order.
+#[test]
+fn outputs_merged_step_by_step_are_the_collected_outputs() {
+    let (log, _) = admitted(&raw());
+    let until = log.iter().map(|a| a.v).max().expect("records");
+    let whole = replay_log(&log, 2, Schedule::new(500, until));
+    let collected = Outputs {
+        changes: whole.changes,
+        alerts: whole.alerts,
+        scheduled: whole.scheduled,
+        checks: whole.checks,
+    };
+    for workers in [1, 3] {
+        // The steps merged so far, and how many of them had outputs.
+        let merged = Arc::new(Mutex::new((Steps::new(workers), Outputs::default(), 0)));
+        let taken = merged.clone();
+        let left = replay_stepping(
+            &log,
+            workers,
+            Schedule::new(100, until),
+            move |w, _, _, o| {
+                let mut m = taken.lock().expect("no worker panicked");
+                let step = m.0.take(w, std::mem::take(o)).expect("in time order");
+                if let Some(step) = step.filter(|s| *s != Outputs::default()) {
+                    m.1.append(step);
+                    m.2 += 1;
+                }
+            },
+        );
+        assert!(left.changes.is_empty() && left.alerts.is_empty() && left.scheduled.is_empty());
+        let (_, streamed, steps) = Arc::into_inner(merged)
+            .expect("the workers are gone")
+            .into_inner()
+            .expect("no worker panicked");
+        assert!(steps > 20, "{workers} workers: {steps} steps with outputs");
+        assert_eq!(streamed, collected, "{workers} workers");
     }
 }

@@ -111,7 +111,7 @@ fn check_with(ops: &[Op], workers: usize, model: Option<Model>) -> Result<(), Te
         Some(commitments.clone()),
         timely::Config::process(workers),
         Schedule::new(1, until),
-        move |_, t, tracker| {
+        move |_, t, tracker, _| {
             s.lock()
                 .expect("lock")
                 .entry(t)
@@ -198,7 +198,7 @@ fn replay_steps(
         Some(Supervision::embedded().commitments),
         timely::Config::process(workers),
         schedule,
-        move |_, t, tracker| {
+        move |_, t, tracker, _| {
             if t > after {
                 let mut s = s.lock().expect("lock");
                 let at = s.entry(t).or_default();

@@ -231,7 +231,7 @@ pub fn run(
             None,
             config,
             schedule,
-            |_, _, _| {},
+            |_, _, _, _| {},
         )
     };
     // The snapshot, and the trackers' state then, from which the period after it is replayed
