@@ -139,15 +139,88 @@ impl Streamed {
         }
     }
 
-    /// Flushes the files; what was written, or the first error.
+    /// Flushes the files; what was written, or the first error (a step some worker did not
+    /// hand in is one).
     pub fn finish(self) -> io::Result<Written> {
         let files = self.0.into_inner().unwrap_or_else(PoisonError::into_inner);
         if let Some(e) = files.error {
             return Err(e);
         }
+        files.steps.finish().map_err(io::Error::other)?;
         files.changes.finish()?;
         files.alerts.finish()?;
         files.tasks.finish()?;
         Ok(files.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rules::monitor::{Alert, AlertState, Severity};
+    use rules::time::Ts;
+
+    use super::*;
+
+    fn alerts(alerts: &[(&str, Ts, AlertState)]) -> Outputs {
+        let alert = |&(uscc, as_of, state): &(&str, Ts, AlertState)| Alert {
+            alert_id: format!("{uscc}-{as_of}"),
+            uscc: uscc.to_owned(),
+            rule: "R1".to_owned(),
+            severity: Severity::Warning,
+            state,
+            as_of,
+            detail: "x".repeat(100),
+        };
+        Outputs {
+            alerts: alerts.iter().map(alert).collect(),
+            ..Outputs::default()
+        }
+    }
+
+    #[test]
+    fn steps_are_written_merged_over_workers_and_counted() {
+        use AlertState::{Firing, Resolved};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let streamed = Streamed::create(dir.path(), 2).expect("files created");
+        streamed.take(1, alerts(&[("B", 2, Firing)]));
+        streamed.take(0, alerts(&[("A", 1, Firing), ("C", 2, Firing)]));
+        streamed.take(0, alerts(&[("A", 3, Resolved)]));
+        streamed.take(1, Outputs::default());
+        let written = streamed.finish().expect("written");
+        let text = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
+        let ids: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["alert_id"].as_str().expect("an id").to_owned()
+            })
+            .collect();
+        assert_eq!(ids, ["A-1", "B-2", "C-2", "A-3"]);
+        assert_eq!(
+            (written.alerts, written.changes, written.scheduled),
+            (4, 0, 0)
+        );
+        // A resolved its alert; B and C still fire.
+        let firing = written.firing.per_rule();
+        assert_eq!(firing.into_iter().collect::<Vec<_>>(), [("R1", 2)]);
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_naming_the_file() {
+        let full = Path::new("/dev/full");
+        assert!(full.exists(), "Linux has /dev/full");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::os::unix::fs::symlink(full, dir.path().join("alerts.jsonl")).expect("a link");
+        let streamed = Streamed::create(dir.path(), 1).expect("files created");
+        let many: Vec<_> = (0..200).map(|t| ("A", t, AlertState::Firing)).collect();
+        streamed.take(0, alerts(&many));
+        // Nothing more is written after the error, and it is what the run ends with.
+        streamed.take(0, alerts(&[("A", 500, AlertState::Firing)]));
+        let err = streamed.finish().expect_err("the disk is full");
+        let message = err.to_string();
+        assert!(
+            message.contains("writing ") && message.contains("alerts.jsonl"),
+            "{message}"
+        );
     }
 }

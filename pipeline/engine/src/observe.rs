@@ -86,7 +86,7 @@ impl Firing {
     }
 
     /// How many enterprises each rule fires for.
-    fn per_rule(&self) -> BTreeMap<&str, i64> {
+    pub fn per_rule(&self) -> BTreeMap<&str, i64> {
         let mut firing: BTreeMap<&str, i64> = BTreeMap::new();
         for ((_, rule), state) in &self.last {
             *firing.entry(rule).or_default() += i64::from(*state == AlertState::Firing);

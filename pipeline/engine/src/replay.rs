@@ -194,6 +194,18 @@ impl Steps {
         }
         Ok(Some(merged))
     }
+
+    /// Checks that every step was handed on: an error names the first step some worker did
+    /// not hand in, whose outputs would be lost.
+    pub fn finish(self) -> Result<(), String> {
+        match self.waiting.into_iter().next() {
+            Some((k, (arrived, _))) => Err(format!(
+                "step {k} was handed in by {arrived} of {} workers",
+                self.workers
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A log as [`replay`] reads it: each record shared with the dataflow, which keeps it
@@ -522,5 +534,16 @@ mod tests {
             err.contains("at 4, before one already put out at 5"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_step_not_every_worker_handed_in_is_an_error_at_the_end() {
+        let mut steps = Steps::new(2);
+        assert_eq!(steps.take(0, alerts(&[("A", 1, "x")])), Ok(None));
+        let first = steps.take(1, Outputs::default());
+        assert_eq!(first, Ok(Some(alerts(&[("A", 1, "x")]))));
+        assert_eq!(steps.take(1, alerts(&[("B", 2, "x")])), Ok(None));
+        let err = steps.finish().expect_err("worker 0 did not hand in step 1");
+        assert_eq!(err, "step 1 was handed in by 1 of 2 workers");
     }
 }
