@@ -385,12 +385,11 @@ where
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
         }
-        let mut out: Vec<Replayed> = trackers
+        // The first rules' results begin with what `on_step` left (the others', with none).
+        Ok(trackers
             .iter()
-            .map(|t| results(worker.index(), &mut t.borrow_mut()))
-            .collect();
-        out[0].add(left);
-        Ok(out)
+            .map(|t| results(index, std::mem::take(&mut left), &mut t.borrow_mut()))
+            .collect::<Vec<Replayed>>())
     })?;
     let mut out: Vec<Replayed> = (0..sides).map(|_| Replayed::default()).collect();
     for r in guards.join() {
@@ -404,8 +403,8 @@ where
     Ok(out)
 }
 
-/// What a worker's `tracker` holds at the end of a replay.
-fn results(worker: usize, t: &mut Tracker) -> Replayed {
+/// What a worker's `tracker` holds at the end of a replay, its outputs after `before`.
+fn results(worker: usize, before: Outputs, t: &mut Tracker) -> Replayed {
     let kept = std::mem::take(&mut t.taken)
         .into_iter()
         .map(|(_, kept)| (worker, kept))
@@ -425,6 +424,7 @@ fn results(worker: usize, t: &mut Tracker) -> Replayed {
         kept,
         ..Replayed::default()
     };
+    out.add(before);
     out.add(Outputs::take(t));
     out
 }
