@@ -777,18 +777,6 @@ impl Layout {
     }
 }
 
-/// Writes one JSON object per line.
-fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = BufWriter::new(f);
-    for row in rows {
-        serde_json::to_writer(&mut w, &row)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
 /// The UTF-8 byte-order mark some editors put at the start of a text file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -1498,7 +1486,7 @@ fn run(
             })
         })
         .collect();
-    write_jsonl(&staging.path("state.jsonl"), &states)?;
+    pipeline::outputs::write_jsonl(staging.path("state.jsonl"), &states)?;
     let mut c = Counts {
         read: 0,
         applied: 0,

@@ -2,7 +2,8 @@
 //! runs (D116): each step's outputs, merged over this process's workers by
 //! [`engine::replay::Steps`], are appended to their files, so that a run holds a step's
 //! outputs, not its whole history's. The files are the same, byte for byte, as when the
-//! outputs were collected and sorted at the end.
+//! outputs were collected and sorted at the end. [`write_jsonl`] writes a whole file at once
+//! (`state.jsonl`).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -48,6 +49,16 @@ impl Lines {
             .flush()
             .map_err(|e| named(&self.path, "writing", e))
     }
+}
+
+/// Writes `rows` to a new file at `path`, one JSON object per line.
+pub fn write_jsonl<T: serde::Serialize>(
+    path: PathBuf,
+    rows: impl IntoIterator<Item = T>,
+) -> io::Result<()> {
+    let mut lines = Lines::create(path)?;
+    lines.write(rows)?;
+    lines.finish()
 }
 
 /// `e` with what was being done to which file.

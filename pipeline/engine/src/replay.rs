@@ -442,17 +442,11 @@ impl Replayed {
     }
 
     /// Appends `outputs` after the outputs held.
-    fn add(&mut self, outputs: Outputs) {
-        let mut held = self.take_outputs();
-        held.append(outputs);
-        let Outputs {
-            changes,
-            alerts,
-            scheduled,
-            checks,
-        } = held;
-        (self.changes, self.alerts) = (changes, alerts);
-        (self.scheduled, self.checks) = (scheduled, checks);
+    fn add(&mut self, mut outputs: Outputs) {
+        self.changes.append(&mut outputs.changes);
+        self.alerts.append(&mut outputs.alerts);
+        self.scheduled.append(&mut outputs.scheduled);
+        self.checks.append(&mut outputs.checks);
     }
 
     /// Takes the outputs held.
